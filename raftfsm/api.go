@@ -17,9 +17,10 @@ var (
 	// Nothing of the batch was applied. The error is a *ConflictError naming the key.
 	ErrConflict = errors.New("raftfsm: precondition failed")
 
-	// ErrNotLeader is returned by Propose and LinearizableRead when this node is not the leader
-	// and the call cannot be served here (a follower forwards nothing: the caller retries on
-	// the leader, whose address Leader reports).
+	// ErrNotLeader is returned by Propose, ReadIndex, AddVoter, RemoveServer and
+	// LinearizableRead when this node is not the leader and the call cannot be served here (a
+	// follower forwards nothing: the caller retries on the leader, which Status reports as
+	// LeaderID and LeaderAddr).
 	ErrNotLeader = errors.New("raftfsm: not the leader")
 
 	// ErrNoLeader is returned by LinearizableRead on a follower that knows no leader (it is
@@ -29,18 +30,44 @@ var (
 	// ErrNotFound is returned by Get for a key that has no value.
 	ErrNotFound = errors.New("raftfsm: key not found")
 
-	// ErrClosed is returned by every method after Close.
+	// ErrClosed is returned by every method after Close (Status then reports "Shutdown").
 	ErrClosed = errors.New("raftfsm: store closed")
 
 	// ErrBadCommand is wrapped by DecodeBatch for bytes that are not a valid encoded batch.
 	ErrBadCommand = errors.New("raftfsm: malformed command")
 
 	// ErrInvalidBatch is returned by Propose, before anything is proposed, for a batch that
-	// breaks the rules below (empty, a reserved key, too large, no audit entry).
+	// breaks the rules of Batch.Validate (empty, a reserved or too long key, too large, an
+	// unknown kind, no audit action or time).
 	ErrInvalidBatch = errors.New("raftfsm: invalid batch")
 
 	// ErrJournalBroken is wrapped by VerifyJournal when the chain does not hold.
 	ErrJournalBroken = errors.New("raftfsm: journal chain broken")
+
+	// ErrLocked is wrapped by Open when another process (another node) holds one of the
+	// Badger directories under Config.Dir.
+	ErrLocked = errors.New("raftfsm: data directory in use")
+
+	// ErrOutcomeUnknown is wrapped by Propose when the batch was handed to Raft but its fate is
+	// not known: leadership was lost, the store shut down, or ctx ended while it was in flight.
+	// The batch may still commit; the caller re-reads before retrying.
+	ErrOutcomeUnknown = errors.New("raftfsm: outcome of the proposal unknown")
+
+	// ErrNoSigner is returned by SignedHead when the Store was opened without a HeadSigner.
+	ErrNoSigner = errors.New("raftfsm: no journal head signer")
+)
+
+// Limits of a Batch, checked by Batch.Validate (and so by Propose and EncodeBatch).
+const (
+	// MaxOps is the largest number of Ops in a batch.
+	MaxOps = 4096
+	// MaxConds is the largest number of Conds in a batch.
+	MaxConds = 4096
+	// MaxKeySize is the longest key, in bytes. It bounds what a batch adds to a Badger
+	// transaction (keys always stay in the LSM tree), so that any valid batch commits in one.
+	MaxKeySize = 512
+	// MaxBatchSize is the largest encoded batch, in bytes.
+	MaxBatchSize = 16 << 20
 )
 
 // OpKind says what an Op does.
@@ -93,8 +120,9 @@ type Audit struct {
 }
 
 // Batch is the one command kind of the replicated log: all Conds hold and all Ops apply, with
-// Audit appended to the journal, or nothing happens. Limits: at least one Op, at most 4096 Ops,
-// 16 MiB encoded.
+// Audit appended to the journal, or nothing happens. Limits: at least one Op, at most 4096 Ops
+// and 4096 Conds, keys of 1 to 512 bytes not starting with 0x00, 16 MiB encoded; Audit needs
+// an Action and a Time.
 type Batch struct {
 	Conds []Cond
 	Ops   []Op

@@ -1,0 +1,67 @@
+package raftfsm
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Log attribute keys of the package.
+const (
+	attrComponent   = "component"
+	attrNodeID      = "node_id"
+	attrDir         = "dir"
+	attrErr         = "err"
+	attrApplied     = "applied_index"
+	attrSnapApplied = "snapshot_applied_index"
+	attrSnapshot    = "snapshot"
+	attrRecords     = "records"
+	attrJournalSeq  = "journal_seq"
+	attrTook        = "took"
+	attrRaftLogger  = "raft_logger"
+)
+
+// hclogSink forwards hashicorp/raft's hclog records at or above min to a slog.Logger.
+type hclogSink struct {
+	l   *slog.Logger
+	min hclog.Level
+}
+
+// Accept implements hclog.SinkAdapter.
+func (s hclogSink) Accept(name string, level hclog.Level, msg string, args ...any) {
+	if level < s.min || level == hclog.Off {
+		return
+	}
+	var lvl slog.Level
+	switch {
+	case level >= hclog.Error:
+		lvl = slog.LevelError
+	case level >= hclog.Warn:
+		lvl = slog.LevelWarn
+	case level >= hclog.Info:
+		lvl = slog.LevelInfo
+	default:
+		lvl = slog.LevelDebug
+	}
+	if !s.l.Enabled(context.Background(), lvl) {
+		return
+	}
+	if name != "" {
+		args = append(args, attrRaftLogger, name)
+	}
+	s.l.Log(context.Background(), lvl, msg, args...)
+}
+
+// newRaftLogger returns an hclog.Logger for raft that writes nothing itself and hands every
+// record at or above min to logger.
+func newRaftLogger(logger *slog.Logger, min hclog.Level) hclog.Logger {
+	l := hclog.NewInterceptLogger(&hclog.LoggerOptions{
+		Name:   "raft",
+		Output: io.Discard,
+		Level:  min,
+	})
+	l.RegisterSink(hclogSink{l: logger, min: min})
+	return l
+}
