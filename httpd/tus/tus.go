@@ -1,0 +1,518 @@
+// Package tus serves resumable uploads with the tus 1.0.0 protocol on fasthttp: core,
+// creation, creation-with-upload, termination, checksum (sha1, sha256) and expiration.
+//
+// Bodies stream: the handler reads ctx.RequestBodyStream() (the server must run with
+// StreamRequestBody) and hands it to the Backend as a Chunk, which the backend reads with
+// its own bounded buffer and writes as bytes arrive; nothing buffers a whole body.
+//
+// Checksums: the Chunk hashes the bytes as the backend reads them, and the backend calls
+// Chunk.Verify at its checkpoint, after the last byte and before anything of the chunk
+// becomes durable; a failed Verify makes the backend roll back to the chunk's start. The
+// backend needs no second commit/rollback call, and a handler that dies mid-chunk cannot
+// leave a chunk half-verified.
+//
+// Deadlines: a chunk has no deadline as a whole (a 10 GiB PATCH may take minutes); each
+// read from the connection does, Config.ReadTimeout, re-armed with
+// fasthttp.RequestCtx.SetReadDeadline before every read. This replaces, for the body, the
+// server's ReadTimeout (which fasthttp arms when it starts reading the request, covering
+// headers and the body as a whole); fasthttp clears the handler's deadline when the handler
+// returns. The server's ReadTimeout must thus only be long enough for the headers and
+// whatever body bytes fasthttp reads ahead before calling the handler.
+//
+// Authentication is the caller's: Server takes a function that names the principal; every
+// request needs one, OPTIONS included (nothing answers a stranger but 401, and a stranger's
+// body is never read). X-HTTP-Method-Override and Upload-Defer-Length are not supported.
+// Locking is the backend's: two PATCHes on one upload never run at once; the second gets
+// 423 Locked while the first runs (or 409 once it is done, its offset being stale).
+package tus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Protocol constants.
+const (
+	// Version is the only tus protocol version served.
+	Version = "1.0.0"
+	// Extensions is the Tus-Extension value.
+	Extensions = "creation,creation-with-upload,termination,checksum,expiration"
+	// OffsetContentType is the media type of a PATCH body.
+	OffsetContentType = "application/offset+octet-stream"
+	// StatusChecksumMismatch is tus's status for a chunk whose checksum does not match.
+	StatusChecksumMismatch = 460
+)
+
+// Config is what the tus handler needs.
+type Config struct {
+	// Prefix is the collection's path, without a trailing slash: POST goes to Prefix (or
+	// Prefix + "/"), an upload lives at Prefix + "/" + id.
+	Prefix string `toml:"prefix"`
+	// ReadTimeout bounds each read of a body from the connection (not the whole body): a
+	// client that sends nothing for this long is cut, and what it sent is kept.
+	ReadTimeout time.Duration `toml:"read_timeout"`
+	// DrainLimit is the largest unread body rest read and discarded before an error answer,
+	// so that the client, still sending, sees the answer rather than a reset; a larger rest
+	// closes the connection at once.
+	DrainLimit int64 `toml:"drain_limit"`
+}
+
+// DefaultConfig returns the configuration used at /api/v1/uploads.
+func DefaultConfig() Config {
+	return Config{
+		Prefix:      "/api/v1/uploads",
+		ReadTimeout: 30 * time.Second,
+		DrainLimit:  64 << 20,
+	}
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	if !strings.HasPrefix(c.Prefix, "/") || strings.HasSuffix(c.Prefix, "/") {
+		return fmt.Errorf("tus config: prefix %q must start and not end with /", c.Prefix)
+	}
+	if c.ReadTimeout <= 0 {
+		return errors.New("tus config: read timeout must be positive")
+	}
+	if c.DrainLimit < 0 {
+		return errors.New("tus config: negative drain limit")
+	}
+	return nil
+}
+
+// PrincipalFunc names the authenticated caller of a request, or returns false (→ 401). It
+// runs on the request goroutine and must not keep ctx.
+type PrincipalFunc func(ctx *fasthttp.RequestCtx) (principal string, ok bool)
+
+// Server is the tus handler. It holds no per-upload state: the Backend does.
+type Server struct {
+	cfg       Config
+	backend   Backend
+	principal PrincipalFunc
+	logger    *slog.Logger
+}
+
+// New returns a tus server over backend.
+func New(cfg Config, backend Backend, principal PrincipalFunc, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if backend == nil || principal == nil || logger == nil {
+		return nil, errors.New("tus: nil backend, principal function or logger")
+	}
+	return &Server{cfg: cfg, backend: backend, principal: principal, logger: logger.With("component", "tus")}, nil
+}
+
+// Handle serves a request under Config.Prefix; other paths get 404. It authenticates
+// first (401), then answers OPTIONS, then requires Tus-Resumable: 1.0.0 (412).
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Tus-Resumable", Version)
+	h.Set("Cache-Control", "no-store")
+	id, collection, ok := s.route(ctx.Path())
+	if !ok {
+		s.refuse(ctx, fasthttp.StatusNotFound, "not_found", "no such resource")
+		return
+	}
+	principal, ok := s.principal(ctx)
+	if !ok {
+		s.refuse(ctx, fasthttp.StatusUnauthorized, "unauthorized", "authentication required")
+		return
+	}
+	if ctx.IsOptions() {
+		h.Set("Tus-Version", Version)
+		h.Set("Tus-Extension", Extensions)
+		h.Set("Tus-Max-Size", strconv.FormatInt(s.backend.MaxSize(principal), 10))
+		h.Set("Tus-Checksum-Algorithm", ChecksumAlgorithms)
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
+	if string(ctx.Request.Header.Peek("Tus-Resumable")) != Version {
+		h.Set("Tus-Version", Version)
+		s.fail(ctx, fasthttp.StatusPreconditionFailed, "tus_version_unsupported", "Tus-Resumable: 1.0.0 is required")
+		return
+	}
+	switch {
+	case collection && ctx.IsPost():
+		s.create(ctx, principal)
+	case collection:
+		h.Set("Allow", "OPTIONS, POST")
+		s.fail(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+	case ctx.IsHead():
+		s.head(ctx, principal, id)
+	case ctx.IsPatch():
+		s.patch(ctx, principal, id)
+	case ctx.IsDelete():
+		s.terminate(ctx, principal, id)
+	default:
+		h.Set("Allow", "OPTIONS, HEAD, PATCH, DELETE")
+		s.fail(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+	}
+}
+
+// route splits a path into an upload ID or the collection; ok is false off the prefix or for
+// a malformed ID.
+func (s *Server) route(path []byte) (id string, collection, ok bool) {
+	p := string(path)
+	rest, found := strings.CutPrefix(p, s.cfg.Prefix)
+	if !found {
+		return "", false, false
+	}
+	if rest == "" || rest == "/" {
+		return "", true, true
+	}
+	id, found = strings.CutPrefix(rest, "/")
+	if !found || !validID(id) {
+		return "", false, false
+	}
+	return id, false, true
+}
+
+// validID reports whether id has the shape Backend.Create promises.
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// create serves POST: creation, and creation-with-upload when the request carries a body.
+func (s *Server) create(ctx *fasthttp.RequestCtx, principal string) {
+	hdr := &ctx.Request.Header
+	if len(hdr.Peek("Upload-Defer-Length")) > 0 {
+		s.fail(ctx, fasthttp.StatusBadRequest, "defer_length_unsupported", "Upload-Defer-Length is not supported")
+		return
+	}
+	length, ok := parseSize(hdr.Peek("Upload-Length"))
+	if !ok {
+		s.fail(ctx, fasthttp.StatusBadRequest, "bad_upload_length", "Upload-Length must be a non-negative integer")
+		return
+	}
+	if limit := s.backend.MaxSize(principal); length > limit {
+		ctx.Response.Header.Set("Tus-Max-Size", strconv.FormatInt(limit, 10))
+		s.fail(ctx, fasthttp.StatusRequestEntityTooLarge, "upload_too_large", "Upload-Length exceeds the maximum size")
+		return
+	}
+	md, err := ParseMetadata(string(hdr.Peek("Upload-Metadata")))
+	if err != nil {
+		s.fail(ctx, fasthttp.StatusBadRequest, "bad_metadata", "Upload-Metadata is malformed")
+		return
+	}
+	cl := hdr.ContentLength()
+	withBody := cl > 0 || cl == -1 // -1: chunked
+	var sum *Checksum
+	if withBody {
+		if !isOffsetContentType(hdr.ContentType()) {
+			s.fail(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_media_type", "a creation body must be "+OffsetContentType)
+			return
+		}
+		if !s.checkBody(ctx, 0, length) {
+			return
+		}
+		if sum, ok = s.checksum(ctx); !ok {
+			return
+		}
+	}
+	id, err := s.backend.Create(ctx, CreateRequest{Principal: principal, Length: length, Metadata: md})
+	if err != nil {
+		s.backendError(ctx, "create upload", err, nil)
+		return
+	}
+	ctx.Response.Header.Set("Location", s.cfg.Prefix+"/"+id)
+	s.logger.Debug("upload created", logUploadID, id, logLength, length)
+	if withBody {
+		c := s.newChunk(ctx, length, sum)
+		offset, err := s.backend.Write(ctx, principal, id, 0, c)
+		if err != nil {
+			s.backendError(ctx, "write first chunk of "+id, err, c)
+			return
+		}
+		ctx.Response.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
+	}
+	if info, err := s.backend.Info(ctx, principal, id); err == nil {
+		setExpires(ctx, info.Expires)
+	}
+	ctx.SetStatusCode(fasthttp.StatusCreated)
+}
+
+// head serves HEAD: the durable offset.
+func (s *Server) head(ctx *fasthttp.RequestCtx, principal, id string) {
+	info, err := s.backend.Info(ctx, principal, id)
+	if err != nil {
+		s.backendError(ctx, "info of "+id, err, nil)
+		return
+	}
+	h := &ctx.Response.Header
+	h.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+	h.Set("Upload-Length", strconv.FormatInt(info.Length, 10))
+	if len(info.Metadata) > 0 {
+		h.Set("Upload-Metadata", FormatMetadata(info.Metadata))
+	}
+	setExpires(ctx, info.Expires)
+	ctx.SetStatusCode(fasthttp.StatusOK)
+}
+
+// patch serves PATCH: one chunk at Upload-Offset.
+func (s *Server) patch(ctx *fasthttp.RequestCtx, principal, id string) {
+	hdr := &ctx.Request.Header
+	if !isOffsetContentType(hdr.ContentType()) {
+		s.fail(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be "+OffsetContentType)
+		return
+	}
+	offset, ok := parseSize(hdr.Peek("Upload-Offset"))
+	if !ok {
+		s.fail(ctx, fasthttp.StatusBadRequest, "bad_upload_offset", "Upload-Offset must be a non-negative integer")
+		return
+	}
+	sum, ok := s.checksum(ctx)
+	if !ok {
+		return
+	}
+	info, err := s.backend.Info(ctx, principal, id)
+	if err != nil {
+		s.backendError(ctx, "info of "+id, err, nil)
+		return
+	}
+	if offset != info.Offset {
+		ctx.Response.Header.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+		s.fail(ctx, fasthttp.StatusConflict, "offset_mismatch", "Upload-Offset is not the upload's offset")
+		return
+	}
+	if !s.checkBody(ctx, offset, info.Length) {
+		return
+	}
+	c := s.newChunk(ctx, info.Length-offset, sum)
+	newOffset, err := s.backend.Write(ctx, principal, id, offset, c)
+	if err != nil {
+		s.backendError(ctx, "write chunk of "+id, err, c)
+		return
+	}
+	ctx.Response.Header.Set("Upload-Offset", strconv.FormatInt(newOffset, 10))
+	if after, err := s.backend.Info(ctx, principal, id); err == nil {
+		setExpires(ctx, after.Expires)
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// terminate serves DELETE.
+func (s *Server) terminate(ctx *fasthttp.RequestCtx, principal, id string) {
+	if err := s.backend.Terminate(ctx, principal, id); err != nil {
+		s.backendError(ctx, "terminate "+id, err, nil)
+		return
+	}
+	s.logger.Debug("upload terminated", logUploadID, id)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// checkBody refuses, before any byte flows, a body whose Content-Length runs past the
+// upload's length (413). A chunked body is bounded while it flows, by the Chunk.
+func (s *Server) checkBody(ctx *fasthttp.RequestCtx, offset, length int64) bool {
+	if cl := ctx.Request.Header.ContentLength(); cl >= 0 && int64(cl) > length-offset {
+		s.fail(ctx, fasthttp.StatusRequestEntityTooLarge, "upload_too_large", "the body runs past Upload-Length")
+		return false
+	}
+	return true
+}
+
+// checksum parses an optional Upload-Checksum; false means the answer was sent.
+func (s *Server) checksum(ctx *fasthttp.RequestCtx) (*Checksum, bool) {
+	v := ctx.Request.Header.Peek("Upload-Checksum")
+	if len(v) == 0 {
+		return nil, true
+	}
+	sum, err := ParseChecksum(string(v))
+	if errors.Is(err, ErrChecksumAlgorithm) {
+		s.fail(ctx, fasthttp.StatusBadRequest, "checksum_algorithm_unsupported", "Upload-Checksum algorithm must be one of "+ChecksumAlgorithms)
+		return nil, false
+	}
+	if err != nil {
+		s.fail(ctx, fasthttp.StatusBadRequest, "bad_checksum", "Upload-Checksum is malformed")
+		return nil, false
+	}
+	return &sum, true
+}
+
+// newChunk wraps the request's body stream. It lives only during this request.
+func (s *Server) newChunk(ctx *fasthttp.RequestCtx, remaining int64, sum *Checksum) *bodyChunk {
+	expect := int64(ctx.Request.Header.ContentLength())
+	if expect < 0 {
+		expect = -1
+	}
+	return newBodyChunk(ctx.RequestBodyStream(), remaining, expect, sum, ctx.SetReadDeadline, s.cfg.ReadTimeout)
+}
+
+// backendError answers a Backend error (c, when not nil, is the chunk that was written).
+func (s *Server) backendError(ctx *fasthttp.RequestCtx, doing string, err error, c *bodyChunk) {
+	status, code, msg := errorStatus(err)
+	if status == fasthttp.StatusInternalServerError && c != nil && c.err != nil {
+		// The body broke (client cut, per-read deadline): what arrived was kept; the
+		// client, if still there, resumes after HEAD.
+		var ne net.Error
+		if errors.As(c.err, &ne) && ne.Timeout() {
+			status, code, msg = fasthttp.StatusRequestTimeout, "chunk_timeout", "the body stalled past the read timeout"
+		} else {
+			status, code, msg = fasthttp.StatusBadRequest, "body_incomplete", "the body ended early"
+		}
+		s.logger.Debug("chunk cut", logOp, doing, logRead, c.read, logErr, err)
+	} else if status == fasthttp.StatusInternalServerError {
+		s.logger.Error("upload backend", logOp, doing, logErr, err)
+	}
+	s.reject(ctx, c, status, code, msg)
+}
+
+// errorStatus maps a Backend or Chunk error to the status, code and message the client
+// sees: the one place where upload errors become HTTP.
+func errorStatus(err error) (status int, code, message string) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fasthttp.StatusNotFound, "upload_not_found", "no such upload"
+	case errors.Is(err, ErrExpired):
+		return fasthttp.StatusGone, "upload_expired", "the upload has expired"
+	case errors.Is(err, ErrOffsetMismatch):
+		return fasthttp.StatusConflict, "offset_mismatch", "Upload-Offset is not the upload's offset"
+	case errors.Is(err, ErrChecksumMismatch):
+		return StatusChecksumMismatch, "checksum_mismatch", "the chunk does not match Upload-Checksum; it was discarded"
+	case errors.Is(err, ErrIncomplete):
+		return fasthttp.StatusBadRequest, "chunk_incomplete", "the chunk ended before it could be verified; it was discarded"
+	case errors.Is(err, ErrTooLarge):
+		return fasthttp.StatusRequestEntityTooLarge, "upload_too_large", "the upload exceeds its length or the maximum size"
+	case errors.Is(err, ErrLocked):
+		return fasthttp.StatusLocked, "upload_locked", "another request is writing this upload"
+	case errors.Is(err, ErrBadMetadata):
+		return fasthttp.StatusBadRequest, "bad_metadata", "Upload-Metadata was refused"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fasthttp.StatusServiceUnavailable, "unavailable", "the server is shutting down"
+	}
+	return fasthttp.StatusInternalServerError, "internal", "internal error"
+}
+
+// apiError is the JSON body of every error.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// fail answers an error to a request whose body, if any, has not been read.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, status int, code, message string) {
+	s.reject(ctx, nil, status, code, message)
+}
+
+// refuse answers an error to an unauthenticated request without reading its body: a
+// stranger's body is not drained, its connection is closed.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int, code, message string) {
+	if cl := ctx.Request.Header.ContentLength(); cl > 0 || cl == -1 {
+		ctx.SetConnectionClose()
+	}
+	s.answer(ctx, status, code, message)
+}
+
+// reject answers status with a JSON error body (none on HEAD, as HTTP wants), after settling
+// the request body, of which c (nil: nothing) read a part.
+func (s *Server) reject(ctx *fasthttp.RequestCtx, c *bodyChunk, status int, code, message string) {
+	s.settleBody(ctx, c)
+	s.answer(ctx, status, code, message)
+}
+
+// answer writes the status and the JSON error body.
+func (s *Server) answer(ctx *fasthttp.RequestCtx, status int, code, message string) {
+	ctx.SetStatusCode(status)
+	b, err := json.Marshal(apiError{Code: code, Message: message})
+	if err != nil {
+		panic(fmt.Sprintf("marshal api error: %v", err)) // two strings always marshal
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// settleBody deals with the unread rest of a request body before an error answer. A client
+// that is still sending when the server answers and closes gets a TCP reset, which often
+// destroys the answer before the client reads it; so a rest of at most Config.DrainLimit
+// bytes is read and discarded (each read under the per-read deadline) and the connection
+// kept; a larger or unknown-and-larger rest, or a broken body, closes the connection
+// (fasthttp would close it anyway), and the client learns the upload's state from HEAD.
+func (s *Server) settleBody(ctx *fasthttp.RequestCtx, c *bodyChunk) {
+	var read int64
+	if c != nil {
+		if c.err != nil {
+			ctx.SetConnectionClose()
+			return
+		}
+		if c.eof {
+			return
+		}
+		read = c.read
+		if c.overflow {
+			read++ // the probe byte
+		}
+	}
+	cl := int64(ctx.Request.Header.ContentLength())
+	if cl == 0 || cl < -1 || ctx.Request.Header.IsHead() || ctx.Request.Header.IsGet() {
+		return
+	}
+	left := s.cfg.DrainLimit + 1 // chunked: drain until the end or past the limit
+	if cl > 0 {
+		left = cl - read
+		if left <= 0 {
+			return
+		}
+		if left > s.cfg.DrainLimit {
+			ctx.SetConnectionClose()
+			return
+		}
+	}
+	stream := ctx.RequestBodyStream()
+	if stream == nil {
+		return
+	}
+	r := newBodyChunk(stream, left, -1, nil, ctx.SetReadDeadline, s.cfg.ReadTimeout)
+	n, err := io.Copy(io.Discard, r)
+	if err != nil || n > s.cfg.DrainLimit || (cl > 0 && n < left) {
+		ctx.SetConnectionClose()
+	}
+}
+
+// httpDate is the RFC 9110 IMF-fixdate layout.
+const httpDate = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// setExpires sets Upload-Expires (RFC 9110 date) when the upload expires.
+func setExpires(ctx *fasthttp.RequestCtx, t time.Time) {
+	if !t.IsZero() {
+		ctx.Response.Header.Set("Upload-Expires", t.UTC().Format(httpDate))
+	}
+}
+
+// parseSize parses a non-negative decimal integer header: digits only, no sign.
+func parseSize(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 19 {
+		return 0, false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	return n, err == nil
+}
+
+// isOffsetContentType reports whether a Content-Type is tus's, parameters ignored.
+func isOffsetContentType(ct []byte) bool {
+	mt, _, _ := strings.Cut(string(ct), ";")
+	return strings.EqualFold(strings.TrimSpace(mt), OffsetContentType)
+}
