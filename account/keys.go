@@ -1,0 +1,26 @@
+package account
+
+// Key layout under the "account/" prefix. Values are JSON records unless said otherwise.
+//
+//	account/user/<user ID>          userRecord (the user and its password hash)
+//	account/email/<e-mail>          the user ID, raw: the unique index on e-mail addresses
+//	account/lock/<user ID>          lockRecord: recent failures and the lock's end
+//	account/session/<SHA-256 hex>   sessionRecord, keyed by the hash of its token
+//	account/token/<token ID>        tokenRecord: a personal access token without its secret
+//	account/tokenhash/<SHA-256 hex> the token ID, raw: finds a token by its secret's hash
+const (
+	prefix          = "account/"
+	userPrefix      = prefix + "user/"
+	emailPrefix     = prefix + "email/"
+	lockPrefix      = prefix + "lock/"
+	sessionPrefix   = prefix + "session/"
+	tokenPrefix     = prefix + "token/"
+	tokenHashPrefix = prefix + "tokenhash/"
+)
+
+func userKey(id string) []byte        { return []byte(userPrefix + id) }
+func emailKey(email string) []byte    { return []byte(emailPrefix + email) }
+func lockKey(userID string) []byte    { return []byte(lockPrefix + userID) }
+func sessionKey(hash string) []byte   { return []byte(sessionPrefix + hash) }
+func tokenKey(id string) []byte       { return []byte(tokenPrefix + id) }
+func tokenHashKey(hash string) []byte { return []byte(tokenHashPrefix + hash) }
