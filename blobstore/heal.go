@@ -1,0 +1,330 @@
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// healTarget is a shard being rewritten by Heal.
+type healTarget struct {
+	file    File
+	disk    Disk
+	rebuild bool // the whole shard file is rebuilt under ".heal", then renamed
+	wrote   bool
+}
+
+// Heal verifies every piece of the file of m and rewrites the missing or corrupt ones from the
+// others: in place when the shard file is sound, else as a whole new shard file, on its disk or
+// (when that disk is unavailable) on another one chosen by placement. When a shard moved, the
+// returned Manifest differs from m (its Shards) and the caller commits it. More than m pieces
+// lost in a stripe: an error wrapping ErrTooManyLost, nothing changed.
+func (s *Store) Heal(ctx context.Context, m Manifest) (Manifest, HealReport, error) {
+	avoid := map[DiskID]bool{}
+	for {
+		out, rep, err := s.heal(ctx, m, avoid)
+		var te *targetError
+		if errors.As(err, &te) && !avoid[te.disk] {
+			// The disk took the shard but failed to write or sync it: rebuild the shard elsewhere.
+			s.logger.Warn("heal target failed, moving the shard", keyFileID, m.FileID, keyDisk, te.disk, "err", te.err)
+			avoid[te.disk] = true
+			continue
+		}
+		return out, rep, err
+	}
+}
+
+// targetError is an I/O error on a disk being written by heal.
+type targetError struct {
+	disk DiskID
+	err  error
+}
+
+func (e *targetError) Error() string { return fmt.Sprintf("disk %s: %v", e.disk, e.err) }
+func (e *targetError) Unwrap() error { return e.err }
+
+func (s *Store) heal(ctx context.Context, m Manifest, avoid map[DiskID]bool) (Manifest, HealReport, error) {
+	rep := HealReport{FileID: m.FileID}
+	rset, err := s.newReadSet(ctx, m)
+	if err != nil {
+		return m, rep, err
+	}
+	defer rset.close()
+	g := rset.g
+	n := g.k + g.m
+	out := m
+	out.Shards = slices.Clone(m.Shards)
+	targets := make([]*healTarget, n)
+	defer func() {
+		for _, t := range targets {
+			if t != nil && t.file != nil {
+				t.file.Close()
+			}
+		}
+	}()
+	var maxGen uint32 = 1
+	for _, r := range m.Generations {
+		maxGen = max(maxGen, r.Gen)
+	}
+	// Shards whose file is missing or refused are rebuilt whole. A shard on another node's disk
+	// that the cluster map says is up is left alone: it cannot be checked from here (no shard
+	// transport yet), and rebuilding it locally would break the spread over failure domains.
+	cmap := s.clusterMap()
+	for i := range n {
+		if rset.file(ctx, i) != nil && !avoid[m.Shards[i]] {
+			continue
+		}
+		if _, local := s.disks[m.Shards[i]]; !local {
+			if info, known := cmap.disk(m.Shards[i]); known && info.State != DiskDown {
+				rep.Remote = append(rep.Remote, i)
+				continue
+			}
+		}
+		t, err := s.healFile(ctx, &out, g, i, maxGen, avoid)
+		if err != nil {
+			return m, rep, fmt.Errorf("heal %s shard %d: %w", m.FileID, i, err)
+		}
+		targets[i] = t
+	}
+	sc := newScratch(g)
+	stripes := g.stripes(m.Size)
+	bad := map[int]bool{}
+	for i, t := range targets {
+		if t != nil {
+			bad[i] = true
+		}
+	}
+	for st := range stripes {
+		if err := ctx.Err(); err != nil {
+			s.abortHeal(ctx, out, targets)
+			return m, rep, err
+		}
+		gen := genOf(m.Generations, st)
+		var lens []uint32
+		good := 0
+		causes := map[int]error{}
+		for i := range n {
+			sc.shards[i] = nil
+			if targets[i] != nil && targets[i].rebuild {
+				causes[i] = errShardMissing
+				continue
+			}
+			if slices.Contains(rep.Remote, i) {
+				continue
+			}
+			l := sc.lens
+			if lens != nil {
+				l = sc.lens2
+			}
+			p, err := rset.readPiece(ctx, i, st, gen, l, sc, true)
+			rep.Checked++
+			if err == nil && lens != nil && !slices.Equal(l, lens) {
+				err = fmt.Errorf("%w: data lengths disagree", ErrBadShard)
+			}
+			if err != nil {
+				causes[i] = err
+				continue
+			}
+			if lens == nil {
+				lens = l
+			}
+			sc.shards[i] = p
+			good++
+		}
+		if len(causes) == 0 {
+			continue
+		}
+		if good < g.k || rset.rs == nil {
+			s.abortHeal(ctx, out, targets)
+			e := &TooManyLostError{FileID: m.FileID, Stripe: st, M: g.m}
+			for i := range causes {
+				e.Lost = append(e.Lost, i)
+			}
+			slices.Sort(e.Lost)
+			for _, i := range e.Lost {
+				e.Causes = append(e.Causes, causes[i])
+			}
+			return m, rep, e
+		}
+		maxLen := 0
+		for _, l := range lens {
+			maxLen = max(maxLen, int(l&^compressedFlag))
+		}
+		for i := range n {
+			if sc.shards[i] != nil {
+				l := len(sc.shards[i])
+				sc.shards[i] = sc.shards[i][:maxLen]
+				clear(sc.shards[i][l:])
+			} else {
+				sc.shards[i] = sc.slots[i][g.hdrSize:g.hdrSize]
+			}
+		}
+		if err := rset.rs.Reconstruct(sc.shards); err != nil {
+			s.abortHeal(ctx, out, targets)
+			return m, rep, fmt.Errorf("heal %s stripe %d: %w", m.FileID, st, err)
+		}
+		for i := range causes {
+			bad[i] = true
+			t := targets[i]
+			if t == nil {
+				// Repair in place.
+				d, err := s.disk(out.Shards[i])
+				var f File
+				if err == nil {
+					f, err = d.Create(ctx, shardName(m.FileID, i, ".shard"), false)
+				}
+				if err != nil {
+					s.abortHeal(ctx, out, targets)
+					return m, rep, fmt.Errorf("heal %s shard %d: %w", m.FileID, i, &targetError{out.Shards[i], err})
+				}
+				t = &healTarget{file: f, disk: d}
+				targets[i] = t
+			}
+			plen := maxLen
+			if i < g.k {
+				plen = int(lens[i] &^ compressedFlag)
+			}
+			piece := sc.slots[i][:g.hdrSize+plen]
+			putPieceHeader(piece, g, st, gen, lens, plen, payloadCRC(sc.shards[i][:plen]))
+			if _, err := t.file.WriteAt(piece, g.slotOffset(st)); err != nil {
+				s.abortHeal(ctx, out, targets)
+				return m, rep, fmt.Errorf("heal %s shard %d: %w", m.FileID, i, &targetError{out.Shards[i], err})
+			}
+			t.wrote = true
+			rep.Repaired++
+		}
+	}
+	for i, t := range targets {
+		if t == nil {
+			continue
+		}
+		if err := t.file.Sync(); err != nil {
+			s.abortHeal(ctx, out, targets)
+			return m, rep, fmt.Errorf("heal %s shard %d: fsync: %w", m.FileID, i, &targetError{out.Shards[i], err})
+		}
+	}
+	for i, t := range targets {
+		if t == nil || !t.rebuild {
+			continue
+		}
+		t.file.Close()
+		t.file = nil
+		if err := t.disk.Rename(ctx, shardName(m.FileID, i, ".heal"), shardName(m.FileID, i, ".shard")); err != nil {
+			s.abortHeal(ctx, out, targets)
+			return m, rep, fmt.Errorf("heal %s shard %d: %w", m.FileID, i, &targetError{out.Shards[i], err})
+		}
+		if out.Shards[i] != m.Shards[i] {
+			rep.Moved = append(rep.Moved, i)
+		}
+	}
+	for i := range bad {
+		rep.Bad = append(rep.Bad, i)
+	}
+	slices.Sort(rep.Bad)
+	if len(rep.Bad) > 0 {
+		s.logger.Info("file healed", keyFileID, m.FileID, "shards", rep.Bad, "pieces", rep.Repaired, "moved", rep.Moved)
+	}
+	return out, rep, nil
+}
+
+// healFile creates the ".heal" file of shard i, on its disk or another one, with its header.
+func (s *Store) healFile(ctx context.Context, out *Manifest, g geometry, i int, gen uint32, avoid map[DiskID]bool) (*healTarget, error) {
+	hdr := fileHeader{k: g.k, m: g.m, shard: i, blockSize: g.blockSize, genHighWater: gen, clusterID: s.cfg.ClusterID, fileID: out.FileID}
+	try := func(did DiskID) (*healTarget, error) {
+		d, err := s.disk(did)
+		if err != nil {
+			return nil, err
+		}
+		f, err := d.Create(ctx, shardName(out.FileID, i, ".heal"), true)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := f.WriteAt(hdr.marshal(), 0); err != nil {
+			f.Close()
+			d.Remove(ctx, shardName(out.FileID, i, ".heal"))
+			return nil, err
+		}
+		return &healTarget{file: f, disk: d, rebuild: true}, nil
+	}
+	var t *healTarget
+	err := fmt.Errorf("%w: %s failed before", ErrDiskUnavailable, out.Shards[i])
+	if !avoid[out.Shards[i]] {
+		t, err = try(out.Shards[i])
+		if err == nil {
+			return t, nil
+		}
+	}
+	// Elsewhere: the first usable local disk, in placement order, holding no other shard of
+	// the file.
+	exclude := map[DiskID]bool{}
+	for d := range avoid {
+		exclude[d] = true
+	}
+	for _, d := range out.Shards {
+		exclude[d] = true
+	}
+	errs := []error{err}
+	for _, p := range spreadOrder(s.clusterMap(), out.FileID, FailureDisk, s.cfg.MinFreeBytes, exclude) {
+		if _, local := s.disks[p.disk]; !local {
+			continue
+		}
+		t, err := try(p.disk)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.logger.Warn("shard moved", keyFileID, out.FileID, keyShard, i, "from", out.Shards[i], "to", p.disk)
+		out.Shards[i] = p.disk
+		return t, nil
+	}
+	return nil, fmt.Errorf("%w: no other usable local disk: %w", ErrNoLayout, errors.Join(errs...))
+}
+
+// abortHeal removes the ".heal" files of an unfinished heal.
+func (s *Store) abortHeal(ctx context.Context, out Manifest, targets []*healTarget) {
+	for i, t := range targets {
+		if t != nil && t.rebuild {
+			if t.file != nil {
+				t.file.Close()
+				t.file = nil
+			}
+			t.disk.Remove(ctx, shardName(out.FileID, i, ".heal"))
+		}
+	}
+}
+
+// Scrub heals every file of manifests in turn (see Heal), calling progress after each. Files
+// whose shards moved are returned in the report's Manifests for the caller to commit; files
+// that cannot be healed are in Failed. Scrub stops early only when ctx ends.
+func (s *Store) Scrub(ctx context.Context, manifests []Manifest, progress func(ScrubProgress)) (ScrubReport, error) {
+	rep := ScrubReport{Failed: map[FileID]error{}, Manifests: map[FileID]Manifest{}}
+	var p ScrubProgress
+	p.FilesTotal = len(manifests)
+	for _, m := range manifests {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		out, hr, err := s.Heal(ctx, m)
+		rep.Files++
+		switch {
+		case err != nil:
+			rep.Failed[m.FileID] = err
+			s.logger.Error("scrub: file cannot be healed", keyFileID, m.FileID, "err", err)
+		case len(hr.Bad) == 0:
+			rep.Healthy++
+		default:
+			rep.Healed = append(rep.Healed, hr)
+			p.BadShards += len(hr.Bad)
+			if len(hr.Moved) > 0 {
+				rep.Manifests[m.FileID] = out
+			}
+		}
+		p.FilesDone++
+		p.BytesDone += m.Size
+		if progress != nil {
+			progress(p)
+		}
+	}
+	return rep, nil
+}

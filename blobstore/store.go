@@ -1,0 +1,354 @@
+package blobstore
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/reedsolomon"
+)
+
+// Store reads and writes files on its local disks. It is safe for concurrent use; each Writer
+// and Reader it returns is used by one goroutine at a time.
+type Store struct {
+	cfg    Config
+	logger *slog.Logger
+	keys   KeyWrapper
+	disks  map[DiskID]Disk // local disks; never changed after New
+	enc    *zstd.Encoder   // shared by every writer (EncodeAll is concurrency-safe)
+	dec    *zstd.Decoder   // shared by every reader (DecodeAll is concurrency-safe)
+
+	mu   sync.Mutex // guards cmap and rs
+	cmap ClusterMap
+	rs   map[Layout]reedsolomon.Encoder
+}
+
+// New returns a Store over the local disks, placing new files by cmap (which may also name
+// disks of other nodes: shards placed there count as unavailable until a shard transport
+// exists). keys wraps each file's data key.
+func New(cfg Config, cmap ClusterMap, disks map[DiskID]Disk, keys KeyWrapper, logger *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if keys == nil || logger == nil {
+		return nil, fmt.Errorf("%w: nil key wrapper or logger", ErrInvalidConfig)
+	}
+	local := make(map[DiskID]Disk, len(disks))
+	for id, d := range disks {
+		if d == nil || d.ID() != id {
+			return nil, fmt.Errorf("%w: disk %q missing or mislabelled", ErrInvalidConfig, id)
+		}
+		local[id] = d
+	}
+	w := cfg.workers()
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(w),
+		zstd.WithWindowSize(max(zstd.MinWindowSize, windowFor(cfg.BlockSize))),
+		zstd.WithEncoderCRC(false),
+		zstd.WithZeroFrames(true),
+		zstd.WithSingleSegment(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("zstd encoder: %w", err)
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(w),
+		zstd.WithDecoderMaxMemory(uint64(MaxBlockSize)),
+		zstd.WithDecoderMaxWindow(uint64(max(zstd.MinWindowSize, windowFor(MaxBlockSize)))),
+		zstd.WithDecodeAllCapLimit(true),
+	)
+	if err != nil {
+		enc.Close()
+		return nil, fmt.Errorf("zstd decoder: %w", err)
+	}
+	s := &Store{
+		cfg:    cfg,
+		logger: logger.With("component", "blobstore"),
+		keys:   keys,
+		disks:  local,
+		enc:    enc,
+		dec:    dec,
+		cmap:   cmap,
+		rs:     map[Layout]reedsolomon.Encoder{},
+	}
+	if cfg.Layout == "auto" {
+		// Not fatal: the map may grow (SetClusterMap); Create fails until it can hold a layout.
+		if l, err := autoLayout(cmap, cfg.FailureDomain, cfg.MinFreeBytes); err != nil {
+			s.logger.Warn("no automatic layout yet", "err", err)
+		} else {
+			s.logger.Info("automatic layout", "layout", l.String(), "failure_domain", cfg.FailureDomain.String())
+		}
+	}
+	return s, nil
+}
+
+// windowFor returns the power of two at least n.
+func windowFor(n int) int {
+	w := 1
+	for w < n {
+		w <<= 1
+	}
+	return w
+}
+
+// Close releases the shared compressors. Writers and Readers must be closed first.
+func (s *Store) Close() error {
+	s.enc.Close()
+	s.dec.Close()
+	return nil
+}
+
+// SetClusterMap replaces the cluster map used to place new files.
+func (s *Store) SetClusterMap(cmap ClusterMap) {
+	s.mu.Lock()
+	s.cmap = cmap
+	s.mu.Unlock()
+}
+
+func (s *Store) clusterMap() ClusterMap {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmap
+}
+
+// layoutFor resolves the configured layout against the current map.
+func (s *Store) layoutFor() (Layout, error) {
+	if s.cfg.Layout != "auto" {
+		return ParseLayout(s.cfg.Layout)
+	}
+	return autoLayout(s.clusterMap(), s.cfg.FailureDomain, s.cfg.MinFreeBytes)
+}
+
+// codec returns the shared Reed-Solomon encoder of a layout (safe for concurrent use).
+func (s *Store) codec(l Layout) (reedsolomon.Encoder, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.rs[l]; ok {
+		return e, nil
+	}
+	if l.M == 0 {
+		s.rs[l] = nil
+		return nil, nil
+	}
+	// Frozen: default options = the Vandermonde-derived systematic matrix (CodecRSVandermonde).
+	e, err := reedsolomon.New(l.K, l.M, reedsolomon.WithMaxGoroutines(1))
+	if err != nil {
+		return nil, fmt.Errorf("reed-solomon %s: %w", l, err)
+	}
+	s.rs[l] = e
+	return e, nil
+}
+
+// disk returns the local disk of id, or an error wrapping ErrDiskUnavailable.
+func (s *Store) disk(id DiskID) (Disk, error) {
+	d, ok := s.disks[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not a local disk", ErrDiskUnavailable, id)
+	}
+	return d, nil
+}
+
+// writeQuorum is the number of shards a write needs durable: more than half of them (so two
+// quorums always share a shard) and at least k+1 when there is parity.
+func writeQuorum(l Layout) int {
+	if l.M == 0 {
+		return l.K
+	}
+	return max(l.K+1, (l.K+l.M)/2+1)
+}
+
+// Block sealing.
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("data key of %d bytes, want 32", len(key))
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+func newKey() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic("crypto/rand: " + err.Error()) // never fails on Linux ≥ 3.17
+	}
+	return k
+}
+
+// blockNonce is write generation ‖ block index.
+func blockNonce(n *[12]byte, gen uint32, block uint64) []byte {
+	binary.BigEndian.PutUint32(n[:4], gen)
+	binary.BigEndian.PutUint64(n[4:], block)
+	return n[:]
+}
+
+// blockAAD is file ID ‖ block index ‖ compressed flag, appended to buf.
+func blockAAD(buf []byte, id FileID, block uint64, compressed bool) []byte {
+	buf = append(buf[:0], id...)
+	buf = binary.BigEndian.AppendUint64(buf, block)
+	if compressed {
+		return append(buf, 1)
+	}
+	return append(buf, 0)
+}
+
+// Put stores everything r yields as file id and returns its manifest. On any error nothing is
+// left on the disks.
+func (s *Store) Put(ctx context.Context, id FileID, r io.Reader) (Manifest, error) {
+	w, err := s.Create(ctx, id)
+	if err != nil {
+		return Manifest{}, err
+	}
+	if _, err := w.ReadFrom(ctxReader{ctx, r}); err != nil {
+		return Manifest{}, errors.Join(fmt.Errorf("put %s: %w", id, err), w.Abort(context.WithoutCancel(ctx)))
+	}
+	m, err := w.Commit(ctx)
+	if err != nil && !errors.Is(err, ErrHealNeeded) {
+		return Manifest{}, errors.Join(err, w.Abort(context.WithoutCancel(ctx)))
+	}
+	return m, err
+}
+
+// ctxReader stops reading when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Delete removes a file's shards and staged tails from the local disks. The caller destroys the
+// wrapped key in its metadata first (crypto-shredding): shards of remote disks are then
+// unreadable even if that node is down now.
+func (s *Store) Delete(ctx context.Context, m Manifest) error {
+	if err := validID(m.FileID); err != nil {
+		return err
+	}
+	var errs []error
+	for i, id := range m.Shards {
+		d, err := s.disk(id)
+		if err != nil {
+			continue
+		}
+		for _, suf := range []string{".shard", ".part", ".heal"} {
+			if err := d.Remove(ctx, shardName(m.FileID, i, suf)); err != nil {
+				errs = append(errs, fmt.Errorf("delete %s shard %d on %s: %w", m.FileID, i, id, err))
+			}
+		}
+	}
+	errs = append(errs, s.removeStaged(ctx, m.FileID, nil))
+	return errors.Join(errs...)
+}
+
+// removeStaged removes the staged tails of id on every local disk, except the sequences kept.
+func (s *Store) removeStaged(ctx context.Context, id FileID, keep map[uint64]bool) error {
+	var errs []error
+	for _, d := range s.disks {
+		names, err := d.List(ctx, stagedDir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, n := range names {
+			fid, _, ok := parseName(n)
+			if !ok || fid != id {
+				continue
+			}
+			if seq, ok := stagedSeqOf(n); ok && keep[seq] {
+				continue
+			}
+			if err := d.Remove(ctx, n); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ListStaged lists the uploads that left files on the local disks without a Commit (shard
+// files being written, staged tails), so the node can report them and resume or clean them.
+func (s *Store) ListStaged(ctx context.Context) ([]StagedUpload, error) {
+	byID := map[FileID]*StagedUpload{}
+	var order []FileID
+	for did, d := range s.disks {
+		for _, dir := range []string{shardsDir, stagedDir} {
+			names, err := d.List(ctx, dir)
+			if err != nil {
+				return nil, fmt.Errorf("list staged on %s: %w", did, err)
+			}
+			for _, n := range names {
+				id, suf, ok := parseName(n)
+				if !ok || suf == ".shard" {
+					continue
+				}
+				u := byID[id]
+				if u == nil {
+					u = &StagedUpload{FileID: id}
+					byID[id] = u
+					order = append(order, id)
+				}
+				if f, err := d.Open(ctx, n); err == nil {
+					if sz, err := f.Size(); err == nil {
+						u.Bytes += sz
+					}
+					f.Close()
+				}
+				if len(u.Disks) == 0 || u.Disks[len(u.Disks)-1] != did {
+					u.Disks = append(u.Disks, did)
+				}
+			}
+		}
+	}
+	out := make([]StagedUpload, 0, len(order))
+	for _, id := range order {
+		out = append(out, *byID[id])
+	}
+	return out, nil
+}
+
+// CleanStaged removes the files of every staged upload for which keep returns false (an upload
+// whose resume state is gone or expired). keep may be nil: everything staged is removed.
+func (s *Store) CleanStaged(ctx context.Context, keep func(FileID) bool) error {
+	ups, err := s.ListStaged(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, u := range ups {
+		if keep != nil && keep(u.FileID) {
+			continue
+		}
+		for _, d := range s.disks {
+			names, err := d.List(ctx, shardsDir+"/"+idPrefix(u.FileID))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, n := range names {
+				if id, suf, ok := parseName(n); ok && id == u.FileID && suf != ".shard" {
+					errs = append(errs, d.Remove(ctx, n))
+				}
+			}
+		}
+		errs = append(errs, s.removeStaged(ctx, u.FileID, nil))
+		s.logger.Info("staged upload removed", keyFileID, u.FileID, "bytes", u.Bytes)
+	}
+	return errors.Join(errs...)
+}
