@@ -347,6 +347,19 @@ type Manifest struct {
 // ResumeState is a durable point of a Writer, returned by Checkpoint, which the caller persists
 // (MarshalBinary is stable and versioned) and hands to Resume. It holds no secret in clear: the
 // keys in it are wrapped by the KeyWrapper.
+//
+// A state outlives the Commit of its file, until the caller releases it: Commit leaves the
+// staged tails of the last two checkpoints, so that when the process dies after Commit but
+// before the caller durably records the manifest, Resume from the recorded state, the same
+// remaining bytes and Commit again give the same file. The caller's sequence is:
+//
+//	m, err := w.Commit(ctx)          // the last ResumeState is still recorded
+//	record m in the metadata         // durably (Raft commit), replacing the ResumeState
+//	s.ReleaseStaged(ctx, m)          // idempotent; a failure only leaves garbage
+//
+// After the record, the file must never be resumed. What ReleaseStaged did not get to
+// (a crash, an error) is removed by Delete, by CleanStaged, or by a later ReleaseStaged;
+// ListStaged reports it with StagedUpload.Committed set.
 type ResumeState struct {
 	// FileID is the file being written.
 	FileID FileID
@@ -408,12 +421,22 @@ type ScrubReport struct {
 	Manifests map[FileID]Manifest // manifests that changed (a shard moved): the caller commits them
 }
 
-// StagedUpload is an upload that left files on a local disk without a Commit: shard files being
-// written and staged tails.
+// StagedUpload is an upload that left files on a local disk without a Commit (shard files being
+// written, staged tails), or a committed file whose Commit left staged tails for a Resume that
+// were not released yet (see Writer.Commit and Store.ReleaseStaged).
 type StagedUpload struct {
 	FileID FileID
-	Disks  []DiskID
-	Bytes  int64
+	// Disks are the local disks holding the listed files.
+	Disks []DiskID
+	// Bytes is the size of the listed files (committed shards not counted).
+	Bytes int64
+	// Committed says that the file's shard files on the local disks are all committed
+	// (".shard", none ".part"): only the leftovers of a finished Commit are listed. The caller
+	// tells the two cases apart by its metadata: with the manifest recorded, ReleaseStaged
+	// (or CleanStaged) drops them; with the upload's ResumeState still recorded, they are what
+	// a Resume from it needs (a crash between Commit and the record): keep them. False for a
+	// live or abandoned upload, and for a Commit cut short (some shards renamed, some not).
+	Committed bool
 }
 
 // HealNeededError is the error of a partial success (see ErrHealNeeded).
@@ -466,6 +489,7 @@ func (e *TooManyLostError) Unwrap() error { return ErrTooManyLost }
 //	(*Store).Delete(ctx, m Manifest) error
 //	(*Store).ListStaged(ctx) ([]StagedUpload, error)
 //	(*Store).CleanStaged(ctx, keep func(FileID) bool) error
+//	(*Store).ReleaseStaged(ctx, m Manifest) error   // after m is durably recorded: drop Commit's leftovers
 //	(*Store).Close() error
 //
 //	(*Writer).Write(p []byte) (int, error)

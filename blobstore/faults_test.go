@@ -459,8 +459,14 @@ func TestResumeRemembersLostShards(t *testing.T) {
 	if !errors.As(err, &hn) || fmt.Sprint(hn.Shards) != "[2]" {
 		t.Fatalf("commit: %v, want heal needed for shard 2", err)
 	}
+	// The failed shard's partial file is gone: only the committed leftover (the resumed
+	// state's staged tail) is listed, until the manifest is recorded and released.
+	if ups, err := s2.ListStaged(context.Background()); err != nil || len(ups) != 1 || !ups[0].Committed {
+		t.Fatalf("staged after commit: %+v %v, want one committed leftover", ups, err)
+	}
+	must(t, s2.ReleaseStaged(context.Background(), m))
 	if ups, err := s2.ListStaged(context.Background()); err != nil || len(ups) != 0 {
-		t.Fatalf("staged after commit: %+v %v", ups, err)
+		t.Fatalf("staged after commit and release: %+v %v", ups, err)
 	}
 	m2, rep, err := s2.Heal(context.Background(), m)
 	must(t, err)

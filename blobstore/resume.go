@@ -103,6 +103,13 @@ func writeFileAtomic(ctx context.Context, d Disk, name string, data []byte) erro
 // shard files' headers (which it updates and fsyncs before returning), so no (key, nonce) pair
 // ever seals two different plaintexts, whatever the caller resumes from. Only one Writer may
 // write a file at a time: close the old one first.
+//
+// Resume also works after the file's Commit, from the last two checkpoints' states (Commit
+// leaves their staged tails): a crash between Commit and the caller's record of the manifest
+// loses nothing. It reopens the committed shards and rewrites them from st's stripes on, so a
+// file whose manifest the caller has recorded must never be resumed (the recorded manifest
+// would no longer read it): release its leftovers with ReleaseStaged instead. A state whose
+// staged tail is gone fails with ErrBadResumeState before any shard file is touched.
 func (s *Store) Resume(ctx context.Context, st ResumeState) (*Writer, error) {
 	if err := st.check(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResumeState, err)
@@ -114,6 +121,19 @@ func (s *Store) Resume(ctx context.Context, st ResumeState) (*Writer, error) {
 	w, err := s.newWriter(st.FileID, st.Layout, st.BlockSize, append([]DiskID(nil), st.Shards...), key, append([]byte(nil), st.WrappedKey...), 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResumeState, err)
+	}
+	// Everything the state needs besides the shard files is checked before any shard file is
+	// touched: a state whose staged tail is gone (released after its Commit, say) fails here,
+	// without renaming or truncating committed shards.
+	var tail []byte
+	if st.StagedLen > 0 {
+		tail, err = s.loadStaged(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := w.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.HashState); err != nil {
+		return nil, fmt.Errorf("%w: %s: hash state: %w", ErrBadResumeState, st.FileID, err)
 	}
 	hw := st.Generation
 	hdrBuf := make([]byte, fileHeaderSize)
@@ -174,18 +194,6 @@ func (s *Store) Resume(ctx context.Context, st ResumeState) (*Writer, error) {
 	if err := w.quorum(); err != nil {
 		w.closeFiles()
 		return nil, fmt.Errorf("%w: %w", ErrBadResumeState, err)
-	}
-	var tail []byte
-	if st.StagedLen > 0 {
-		tail, err = s.loadStaged(ctx, st)
-		if err != nil {
-			w.closeFiles()
-			return nil, err
-		}
-	}
-	if err := w.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.HashState); err != nil {
-		w.closeFiles()
-		return nil, fmt.Errorf("%w: %s: hash state: %w", ErrBadResumeState, st.FileID, err)
 	}
 	for _, r := range st.Generations {
 		if r.FirstStripe < st.Stripes {

@@ -234,9 +234,10 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// Delete removes a file's shards and staged tails from the local disks. The caller destroys the
-// wrapped key in its metadata first (crypto-shredding): shards of remote disks are then
-// unreadable even if that node is down now.
+// Delete removes a file's shards and staged tails from the local disks, the leftovers of its
+// Commit included (see ReleaseStaged). The caller destroys the wrapped key in its metadata
+// first (crypto-shredding): shards of remote disks are then unreadable even if that node is
+// down now.
 func (s *Store) Delete(ctx context.Context, m Manifest) error {
 	if err := validID(m.FileID); err != nil {
 		return err
@@ -255,6 +256,40 @@ func (s *Store) Delete(ctx context.Context, m Manifest) error {
 	}
 	errs = append(errs, s.removeStaged(ctx, m.FileID, nil))
 	return errors.Join(errs...)
+}
+
+// ReleaseStaged removes from the local disks what the Commit of m's file left so that the
+// caller's last ResumeState could still Resume (the staged tails of its last checkpoints, see
+// Writer.Commit), and any in-progress shard file of it (".part" of a shard that failed during
+// the write). Call it once m is durably recorded in the caller's metadata (after the Raft
+// commit of the manifest, never before): from then on the file must not be resumed. Committed
+// shards are never touched. It is idempotent and safe when nothing is left (a Put, an upload
+// that ended on a stripe boundary, a second call). Delete and CleanStaged remove the same
+// leftovers, so a crash before ReleaseStaged leaks nothing for good.
+func (s *Store) ReleaseStaged(ctx context.Context, m Manifest) error {
+	if err := validID(m.FileID); err != nil {
+		return err
+	}
+	var errs []error
+	for did, d := range s.disks {
+		names, err := d.List(ctx, shardsDir+"/"+idPrefix(m.FileID))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list shards on %s: %w", did, err))
+			continue
+		}
+		for _, n := range names {
+			if id, suf, ok := parseName(n); ok && id == m.FileID && suf == ".part" {
+				if err := d.Remove(ctx, n); err != nil {
+					errs = append(errs, fmt.Errorf("remove %s on %s: %w", n, did, err))
+				}
+			}
+		}
+	}
+	errs = append(errs, s.removeStaged(ctx, m.FileID, nil))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("release staged %s: %w", m.FileID, err)
+	}
+	return nil
 }
 
 // removeStaged removes the staged tails of id on every local disk, except the sequences kept.
@@ -283,10 +318,13 @@ func (s *Store) removeStaged(ctx context.Context, id FileID, keep map[uint64]boo
 }
 
 // ListStaged lists the uploads that left files on the local disks without a Commit (shard
-// files being written, staged tails), so the node can report them and resume or clean them.
+// files being written, staged tails), so the node can report them and resume or clean them,
+// and the committed files whose Commit left staged tails not yet released (Committed is set:
+// see StagedUpload).
 func (s *Store) ListStaged(ctx context.Context) ([]StagedUpload, error) {
 	byID := map[FileID]*StagedUpload{}
 	var order []FileID
+	hasShard, hasPart := map[FileID]bool{}, map[FileID]bool{}
 	for did, d := range s.disks {
 		for _, dir := range []string{shardsDir, stagedDir} {
 			names, err := d.List(ctx, dir)
@@ -295,8 +333,15 @@ func (s *Store) ListStaged(ctx context.Context) ([]StagedUpload, error) {
 			}
 			for _, n := range names {
 				id, suf, ok := parseName(n)
-				if !ok || suf == ".shard" {
+				if !ok {
 					continue
+				}
+				switch suf {
+				case ".shard":
+					hasShard[id] = true
+					continue
+				case ".part":
+					hasPart[id] = true
 				}
 				u := byID[id]
 				if u == nil {
@@ -318,13 +363,17 @@ func (s *Store) ListStaged(ctx context.Context) ([]StagedUpload, error) {
 	}
 	out := make([]StagedUpload, 0, len(order))
 	for _, id := range order {
-		out = append(out, *byID[id])
+		u := byID[id]
+		u.Committed = hasShard[id] && !hasPart[id]
+		out = append(out, *u)
 	}
 	return out, nil
 }
 
 // CleanStaged removes the files of every staged upload for which keep returns false (an upload
 // whose resume state is gone or expired). keep may be nil: everything staged is removed.
+// Committed shard files are never removed: for a committed file (StagedUpload.Committed) only
+// the leftovers of its Commit go, as with ReleaseStaged.
 func (s *Store) CleanStaged(ctx context.Context, keep func(FileID) bool) error {
 	ups, err := s.ListStaged(ctx)
 	if err != nil {

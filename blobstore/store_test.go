@@ -436,8 +436,14 @@ func TestResumeWithNewStore(t *testing.T) {
 			}
 			ups, err := s.ListStaged(context.Background())
 			must(t, err)
-			if len(ups) != 0 {
-				t.Fatalf("staged uploads left after commit: %+v", ups)
+			for _, u := range ups {
+				if !u.Committed {
+					t.Fatalf("staged upload left after commit, not marked committed: %+v", u)
+				}
+			}
+			must(t, s.ReleaseStaged(context.Background(), m))
+			if ups, err := s.ListStaged(context.Background()); err != nil || len(ups) != 0 {
+				t.Fatalf("staged uploads left after commit and release: %+v, %v", ups, err)
 			}
 		})
 	}
@@ -640,8 +646,12 @@ func TestCheckpointKeepsTwoStagedTails(t *testing.T) {
 	if got, err := e.get(m); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back: %v", err)
 	}
+	if n := countFiles(t, e, "many"); n != 6+2*3 {
+		t.Fatalf("%d files after commit, want the 6 shards and the last 2 tails × 3 copies", n)
+	}
+	must(t, e.s.ReleaseStaged(context.Background(), m))
 	if n := countFiles(t, e, "many"); n != 6 {
-		t.Fatalf("%d files after commit, want the 6 shards", n)
+		t.Fatalf("%d files after ReleaseStaged, want the 6 shards", n)
 	}
 }
 

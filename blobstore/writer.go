@@ -517,6 +517,11 @@ func (w *Writer) Checkpoint(ctx context.Context) (ResumeState, error) {
 // final names and returns the manifest, which the caller commits in its metadata. When some
 // shards failed but the write quorum held, the manifest is valid and the error wraps
 // ErrHealNeeded (a *HealNeededError). Any other error: nothing is committed; Resume or Abort.
+//
+// Commit leaves the staged tails of the last two checkpoints on the disks, so that a crash
+// before the caller records the manifest loses nothing: Resume from the recorded state, writing
+// the same remaining bytes and Commit again give the same file (re-sealed under a new
+// generation). Once the manifest is durably recorded, the caller calls Store.ReleaseStaged.
 func (w *Writer) Commit(ctx context.Context) (Manifest, error) {
 	if w.done {
 		return Manifest{}, ErrWriterDone
@@ -557,7 +562,14 @@ func (w *Writer) Commit(ctx context.Context) (Manifest, error) {
 			d.Remove(ctx, shardName(w.id, i, ".part"))
 		}
 	}
-	if err := w.s.removeStaged(ctx, w.id, nil); err != nil {
+	// Keep the staged tails of the last two checkpoints (those Checkpoint keeps): the caller
+	// records the manifest only after Commit returns, and until then its recorded state must
+	// still Resume. The caller drops them with ReleaseStaged. Older tails go now.
+	keep := make(map[uint64]bool, len(w.stagedSeqs))
+	for _, seq := range w.stagedSeqs {
+		keep[seq] = true
+	}
+	if err := w.s.removeStaged(ctx, w.id, keep); err != nil {
 		w.s.logger.Warn("staged tails left behind", keyFileID, w.id, "err", err)
 	}
 	m := Manifest{
