@@ -1,0 +1,588 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"valise/raftfsm"
+)
+
+// Errors returned by Service. Callers test them with errors.Is; Code gives each a stable
+// string for API answers. Errors from the metadata store (raftfsm.ErrNotLeader,
+// raftfsm.ErrNoLeader, raftfsm.ErrClosed) come back wrapped, unchanged.
+var (
+	// ErrInvalidFileName is returned by CreateUpload (and ValidateFileName) for a file name
+	// that could escape a directory or mislead a reader; the error is a *FileNameError.
+	ErrInvalidFileName = errors.New("transfer: invalid file name")
+
+	// ErrInvalidSize is returned by CreateUpload for a negative declared size and by
+	// RecordProgress for an offset outside [0, size].
+	ErrInvalidSize = errors.New("transfer: invalid size")
+
+	// ErrTooLarge is returned by CreateUpload when the declared size exceeds the policy's
+	// MaxFileSize.
+	ErrTooLarge = errors.New("transfer: file larger than the policy allows")
+
+	// ErrQuotaExceeded is returned by CreateUpload when the owner's uploads and files would
+	// exceed the policy's quota.
+	ErrQuotaExceeded = errors.New("transfer: quota exceeded")
+
+	// ErrInvalidMetadata is returned by CreateUpload for upload metadata beyond the caps
+	// (count, size) or with invalid text.
+	ErrInvalidMetadata = errors.New("transfer: invalid upload metadata")
+
+	// ErrInvalidOwner is returned for an empty or oversized owner ID.
+	ErrInvalidOwner = errors.New("transfer: invalid owner")
+
+	// ErrUploadNotFound is returned for an upload that does not exist, or belongs to someone
+	// else (tus: 404).
+	ErrUploadNotFound = errors.New("transfer: upload not found")
+
+	// ErrUploadExpired is returned for the owner's upload that passed its expiry without
+	// progress (tus: 410).
+	ErrUploadExpired = errors.New("transfer: upload expired")
+
+	// ErrOffsetMismatch is returned by RecordProgress when the upload is not at the expected
+	// offset, including when a concurrent PATCH won the race (tus: 409).
+	ErrOffsetMismatch = errors.New("transfer: upload offset mismatch")
+
+	// ErrFileNotFound is returned for a file that does not exist (or was destroyed), or
+	// belongs to someone else.
+	ErrFileNotFound = errors.New("transfer: file not found")
+
+	// ErrFileNotSendable is returned by CreateSend for a file whose verdict is not clean
+	// (infected, not scanned, still being scanned); the error is a *FileNotSendableError.
+	ErrFileNotSendable = errors.New("transfer: file cannot be sent")
+
+	// ErrFileScanning is returned by CreateSend for a file still being scanned
+	// (VerdictPending): try again when the scan is done (Uploader.WaitVerdict). The error is
+	// a *FileNotSendableError, so errors.Is(err, ErrFileNotSendable) holds too.
+	ErrFileScanning = errors.New("transfer: file still being scanned: try again when the scan is done")
+
+	// ErrInvalidVerdict is returned for a verdict that is not one of the Verdict constants.
+	ErrInvalidVerdict = errors.New("transfer: invalid verdict")
+
+	// ErrInvalidRecipient is returned by CreateSend for an address that is not a plain
+	// e-mail address; the error is a *RecipientError.
+	ErrInvalidRecipient = errors.New("transfer: invalid recipient")
+
+	// ErrNoRecipients is returned by CreateSend with no recipient at all.
+	ErrNoRecipients = errors.New("transfer: no recipient")
+
+	// ErrTooManyRecipients is returned by CreateSend with more distinct recipients than
+	// Config.MaxRecipients.
+	ErrTooManyRecipients = errors.New("transfer: too many recipients")
+
+	// ErrNoFiles is returned by CreateSend with no file, or more than Config.MaxFilesPerSend,
+	// or the same file twice.
+	ErrNoFiles = errors.New("transfer: no file or too many files")
+
+	// ErrInvalidText is returned by CreateSend for a subject, message or sender name that is
+	// too long or holds forbidden characters (control characters, a line break in a subject).
+	ErrInvalidText = errors.New("transfer: invalid subject, message or sender")
+
+	// ErrInvalidOptions is returned by CreateSend for an expiry beyond the policy, a negative
+	// download limit, or a password too short or too long.
+	ErrInvalidOptions = errors.New("transfer: invalid send options")
+
+	// ErrSendNotFound is returned for a send that does not exist or belongs to someone else.
+	ErrSendNotFound = errors.New("transfer: send not found")
+
+	// ErrSendNotActive is returned by Resend for a send that is revoked, expired or used up.
+	ErrSendNotActive = errors.New("transfer: send no longer active")
+
+	// ErrRecipientNotFound is returned by Resend and RecordNotified for an address that is
+	// not a recipient of the send.
+	ErrRecipientNotFound = errors.New("transfer: recipient not found")
+
+	// ErrLinkNotFound is returned by every public call for a link that is unknown, revoked,
+	// expired, replaced by a resend or whose send is used up: all alike (HTTP: 404).
+	ErrLinkNotFound = errors.New("transfer: link not found")
+
+	// ErrChallengeRequired is returned by StartDownload when the send requires a password or
+	// an e-mail code and no valid, complete grant was given.
+	ErrChallengeRequired = errors.New("transfer: password or e-mail code required")
+
+	// ErrNotRequired is returned by CheckLinkPassword, IssueEmailCode and CheckEmailCode when
+	// the send does not ask for that challenge.
+	ErrNotRequired = errors.New("transfer: challenge not required")
+
+	// ErrWrongPassword is returned by CheckLinkPassword for a wrong password.
+	ErrWrongPassword = errors.New("transfer: wrong password")
+
+	// ErrWrongCode is returned by CheckEmailCode for a wrong code.
+	ErrWrongCode = errors.New("transfer: wrong e-mail code")
+
+	// ErrCodeExpired is returned by CheckEmailCode when no code is pending: never issued,
+	// older than its validity, already used or burnt by too many attempts.
+	ErrCodeExpired = errors.New("transfer: e-mail code expired")
+
+	// ErrTooManyAttempts is returned by CheckLinkPassword while the link is locked after too
+	// many wrong passwords, by CheckEmailCode when the code's attempts are used up, and by
+	// IssueEmailCode when too many codes were issued recently.
+	ErrTooManyAttempts = errors.New("transfer: too many attempts")
+
+	// ErrDownloadLimit is returned by StartDownload for a file that reached the send's
+	// download limit (HTTP: 410).
+	ErrDownloadLimit = errors.New("transfer: download limit reached")
+
+	// ErrLocked is returned by Uploader.Write and Uploader.Terminate while another Write on
+	// the same upload runs in this process (tus: 423).
+	ErrLocked = errors.New("transfer: upload locked by another request")
+
+	// ErrChecksumMismatch is what an UploadChunk's Verify returns (possibly wrapping it) when
+	// the chunk's digest is not the announced one; Uploader.Write rolls the chunk back and
+	// returns it (tus: 460).
+	ErrChecksumMismatch = errors.New("transfer: chunk checksum mismatch")
+
+	// ErrChunkIncomplete is what an UploadChunk's Verify returns when a chunk with a checksum
+	// was cut before its end; Uploader.Write rolls it back and returns it (tus: 400).
+	ErrChunkIncomplete = errors.New("transfer: chunk cut before its checksum could be verified")
+
+	// ErrBusy is returned when a change kept conflicting with concurrent changes of the same
+	// records after several attempts; the caller may retry later.
+	ErrBusy = errors.New("transfer: too much contention, retry")
+)
+
+// Code returns the stable, machine-readable code of err for API answers ("link_not_found"),
+// or "internal" for errors that are not transfer's own.
+func Code(err error) string {
+	for _, c := range errorCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "internal"
+}
+
+var errorCodes = [...]struct {
+	err  error
+	code string
+}{
+	{ErrInvalidFileName, "file_name_invalid"},
+	{ErrInvalidSize, "size_invalid"},
+	{ErrTooLarge, "file_too_large"},
+	{ErrQuotaExceeded, "quota_exceeded"},
+	{ErrInvalidMetadata, "metadata_invalid"},
+	{ErrInvalidOwner, "owner_invalid"},
+	{ErrUploadNotFound, "upload_not_found"},
+	{ErrUploadExpired, "upload_expired"},
+	{ErrOffsetMismatch, "offset_mismatch"},
+	{ErrFileNotFound, "file_not_found"},
+	{ErrFileScanning, "file_scanning"}, // before ErrFileNotSendable, which it implies
+	{ErrFileNotSendable, "file_not_sendable"},
+	{ErrInvalidVerdict, "verdict_invalid"},
+	{ErrInvalidRecipient, "recipient_invalid"},
+	{ErrNoRecipients, "no_recipients"},
+	{ErrTooManyRecipients, "too_many_recipients"},
+	{ErrNoFiles, "files_invalid"},
+	{ErrInvalidText, "text_invalid"},
+	{ErrInvalidOptions, "options_invalid"},
+	{ErrSendNotFound, "send_not_found"},
+	{ErrSendNotActive, "send_not_active"},
+	{ErrRecipientNotFound, "recipient_not_found"},
+	{ErrLinkNotFound, "link_not_found"},
+	{ErrChallengeRequired, "challenge_required"},
+	{ErrNotRequired, "challenge_not_required"},
+	{ErrWrongPassword, "wrong_password"},
+	{ErrWrongCode, "wrong_code"},
+	{ErrCodeExpired, "code_expired"},
+	{ErrTooManyAttempts, "too_many_attempts"},
+	{ErrDownloadLimit, "download_limit"},
+	{ErrLocked, "upload_locked"},
+	{ErrChecksumMismatch, "checksum_mismatch"},
+	{ErrChunkIncomplete, "chunk_incomplete"},
+	{ErrBusy, "busy"},
+}
+
+// Metadata is the part of raftfsm.Store that transfer uses.
+type Metadata interface {
+	// Propose commits b on the leader: all its Conds hold and its Ops apply, or nothing
+	// does (a *raftfsm.ConflictError). On a follower it returns raftfsm.ErrNotLeader.
+	Propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, error)
+	// Get reads key from the local state; raftfsm.ErrNotFound when it has no value.
+	Get(key []byte) (raftfsm.Item, error)
+	// Scan calls fn for every key with prefix, in key order, from one consistent view of
+	// the local state; an error from fn stops the scan and is returned.
+	Scan(prefix []byte, fn func(raftfsm.Item) error) error
+	// LinearizableRead returns once the local state holds every change committed before
+	// the call, so the reads that follow are linearizable.
+	LinearizableRead(ctx context.Context) error
+}
+
+// Blobs is the part of the byte store that retention needs. blobstore provides it through an
+// adapter in the composition root; transfer never reads or writes file bytes itself.
+type Blobs interface {
+	// ShredManifest returns what is left of a committed file's manifest once its wrapped
+	// data key is removed: enough to find and delete the shards, nothing to decrypt them.
+	// It is pure (no I/O) and fails only on bytes that are not a manifest.
+	ShredManifest(manifest []byte) ([]byte, error)
+	// ShredResumeState does the same for an upload's resume state.
+	ShredResumeState(state []byte) ([]byte, error)
+	// DeleteFile removes every shard named by a shredded manifest. Shards already gone are
+	// not an error, so a rerun after a partial failure finishes the job.
+	DeleteFile(ctx context.Context, shredded []byte) error
+	// DiscardUpload removes the shards and staging files of an abandoned upload, named by
+	// a shredded resume state; like DeleteFile it is idempotent.
+	DiscardUpload(ctx context.Context, shredded []byte) error
+}
+
+// PasswordHasher hashes link passwords; account's Argon2id (19 MiB, t=2, p=1, parameters in
+// the PHC string, a semaphore bounding concurrent hashes) is meant to stand behind it. Both
+// methods are called from request goroutines, may block on the semaphore, and must honour
+// ctx.
+type PasswordHasher interface {
+	// HashPassword returns a self-describing hash (PHC string) of password with a fresh salt.
+	HashPassword(ctx context.Context, password string) (string, error)
+	// VerifyPassword reports, in constant time, whether password matches hash; an error
+	// only for a malformed hash or ctx's end.
+	VerifyPassword(ctx context.Context, password, hash string) (bool, error)
+}
+
+// Quotas says how many bytes an owner's uploads and files may hold; account may implement it
+// from a per-user setting.
+type Quotas interface {
+	// Quota returns owner's quota in bytes: 0 for none, or a negative value for "the
+	// policy's QuotaBytes". Called from request goroutines; must not block for long.
+	Quota(ctx context.Context, owner string) (int64, error)
+}
+
+// FileID names a file, and the upload it comes from: the same UUID v7, so the byte store
+// can bind its blocks to the file from the first byte.
+type FileID string
+
+// SendID names a send (a UUID v7).
+type SendID string
+
+// Verdict is what the scanner concluded about a file. The string values are stable: they
+// are stored and shown by the API.
+type Verdict string
+
+// The verdicts, as the scan package reports them.
+const (
+	// VerdictClean: scanned whole, nothing found.
+	VerdictClean Verdict = "clean"
+	// VerdictCleanWindows: larger than the scanner's stream limit, scanned in overlapping
+	// windows, nothing found; shown as "clean (scanned in windows)".
+	VerdictCleanWindows Verdict = "clean_windows"
+	// VerdictInfected: a signature matched; the file is quarantined and never served.
+	VerdictInfected Verdict = "infected"
+	// VerdictNotScanned: not scanned (scanner down, too large), with a reason; the file is
+	// held until scanned.
+	VerdictNotScanned Verdict = "not_scanned"
+	// VerdictPending: the upload is complete and its scan still runs in the background
+	// (shown as "scanning"); never sendable, it becomes one of the others.
+	VerdictPending Verdict = "pending"
+)
+
+// String returns the stable code.
+func (v Verdict) String() string { return string(v) }
+
+// Valid reports whether v is one of the verdict constants.
+func (v Verdict) Valid() bool {
+	switch v {
+	case VerdictClean, VerdictCleanWindows, VerdictInfected, VerdictNotScanned, VerdictPending:
+		return true
+	}
+	return false
+}
+
+// ParseVerdict turns a stored or scanner code ("clean", "clean_windows", "infected",
+// "not_scanned", "pending") into a Verdict; ErrInvalidVerdict for anything else.
+func ParseVerdict(code string) (Verdict, error) {
+	if v := Verdict(code); v.Valid() {
+		return v, nil
+	}
+	return "", fmt.Errorf("%w: %q", ErrInvalidVerdict, code)
+}
+
+// Sendable reports whether a file with this verdict may flow to recipients.
+func (v Verdict) Sendable() bool { return v == VerdictClean || v == VerdictCleanWindows }
+
+// Upload is the bookkeeping of a resumable (tus) upload. Its ID becomes the file's ID.
+type Upload struct {
+	ID       FileID            `json:"id"`
+	Owner    string            `json:"owner"`
+	Name     string            `json:"name"`
+	Size     int64             `json:"size"`               // declared (tus Upload-Length)
+	Offset   int64             `json:"offset"`             // durable, acknowledged bytes
+	Metadata map[string]string `json:"metadata,omitempty"` // tus Upload-Metadata, decoded
+	// ResumeState is the byte store's opaque state to resume at Offset. It may hold key
+	// material: never log it.
+	ResumeState []byte    `json:"resume_state,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+	Expires     time.Time `json:"expires"` // Config.UploadTTL after the last progress
+	Version     uint64    `json:"-"`       // the record's raftfsm version
+}
+
+// Completion is what the byte store and the scanner say about a finished upload.
+type Completion struct {
+	// Manifest is the byte store's encoded manifest, wrapped data key included.
+	Manifest []byte
+	// SHA256 is the hex SHA-256 of the whole file.
+	SHA256 string
+	// Verdict and VerdictReason come from the scanner.
+	Verdict       Verdict
+	VerdictReason string
+}
+
+// File is a complete upload: what a send can carry.
+type File struct {
+	ID            FileID    `json:"id"`
+	Owner         string    `json:"owner"`
+	Name          string    `json:"name"`
+	Size          int64     `json:"size"`
+	SHA256        string    `json:"sha256"`
+	Verdict       Verdict   `json:"verdict"`
+	VerdictReason string    `json:"verdict_reason,omitempty"`
+	Quarantined   bool      `json:"quarantined,omitempty"` // infected: never served
+	Created       time.Time `json:"created"`
+	// Manifest is the byte store's manifest; it holds the wrapped data key: never log it.
+	Manifest []byte `json:"manifest"`
+	// Sends lists the sends that carry the file; retention keeps the file while one is
+	// active.
+	Sends   []SendID `json:"sends,omitempty"`
+	Version uint64   `json:"-"`
+}
+
+// RecipientKind is the header a recipient is addressed in.
+type RecipientKind string
+
+// The recipient kinds.
+const (
+	KindTo  RecipientKind = "to"
+	KindCc  RecipientKind = "cc"
+	KindBcc RecipientKind = "bcc"
+)
+
+// String returns the kind's stable code.
+func (k RecipientKind) String() string { return string(k) }
+
+// Sender is how the sender is shown to recipients; the HTTP layer fills it from the account.
+type Sender struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// Options are a send's choices.
+type Options struct {
+	// Password, when set, is asked before downloading. Never stored: only its hash.
+	Password string `json:"-"`
+	// GeneratePassword asks for a random password, returned once in Created.Password for
+	// the sender to pass on by another channel. Ignored when Password is set.
+	GeneratePassword bool `json:"-"`
+	// Expiry is how long the links live; 0 means the policy's default.
+	Expiry time.Duration `json:"-"`
+	// DownloadLimit is how many complete downloads each file may have; 0: no limit.
+	DownloadLimit int `json:"download_limit,omitempty"`
+	// DeleteAfterDownload destroys the files once each was downloaded completely once.
+	DeleteAfterDownload bool `json:"delete_after_download,omitempty"`
+	// Receipts asks for a mail to the sender on each complete download.
+	Receipts bool `json:"receipts,omitempty"`
+	// EmailCode asks the recipient for a code mailed to their address before downloading.
+	EmailCode bool `json:"email_code,omitempty"`
+	// PasswordRequired says a password protects the send (output only).
+	PasswordRequired bool `json:"password_required,omitempty"`
+}
+
+// SendRequest is what a sender asks for.
+type SendRequest struct {
+	From        Sender
+	To, Cc, Bcc []string
+	Subject     string
+	Message     string
+	FileIDs     []FileID
+	Options     Options
+}
+
+// SendStatus is a send's state, derived from its record and the time.
+type SendStatus string
+
+// The send statuses.
+const (
+	StatusActive    SendStatus = "active"
+	StatusRevoked   SendStatus = "revoked"
+	StatusExpired   SendStatus = "expired"
+	StatusConsumed  SendStatus = "consumed"  // deleted after download
+	StatusExhausted SendStatus = "exhausted" // download limit reached for every file
+)
+
+// String returns the status's stable code.
+func (s SendStatus) String() string { return string(s) }
+
+// SendFile is a file as the send carries it, with its complete-download count.
+type SendFile struct {
+	ID            FileID  `json:"id"`
+	Name          string  `json:"name"`
+	Size          int64   `json:"size"`
+	SHA256        string  `json:"sha256"`
+	Verdict       Verdict `json:"verdict"`
+	VerdictReason string  `json:"verdict_reason,omitempty"`
+	Downloads     int     `json:"downloads"` // complete downloads, all recipients
+}
+
+// Download is one download by a recipient.
+type Download struct {
+	At       time.Time `json:"at"`
+	FileID   FileID    `json:"file_id"`
+	IP       string    `json:"ip"`
+	Complete bool      `json:"complete"`
+	Range    bool      `json:"range,omitempty"` // a Range request (a resumed download)
+}
+
+// Recipient is one recipient of a send with their tracking.
+type Recipient struct {
+	Address        string        `json:"address"`
+	Kind           RecipientKind `json:"kind"`
+	LinkIssued     time.Time     `json:"link_issued"`
+	NotifiedFirst  time.Time     `json:"notified_first,omitzero"`
+	NotifiedLast   time.Time     `json:"notified_last,omitzero"`
+	NotifyCount    int           `json:"notify_count"`
+	OpenedFirst    time.Time     `json:"opened_first,omitzero"`
+	OpenedLast     time.Time     `json:"opened_last,omitzero"`
+	DownloadCount  int           `json:"download_count"` // complete downloads
+	Downloads      []Download    `json:"downloads,omitempty"`
+	DownloadsTrunc int           `json:"downloads_truncated,omitempty"` // older events dropped
+}
+
+// Send is a send as its sender sees it.
+type Send struct {
+	ID          SendID      `json:"id"`
+	Owner       string      `json:"owner"`
+	From        Sender      `json:"from"`
+	Subject     string      `json:"subject"`
+	Message     string      `json:"message"`
+	Files       []SendFile  `json:"files"`
+	Recipients  []Recipient `json:"recipients"`
+	Options     Options     `json:"options"`
+	Created     time.Time   `json:"created"`
+	Expires     time.Time   `json:"expires"`
+	RevokedAt   time.Time   `json:"revoked_at,omitzero"`
+	ConsumedAt  time.Time   `json:"consumed_at,omitzero"`
+	ExhaustedAt time.Time   `json:"exhausted_at,omitzero"`
+	// LinksClosed says the send's link records were removed (revoked, or closed by the
+	// sweep after expiry or use).
+	LinksClosed bool   `json:"links_closed,omitempty"`
+	Version     uint64 `json:"-"`
+}
+
+// Status returns the send's state at now. Revoked wins over used up, which wins over expired.
+func (s *Send) Status(now time.Time) SendStatus {
+	switch {
+	case !s.RevokedAt.IsZero():
+		return StatusRevoked
+	case !s.ConsumedAt.IsZero():
+		return StatusConsumed
+	case !s.ExhaustedAt.IsZero():
+		return StatusExhausted
+	case !now.Before(s.Expires):
+		return StatusExpired
+	}
+	return StatusActive
+}
+
+// Invitation is what the mail to one recipient needs. Token is the link's secret, returned
+// only here: put it in the link (/s/{token}) and forget it.
+type Invitation struct {
+	SendID    SendID
+	Recipient string
+	Kind      RecipientKind
+	Token     string
+}
+
+// Created is what CreateSend returns.
+type Created struct {
+	Send        Send
+	Invitations []Invitation
+	// Password is the generated password when Options.GeneratePassword was asked, shown
+	// once to the sender; empty otherwise.
+	Password string
+}
+
+// LinkFile is a file as a recipient sees it.
+type LinkFile struct {
+	ID            FileID  `json:"id"`
+	Name          string  `json:"name"`
+	Size          int64   `json:"size"`
+	SHA256        string  `json:"sha256"`
+	Verdict       Verdict `json:"verdict"`
+	VerdictReason string  `json:"verdict_reason,omitempty"`
+	// Available is false once the file reached the download limit.
+	Available bool `json:"available"`
+}
+
+// LinkView is what a recipient sees when opening a link.
+type LinkView struct {
+	SendID            SendID     `json:"send_id"`
+	Recipient         string     `json:"recipient"`
+	From              Sender     `json:"from"`
+	Subject           string     `json:"subject"`
+	Message           string     `json:"message"`
+	Files             []LinkFile `json:"files"`
+	PasswordRequired  bool       `json:"password_required"`
+	EmailCodeRequired bool       `json:"email_code_required"`
+	Expires           time.Time  `json:"expires"`
+}
+
+// Grant is a recipient's pass after a challenge, so downloads do not ask again. Token is its
+// secret, returned only here (the HTTP layer keeps it in a cookie).
+type Grant struct {
+	Token    string
+	Expires  time.Time
+	Complete bool // every challenge the send asks for was passed
+}
+
+// EmailCode is a code to mail to the link's recipient. Code is returned only here.
+type EmailCode struct {
+	Code      string
+	Recipient string
+	Expires   time.Time
+}
+
+// Ticket is a download that StartDownload allowed: the HTTP layer streams the file from
+// Manifest, then hands the ticket to FinishDownload.
+type Ticket struct {
+	SendID    SendID
+	Recipient string
+	File      LinkFile
+	// Manifest is the byte store's manifest, wrapped data key included: never log it.
+	Manifest []byte
+	ClientIP string
+	Range    bool // a Range request rather than the whole file
+	Started  time.Time
+}
+
+// Receipt is what a download receipt mail to the sender says.
+type Receipt struct {
+	SendID      SendID
+	Owner       string
+	SenderEmail string
+	Recipient   string
+	FileID      FileID
+	FileName    string
+	At          time.Time
+	IP          string
+}
+
+// Outcome is what FinishDownload decided.
+type Outcome struct {
+	// ReceiptDue says a receipt should be mailed to the sender (Options.Receipts and a
+	// complete download); Receipt says what.
+	ReceiptDue bool
+	Receipt    Receipt
+	// SendFinished says this download used the send up (download limit or delete after
+	// download): the caller may trigger the retention job.
+	SendFinished bool
+}
+
+// SweepReport counts what one Sweep did.
+type SweepReport struct {
+	LinksClosed    int // sends whose links were closed (expired, used up)
+	FilesShredded  int // files whose key was destroyed
+	UploadsExpired int
+	ShardsDeleted  int // tombstones finished: shards deleted
+	GrantsRemoved  int
+}

@@ -1,0 +1,85 @@
+// Package transfer decides what happens to files sent by secure link: the bookkeeping of
+// resumable uploads, the files they become, sends to recipients with one secret link each,
+// the public side of those links (challenges, downloads, tracking) and the retention job
+// that destroys what has expired.
+//
+// transfer decides; raftfsm records; blobstore stores. Every change is one raftfsm.Batch
+// proposed on the leader, with preconditions (CondAbsent, CondVersion) so that concurrent
+// callers cannot both win, and the audit entry that journals it. The leader decides every
+// ID (UUID v7), time and random token before proposing (Deps.Now, Deps.Rand), so that Apply
+// stays deterministic. Records are JSON under these keys:
+//
+//	transfer/upload/<file id>          an upload in progress (tus bookkeeping)
+//	transfer/file/<file id>            a complete file: name, size, SHA-256, verdict, manifest
+//	transfer/send/<send id>            a send with its recipients and their tracking
+//	transfer/owner/<owner>/send/<id>   the index behind ListSends
+//	transfer/link/<sha256 of token>    a recipient's link and its challenge state
+//	transfer/grant/<sha256 of grant>   a short-lived grant after a passed challenge
+//	transfer/usage/<owner>             bytes reserved by an owner's uploads and files
+//	transfer/tomb/<file id>            shards still to delete after the key was destroyed
+//
+// # Secrets
+//
+// A link token (256 bits from the random source, base64url) is returned once, to be put in
+// the recipient's mail; only its SHA-256 is stored. Grants are stored the same way, e-mail
+// codes salted and hashed, link passwords through the PasswordHasher (Argon2id in account).
+// Nothing secret is ever logged or journalled.
+//
+// # Links
+//
+// A link that is unknown, revoked, expired, replaced by a resend, or whose send is used up
+// (download limit reached or deleted after download) answers the same ErrLinkNotFound, so a
+// guesser learns nothing. Public calls first make a linearizable read, so a revoked link is
+// refused at once on every node. Resend cannot send the old link again, since its token is
+// not stored: it mints a new token for that recipient and the old one stops working.
+//
+// Download limit: Options.DownloadLimit is how many complete downloads each file of the send
+// may have, across all recipients; a file that reached it is refused (ErrDownloadLimit),
+// and once every file reached it the send is exhausted: its links answer ErrLinkNotFound and
+// the sweep destroys its files. Delete after download: once every file of the send has been
+// downloaded completely at least once, by any recipient, the send is consumed the same way.
+// A download counts only when FinishDownload is told it completed; two downloads started
+// together may both complete, so a limit can be exceeded by the downloads in flight.
+//
+// # Retention
+//
+// Sweep (run by a Job on a ticker, on the leader) closes the links of expired or used-up
+// sends, expires stale uploads and destroys files no active send needs: it first commits a
+// batch that deletes the file record, and with it the manifest holding the wrapped key
+// (crypto-shredding, journalled "file.shred"), while writing a tombstone that holds the
+// manifest without its key; only then does it delete the shards through Blobs, and then the
+// tombstone ("file.delete"). A crash or a failed delete in between leaves the tombstone,
+// which the next sweep finishes. Every step is idempotent. A sweep scans every send, file,
+// upload and grant record: fine at an appliance's scale; an expiry index is the next step if
+// it is not.
+//
+// # For the HTTP layer
+//
+// Uploads (tus): POST → CreateUpload (its ID is the blobstore FileID) then blobstore Create;
+// HEAD → GetUpload (Offset); PATCH → GetUpload, blobstore Resume(Upload.ResumeState) or the
+// writer at hand, write the chunk, Checkpoint, then RecordProgress(expected = the request's
+// Upload-Offset); the final PATCH → Commit, CompleteUpload with the live scan's verdict or
+// "pending" (a background scan records the verdict later, without holding the PATCH);
+// DELETE → CancelUpload. Uploader does all of this, scanning included, behind the shape of
+// httpd/tus.Backend: the handler only adapts its types and errors. Sends:
+// CreateSend (mail each Invitation, then RecordNotified), ListSends, GetSend, Resend, Revoke.
+// Links (/s/{token}): AllowLinkAttempt first (429), then OpenLink; CheckLinkPassword,
+// IssueEmailCode (mail the code), CheckEmailCode give a Grant to keep in a cookie;
+// StartDownload gives a Ticket whose Manifest the handler opens in blobstore and streams
+// (Range, zip), then FinishDownload (mail the Receipt when due; Job.Trigger when the send
+// finished).
+//
+// Status codes: ErrLinkNotFound, ErrUploadNotFound, ErrSendNotFound, ErrFileNotFound 404;
+// ErrUploadExpired, ErrDownloadLimit 410; ErrOffsetMismatch, ErrFileScanning (retry once the
+// scan is done) 409; ErrTooLarge, ErrQuotaExceeded 413; ErrChallengeRequired,
+// ErrWrongPassword, ErrWrongCode, ErrCodeExpired 403; ErrTooManyAttempts 429; ErrLocked 423; ErrChecksumMismatch 460; the other validation errors
+// (ErrChunkIncomplete included) 400; ErrBusy and raftfsm.ErrNotLeader 503. Code gives the
+// stable code of each.
+//
+// # Rate limiting
+//
+// AllowLinkAttempt is a per-IP token bucket (IPv6 per /64) kept in memory on each node: an
+// attacker spreading guesses over N nodes gets N times the rate, which stays negligible
+// against 256-bit tokens; the per-link attempt caps on passwords and e-mail codes are
+// replicated and hold cluster-wide.
+package transfer

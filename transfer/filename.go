@@ -1,0 +1,118 @@
+package transfer
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxFileNameBytes is the longest file name accepted, in UTF-8 bytes (what most file systems
+// allow for one path element).
+const MaxFileNameBytes = 255
+
+// FileNameProblem says what is wrong with a file name.
+type FileNameProblem uint8
+
+// The file name problems.
+const (
+	NameEmpty         FileNameProblem = iota + 1 // empty
+	NameTooLong                                  // more than MaxFileNameBytes
+	NameInvalidUTF8                              // not valid UTF-8
+	NameNUL                                      // holds a NUL byte
+	NameControl                                  // holds a control character (C0, DEL, C1, line separators)
+	NameBidi                                     // holds a bidirectional override or isolate
+	NamePathSeparator                            // holds / or \
+	NameTraversal                                // "." or "..", or ".." between separators
+)
+
+// String names the problem for logs and messages.
+func (p FileNameProblem) String() string {
+	switch p {
+	case NameEmpty:
+		return "empty"
+	case NameTooLong:
+		return "too long"
+	case NameInvalidUTF8:
+		return "not valid UTF-8"
+	case NameNUL:
+		return "NUL byte"
+	case NameControl:
+		return "control character"
+	case NameBidi:
+		return "bidirectional override character"
+	case NamePathSeparator:
+		return "path separator"
+	case NameTraversal:
+		return "path traversal"
+	}
+	return fmt.Sprintf("problem %d", uint8(p))
+}
+
+// FileNameError is the error of ValidateFileName. errors.Is(err, ErrInvalidFileName) holds.
+type FileNameError struct {
+	Problem FileNameProblem
+	// Offset is the byte offset of the offending character, -1 for the whole name.
+	Offset int
+}
+
+func (e *FileNameError) Error() string {
+	if e.Offset >= 0 {
+		return fmt.Sprintf("transfer: invalid file name: %s at byte %d", e.Problem, e.Offset)
+	}
+	return fmt.Sprintf("transfer: invalid file name: %s", e.Problem)
+}
+
+// Is makes errors.Is(err, ErrInvalidFileName) true.
+func (e *FileNameError) Is(target error) bool { return target == ErrInvalidFileName }
+
+// ValidateFileName checks a file name given by a client: one path element that cannot
+// escape a directory (no separators, no "." or ".." or other all-dot name), and no character that could hide or
+// disguise part of it (NUL, control characters, bidirectional overrides and isolates such
+// as U+202E, which make "exe.pdf" look like "fdp.exe"). It returns a *FileNameError.
+// The name is not rewritten: what is accepted is stored and shown as given.
+func ValidateFileName(name string) error {
+	if name == "" {
+		return &FileNameError{Problem: NameEmpty, Offset: -1}
+	}
+	if len(name) > MaxFileNameBytes {
+		return &FileNameError{Problem: NameTooLong, Offset: -1}
+	}
+	for i, r := range name {
+		switch {
+		case r == utf8.RuneError && !isRealRuneError(name[i:]):
+			return &FileNameError{Problem: NameInvalidUTF8, Offset: i}
+		case r == 0:
+			return &FileNameError{Problem: NameNUL, Offset: i}
+		case isControl(r):
+			return &FileNameError{Problem: NameControl, Offset: i}
+		case isBidi(r):
+			return &FileNameError{Problem: NameBidi, Offset: i}
+		case r == '/' || r == '\\':
+			if strings.HasPrefix(name[i+1:], "..") || strings.HasSuffix(name[:i], "..") {
+				return &FileNameError{Problem: NameTraversal, Offset: i}
+			}
+			return &FileNameError{Problem: NamePathSeparator, Offset: i}
+		}
+	}
+	if strings.Trim(name, ".") == "" { // ".", "..", and "..." which Windows reads as "."
+
+		return &FileNameError{Problem: NameTraversal, Offset: -1}
+	}
+	return nil
+}
+
+// isRealRuneError reports whether s starts with an encoded U+FFFD rather than a bad byte.
+func isRealRuneError(s string) bool { return strings.HasPrefix(s, "\uFFFD") }
+
+// isControl reports C0 and C1 controls, DEL, and the Unicode line and paragraph separators
+// (which break a name over lines in mails and logs).
+func isControl(r rune) bool {
+	return r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0x2028 || r == 0x2029
+}
+
+// isBidi reports the bidirectional embedding, override and isolate controls (U+202A–U+202E,
+// U+2066–U+2069) and the invisible direction marks (U+200E, U+200F, U+061C).
+func isBidi(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) ||
+		r == 0x200e || r == 0x200f || r == 0x061c
+}

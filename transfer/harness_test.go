@@ -1,0 +1,334 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"golang.org/x/crypto/argon2"
+
+	"valise/blobstore"
+	"valise/raftfsm"
+)
+
+// testClock is a clock the test moves by hand.
+type testClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// lockedRand makes a seeded ChaCha8 an io.Reader (the Service serialises its reads anyway).
+type lockedRand struct{ r *rand.ChaCha8 }
+
+func (l lockedRand) Read(p []byte) (int, error) { return l.r.Read(p) }
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// newMetadata starts a real one-node raftfsm.Store in t.TempDir with short timeouts.
+func newMetadata(t testing.TB) *raftfsm.Store {
+	t.Helper()
+	cfg := raftfsm.DefaultConfig()
+	cfg.NodeID = "n1"
+	cfg.Dir = t.TempDir()
+	cfg.HeartbeatTimeout = 50 * time.Millisecond
+	cfg.ElectionTimeout = 50 * time.Millisecond
+	cfg.LeaderLeaseTimeout = 50 * time.Millisecond
+	cfg.CommitTimeout = 5 * time.Millisecond
+	cfg.ApplyTimeout = 5 * time.Second
+	addr, trans := raft.NewInmemTransport("")
+	st, err := raftfsm.Open(cfg, raftfsm.Deps{Transport: trans, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("open raftfsm: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("close raftfsm: %v", err)
+		}
+		trans.Close()
+	})
+	if err := st.BootstrapSelf(addr); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := st.WaitLeader(ctx); err != nil {
+		t.Fatalf("wait leader: %v", err)
+	}
+	warmUp(t, st)
+	return st
+}
+
+// warmUp waits until the leader serves linearizable reads (its first one of the term runs a
+// barrier).
+func warmUp(t testing.TB, st *raftfsm.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := st.LinearizableRead(ctx); err != nil {
+		t.Fatalf("first linearizable read: %v", err)
+	}
+}
+
+// testKeys wraps keys with AES-GCM under a fixed key, binding the file ID.
+type testKeys struct{ aead cipher.AEAD }
+
+func newTestKeys(t testing.TB) *testKeys {
+	block, err := aes.NewCipher(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testKeys{aead: aead}
+}
+
+func (k *testKeys) Wrap(_ context.Context, id blobstore.FileID, plain []byte) ([]byte, error) {
+	nonce := make([]byte, k.aead.NonceSize())
+	for i := range nonce {
+		nonce[i] = byte(rand.Uint32())
+	}
+	return k.aead.Seal(nonce, nonce, plain, []byte(id)), nil
+}
+
+func (k *testKeys) Unwrap(_ context.Context, id blobstore.FileID, wrapped []byte) ([]byte, error) {
+	n := k.aead.NonceSize()
+	if len(wrapped) < n {
+		return nil, errors.New("short wrapped key")
+	}
+	return k.aead.Open(nil, wrapped[:n], wrapped[n:], []byte(id))
+}
+
+// newBlobstore builds a real blobstore on three directory disks, 2+1, tiny blocks.
+func newBlobstore(t testing.TB) (*blobstore.Store, []string) {
+	t.Helper()
+	disks := map[blobstore.DiskID]blobstore.Disk{}
+	var infos []blobstore.DiskInfo
+	var dirs []string
+	for i := range 3 {
+		id := blobstore.DiskID(fmt.Sprintf("d%d", i))
+		dir := t.TempDir()
+		d, err := blobstore.NewDirDisk(id, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		disks[id] = d
+		dirs = append(dirs, dir)
+		infos = append(infos, blobstore.DiskInfo{ID: id, FreeBytes: 1 << 40})
+	}
+	cfg := blobstore.DefaultConfig()
+	cfg.BlockSize = 256
+	cfg.Layout = "2+1"
+	cfg.MinFreeBytes = 0
+	cmap := blobstore.ClusterMap{Sites: []blobstore.Site{{ID: "s1", Nodes: []blobstore.Node{{ID: "n1", Disks: infos}}}}}
+	bs, err := blobstore.New(cfg, cmap, disks, newTestKeys(t), testLogger(t))
+	if err != nil {
+		t.Fatalf("blobstore: %v", err)
+	}
+	t.Cleanup(func() { bs.Close() })
+	return bs, dirs
+}
+
+// countFiles counts the regular files under dirs whose name holds id.
+func countFiles(t testing.TB, dirs []string, id FileID) int {
+	t.Helper()
+	n := 0
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err == nil && !e.IsDir() && strings.Contains(e.Name(), string(id)) {
+				n++
+			}
+			return nil
+		})
+	}
+	return n
+}
+
+// testHasher is Argon2id in PHC form with parameters small enough for tests.
+type testHasher struct{}
+
+func (testHasher) HashPassword(_ context.Context, pw string) (string, error) {
+	salt := make([]byte, 16)
+	for i := range salt {
+		salt[i] = byte(rand.Uint32())
+	}
+	sum := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
+	return fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s",
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
+}
+
+func (testHasher) VerifyPassword(_ context.Context, pw, hash string) (bool, error) {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 {
+		return false, errors.New("malformed hash")
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil {
+		return false, errors.New("malformed hash")
+	}
+	got := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// env is one test's world: a real metadata store, a real blobstore, a service on them.
+type env struct {
+	t     testing.TB
+	ctx   context.Context
+	meta  *raftfsm.Store
+	bs    *blobstore.Store
+	dirs  []string
+	blobs Blobs
+	clock *testClock
+	svc   *Service
+}
+
+type envOption func(*Config, *Deps)
+
+func newEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	e := &env{t: t, ctx: t.Context(), clock: &testClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}}
+	e.meta = newMetadata(t)
+	e.bs, e.dirs = newBlobstore(t)
+	e.blobs = NewStoreBlobs(e.bs)
+	cfg := DefaultConfig()
+	deps := Deps{
+		Store: e.meta, Blobs: e.blobs, Hasher: testHasher{}, Logger: testLogger(t),
+		Now: e.clock.Now, Rand: lockedRand{rand.NewChaCha8([32]byte{1, 2, 3})},
+	}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	e.blobs = deps.Blobs
+	svc, err := New(cfg, deps)
+	if err != nil {
+		t.Fatalf("new service: %v", err)
+	}
+	e.svc = svc
+	return e
+}
+
+// upload stores data as owner's file through the whole path: tus bookkeeping, the real
+// blobstore with a checkpoint midway, completion with verdict.
+func (e *env) upload(owner, name string, data []byte, v Verdict) File {
+	e.t.Helper()
+	up, err := e.svc.CreateUpload(e.ctx, owner, name, int64(len(data)), nil)
+	if err != nil {
+		e.t.Fatalf("create upload: %v", err)
+	}
+	w, err := e.bs.Create(e.ctx, blobstore.FileID(up.ID))
+	if err != nil {
+		e.t.Fatalf("blob create: %v", err)
+	}
+	half := len(data) / 2
+	if _, err := w.Write(data[:half]); err != nil {
+		e.t.Fatal(err)
+	}
+	st, err := w.Checkpoint(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	stb, _ := st.MarshalBinary()
+	if _, err := e.svc.RecordProgress(e.ctx, owner, up.ID, 0, int64(half), stb); err != nil {
+		e.t.Fatalf("record progress: %v", err)
+	}
+	if _, err := w.Write(data[half:]); err != nil {
+		e.t.Fatal(err)
+	}
+	m, err := w.Commit(e.ctx)
+	if err != nil {
+		e.t.Fatalf("commit: %v", err)
+	}
+	mb, _ := m.MarshalBinary()
+	sum := sha256.Sum256(data)
+	f, err := e.svc.CompleteUpload(e.ctx, owner, up.ID, Completion{Manifest: mb, SHA256: hex.EncodeToString(sum[:]), Verdict: v})
+	if err != nil {
+		e.t.Fatalf("complete upload: %v", err)
+	}
+	return f
+}
+
+// send creates a send of files from owner to recipients with options.
+func (e *env) send(owner string, files []File, to []string, opts Options) Created {
+	e.t.Helper()
+	req := SendRequest{From: Sender{Name: "Alice", Email: "alice@example.org"}, To: to, Subject: "Files", Message: "Here.", Options: opts}
+	for _, f := range files {
+		req.FileIDs = append(req.FileIDs, f.ID)
+	}
+	c, err := e.svc.CreateSend(e.ctx, owner, req)
+	if err != nil {
+		e.t.Fatalf("create send: %v", err)
+	}
+	return c
+}
+
+// download downloads a file through a link with the real blobstore and checks its bytes.
+func (e *env) download(token, grant string, f File, complete bool) Outcome {
+	e.t.Helper()
+	tk, err := e.svc.StartDownload(e.ctx, token, grant, f.ID, "192.0.2.1", false)
+	if err != nil {
+		e.t.Fatalf("start download: %v", err)
+	}
+	var m blobstore.Manifest
+	if err := m.UnmarshalBinary(tk.Manifest); err != nil {
+		e.t.Fatal(err)
+	}
+	r, err := e.bs.Open(e.ctx, m)
+	if err != nil {
+		e.t.Fatalf("open: %v", err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		e.t.Fatalf("read: %v", err)
+	}
+	r.Close()
+	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
+		e.t.Fatalf("downloaded SHA-256 %s, want %s", got, f.SHA256)
+	}
+	out, err := e.svc.FinishDownload(e.ctx, tk, complete)
+	if err != nil {
+		e.t.Fatalf("finish download: %v", err)
+	}
+	return out
+}
+
+func randomData(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}

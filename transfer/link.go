@@ -1,0 +1,500 @@
+package transfer
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"valise/raftfsm"
+)
+
+// grantRecord is a recipient's pass after a challenge, stored under the SHA-256 of its token.
+type grantRecord struct {
+	SendID   SendID    `json:"send_id"`
+	LinkHash string    `json:"link_hash"` // the link it was won on: a resend voids it
+	Password bool      `json:"password,omitempty"`
+	Code     bool      `json:"code,omitempty"`
+	Expires  time.Time `json:"expires"`
+}
+
+// liveLink is a link found valid by a linearizable read.
+type liveLink struct {
+	hash    string
+	link    linkRecord
+	linkVer uint64
+	send    sendRecord
+}
+
+func (l *liveLink) recipient() *Recipient { return &l.send.Recipients[l.link.Recipient] }
+
+// openLink checks a token: after a linearizable read, the link must exist, still be its
+// recipient's current link, and its send be active. Anything else is ErrLinkNotFound.
+func (s *Service) openLink(ctx context.Context, token string) (liveLink, error) {
+	hash, ok := ParseToken(token)
+	if !ok {
+		return liveLink{}, ErrLinkNotFound
+	}
+	if err := s.store.LinearizableRead(ctx); err != nil {
+		return liveLink{}, fmt.Errorf("check link: %w", err)
+	}
+	return s.readLink(hash)
+}
+
+// readLink reads the link stored under hash from the local state (no linearizable read).
+func (s *Service) readLink(hash string) (liveLink, error) {
+	l := liveLink{hash: hash}
+	ver, err := s.getJSON(linkKey(hash), &l.link)
+	if errors.Is(err, raftfsm.ErrNotFound) {
+		return liveLink{}, ErrLinkNotFound
+	}
+	if err != nil {
+		return liveLink{}, fmt.Errorf("read link: %w", err)
+	}
+	l.linkVer = ver
+	l.send, err = s.readSend(l.link.SendID)
+	if errors.Is(err, ErrSendNotFound) {
+		return liveLink{}, ErrLinkNotFound
+	}
+	if err != nil {
+		return liveLink{}, err
+	}
+	i := l.link.Recipient
+	if i < 0 || i >= len(l.send.Links) || l.send.Links[i] != hash || l.send.Status(s.clock()) != StatusActive {
+		return liveLink{}, ErrLinkNotFound
+	}
+	return l, nil
+}
+
+func (l *liveLink) view() LinkView {
+	v := LinkView{
+		SendID: l.send.ID, Recipient: l.recipient().Address, From: l.send.From,
+		Subject: l.send.Subject, Message: l.send.Message,
+		PasswordRequired: l.send.PasswordHash != "", EmailCodeRequired: l.send.Options.EmailCode,
+		Expires: l.send.Expires,
+	}
+	for _, f := range l.send.Files {
+		v.Files = append(v.Files, LinkFile{
+			ID: f.ID, Name: f.Name, Size: f.Size, SHA256: f.SHA256, Verdict: f.Verdict, VerdictReason: f.VerdictReason,
+			Available: l.send.Options.DownloadLimit == 0 || f.Downloads < l.send.Options.DownloadLimit,
+		})
+	}
+	return v
+}
+
+// OpenLink returns what the recipient of a link sees, and records that they opened it. An
+// unknown, revoked, expired, replaced or used-up link is ErrLinkNotFound, all alike. The
+// tracking is best effort: when it cannot be recorded (a conflict storm, no leader) the view
+// is still returned and the failure logged.
+func (s *Service) OpenLink(ctx context.Context, token, clientIP string) (LinkView, error) {
+	l, err := s.openLink(ctx, token)
+	if err != nil {
+		return LinkView{}, err
+	}
+	view := l.view()
+	s.refreshFiles(&view)
+	_, err = s.change(ctx, "record link open", func() (raftfsm.Batch, error) {
+		send, err := s.readSend(l.send.ID)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		now := s.clock()
+		r := &send.Recipients[l.link.Recipient]
+		if r.OpenedFirst.IsZero() {
+			r.OpenedFirst = now
+		}
+		r.OpenedLast = now
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(sendKey(send.ID), send.Version)},
+			Ops:   []raftfsm.Op{put(sendKey(send.ID), send)},
+			Audit: audit(now, recipientActor(r.Address), "link.open", string(send.ID), map[string]any{"ip": clientIP}),
+		}, nil
+	})
+	if err != nil {
+		s.logger.Warn("link open not recorded", keySendID, l.send.ID, keyError, err)
+	}
+	return view, nil
+}
+
+// refreshFiles marks unavailable the files of a view that were found infected (or destroyed)
+// since the send was made, with their current verdict.
+func (s *Service) refreshFiles(v *LinkView) {
+	for i := range v.Files {
+		lf := &v.Files[i]
+		var f File
+		if _, err := s.getJSON(fileKey(lf.ID), &f); err != nil {
+			lf.Available = false
+			continue
+		}
+		lf.Verdict, lf.VerdictReason = f.Verdict, f.VerdictReason
+		if f.Quarantined || !f.Verdict.Sendable() {
+			lf.Available = false
+		}
+	}
+}
+
+func recipientActor(addr string) string { return "recipient:" + addr }
+
+// CheckLinkPassword checks the send's password for a link. On success it returns a grant:
+// a new one, or grant (a token from an earlier challenge on this link) with the password
+// added; the grant is Complete when no e-mail code is also required. After
+// Challenge.PasswordMaxFailures wrong passwords the link refuses every password
+// (ErrTooManyAttempts) for Challenge.PasswordLockout.
+func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password string) (Grant, error) {
+	l, err := s.openLink(ctx, token)
+	if err != nil {
+		return Grant{}, err
+	}
+	if l.send.PasswordHash == "" {
+		return Grant{}, ErrNotRequired
+	}
+	if s.clock().Before(l.link.LockedUntil) {
+		return Grant{}, ErrTooManyAttempts
+	}
+	okPw, err := s.hasher.VerifyPassword(ctx, password, l.send.PasswordHash)
+	if err != nil {
+		return Grant{}, fmt.Errorf("verify link password: %w", err)
+	}
+	if !okPw {
+		_, err := s.change(ctx, "record wrong password", func() (raftfsm.Batch, error) {
+			l, err := s.readLink(l.hash)
+			if err != nil {
+				return raftfsm.Batch{}, err
+			}
+			now := s.clock()
+			l.link.PasswordFailures++
+			locked := l.link.PasswordFailures >= s.cfg.Challenge.PasswordMaxFailures
+			if locked {
+				l.link.PasswordFailures = 0
+				l.link.LockedUntil = now.Add(s.cfg.Challenge.PasswordLockout)
+			}
+			return raftfsm.Batch{
+				Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), l.linkVer)},
+				Ops:   []raftfsm.Op{put(linkKey(l.hash), l.link)},
+				Audit: audit(now, recipientActor(l.recipient().Address), "link.password", string(l.send.ID),
+					map[string]any{"ok": false, "locked": locked}),
+			}, nil
+		})
+		if err != nil {
+			return Grant{}, err
+		}
+		return Grant{}, ErrWrongPassword
+	}
+	return s.grant(ctx, l, grant, "link.password", func(g *grantRecord, link *linkRecord) error {
+		// Locked meanwhile by concurrent wrong guesses: the right password comes too late.
+		if s.clock().Before(link.LockedUntil) {
+			return ErrTooManyAttempts
+		}
+		g.Password = true
+		link.PasswordFailures = 0
+		return nil
+	})
+}
+
+// grant adds a passed challenge to the grant given (when it is valid for this link) or to a
+// new one, and saves the link's updated challenge state. passed checks the challenge again on
+// the fresh link record (a concurrent request may have burnt the code or locked the link)
+// and records it; the batch is conditioned on that record's version.
+func (s *Service) grant(ctx context.Context, l liveLink, grant, action string, passed func(*grantRecord, *linkRecord) error) (Grant, error) {
+	now := s.clock()
+	var g grantRecord
+	var gHash, gToken string
+	var gVer uint64
+	if h, ok := ParseToken(grant); ok {
+		ver, err := s.getJSON(grantKey(h), &g)
+		if err == nil && g.LinkHash == l.hash && now.Before(g.Expires) {
+			gHash, gToken, gVer = h, grant, ver
+		}
+	}
+	if gHash == "" {
+		var err error
+		if gToken, gHash, err = s.newToken(); err != nil {
+			return Grant{}, err
+		}
+		g = grantRecord{SendID: l.send.ID, LinkHash: l.hash}
+	}
+	g.Expires = now.Add(s.cfg.Challenge.GrantTTL)
+	var rec grantRecord
+	_, err := s.change(ctx, "grant link access", func() (raftfsm.Batch, error) {
+		fresh, err := s.readLink(l.hash)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		g := g // each attempt starts from the grant as read
+		if err := passed(&g, &fresh.link); err != nil {
+			return raftfsm.Batch{}, err
+		}
+		rec = g
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), fresh.linkVer), condVersion(grantKey(gHash), gVer)},
+			Ops:   []raftfsm.Op{put(linkKey(l.hash), fresh.link), put(grantKey(gHash), g)},
+			Audit: audit(now, recipientActor(fresh.recipient().Address), action, string(l.send.ID), map[string]any{"ok": true}),
+		}, nil
+	})
+	if err != nil {
+		return Grant{}, err
+	}
+	return Grant{Token: gToken, Expires: rec.Expires, Complete: rec.complete(&l.send)}, nil
+}
+
+func (g *grantRecord) complete(send *sendRecord) bool {
+	return (send.PasswordHash == "" || g.Password) && (!send.Options.EmailCode || g.Code)
+}
+
+// IssueEmailCode makes a new code for a link whose send asks for one, replacing any pending
+// code, and returns it with the recipient's address for the mail. At most
+// Challenge.CodeMaxIssues codes per link per Challenge.CodeIssueWindow (ErrTooManyAttempts),
+// so that re-issuing cannot multiply the guesses.
+func (s *Service) IssueEmailCode(ctx context.Context, token string) (EmailCode, error) {
+	l, err := s.openLink(ctx, token)
+	if err != nil {
+		return EmailCode{}, err
+	}
+	if !l.send.Options.EmailCode {
+		return EmailCode{}, ErrNotRequired
+	}
+	ch := s.cfg.Challenge
+	code, err := s.randomString(ch.CodeDigits, "0123456789")
+	if err != nil {
+		return EmailCode{}, err
+	}
+	var salt [16]byte
+	if err := s.readRand(salt[:]); err != nil {
+		return EmailCode{}, err
+	}
+	var out EmailCode
+	_, err = s.change(ctx, "issue e-mail code", func() (raftfsm.Batch, error) {
+		l, err := s.readLink(l.hash)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		now := s.clock()
+		if now.Sub(l.link.CodeWindow) >= ch.CodeIssueWindow {
+			l.link.CodeWindow, l.link.CodeIssues = now, 0
+		}
+		if l.link.CodeIssues >= ch.CodeMaxIssues {
+			return raftfsm.Batch{}, ErrTooManyAttempts
+		}
+		l.link.CodeIssues++
+		l.link.CodeSalt = hex.EncodeToString(salt[:])
+		l.link.CodeHash = hashCode(salt[:], code)
+		l.link.CodeExpires = now.Add(ch.CodeTTL)
+		l.link.CodeAttempts = 0
+		out = EmailCode{Code: code, Recipient: l.recipient().Address, Expires: l.link.CodeExpires}
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), l.linkVer)},
+			Ops:   []raftfsm.Op{put(linkKey(l.hash), l.link)},
+			Audit: audit(now, recipientActor(l.recipient().Address), "link.code_issue", string(l.send.ID), nil),
+		}, nil
+	})
+	if err != nil {
+		return EmailCode{}, err
+	}
+	return out, nil
+}
+
+func hashCode(salt []byte, code string) string {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write([]byte(code))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CheckEmailCode checks the pending e-mail code of a link. On success the code is used up
+// and the grant returned as CheckLinkPassword does. A wrong code counts one attempt; after
+// Challenge.CodeMaxAttempts the code is burnt (ErrTooManyAttempts, then ErrCodeExpired).
+func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code string) (Grant, error) {
+	l, err := s.openLink(ctx, token)
+	if err != nil {
+		return Grant{}, err
+	}
+	if !l.send.Options.EmailCode {
+		return Grant{}, ErrNotRequired
+	}
+	code = strings.TrimSpace(code)
+	var verdict error
+	_, err = s.change(ctx, "check e-mail code", func() (raftfsm.Batch, error) {
+		l, err := s.readLink(l.hash)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		now := s.clock()
+		lk := &l.link
+		if lk.CodeHash == "" || !now.Before(lk.CodeExpires) {
+			return raftfsm.Batch{}, ErrCodeExpired
+		}
+		salt, _ := hex.DecodeString(lk.CodeSalt)
+		if subtle.ConstantTimeCompare([]byte(hashCode(salt, code)), []byte(lk.CodeHash)) == 1 {
+			verdict = nil
+			return raftfsm.Batch{}, errSkip // the grant's batch records the success
+		}
+		lk.CodeAttempts++
+		verdict = ErrWrongCode
+		burnt := lk.CodeAttempts >= s.cfg.Challenge.CodeMaxAttempts
+		if burnt {
+			verdict = ErrTooManyAttempts
+			lk.CodeHash, lk.CodeSalt, lk.CodeExpires, lk.CodeAttempts = "", "", time.Time{}, 0
+		}
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), l.linkVer)},
+			Ops:   []raftfsm.Op{put(linkKey(l.hash), *lk)},
+			Audit: audit(now, recipientActor(l.recipient().Address), "link.code", string(l.send.ID), map[string]any{"ok": false, "burnt": burnt}),
+		}, nil
+	})
+	if err = skipped(err); err != nil {
+		return Grant{}, err
+	}
+	if verdict != nil {
+		return Grant{}, verdict
+	}
+	return s.grant(ctx, l, grant, "link.code", func(g *grantRecord, link *linkRecord) error {
+		// Check again on the fresh record: burnt by concurrent wrong guesses, expired or
+		// replaced by a newer code since, it no longer opens anything.
+		if link.CodeHash == "" || !s.clock().Before(link.CodeExpires) {
+			return ErrCodeExpired
+		}
+		salt, _ := hex.DecodeString(link.CodeSalt)
+		if subtle.ConstantTimeCompare([]byte(hashCode(salt, code)), []byte(link.CodeHash)) != 1 {
+			return ErrCodeExpired
+		}
+		link.CodeHash, link.CodeSalt, link.CodeExpires, link.CodeAttempts = "", "", time.Time{}, 0
+		g.Code = true
+		return nil
+	})
+}
+
+// checkGrant reports whether grant lets the link download: always when the send asks no
+// challenge, else the grant must be valid, won on this very link and complete.
+func (s *Service) checkGrant(l *liveLink, grant string) error {
+	if l.send.PasswordHash == "" && !l.send.Options.EmailCode {
+		return nil
+	}
+	h, ok := ParseToken(grant)
+	if !ok {
+		return ErrChallengeRequired
+	}
+	var g grantRecord
+	if _, err := s.getJSON(grantKey(h), &g); err != nil {
+		if errors.Is(err, raftfsm.ErrNotFound) {
+			return ErrChallengeRequired
+		}
+		return fmt.Errorf("read grant: %w", err)
+	}
+	if g.LinkHash != l.hash || !s.clock().Before(g.Expires) || !g.complete(&l.send) {
+		return ErrChallengeRequired
+	}
+	return nil
+}
+
+// StartDownload allows a recipient to download one file of the send: the link must be live
+// (a linearizable read), the grant valid when the send asks for a challenge
+// (ErrChallengeRequired), the file part of the send, below the download limit
+// (ErrDownloadLimit), still stored and still clean (ErrFileNotFound). It records nothing:
+// FinishDownload does, once the transfer ended. rangeReq says the request asks for a part
+// of the file (a resumed download).
+func (s *Service) StartDownload(ctx context.Context, token, grant string, fileID FileID, clientIP string, rangeReq bool) (Ticket, error) {
+	l, err := s.openLink(ctx, token)
+	if err != nil {
+		return Ticket{}, err
+	}
+	if err := s.checkGrant(&l, grant); err != nil {
+		return Ticket{}, err
+	}
+	view := l.view()
+	i := slices.IndexFunc(view.Files, func(f LinkFile) bool { return f.ID == fileID })
+	if i < 0 {
+		return Ticket{}, fmt.Errorf("%w: %s not in the send", ErrFileNotFound, fileID)
+	}
+	if !view.Files[i].Available {
+		return Ticket{}, ErrDownloadLimit
+	}
+	var f File
+	if _, err := s.getJSON(fileKey(fileID), &f); err != nil {
+		if errors.Is(err, raftfsm.ErrNotFound) {
+			return Ticket{}, fmt.Errorf("%w: %s destroyed", ErrFileNotFound, fileID)
+		}
+		return Ticket{}, fmt.Errorf("read file %s: %w", fileID, err)
+	}
+	if f.Quarantined || !f.Verdict.Sendable() {
+		return Ticket{}, fmt.Errorf("%w: %s is %s", ErrFileNotFound, fileID, f.Verdict)
+	}
+	return Ticket{
+		SendID: l.send.ID, Recipient: l.recipient().Address, File: view.Files[i],
+		Manifest: f.Manifest, ClientIP: clientIP, Range: rangeReq, Started: s.clock(),
+	}, nil
+}
+
+// FinishDownload records a download that StartDownload allowed, complete or not: complete
+// means the response delivered the file through its last byte (a resumed Range download
+// that reaches the end counts). Only complete downloads count toward the download limit and
+// delete-after-download; the download that uses the send up ends it (Outcome.SendFinished)
+// and the sweep destroys the files. The download is recorded even if the link was revoked
+// meanwhile.
+func (s *Service) FinishDownload(ctx context.Context, t Ticket, complete bool) (Outcome, error) {
+	var out Outcome
+	_, err := s.change(ctx, "record download", func() (raftfsm.Batch, error) {
+		out = Outcome{}
+		send, err := s.readSend(t.SendID)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		ri := send.recipientIndex(t.Recipient)
+		fi := slices.IndexFunc(send.Files, func(f SendFile) bool { return f.ID == t.File.ID })
+		if ri < 0 || fi < 0 {
+			return raftfsm.Batch{}, fmt.Errorf("record download: %w", ErrRecipientNotFound)
+		}
+		now := s.clock()
+		r := &send.Recipients[ri]
+		r.Downloads = append(r.Downloads, Download{At: now, FileID: t.File.ID, IP: t.ClientIP, Complete: complete, Range: t.Range})
+		if n := len(r.Downloads) - maxDownloadEvents; n > 0 {
+			r.Downloads = slices.Delete(r.Downloads, 0, n)
+			r.DownloadsTrunc += n
+		}
+		details := map[string]any{"file": t.File.ID, "name": send.Files[fi].Name, "ip": t.ClientIP, "complete": complete, "range": t.Range}
+		if complete {
+			r.DownloadCount++
+			send.Files[fi].Downloads++
+			active := send.Status(now) == StatusActive
+			if lim := send.Options.DownloadLimit; lim > 0 && send.ExhaustedAt.IsZero() && allFiles(send.Files, lim) {
+				send.ExhaustedAt = now
+				details["exhausted"] = true
+			}
+			if send.Options.DeleteAfterDownload && send.ConsumedAt.IsZero() && allFiles(send.Files, 1) {
+				send.ConsumedAt = now
+				details["consumed"] = true
+			}
+			out.SendFinished = active && send.Status(now) != StatusActive
+			if send.Options.Receipts {
+				out.ReceiptDue = true
+				out.Receipt = Receipt{
+					SendID: send.ID, Owner: send.Owner, SenderEmail: send.From.Email, Recipient: r.Address,
+					FileID: t.File.ID, FileName: send.Files[fi].Name, At: now, IP: t.ClientIP,
+				}
+			}
+		}
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(sendKey(send.ID), send.Version)},
+			Ops:   []raftfsm.Op{put(sendKey(send.ID), send)},
+			Audit: audit(now, recipientActor(r.Address), "file.download", string(send.ID), details),
+		}, nil
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	return out, nil
+}
+
+// allFiles reports whether every file has at least n complete downloads.
+func allFiles(files []SendFile, n int) bool {
+	for _, f := range files {
+		if f.Downloads < n {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,12 @@
+package transfer
+
+// Log attribute keys. Never log tokens, codes, passwords, manifests or resume states.
+const (
+	keySendID  = "send_id"
+	keyFileID  = "file_id"
+	keyError   = "err"
+	keySize    = "size"
+	keyVerdict = "verdict"
+	keyLive    = "live_scan"
+	keyCount   = "count"
+)

@@ -1,0 +1,493 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"valise/raftfsm"
+)
+
+// sendRecord is a send as stored: the Send with its secrets.
+type sendRecord struct {
+	Send
+	// PasswordHash is the PasswordHasher's hash of the send's password, "" for none.
+	PasswordHash string `json:"password_hash,omitempty"`
+	// Links holds, for each recipient (same index), the hex SHA-256 of their current
+	// link token.
+	Links []string `json:"links"`
+}
+
+// linkRecord is a recipient's link as stored under the SHA-256 of its token, with the state
+// of its challenges.
+type linkRecord struct {
+	SendID    SendID    `json:"send_id"`
+	Recipient int       `json:"recipient"` // index in the send's Recipients
+	Created   time.Time `json:"created"`
+
+	PasswordFailures int       `json:"password_failures,omitempty"`
+	LockedUntil      time.Time `json:"locked_until,omitzero"`
+
+	CodeHash     string    `json:"code_hash,omitempty"` // hex SHA-256 of salt ‖ code
+	CodeSalt     string    `json:"code_salt,omitempty"`
+	CodeExpires  time.Time `json:"code_expires,omitzero"`
+	CodeAttempts int       `json:"code_attempts,omitempty"`
+	CodeIssues   int       `json:"code_issues,omitempty"` // in the window starting at CodeWindow
+	CodeWindow   time.Time `json:"code_window,omitzero"`
+}
+
+// Caps on a recipient's stored tracking.
+const (
+	maxDownloadEvents = 50
+	maxAddressLen     = 254
+	maxSenderName     = 200
+	maxPasswordBytes  = 256
+)
+
+// CreateSend creates a send from owner's files to the recipients and returns it with one
+// invitation per recipient, each holding the link token to mail: returned here once, never
+// stored. Every file must be the owner's, complete and clean (ErrFileNotSendable otherwise,
+// ErrFileScanning as well for a file whose scan is still pending).
+func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest) (Created, error) {
+	if err := checkOwner(owner); err != nil {
+		return Created{}, err
+	}
+	rcpts, err := s.checkRecipients(req)
+	if err != nil {
+		return Created{}, err
+	}
+	if err := s.checkTexts(req); err != nil {
+		return Created{}, err
+	}
+	pol := s.policy()
+	opts := req.Options
+	expiry := opts.Expiry
+	if expiry == 0 {
+		expiry = pol.DefaultExpiry
+	}
+	if expiry < 0 || expiry > pol.MaxExpiry {
+		return Created{}, fmt.Errorf("%w: expiry %v, at most %v", ErrInvalidOptions, expiry, pol.MaxExpiry)
+	}
+	if opts.DownloadLimit < 0 {
+		return Created{}, fmt.Errorf("%w: download limit %d", ErrInvalidOptions, opts.DownloadLimit)
+	}
+	if n := len(req.FileIDs); n == 0 || n > s.cfg.MaxFilesPerSend {
+		return Created{}, fmt.Errorf("%w: %d files, 1 to %d", ErrNoFiles, n, s.cfg.MaxFilesPerSend)
+	}
+	seen := make(map[FileID]bool, len(req.FileIDs))
+	for _, id := range req.FileIDs {
+		if seen[id] {
+			return Created{}, fmt.Errorf("%w: file %s twice", ErrNoFiles, id)
+		}
+		seen[id] = true
+		if !parseID(string(id)) {
+			return Created{}, fmt.Errorf("%w: %q", ErrFileNotFound, id)
+		}
+	}
+
+	// The password: the sender's, or one generated and shown once.
+	password := opts.Password
+	var generated string
+	if password == "" && opts.GeneratePassword {
+		if generated, err = s.newPassword(); err != nil {
+			return Created{}, err
+		}
+		password = generated
+	}
+	var pwHash string
+	if password != "" {
+		if utf8.RuneCountInString(password) < s.cfg.Challenge.PasswordMinLength || len(password) > maxPasswordBytes || !utf8.ValidString(password) {
+			return Created{}, fmt.Errorf("%w: password must hold %d to %d bytes of text", ErrInvalidOptions, s.cfg.Challenge.PasswordMinLength, maxPasswordBytes)
+		}
+		if pwHash, err = s.hasher.HashPassword(ctx, password); err != nil {
+			return Created{}, fmt.Errorf("hash link password: %w", err)
+		}
+	}
+
+	// The leader's decisions: ID, times, tokens.
+	id, err := s.newID()
+	if err != nil {
+		return Created{}, err
+	}
+	now := s.clock()
+	rec := sendRecord{
+		Send: Send{
+			ID: SendID(id), Owner: owner, From: req.From, Subject: req.Subject, Message: req.Message,
+			Recipients: rcpts, Created: now, Expires: now.Add(expiry),
+			Options: Options{
+				DownloadLimit: opts.DownloadLimit, DeleteAfterDownload: opts.DeleteAfterDownload,
+				Receipts: opts.Receipts, EmailCode: opts.EmailCode, PasswordRequired: pwHash != "",
+			},
+		},
+		PasswordHash: pwHash,
+	}
+	invs := make([]Invitation, len(rcpts))
+	for i := range rcpts {
+		token, hash, err := s.newToken()
+		if err != nil {
+			return Created{}, err
+		}
+		rec.Links = append(rec.Links, hash)
+		rec.Recipients[i].LinkIssued = now
+		invs[i] = Invitation{SendID: rec.ID, Recipient: rcpts[i].Address, Kind: rcpts[i].Kind, Token: token}
+	}
+
+	res, err := s.change(ctx, "create send", func() (raftfsm.Batch, error) {
+		b := raftfsm.Batch{
+			Audit: audit(now, owner, "send.create", id, map[string]any{
+				"recipients": len(rcpts), "files": req.FileIDs, "expires": rec.Expires,
+				"password": pwHash != "", "email_code": opts.EmailCode, "download_limit": opts.DownloadLimit,
+				"delete_after_download": opts.DeleteAfterDownload,
+			}),
+		}
+		rec.Files = rec.Files[:0]
+		for _, fid := range req.FileIDs {
+			f, err := s.GetFile(ctx, owner, fid)
+			if err != nil {
+				return raftfsm.Batch{}, err
+			}
+			if f.Quarantined || !f.Verdict.Sendable() {
+				return raftfsm.Batch{}, &FileNotSendableError{ID: fid, Verdict: f.Verdict, Reason: f.VerdictReason}
+			}
+			rec.Files = append(rec.Files, SendFile{ID: f.ID, Name: f.Name, Size: f.Size, SHA256: f.SHA256, Verdict: f.Verdict, VerdictReason: f.VerdictReason})
+			fileVer := f.Version
+			f.Sends = append(f.Sends, rec.ID)
+			b.Conds = append(b.Conds, condVersion(fileKey(fid), fileVer))
+			b.Ops = append(b.Ops, put(fileKey(fid), f))
+		}
+		b.Conds = append(b.Conds, condAbsent(sendKey(rec.ID)))
+		b.Ops = append(b.Ops, put(sendKey(rec.ID), rec), put(ownerSendKey(owner, rec.ID), struct{}{}))
+		for i, h := range rec.Links {
+			b.Conds = append(b.Conds, condAbsent(linkKey(h)))
+			b.Ops = append(b.Ops, put(linkKey(h), linkRecord{SendID: rec.ID, Recipient: i, Created: now}))
+		}
+		return b, nil
+	})
+	if err != nil {
+		return Created{}, err
+	}
+	rec.Version = res.Index
+	return Created{Send: rec.Send, Invitations: invs, Password: generated}, nil
+}
+
+// FileNotSendableError says which file a send cannot carry and why.
+// errors.Is(err, ErrFileNotSendable) holds, and errors.Is(err, ErrFileScanning) too when the
+// file is still being scanned (Verdict is VerdictPending).
+type FileNotSendableError struct {
+	ID      FileID
+	Verdict Verdict
+	Reason  string
+}
+
+func (e *FileNotSendableError) Error() string {
+	if e.Verdict == VerdictPending {
+		return fmt.Sprintf("transfer: file %s is still being scanned: try again when the scan is done", e.ID)
+	}
+	return fmt.Sprintf("transfer: file %s cannot be sent: verdict %s", e.ID, e.Verdict)
+}
+
+// Is makes errors.Is(err, ErrFileNotSendable) true, and errors.Is(err, ErrFileScanning) for
+// a file still being scanned.
+func (e *FileNotSendableError) Is(target error) bool {
+	return target == ErrFileNotSendable || (target == ErrFileScanning && e.Verdict == VerdictPending)
+}
+
+// RecipientError names a bad recipient address. errors.Is(err, ErrInvalidRecipient) holds.
+type RecipientError struct {
+	Address string
+	Reason  string
+}
+
+func (e *RecipientError) Error() string {
+	return fmt.Sprintf("transfer: invalid recipient %q: %s", e.Address, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidRecipient) true.
+func (e *RecipientError) Is(target error) bool { return target == ErrInvalidRecipient }
+
+// NormalizeAddress checks a recipient address given by a client: a bare address
+// (local@domain, no display name, no comment, no line break), at most 254 bytes. It returns
+// the address with its domain lower-cased.
+func NormalizeAddress(addr string) (string, error) {
+	bad := func(reason string) (string, error) { return "", &RecipientError{Address: addr, Reason: reason} }
+	if addr == "" {
+		return bad("empty")
+	}
+	if len(addr) > maxAddressLen {
+		return bad("too long")
+	}
+	if !utf8.ValidString(addr) || strings.ContainsFunc(addr, func(r rune) bool { return isControl(r) || isBidi(r) || r == ' ' }) {
+		return bad("forbidden character")
+	}
+	parsed, err := mail.ParseAddress(addr)
+	if err != nil || parsed.Name != "" || parsed.Address != addr {
+		return bad("not a plain e-mail address")
+	}
+	at := strings.LastIndexByte(addr, '@')
+	local, domain := addr[:at], addr[at+1:]
+	if !strings.Contains(domain, ".") && domain != "localhost" {
+		return bad("domain without a dot")
+	}
+	if strings.HasPrefix(domain, "[") {
+		return bad("address literal")
+	}
+	return local + "@" + strings.ToLower(domain), nil
+}
+
+// checkRecipients validates and deduplicates To, Cc and Bcc (case-insensitively; the first
+// header an address appears in wins).
+func (s *Service) checkRecipients(req SendRequest) ([]Recipient, error) {
+	var out []Recipient
+	seen := make(map[string]bool)
+	for _, group := range []struct {
+		kind  RecipientKind
+		addrs []string
+	}{{KindTo, req.To}, {KindCc, req.Cc}, {KindBcc, req.Bcc}} {
+		for _, a := range group.addrs {
+			norm, err := NormalizeAddress(a)
+			if err != nil {
+				return nil, err
+			}
+			key := strings.ToLower(norm)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			out = append(out, Recipient{Address: norm, Kind: group.kind})
+			if len(out) > s.cfg.MaxRecipients {
+				return nil, fmt.Errorf("%w: at most %d", ErrTooManyRecipients, s.cfg.MaxRecipients)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, ErrNoRecipients
+	}
+	return out, nil
+}
+
+// checkTexts validates the subject (one line), the message (lines) and the sender shown.
+// Markup is not refused: it is text, which pages and mails render inertly.
+func (s *Service) checkTexts(req SendRequest) error {
+	subjectBad := func(r rune) bool { return isControl(r) || isBidi(r) }
+	messageBad := func(r rune) bool { return r != '\n' && r != '\r' && r != '\t' && (isControl(r) || isBidi(r)) }
+	switch {
+	case !utf8.ValidString(req.Subject) || utf8.RuneCountInString(req.Subject) > s.cfg.MaxSubject || strings.ContainsFunc(req.Subject, subjectBad):
+		return fmt.Errorf("%w: subject", ErrInvalidText)
+	case !utf8.ValidString(req.Message) || utf8.RuneCountInString(req.Message) > s.cfg.MaxMessage || strings.ContainsFunc(req.Message, messageBad):
+		return fmt.Errorf("%w: message", ErrInvalidText)
+	case !utf8.ValidString(req.From.Name) || utf8.RuneCountInString(req.From.Name) > maxSenderName || strings.ContainsFunc(req.From.Name, subjectBad):
+		return fmt.Errorf("%w: sender name", ErrInvalidText)
+	}
+	if req.From.Email != "" {
+		if _, err := NormalizeAddress(req.From.Email); err != nil {
+			return fmt.Errorf("%w: sender address: %w", ErrInvalidText, err)
+		}
+	}
+	return nil
+}
+
+// passwordAlphabet has no look-alikes (0/O, 1/l/I).
+const passwordAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// newPassword returns 16 characters from passwordAlphabet (about 93 bits).
+func (s *Service) newPassword() (string, error) {
+	return s.randomString(16, passwordAlphabet)
+}
+
+// randomString draws n characters of alphabet without modulo bias.
+func (s *Service) randomString(n int, alphabet string) (string, error) {
+	out := make([]byte, 0, n)
+	limit := 256 - 256%len(alphabet)
+	var buf [64]byte
+	for len(out) < n {
+		if err := s.readRand(buf[:]); err != nil {
+			return "", err
+		}
+		for _, b := range buf {
+			if int(b) < limit && len(out) < n {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// readSend reads a send record; ErrSendNotFound when absent.
+func (s *Service) readSend(id SendID) (sendRecord, error) {
+	if !parseID(string(id)) {
+		return sendRecord{}, ErrSendNotFound
+	}
+	var rec sendRecord
+	ver, err := s.getJSON(sendKey(id), &rec)
+	if errors.Is(err, raftfsm.ErrNotFound) {
+		return sendRecord{}, fmt.Errorf("%w: %s", ErrSendNotFound, id)
+	}
+	if err != nil {
+		return sendRecord{}, fmt.Errorf("read send %s: %w", id, err)
+	}
+	rec.Version = ver
+	return rec, nil
+}
+
+// ownSend reads the owner's send: another user's send is ErrSendNotFound, as if absent.
+func (s *Service) ownSend(owner string, id SendID) (sendRecord, error) {
+	rec, err := s.readSend(id)
+	if err != nil {
+		return sendRecord{}, err
+	}
+	if rec.Owner != owner {
+		return sendRecord{}, fmt.Errorf("%w: %s", ErrSendNotFound, id)
+	}
+	return rec, nil
+}
+
+// GetSend returns the owner's send with its per-recipient tracking. Another user's send is
+// ErrSendNotFound.
+func (s *Service) GetSend(ctx context.Context, owner string, id SendID) (Send, error) {
+	rec, err := s.ownSend(owner, id)
+	if err != nil {
+		return Send{}, err
+	}
+	return rec.Send, nil
+}
+
+// ListSends returns the owner's sends, newest first.
+func (s *Service) ListSends(ctx context.Context, owner string) ([]Send, error) {
+	if err := checkOwner(owner); err != nil {
+		return nil, err
+	}
+	prefix := ownerSendPrefix(owner)
+	var ids []SendID
+	err := s.store.Scan(prefix, func(item raftfsm.Item) error {
+		ids = append(ids, SendID(item.Key[len(prefix):]))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sends: %w", err)
+	}
+	out := make([]Send, 0, len(ids))
+	for _, id := range ids {
+		rec, err := s.ownSend(owner, id)
+		if errors.Is(err, ErrSendNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec.Send)
+	}
+	// UUID v7 sort by time; the newest first.
+	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	return out, nil
+}
+
+// Revoke ends the owner's send at once: its links are deleted and answer ErrLinkNotFound on
+// every node; the sweep then destroys the files no other active send carries. Revoking a
+// revoked send does nothing.
+func (s *Service) Revoke(ctx context.Context, owner string, id SendID) error {
+	_, err := s.change(ctx, "revoke send "+string(id), func() (raftfsm.Batch, error) {
+		rec, err := s.ownSend(owner, id)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		if !rec.RevokedAt.IsZero() {
+			return raftfsm.Batch{}, errSkip
+		}
+		now := s.clock()
+		rec.RevokedAt = now
+		b := raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(sendKey(id), rec.Version)},
+			Audit: audit(now, owner, "send.revoke", string(id), nil),
+		}
+		if !rec.LinksClosed {
+			for _, h := range rec.Links {
+				b.Ops = append(b.Ops, del(linkKey(h)))
+			}
+			rec.LinksClosed = true
+		}
+		b.Ops = append(b.Ops, put(sendKey(id), rec))
+		return b, nil
+	})
+	return skipped(err)
+}
+
+// Resend issues a recipient's link again. The old token is not stored, so it cannot be
+// mailed again: Resend mints a new token for that recipient, and the old one (and the grants
+// obtained with it) stops working at once. It returns the invitation to mail; the mail's
+// delivery is recorded by RecordNotified.
+func (s *Service) Resend(ctx context.Context, owner string, id SendID, recipient string) (Invitation, error) {
+	token, hash, err := s.newToken()
+	if err != nil {
+		return Invitation{}, err
+	}
+	var inv Invitation
+	_, err = s.change(ctx, "resend "+string(id), func() (raftfsm.Batch, error) {
+		rec, err := s.ownSend(owner, id)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		now := s.clock()
+		if st := rec.Status(now); st != StatusActive {
+			return raftfsm.Batch{}, fmt.Errorf("%w: %s", ErrSendNotActive, st)
+		}
+		i := rec.recipientIndex(recipient)
+		if i < 0 {
+			return raftfsm.Batch{}, ErrRecipientNotFound
+		}
+		old := rec.Links[i]
+		rec.Links[i] = hash
+		rec.Recipients[i].LinkIssued = now
+		inv = Invitation{SendID: id, Recipient: rec.Recipients[i].Address, Kind: rec.Recipients[i].Kind, Token: token}
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(sendKey(id), rec.Version), condAbsent(linkKey(hash))},
+			Ops: []raftfsm.Op{
+				del(linkKey(old)),
+				put(linkKey(hash), linkRecord{SendID: id, Recipient: i, Created: now}),
+				put(sendKey(id), rec),
+			},
+			Audit: audit(now, owner, "send.resend", string(id), map[string]any{"recipient": rec.Recipients[i].Address}),
+		}, nil
+	})
+	if err != nil {
+		return Invitation{}, err
+	}
+	return inv, nil
+}
+
+func (r *sendRecord) recipientIndex(addr string) int {
+	return slices.IndexFunc(r.Recipients, func(rc Recipient) bool { return strings.EqualFold(rc.Address, addr) })
+}
+
+// RecordNotified records that the mail carrying recipient's link was handed to the relay (or
+// the outbox) at the leader's current time.
+func (s *Service) RecordNotified(ctx context.Context, id SendID, recipient string) error {
+	_, err := s.change(ctx, "record notification of "+string(id), func() (raftfsm.Batch, error) {
+		rec, err := s.readSend(id)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		i := rec.recipientIndex(recipient)
+		if i < 0 {
+			return raftfsm.Batch{}, ErrRecipientNotFound
+		}
+		now := s.clock()
+		r := &rec.Recipients[i]
+		if r.NotifiedFirst.IsZero() {
+			r.NotifiedFirst = now
+		}
+		r.NotifiedLast = now
+		r.NotifyCount++
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(sendKey(id), rec.Version)},
+			Ops:   []raftfsm.Op{put(sendKey(id), rec)},
+			Audit: audit(now, "system", "send.notified", string(id), map[string]any{"recipient": r.Address, "count": r.NotifyCount}),
+		}, nil
+	})
+	return err
+}

@@ -1,0 +1,373 @@
+package transfer
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"valise/raftfsm"
+)
+
+// Caps on tus Upload-Metadata.
+const (
+	maxMetadataEntries = 32
+	maxMetadataBytes   = 4096
+)
+
+// usage is what an owner's uploads and files hold, in declared bytes.
+type usage struct {
+	Bytes int64 `json:"bytes"`
+}
+
+// tombstone records shards to delete once their key is gone.
+type tombstone struct {
+	ID       FileID    `json:"id"`
+	Owner    string    `json:"owner"`
+	Upload   bool      `json:"upload,omitempty"` // an abandoned upload, not a committed file
+	Shredded []byte    `json:"shredded"`         // manifest or resume state without key
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// CreateUpload starts the bookkeeping of an upload of size bytes named name, after checking
+// the name (ErrInvalidFileName), the size against the policy (ErrTooLarge) and the owner's
+// quota (ErrQuotaExceeded), which it reserves. The returned Upload's ID is the file's ID
+// for the byte store.
+func (s *Service) CreateUpload(ctx context.Context, owner, name string, size int64, metadata map[string]string) (Upload, error) {
+	if err := checkOwner(owner); err != nil {
+		return Upload{}, err
+	}
+	if err := ValidateFileName(name); err != nil {
+		return Upload{}, err
+	}
+	if size < 0 {
+		return Upload{}, fmt.Errorf("%w: declared size %d", ErrInvalidSize, size)
+	}
+	if err := checkMetadata(metadata); err != nil {
+		return Upload{}, err
+	}
+	pol := s.policy()
+	if size > pol.MaxFileSize {
+		return Upload{}, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, size, pol.MaxFileSize)
+	}
+	quota, err := s.quota(ctx, owner, pol)
+	if err != nil {
+		return Upload{}, err
+	}
+	id, err := s.newID()
+	if err != nil {
+		return Upload{}, err
+	}
+	now := s.clock()
+	up := Upload{
+		ID: FileID(id), Owner: owner, Name: name, Size: size,
+		Metadata: metadata, Created: now, Updated: now, Expires: now.Add(s.cfg.UploadTTL),
+	}
+	res, err := s.change(ctx, "create upload", func() (raftfsm.Batch, error) {
+		var u usage
+		ver, err := s.getJSON(usageKey(owner), &u)
+		if err != nil && !errors.Is(err, raftfsm.ErrNotFound) {
+			return raftfsm.Batch{}, err
+		}
+		if quota > 0 && u.Bytes+size > quota {
+			return raftfsm.Batch{}, fmt.Errorf("%w: %d bytes held, %d asked, quota %d", ErrQuotaExceeded, u.Bytes, size, quota)
+		}
+		u.Bytes += size
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condAbsent(uploadKey(up.ID)), condVersion(usageKey(owner), ver)},
+			Ops:   []raftfsm.Op{put(uploadKey(up.ID), up), put(usageKey(owner), u)},
+			Audit: audit(now, owner, "upload.create", id, map[string]any{"name": name, "size": size}),
+		}, nil
+	})
+	if err != nil {
+		return Upload{}, err
+	}
+	up.Version = res.Index
+	return up, nil
+}
+
+func checkMetadata(md map[string]string) error {
+	if len(md) > maxMetadataEntries {
+		return fmt.Errorf("%w: %d entries, at most %d", ErrInvalidMetadata, len(md), maxMetadataEntries)
+	}
+	total := 0
+	for k, v := range md {
+		total += len(k) + len(v)
+		if k == "" || !utf8.ValidString(k) || !utf8.ValidString(v) || strings.ContainsFunc(k+v, isControl) {
+			return fmt.Errorf("%w: entry %q", ErrInvalidMetadata, k)
+		}
+	}
+	if total > maxMetadataBytes {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidMetadata, total, maxMetadataBytes)
+	}
+	return nil
+}
+
+// GetUpload returns the owner's upload (tus HEAD): ErrUploadNotFound if it is not theirs or
+// does not exist, ErrUploadExpired past its expiry.
+func (s *Service) GetUpload(ctx context.Context, owner string, id FileID) (Upload, error) {
+	return s.ownUpload(owner, id)
+}
+
+func (s *Service) ownUpload(owner string, id FileID) (Upload, error) {
+	if !parseID(string(id)) {
+		return Upload{}, ErrUploadNotFound
+	}
+	var up Upload
+	ver, err := s.getJSON(uploadKey(id), &up)
+	if errors.Is(err, raftfsm.ErrNotFound) || (err == nil && up.Owner != owner) {
+		return Upload{}, ErrUploadNotFound
+	}
+	if err != nil {
+		return Upload{}, fmt.Errorf("read upload %s: %w", id, err)
+	}
+	up.Version = ver
+	if !s.clock().Before(up.Expires) {
+		return Upload{}, ErrUploadExpired
+	}
+	return up, nil
+}
+
+// RecordProgress records that the owner's upload durably reached newOffset, with the byte
+// store's resume state for that offset, and pushes its expiry back. The upload must be at
+// expectedOffset: otherwise, and when a concurrent PATCH recorded first (the record's
+// version changed), it returns ErrOffsetMismatch and records nothing — two PATCHes can never
+// both win.
+func (s *Service) RecordProgress(ctx context.Context, owner string, id FileID, expectedOffset, newOffset int64, resumeState []byte) (Upload, error) {
+	up, err := s.ownUpload(owner, id)
+	if err != nil {
+		return Upload{}, err
+	}
+	if up.Offset != expectedOffset {
+		return Upload{}, fmt.Errorf("%w: at %d, expected %d", ErrOffsetMismatch, up.Offset, expectedOffset)
+	}
+	if newOffset < expectedOffset || newOffset > up.Size {
+		return Upload{}, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrInvalidSize, newOffset, expectedOffset, up.Size)
+	}
+	now := s.clock()
+	prev := up.Version
+	up.Offset, up.ResumeState, up.Updated, up.Expires = newOffset, slices.Clone(resumeState), now, now.Add(s.cfg.UploadTTL)
+	res, err := s.store.Propose(ctx, raftfsm.Batch{
+		Conds: []raftfsm.Cond{condVersion(uploadKey(id), prev)},
+		Ops:   []raftfsm.Op{put(uploadKey(id), up)},
+		Audit: audit(now, owner, "upload.progress", string(id), map[string]any{"offset": newOffset}),
+	})
+	if errors.Is(err, raftfsm.ErrConflict) {
+		return Upload{}, fmt.Errorf("%w: a concurrent request moved upload %s", ErrOffsetMismatch, id)
+	}
+	if err != nil {
+		return Upload{}, fmt.Errorf("record progress of %s: %w", id, err)
+	}
+	up.Version = res.Index
+	return up, nil
+}
+
+// CompleteUpload turns the owner's upload into a File once the byte store committed it, with
+// the scanner's verdict or VerdictPending (the scan goes on in the background and settles
+// it). An infected file is quarantined: kept (for the policy's unsent retention), never
+// sendable, never served.
+func (s *Service) CompleteUpload(ctx context.Context, owner string, id FileID, c Completion) (File, error) {
+	if !c.Verdict.Valid() {
+		return File{}, fmt.Errorf("%w: %q", ErrInvalidVerdict, c.Verdict)
+	}
+	if sum, err := hex.DecodeString(c.SHA256); err != nil || len(sum) != 32 {
+		return File{}, fmt.Errorf("complete upload %s: SHA-256 %q is not 64 hex digits", id, c.SHA256)
+	}
+	if len(c.Manifest) == 0 {
+		return File{}, fmt.Errorf("complete upload %s: empty manifest", id)
+	}
+	up, err := s.ownUpload(owner, id)
+	if err != nil {
+		return File{}, err
+	}
+	now := s.clock()
+	f := File{
+		ID: id, Owner: owner, Name: up.Name, Size: up.Size, SHA256: strings.ToLower(c.SHA256),
+		Verdict: c.Verdict, VerdictReason: c.VerdictReason, Quarantined: c.Verdict == VerdictInfected,
+		Created: now, Manifest: slices.Clone(c.Manifest),
+	}
+	res, err := s.store.Propose(ctx, raftfsm.Batch{
+		Conds: []raftfsm.Cond{condVersion(uploadKey(id), up.Version), condAbsent(fileKey(id))},
+		Ops:   []raftfsm.Op{del(uploadKey(id)), put(fileKey(id), f)},
+		Audit: audit(now, owner, "upload.complete", string(id), map[string]any{
+			"name": f.Name, "size": f.Size, "sha256": f.SHA256, "verdict": f.Verdict, "reason": f.VerdictReason,
+		}),
+	})
+	if errors.Is(err, raftfsm.ErrConflict) {
+		return File{}, fmt.Errorf("%w: upload %s changed while completing", ErrOffsetMismatch, id)
+	}
+	if err != nil {
+		return File{}, fmt.Errorf("complete upload %s: %w", id, err)
+	}
+	f.Version = res.Index
+	return f, nil
+}
+
+// CancelUpload abandons the owner's upload (tus termination): its record goes, its quota
+// is released and its partial shards are left to the sweep.
+func (s *Service) CancelUpload(ctx context.Context, owner string, id FileID) error {
+	if !parseID(string(id)) {
+		return ErrUploadNotFound
+	}
+	var up Upload
+	_, err := s.getJSON(uploadKey(id), &up)
+	if errors.Is(err, raftfsm.ErrNotFound) || (err == nil && up.Owner != owner) {
+		return ErrUploadNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("read upload %s: %w", id, err)
+	}
+	return skipped(s.dropUpload(ctx, id, owner, "upload.cancel", "cancelled", nil))
+}
+
+// dropUpload deletes an upload record, releases its reservation and leaves a tombstone for
+// its shards.
+// When still is not nil, the upload is dropped only if still(upload) holds on a fresh read.
+func (s *Service) dropUpload(ctx context.Context, id FileID, actor, action, reason string, still func(*Upload) bool) error {
+	_, err := s.change(ctx, action+" "+string(id), func() (raftfsm.Batch, error) {
+		var up Upload
+		ver, err := s.getJSON(uploadKey(id), &up)
+		if errors.Is(err, raftfsm.ErrNotFound) {
+			return raftfsm.Batch{}, errSkip
+		}
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		if still != nil && !still(&up) {
+			return raftfsm.Batch{}, errSkip
+		}
+		now := s.clock()
+		b := raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(uploadKey(id), ver)},
+			Ops:   []raftfsm.Op{del(uploadKey(id))},
+			Audit: audit(now, actor, action, string(id), map[string]any{"name": up.Name, "offset": up.Offset, "reason": reason}),
+		}
+		if len(up.ResumeState) > 0 {
+			shredded, err := s.blobs.ShredResumeState(up.ResumeState)
+			if err != nil {
+				return raftfsm.Batch{}, fmt.Errorf("shred resume state of %s: %w", id, err)
+			}
+			b.Conds = append(b.Conds, condAbsent(tombKey(id)))
+			b.Ops = append(b.Ops, put(tombKey(id), tombstone{ID: id, Owner: up.Owner, Upload: true, Shredded: shredded, Reason: reason, At: now}))
+		}
+		release, err := s.releaseOps(up.Owner, up.Size)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		b.Conds = append(b.Conds, release.Conds...)
+		b.Ops = append(b.Ops, release.Ops...)
+		return b, nil
+	})
+	return err
+}
+
+// releaseOps returns the cond and op giving size bytes of owner's reservation back.
+func (s *Service) releaseOps(owner string, size int64) (raftfsm.Batch, error) {
+	var u usage
+	ver, err := s.getJSON(usageKey(owner), &u)
+	if errors.Is(err, raftfsm.ErrNotFound) {
+		return raftfsm.Batch{}, nil
+	}
+	if err != nil {
+		return raftfsm.Batch{}, err
+	}
+	u.Bytes = max(0, u.Bytes-size)
+	return raftfsm.Batch{
+		Conds: []raftfsm.Cond{condVersion(usageKey(owner), ver)},
+		Ops:   []raftfsm.Op{put(usageKey(owner), u)},
+	}, nil
+}
+
+// Usage returns the bytes the owner's uploads and files hold against the quota.
+func (s *Service) Usage(ctx context.Context, owner string) (int64, error) {
+	var u usage
+	_, err := s.getJSON(usageKey(owner), &u)
+	if err != nil && !errors.Is(err, raftfsm.ErrNotFound) {
+		return 0, fmt.Errorf("read usage: %w", err)
+	}
+	return u.Bytes, nil
+}
+
+// ExpiredUploads lists the uploads whose expiry passed at now, oldest first.
+func (s *Service) ExpiredUploads(ctx context.Context, now time.Time) ([]Upload, error) {
+	var out []Upload
+	err := scanJSON(s, prefixUpload, func(up *Upload, ver uint64) error {
+		if !now.Before(up.Expires) {
+			up.Version = ver
+			out = append(out, *up)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list expired uploads: %w", err)
+	}
+	return out, nil
+}
+
+// GetFile returns the owner's file; ErrFileNotFound if it is not theirs or does not exist.
+func (s *Service) GetFile(ctx context.Context, owner string, id FileID) (File, error) {
+	if !parseID(string(id)) {
+		return File{}, ErrFileNotFound
+	}
+	var f File
+	ver, err := s.getJSON(fileKey(id), &f)
+	if errors.Is(err, raftfsm.ErrNotFound) || (err == nil && f.Owner != owner) {
+		return File{}, fmt.Errorf("%w: %s", ErrFileNotFound, id)
+	}
+	if err != nil {
+		return File{}, fmt.Errorf("read file %s: %w", id, err)
+	}
+	f.Version = ver
+	return f, nil
+}
+
+// ListFiles returns the owner's files, oldest first.
+func (s *Service) ListFiles(ctx context.Context, owner string) ([]File, error) {
+	var out []File
+	err := scanJSON(s, prefixFile, func(f *File, ver uint64) error {
+		if f.Owner == owner {
+			f.Version = ver
+			out = append(out, *f)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list files: %w", err)
+	}
+	return out, nil
+}
+
+// SetVerdict records a new scan verdict for a file (a rescan from its stored blocks after the
+// stream could not follow, or a later signature update). Infected quarantines it.
+func (s *Service) SetVerdict(ctx context.Context, id FileID, v Verdict, reason string) error {
+	if !v.Valid() {
+		return fmt.Errorf("%w: %q", ErrInvalidVerdict, v)
+	}
+	if !parseID(string(id)) {
+		return ErrFileNotFound
+	}
+	_, err := s.change(ctx, "set verdict of "+string(id), func() (raftfsm.Batch, error) {
+		var f File
+		ver, err := s.getJSON(fileKey(id), &f)
+		if errors.Is(err, raftfsm.ErrNotFound) {
+			return raftfsm.Batch{}, fmt.Errorf("%w: %s", ErrFileNotFound, id)
+		}
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		prev := f.Verdict
+		f.Verdict, f.VerdictReason = v, reason
+		f.Quarantined = f.Quarantined || v == VerdictInfected
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(fileKey(id), ver)},
+			Ops:   []raftfsm.Op{put(fileKey(id), f)},
+			Audit: audit(s.clock(), "system", "file.scan", string(id), map[string]any{"verdict": v, "previous": prev, "reason": reason}),
+		}, nil
+	})
+	return err
+}

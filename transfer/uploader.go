@@ -1,0 +1,1081 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"valise/blobstore"
+	"valise/raftfsm"
+	"valise/scan"
+)
+
+// The Uploader is the production backend of tus uploads (httpd/tus.Backend, through a thin
+// adapter in httpd, since transfer never imports httpd). Its errors map one to one onto the
+// tus ones, in that adapter's one mapping function:
+//
+//	ErrUploadNotFound                       → tus.ErrNotFound         404
+//	ErrUploadExpired                        → tus.ErrExpired          410
+//	ErrOffsetMismatch                       → tus.ErrOffsetMismatch   409
+//	ErrChecksumMismatch                     → tus.ErrChecksumMismatch 460
+//	ErrChunkIncomplete                      → tus.ErrIncomplete       400
+//	ErrTooLarge, ErrQuotaExceeded           → tus.ErrTooLarge         413
+//	ErrLocked                               → tus.ErrLocked           423
+//	ErrInvalidFileName, ErrInvalidMetadata  → tus.ErrBadMetadata      400
+//
+// Verify errors of the chunk come back wrapped, unchanged: the adapter's chunk may return
+// either tus's or transfer's sentinels from Verify. Anything else is a storage or metadata
+// error (500, or 503 for raftfsm.ErrNotLeader).
+
+// UploadChunk is the body of one tus PATCH on its way to Uploader.Write; it has the shape of
+// httpd/tus.Chunk. It is valid only during the Write that received it and is read by that
+// Write's goroutine only.
+type UploadChunk interface {
+	// Read reads the next bytes of the chunk: io.EOF at its clean end, or the transport's
+	// error (client cut, deadline). It never returns bytes past the upload's length (it
+	// returns an error wrapping ErrTooLarge instead), although Write checks that too.
+	Read(p []byte) (int, error)
+	// Verify says whether the bytes read so far may become durable. Write calls it exactly
+	// once, after its last Read and before making anything durable. An error (wrapping
+	// ErrChecksumMismatch, ErrChunkIncomplete, ErrTooLarge or tus's equivalents) rolls the
+	// chunk back.
+	Verify() error
+}
+
+// Scanner gives the clamd to scan uploads with. scan.Daemon implements it.
+type Scanner interface {
+	// Client returns a client of the clamd to use, or nil when no scanner is available. It
+	// is called at the start of each scan from request goroutines and must not block. A
+	// client of a clamd that is down is fine: its scans report scan.ReasonScannerDown.
+	Client() *scan.Client
+}
+
+var _ Scanner = (*scan.Daemon)(nil)
+
+// UploaderConfig tunes the Uploader.
+type UploaderConfig struct {
+	// BufferSize is the size of the reused buffer a Write streams its chunk through.
+	BufferSize int `toml:"buffer_size"`
+	// MaxOpenWriters bounds the blobstore writers kept in memory between the PATCHes of
+	// uploads, the least recently used closed first (a closed one is resumed from its
+	// recorded state). Each holds its stripe buffers ((workers+2) × (k+m+1) × block size)
+	// and its live scan's buffer (scan.DefaultTeeBuffer).
+	MaxOpenWriters int `toml:"max_open_writers"`
+	// IdleWriter is how long a writer stays open without a PATCH.
+	IdleWriter time.Duration `toml:"idle_writer"`
+	// PersistTimeout bounds making a chunk durable (checkpoint, Raft commit) and completing
+	// an upload's bookkeeping; this runs even when the request's context ended (a client
+	// cut keeps the bytes received).
+	PersistTimeout time.Duration `toml:"persist_timeout"`
+	// ScanTimeout bounds each background scan of a completed file: the wait for the live
+	// scan's reply (past it, the file is rescanned), or a rescan from the stored blocks (past
+	// it, the file is not scanned: held, for RescanHeld).
+	ScanTimeout time.Duration `toml:"scan_timeout"`
+	// ScanWorkers is how many rescans from the stored blocks run at once in the background
+	// (files whose live scan could not follow them). Live scans that only wait for clamd's
+	// reply do not count.
+	ScanWorkers int `toml:"scan_workers"`
+	// LiveGrace is how long the completing Write waits for the live scan's verdict before it
+	// returns with the file's verdict pending (0: it does not wait). A small file's verdict
+	// then comes with its last PATCH; a large one's costs the PATCH at most this much.
+	LiveGrace time.Duration `toml:"live_grace"`
+	// TeeBuffer bounds the bytes a live scan holds for a clamd that lags behind the upload
+	// before it gives up (the file is then rescanned from its stored blocks); 0 keeps the
+	// scanner client's own (scan.DefaultTeeBuffer, 16 MiB). It is memory per upload.
+	TeeBuffer int `toml:"tee_buffer"`
+	// ScanLimit is the largest file scanned as one stream; larger files are scanned in
+	// windows. At most scan.MaxScannable (the default).
+	ScanLimit int64 `toml:"scan_limit"`
+	// ScanWindow and ScanOverlap size the windows of files beyond ScanLimit (0: the scan
+	// package's defaults, 1 GiB overlapping by 1 MiB). ScanWindow must not exceed ScanLimit.
+	ScanWindow  int64 `toml:"scan_window"`
+	ScanOverlap int64 `toml:"scan_overlap"`
+	// OnFinished, when set, is called once a file's verdict is recorded: when an upload
+	// completes with its live scan's verdict, when the background scan gives a pending file
+	// its verdict, and when RescanHeld gives a held file its verdict. An infected file is the
+	// caller's cue to tell the sender (the node mails through notify). It is called on the
+	// goroutine of Write, of a background scan or of RescanHeld (never two calls for one
+	// verdict) and must not block for long.
+	OnFinished func(ctx context.Context, f FinishedUpload) `toml:"-"`
+}
+
+// DefaultUploaderConfig returns the defaults: 256 KiB buffers, 4 open writers idle for at
+// most 10 minutes, one minute to persist, 30 minutes to scan, one background rescan at a
+// time, 20 ms for a live verdict to come with the last PATCH.
+func DefaultUploaderConfig() UploaderConfig {
+	return UploaderConfig{
+		BufferSize:     256 << 10,
+		MaxOpenWriters: 4,
+		IdleWriter:     10 * time.Minute,
+		PersistTimeout: time.Minute,
+		ScanTimeout:    30 * time.Minute,
+		ScanWorkers:    1,
+		LiveGrace:      20 * time.Millisecond,
+		ScanLimit:      scan.MaxScannable,
+	}
+}
+
+// Validate checks c.
+func (c *UploaderConfig) Validate() error {
+	switch {
+	case c.BufferSize < 4<<10 || c.BufferSize > 16<<20:
+		return fmt.Errorf("uploader config: buffer_size %d out of 4 KiB..16 MiB", c.BufferSize)
+	case c.MaxOpenWriters < 0:
+		return fmt.Errorf("uploader config: max_open_writers %d must not be negative", c.MaxOpenWriters)
+	case c.IdleWriter <= 0 || c.PersistTimeout <= 0 || c.ScanTimeout <= 0:
+		return errors.New("uploader config: idle_writer, persist_timeout and scan_timeout must be positive")
+	case c.ScanLimit < 1 || c.ScanLimit > scan.MaxScannable:
+		return fmt.Errorf("uploader config: scan_limit %d out of 1..%d", c.ScanLimit, int64(scan.MaxScannable))
+	case c.TeeBuffer < 0 || c.TeeBuffer > 1<<30:
+		return fmt.Errorf("uploader config: tee_buffer %d out of 0..1 GiB", c.TeeBuffer)
+	case c.ScanWindow < 0 || c.ScanOverlap < 0 || c.ScanWindow > c.ScanLimit:
+		return errors.New("uploader config: scan_window and scan_overlap must be non-negative, scan_window at most scan_limit")
+	case c.ScanWorkers < 1 || c.ScanWorkers > 64:
+		return fmt.Errorf("uploader config: scan_workers %d out of 1..64", c.ScanWorkers)
+	case c.LiveGrace < 0 || c.LiveGrace > time.Minute:
+		return fmt.Errorf("uploader config: live_grace %v out of 0..1m", c.LiveGrace)
+	}
+	return nil
+}
+
+// FinishedUpload tells what became of a file once scanned.
+type FinishedUpload struct {
+	// File is the file as recorded (Manifest included: never log it). File.Verdict says
+	// what flows: VerdictInfected means quarantined, tell the sender; VerdictNotScanned
+	// means held until RescanHeld scans it. It is never VerdictPending.
+	File File
+	// Signature is the signature clamd matched, for an infected file.
+	Signature string
+	// Live says the verdict came from the scan that followed the upload's stream; false:
+	// from a rescan of the stored blocks.
+	Live bool
+}
+
+// UploadInfo is an upload's durable state (tus HEAD).
+type UploadInfo struct {
+	ID FileID
+	// Offset is the durable offset; it equals Length once complete.
+	Offset int64
+	// Length is the declared size.
+	Length int64
+	// Expires is when an unfinished upload is discarded; zero once complete.
+	Expires time.Time
+	// Metadata is the decoded tus Upload-Metadata (only the file name once complete).
+	Metadata map[string]string
+	// Complete says the upload became a file.
+	Complete bool
+}
+
+// Uploader streams tus uploads into the blobstore and through clamd, with their progress
+// recorded through the Service. Its methods are safe for concurrent use; Writes on one
+// upload are exclusive (ErrLocked). Close it to release the writers it keeps open and to stop
+// its background scans.
+//
+// Scanning: the Write that completes an upload does not wait for clamd. The file is recorded
+// with the live scan's verdict when that scan followed the whole upload and answered within
+// LiveGrace, and otherwise as VerdictPending (never sendable, ErrFileScanning); a background
+// job then gives it its verdict: the live scan's, awaited, or a rescan from the stored blocks
+// (ScanWorkers at a time). WaitVerdict blocks until a file has its verdict. Pending files
+// left by a stop are queued again by the next Uploader (NewUploader reads them), and by
+// RescanHeld for any this Uploader does not follow.
+//
+// Durability: a chunk is acknowledged only once its blobstore checkpoint is recorded through
+// Raft (RecordProgress). After a crash anywhere before that, the upload resumes from the
+// previous recorded state (Resume truncates whatever came after it and moves to a new write
+// generation). A crash between the blobstore Create and the first record leaves staged data
+// with no record: CleanOrphans removes it. blobstore's Commit keeps the staged tails that the
+// last recorded state needs, so a crash between Commit and CompleteUpload resumes from that
+// state like any other; record releases them (ReleaseStaged) once the file is recorded.
+// Without a crash, a failed CompleteUpload is retried when the client resends the last chunk
+// (checked against the stored bytes).
+type Uploader struct {
+	cfg     UploaderConfig
+	svc     *Service         // never nil
+	blobs   *blobstore.Store // never nil
+	scanner Scanner          // may be nil: no scanner, every file held
+	logger  *slog.Logger
+	bufs    sync.Pool // *[]byte of cfg.BufferSize
+
+	base   context.Context // lives until Close: the live scans run under it
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards busy, open and closed
+	busy   map[FileID]bool
+	open   map[FileID]*openUpload // writers between PATCHes; none of them busy
+	closed bool
+
+	rescanMu sync.Mutex // held by the one RescanHeld running
+
+	// Background scans (uploader_scan.go).
+	wg      sync.WaitGroup // the background goroutines: scan workers, live waits
+	running atomic.Int32   // background goroutines not yet returned (tests look)
+	qmu     sync.Mutex     // guards stopped, queue, tracked and settled
+	stopped bool           // Close began: no background goroutine starts any more
+	queue   []FileID       // pending files waiting for a rescan worker, oldest first
+	tracked map[FileID]bool
+	settled chan struct{} // closed (and replaced) whenever a verdict is recorded
+	wake    chan struct{} // capacity 1: a file was queued
+}
+
+// openUpload is an upload's writer kept between PATCHes, owned by whoever took it from
+// Uploader.open (a Write, Terminate, Close or the eviction).
+type openUpload struct {
+	w      *blobstore.Writer
+	offset int64 // durable offset the writer is at
+	// tee, when not nil, is the live scan that has seen every byte of the file from offset
+	// 0 through w: its verdict covers the file.
+	tee  *scan.StreamScanner
+	used time.Time
+	// done, when set, is a file committed in the blobstore whose completion could not be
+	// recorded: w is finished, and the recorded state cannot be resumed (Commit removed its
+	// staged tail), so the client's retry of the last chunk completes from here.
+	done *committed
+}
+
+// committed is what a commit gave, kept until CompleteUpload records it.
+type committed struct {
+	m blobstore.Manifest
+	// known says sv is the file's verdict, from the live scan; otherwise the file is
+	// recorded pending and a background job gives it its verdict: the wait for live, when
+	// not nil, or a rescan.
+	known bool
+	sv    scan.Verdict
+	live  *liveScan
+}
+
+// close releases the writer without removing anything (a later Resume continues).
+func (o *openUpload) close() {
+	if o == nil {
+		return
+	}
+	o.dropTee()
+	o.w.Close()
+}
+
+func (o *openUpload) dropTee() {
+	if o.tee != nil {
+		o.tee.Close()
+		o.tee = nil
+	}
+}
+
+// NewUploader returns an Uploader storing into blobs and recording through svc, and starts
+// its background scans: ScanWorkers workers, and the rescan of the files left pending in the
+// local metadata (by a stop, a crash). scanner may be nil: every file is then held as not
+// scanned (scanner_down). logger nil discards. Close stops it.
+func NewUploader(cfg UploaderConfig, svc *Service, blobs *blobstore.Store, scanner Scanner, logger *slog.Logger) (*Uploader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if svc == nil || blobs == nil {
+		return nil, errors.New("transfer: NewUploader needs a Service and a blobstore")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	base, cancel := context.WithCancel(context.Background())
+	u := &Uploader{
+		cfg: cfg, svc: svc, blobs: blobs, scanner: scanner,
+		logger: logger.With("component", "uploader"),
+		base:   base, cancel: cancel,
+		busy: map[FileID]bool{}, open: map[FileID]*openUpload{},
+		tracked: map[FileID]bool{}, settled: make(chan struct{}), wake: make(chan struct{}, 1),
+	}
+	u.bufs.New = func() any { b := make([]byte, cfg.BufferSize); return &b }
+	u.startScanWorkers()
+	if _, err := u.requeuePending(); err != nil {
+		u.logger.Warn("pending files not queued: RescanHeld will", keyError, err)
+	}
+	return u, nil
+}
+
+// Close closes the writers kept open (their uploads resume from their recorded state), stops
+// the live scans and the background scans and waits for them: the files they were scanning
+// stay pending, for the next Uploader. Writes still running finish (a file they complete
+// stays pending too); their writers are then closed.
+func (u *Uploader) Close() error {
+	u.mu.Lock()
+	u.closed = true
+	open := u.open
+	u.open = map[FileID]*openUpload{}
+	u.mu.Unlock()
+	for _, o := range open {
+		o.close()
+	}
+	u.qmu.Lock()
+	u.stopped = true
+	u.queue = nil
+	u.qmu.Unlock()
+	u.cancel()
+	u.wg.Wait()
+	return nil
+}
+
+// MaxSize returns the largest upload principal may declare: the policy's MaxFileSize.
+func (u *Uploader) MaxSize(principal string) int64 { return u.svc.policy().MaxFileSize }
+
+// lock marks id busy; false when it already is.
+func (u *Uploader) lock(id FileID) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.busy[id] {
+		return false
+	}
+	u.busy[id] = true
+	return true
+}
+
+func (u *Uploader) unlock(id FileID) {
+	u.mu.Lock()
+	delete(u.busy, id)
+	u.mu.Unlock()
+}
+
+// take removes id's open writer from the map and returns it (nil: none).
+func (u *Uploader) take(id FileID) *openUpload {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	o := u.open[id]
+	delete(u.open, id)
+	return o
+}
+
+// keep puts o back as id's open writer, closing the writers idle too long or beyond
+// MaxOpenWriters, least recently used first.
+func (u *Uploader) keep(id FileID, o *openUpload) {
+	if o == nil {
+		return
+	}
+	now := time.Now()
+	o.used = now
+	var victims []*openUpload
+	u.mu.Lock()
+	if u.closed || u.cfg.MaxOpenWriters == 0 {
+		victims = append(victims, o)
+	} else {
+		u.open[id] = o
+		for vid, v := range u.open {
+			if v.done == nil && now.Sub(v.used) > u.cfg.IdleWriter {
+				victims = append(victims, v)
+				delete(u.open, vid)
+			}
+		}
+		for len(u.open) > u.cfg.MaxOpenWriters {
+			var lru FileID
+			for vid, v := range u.open {
+				if v.done == nil && (lru == "" || v.used.Before(u.open[lru].used)) {
+					lru = vid
+				}
+			}
+			if lru == "" {
+				break // only committed uploads waiting for their record: they hold no buffers
+			}
+			victims = append(victims, u.open[lru])
+			delete(u.open, lru)
+		}
+	}
+	u.mu.Unlock()
+	for _, v := range victims {
+		v.close()
+	}
+}
+
+// fileName is the name a tus client gives in Upload-Metadata.
+func fileName(md map[string]string) string {
+	if n := md["filename"]; n != "" {
+		return n
+	}
+	return md["name"]
+}
+
+// Create starts an upload of length bytes for principal (tus POST): it checks the file name
+// from metadata ("filename", else "name"), the size and the quota through CreateUpload,
+// creates the blobstore file with the same ID and records its first resume state. An upload
+// of length 0 is complete before Create returns (its verdict pending, scanned in the
+// background).
+func (u *Uploader) Create(ctx context.Context, principal string, length int64, metadata map[string]string) (FileID, error) {
+	up, err := u.svc.CreateUpload(ctx, principal, fileName(metadata), length, metadata)
+	if err != nil {
+		return "", err
+	}
+	id := up.ID
+	if !u.lock(id) {
+		return "", fmt.Errorf("create upload %s: %w", id, ErrLocked) // a fresh ID: cannot happen
+	}
+	defer u.unlock(id)
+	fail := func(err error) (FileID, error) {
+		cctx, cancel := u.persistCtx(ctx)
+		defer cancel()
+		if cerr := u.svc.CancelUpload(cctx, principal, id); cerr != nil {
+			u.logger.Warn("upload left after a failed create", keyFileID, id, keyError, cerr)
+		}
+		return "", err
+	}
+	w, err := u.blobs.Create(ctx, blobstore.FileID(id))
+	if err != nil {
+		return fail(fmt.Errorf("create upload %s: %w", id, err))
+	}
+	o := &openUpload{w: w}
+	if length == 0 {
+		if m, err := u.complete(ctx, principal, up, o); err != nil {
+			if len(m.Shards) > 0 {
+				u.blobs.Delete(ctx, m) // committed, but no record names it: nothing else would
+			} else {
+				w.Abort(ctx)
+			}
+			return fail(err)
+		}
+		return id, nil
+	}
+	st, err := w.Checkpoint(ctx)
+	if err == nil {
+		var stb []byte
+		if stb, err = st.MarshalBinary(); err == nil {
+			_, err = u.svc.RecordProgress(ctx, principal, id, 0, 0, stb)
+		}
+	}
+	if err != nil {
+		if aerr := w.Abort(ctx); aerr != nil {
+			u.logger.Warn("staged upload left behind", keyFileID, id, keyError, aerr)
+		}
+		return fail(fmt.Errorf("create upload %s: first checkpoint: %w", id, err))
+	}
+	u.keep(id, o)
+	return id, nil
+}
+
+// Info returns the principal's upload as last made durable (tus HEAD); a completed upload
+// reports Offset == Length. ErrUploadNotFound, ErrUploadExpired.
+func (u *Uploader) Info(ctx context.Context, principal string, id FileID) (UploadInfo, error) {
+	up, err := u.svc.GetUpload(ctx, principal, id)
+	if errors.Is(err, ErrUploadNotFound) {
+		f, ferr := u.svc.GetFile(ctx, principal, id)
+		if ferr != nil {
+			return UploadInfo{}, err
+		}
+		return UploadInfo{ID: id, Offset: f.Size, Length: f.Size, Metadata: map[string]string{"filename": f.Name}, Complete: true}, nil
+	}
+	if err != nil {
+		return UploadInfo{}, err
+	}
+	return UploadInfo{ID: id, Offset: up.Offset, Length: up.Size, Expires: up.Expires, Metadata: up.Metadata}, nil
+}
+
+// persistCtx is the context of the steps that must finish once bytes were received: it
+// outlives the request's cancellation, bounded by PersistTimeout.
+func (u *Uploader) persistCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), u.cfg.PersistTimeout)
+}
+
+// Write appends chunk to the principal's upload at offset (tus PATCH) and returns the
+// durable offset after the call, as httpd/tus.Backend.Write says:
+//   - nil: the chunk ended cleanly and is durable (recorded through Raft);
+//   - the Verify error, or ErrTooLarge for bytes past the length, after a rollback to offset;
+//   - the chunk's read error, wrapped, after making the bytes received durable;
+//   - ErrUploadNotFound, ErrUploadExpired, ErrOffsetMismatch, ErrLocked before reading;
+//   - another error (storage, metadata) after a rollback.
+//
+// The Write that reaches the length commits the file and completes the upload before it
+// returns, with the live scan's verdict when that scan followed the whole upload and answers
+// within LiveGrace, and otherwise with VerdictPending: it never waits for a rescan, nor for
+// clamd beyond LiveGrace. The background scan records the verdict later (WaitVerdict).
+func (u *Uploader) Write(ctx context.Context, principal string, id FileID, offset int64, chunk UploadChunk) (int64, error) {
+	if !u.lock(id) {
+		return offset, fmt.Errorf("write %s: %w", id, ErrLocked)
+	}
+	defer u.unlock(id)
+	o := u.take(id)
+	up, err := u.svc.GetUpload(ctx, principal, id)
+	if err != nil {
+		o.close()
+		if errors.Is(err, ErrUploadNotFound) {
+			return u.writeCompleted(ctx, principal, id, offset, chunk, err)
+		}
+		return offset, err
+	}
+	if up.Offset != offset {
+		u.keep(id, o)
+		return up.Offset, fmt.Errorf("write %s at %d: %w: the upload is at %d", id, offset, ErrOffsetMismatch, up.Offset)
+	}
+	if o != nil && o.done != nil && o.offset == up.Offset {
+		return u.finishCommitted(ctx, principal, up, o, chunk)
+	}
+	if o == nil || o.offset != up.Offset {
+		o.close()
+		if o, err = u.openWriter(ctx, up); err != nil {
+			return offset, err
+		}
+	}
+	if o.tee == nil && offset == 0 && up.Size <= u.cfg.ScanLimit {
+		if c := u.client(); c != nil {
+			if u.cfg.TeeBuffer > 0 {
+				cc := *c
+				cc.TeeBuffer = u.cfg.TeeBuffer
+				c = &cc
+			}
+			o.tee = scan.NewStreamScanner(u.base, c)
+		}
+	}
+
+	written, overflow, rerr, werr := u.stream(ctx, o, up.Size-offset, chunk)
+	verr := chunk.Verify()
+
+	pctx, cancel := u.persistCtx(ctx)
+	defer cancel()
+	switch {
+	case overflow:
+		u.rollback(pctx, o, up)
+		return offset, fmt.Errorf("write %s at %d: %w: the chunk runs past the upload's %d bytes", id, offset, ErrTooLarge, up.Size)
+	case verr != nil:
+		u.rollback(pctx, o, up)
+		return offset, fmt.Errorf("write %s at %d: chunk rolled back: %w", id, offset, verr)
+	case werr != nil:
+		u.rollback(pctx, o, up)
+		return offset, fmt.Errorf("write %s at %d: %w", id, offset, werr)
+	}
+	readErr := func(off int64) (int64, error) {
+		if rerr != nil {
+			return off, fmt.Errorf("write %s: read chunk (%d bytes kept): %w", id, written, rerr)
+		}
+		return off, nil
+	}
+	if written == 0 {
+		u.keep(id, o)
+		return readErr(offset)
+	}
+	newOffset := offset + written
+	if newOffset == up.Size {
+		if _, err := u.complete(pctx, principal, up, o); err != nil {
+			if o.done != nil {
+				u.keep(id, o)
+			}
+			return offset, err
+		}
+		return readErr(newOffset)
+	}
+	st, err := o.w.Checkpoint(pctx)
+	var stb []byte
+	if err == nil {
+		stb, err = st.MarshalBinary()
+	}
+	if err != nil {
+		u.rollback(pctx, o, up)
+		return offset, fmt.Errorf("write %s at %d: checkpoint: %w", id, offset, err)
+	}
+	if _, err := u.svc.RecordProgress(pctx, principal, id, offset, newOffset, stb); err != nil {
+		// The record may or may not have been committed (a timeout): never truncate here.
+		// The next Write resumes from whatever the metadata holds.
+		o.close()
+		return u.durableOffset(pctx, principal, id, offset), fmt.Errorf("write %s at %d: %w", id, offset, err)
+	}
+	o.offset = newOffset
+	u.keep(id, o)
+	return readErr(newOffset)
+}
+
+// stream copies the chunk into the writer and the live scan through a pooled buffer, never
+// past limit bytes. overflow says the chunk held more; rerr is the chunk's read error (not
+// io.EOF), werr the writer's.
+func (u *Uploader) stream(ctx context.Context, o *openUpload, limit int64, chunk UploadChunk) (written int64, overflow bool, rerr, werr error) {
+	bp := u.bufs.Get().(*[]byte)
+	defer u.bufs.Put(bp)
+	for {
+		if err := ctx.Err(); err != nil {
+			return written, false, err, nil
+		}
+		p := *bp
+		if room := limit - written; room < int64(len(p)) {
+			p = p[:room+1] // one byte more than room detects an overflow
+		}
+		n, err := chunk.Read(p)
+		if n > 0 {
+			if room := limit - written; int64(n) > room {
+				n, overflow = int(room), true
+			}
+			if n > 0 {
+				if _, werr = o.w.Write(p[:n]); werr != nil {
+					return written, false, nil, werr
+				}
+				if o.tee != nil {
+					o.tee.Write(p[:n]) // never blocks: gives up when clamd lags
+				}
+				written += int64(n)
+			}
+			if overflow {
+				return written, true, nil, nil
+			}
+		}
+		if err == io.EOF {
+			return written, false, nil, nil
+		}
+		if err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				return written, true, nil, nil
+			}
+			return written, false, err, nil
+		}
+	}
+}
+
+// durableOffset re-reads the upload's offset after a failed record, fallback when unknown.
+func (u *Uploader) durableOffset(ctx context.Context, principal string, id FileID, fallback int64) int64 {
+	if up, err := u.svc.GetUpload(ctx, principal, id); err == nil {
+		return up.Offset
+	}
+	return fallback
+}
+
+// writeCompleted answers a Write to an upload that is no more: when it became the
+// principal's file and offset is its size, the empty chunk the client may send is fine.
+func (u *Uploader) writeCompleted(ctx context.Context, principal string, id FileID, offset int64, chunk UploadChunk, notFound error) (int64, error) {
+	f, err := u.svc.GetFile(ctx, principal, id)
+	if err != nil {
+		return offset, notFound
+	}
+	if offset != f.Size {
+		return f.Size, fmt.Errorf("write %s at %d: %w: the upload is complete at %d", id, offset, ErrOffsetMismatch, f.Size)
+	}
+	var one [1]byte
+	n, _ := chunk.Read(one[:])
+	chunk.Verify()
+	if n > 0 {
+		return f.Size, fmt.Errorf("write %s: %w: the upload is complete", id, ErrTooLarge)
+	}
+	return f.Size, nil
+}
+
+// openWriter opens a writer at the upload's durable offset: Resume from its recorded state;
+// with no state at all (the process stopped between the blobstore Create and the first
+// record), whatever was staged is removed and the file created again.
+func (u *Uploader) openWriter(ctx context.Context, up Upload) (*openUpload, error) {
+	bid := blobstore.FileID(up.ID)
+	if len(up.ResumeState) == 0 {
+		if up.Offset != 0 {
+			return nil, fmt.Errorf("open upload %s: no resume state at offset %d", up.ID, up.Offset)
+		}
+		if err := u.blobs.CleanStaged(ctx, func(f blobstore.FileID) bool { return f != bid }); err != nil {
+			return nil, fmt.Errorf("open upload %s: clean staged: %w", up.ID, err)
+		}
+		w, err := u.blobs.Create(ctx, bid)
+		if err != nil {
+			return nil, fmt.Errorf("open upload %s: %w", up.ID, err)
+		}
+		return &openUpload{w: w}, nil
+	}
+	var st blobstore.ResumeState
+	if err := st.UnmarshalBinary(up.ResumeState); err != nil {
+		return nil, fmt.Errorf("open upload %s: %w", up.ID, err)
+	}
+	if st.FileID != bid || st.Offset != up.Offset {
+		return nil, fmt.Errorf("open upload %s: resume state of %s at %d, upload at %d", up.ID, st.FileID, st.Offset, up.Offset)
+	}
+	w, err := u.blobs.Resume(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("open upload %s: %w", up.ID, err)
+	}
+	return &openUpload{w: w, offset: up.Offset}, nil
+}
+
+// rollback discards what the writer took since up's recorded state: the writer is closed
+// and resumed from that state at once (blobstore moves to a new write generation, and
+// truncates the shards), and the live scan, which saw the discarded bytes, is dropped.
+func (u *Uploader) rollback(ctx context.Context, o *openUpload, up Upload) {
+	o.close()
+	n, err := u.openWriter(ctx, up)
+	if err != nil {
+		u.logger.Warn("rollback: resume later", keyFileID, up.ID, keyError, err)
+		return
+	}
+	u.keep(up.ID, n)
+}
+
+// complete commits the file and turns the upload into a file, with the live scan's verdict
+// when it comes within LiveGrace, else pending (a background job then scans it). On error the
+// upload stays at its recorded state, from which the client's retry resumes (reopening the
+// committed shards); the manifest is returned when the commit happened.
+func (u *Uploader) complete(ctx context.Context, principal string, up Upload, o *openUpload) (blobstore.Manifest, error) {
+	m, err := o.w.Commit(ctx)
+	if errors.Is(err, blobstore.ErrHealNeeded) {
+		u.logger.Warn("upload committed without every shard: heal needed", keyFileID, up.ID, keyError, err)
+	} else if err != nil {
+		u.rollback(ctx, o, up)
+		return blobstore.Manifest{}, fmt.Errorf("complete upload %s: commit: %w", up.ID, err)
+	}
+	c := committed{m: m, live: u.liveVerdict(o)}
+	if c.live != nil && c.live.ready() {
+		if !c.live.needsRescan {
+			c.known, c.sv = true, c.live.v
+		} else {
+			u.logger.Info("live scan could not follow: the stored blocks will be rescanned", keyFileID, up.ID, keyError, c.live.err)
+		}
+		c.live = nil
+	}
+	if err := u.record(ctx, principal, up, c); err != nil {
+		o.done = &c
+		return m, err
+	}
+	return m, nil
+}
+
+// liveVerdict ends o's live scan, if it followed the whole file, and waits at most LiveGrace
+// for its verdict; nil when there is no live scan to wait for.
+func (u *Uploader) liveVerdict(o *openUpload) *liveScan {
+	tee := o.tee
+	if tee == nil {
+		return nil
+	}
+	o.tee = nil
+	if tee.GaveUp() {
+		tee.Close()
+		return nil
+	}
+	ls := u.finishLive(tee)
+	if ls == nil || u.cfg.LiveGrace <= 0 {
+		return ls
+	}
+	t := time.NewTimer(u.cfg.LiveGrace)
+	defer t.Stop()
+	select {
+	case <-ls.done:
+	case <-t.C:
+	}
+	return ls
+}
+
+// record turns the upload into a file with c's manifest and verdict, or VerdictPending
+// (CompleteUpload); a pending file goes to the background scan.
+func (u *Uploader) record(ctx context.Context, principal string, up Upload, c committed) error {
+	mb, err := c.m.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("complete upload %s: %w", up.ID, err)
+	}
+	v, reason := VerdictPending, ""
+	if c.known {
+		v, reason = fromScan(c.sv)
+	} else {
+		u.track(up.ID) // before the record: RescanHeld must not queue it too
+	}
+	f, err := u.svc.CompleteUpload(ctx, principal, up.ID, Completion{
+		Manifest: mb, SHA256: hex.EncodeToString(c.m.SHA256[:]), Verdict: v, VerdictReason: reason,
+	})
+	if err != nil {
+		if !c.known {
+			u.untrack(up.ID)
+		}
+		return fmt.Errorf("complete upload %s: %w", up.ID, err)
+	}
+	// The manifest is recorded: the staged tails kept for a resume after a crash between
+	// Commit and CompleteUpload are no longer needed. A failure leaves them to CleanOrphans.
+	if err := u.blobs.ReleaseStaged(ctx, c.m); err != nil {
+		u.logger.Warn("release staged tails", keyFileID, up.ID, keyError, err)
+	}
+	if !c.known {
+		u.logger.Info("upload complete, scan pending", keyFileID, up.ID, keySize, f.Size, keyLive, c.live != nil)
+		if c.live != nil {
+			u.awaitLive(f.ID, c.live)
+		} else {
+			u.push(f.ID)
+		}
+		return nil
+	}
+	u.logger.Info("upload complete", keyFileID, up.ID, keySize, f.Size, keyVerdict, c.sv.String(), keyLive, true)
+	u.notifySettled()
+	u.finished(ctx, FinishedUpload{File: f, Signature: infectedSignature(c.sv), Live: true})
+	return nil
+}
+
+// finishCommitted answers the retry of a last chunk whose file was committed but not
+// recorded: the chunk must hold exactly the committed bytes from the recorded offset to the
+// end (they are read back and compared), and the completion is recorded again.
+func (u *Uploader) finishCommitted(ctx context.Context, principal string, up Upload, o *openUpload, chunk UploadChunk) (int64, error) {
+	id := up.ID
+	same, rerr := u.sameAsStored(ctx, o.done.m, up.Offset, chunk)
+	verr := chunk.Verify()
+	pctx, cancel := u.persistCtx(ctx)
+	defer cancel()
+	switch {
+	case verr != nil:
+		u.keep(id, o)
+		return up.Offset, fmt.Errorf("write %s at %d: chunk refused: %w", id, up.Offset, verr)
+	case rerr != nil:
+		u.keep(id, o)
+		return up.Offset, fmt.Errorf("write %s at %d: the file is stored, resend its last chunk whole: %w", id, up.Offset, rerr)
+	case !same:
+		// The client changed the file under a committed upload: nothing can be resumed.
+		u.keep(id, o)
+		return up.Offset, fmt.Errorf("write %s at %d: %w: the bytes differ from those stored", id, up.Offset, ErrOffsetMismatch)
+	}
+	if err := u.record(pctx, principal, up, *o.done); err != nil {
+		u.keep(id, o)
+		return up.Offset, err
+	}
+	return up.Size, nil
+}
+
+// sameAsStored reads the chunk to its end and reports whether it holds exactly the stored
+// bytes of m from offset to the end. rerr is the chunk's read error, or the blobstore's.
+func (u *Uploader) sameAsStored(ctx context.Context, m blobstore.Manifest, offset int64, chunk UploadChunk) (same bool, rerr error) {
+	r, err := u.blobs.Open(ctx, m)
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	if _, err := r.Seek(offset, io.SeekStart); err != nil {
+		return false, err
+	}
+	bp := u.bufs.Get().(*[]byte)
+	defer u.bufs.Put(bp)
+	stored := make([]byte, len(*bp))
+	same = true
+	left := m.Size - offset
+	for {
+		p := *bp
+		n, err := chunk.Read(p)
+		if n > 0 {
+			if int64(n) > left {
+				same, n = false, int(left)
+			}
+			if _, serr := io.ReadFull(r, stored[:n]); serr != nil {
+				return false, serr
+			}
+			same = same && bytes.Equal(p[:n], stored[:n])
+			left -= int64(n)
+		}
+		if err == io.EOF {
+			if same && left > 0 {
+				return false, io.ErrUnexpectedEOF
+			}
+			return same, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !same {
+			return false, nil
+		}
+	}
+}
+
+func (u *Uploader) finished(ctx context.Context, f FinishedUpload) {
+	if u.cfg.OnFinished != nil {
+		u.cfg.OnFinished(ctx, f)
+	}
+}
+
+func infectedSignature(v scan.Verdict) string {
+	if v.Kind == scan.KindInfected {
+		return v.Signature
+	}
+	return ""
+}
+
+func (u *Uploader) client() *scan.Client {
+	if u.scanner == nil {
+		return nil
+	}
+	return u.scanner.Client()
+}
+
+// rescan scans a committed file from its stored blocks: one stream up to ScanLimit, windows
+// beyond. Any failure (no scanner, clamd down or failing, unreadable blocks) gives
+// NotScanned(ReasonScannerDown): the file is held, and RescanHeld tries again.
+func (u *Uploader) rescan(ctx context.Context, m blobstore.Manifest) scan.Verdict {
+	c := u.client()
+	if c == nil {
+		return scan.NotScanned(scan.ReasonScannerDown)
+	}
+	ctx, cancel := context.WithTimeout(ctx, u.cfg.ScanTimeout)
+	defer cancel()
+	var v scan.Verdict
+	var err error
+	if m.Size <= u.cfg.ScanLimit {
+		var r *blobstore.Reader
+		if r, err = u.blobs.Open(ctx, m); err == nil {
+			v, err = c.Scan(ctx, r)
+			r.Close()
+		}
+	} else {
+		open := func(off, n int64) (io.ReadCloser, error) {
+			r, err := u.blobs.Open(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := r.Seek(off, io.SeekStart); err != nil {
+				r.Close()
+				return nil, err
+			}
+			return r, nil
+		}
+		v, err = c.ScanWindows(ctx, open, m.Size, u.cfg.ScanWindow, u.cfg.ScanOverlap)
+	}
+	if err != nil {
+		u.logger.Warn("rescan failed: file held", keyFileID, m.FileID, keyError, err)
+		return scan.NotScanned(scan.ReasonScannerDown)
+	}
+	return v
+}
+
+// fromScan turns a scan verdict into the recorded verdict and reason.
+func fromScan(v scan.Verdict) (Verdict, string) {
+	switch v.Kind {
+	case scan.KindClean:
+		return VerdictClean, ""
+	case scan.KindCleanInWindows:
+		return VerdictCleanWindows, ""
+	case scan.KindInfected:
+		return VerdictInfected, v.Signature
+	case scan.KindNotScanned:
+		return VerdictNotScanned, v.Reason.Code()
+	}
+	return VerdictNotScanned, scan.ReasonScannerDown.Code()
+}
+
+// Terminate deletes the principal's upload and its bytes (tus DELETE): CancelUpload, then the
+// writer's Abort or the shards named by its resume state (the tombstone CancelUpload leaves
+// lets the sweep finish if this fails). ErrUploadNotFound, ErrLocked while a Write runs.
+func (u *Uploader) Terminate(ctx context.Context, principal string, id FileID) error {
+	if !u.lock(id) {
+		return fmt.Errorf("terminate %s: %w", id, ErrLocked)
+	}
+	defer u.unlock(id)
+	if !parseID(string(id)) {
+		return ErrUploadNotFound
+	}
+	var up Upload
+	if _, err := u.svc.getJSON(uploadKey(id), &up); err != nil || up.Owner != principal {
+		return ErrUploadNotFound
+	}
+	o := u.take(id)
+	if err := u.svc.CancelUpload(ctx, principal, id); err != nil {
+		u.keep(id, o)
+		return err
+	}
+	if o != nil && o.done == nil {
+		o.dropTee()
+		if err := o.w.Abort(ctx); err != nil {
+			return fmt.Errorf("terminate %s: %w", id, err)
+		}
+		return nil
+	}
+	bid := blobstore.FileID(id)
+	if len(up.ResumeState) == 0 {
+		if err := u.blobs.CleanStaged(ctx, func(f blobstore.FileID) bool { return f != bid }); err != nil {
+			return fmt.Errorf("terminate %s: %w", id, err)
+		}
+		return nil
+	}
+	var st blobstore.ResumeState
+	if err := st.UnmarshalBinary(up.ResumeState); err != nil {
+		return fmt.Errorf("terminate %s: %w", id, err)
+	}
+	m := blobstore.Manifest{FileID: st.FileID, Layout: st.Layout, BlockSize: st.BlockSize, Codec: blobstore.CodecRSVandermonde, Shards: st.Shards}
+	if err := u.blobs.Delete(ctx, m); err != nil {
+		return fmt.Errorf("terminate %s: %w", id, err)
+	}
+	return nil
+}
+
+// CleanOrphans removes the staged uploads of the local disks that no upload record names
+// any more: the process stopped between the blobstore Create and the record, or an upload
+// was cancelled before its first checkpoint. Uploads with a record resume from their state;
+// abandoned ones are the sweep's. It returns the number of uploads removed. Run it on the
+// leader (it reads the metadata linearizably first).
+func (u *Uploader) CleanOrphans(ctx context.Context) (int, error) {
+	staged, err := u.blobs.ListStaged(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("clean orphans: %w", err)
+	}
+	if err := u.svc.store.LinearizableRead(ctx); err != nil {
+		return 0, fmt.Errorf("clean orphans: %w", err)
+	}
+	orphans := map[blobstore.FileID]bool{}
+	for _, s := range staged {
+		id := FileID(s.FileID)
+		u.mu.Lock()
+		inUse := u.busy[id] || u.open[id] != nil
+		u.mu.Unlock()
+		if inUse {
+			continue
+		}
+		var up Upload
+		_, err := u.svc.getJSON(uploadKey(id), &up)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, raftfsm.ErrNotFound) {
+			return 0, fmt.Errorf("clean orphans: %w", err)
+		}
+		orphans[s.FileID] = true
+	}
+	if len(orphans) == 0 {
+		return 0, nil
+	}
+	if err := u.blobs.CleanStaged(ctx, func(f blobstore.FileID) bool { return !orphans[f] }); err != nil {
+		return 0, fmt.Errorf("clean orphans: %w", err)
+	}
+	u.logger.Info("orphan staged uploads removed", keyCount, len(orphans))
+	return len(orphans), nil
+}
+
+// RescanHeld scans again the files held as not scanned because the scanner was down, and
+// records their verdicts (SetVerdict; OnFinished is called for each). It stops at the first
+// file the scanner still cannot scan, and returns the number of files given a verdict. First
+// it queues for the background scan the pending files no job of this Uploader follows (left
+// by another node, or by a completion whose record timed out yet committed): they are not
+// counted. A second call while one runs returns 0 at once. The node runs it on a ticker, on
+// the leader.
+func (u *Uploader) RescanHeld(ctx context.Context) (int, error) {
+	if !u.rescanMu.TryLock() {
+		return 0, nil
+	}
+	defer u.rescanMu.Unlock()
+	if _, err := u.requeuePending(); err != nil {
+		return 0, fmt.Errorf("rescan held: %w", err)
+	}
+	var held []File
+	err := scanJSON(u.svc, prefixFile, func(f *File, ver uint64) error {
+		if f.Verdict == VerdictNotScanned && f.VerdictReason == scan.ReasonScannerDown.Code() {
+			f.Version = ver
+			held = append(held, *f)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rescan held: %w", err)
+	}
+	done := 0
+	for _, f := range held {
+		if err := ctx.Err(); err != nil {
+			return done, fmt.Errorf("rescan held: %w", err)
+		}
+		var m blobstore.Manifest
+		if err := m.UnmarshalBinary(f.Manifest); err != nil {
+			u.logger.Error("rescan held: bad manifest", keyFileID, f.ID, keyError, err)
+			continue
+		}
+		sv := u.rescan(ctx, m)
+		if sv.Kind == scan.KindNotScanned && sv.Reason == scan.ReasonScannerDown {
+			return done, nil
+		}
+		v, reason := fromScan(sv)
+		if err := u.svc.SetVerdict(ctx, f.ID, v, reason); err != nil {
+			if errors.Is(err, ErrFileNotFound) {
+				continue // destroyed meanwhile
+			}
+			return done, fmt.Errorf("rescan held: %w", err)
+		}
+		done++
+		f.Verdict, f.VerdictReason = v, reason
+		f.Quarantined = f.Quarantined || v == VerdictInfected
+		u.logger.Info("held file scanned", keyFileID, f.ID, keyVerdict, sv.String())
+		u.finished(ctx, FinishedUpload{File: f, Signature: infectedSignature(sv)})
+	}
+	return done, nil
+}
