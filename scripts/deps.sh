@@ -22,7 +22,7 @@ fi
 
 if [ "$what" = test ]; then
 	gobin=$(go env GOPATH)/bin
-	if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION:-v0.8.2}\|2026"; then
+	if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "(0.8.2)"; then
 		echo "deps: installing staticcheck v0.8.2"
 		go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	fi

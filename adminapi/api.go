@@ -1,0 +1,324 @@
+// Package adminapi is Valise's admin API: its wire types, the HTTP routes that carry them, and
+// the Go client that the command line and the console use. It speaks JSON over HTTP/1.1, on the
+// node's Unix socket (DIR/admin.sock, mode 0600: file permissions are the authentication).
+//
+// The package is a leaf: it imports only the standard library, so the console never links the
+// node's stores. The node implements Service; NewHandler serves it; Client calls it.
+package adminapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Routes of the admin API. Every body is JSON; errors are an Error object with a non-2xx status.
+const (
+	// PathStatus answers GET with a Status.
+	PathStatus = "/v1/status"
+	// PathSelftest answers POST SelftestRequest with a stream of SelftestEvent, one JSON object
+	// per line (NDJSON), the last one carrying the SelftestResult.
+	PathSelftest = "/v1/selftest"
+	// PathJournalVerify answers POST with a JournalReport.
+	PathJournalVerify = "/v1/journal/verify"
+	// PathSettings answers GET with a SettingList; PathSettings+"/"+key answers GET with a
+	// Setting and PUT Setting with the stored Setting.
+	PathSettings = "/v1/settings"
+	// PathUsers answers POST UserAddRequest with a UserAddResponse.
+	PathUsers = "/v1/users"
+	// PathPasswordCheck answers POST PasswordCheckRequest with a PasswordCheckResponse.
+	PathPasswordCheck = "/v1/users/password-check"
+	// PathUserDisable and PathUserEnable answer POST UserRef with the UserInfo as changed.
+	PathUserDisable = "/v1/users/disable"
+	PathUserEnable  = "/v1/users/enable"
+	// PathTokens answers POST TokenCreateRequest with a TokenCreateResponse;
+	// DELETE PathTokens+"/"+id revokes that token and answers an empty object.
+	PathTokens = "/v1/tokens"
+	// PathOutbox answers GET with an Outbox: the mails kept or waiting, with their bodies.
+	PathOutbox = "/v1/outbox"
+)
+
+// Error codes carried by Error.Code.
+const (
+	CodeBadRequest     = "bad_request"     // the request is malformed
+	CodeNotFound       = "not_found"       // the named thing does not exist
+	CodeConflict       = "conflict"        // it exists already, or changed meanwhile
+	CodeUnknownSetting = "unknown_setting" // the setting key is not in the allow-list
+	CodeInvalidValue   = "invalid_value"   // the value does not validate
+	CodeNotLeader      = "not_leader"      // this node cannot decide; retry on the leader
+	CodeUnavailable    = "unavailable"     // the node is starting or stopping
+	CodeInternal       = "internal"        // anything else; the node's log says more
+)
+
+// Errors returned by Client.
+var (
+	// ErrNotRunning is returned by every Client method when nothing listens on the socket
+	// (the file is missing, or a stale socket refuses the connection).
+	ErrNotRunning = errors.New("node not running")
+)
+
+// Error is the body of every failed admin call. It is also what Client returns for one, so
+// callers can test errors.As(err, &e) and e.Code.
+type Error struct {
+	Code    string `json:"code"`    // one of the Code constants
+	Message string `json:"message"` // one sentence, fit to show an operator
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with code and a formatted message; Service implementations use it to
+// choose what the operator sees.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Status is the node's state as `appliance status --json` prints it. Its shape is a stable
+// contract (DESIGN.md, "The command-line and HTTP contract"): fields may be added, never
+// renamed or removed.
+type Status struct {
+	Node          NodeInfo    `json:"node"`
+	Raft          RaftInfo    `json:"raft"`
+	Members       []Member    `json:"members"`
+	Disks         []Disk      `json:"disks"`
+	DegradedFiles int64       `json:"degraded_files"` // files with a shard missing, awaiting heal
+	StagedUploads int64       `json:"staged_uploads"` // uploads begun and not yet committed
+	Journal       JournalInfo `json:"journal"`
+	// Scanner is the antivirus: the node's private clamd or the configured one.
+	Scanner ScannerInfo `json:"scanner"`
+}
+
+// ScannerInfo is the state of the node's scanner (clamd), as `status` shows it.
+type ScannerInfo struct {
+	// Running is true while clamd answers.
+	Running bool `json:"running"`
+	// Reason says why it is not running ("" when it is).
+	Reason string `json:"reason,omitempty"`
+	// Address is where clamd is reached: "unix:/path" or "tcp:host:port".
+	Address string `json:"address"`
+	// Private is true when the node supervises its own clamd, false for a configured one.
+	Private bool `json:"private"`
+	// Version is clamd's VERSION reply.
+	Version string `json:"version,omitempty"`
+	// TestSignaturesOnly is true when only the built-in EICAR test signature is loaded (no
+	// official database was found): nothing real is detected.
+	TestSignaturesOnly bool `json:"test_signatures_only"`
+	// DBAgeSeconds is the age of the signature database, in seconds (0 when unknown).
+	DBAgeSeconds int64 `json:"db_age"`
+}
+
+// NodeInfo names this node and where it listens.
+type NodeInfo struct {
+	ID        string    `json:"id"`
+	Site      string    `json:"site"`
+	Addresses Addresses `json:"addresses"`
+}
+
+// Addresses are the bound addresses, after port 0 was resolved.
+type Addresses struct {
+	HTTPS   string `json:"https"`   // the HTTPS listener, host:port
+	Cluster string `json:"cluster"` // the cluster (mTLS) listener, host:port
+}
+
+// RaftInfo is this node's view of the Raft group.
+type RaftInfo struct {
+	State        string `json:"state"` // "Leader", "Follower", "Candidate" or "Shutdown"
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+}
+
+// Member is one server of the Raft configuration.
+type Member struct {
+	ID        string `json:"id"`
+	Site      string `json:"site"`
+	Address   string `json:"address"`  // its advertised cluster address
+	Suffrage  string `json:"suffrage"` // "Voter", "Nonvoter" or "Staging"
+	Reachable bool   `json:"reachable"`
+}
+
+// Disk is one of this node's data disks.
+type Disk struct {
+	Path       string `json:"path"`
+	TotalBytes uint64 `json:"total_bytes"`
+	FreeBytes  uint64 `json:"free_bytes"`
+	State      string `json:"state"` // "ok", or what is wrong ("missing", "unwritable")
+}
+
+// JournalInfo summarises the hash-chained journal.
+type JournalInfo struct {
+	Entries  uint64 `json:"entries"`  // entries in the chain
+	Verified bool   `json:"verified"` // the last walk of the chain found every link intact
+}
+
+// SelftestRequest asks the node to push Size generated bytes through the whole byte path and
+// back, then delete them; with Keep the file stays (its ID is in the result). With VerifyID, the
+// node instead reads back a kept selftest file, checks it, and deletes it unless Keep.
+type SelftestRequest struct {
+	Size     int64  `json:"size,omitempty"`
+	Keep     bool   `json:"keep,omitempty"`
+	VerifyID string `json:"verify_id,omitempty"`
+}
+
+// SelftestStep is one timed step of a selftest.
+type SelftestStep struct {
+	Name       string  `json:"name"`             // "generate+write", "commit", "read+verify", …
+	DurationMS float64 `json:"duration_ms"`      // wall time of the step
+	Bytes      int64   `json:"bytes,omitempty"`  // bytes moved by the step, if any
+	OK         bool    `json:"ok"`               // the step held
+	Error      string  `json:"error,omitempty"`  // why not, when !OK
+	Detail     string  `json:"detail,omitempty"` // e.g. the SHA-256 or the layout
+}
+
+// SelftestResult closes a selftest.
+type SelftestResult struct {
+	ID     string         `json:"id"`     // the selftest object's ID
+	Size   int64          `json:"size"`   // bytes written
+	SHA256 string         `json:"sha256"` // hex digest of the generated bytes
+	Steps  []SelftestStep `json:"steps"`  // every step, in order
+	OK     bool           `json:"ok"`     // every step held
+}
+
+// SelftestEvent is one line of the selftest stream: a finished step, or the final result.
+type SelftestEvent struct {
+	Step   *SelftestStep   `json:"step,omitempty"`
+	Result *SelftestResult `json:"result,omitempty"`
+}
+
+// JournalReport is the result of walking the journal's hash chain.
+type JournalReport struct {
+	Entries  uint64 `json:"entries"`             // entries walked
+	HeadSeq  uint64 `json:"head_seq"`            // the last good link
+	HeadHash string `json:"head_hash"`           // its hash, hex
+	OK       bool   `json:"ok"`                  // every link holds
+	BrokenAt uint64 `json:"broken_at,omitempty"` // the first entry whose link fails, when !OK
+}
+
+// Setting is one cluster-wide setting.
+type Setting struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	Set   bool   `json:"set"` // false when Value is the built-in default
+}
+
+// SettingList is every known setting.
+type SettingList struct {
+	Settings []Setting `json:"settings"`
+}
+
+// UserAddRequest creates a user.
+type UserAddRequest struct {
+	Email string `json:"email"`
+	Name  string `json:"name,omitempty"`
+	Role  string `json:"role,omitempty"` // "supervisor", "manager" or "user" (default)
+	Lang  string `json:"lang,omitempty"` // "fr" (default) or "en"
+}
+
+// UserAddResponse carries the new user and its first password, shown once.
+type UserAddResponse struct {
+	ID       string `json:"id"`
+	Email    string `json:"email"`
+	Role     string `json:"role"`
+	Lang     string `json:"lang"`
+	Password string `json:"password"`
+}
+
+// PasswordCheckRequest asks whether Password is the user's password.
+type PasswordCheckRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// PasswordCheckResponse answers a PasswordCheckRequest.
+type PasswordCheckResponse struct {
+	OK bool `json:"ok"`
+}
+
+// UserRef names a user by e-mail address.
+type UserRef struct {
+	Email string `json:"email"`
+}
+
+// UserInfo is a user as the admin API shows it.
+type UserInfo struct {
+	ID       string `json:"id"`
+	Email    string `json:"email"`
+	Role     string `json:"role"`
+	Lang     string `json:"lang"`
+	Disabled bool   `json:"disabled"`
+}
+
+// TokenCreateRequest asks for a personal access token for the user with Email.
+type TokenCreateRequest struct {
+	Email string `json:"email"`
+	Name  string `json:"name,omitempty"` // a label, such as "backup script"; default "cli"
+}
+
+// TokenCreateResponse carries the new token's ID and its secret, shown once.
+type TokenCreateResponse struct {
+	ID     string `json:"id"`
+	UserID string `json:"user_id"`
+	Email  string `json:"email"`
+	Name   string `json:"name"`
+	Token  string `json:"token"`
+}
+
+// Outbox lists the mails the node keeps (no relay configured) or still has to deliver.
+type Outbox struct {
+	Mails []OutboxMail `json:"mails"`
+}
+
+// OutboxMail is one mail with its bodies (links included: the outbox is for administrators).
+type OutboxMail struct {
+	ID       string   `json:"id"`
+	State    string   `json:"state"` // "outbox" (kept, no relay), "pending", "sent" or "failed"
+	Kind     string   `json:"kind"`  // "send", "receipt", "verify_code", "infected"
+	Lang     string   `json:"lang"`
+	From     string   `json:"from"` // the From display name
+	To       []string `json:"to,omitempty"`
+	Cc       []string `json:"cc,omitempty"`
+	Bcc      []string `json:"bcc,omitempty"`
+	Subject  string   `json:"subject"`
+	Text     string   `json:"text,omitempty"`
+	HTML     string   `json:"html,omitempty"`
+	Created  string   `json:"created"` // RFC 3339
+	Attempts int      `json:"attempts,omitempty"`
+	Error    string   `json:"error,omitempty"` // the last delivery error
+}
+
+// Service is what the node implements behind the admin API. Every method is called from the
+// handler's goroutine for one request, concurrently with others; it returns an *Error to choose
+// the code and message the operator sees, any other error being reported as CodeInternal.
+type Service interface {
+	// Status returns the node's current state. It must answer even without a Raft leader.
+	Status(ctx context.Context) (Status, error)
+	// Selftest runs a selftest of req.Size bytes, calling step after each step (from the
+	// calling goroutine), and returns the result. A failed step is reported in the result, not
+	// as an error; an error means the selftest could not run at all.
+	Selftest(ctx context.Context, req SelftestRequest, step func(SelftestStep)) (SelftestResult, error)
+	// VerifyJournal walks the journal's hash chain.
+	VerifyJournal(ctx context.Context) (JournalReport, error)
+	// Settings lists every known setting with its current value.
+	Settings(ctx context.Context) ([]Setting, error)
+	// Setting returns one setting; CodeUnknownSetting for a key outside the allow-list.
+	Setting(ctx context.Context, key string) (Setting, error)
+	// SetSetting validates and stores one setting, journalled; CodeUnknownSetting or
+	// CodeInvalidValue when refused.
+	SetSetting(ctx context.Context, key, value string) (Setting, error)
+	// AddUser creates a user; CodeConflict when the e-mail is taken.
+	AddUser(ctx context.Context, req UserAddRequest) (UserAddResponse, error)
+	// CheckPassword says whether password is the user's; a missing user is OK=false.
+	CheckPassword(ctx context.Context, req PasswordCheckRequest) (PasswordCheckResponse, error)
+	// SetUserDisabled disables (or enables) the user with this e-mail: from its return, on
+	// every node, their password, sessions and tokens are refused. CodeNotFound for no such
+	// user.
+	SetUserDisabled(ctx context.Context, email string, disabled bool) (UserInfo, error)
+	// CreateToken creates a personal access token; CodeNotFound for no such user,
+	// CodeConflict for a disabled one.
+	CreateToken(ctx context.Context, req TokenCreateRequest) (TokenCreateResponse, error)
+	// RevokeToken revokes the token with this ID at once, on every node; CodeNotFound when
+	// there is no such token.
+	RevokeToken(ctx context.Context, id string) error
+	// Outbox returns the mails kept in the outbox and those in the delivery queue, oldest
+	// first, with their bodies while they have them.
+	Outbox(ctx context.Context) (Outbox, error)
+}

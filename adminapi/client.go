@@ -1,0 +1,206 @@
+package adminapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"syscall"
+)
+
+// MaxSocketPath is the longest Unix socket path the kernel accepts (sun_path, less its NUL).
+const MaxSocketPath = 107
+
+// Client calls a node's admin API over its Unix socket. It is safe for concurrent use.
+type Client struct {
+	socket string       // the socket's path
+	hc     *http.Client // dials socket whatever the URL says; never nil
+}
+
+// NewClient returns a client of the node listening on the Unix socket at socketPath. It does
+// not connect until the first call.
+func NewClient(socketPath string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socketPath)
+		},
+		DisableCompression: true,
+		MaxIdleConns:       2,
+	}
+	return &Client{socket: socketPath, hc: &http.Client{Transport: tr}}
+}
+
+// Close releases the client's idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Status returns the node's state.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := c.call(ctx, http.MethodGet, PathStatus, nil, &st)
+	return st, err
+}
+
+// Selftest runs a selftest on the node, calling step (if not nil) as each step finishes, and
+// returns the result. A failed step is in the result (OK false), not an error.
+func (c *Client) Selftest(ctx context.Context, req SelftestRequest, step func(SelftestStep)) (SelftestResult, error) {
+	resp, err := c.do(ctx, http.MethodPost, PathSelftest, req)
+	if err != nil {
+		return SelftestResult{}, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var ev SelftestEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return SelftestResult{}, fmt.Errorf("read selftest stream: %w", err)
+		}
+		if ev.Step != nil && step != nil {
+			step(*ev.Step)
+		}
+		if ev.Result != nil {
+			return *ev.Result, nil
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return SelftestResult{}, fmt.Errorf("read selftest stream: %w", err)
+	}
+	return SelftestResult{}, errors.New("the node closed the selftest stream before its result: it stopped or crashed")
+}
+
+// VerifyJournal walks the journal's hash chain on the node.
+func (c *Client) VerifyJournal(ctx context.Context) (JournalReport, error) {
+	var rep JournalReport
+	err := c.call(ctx, http.MethodPost, PathJournalVerify, struct{}{}, &rep)
+	return rep, err
+}
+
+// Settings lists every known setting.
+func (c *Client) Settings(ctx context.Context) ([]Setting, error) {
+	var list SettingList
+	err := c.call(ctx, http.MethodGet, PathSettings, nil, &list)
+	return list.Settings, err
+}
+
+// Setting returns one setting.
+func (c *Client) Setting(ctx context.Context, key string) (Setting, error) {
+	var s Setting
+	err := c.call(ctx, http.MethodGet, PathSettings+"/"+url.PathEscape(key), nil, &s)
+	return s, err
+}
+
+// SetSetting stores one setting and returns it as stored.
+func (c *Client) SetSetting(ctx context.Context, key, value string) (Setting, error) {
+	var s Setting
+	err := c.call(ctx, http.MethodPut, PathSettings+"/"+url.PathEscape(key), Setting{Key: key, Value: value}, &s)
+	return s, err
+}
+
+// AddUser creates a user and returns its first password.
+func (c *Client) AddUser(ctx context.Context, req UserAddRequest) (UserAddResponse, error) {
+	var resp UserAddResponse
+	err := c.call(ctx, http.MethodPost, PathUsers, req, &resp)
+	return resp, err
+}
+
+// CheckPassword says whether password is the user's password.
+func (c *Client) CheckPassword(ctx context.Context, email, password string) (bool, error) {
+	var resp PasswordCheckResponse
+	err := c.call(ctx, http.MethodPost, PathPasswordCheck, PasswordCheckRequest{Email: email, Password: password}, &resp)
+	return resp.OK, err
+}
+
+// SetUserDisabled disables (or enables) the user with this e-mail address.
+func (c *Client) SetUserDisabled(ctx context.Context, email string, disabled bool) (UserInfo, error) {
+	path := PathUserEnable
+	if disabled {
+		path = PathUserDisable
+	}
+	var u UserInfo
+	err := c.call(ctx, http.MethodPost, path, UserRef{Email: email}, &u)
+	return u, err
+}
+
+// CreateToken creates a personal access token and returns it with its secret (shown once).
+func (c *Client) CreateToken(ctx context.Context, req TokenCreateRequest) (TokenCreateResponse, error) {
+	var resp TokenCreateResponse
+	err := c.call(ctx, http.MethodPost, PathTokens, req, &resp)
+	return resp, err
+}
+
+// RevokeToken revokes the token with this ID.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	var out struct{}
+	return c.call(ctx, http.MethodDelete, PathTokens+"/"+url.PathEscape(id), nil, &out)
+}
+
+// Outbox returns the mails kept or waiting, with their bodies.
+func (c *Client) Outbox(ctx context.Context) (Outbox, error) {
+	var out Outbox
+	err := c.call(ctx, http.MethodGet, PathOutbox, nil, &out)
+	return out, err
+}
+
+// call sends in (if not nil) as JSON and decodes the reply into out.
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.do(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode %s reply: %w", path, err)
+	}
+	return nil
+}
+
+// do sends a request and returns a 2xx response, or the Error the node answered.
+func (c *Client) do(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s request: %w", path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://admin"+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("build %s request: %w", path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if len(c.socket) > MaxSocketPath {
+			return nil, fmt.Errorf("admin socket path %q is longer than %d bytes: use a shorter --admin-socket", c.socket, MaxSocketPath)
+		}
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, ErrNotRunning
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+			return nil, fmt.Errorf("the node closed the connection before answering %s %s: it stopped or crashed", method, path)
+		}
+		return nil, fmt.Errorf("call the node on %s: %w", c.socket, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var e Error
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxRequestBody)).Decode(&e); err != nil || e.Message == "" {
+		return nil, fmt.Errorf("the node answered %s to %s %s", resp.Status, method, path)
+	}
+	return nil, &e
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"valise/node"
+)
+
+func newInitCmd() *cobra.Command {
+	var (
+		opts     node.InitOptions
+		asJSON   bool
+		settings []string
+	)
+	cmd := &cobra.Command{
+		Use:   "init --data DIR [--disks N | --disk PATH...]",
+		Short: "Create a one-node cluster in an empty directory",
+		Long: "init creates a one-node cluster in an empty DIR: its configuration DIR/valise.toml, the cluster keys,\n" +
+			"the metadata stores, N disk directories under DIR/disks (or the given paths) and the first administrator.\n" +
+			"It prints the administrator's e-mail and password (shown once) and the cluster CA's fingerprint.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireData(opts.DataDir); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("disks") && len(opts.DiskPaths) > 0 {
+				return usageError{fmt.Errorf("give --disks or --disk, not both")}
+			}
+			for _, kv := range settings {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("--setting %q: want KEY=VALUE", kv)}
+				}
+				if opts.Settings == nil {
+					opts.Settings = map[string]string{}
+				}
+				opts.Settings[k] = v
+			}
+			res, err := node.Init(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			fmt.Fprintf(out, "node-id: %s\n", res.NodeID)
+			fmt.Fprintf(out, "config: %s\n", res.ConfigPath)
+			fmt.Fprintf(out, "ca-certificate: %s\n", res.CAPath)
+			fmt.Fprintf(out, "admin-email: %s\n", res.AdminEmail)
+			fmt.Fprintf(out, "admin-password: %s\n", res.AdminPassword)
+			fmt.Fprintf(out, "ca-fingerprint: %s\n", res.CAFingerprint)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	addDataFlag(cmd, &opts.DataDir)
+	f.IntVar(&opts.Disks, "disks", 6, "how many disk directories to create under DIR/disks")
+	f.StringArrayVar(&opts.DiskPaths, "disk", nil, "a disk directory (a mount point); repeat for each disk")
+	f.StringVar(&opts.Site, "site", "default", "the site (data centre) this node stands in")
+	f.StringVar(&opts.AdminEmail, "admin-email", "admin@valise.local", "the first administrator's e-mail")
+	f.StringVar(&opts.Listen, "listen", ":8443", "the HTTPS address, host:port")
+	f.StringVar(&opts.ClusterListen, "cluster-listen", ":8444", "the cluster (mTLS) address, host:port")
+	f.StringVar(&opts.Advertise, "advertise", "", "the host peers reach this node at (default: the cluster listen IP, or the first non-loopback address)")
+	f.StringVar(&opts.AdminSocket, "admin-socket", "", "the admin socket to record in the configuration (default DIR/admin.sock)")
+	f.StringArrayVar(&settings, "setting", nil, "seed a cluster-wide setting, KEY=VALUE; repeat for each")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"valise/node"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		dataDir, configPath                    string
+		listen, clusterListen, advertise, sock string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --data DIR",
+		Short: "Run the node",
+		Long: "serve runs the node: HTTPS on --listen, Raft and node-to-node traffic over mutual TLS on --cluster-listen,\n" +
+			"the admin API on the admin socket. It stops in order on SIGTERM or SIGINT.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireData(dataDir); err != nil {
+				return err
+			}
+			if configPath == "" {
+				configPath = filepath.Join(dataDir, node.ConfigFileName)
+			}
+			cfg, err := node.LoadConfig(configPath, dataDir)
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			if f.Changed("listen") {
+				cfg.Network.Listen = listen
+			}
+			if f.Changed("cluster-listen") {
+				cfg.Network.ClusterListen = clusterListen
+			}
+			if f.Changed("advertise") {
+				cfg.Network.Advertise = advertise
+			}
+			if f.Changed("admin-socket") {
+				cfg.Network.AdminSocket = sock
+			}
+			return node.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	addDataFlag(cmd, &dataDir)
+	f.StringVar(&configPath, "config", "", "the configuration file (default DIR/valise.toml)")
+	f.StringVar(&listen, "listen", "", "the HTTPS address, host:port (default: the configuration's, :8443 from init)")
+	f.StringVar(&clusterListen, "cluster-listen", "", "the cluster (mTLS) address, host:port (default: the configuration's, :8444 from init)")
+	f.StringVar(&advertise, "advertise", "", "the host peers reach this node at (default: the configuration's)")
+	f.StringVar(&sock, "admin-socket", "", "the admin socket (default: the configuration's, or DIR/admin.sock)")
+	return cmd
+}

@@ -1,0 +1,309 @@
+// Package api serves Valise's REST API under /api/v1 (accounts' tokens, sends, files, the
+// public link API) and the recipients' public link pages and downloads under /s/{token}, on
+// fasthttp, with the hand-written OpenAPI 3.1 document at /api/v1/openapi.json.
+//
+// The tus uploads at /api/v1/uploads are served by httpd/tus, mounted beside this handler;
+// Handler.Principal authenticates them the same way. The OpenAPI document describes them too.
+//
+// The Handler reaches the domain through the small interfaces below, declared here for what
+// it uses: *account.Service is the Accounts, *transfer.Service the Sends and Links, a tiny
+// adapter over blobstore the Files, and *notify.Sender the Mailer.
+//
+// Authentication: `Authorization: Bearer vls_…` (account.AuthenticateToken, a linearizable
+// check); the principal is kept in the request's user values (PrincipalFrom). Only the routes
+// marked Public in Routes answer without it: the OpenAPI document and everything reached by a
+// link token, which is itself the credential (256 bits) and is rate-limited per client
+// address (transfer.AllowLinkAttempt). A revoked, expired, used-up or unknown link answers the
+// same 404, byte for byte.
+//
+// Every response carries nosniff, no-referrer, HSTS, a sandboxing CSP and no-store; shared
+// files are always attachments. Errors are JSON {"code", "message"}, the message in the
+// caller's language (French unless Accept-Language prefers English, or the user's language);
+// errorStatus is the one place where error kinds become status codes.
+//
+// fasthttp's memory rules (DEPENDENCIES trap 4): nothing obtained from a RequestCtx is kept
+// after the handler returns; the zip stream's callback gets copies of everything it needs.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/text/language"
+
+	"valise/account"
+	"valise/notify"
+	"valise/transfer"
+)
+
+// Errors of the HTTP layer itself; the domain's come from account and transfer.
+var (
+	// ErrUnauthorized is answered (401) to a request without valid credentials on a route
+	// that needs them.
+	ErrUnauthorized = errors.New("api: authentication required")
+	// ErrRouteNotFound is answered (404) for an ID that does not name the caller's object.
+	ErrRouteNotFound = errors.New("api: not found")
+	// ErrMethodNotAllowed is answered (405) for a known path with another method.
+	ErrMethodNotAllowed = errors.New("api: method not allowed")
+	// ErrBadRequest is answered (400) for a body that is not the JSON or form expected.
+	ErrBadRequest = errors.New("api: malformed request")
+	// ErrBodyTooLarge is answered (413) for a request body above Config.MaxBodyBytes.
+	ErrBodyTooLarge = errors.New("api: request body too large")
+	// ErrUnsupportedMediaType is answered (415) for a body that is not application/json
+	// (or a form, on the page routes).
+	ErrUnsupportedMediaType = errors.New("api: unsupported media type")
+	// ErrRateLimited is answered (429) when a client address tried too many links.
+	ErrRateLimited = errors.New("api: too many requests")
+	// ErrRangeNotSatisfiable is answered (416) for a Range outside the file.
+	ErrRangeNotSatisfiable = errors.New("api: range not satisfiable")
+)
+
+// Accounts is what the API needs of account; *account.Service implements it. Every method is
+// called from request goroutines, concurrently, and honours ctx.
+type Accounts interface {
+	// AuthenticateToken returns the user and token of a bearer token "vls_…" after a
+	// linearizable read; an error wrapping account.ErrInvalidToken or account.ErrDisabled
+	// when it must be refused.
+	AuthenticateToken(ctx context.Context, bearer string) (account.User, account.Token, error)
+	// ByID returns a user (for a receipt's language); account.ErrNotFound if gone.
+	ByID(ctx context.Context, id string) (account.User, error)
+	// CreateToken makes a token for userID and returns it with its secret, shown once.
+	CreateToken(ctx context.Context, userID, name string) (account.Token, string, error)
+	// ListTokens returns userID's tokens without secrets.
+	ListTokens(ctx context.Context, userID string) ([]account.Token, error)
+	// TokenByID returns a token without secret; account.ErrNotFound if none.
+	TokenByID(ctx context.Context, id string) (account.Token, error)
+	// RevokeToken deletes a token; account.ErrNotFound if none.
+	RevokeToken(ctx context.Context, id string) error
+}
+
+// Sends is the sender's side of transfer; *transfer.Service implements it. Owner-scoped
+// methods answer another owner's object as not found.
+type Sends interface {
+	// CreateSend creates a send and returns one invitation (link token) per recipient.
+	CreateSend(ctx context.Context, owner string, req transfer.SendRequest) (transfer.Created, error)
+	// ListSends returns owner's sends, newest first.
+	ListSends(ctx context.Context, owner string) ([]transfer.Send, error)
+	// GetSend returns owner's send with per-recipient tracking.
+	GetSend(ctx context.Context, owner string, id transfer.SendID) (transfer.Send, error)
+	// Resend mints a new link for one recipient; the old one stops working.
+	Resend(ctx context.Context, owner string, id transfer.SendID, recipient string) (transfer.Invitation, error)
+	// Revoke ends a send at once, on every node.
+	Revoke(ctx context.Context, owner string, id transfer.SendID) error
+	// RecordNotified records that a recipient's mail was queued.
+	RecordNotified(ctx context.Context, id transfer.SendID, recipient string) error
+	// GetFile returns owner's complete file (the manifest is never shown).
+	GetFile(ctx context.Context, owner string, id transfer.FileID) (transfer.File, error)
+}
+
+// Links is the recipients' side of transfer; *transfer.Service implements it. Every call on
+// a link that is unknown, revoked, expired or used up returns transfer.ErrLinkNotFound.
+type Links interface {
+	// AllowLinkAttempt takes one token from ip's bucket; false means refuse (429).
+	AllowLinkAttempt(ip string) bool
+	// OpenLink returns what the recipient sees and records the opening.
+	OpenLink(ctx context.Context, token, clientIP string) (transfer.LinkView, error)
+	// CheckLinkPassword checks the send's password and returns a grant.
+	CheckLinkPassword(ctx context.Context, token, grant, password string) (transfer.Grant, error)
+	// IssueEmailCode makes a code to mail to the link's recipient.
+	IssueEmailCode(ctx context.Context, token string) (transfer.EmailCode, error)
+	// CheckEmailCode checks a mailed code and returns a grant.
+	CheckEmailCode(ctx context.Context, token, grant, code string) (transfer.Grant, error)
+	// StartDownload allows one file's download and returns its ticket (with the manifest).
+	StartDownload(ctx context.Context, token, grant string, fileID transfer.FileID, clientIP string, rangeReq bool) (transfer.Ticket, error)
+	// FinishDownload records a download started by StartDownload.
+	FinishDownload(ctx context.Context, t transfer.Ticket, complete bool) (transfer.Outcome, error)
+}
+
+// Files opens stored files for reading; the node adapts blobstore.Store.Open to it.
+type Files interface {
+	// OpenFile decodes a manifest (as transfer keeps it) and opens the file's plaintext. The
+	// reader must support Seek (Range requests seek by block) and be closed by the caller. It
+	// is called from request goroutines and from response stream writers, concurrently.
+	OpenFile(ctx context.Context, manifest []byte) (io.ReadSeekCloser, error)
+}
+
+// Mailer queues mails; *notify.Sender implements it.
+type Mailer interface {
+	// Enqueue records msg durably for delivery (or in the outbox) and returns it as stored.
+	Enqueue(ctx context.Context, msg notify.Message, actor string) (notify.Message, error)
+}
+
+// Sweeper runs the retention job early; *transfer.Job implements it. Optional.
+type Sweeper interface {
+	// Trigger asks for a sweep soon; it never blocks.
+	Trigger()
+}
+
+// The domain's services are the interfaces above.
+var (
+	_ Accounts = (*account.Service)(nil)
+	_ Sends    = (*transfer.Service)(nil)
+	_ Links    = (*transfer.Service)(nil)
+	_ Mailer   = (*notify.Sender)(nil)
+	_ Sweeper  = (*transfer.Job)(nil)
+)
+
+// Deps are the Handler's collaborators; all but Sweeper are required.
+type Deps struct {
+	// Accounts authenticates bearer tokens and manages them (*account.Service).
+	Accounts Accounts
+	// Sends is the sender's side of transfer (*transfer.Service).
+	Sends Sends
+	// Links is the recipients' side of transfer (*transfer.Service).
+	Links Links
+	// Files opens stored files (the node's adapter over blobstore.Store).
+	Files Files
+	// Mailer queues invitations, codes and receipts (*notify.Sender).
+	Mailer Mailer
+	// Sweeper is poked when a download used a send up (*transfer.Job); nil: the periodic
+	// sweep alone ends used-up sends.
+	Sweeper Sweeper
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Config tunes the Handler.
+type Config struct {
+	// PublicURL is the base of the links in mails, "https://valise.example.org" (no
+	// trailing slash): a recipient's link is PublicURL + "/s/" + token.
+	PublicURL string `toml:"public_url"`
+	// MaxBodyBytes bounds a JSON or form request body.
+	MaxBodyBytes int `toml:"max_body_bytes"`
+	// RequestTimeout bounds the domain calls of one request (a request's own reads and
+	// writes are bounded by the server's timeouts).
+	RequestTimeout time.Duration `toml:"request_timeout"`
+	// StreamTimeout bounds the domain calls made while a download streams (opening the
+	// file, recording the download) after the handler returned.
+	StreamTimeout time.Duration `toml:"stream_timeout"`
+	// CopyBufferSize is the buffer of a download's copy loop.
+	CopyBufferSize int `toml:"copy_buffer_size"`
+}
+
+// DefaultConfig returns the defaults; the caller sets PublicURL.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:   64 << 10,
+		RequestTimeout: 30 * time.Second,
+		StreamTimeout:  time.Minute,
+		CopyBufferSize: 256 << 10,
+	}
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.PublicURL)
+	switch {
+	case err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.PublicURL, "/"):
+		return fmt.Errorf("api config: public_url %q must be an https URL without trailing slash", c.PublicURL)
+	case c.MaxBodyBytes < 1<<10:
+		return errors.New("api config: max_body_bytes below 1 KiB")
+	case c.StreamTimeout <= 0 || c.RequestTimeout <= 0:
+		return errors.New("api config: request_timeout and stream_timeout must be positive")
+	case c.CopyBufferSize < 4<<10:
+		return errors.New("api config: copy_buffer_size below 4 KiB")
+	}
+	return nil
+}
+
+// Handler serves the API and the link pages. It is safe for concurrent use.
+type Handler struct {
+	cfg     Config
+	deps    Deps
+	logger  *slog.Logger
+	matcher language.Matcher
+	routes  []route
+	pages   *pages
+	openapi []byte
+	baseCtx context.Context // cancelled by Close: ends the streams still running
+	cancel  context.CancelFunc
+}
+
+// New returns a Handler.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Accounts == nil || deps.Sends == nil || deps.Links == nil || deps.Files == nil || deps.Mailer == nil {
+		return nil, errors.New("api: Deps.Accounts, Sends, Links, Files and Mailer are required")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	pg, err := newPages()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Handler{
+		cfg:     cfg,
+		deps:    deps,
+		logger:  logger.With("component", "api"),
+		matcher: language.NewMatcher([]language.Tag{language.French, language.English}),
+		pages:   pg,
+		openapi: openAPIDocument,
+		baseCtx: ctx,
+		cancel:  cancel,
+	}
+	h.routes = h.table()
+	return h, nil
+}
+
+// Close ends the downloads still streaming (their domain calls are cancelled). The Handler
+// must not serve after Close.
+func (h *Handler) Close() { h.cancel() }
+
+// Handle serves ctx when its path is one of Routes' patterns and returns true; otherwise it
+// writes nothing and returns false, so the server can try its other handlers (tus, health)
+// or answer 404. A known path with another method gets 405.
+func (h *Handler) Handle(ctx *fasthttp.RequestCtx) bool {
+	path := string(ctx.Path())
+	method := string(ctx.Method())
+	var allowed []string
+	for i := range h.routes {
+		r := &h.routes[i]
+		params, ok := r.match(path)
+		if !ok {
+			continue
+		}
+		if r.Method != method {
+			allowed = append(allowed, r.Method)
+			continue
+		}
+		securityHeaders(ctx, r.kind)
+		rctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.RequestTimeout)
+		defer cancel()
+		if !r.Public {
+			p, err := h.authenticate(rctx, ctx)
+			if err != nil {
+				if cl := ctx.Request.Header.ContentLength(); cl > 0 || cl == -1 {
+					ctx.SetConnectionClose() // a stranger's body is never read
+				}
+				h.fail(ctx, err)
+				return true
+			}
+			ctx.SetUserValue(principalKey, p)
+		}
+		r.serve(ctx, call{Context: rctx, params: params})
+		return true
+	}
+	if allowed == nil {
+		return false
+	}
+	securityHeaders(ctx, kindAPI)
+	ctx.Response.Header.Set("Allow", strings.Join(allowed, ", "))
+	h.fail(ctx, ErrMethodNotAllowed)
+	return true
+}
+
+// clientIP is the peer's address. Valise answers clients directly: no proxy header is
+// trusted.
+func clientIP(ctx *fasthttp.RequestCtx) string { return ctx.RemoteIP().String() }

@@ -1,0 +1,361 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zip"
+	"github.com/valyala/fasthttp"
+
+	"valise/notify"
+	"valise/transfer"
+)
+
+// serveDownload serves one file of a link: GET streams it (whole, or the one range asked
+// for), HEAD only answers the headers. ETag is the file's SHA-256, so a client resuming with
+// If-Range gets the rest only of the very same file.
+func (h *Handler) serveDownload(ctx *fasthttp.RequestCtx, c call) {
+	page := wantsHTML(ctx)
+	ip, ok := h.allowLink(ctx, page)
+	if !ok {
+		return
+	}
+	token, fileID := c.params["token"], transfer.FileID(c.params["fileID"])
+	rangeHdr := string(ctx.Request.Header.Peek("Range"))
+	t, err := h.deps.Links.StartDownload(c, token, grantOf(ctx), fileID, ip, rangeHdr != "")
+	if err != nil {
+		h.failLink(ctx, err, page)
+		return
+	}
+	size := t.File.Size
+	etag := `"` + t.File.SHA256 + `"`
+	r, kind := parseRange(rangeHdr, size)
+	if ir := string(ctx.Request.Header.Peek("If-Range")); ir != "" && ir != etag {
+		kind = rangeNone // another version (or a date): the whole file
+	}
+	hd := &ctx.Response.Header
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("ETag", etag)
+	hd.Set("Content-Disposition", contentDisposition(t.File.Name))
+	hd.Set("X-Valise-SHA256", t.File.SHA256)
+	switch kind {
+	case rangeUnsatisfiable:
+		hd.Del("Content-Disposition")
+		hd.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		h.failLink(ctx, ErrRangeNotSatisfiable, page)
+		return
+	case rangeSingle:
+		hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", r.start, r.start+r.length-1, size))
+		ctx.SetStatusCode(fasthttp.StatusPartialContent)
+	default:
+		r = byteRange{start: 0, length: size}
+		ctx.SetStatusCode(fasthttp.StatusOK)
+	}
+	ctx.SetContentType("application/octet-stream")
+	if ctx.IsHead() {
+		// No body, no download recorded: the stream is never read.
+		ctx.SetBodyStream(&fileStream{h: h, length: r.length}, int(r.length))
+		return
+	}
+	octx, cancel := context.WithTimeout(h.baseCtx, h.cfg.StreamTimeout)
+	rc, err := h.deps.Files.OpenFile(octx, t.Manifest)
+	cancel()
+	if err != nil {
+		ctx.Response.Header.Del("Content-Range")
+		ctx.Response.Header.Del("Content-Disposition")
+		h.fail(ctx, fmt.Errorf("open file %s: %w", t.File.ID, err))
+		return
+	}
+	// Everything the stream needs is copied in: it runs after the handler returned.
+	ctx.SetBodyStream(&fileStream{
+		h: h, rc: rc, start: r.start, length: r.length, size: size, ticket: t, record: true,
+	}, int(r.length))
+}
+
+// wantsHTML reports whether the client prefers an HTML error page (a browser following a
+// download link) to JSON (curl, scripts): Accept names text/html.
+func wantsHTML(ctx *fasthttp.RequestCtx) bool {
+	return bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte("text/html"))
+}
+
+// fileStream is a download's body: fasthttp writes it after the handler returned (through
+// WriteTo, so the byte store's parallel reader does the work) and then calls CloseWithError,
+// which records the download. It holds nothing of the RequestCtx.
+type fileStream struct {
+	h             *Handler
+	rc            io.ReadSeekCloser // nil for HEAD
+	start, length int64
+	size          int64
+	ticket        transfer.Ticket
+	record        bool // call FinishDownload on close
+	sought        bool
+	written       int64
+	closed        bool
+}
+
+// seek positions the file once, at the range's start.
+func (s *fileStream) seek() error {
+	if s.sought {
+		return nil
+	}
+	s.sought = true
+	if _, err := s.rc.Seek(s.start, io.SeekStart); err != nil {
+		return fmt.Errorf("seek %s: %w", s.ticket.File.ID, err)
+	}
+	return nil
+}
+
+// Read serves callers that do not use WriteTo.
+func (s *fileStream) Read(p []byte) (int, error) {
+	if s.rc == nil || s.written >= s.length {
+		return 0, io.EOF
+	}
+	if err := s.seek(); err != nil {
+		return 0, err
+	}
+	if rest := s.length - s.written; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := s.rc.Read(p)
+	s.written += int64(n)
+	return n, err
+}
+
+// WriteTo writes the range to w: to the end of the file through the reader's own WriteTo,
+// or a bounded copy for a range that stops earlier.
+func (s *fileStream) WriteTo(w io.Writer) (int64, error) {
+	if s.rc == nil {
+		return 0, nil
+	}
+	if err := s.seek(); err != nil {
+		return 0, err
+	}
+	cw := &countingWriter{w: w}
+	var err error
+	if wt, ok := s.rc.(io.WriterTo); ok && s.start+s.length == s.size {
+		_, err = wt.WriteTo(cw)
+	} else {
+		buf := make([]byte, min(int64(s.h.cfg.CopyBufferSize), max(s.length, 1)))
+		_, err = io.CopyBuffer(cw, io.LimitReader(onlyReader{s.rc}, s.length-s.written), buf)
+	}
+	s.written += cw.n
+	return cw.n, err
+}
+
+// CloseWithError is fasthttp's end of the body (fasthttp.ReadCloserWithError): wErr is the
+// error writing it, nil when every byte went to the connection's buffer. The download is
+// complete when it delivered the file through its last byte.
+func (s *fileStream) CloseWithError(wErr error) error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.rc != nil {
+		if err := s.rc.Close(); err != nil {
+			s.h.logger.Warn("download read needs heal", logFileID, s.ticket.File.ID, logErr, err)
+		}
+	}
+	if s.record {
+		complete := wErr == nil && s.written == s.length && s.start+s.length == s.size
+		s.h.finishDownload(s.ticket, complete)
+	}
+	return nil
+}
+
+// onlyReader hides a reader's WriterTo, so io.CopyBuffer honours the LimitReader.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// finishDownload records a download and mails the receipt it calls for. It runs after the
+// response, on the connection's goroutine, with its own deadline.
+func (h *Handler) finishDownload(t transfer.Ticket, complete bool) {
+	ctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.StreamTimeout)
+	defer cancel()
+	out, err := h.deps.Links.FinishDownload(ctx, t, complete)
+	if err != nil {
+		h.logger.Error("download not recorded", logSendID, t.SendID, logFileID, t.File.ID, logErr, err)
+		return
+	}
+	if out.ReceiptDue {
+		if err := h.sendReceipt(ctx, out.Receipt, t.File); err != nil {
+			h.logger.Error("receipt not queued", logSendID, t.SendID, logErr, err)
+		}
+	}
+	if out.SendFinished && h.deps.Sweeper != nil {
+		h.deps.Sweeper.Trigger()
+	}
+}
+
+// sendReceipt mails a download receipt to the sender, in the sender's language.
+func (h *Handler) sendReceipt(ctx context.Context, r transfer.Receipt, f transfer.LinkFile) error {
+	lang := "fr"
+	name := ""
+	if u, err := h.deps.Accounts.ByID(ctx, r.Owner); err == nil {
+		lang, name = string(u.Language), u.Name
+	}
+	subject := ""
+	if s, err := h.deps.Sends.GetSend(ctx, r.Owner, r.SendID); err == nil {
+		subject = s.Subject
+		if name == "" {
+			name = s.From.Name
+		}
+	}
+	msg, err := notify.Render(notify.KindReceipt, lang, notify.ReceiptData{
+		SenderName: name, RecipientEmail: r.Recipient, Subject: subject, When: r.At,
+		Files: []notify.File{{Name: f.Name, Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows}},
+	})
+	if err != nil {
+		return fmt.Errorf("render receipt: %w", err)
+	}
+	msg.To, msg.Ref = []string{r.SenderEmail}, string(r.SendID)
+	if _, err := h.deps.Mailer.Enqueue(ctx, msg, "system"); err != nil {
+		return fmt.Errorf("queue receipt: %w", err)
+	}
+	return nil
+}
+
+// serveZip streams every available file of a link as one zip. Entries are stored, not
+// deflated: shared files are mostly compressed already, and deflate would cap the download
+// far below the disk and TLS speed. The zip is streamed (chunked), so it has no
+// Content-Length and no Range: resuming a zip means downloading the files one by one.
+func (h *Handler) serveZip(ctx *fasthttp.RequestCtx, c call) {
+	page := wantsHTML(ctx)
+	ip, ok := h.allowLink(ctx, page)
+	if !ok {
+		return
+	}
+	token, grant := c.params["token"], grantOf(ctx)
+	view, err := h.deps.Links.OpenLink(c, token, ip)
+	if err != nil {
+		h.failLink(ctx, err, page)
+		return
+	}
+	var tickets []transfer.Ticket
+	for _, f := range view.Files {
+		if !f.Available {
+			continue
+		}
+		t, err := h.deps.Links.StartDownload(c, token, grant, f.ID, ip, false)
+		if errors.Is(err, transfer.ErrDownloadLimit) || errors.Is(err, transfer.ErrFileNotFound) {
+			continue
+		}
+		if err != nil {
+			h.failLink(ctx, err, page)
+			return
+		}
+		tickets = append(tickets, t)
+	}
+	if len(tickets) == 0 {
+		h.failLink(ctx, transfer.ErrDownloadLimit, page)
+		return
+	}
+	name := "valise-" + shortID(string(view.SendID)) + ".zip"
+	ctx.Response.Header.Set("Content-Disposition", contentDisposition(name))
+	ctx.SetContentType("application/zip")
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	// The writer runs after the handler returns: it gets copies (tickets are values whose
+	// slices come from the domain, not from ctx), never ctx.
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) { h.writeZip(w, tickets) })
+}
+
+// writeZip writes the zip of tickets' files to w and records each download.
+func (h *Handler) writeZip(w *bufio.Writer, tickets []transfer.Ticket) {
+	zw := zip.NewWriter(w)
+	names := map[string]int{}
+	broken := false
+	for _, t := range tickets {
+		if broken {
+			h.finishDownload(t, false)
+			continue
+		}
+		n, err := h.zipFile(zw, t, zipName(t.File.Name, names))
+		if err == nil {
+			err = w.Flush()
+		}
+		complete := err == nil && n == t.File.Size
+		h.finishDownload(t, complete)
+		if err != nil {
+			h.logger.Info("zip download cut", logSendID, t.SendID, logFileID, t.File.ID, logErr, err)
+			broken = true
+		}
+	}
+	if broken {
+		return // no central directory: the client sees a truncated zip, never a wrong one
+	}
+	if err := zw.Close(); err != nil {
+		h.logger.Info("zip download cut", logErr, err)
+		return
+	}
+	_ = w.Flush()
+}
+
+// zipFile writes one stored entry.
+func (h *Handler) zipFile(zw *zip.Writer, t transfer.Ticket, name string) (int64, error) {
+	octx, cancel := context.WithTimeout(h.baseCtx, h.cfg.StreamTimeout)
+	rc, err := h.deps.Files.OpenFile(octx, t.Manifest)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("open %s: %w", t.File.ID, err)
+	}
+	defer rc.Close()
+	fw, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: time.Now().UTC()})
+	if err != nil {
+		return 0, fmt.Errorf("zip entry %s: %w", t.File.ID, err)
+	}
+	n, err := io.Copy(fw, rc)
+	if err != nil {
+		return n, fmt.Errorf("zip %s: %w", t.File.ID, err)
+	}
+	return n, nil
+}
+
+// zipName makes a file name a safe, unique zip entry name: no directories, no leading dots,
+// a " (2)" before the extension for a repeated name.
+func zipName(name string, seen map[string]int) string {
+	name = strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, name)
+	name = strings.TrimLeft(name, ".")
+	if name == "" {
+		name = "file"
+	}
+	key := strings.ToLower(name)
+	seen[key]++
+	if n := seen[key]; n > 1 {
+		ext := path.Ext(name)
+		name = fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), n, ext)
+	}
+	return name
+}
+
+// shortID returns the first 8 characters of an ID.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

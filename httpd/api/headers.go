@@ -1,0 +1,84 @@
+package api
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The Content-Security-Policy of each kind of response.
+const (
+	cspPage     = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; sandbox allow-forms allow-downloads"
+	cspAPI      = "default-src 'none'; frame-ancestors 'none'; sandbox"
+	cspDownload = "default-src 'none'; frame-ancestors 'none'; sandbox"
+)
+
+// securityHeaders sets the headers every response carries: shared content can never run as
+// a page of this origin, leak its URL (which holds the link token) or be cached.
+func securityHeaders(ctx *fasthttp.RequestCtx, kind responseKind) {
+	h := &ctx.Response.Header
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Strict-Transport-Security", "max-age=31536000")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	switch kind {
+	case kindPage:
+		h.Set("Content-Security-Policy", cspPage)
+	case kindDownload:
+		h.Set("Content-Security-Policy", cspDownload)
+	default:
+		h.Set("Content-Security-Policy", cspAPI)
+	}
+}
+
+// maxFallbackName bounds the ASCII fallback file name.
+const maxFallbackName = 150
+
+// contentDisposition returns an attachment disposition for name: an ASCII fallback in
+// filename= (every character that is not plain printable ASCII, and the quote, backslash,
+// percent, semicolon and slashes, become "_") and the exact name in filename*= (RFC 8187
+// percent-encoding of its UTF-8). Control characters, CR and LF cannot survive either form,
+// so a file name can never inject a header.
+func contentDisposition(name string) string {
+	if !utf8.ValidString(name) {
+		name = strings.ToValidUTF8(name, "_")
+	}
+	var fb strings.Builder
+	n := 0
+	for _, r := range name {
+		if n >= maxFallbackName {
+			break
+		}
+		n++
+		switch {
+		case r < 0x20 || r >= 0x7f, r == '"', r == '\\', r == '%', r == ';', r == '/':
+			fb.WriteByte('_')
+		default:
+			fb.WriteRune(r)
+		}
+	}
+	fallback := strings.TrimLeft(fb.String(), ".")
+	if strings.Trim(fallback, "_ ") == "" {
+		fallback = "download"
+	}
+	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + encodeRFC8187(name)
+}
+
+// encodeRFC8187 percent-encodes every byte of s that is not an RFC 8187 attr-char.
+func encodeRFC8187(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}

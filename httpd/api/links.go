@@ -1,0 +1,287 @@
+package api
+
+import (
+	"context"
+	"net/url"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"valise/notify"
+	"valise/transfer"
+)
+
+// Grant transport: a cookie scoped to the link's pages for browsers, a header for API
+// clients.
+const (
+	grantCookie = "valise_grant"
+	grantHeader = "X-Valise-Grant"
+)
+
+// allowLink applies the per-address rate limit to a request that presents a link token;
+// false means the 429 was answered (as a page when page is true).
+func (h *Handler) allowLink(ctx *fasthttp.RequestCtx, page bool) (string, bool) {
+	ip := clientIP(ctx)
+	if !h.deps.Links.AllowLinkAttempt(ip) {
+		ctx.Response.Header.Set("Retry-After", "60")
+		h.failLink(ctx, ErrRateLimited, page)
+		return "", false
+	}
+	return ip, true
+}
+
+// failLink answers an error of a public link route: JSON, or a minimal HTML page for the
+// browser routes. Every flavour of dead link is transfer.ErrLinkNotFound and so gets the
+// same answer.
+func (h *Handler) failLink(ctx *fasthttp.RequestCtx, err error, page bool) {
+	if !page {
+		h.fail(ctx, err)
+		return
+	}
+	status, code := errorStatus(err)
+	if status >= 500 {
+		h.logger.Error("link request failed", logRoute, routeOf(ctx), logErr, err)
+	}
+	securityHeaders(ctx, kindPage)
+	ctx.Response.Header.Del("Content-Disposition")
+	h.pages.renderError(ctx, status, h.lang(ctx), message(code, h.lang(ctx)))
+}
+
+// grantOf returns the grant the request presents (header first, then cookie), or "".
+func grantOf(ctx *fasthttp.RequestCtx) string {
+	if g := ctx.Request.Header.Peek(grantHeader); len(g) > 0 {
+		return string(g)
+	}
+	return string(ctx.Request.Header.Cookie(grantCookie))
+}
+
+// setGrant hands a grant to the client: a Secure, HttpOnly, SameSite=Strict cookie valid on
+// the link's pages only, and the X-Valise-Grant header.
+func setGrant(ctx *fasthttp.RequestCtx, token string, g transfer.Grant) {
+	c := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(c)
+	c.SetKey(grantCookie)
+	c.SetValue(g.Token)
+	c.SetPath("/s/" + token)
+	c.SetSecure(true)
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
+	c.SetExpire(g.Expires)
+	ctx.Response.Header.SetCookie(c)
+	ctx.Response.Header.Set(grantHeader, g.Token)
+}
+
+// grantJSON is a grant as the API returns it.
+type grantJSON struct {
+	Grant    string    `json:"grant"`
+	Expires  time.Time `json:"expires"`
+	Complete bool      `json:"complete"`
+}
+
+// serveLinkJSON answers the link's metadata.
+func (h *Handler) serveLinkJSON(ctx *fasthttp.RequestCtx, c call) {
+	ip, ok := h.allowLink(ctx, false)
+	if !ok {
+		return
+	}
+	v, err := h.deps.Links.OpenLink(c, c.params["token"], ip)
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	h.writeJSON(ctx, fasthttp.StatusOK, linkViewJSON(v))
+}
+
+// passwordBody is the body of the password challenge.
+type passwordBody struct {
+	Password string `json:"password"`
+}
+
+// codeBody is the body of the code check.
+type codeBody struct {
+	Code string `json:"code"`
+}
+
+// serveLinkPasswordJSON checks the send's password and returns a grant.
+func (h *Handler) serveLinkPasswordJSON(ctx *fasthttp.RequestCtx, c call) {
+	if _, ok := h.allowLink(ctx, false); !ok {
+		return
+	}
+	var b passwordBody
+	if err := h.decodeJSON(ctx, &b); err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	token := c.params["token"]
+	g, err := h.deps.Links.CheckLinkPassword(c, token, grantOf(ctx), b.Password)
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	setGrant(ctx, token, g)
+	h.writeJSON(ctx, fasthttp.StatusOK, grantJSON{Grant: g.Token, Expires: g.Expires, Complete: g.Complete})
+}
+
+// codeSentJSON answers a code request.
+type codeSentJSON struct {
+	Expires time.Time `json:"expires"`
+}
+
+// serveLinkCodeJSON mails a verification code to the link's recipient.
+func (h *Handler) serveLinkCodeJSON(ctx *fasthttp.RequestCtx, c call) {
+	ip, ok := h.allowLink(ctx, false)
+	if !ok {
+		return
+	}
+	exp, err := h.issueCode(c, c.params["token"], ip, h.lang(ctx))
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	h.writeJSON(ctx, fasthttp.StatusAccepted, codeSentJSON{Expires: exp})
+}
+
+// issueCode makes a code for the link and queues its mail, in lang.
+func (h *Handler) issueCode(ctx context.Context, token, ip, lang string) (time.Time, error) {
+	view, err := h.deps.Links.OpenLink(ctx, token, ip)
+	if err != nil {
+		return time.Time{}, err
+	}
+	code, err := h.deps.Links.IssueEmailCode(ctx, token)
+	if err != nil {
+		return time.Time{}, err
+	}
+	msg, err := notify.Render(notify.KindVerifyCode, lang, notify.CodeData{
+		SenderName: view.From.Name, Code: code.Code, ValidFor: time.Until(code.Expires).Round(time.Minute),
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	msg.To, msg.Ref = []string{code.Recipient}, string(view.SendID)
+	if _, err := h.deps.Mailer.Enqueue(ctx, msg, "recipient:"+code.Recipient); err != nil {
+		return time.Time{}, err
+	}
+	return code.Expires, nil
+}
+
+// serveLinkVerifyJSON checks a mailed code and returns a grant.
+func (h *Handler) serveLinkVerifyJSON(ctx *fasthttp.RequestCtx, c call) {
+	if _, ok := h.allowLink(ctx, false); !ok {
+		return
+	}
+	var b codeBody
+	if err := h.decodeJSON(ctx, &b); err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	token := c.params["token"]
+	g, err := h.deps.Links.CheckEmailCode(c, token, grantOf(ctx), b.Code)
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	setGrant(ctx, token, g)
+	h.writeJSON(ctx, fasthttp.StatusOK, grantJSON{Grant: g.Token, Expires: g.Expires, Complete: g.Complete})
+}
+
+// servePage renders the link's page.
+func (h *Handler) servePage(ctx *fasthttp.RequestCtx, c call) {
+	ip, ok := h.allowLink(ctx, true)
+	if !ok {
+		return
+	}
+	token := c.params["token"]
+	v, err := h.deps.Links.OpenLink(c, token, ip)
+	if err != nil {
+		h.failLink(ctx, err, true)
+		return
+	}
+	lang := h.lang(ctx)
+	notice := ""
+	if code := string(ctx.QueryArgs().Peek("e")); pageNotices[code] {
+		notice = message(code, lang)
+	}
+	if string(ctx.QueryArgs().Peek("sent")) == "1" {
+		notice = pageMessage("code_sent", lang)
+	}
+	h.pages.renderLink(ctx, lang, linkPage{
+		Token: token, View: v, Granted: grantOf(ctx) != "", Notice: notice,
+	})
+}
+
+// pageNotices are the error codes a page shows after a form's redirect (?e=code): only these
+// are echoed, so the query cannot put text of its choosing on the page.
+var pageNotices = map[string]bool{
+	"wrong_password": true, "wrong_code": true, "code_expired": true, "too_many_attempts": true,
+	"challenge_required": true, "challenge_not_required": true, "bad_request": true,
+}
+
+// pageDone redirects a form back to the link's page, with the error's code when there is one;
+// a dead link gets the same 404 page as any.
+func (h *Handler) pageDone(ctx *fasthttp.RequestCtx, token string, err error, extra string) {
+	if err != nil {
+		_, code := errorStatus(err)
+		if !pageNotices[code] {
+			h.failLink(ctx, err, true)
+			return
+		}
+		extra = "e=" + url.QueryEscape(code)
+	}
+	loc := "/s/" + token
+	if extra != "" {
+		loc += "?" + extra
+	}
+	ctx.Response.Header.Set("Location", loc)
+	ctx.SetStatusCode(fasthttp.StatusSeeOther)
+}
+
+// servePagePassword is the page's password form.
+func (h *Handler) servePagePassword(ctx *fasthttp.RequestCtx, c call) {
+	if _, ok := h.allowLink(ctx, true); !ok {
+		return
+	}
+	token := c.params["token"]
+	form, err := h.readForm(ctx)
+	if err != nil {
+		h.failLink(ctx, err, true)
+		return
+	}
+	g, err := h.deps.Links.CheckLinkPassword(c, token, grantOf(ctx), form.Get("password"))
+	if err == nil {
+		setGrant(ctx, token, g)
+	}
+	h.pageDone(ctx, token, err, "")
+}
+
+// servePageCode is the page's "send me a code" form.
+func (h *Handler) servePageCode(ctx *fasthttp.RequestCtx, c call) {
+	ip, ok := h.allowLink(ctx, true)
+	if !ok {
+		return
+	}
+	token := c.params["token"]
+	if _, err := h.readForm(ctx); err != nil {
+		h.failLink(ctx, err, true)
+		return
+	}
+	_, err := h.issueCode(c, token, ip, h.lang(ctx))
+	h.pageDone(ctx, token, err, "sent=1")
+}
+
+// servePageVerify is the page's code form.
+func (h *Handler) servePageVerify(ctx *fasthttp.RequestCtx, c call) {
+	if _, ok := h.allowLink(ctx, true); !ok {
+		return
+	}
+	token := c.params["token"]
+	form, err := h.readForm(ctx)
+	if err != nil {
+		h.failLink(ctx, err, true)
+		return
+	}
+	g, err := h.deps.Links.CheckEmailCode(c, token, grantOf(ctx), form.Get("code"))
+	if err == nil {
+		setGrant(ctx, token, g)
+	}
+	h.pageDone(ctx, token, err, "")
+}

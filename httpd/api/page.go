@@ -1,0 +1,141 @@
+package api
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+
+	"github.com/valyala/fasthttp"
+
+	"valise/notify"
+	"valise/transfer"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+// pages renders the link pages. Immutable after newPages.
+type pages struct {
+	tmpl *template.Template
+}
+
+func newPages() (*pages, error) {
+	t, err := template.ParseFS(templateFS, "templates/*.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("parse page templates: %w", err)
+	}
+	return &pages{tmpl: t}, nil
+}
+
+// pageText is a page's fixed wording in one language.
+type pageText struct {
+	Title, From, Password, Unlock, SendCode, Code, Verify string
+	File, Size, Verdict, Unavailable, Zip, Expires        string
+}
+
+var pageTexts = map[string]pageText{
+	"fr": {
+		Title: "Fichiers reçus", From: "Envoyé par", Password: "Mot de passe", Unlock: "Déverrouiller",
+		SendCode: "M'envoyer un code par e-mail", Code: "Code reçu par e-mail", Verify: "Vérifier",
+		File: "Fichier", Size: "Taille", Verdict: "Antivirus", Unavailable: "limite atteinte",
+		Zip: "Tout télécharger (zip)", Expires: "Ce lien expire le",
+	},
+	"en": {
+		Title: "Files for you", From: "Sent by", Password: "Password", Unlock: "Unlock",
+		SendCode: "E-mail me a code", Code: "Code from the e-mail", Verify: "Verify",
+		File: "File", Size: "Size", Verdict: "Antivirus", Unavailable: "limit reached",
+		Zip: "Download all (zip)", Expires: "This link expires on",
+	},
+}
+
+// pageMessages are the page-only messages.
+var pageMessages = map[string][2]string{
+	"code_sent": {"Un code vient de vous être envoyé par e-mail.", "A code was just e-mailed to you."},
+}
+
+func pageMessage(key, lang string) string {
+	if lang == "en" {
+		return pageMessages[key][1]
+	}
+	return pageMessages[key][0]
+}
+
+// verdictText says a verdict for people.
+func verdictText(v transfer.Verdict, lang string) string {
+	fr := map[transfer.Verdict]string{
+		transfer.VerdictClean: "sain", transfer.VerdictCleanWindows: "sain (analysé par fenêtres)",
+		transfer.VerdictInfected: "infecté", transfer.VerdictNotScanned: "non analysé",
+		transfer.VerdictPending: "analyse en cours",
+	}
+	en := map[transfer.Verdict]string{
+		transfer.VerdictClean: "clean", transfer.VerdictCleanWindows: "clean (scanned in windows)",
+		transfer.VerdictInfected: "infected", transfer.VerdictNotScanned: "not scanned",
+		transfer.VerdictPending: "being scanned",
+	}
+	m := fr
+	if lang == "en" {
+		m = en
+	}
+	if s, ok := m[v]; ok {
+		return s
+	}
+	return string(v)
+}
+
+// linkPage is what the handler knows for the page.
+type linkPage struct {
+	Token   string
+	View    transfer.LinkView
+	Granted bool // the request carries a grant (maybe stale: the download says)
+	Notice  string
+}
+
+// pageFile is a file row.
+type pageFile struct {
+	ID, Name, Size, SHA256, Verdict string
+	Available                       bool
+}
+
+// renderLink writes the link's page.
+func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
+	data := struct {
+		Lang, Token, Notice, Expires string
+		T                            pageText
+		View                         transfer.LinkView
+		Files                        []pageFile
+		NeedPassword, NeedCode       bool
+	}{
+		Lang: lang, Token: lp.Token, Notice: lp.Notice, T: pageTexts[lang], View: lp.View,
+		Expires:      notify.FormatDate(lang, lp.View.Expires),
+		NeedPassword: lp.View.PasswordRequired && !lp.Granted,
+		NeedCode:     lp.View.EmailCodeRequired && !lp.Granted,
+	}
+	for _, f := range lp.View.Files {
+		data.Files = append(data.Files, pageFile{
+			ID: string(f.ID), Name: f.Name, Size: notify.FormatSize(lang, f.Size), SHA256: f.SHA256,
+			Verdict: verdictText(f.Verdict, lang), Available: f.Available,
+		})
+	}
+	p.render(ctx, fasthttp.StatusOK, "link", data)
+}
+
+// renderError writes the error page: its body depends only on the status's message and the
+// language, so every dead link gets the same bytes.
+func (p *pages) renderError(ctx *fasthttp.RequestCtx, status int, lang, msg string) {
+	p.render(ctx, status, "error", struct{ Lang, Message string }{lang, msg})
+}
+
+func (p *pages) render(ctx *fasthttp.RequestCtx, status int, name string, data any) {
+	var b bytes.Buffer
+	if err := p.tmpl.ExecuteTemplate(&b, name, data); err != nil {
+		// The templates are ours and the data plain: a failure is a bug, shown as a bare 500.
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("internal error")
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/html; charset=utf-8")
+	ctx.SetBody(b.Bytes())
+}

@@ -1,0 +1,244 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"valise/notify"
+	"valise/transfer"
+)
+
+// Wire types: what the OpenAPI document describes. Domain types are copied field by field so
+// that nothing internal (a manifest, a hash) can reach a client by accident.
+
+// fileJSON is a file as its owner sees it.
+type fileJSON struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Size          int64     `json:"size"`
+	SHA256        string    `json:"sha256"`
+	Verdict       string    `json:"verdict"`
+	VerdictReason string    `json:"verdict_reason,omitempty"`
+	Quarantined   bool      `json:"quarantined"`
+	Created       time.Time `json:"created"`
+}
+
+// sendOptionsJSON are a send's options in a request; Expiry is in seconds.
+type sendOptionsJSON struct {
+	Password            string `json:"password,omitempty"`
+	GeneratePassword    bool   `json:"generate_password,omitempty"`
+	ExpirySeconds       int64  `json:"expiry_seconds,omitempty"`
+	DownloadLimit       int    `json:"download_limit,omitempty"`
+	DeleteAfterDownload bool   `json:"delete_after_download,omitempty"`
+	Receipts            bool   `json:"receipts,omitempty"`
+	EmailCode           bool   `json:"email_code,omitempty"`
+}
+
+// createSendJSON is the body of POST /api/v1/sends.
+type createSendJSON struct {
+	To      []string        `json:"to"`
+	Cc      []string        `json:"cc,omitempty"`
+	Bcc     []string        `json:"bcc,omitempty"`
+	Subject string          `json:"subject,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Files   []string        `json:"files"`
+	Options sendOptionsJSON `json:"options"`
+}
+
+// createdSendJSON answers POST /api/v1/sends.
+type createdSendJSON struct {
+	Send transfer.Send `json:"send"`
+	// Password is the generated password, shown once.
+	Password string `json:"password,omitempty"`
+}
+
+// recipientBody is the body of a resend.
+type recipientBody struct {
+	Recipient string `json:"recipient"`
+}
+
+// sendsJSON lists sends.
+type sendsJSON struct {
+	Sends []transfer.Send `json:"sends"`
+}
+
+// sendJSON returns s ready for the wire: empty lists as [], never null.
+func sendJSON(s transfer.Send) transfer.Send {
+	if s.Files == nil {
+		s.Files = []transfer.SendFile{}
+	}
+	if s.Recipients == nil {
+		s.Recipients = []transfer.Recipient{}
+	}
+	return s
+}
+
+// linkViewJSON returns v ready for the wire.
+func linkViewJSON(v transfer.LinkView) transfer.LinkView {
+	if v.Files == nil {
+		v.Files = []transfer.LinkFile{}
+	}
+	return v
+}
+
+// principal returns the authenticated caller; the router guarantees one on private routes.
+func principal(ctx *fasthttp.RequestCtx) Principal {
+	p, _ := PrincipalFrom(ctx)
+	return p
+}
+
+// serveCreateSend creates a send, mails each recipient their link and records it.
+func (h *Handler) serveCreateSend(ctx *fasthttp.RequestCtx, c call) {
+	p := principal(ctx)
+	var b createSendJSON
+	if err := h.decodeJSON(ctx, &b); err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	if b.Options.ExpirySeconds < 0 || b.Options.ExpirySeconds > int64(10*365*24*time.Hour/time.Second) {
+		h.fail(ctx, fmt.Errorf("%w: expiry_seconds %d", transfer.ErrInvalidOptions, b.Options.ExpirySeconds))
+		return
+	}
+	req := transfer.SendRequest{
+		From: transfer.Sender{Name: p.Name, Email: p.Email},
+		To:   b.To, Cc: b.Cc, Bcc: b.Bcc, Subject: b.Subject, Message: b.Message,
+		Options: transfer.Options{
+			Password: b.Options.Password, GeneratePassword: b.Options.GeneratePassword,
+			Expiry:              time.Duration(b.Options.ExpirySeconds) * time.Second,
+			DownloadLimit:       b.Options.DownloadLimit,
+			DeleteAfterDownload: b.Options.DeleteAfterDownload,
+			Receipts:            b.Options.Receipts,
+			EmailCode:           b.Options.EmailCode,
+		},
+	}
+	for _, id := range b.Files {
+		req.FileIDs = append(req.FileIDs, transfer.FileID(id))
+	}
+	created, err := h.deps.Sends.CreateSend(c, p.UserID, req)
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	for _, inv := range created.Invitations {
+		if err := h.invite(c, p, created.Send, inv); err != nil {
+			// The send exists; the sender sees the recipient not notified and can resend.
+			h.logger.Error("invitation not queued", logSendID, created.Send.ID, logErr, err)
+		}
+	}
+	send, err := h.deps.Sends.GetSend(c, p.UserID, created.Send.ID)
+	if err != nil {
+		send = created.Send
+	}
+	h.writeJSON(ctx, fasthttp.StatusCreated, createdSendJSON{Send: sendJSON(send), Password: created.Password})
+}
+
+// invite renders and queues one recipient's mail with their link, then records it.
+func (h *Handler) invite(ctx context.Context, p Principal, s transfer.Send, inv transfer.Invitation) error {
+	data := notify.SendData{
+		SenderName: p.Name, SenderEmail: p.Email, Subject: s.Subject, Message: s.Message,
+		Link: h.cfg.PublicURL + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
+	}
+	if data.SenderName == "" {
+		data.SenderName = p.Email
+	}
+	for _, f := range s.Files {
+		data.Files = append(data.Files, notify.File{Name: f.Name, Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows})
+	}
+	msg, err := notify.Render(notify.KindSend, string(p.Language), data)
+	if err != nil {
+		return fmt.Errorf("render invitation: %w", err)
+	}
+	msg.To, msg.Ref = []string{inv.Recipient}, string(s.ID)
+	if _, err := h.deps.Mailer.Enqueue(ctx, msg, p.UserID); err != nil {
+		return fmt.Errorf("queue invitation: %w", err)
+	}
+	if err := h.deps.Sends.RecordNotified(ctx, inv.SendID, inv.Recipient); err != nil {
+		return fmt.Errorf("record invitation: %w", err)
+	}
+	return nil
+}
+
+// serveListSends lists the caller's sends.
+func (h *Handler) serveListSends(ctx *fasthttp.RequestCtx, c call) {
+	sends, err := h.deps.Sends.ListSends(c, principal(ctx).UserID)
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	out := sendsJSON{Sends: make([]transfer.Send, 0, len(sends))}
+	for _, s := range sends {
+		out.Sends = append(out.Sends, sendJSON(s))
+	}
+	h.writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+// serveGetSend answers one of the caller's sends with per-recipient tracking.
+func (h *Handler) serveGetSend(ctx *fasthttp.RequestCtx, c call) {
+	s, err := h.deps.Sends.GetSend(c, principal(ctx).UserID, transfer.SendID(c.params["id"]))
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	h.writeJSON(ctx, fasthttp.StatusOK, sendJSON(s))
+}
+
+// serveResend mails a recipient a new link (the old one stops working).
+func (h *Handler) serveResend(ctx *fasthttp.RequestCtx, c call) {
+	p := principal(ctx)
+	var b recipientBody
+	if err := h.decodeJSON(ctx, &b); err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	id := transfer.SendID(c.params["id"])
+	inv, err := h.deps.Sends.Resend(c, p.UserID, id, b.Recipient)
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	s, err := h.deps.Sends.GetSend(c, p.UserID, id)
+	if err == nil {
+		err = h.invite(c, p, s, inv)
+	}
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	if s, err = h.deps.Sends.GetSend(c, p.UserID, id); err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	h.writeJSON(ctx, fasthttp.StatusOK, sendJSON(s))
+}
+
+// serveRevoke ends a send at once.
+func (h *Handler) serveRevoke(ctx *fasthttp.RequestCtx, c call) {
+	p := principal(ctx)
+	id := transfer.SendID(c.params["id"])
+	if err := h.deps.Sends.Revoke(c, p.UserID, id); err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	s, err := h.deps.Sends.GetSend(c, p.UserID, id)
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	h.writeJSON(ctx, fasthttp.StatusOK, sendJSON(s))
+}
+
+// serveGetFile answers one of the caller's files.
+func (h *Handler) serveGetFile(ctx *fasthttp.RequestCtx, c call) {
+	f, err := h.deps.Sends.GetFile(c, principal(ctx).UserID, transfer.FileID(c.params["id"]))
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	h.writeJSON(ctx, fasthttp.StatusOK, fileJSON{
+		ID: string(f.ID), Name: f.Name, Size: f.Size, SHA256: f.SHA256, Verdict: string(f.Verdict),
+		VerdictReason: f.VerdictReason, Quarantined: f.Quarantined, Created: f.Created,
+	})
+}

@@ -1,0 +1,94 @@
+package httpd
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// slowMount serves /slow: a body written in small pieces, one per tick, over longer than the
+// server's WriteTimeout in total; and claims nothing else.
+type slowMount struct {
+	pieces int
+	tick   time.Duration
+}
+
+func (m slowMount) Handle(ctx *fasthttp.RequestCtx) bool {
+	if string(ctx.Path()) != "/slow" {
+		return false
+	}
+	pieces, tick := m.pieces, m.tick
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		buf := make([]byte, 1024)
+		for range pieces {
+			<-t.C // the producer is slow: the scenario, not a wait in the test
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			if err := w.Flush(); err != nil {
+				return
+			}
+		}
+	})
+	return true
+}
+
+// TestWriteDeadlinePerWrite guards against fasthttp's whole-response write deadline: a
+// response that takes longer than WriteTimeout in total, while each write progresses, must
+// arrive whole (a large download to a slow client). Unknown paths stay 404 with a mount.
+func TestWriteDeadlinePerWrite(t *testing.T) {
+	cert, pool := selfSigned(t)
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Certificate = cert
+	cfg.WriteTimeout = 300 * time.Millisecond
+	m := slowMount{pieces: 12, tick: 100 * time.Millisecond} // 1.2 s in all
+	s, err := New(cfg, Deps{Ready: &flagReady{}, API: m}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for _, tc := range []struct {
+		name, path string
+		status     int
+		size       int
+	}{
+		{"slow response arrives whole", "/slow", 200, 12 * 1024},
+		{"unclaimed path", "/other", 404, -1},
+		{"uploads without a mount", UploadsPrefix, 404, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := hc.Get("https://" + s.Addr().String() + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("read %s: %v (after %d bytes)", tc.path, err, len(b))
+			}
+			if resp.StatusCode != tc.status || tc.size >= 0 && len(b) != tc.size {
+				t.Fatalf("GET %s = %d with %d bytes, want %d with %d", tc.path, resp.StatusCode, len(b), tc.status, tc.size)
+			}
+		})
+	}
+}

@@ -1,0 +1,226 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"valise/blobstore"
+	"valise/raftfsm"
+)
+
+// Metadata keys the node itself owns.
+const (
+	// keyClusterInfo holds the clusterInfo record, written at init.
+	keyClusterInfo = "cluster/info"
+	// prefixNodes holds one nodeRecord per node: cluster/nodes/<id>.
+	prefixNodes = "cluster/nodes/"
+	// prefixSelftest holds the selftest files: selftest/<id>.
+	prefixSelftest = "selftest/"
+)
+
+// diskMarkerName is the identity file at the root of every disk directory.
+const diskMarkerName = "valise-disk.json"
+
+// clusterInfo is the cluster's identity, written once at init.
+type clusterInfo struct {
+	ID string `json:"id"` // written in every shard file's header
+}
+
+// nodeRecord describes one node for placement and status.
+type nodeRecord struct {
+	ID    string       `json:"id"`
+	Site  string       `json:"site"`
+	Disks []diskRecord `json:"disks"`
+}
+
+// diskRecord is one disk of a node.
+type diskRecord struct {
+	ID   string `json:"id"`   // cluster-wide disk ID
+	Path string `json:"path"` // on its node
+}
+
+// diskMarker is the content of a disk's identity file: it ties the directory to its cluster
+// and disk ID, so a disk mounted in the wrong place is refused rather than written over.
+type diskMarker struct {
+	ClusterID string `json:"cluster_id"`
+	NodeID    string `json:"node_id"`
+	DiskID    string `json:"disk_id"`
+}
+
+// diskID returns the ID of this node's i-th disk (from 0).
+func diskID(nodeID string, i int) string { return nodeID + "-d" + strconv.Itoa(i+1) }
+
+// writeDiskMarker writes the identity file of a disk directory.
+func writeDiskMarker(dir string, m diskMarker) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, diskMarkerName), append(b, '\n'), 0o600)
+}
+
+// readDiskMarker reads a disk directory's identity file.
+func readDiskMarker(dir string) (diskMarker, error) {
+	var m diskMarker
+	b, err := os.ReadFile(filepath.Join(dir, diskMarkerName))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("read %s: %w", filepath.Join(dir, diskMarkerName), err)
+	}
+	return m, nil
+}
+
+// getJSON reads key from the local state into v.
+func getJSON(store *raftfsm.Store, key string, v any) error {
+	it, err := store.Get([]byte(key))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(it.Value, v); err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
+}
+
+// nodeRecords returns every node record, sorted by ID.
+func nodeRecords(store *raftfsm.Store) ([]nodeRecord, error) {
+	var out []nodeRecord
+	err := store.Scan([]byte(prefixNodes), func(it raftfsm.Item) error {
+		var r nodeRecord
+		if err := json.Unmarshal(it.Value, &r); err != nil {
+			return fmt.Errorf("decode %s: %w", it.Key, err)
+		}
+		out = append(out, r)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, err
+}
+
+// clusterMap builds blobstore's placement input from the node records; local disks carry
+// their free space and state, remote ones are marked down until the shard transport exists.
+func clusterMap(ctx context.Context, nodes []nodeRecord, self string, local map[blobstore.DiskID]blobstore.Disk) blobstore.ClusterMap {
+	sites := map[string]*blobstore.Site{}
+	var order []string
+	for _, n := range nodes {
+		s, ok := sites[n.Site]
+		if !ok {
+			s = &blobstore.Site{ID: blobstore.SiteID(n.Site)}
+			sites[n.Site] = s
+			order = append(order, n.Site)
+		}
+		bn := blobstore.Node{ID: blobstore.NodeID(n.ID)}
+		for _, d := range n.Disks {
+			info := blobstore.DiskInfo{ID: blobstore.DiskID(d.ID), State: blobstore.DiskDown}
+			if disk, ok := local[blobstore.DiskID(d.ID)]; ok && n.ID == self {
+				if _, free, err := disk.Usage(ctx); err == nil {
+					info.FreeBytes, info.State = free, blobstore.DiskUp
+				}
+			}
+			bn.Disks = append(bn.Disks, info)
+		}
+		s.Nodes = append(s.Nodes, bn)
+	}
+	var cm blobstore.ClusterMap
+	for _, id := range order {
+		cm.Sites = append(cm.Sites, *sites[id])
+	}
+	return cm
+}
+
+// advertiseAddr returns the cluster address peers should use: --advertise (with the bound
+// port when it names none), else the bound IP unless unspecified, else the host's first
+// non-loopback address, else the loopback.
+func advertiseAddr(advertise, bound string) (string, error) {
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return "", fmt.Errorf("bound cluster address %s: %w", bound, err)
+	}
+	if advertise != "" {
+		if h, p, err := net.SplitHostPort(advertise); err == nil {
+			if p == "0" || p == "" {
+				p = port
+			}
+			return net.JoinHostPort(h, p), nil
+		}
+		return net.JoinHostPort(advertise, port), nil
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return net.JoinHostPort(host, port), nil
+	}
+	if ip := firstNonLoopback(); ip != nil {
+		return net.JoinHostPort(ip.String(), port), nil
+	}
+	return net.JoinHostPort("127.0.0.1", port), nil
+}
+
+// firstNonLoopback returns the host's first non-loopback unicast address, IPv4 first.
+func firstNonLoopback() net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var v6 net.IP
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || !ipn.IP.IsGlobalUnicast() {
+			continue
+		}
+		if ipn.IP.To4() != nil {
+			return ipn.IP
+		}
+		if v6 == nil {
+			v6 = ipn.IP
+		}
+	}
+	return v6
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and a rename.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("sync the folder of %s: %w", path, err)
+	}
+	return nil
+}

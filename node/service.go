@@ -1,0 +1,366 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"valise/account"
+	"valise/adminapi"
+	"valise/notify"
+	"valise/raftfsm"
+)
+
+// adminActor is the actor journalled for changes made through the admin socket.
+const adminActor = "admin-socket"
+
+// adminService implements the admin API over a running node.
+type adminService struct {
+	n *instance // never nil; started
+}
+
+var _ adminapi.Service = (*adminService)(nil)
+
+// Status implements adminapi.Service.
+func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
+	n := s.n
+	rs := n.store.Status()
+	out := adminapi.Status{
+		Node: adminapi.NodeInfo{
+			ID:   n.cfg.Node.ID,
+			Site: n.cfg.Node.Site,
+			Addresses: adminapi.Addresses{
+				HTTPS:   n.https.Addr().String(),
+				Cluster: n.mux.Addr().String(),
+			},
+		},
+		Raft: adminapi.RaftInfo{
+			State:        rs.State,
+			Term:         rs.Term,
+			CommitIndex:  rs.CommitIndex,
+			AppliedIndex: rs.AppliedIndex,
+		},
+		Members: []adminapi.Member{},
+		Disks:   []adminapi.Disk{},
+	}
+	sites := map[string]string{}
+	if nodes, err := nodeRecords(n.store); err == nil {
+		for _, r := range nodes {
+			sites[r.ID] = r.Site
+		}
+	}
+	for _, m := range rs.Members {
+		out.Members = append(out.Members, adminapi.Member{
+			ID:       m.ID,
+			Site:     sites[m.ID],
+			Address:  m.Address,
+			Suffrage: m.Suffrage,
+			// Without a peer health check yet: this node, and the leader it hears from.
+			Reachable: m.ID == n.cfg.Node.ID || m.ID == rs.LeaderID,
+		})
+	}
+	for _, d := range n.disks {
+		od := adminapi.Disk{Path: d.path, State: d.state}
+		if d.disk != nil {
+			total, free, err := d.disk.Usage(ctx)
+			if err != nil {
+				od.State = "unreadable"
+			} else {
+				od.TotalBytes, od.FreeBytes = total, free
+			}
+		}
+		out.Disks = append(out.Disks, od)
+	}
+	staged, err := n.blobs.ListStaged(ctx)
+	if err != nil {
+		return out, fmt.Errorf("list staged uploads: %w", err)
+	}
+	out.StagedUploads = int64(len(staged))
+	head, err := n.store.JournalHead()
+	if err != nil {
+		return out, fmt.Errorf("read the journal head: %w", err)
+	}
+	out.Journal.Entries = head.Seq
+	n.journalMu.Lock()
+	out.Journal.Verified = n.journalOK
+	n.journalMu.Unlock()
+	out.Scanner = n.scannerInfo(ctx)
+	return out, nil
+}
+
+// Selftest implements adminapi.Service.
+func (s *adminService) Selftest(ctx context.Context, req adminapi.SelftestRequest, step func(adminapi.SelftestStep)) (adminapi.SelftestResult, error) {
+	if err := s.leader(); err != nil {
+		return adminapi.SelftestResult{}, err
+	}
+	return s.n.selftest(ctx, req, step)
+}
+
+// VerifyJournal implements adminapi.Service.
+func (s *adminService) VerifyJournal(ctx context.Context) (adminapi.JournalReport, error) {
+	rep, err := s.n.store.VerifyJournal(ctx)
+	if err != nil && !errors.Is(err, raftfsm.ErrJournalBroken) {
+		return adminapi.JournalReport{}, fmt.Errorf("verify the journal: %w", err)
+	}
+	ok := err == nil
+	s.n.journalMu.Lock()
+	s.n.journalOK = ok
+	s.n.journalMu.Unlock()
+	if !ok {
+		s.n.logger.Error("the journal's hash chain does not hold: an operator must investigate", "broken_at", rep.BrokenAt)
+	}
+	return adminapi.JournalReport{
+		Entries:  rep.Entries,
+		HeadSeq:  rep.Head.Seq,
+		HeadHash: hex.EncodeToString(rep.Head.Hash[:]),
+		OK:       ok,
+		BrokenAt: rep.BrokenAt,
+	}, nil
+}
+
+// Settings implements adminapi.Service.
+func (s *adminService) Settings(ctx context.Context) ([]adminapi.Setting, error) {
+	out := make([]adminapi.Setting, 0, len(knownSettings))
+	for _, k := range settingKeys() {
+		st, err := s.Setting(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Setting implements adminapi.Service.
+func (s *adminService) Setting(_ context.Context, key string) (adminapi.Setting, error) {
+	spec, ok := knownSettings[key]
+	if !ok {
+		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeUnknownSetting, "%v", validateSetting(key, ""))
+	}
+	out := adminapi.Setting{Key: key, Value: spec.def}
+	it, err := s.n.store.Get([]byte(settingsPrefix + key))
+	switch {
+	case errors.Is(err, raftfsm.ErrNotFound):
+	case err != nil:
+		return out, fmt.Errorf("read setting %s: %w", key, err)
+	default:
+		out.Value, out.Set = string(it.Value), true
+	}
+	if spec.secret {
+		out.Value = maskSecret(out.Value)
+	}
+	return out, nil
+}
+
+// SetSetting implements adminapi.Service.
+func (s *adminService) SetSetting(ctx context.Context, key, value string) (adminapi.Setting, error) {
+	if err := validateSetting(key, value); err != nil {
+		code := adminapi.CodeInvalidValue
+		if _, ok := knownSettings[key]; !ok {
+			code = adminapi.CodeUnknownSetting
+		}
+		return adminapi.Setting{}, adminapi.Errorf(code, "%v", err)
+	}
+	if err := s.leader(); err != nil {
+		return adminapi.Setting{}, err
+	}
+	if _, err := s.n.store.Propose(ctx, settingBatch(adminActor, time.Now(), key, value)); err != nil {
+		return adminapi.Setting{}, translate(fmt.Errorf("store setting %s: %w", key, err))
+	}
+	s.n.applySettings()
+	return s.Setting(ctx, key)
+}
+
+// settingBatch is the batch that sets one setting, with its audit entry (secrets masked).
+func settingBatch(actor string, now time.Time, key, value string) raftfsm.Batch {
+	shown := value
+	if knownSettings[key].secret {
+		shown = maskSecret(value)
+	}
+	details, _ := json.Marshal(map[string]string{"key": key, "value": shown})
+	return raftfsm.Batch{
+		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(settingsPrefix + key), Value: []byte(value)}},
+		Audit: raftfsm.Audit{Time: now.UTC(), Actor: actor, Action: "settings.set", Target: key, Details: details},
+	}
+}
+
+// AddUser implements adminapi.Service.
+func (s *adminService) AddUser(ctx context.Context, req adminapi.UserAddRequest) (adminapi.UserAddResponse, error) {
+	role := account.RoleUser
+	if req.Role != "" {
+		r, err := account.ParseRole(req.Role)
+		if err != nil {
+			return adminapi.UserAddResponse{}, adminapi.Errorf(adminapi.CodeInvalidValue, "role %q: want supervisor, manager or user", req.Role)
+		}
+		role = r
+	}
+	lang, err := account.ParseLanguage(req.Lang)
+	if err != nil {
+		return adminapi.UserAddResponse{}, adminapi.Errorf(adminapi.CodeInvalidValue, "language %q: want fr or en", req.Lang)
+	}
+	if err := s.leader(); err != nil {
+		return adminapi.UserAddResponse{}, err
+	}
+	u, pw, err := s.n.accounts.Add(account.WithActor(ctx, adminActor), account.NewUser{
+		Email: req.Email, Name: req.Name, Language: lang, Role: role,
+	})
+	if err != nil {
+		return adminapi.UserAddResponse{}, translate(err)
+	}
+	return adminapi.UserAddResponse{ID: u.ID, Email: u.Email, Role: u.Role.String(), Lang: string(u.Language), Password: pw}, nil
+}
+
+// CheckPassword implements adminapi.Service.
+func (s *adminService) CheckPassword(ctx context.Context, req adminapi.PasswordCheckRequest) (adminapi.PasswordCheckResponse, error) {
+	_, err := s.n.accounts.CheckPassword(account.WithActor(ctx, adminActor), req.Email, req.Password)
+	switch {
+	case err == nil:
+		return adminapi.PasswordCheckResponse{OK: true}, nil
+	case errors.Is(err, account.ErrBadCredentials), errors.Is(err, account.ErrDisabled):
+		return adminapi.PasswordCheckResponse{OK: false}, nil
+	}
+	return adminapi.PasswordCheckResponse{}, translate(err)
+}
+
+// SetUserDisabled implements adminapi.Service.
+func (s *adminService) SetUserDisabled(ctx context.Context, email string, disabled bool) (adminapi.UserInfo, error) {
+	if err := s.leader(); err != nil {
+		return adminapi.UserInfo{}, err
+	}
+	ctx = account.WithActor(ctx, adminActor)
+	var (
+		u   account.User
+		err error
+	)
+	if disabled {
+		u, err = s.n.accounts.Disable(ctx, email)
+	} else {
+		u, err = s.n.accounts.Enable(ctx, email)
+	}
+	if errors.Is(err, account.ErrNotFound) {
+		return adminapi.UserInfo{}, adminapi.Errorf(adminapi.CodeNotFound, "no user has the e-mail address %s", email)
+	}
+	if err != nil {
+		return adminapi.UserInfo{}, translate(err)
+	}
+	return userInfo(u), nil
+}
+
+// CreateToken implements adminapi.Service.
+func (s *adminService) CreateToken(ctx context.Context, req adminapi.TokenCreateRequest) (adminapi.TokenCreateResponse, error) {
+	if err := s.leader(); err != nil {
+		return adminapi.TokenCreateResponse{}, err
+	}
+	u, err := s.n.accounts.ByEmail(ctx, req.Email)
+	if errors.Is(err, account.ErrNotFound) {
+		return adminapi.TokenCreateResponse{}, adminapi.Errorf(adminapi.CodeNotFound, "no user has the e-mail address %s", req.Email)
+	}
+	if err != nil {
+		return adminapi.TokenCreateResponse{}, translate(err)
+	}
+	name := req.Name
+	if name == "" {
+		name = "cli"
+	}
+	tok, secret, err := s.n.accounts.CreateToken(account.WithActor(ctx, adminActor), u.ID, name)
+	if err != nil {
+		return adminapi.TokenCreateResponse{}, translate(err)
+	}
+	return adminapi.TokenCreateResponse{ID: tok.ID, UserID: u.ID, Email: u.Email, Name: tok.Name, Token: secret}, nil
+}
+
+// RevokeToken implements adminapi.Service.
+func (s *adminService) RevokeToken(ctx context.Context, id string) error {
+	if err := s.leader(); err != nil {
+		return err
+	}
+	err := s.n.accounts.RevokeToken(account.WithActor(ctx, adminActor), id)
+	if errors.Is(err, account.ErrNotFound) {
+		return adminapi.Errorf(adminapi.CodeNotFound, "no token has the ID %s (revoked already?)", id)
+	}
+	return translate(err)
+}
+
+// Outbox implements adminapi.Service.
+func (s *adminService) Outbox(ctx context.Context) (adminapi.Outbox, error) {
+	out := adminapi.Outbox{Mails: []adminapi.OutboxMail{}}
+	kept, err := s.n.mail.Outbox(ctx)
+	if err != nil {
+		return out, fmt.Errorf("read the outbox: %w", err)
+	}
+	for _, m := range kept {
+		out.Mails = append(out.Mails, outboxMail(m, "outbox"))
+	}
+	queue, err := s.n.mail.Queue(ctx)
+	if err != nil {
+		return out, fmt.Errorf("read the mail queue: %w", err)
+	}
+	for _, r := range queue {
+		om := outboxMail(r.Message, string(r.State))
+		om.Attempts, om.Error = r.Attempts, r.LastError
+		out.Mails = append(out.Mails, om)
+	}
+	at := func(i int) time.Time { t, _ := time.Parse(time.RFC3339Nano, out.Mails[i].Created); return t }
+	sort.SliceStable(out.Mails, func(i, j int) bool { return at(i).Before(at(j)) })
+	return out, nil
+}
+
+func outboxMail(m notify.Message, state string) adminapi.OutboxMail {
+	return adminapi.OutboxMail{
+		ID: m.ID, State: state, Kind: string(m.Kind), Lang: m.Lang, From: m.FromName,
+		To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+		Created: m.Created.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+func userInfo(u account.User) adminapi.UserInfo {
+	return adminapi.UserInfo{ID: u.ID, Email: u.Email, Role: u.Role.String(), Lang: string(u.Language), Disabled: u.Disabled}
+}
+
+// leader answers CodeNotLeader unless this node leads: changes are decided on the leader.
+func (s *adminService) leader() error {
+	st := s.n.store.Status()
+	if st.State == "Leader" {
+		return nil
+	}
+	if st.LeaderID == "" {
+		return adminapi.Errorf(adminapi.CodeUnavailable, "no Raft leader is known yet: try again in a moment")
+	}
+	return adminapi.Errorf(adminapi.CodeNotLeader, "this node is not the leader: run the command on %s (%s)", st.LeaderID, st.LeaderAddr)
+}
+
+// translate turns a domain or store error into what the operator sees.
+func translate(err error) error {
+	var ue *account.UserError
+	if errors.As(err, &ue) {
+		code := adminapi.CodeInvalidValue
+		switch {
+		case errors.Is(err, account.ErrEmailTaken):
+			code = adminapi.CodeConflict
+		case errors.Is(err, account.ErrNotFound):
+			code = adminapi.CodeNotFound
+		case errors.Is(err, raftfsm.ErrNotLeader):
+			code = adminapi.CodeNotLeader
+		case errors.Is(err, account.ErrLocked), errors.Is(err, account.ErrDisabled):
+			code = adminapi.CodeConflict
+		}
+		return adminapi.Errorf(code, "%s", ue.Message(account.LangEN))
+	}
+	switch {
+	case errors.Is(err, account.ErrNotFound):
+		return adminapi.Errorf(adminapi.CodeNotFound, "not found")
+	case errors.Is(err, raftfsm.ErrNotLeader):
+		return adminapi.Errorf(adminapi.CodeNotLeader, "this node is not the leader")
+	case errors.Is(err, raftfsm.ErrNoLeader):
+		return adminapi.Errorf(adminapi.CodeUnavailable, "no Raft leader is known yet: try again in a moment")
+	case errors.Is(err, raftfsm.ErrConflict):
+		return adminapi.Errorf(adminapi.CodeConflict, "%v", err)
+	case errors.Is(err, raftfsm.ErrClosed):
+		return adminapi.Errorf(adminapi.CodeUnavailable, "the node is stopping")
+	}
+	return err
+}

@@ -1,0 +1,99 @@
+package node
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidateSetting(t *testing.T) {
+	for _, tc := range []struct {
+		key, value string
+		ok         bool
+	}{
+		{"public_url", "https://files.example.org", true},
+		{"public_url", "", true},
+		{"public_url", "ftp://files.example.org", false},
+		{"public_url", "https://user:pw@files.example.org", false},
+		{"public_url", "files.example.org", false},
+		{"smtp.host", "relay.example.org", true},
+		{"smtp.host", "relay example", false},
+		{"smtp.port", "587", true},
+		{"smtp.port", "0", false},
+		{"smtp.port", "65536", false},
+		{"smtp.from", "valise@example.org", true},
+		{"smtp.from", "Valise <valise@example.org>", false},
+		{"smtp.tls", "starttls", true},
+		{"smtp.tls", "maybe", false},
+		{"smtp.ca_file", "/etc/ssl/relay-ca.pem", true},
+		{"smtp.ca_file", "", true},
+		{"smtp.ca_file", "relay-ca.pem", false},
+		{"upload.max_size", "10737418240", true},
+		{"upload.max_size", "0", false},
+		{"upload.max_size", "10G", false},
+		{"retention.unsent_days", "7", true},
+		{"retention.unsent_days", "0", false},
+		{"clamd.address", "unix:/run/clamav/clamd.ctl", true},
+		{"clamd.address", "tcp:127.0.0.1:3310", true},
+		{"clamd.address", "127.0.0.1:3310", true},
+		{"clamd.address", "unix:relative.sock", false},
+		{"scan.policy", "hold", true},
+		{"scan.policy", "pass", false},
+		{"retention.default_days", "7", true},
+		{"retention.default_days", "-1", false},
+		{"quota.user_bytes", "1073741824", true},
+		{"quota.user_bytes", "1G", false},
+		{"branding.name", "Valise", true},
+		{"branding.name", "", false},
+		{"branding.color", "#AABBCC", true},
+		{"branding.color", "red", false},
+		{"metrics.token", strings.Repeat("x", 32), true},
+		{"metrics.token", "short", false},
+		{"smtp.username", "line\nbreak", false},
+		{"no.such.key", "1", false},
+	} {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			if err := validateSetting(tc.key, tc.value); (err == nil) != tc.ok {
+				t.Fatalf("validateSetting(%q, %q) = %v, want ok=%v", tc.key, tc.value, err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestSettingDefaultsValidate(t *testing.T) {
+	for _, k := range settingKeys() {
+		t.Run(k, func(t *testing.T) {
+			if err := validateSetting(k, knownSettings[k].def); err != nil {
+				t.Fatalf("the default of %s does not validate: %v", k, err)
+			}
+		})
+	}
+}
+
+func TestSettingBatchMasksSecrets(t *testing.T) {
+	b := settingBatch("cli", testTime, "smtp.password", "hunter2")
+	if strings.Contains(string(b.Audit.Details), "hunter2") {
+		t.Fatalf("the journal entry shows a secret: %s", b.Audit.Details)
+	}
+	if string(b.Ops[0].Value) != "hunter2" {
+		t.Fatalf("the stored value is %q", b.Ops[0].Value)
+	}
+}
+
+func FuzzValidateSetting(f *testing.F) {
+	for _, k := range settingKeys() {
+		f.Add(k, knownSettings[k].def)
+	}
+	f.Add("clamd.address", "unix:/x")
+	f.Add("public_url", "https://[::1]:8443/")
+	f.Fuzz(func(t *testing.T, key, value string) {
+		if err := validateSetting(key, value); err != nil {
+			return
+		}
+		if _, ok := knownSettings[key]; !ok {
+			t.Fatalf("unknown key %q accepted", key)
+		}
+		if strings.ContainsAny(value, "\x00\r\n") {
+			t.Fatalf("control character accepted in %q", value)
+		}
+	})
+}
