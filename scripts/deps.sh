@@ -5,7 +5,7 @@ what=${1:-test}
 
 pkgs=(clamav-daemon clamdscan)
 if [ "$what" = test ]; then
-	pkgs+=(nftables)
+	pkgs+=(nftables chromium)
 fi
 
 missing=()

@@ -1,0 +1,8 @@
+package web
+
+// Log attribute keys.
+const (
+	logErr    = "err"
+	logUserID = "user_id"
+	logSendID = "send_id"
+)

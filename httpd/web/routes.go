@@ -1,0 +1,206 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"valise/account"
+)
+
+// route is a Route with its handler.
+type route struct {
+	Route
+	parts []string // the pattern split on "/"
+	serve func(r *request, params map[string]string)
+}
+
+// match reports whether path fits the pattern, with the values of its parameters.
+func (r *route) match(path string) (map[string]string, bool) {
+	if prefix, ok := strings.CutSuffix(r.Pattern, "/*"); ok {
+		rest, ok := strings.CutPrefix(path, prefix+"/")
+		if !ok || rest == "" {
+			return nil, false
+		}
+		return map[string]string{"*": rest}, true
+	}
+	segs := strings.Split(path, "/")
+	if len(segs) != len(r.parts) {
+		return nil, false
+	}
+	var params map[string]string
+	for i, p := range r.parts {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			if segs[i] == "" {
+				return nil, false
+			}
+			if params == nil {
+				params = map[string]string{}
+			}
+			params[p[1:len(p)-1]] = segs[i]
+			continue
+		}
+		if segs[i] != p {
+			return nil, false
+		}
+	}
+	return params, true
+}
+
+// table lists every route with its handler: the one source of Routes.
+func (h *Handler) table() []route {
+	rs := []struct {
+		method, pattern string
+		public          bool
+		serve           func(*request, map[string]string)
+	}{
+		{"GET", "/", true, h.serveRoot},
+		{"GET", "/login", true, h.serveLogin},
+		{"POST", "/login", true, h.serveLoginPost},
+		{"POST", "/logout", false, h.serveLogout},
+		{"POST", "/lang", true, h.serveLang},
+		{"GET", "/password", false, h.servePassword},
+		{"POST", "/password", false, h.servePasswordPost},
+		{"GET", "/send", false, h.serveCompose},
+		{"POST", "/send", false, h.serveComposePost},
+		{"GET", "/sent", false, h.serveSentList},
+		{"GET", "/sent/{id}", false, h.serveSentDetail},
+		{"POST", "/sent/{id}/resend", false, h.serveResend},
+		{"POST", "/sent/{id}/revoke", false, h.serveRevoke},
+		{"GET", "/static/*", true, h.serveStatic},
+	}
+	out := make([]route, len(rs))
+	for i, r := range rs {
+		out[i] = route{
+			Route: Route{Method: r.method, Pattern: r.pattern, Public: r.public},
+			parts: strings.Split(r.pattern, "/"), serve: r.serve,
+		}
+	}
+	return out
+}
+
+// request is one request being served, with what the router learnt about it.
+type request struct {
+	ctx   *fasthttp.RequestCtx
+	lang  string // "fr" or "en"
+	user  *account.User
+	sess  *account.Session
+	token string // the session cookie's value, "" without a session
+}
+
+// loggedIn reports whether the request has a live session.
+func (r *request) loggedIn() bool { return r.user != nil }
+
+// serve runs one route: headers, language, session, CSRF, then the route's handler.
+func (h *Handler) serve(ctx *fasthttp.RequestCtx, rt *route, params map[string]string) {
+	if strings.HasPrefix(rt.Pattern, "/static/") {
+		rt.serve(&request{ctx: ctx}, params)
+		return
+	}
+	pageHeaders(ctx)
+	r := &request{ctx: ctx, lang: h.language(ctx)}
+	if tok := string(ctx.Request.Header.Cookie(sessionCookie)); tok != "" && len(tok) <= 512 {
+		sess, u, err := h.deps.Accounts.Session(ctx, tok)
+		switch {
+		case err == nil:
+			r.user, r.sess, r.token = &u, &sess, tok
+		case errors.Is(err, account.ErrInvalidToken) || errors.Is(err, account.ErrSessionExpired) || errors.Is(err, account.ErrDisabled):
+			clearCookie(ctx, sessionCookie)
+		default:
+			h.logger.Warn("session lookup failed", logErr, err)
+			h.renderError(r, fasthttp.StatusServiceUnavailable, "error.unavailable")
+			return
+		}
+	}
+	if ctx.IsPost() {
+		if err := h.readForm(ctx); err != nil {
+			status := fasthttp.StatusBadRequest
+			if errors.Is(err, ErrBodyTooLarge) {
+				status = fasthttp.StatusRequestEntityTooLarge
+			}
+			h.renderError(r, status, "error.bad_request")
+			return
+		}
+		if err := h.checkCSRF(r); err != nil {
+			h.logger.Info("csrf check failed", "path", rt.Pattern, logErr, err)
+			h.renderError(r, fasthttp.StatusForbidden, "error.csrf")
+			return
+		}
+	}
+	if !rt.Public {
+		if !r.loggedIn() {
+			if ctx.IsGet() || ctx.IsHead() {
+				redirect(ctx, "/login")
+				return
+			}
+			h.renderError(r, fasthttp.StatusForbidden, "error.session")
+			return
+		}
+		// A password issued by an administrator must be changed before anything else.
+		if r.user.MustChangePassword && rt.Pattern != "/password" && rt.Pattern != "/logout" {
+			redirect(ctx, "/password")
+			return
+		}
+	}
+	rt.serve(r, params)
+}
+
+// readForm reads a POST's body, at most Config.MaxBodyBytes, and leaves it in the request
+// for PostArgs: a form (application/x-www-form-urlencoded) or nothing.
+func (h *Handler) readForm(ctx *fasthttp.RequestCtx) error {
+	cl := ctx.Request.Header.ContentLength()
+	if cl == 0 {
+		return nil
+	}
+	if cl > h.cfg.MaxBodyBytes {
+		ctx.SetConnectionClose()
+		return ErrBodyTooLarge
+	}
+	mt, _, err := mime.ParseMediaType(string(ctx.Request.Header.ContentType()))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		ctx.SetConnectionClose()
+		return fmt.Errorf("%w: content type %q", ErrBadRequest, ctx.Request.Header.ContentType())
+	}
+	stream := ctx.RequestBodyStream()
+	if stream == nil {
+		return nil // already in memory, and within the server's own limit
+	}
+	body, err := io.ReadAll(io.LimitReader(stream, int64(h.cfg.MaxBodyBytes)+1))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if len(body) > h.cfg.MaxBodyBytes {
+		ctx.SetConnectionClose()
+		return ErrBodyTooLarge
+	}
+	ctx.Request.SetBody(body)
+	return nil
+}
+
+// redirect answers 303 See Other to a local path.
+func redirect(ctx *fasthttp.RequestCtx, path string) {
+	ctx.Response.Header.Set("Location", path)
+	ctx.SetStatusCode(fasthttp.StatusSeeOther)
+}
+
+// localPath returns p when it is a path on this site ("/x", not "//host" nor "/\host"),
+// otherwise def.
+func localPath(p, def string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") || len(p) > 512 {
+		return def
+	}
+	return p
+}
+
+// serveRoot sends a visitor to the compose page or the login page.
+func (h *Handler) serveRoot(r *request, _ map[string]string) {
+	if r.loggedIn() {
+		redirect(r.ctx, "/send")
+		return
+	}
+	redirect(r.ctx, "/login")
+}

@@ -1,0 +1,268 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"valise/notify"
+	"valise/transfer"
+)
+
+// Limits of the compose form, before transfer's own checks.
+const (
+	maxFormFiles     = 1000
+	maxExpiryDays    = 3650
+	defaultExpiryDay = 7
+)
+
+// composeData is the compose page's own data: what the user typed, kept on an error.
+type composeData struct {
+	To, Cc, Bcc         string
+	Subject, Message    string
+	Files               []composeFile // uploaded already (an error sent the form back)
+	ExpiryDays          int
+	ExpiryChoices       []int
+	DownloadLimit       int
+	DeleteAfterDownload bool
+	Receipts            bool
+	EmailCode           bool
+	MaxFile             int64 // the largest file allowed, 0: unknown
+	QuotaLeft           int64 // bytes left in the quota, -1: no quota or unknown
+}
+
+// composeFile is an uploaded file the form carries.
+type composeFile struct {
+	ID   string
+	Name string
+	Size int64
+}
+
+// serveCompose shows the compose page.
+func (h *Handler) serveCompose(r *request, _ map[string]string) {
+	p := h.newPage(r)
+	d := composeData{ExpiryDays: defaultExpiryDay, ExpiryChoices: expiryChoices()}
+	h.fillLimits(r, &d)
+	p.Data = d
+	h.render(r, fasthttp.StatusOK, "send", p)
+}
+
+// fillLimits adds the user's upload limits to the compose page, when known.
+func (h *Handler) fillLimits(r *request, d *composeData) {
+	d.QuotaLeft = -1
+	if h.deps.Limits == nil {
+		return
+	}
+	maxFile, left, err := h.deps.Limits.UploadLimits(r.ctx, r.user.ID)
+	if err != nil {
+		h.logger.Warn("upload limits unknown", logUserID, r.user.ID, logErr, err)
+		return
+	}
+	d.MaxFile, d.QuotaLeft = maxFile, max(left, -1)
+}
+
+func expiryChoices() []int { return []int{1, 3, 7, 14, 30} }
+
+// splitAddresses splits a list of addresses typed by a person: commas, semicolons, spaces or
+// line breaks between them.
+func splitAddresses(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
+	})
+}
+
+// createdData is what the page after a send shows: the links, once.
+type createdData struct {
+	Send  transfer.Send
+	Links []createdLink
+}
+
+// createdLink is one recipient's link, shown once to the sender.
+type createdLink struct {
+	Recipient string
+	URL       string
+	QR        template.URL // the link as a QR code image; "" if it could not be drawn
+	Notified  bool
+}
+
+// newLink returns the link shown for an invitation, with its QR code.
+func (h *Handler) newLink(inv transfer.Invitation) *createdLink {
+	l := &createdLink{Recipient: inv.Recipient, URL: h.cfg.PublicURL + "/s/" + inv.Token}
+	qrURL, err := qrDataURL(l.URL)
+	if err != nil {
+		h.logger.Warn("QR code not drawn", logSendID, inv.SendID, logErr, err)
+	}
+	l.QR = qrURL
+	return l
+}
+
+// serveComposePost creates the send from the form, mails the recipients and shows the links.
+func (h *Handler) serveComposePost(r *request, _ map[string]string) {
+	args := r.ctx.PostArgs()
+	d := composeData{
+		To: string(args.Peek("to")), Cc: string(args.Peek("cc")), Bcc: string(args.Peek("bcc")),
+		Subject: string(args.Peek("subject")), Message: strings.ReplaceAll(string(args.Peek("message")), "\r\n", "\n"),
+		DeleteAfterDownload: args.Has("delete_after_download"),
+		Receipts:            args.Has("receipts"),
+		EmailCode:           args.Has("email_code"),
+		ExpiryChoices:       expiryChoices(),
+	}
+	tr := h.translator(r.lang)
+	fail := func(msg string) {
+		p := h.newPage(r)
+		p.Error = msg
+		h.fillLimits(r, &d)
+		p.Data = d
+		h.render(r, fasthttp.StatusUnprocessableEntity, "send", p)
+	}
+	var ids []transfer.FileID
+	for _, v := range args.PeekMulti("file") {
+		if len(ids) >= maxFormFiles {
+			break
+		}
+		id := transfer.FileID(v)
+		if f, err := h.deps.Sends.GetFile(r.ctx, r.user.ID, id); err == nil {
+			d.Files = append(d.Files, composeFile{ID: string(f.ID), Name: f.Name, Size: f.Size})
+		}
+		ids = append(ids, id)
+	}
+	var err error
+	if d.ExpiryDays, err = strconv.Atoi(string(args.Peek("expiry_days"))); err != nil || d.ExpiryDays < 1 || d.ExpiryDays > maxExpiryDays {
+		d.ExpiryDays = defaultExpiryDay
+		fail(tr.translate("send.expiry_invalid"))
+		return
+	}
+	if v := string(args.Peek("download_limit")); v != "" {
+		if d.DownloadLimit, err = strconv.Atoi(v); err != nil || d.DownloadLimit < 0 {
+			d.DownloadLimit = 0
+			fail(tr.translate("send.limit_invalid"))
+			return
+		}
+	}
+	if len(ids) == 0 {
+		fail(tr.translate("transfer.files_invalid"))
+		return
+	}
+	req := transfer.SendRequest{
+		From: transfer.Sender{Name: r.user.Name, Email: r.user.Email},
+		To:   splitAddresses(d.To), Cc: splitAddresses(d.Cc), Bcc: splitAddresses(d.Bcc),
+		Subject: d.Subject, Message: d.Message, FileIDs: ids,
+		Options: transfer.Options{
+			Password:            string(args.Peek("password")),
+			Expiry:              time.Duration(d.ExpiryDays) * 24 * time.Hour,
+			DownloadLimit:       d.DownloadLimit,
+			DeleteAfterDownload: d.DeleteAfterDownload,
+			Receipts:            d.Receipts,
+			EmailCode:           d.EmailCode,
+		},
+	}
+	created, err := h.createSend(r, req)
+	if err != nil {
+		fail(h.transferMessage(r.lang, err))
+		return
+	}
+	out := createdData{Send: created.Send}
+	for _, inv := range created.Invitations {
+		link := h.newLink(inv)
+		if err := h.invite(r.ctx, r, created.Send, inv); err != nil {
+			// The send exists; the sender sees the recipient not notified and can resend.
+			h.logger.Error("invitation not queued", logSendID, created.Send.ID, logErr, err)
+		} else {
+			link.Notified = true
+		}
+		out.Links = append(out.Links, *link)
+	}
+	if s, err := h.deps.Sends.GetSend(r.ctx, r.user.ID, created.Send.ID); err == nil {
+		out.Send = s
+	}
+	p := h.newPage(r)
+	p.Notice = tr.translate("send.created")
+	p.Data = out
+	h.render(r, fasthttp.StatusOK, "created", p)
+}
+
+// createSend creates the send; when a file's scan is still running (the upload just
+// finished) it waits for the verdict, polling, up to Config.ScanWait.
+func (h *Handler) createSend(r *request, req transfer.SendRequest) (transfer.Created, error) {
+	created, err := h.deps.Sends.CreateSend(r.ctx, r.user.ID, req)
+	if !errors.Is(err, transfer.ErrFileScanning) {
+		return created, err
+	}
+	deadline := time.NewTimer(h.cfg.ScanWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-deadline.C:
+			return created, err
+		case <-r.ctx.Done():
+			return created, err
+		case <-tick.C:
+		}
+		if !h.scanPending(r, req.FileIDs) {
+			return h.deps.Sends.CreateSend(r.ctx, r.user.ID, req)
+		}
+	}
+}
+
+// scanPending reports whether one of the files still waits for its verdict.
+func (h *Handler) scanPending(r *request, ids []transfer.FileID) bool {
+	for _, id := range ids {
+		if f, err := h.deps.Sends.GetFile(r.ctx, r.user.ID, id); err == nil && f.Verdict == transfer.VerdictPending {
+			return true
+		}
+	}
+	return false
+}
+
+// invite renders and queues one recipient's mail with their link, then records it.
+func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv transfer.Invitation) error {
+	data := notify.SendData{
+		SenderName: r.user.Name, SenderEmail: r.user.Email, Subject: s.Subject, Message: s.Message,
+		Link: h.cfg.PublicURL + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
+	}
+	if data.SenderName == "" {
+		data.SenderName = r.user.Email
+	}
+	for _, f := range s.Files {
+		data.Files = append(data.Files, notify.File{Name: f.Name, Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows})
+	}
+	msg, err := notify.Render(notify.KindSend, string(r.user.Language), data)
+	if err != nil {
+		return fmt.Errorf("render invitation: %w", err)
+	}
+	msg.To, msg.Ref = []string{inv.Recipient}, string(s.ID)
+	if _, err := h.deps.Mailer.Enqueue(ctx, msg, r.user.ID); err != nil {
+		return fmt.Errorf("queue invitation: %w", err)
+	}
+	if err := h.deps.Sends.RecordNotified(ctx, inv.SendID, inv.Recipient); err != nil {
+		return fmt.Errorf("record invitation: %w", err)
+	}
+	return nil
+}
+
+// transferMessage returns what the user should read about err from transfer.
+func (h *Handler) transferMessage(lang string, err error) string {
+	tr := h.translator(lang)
+	var re *transfer.RecipientError
+	if errors.As(err, &re) {
+		return tr.translate("transfer.recipient_invalid", "Address", re.Address)
+	}
+	code := transfer.Code(err)
+	if code == "internal" {
+		h.logger.Warn("transfer call failed", logErr, err)
+		return tr.translate("error.unavailable")
+	}
+	msg := tr.translate("transfer." + code)
+	if msg == "transfer."+code {
+		return tr.translate("error.generic")
+	}
+	return msg
+}

@@ -1,0 +1,184 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/valyala/fasthttp"
+
+	"valise/account"
+	"valise/httpd/tus"
+	"valise/transfer"
+)
+
+// uploaderBackend adapts transfer.Uploader to tus.Backend, as the node does.
+type uploaderBackend struct{ u *transfer.Uploader }
+
+func (b uploaderBackend) Create(ctx context.Context, r tus.CreateRequest) (string, error) {
+	id, err := b.u.Create(ctx, r.Principal, r.Length, r.Metadata)
+	return string(id), tusError(err)
+}
+
+func (b uploaderBackend) Info(ctx context.Context, principal, id string) (tus.Info, error) {
+	in, err := b.u.Info(ctx, principal, transfer.FileID(id))
+	if err != nil {
+		return tus.Info{}, tusError(err)
+	}
+	return tus.Info{Offset: in.Offset, Length: in.Length, Expires: in.Expires, Metadata: in.Metadata}, nil
+}
+
+func (b uploaderBackend) Write(ctx context.Context, principal, id string, offset int64, chunk tus.Chunk) (int64, error) {
+	off, err := b.u.Write(ctx, principal, transfer.FileID(id), offset, chunk)
+	return off, tusError(err)
+}
+
+func (b uploaderBackend) Terminate(ctx context.Context, principal, id string) error {
+	return tusError(b.u.Terminate(ctx, principal, transfer.FileID(id)))
+}
+
+func (b uploaderBackend) MaxSize(principal string) int64 { return b.u.MaxSize(principal) }
+
+func tusError(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, m := range []struct{ from, to error }{
+		{transfer.ErrUploadNotFound, tus.ErrNotFound},
+		{transfer.ErrUploadExpired, tus.ErrExpired},
+		{transfer.ErrOffsetMismatch, tus.ErrOffsetMismatch},
+		{transfer.ErrChecksumMismatch, tus.ErrChecksumMismatch},
+		{transfer.ErrChunkIncomplete, tus.ErrIncomplete},
+		{transfer.ErrTooLarge, tus.ErrTooLarge},
+		{transfer.ErrQuotaExceeded, tus.ErrTooLarge},
+		{transfer.ErrLocked, tus.ErrLocked},
+		{transfer.ErrInvalidFileName, tus.ErrBadMetadata},
+		{transfer.ErrInvalidMetadata, tus.ErrBadMetadata},
+		{transfer.ErrInvalidSize, tus.ErrBadMetadata},
+	} {
+		if errors.Is(err, m.from) && !errors.Is(err, m.to) {
+			return fmt.Errorf("%w: %w", m.to, err)
+		}
+	}
+	return err
+}
+
+// TestBrowserComposeAndSend goes through the compose page in chromium against the real
+// uploader (blobstore and metadata): two recipients, a generated password, a file uploaded by
+// the page's JavaScript, the form sent with the upload's ID; the links page shows one link
+// and QR code per recipient, the mails are in the outbox, and the sent pages list the send
+// with the file's SHA-256. There is no clamd here: the test gives the verdict the scanner
+// would (clean) once the upload is complete.
+func TestBrowserComposeAndSend(t *testing.T) {
+	b := newBrowser(t)
+	e := newEnv(t)
+	up, err := transfer.NewUploader(transfer.DefaultUploaderConfig(), e.sends, e.bs, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	ts, err := tus.New(tus.DefaultConfig(), uploaderBackend{up}, e.h.SessionPrincipal, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount := func(ctx *fasthttp.RequestCtx) bool {
+		if !strings.HasPrefix(string(ctx.Path()), "/api/v1/uploads") {
+			return false
+		}
+		ts.Handle(ctx)
+		return true
+	}
+	e.extra.Store(&mount)
+	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
+
+	data := make([]byte, 3<<20+17)
+	rand.Read(data)
+	sum := sha256.Sum256(data)
+	path := filepath.Join(t.TempDir(), "rapport annuel.pdf")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	b.do("sign in", chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), "alice@example.org"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.ID("login-submit")),
+		chromedp.WaitVisible(chromedp.ID("send-form")))
+	b.do("compose",
+		chromedp.SendKeys(chromedp.ID("to"), "bob@example.org, carol@example.org"),
+		chromedp.SendKeys(chromedp.ID("subject"), "Rapport annuel"),
+		chromedp.SendKeys(chromedp.ID("message"), "Bonjour,\nle rapport."),
+		chromedp.Click(chromedp.ID("generate")),
+		chromedp.SetUploadFiles(chromedp.ID("files"), []string{path}),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#file-ids input[name=file]").length === 1`))
+	b.shot("compose")
+	password := eval[string](b, "password", `document.getElementById("password").value`)
+	id := transfer.FileID(eval[string](b, "file ID", `document.querySelector("#file-ids input[name=file]").value`))
+
+	// The scanner's part: wait for the background scan to give up (no clamd), then say clean.
+	waitFor(t, "the scan to settle", func() bool {
+		f, err := e.sends.GetFile(e.ctx, alice.ID, id)
+		return err == nil && f.Verdict != transfer.VerdictPending
+	})
+	if err := e.sends.SetVerdict(e.ctx, id, transfer.VerdictClean, ""); err != nil {
+		t.Fatal(err)
+	}
+	f, err := e.sends.GetFile(e.ctx, alice.ID, id)
+	if err != nil || f.SHA256 != hex.EncodeToString(sum[:]) || f.Name != "rapport annuel.pdf" {
+		t.Fatalf("stored file %+v, %v; want SHA-256 %x", f, err, sum)
+	}
+
+	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.ID("link-1")))
+	links := eval[[]string](b, "links", `Array.from(document.querySelectorAll("input.link-url")).map(i => i.value)`)
+	if len(links) != 2 || !strings.HasPrefix(links[0], "https://valise.example.org/s/") {
+		b.fail("links", fmt.Errorf("links %q", links))
+	}
+	if n := eval[int](b, "QR codes", `Array.from(document.querySelectorAll("img.qr")).filter(i => i.complete && i.naturalWidth > 0).length`); n != 2 {
+		b.fail("QR codes", fmt.Errorf("%d QR codes drawn", n))
+	}
+	b.shot("links")
+	b.checkAccessibility("links page")
+	if loc := eval[string](b, "address after send", `location.pathname`); loc != "/sent/"+string(sends0(t, e, alice.ID)) {
+		b.fail("address after send", fmt.Errorf("address bar at %s: a reload would send again", loc))
+	}
+	out, err := e.mail.Outbox(e.ctx)
+	if err != nil || len(out) != 2 {
+		t.Fatalf("outbox: %d mails, %v", len(out), err)
+	}
+	sends, err := e.sends.ListSends(e.ctx, alice.ID)
+	if err != nil || len(sends) != 1 || !sends[0].Options.PasswordRequired {
+		t.Fatalf("sends %+v, %v", sends, err)
+	}
+	// The generated password is the link's: the recipient's challenge accepts it.
+	tokens := strings.TrimPrefix(links[0], "https://valise.example.org/s/")
+	if _, err := e.sends.CheckLinkPassword(e.ctx, tokens, "", password); err != nil {
+		t.Fatalf("the generated password does not open the link: %v", err)
+	}
+
+	b.do("sent list", chromedp.Navigate(e.base+"/sent"), chromedp.WaitVisible(chromedp.ID("sent-table")))
+	b.checkAccessibility("sent list")
+	b.do("detail", chromedp.Click(chromedp.CSS("#sent-table a")), chromedp.WaitVisible(chromedp.ID("recipients")))
+	if txt := eval[string](b, "detail hash", `document.querySelector("code.hash").textContent`); txt != hex.EncodeToString(sum[:]) {
+		b.fail("detail hash", fmt.Errorf("SHA-256 shown %q", txt))
+	}
+	b.shot("detail")
+	b.checkAccessibility("detail page")
+}
+
+// sends0 returns the ID of owner's only send.
+func sends0(t *testing.T, e *env, owner string) transfer.SendID {
+	t.Helper()
+	sends, err := e.sends.ListSends(e.ctx, owner)
+	if err != nil || len(sends) != 1 {
+		t.Fatalf("sends: %d, %v", len(sends), err)
+	}
+	return sends[0].ID
+}

@@ -1,0 +1,275 @@
+// Package web serves Valise's web UI for users: log in and out, the first-login password
+// change, the language switch, the compose page (files uploaded by the browser with the
+// vendored tus-js-client to /api/v1/uploads), and the sent list with each send's detail,
+// resend and revoke. Pages are server-rendered with html/template, in French by default and
+// in English by Accept-Language or the language switch (go-i18n catalogs under i18n/).
+// Static files (the page's own app.js and style.css, the vendored tus-js-client and htmx) are
+// embedded and served under /static/ with long cache lifetimes keyed by their content hash.
+//
+// Sessions: the __Host-session cookie (Secure, HttpOnly, SameSite=Lax, Path=/) holds an
+// account session token; account enforces the 12 h and 30 min idle limits. Every POST
+// carries a CSRF token, in the form field "csrf" or the X-CSRF-Token header: for a session
+// it is the HMAC-SHA256 of the session's ID under Config.CSRFKey; before login it is the HMAC
+// of a random nonce kept in the __Host-csrf cookie. Every page is sent with a strict CSP (no
+// inline script or style), nosniff, no-referrer, HSTS and no-store.
+//
+// The recipients' link pages (/s/{token}) are served by httpd/api for now; this package does
+// not answer them.
+//
+// fasthttp's memory rules (DEPENDENCIES trap 4): nothing obtained from a RequestCtx is kept
+// after the handler returns.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/text/language"
+
+	"valise/account"
+	"valise/notify"
+	"valise/transfer"
+)
+
+// Errors of the web layer itself.
+var (
+	// ErrCSRF is answered (403) to a POST without a valid CSRF token, or from another origin.
+	ErrCSRF = errors.New("web: missing or invalid CSRF token")
+	// ErrBodyTooLarge is answered (413) to a form above Config.MaxBodyBytes.
+	ErrBodyTooLarge = errors.New("web: request body too large")
+	// ErrBadRequest is answered (400) to a form that cannot be parsed.
+	ErrBadRequest = errors.New("web: malformed request")
+)
+
+// Accounts is what the web UI needs of account; *account.Service implements it. Every method
+// is called from request goroutines, concurrently, and honours ctx. Errors meant for the
+// user are *account.UserError values.
+type Accounts interface {
+	// CheckPassword authenticates an e-mail address and password (lockout included).
+	CheckPassword(ctx context.Context, email, password string) (account.User, error)
+	// CreateSession opens a session for userID and returns its token, given once.
+	CreateSession(ctx context.Context, userID string) (string, account.Session, error)
+	// Session returns the live session with this token and its user, after a linearizable
+	// read; account.ErrInvalidToken, ErrSessionExpired or ErrDisabled when refused.
+	Session(ctx context.Context, token string) (account.Session, account.User, error)
+	// DeleteSession ends a session; an unknown token is not an error.
+	DeleteSession(ctx context.Context, token string) error
+	// SetPassword sets a chosen password (policy checked: account.ErrWeakPassword) and
+	// clears must-change-password.
+	SetPassword(ctx context.Context, email, password string) error
+}
+
+// Sends is the sender's side of transfer; *transfer.Service implements it. Owner-scoped
+// methods answer another owner's object as not found.
+type Sends interface {
+	// CreateSend creates a send and returns one invitation (link token) per recipient.
+	CreateSend(ctx context.Context, owner string, req transfer.SendRequest) (transfer.Created, error)
+	// ListSends returns owner's sends, newest first.
+	ListSends(ctx context.Context, owner string) ([]transfer.Send, error)
+	// GetSend returns owner's send with per-recipient tracking.
+	GetSend(ctx context.Context, owner string, id transfer.SendID) (transfer.Send, error)
+	// Resend mints a new link for one recipient; the old one stops working.
+	Resend(ctx context.Context, owner string, id transfer.SendID, recipient string) (transfer.Invitation, error)
+	// Revoke ends a send at once, on every node.
+	Revoke(ctx context.Context, owner string, id transfer.SendID) error
+	// RecordNotified records that a recipient's mail was queued.
+	RecordNotified(ctx context.Context, id transfer.SendID, recipient string) error
+	// GetFile returns owner's complete file.
+	GetFile(ctx context.Context, owner string, id transfer.FileID) (transfer.File, error)
+}
+
+// Mailer queues mails; *notify.Sender implements it.
+type Mailer interface {
+	// Enqueue records msg durably for delivery (or in the outbox) and returns it as stored.
+	Enqueue(ctx context.Context, msg notify.Message, actor string) (notify.Message, error)
+}
+
+// Limits says how much a user may upload, so the compose page checks sizes and quota before
+// the first byte flows. The node implements it from transfer's policy and usage. Called from
+// request goroutines; it must answer quickly.
+type Limits interface {
+	// UploadLimits returns the largest file owner may upload and the bytes left in their
+	// quota, or quotaLeft < 0 when they have no quota.
+	UploadLimits(ctx context.Context, owner string) (maxFile, quotaLeft int64, err error)
+}
+
+// Deps are the Handler's collaborators; Limits and Logger are optional (no Limits: the
+// server's checks alone, at upload time).
+type Deps struct {
+	Accounts Accounts
+	Sends    Sends
+	Mailer   Mailer
+	Limits   Limits
+	Logger   *slog.Logger
+}
+
+// Config tunes the Handler.
+type Config struct {
+	// PublicURL is the base of the links in mails, "https://valise.example.org" (no
+	// trailing slash).
+	PublicURL string `toml:"public_url"`
+	// CSRFKey keys the CSRF tokens' HMAC; at least 32 random bytes, the same on every node
+	// (a session may move between nodes).
+	CSRFKey []byte `toml:"-"`
+	// ProductName is the name shown in the pages' header and titles.
+	ProductName string `toml:"product_name"`
+	// Colors override the default palette (branding); empty fields keep Valise's colours.
+	Colors Colors `toml:"colors"`
+	// MaxBodyBytes bounds a form's body.
+	MaxBodyBytes int `toml:"max_body_bytes"`
+	// SessionMaxAge is the session cookie's Max-Age; account enforces the real limits.
+	SessionMaxAge time.Duration `toml:"session_max_age"`
+	// ScanWait is how long the compose page waits for the virus scan of files uploaded a
+	// moment ago before telling the user to try again.
+	ScanWait time.Duration `toml:"scan_wait"`
+}
+
+// Colors are the brand's colours, "#rrggbb". The pages use them as CSS variables; each must
+// keep a 4.5:1 contrast with the background of its scheme (the administrator's duty).
+type Colors struct {
+	// Brand colours links and primary buttons in the light scheme.
+	Brand string `toml:"brand"`
+	// BrandDark is Brand in the dark scheme (prefers-color-scheme: dark).
+	BrandDark string `toml:"brand_dark"`
+}
+
+// DefaultConfig returns the defaults; the caller sets PublicURL and CSRFKey.
+func DefaultConfig() Config {
+	return Config{
+		ProductName:   "Valise",
+		MaxBodyBytes:  256 << 10,
+		SessionMaxAge: 12 * time.Hour,
+		ScanWait:      30 * time.Second,
+	}
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.PublicURL)
+	switch {
+	case err != nil || u.Scheme != "https" || u.Host == "" || strings.HasSuffix(c.PublicURL, "/"):
+		return fmt.Errorf("web config: public_url %q must be an https URL without trailing slash", c.PublicURL)
+	case len(c.CSRFKey) < 32:
+		return errors.New("web config: csrf key shorter than 32 bytes")
+	case c.ProductName == "" || len(c.ProductName) > 100:
+		return errors.New("web config: product_name must hold 1 to 100 bytes")
+	case c.MaxBodyBytes < 4<<10:
+		return errors.New("web config: max_body_bytes below 4 KiB")
+	case c.SessionMaxAge <= 0:
+		return errors.New("web config: session_max_age must be positive")
+	case !validColor(c.Colors.Brand) || !validColor(c.Colors.BrandDark):
+		return fmt.Errorf("web config: colors must be #rrggbb, got %q and %q", c.Colors.Brand, c.Colors.BrandDark)
+	case c.ScanWait < 0:
+		return errors.New("web config: scan_wait must not be negative")
+	}
+	return nil
+}
+
+// Route is one method and path pattern the Handler serves. A segment in braces ("{id}")
+// matches one non-empty path segment; a pattern ending in "/*" matches every path below.
+type Route struct {
+	Method  string
+	Pattern string
+	// Public routes answer without a session; the others redirect to /login (GET) or
+	// answer 403 (POST).
+	Public bool
+}
+
+// Handler serves the web UI. It is safe for concurrent use.
+type Handler struct {
+	cfg     Config
+	deps    Deps
+	logger  *slog.Logger
+	bundle  *i18n.Bundle
+	matcher language.Matcher
+	pages   *pages
+	static  *staticFiles
+	routes  []route
+}
+
+// New returns a Handler.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Accounts == nil || deps.Sends == nil || deps.Mailer == nil {
+		return nil, errors.New("web: Deps.Accounts, Sends and Mailer are required")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	bundle, err := newBundle()
+	if err != nil {
+		return nil, err
+	}
+	st, err := newStaticFiles()
+	if err != nil {
+		return nil, err
+	}
+	st.add("brand.css", "text/css; charset=utf-8", brandCSS(cfg.Colors))
+	pg, err := newPages(st)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		cfg:     cfg,
+		deps:    deps,
+		logger:  logger.With("component", "web"),
+		bundle:  bundle,
+		matcher: language.NewMatcher([]language.Tag{language.French, language.English}),
+		pages:   pg,
+		static:  st,
+	}
+	h.routes = h.table()
+	return h, nil
+}
+
+// Handle serves ctx when its path is one of Routes' patterns and returns true; otherwise it
+// writes nothing and returns false. A known path with another method gets 405.
+func (h *Handler) Handle(ctx *fasthttp.RequestCtx) bool {
+	path := string(ctx.Path())
+	method := string(ctx.Method())
+	var allowed []string
+	for i := range h.routes {
+		r := &h.routes[i]
+		params, ok := r.match(path)
+		if !ok {
+			continue
+		}
+		if r.Method != method && !(r.Method == "GET" && method == "HEAD") {
+			allowed = append(allowed, r.Method)
+			continue
+		}
+		h.serve(ctx, r, params)
+		return true
+	}
+	if allowed == nil {
+		return false
+	}
+	pageHeaders(ctx)
+	ctx.Response.Header.Set("Allow", strings.Join(allowed, ", "))
+	ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString("method not allowed\n")
+	return true
+}
+
+// Routes lists every route a Handler serves, in a stable order, built from the same table
+// the Handler routes with.
+func Routes() []Route {
+	var h *Handler // method values on a nil receiver are never called here
+	rs := h.table()
+	out := make([]Route, len(rs))
+	for i, r := range rs {
+		out[i] = r.Route
+	}
+	return out
+}
