@@ -179,3 +179,28 @@ func (s *Service) checkPassword(password string) error {
 // GeneratePassword returns a random password of 26 base32 characters (130 bits), for a new
 // user or a reset: strong, and easy to read out or type.
 func GeneratePassword() string { return rand.Text() }
+
+// PasswordHasher hashes and verifies passwords that are not users' own — a send's link
+// password — with the Service's Argon2id cost, in the same PHC form, sharing its bound on
+// concurrent hashes (PasswordConfig.MaxConcurrent), so link checks and logins together never
+// run more Argon2 instances than the node allows. It implements transfer.PasswordHasher. It
+// applies no password policy: the caller decides what a link password may be.
+type PasswordHasher struct {
+	h *hasher
+}
+
+// PasswordHasher returns a hasher sharing s's Argon2id parameters and semaphore.
+func (s *Service) PasswordHasher() *PasswordHasher { return &PasswordHasher{h: s.hasher} }
+
+// HashPassword returns password's Argon2id hash with a fresh salt, in PHC form. It waits for a
+// free hashing slot, or returns ctx's error.
+func (p *PasswordHasher) HashPassword(ctx context.Context, password string) (string, error) {
+	return p.h.hash(ctx, password)
+}
+
+// VerifyPassword reports, comparing in constant time, whether password matches hash. It
+// returns an error wrapping ErrBadPHC for a malformed hash, or ctx's error while waiting for a
+// hashing slot; an empty hash costs a full hash and matches nothing.
+func (p *PasswordHasher) VerifyPassword(ctx context.Context, password, hash string) (bool, error) {
+	return p.h.verify(ctx, password, hash)
+}

@@ -160,3 +160,55 @@ func BenchmarkHashPassword(b *testing.B) {
 		}
 	}
 }
+
+// TestPasswordHasher hashes a link password through the exported hasher in the Service's PHC
+// form and verifies it; a malformed hash is an error, never a match; and it shares the
+// Service's semaphore, so a cancelled caller never waits for a slot logins hold.
+func TestPasswordHasher(t *testing.T) {
+	e := newEnv(t)
+	h := e.svc.PasswordHasher()
+	ctx := ctxT(t)
+	hash, err := h.HashPassword(ctx, "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=256,t=1,p=1$") {
+		t.Fatalf("hash %q is not the service's PHC form", hash)
+	}
+	for _, tc := range []struct {
+		name, password, hash string
+		want                 bool
+		wantErr              error
+	}{
+		{"right", "correct horse battery", hash, true, nil},
+		{"wrong", "correct horse", hash, false, nil},
+		{"empty hash", "correct horse battery", "", false, nil},
+		{"malformed", "correct horse battery", "$argon2i$x", false, ErrBadPHC},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, err := h.VerifyPassword(ctx, tc.password, tc.hash)
+			if ok != tc.want || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("verify = %v, %v; want %v, %v", ok, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+	t.Run("shares the service's slots", func(t *testing.T) {
+		sem := e.svc.hasher.sem
+		for range cap(sem) {
+			sem <- struct{}{}
+		}
+		defer func() {
+			for range cap(sem) {
+				<-sem
+			}
+		}()
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, err := h.HashPassword(cctx, "x"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("hash with every login slot taken: %v, want DeadlineExceeded", err)
+		}
+		if _, err := h.VerifyPassword(cctx, "x", hash); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("verify with every login slot taken: %v, want DeadlineExceeded", err)
+		}
+	})
+}

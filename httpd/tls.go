@@ -81,28 +81,33 @@ func ServerNames(listen, advertise, publicURL string, extra ...string) []string 
 	cands = append(cands, "localhost", "127.0.0.1")
 	var out []string
 	for _, c := range cands {
-		c = strings.ToLower(strings.Trim(strings.TrimSpace(c), "[]"))
-		if c == "" {
-			continue
-		}
-		if ip := net.ParseIP(c); ip != nil {
-			if ip.IsUnspecified() {
-				continue
-			}
-			c = ip.String()
-		}
-		if !slices.Contains(out, c) {
+		if c = normName(c); c != "" && !slices.Contains(out, c) {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// managedCerts is certmagic's state for a started server.
+// normName returns a host name in lower case or an IP address in canonical form, or "" for
+// an empty or unspecified one.
+func normName(c string) string {
+	c = strings.ToLower(strings.Trim(strings.TrimSpace(c), "[]"))
+	if ip := net.ParseIP(c); ip != nil {
+		if ip.IsUnspecified() {
+			return ""
+		}
+		return ip.String()
+	}
+	return c
+}
+
+// managedCerts is certmagic's state for a started server. Guarded by Server.mu.
 type managedCerts struct {
 	cache  *certmagic.Cache  // its maintenance goroutine renews; Stop ends it
 	magic  *certmagic.Config // never nil
+	bg     context.Context   // background obtains and retries; cancel ends them
 	cancel context.CancelFunc
+	names  []string // every name managed: ManagedTLS.Names, then ManageNames'
 }
 
 // tlsConfig returns the listener's TLS configuration: TLS 1.2 at least, http/1.1 only, with
@@ -177,7 +182,7 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 			logger.Warn("retry certificates in the background", "names", failed, "err", err)
 		}
 	}
-	s.certs = &managedCerts{cache: cache, magic: magic, cancel: stopBG}
+	s.certs = &managedCerts{cache: cache, magic: magic, bg: bg, cancel: stopBG, names: slices.Clone(m.Names)}
 
 	tc := magic.TLSConfig()
 	tc.MinVersion = tls.VersionTLS12
@@ -192,6 +197,34 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 		}
 	}
 	return tc, nil
+}
+
+// ManageNames has certmagic hold certificates for names too (a new public_url host): each
+// name it does not manage yet is loaded from the storage or obtained from the issuer in the
+// background, retried with back-off until it succeeds or the server stops, and renewed from
+// then on; until then, such a name gets the fallback Certificate. It does nothing without
+// Config.Managed, before Start or after Shutdown. Names are normalised as ServerNames does
+// (lower case, canonical IPs; empty and unspecified ones are left out).
+func (s *Server) ManageNames(names ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.certs == nil {
+		return nil
+	}
+	var add []string
+	for _, n := range names {
+		if n = normName(n); n != "" && !slices.Contains(s.certs.names, n) && !slices.Contains(add, n) {
+			add = append(add, n)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := s.certs.magic.ManageAsync(s.certs.bg, add); err != nil {
+		return fmt.Errorf("manage certificates for %s: %w", strings.Join(add, ", "), err)
+	}
+	s.certs.names = append(s.certs.names, add...)
+	return nil
 }
 
 // stopTLS stops certmagic's maintenance and background retries, if any, and waits for the

@@ -309,3 +309,41 @@ func TestManagedTLSConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestManageNames: a name added once the server runs (a new public_url host) gets its own
+// certificate from the cluster CA, obtained in the background and stored in the metadata;
+// names already managed, empty or unspecified ones are left alone.
+func TestManageNames(t *testing.T) {
+	c := rafttest.NewCluster(t, 1)
+	env := newManagedEnv(t, newKeys(t), "node-1", c.Store(c.Leader(t)))
+	s, err := startManaged(t, env, tls.Certificate{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ManageNames("New.Example.org", "localhost", "", "0.0.0.0", "new.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	names := slices.Clone(s.certs.names)
+	s.mu.Unlock()
+	if want := append(ServerNames("127.0.0.1:0", "", "https://Files.Example.org:8443/"), "new.example.org"); !slices.Equal(names, want) {
+		t.Fatalf("managed names %q, want %q", names, want)
+	}
+	deadline := time.Now().Add(rafttest.WaitTimeout)
+	for {
+		conn, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{RootCAs: env.keys.CertPool(), ServerName: "new.example.org"})
+		if err == nil {
+			getHealthz(t, conn)
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no certificate for new.example.org within %v: %v", rafttest.WaitTimeout, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an event
+	}
+	key := "certificates/" + certstore.IssuerKey + "/new.example.org/new.example.org.crt"
+	if !env.storage.Exists(context.Background(), key) {
+		t.Fatalf("%s not in storage", key)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 	"valise/account"
 	"valise/adminapi"
 	"valise/blobstore"
+	"valise/certstore"
 	"valise/httpd"
 	"valise/httpd/api"
 	"valise/httpd/tus"
@@ -249,7 +251,7 @@ func (n *instance) start(ctx context.Context) error {
 		return err
 	}
 	n.onStop("rest api", n.closeAPI)
-	if err := n.startHTTPS(); err != nil {
+	if err := n.startHTTPS(ctx); err != nil {
 		return err
 	}
 
@@ -350,10 +352,13 @@ func (n *instance) openBlobs(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list staged uploads: %w", err)
 	}
-	left := 0
+	left, live := 0, 0
 	for _, s := range staged {
-		if isSelftestID(s.FileID) {
+		switch {
+		case isSelftestID(s.FileID):
 			left++
+		case !s.Committed:
+			live++
 		}
 	}
 	if left > 0 {
@@ -362,7 +367,7 @@ func (n *instance) openBlobs(ctx context.Context) error {
 		}
 		n.logger.Info("cleaned interrupted selftests", "count", left)
 	}
-	n.logger.Info("staged uploads", "count", len(staged)-left)
+	n.logger.Info("staged uploads", "count", live)
 	return nil
 }
 
@@ -423,16 +428,54 @@ func (n *instance) startAdmin() error {
 	return nil
 }
 
-// startHTTPS serves /healthz, /readyz and /ca.pem with a certificate from the cluster CA.
-func (n *instance) startHTTPS() error {
+// leaderWait bounds how long startHTTPS waits for a Raft leader before obtaining the HTTPS
+// certificates: without one, certmagic's locks and writes cannot commit.
+const leaderWait = 15 * time.Second
+
+// noLeaderObtain bounds obtaining the certificates when no leader is known: enough to load
+// those already in the metadata; the others are retried in the background.
+const noLeaderObtain = 5 * time.Second
+
+// startHTTPS serves /healthz, /readyz, /ca.pem and the mounts with certificates that certmagic
+// obtains from the cluster CA and keeps in the metadata (certstore, DEPENDENCIES trap 6), one
+// per name this node answers to. A certificate issued at each start for the listen and
+// advertised names stays the fallback, for a name certmagic holds none for yet. HTTPS starts once a leader is known (or
+// leaderWait passed), so that the first obtain on a new cluster can commit.
+func (n *instance) startHTTPS(ctx context.Context) error {
 	hosts, ips := certNames(n.cfg.Network.Listen, n.cfg.Network.Advertise)
 	cert, err := n.keys.IssueServerCert(hosts, ips)
 	if err != nil {
 		return err
 	}
+	storage, err := n.certStorage()
+	if err != nil {
+		return err
+	}
+	issuer, err := certstore.NewIssuer(n.keys, 0)
+	if err != nil {
+		return err
+	}
+	obtain := time.Duration(0) // httpd's default
+	wctx, cancel := context.WithTimeout(ctx, leaderWait)
+	_, werr := n.store.WaitLeader(wctx)
+	cancel()
+	if werr != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("start https: %w", ctx.Err())
+		}
+		n.logger.Warn("no raft leader yet: serving HTTPS with the certificates already stored, obtaining the others in the background", "err", werr)
+		obtain = noLeaderObtain
+	}
 	hcfg := httpd.DefaultConfig()
 	hcfg.Listen = n.cfg.Network.Listen
 	hcfg.Certificate = cert
+	hcfg.Managed = &httpd.ManagedTLS{
+		Storage:           storage,
+		Issuer:            issuer,
+		Names:             httpd.ServerNames(n.cfg.Network.Listen, n.cfg.Network.Advertise, n.setting("public_url"), append(tlsExtraNames(hosts, ips), "::1")...),
+		DefaultServerName: defaultServerName(n.cfg.Network.Listen, n.cfg.Network.Advertise),
+		ObtainTimeout:     obtain,
+	}
 	hcfg.CAPEM = n.keys.CAPEM()
 	if n.https, err = httpd.New(hcfg, n.httpDeps(), n.logger); err != nil {
 		return err
@@ -442,6 +485,55 @@ func (n *instance) startHTTPS() error {
 	}
 	n.onStop("https", n.https.Shutdown)
 	return nil
+}
+
+// certStorage returns certmagic's storage on the metadata, sealed by the cluster key; it is
+// closed after HTTPS stops (stop runs in reverse).
+func (n *instance) certStorage() (*certstore.Storage, error) {
+	ccfg := certstore.DefaultConfig()
+	ccfg.Holder = n.cfg.Node.ID
+	storage, err := certstore.New(ccfg, certstore.Deps{Store: n.store, Sealer: n.keys, Logger: n.logger})
+	if err != nil {
+		return nil, fmt.Errorf("certificate storage: %w", err)
+	}
+	n.onStop("certificate storage", func(context.Context) error { return storage.Close() })
+	return storage, nil
+}
+
+// tlsExtraNames turns certNames' output into httpd.ServerNames' extra names (the fallback
+// certificate's names; start adds ::1, which it names too).
+func tlsExtraNames(hosts []string, ips []net.IP) []string {
+	out := slices.Clone(hosts)
+	for _, ip := range ips {
+		out = append(out, ip.String())
+	}
+	return out
+}
+
+// defaultServerName is the name whose certificate answers a client that sends no SNI and
+// reached an address no certificate names: the advertised host, else the listen IP, else
+// 127.0.0.1. (A client connecting by an IP a certificate names gets that one.)
+func defaultServerName(listen, advertise string) string {
+	host := func(s string) (string, net.IP) {
+		if h, _, err := net.SplitHostPort(s); err == nil {
+			s = h
+		}
+		s = strings.ToLower(strings.Trim(s, "[]"))
+		ip := net.ParseIP(s)
+		if ip != nil && ip.IsUnspecified() {
+			return "", nil
+		}
+		return s, ip
+	}
+	if h, ip := host(advertise); ip != nil {
+		return ip.String()
+	} else if h != "" {
+		return h
+	}
+	if _, ip := host(listen); ip != nil {
+		return ip.String()
+	}
+	return "127.0.0.1"
 }
 
 // gate answers CodeUnavailable until the node serves.
@@ -566,6 +658,18 @@ func certNames(listen, advertise string) ([]string, []net.IP) {
 		}
 	}
 	return hosts, ips
+}
+
+// liveStaged counts the staged uploads still being written: not the committed leftovers
+// blobstore keeps until the file is recorded (StagedUpload.Committed).
+func liveStaged(staged []blobstore.StagedUpload) int {
+	n := 0
+	for _, s := range staged {
+		if !s.Committed {
+			n++
+		}
+	}
+	return n
 }
 
 // isSelftestID reports whether id names a selftest file.

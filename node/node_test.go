@@ -2,14 +2,17 @@ package node
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"valise/adminapi"
+	"valise/certstore"
 )
 
 // fastRaft elects a one-node cluster quickly.
@@ -118,6 +121,10 @@ func TestInitRun(t *testing.T) {
 	if len(st.Disks) != 3 || !st.Journal.Verified || st.Node.Addresses.HTTPS == "" || strings.HasSuffix(st.Node.Addresses.HTTPS, ":0") {
 		t.Fatalf("status %+v", st)
 	}
+	var served *x509.Certificate
+	t.Run("certificate from certmagic", func(t *testing.T) {
+		served = servedCert(t, dir, st.Node.Addresses.HTTPS)
+	})
 	t.Run("a second run is refused", func(t *testing.T) {
 		c2 := cfg
 		c2.Network.AdminSocket = filepath.Join(shortDir(t), "b.sock")
@@ -230,11 +237,35 @@ func TestInitRun(t *testing.T) {
 			t.Fatalf("scanner %+v: no official database, want test_signatures_only", sc)
 		}
 	})
+	t.Run("certificate for a new public_url host", func(t *testing.T) {
+		if _, err := c.SetSetting(ctx, "public_url", "https://Files.Example.org:8443"); err != nil {
+			t.Fatal(err)
+		}
+		pollUntil(t, 30*time.Second, func() error {
+			_, err := dialCert(t, dir, st.Node.Addresses.HTTPS, "files.example.org")
+			return err
+		})
+	})
 	stop()
 
-	// A restart keeps metadata and shards.
+	// A restart keeps metadata, shards and certificates.
 	stop = serve(t)
-	defer stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	t.Run("certificate loaded from the metadata", func(t *testing.T) {
+		st, err := c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := servedCert(t, dir, st.Node.Addresses.HTTPS)
+		if served != nil && !again.Equal(served) {
+			t.Fatalf("after a restart the node serves another certificate (serial %v, was %v): want the stored one", again.SerialNumber, served.SerialNumber)
+		}
+	})
 	if ok, err := c.CheckPassword(ctx, "bob@example.org", password); err != nil || !ok {
 		t.Fatalf("check after restart = %v, %v", ok, err)
 	}
@@ -246,4 +277,17 @@ func TestInitRun(t *testing.T) {
 	if err != nil || !rep.OK || rep.Entries < 5 {
 		t.Fatalf("journal = %+v, %v", rep, err)
 	}
+	stop()
+	stopped = true
+	t.Run("certificate stored in the metadata", func(t *testing.T) {
+		stored, names := storedManagedCert(t, cfg)
+		if served != nil && !stored.Equal(served) {
+			t.Fatalf("the stored certificate (serial %v) is not the one served (serial %v)", stored.SerialNumber, served.SerialNumber)
+		}
+		for _, name := range []string{"localhost", "files.example.org"} {
+			if want := "certificates/" + certstore.IssuerKey + "/" + name; !slices.Contains(names, want) {
+				t.Errorf("stored certificates %q: want %s too", names, want)
+			}
+		}
+	})
 }

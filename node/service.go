@@ -79,7 +79,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	if err != nil {
 		return out, fmt.Errorf("list staged uploads: %w", err)
 	}
-	out.StagedUploads = int64(len(staged))
+	out.StagedUploads = int64(liveStaged(staged))
 	head, err := n.store.JournalHead()
 	if err != nil {
 		return out, fmt.Errorf("read the journal head: %w", err)

@@ -294,6 +294,10 @@ func (n *instance) relayFromSettings() (*notify.Relay, string, error) {
 	return r, strings.Join(parts, "\x00"), nil
 }
 
+// Link passwords are hashed by account's hasher: one Argon2id cost and one bound on
+// concurrent hashes for logins and links together.
+var _ transfer.PasswordHasher = (*account.PasswordHasher)(nil)
+
 // startTransfers starts the transfer service with the policy from the settings, and its
 // retention job.
 func (n *instance) startTransfers() error {
@@ -302,7 +306,7 @@ func (n *instance) startTransfers() error {
 	svc, err := transfer.New(tcfg, transfer.Deps{
 		Store:  n.store,
 		Blobs:  transfer.NewStoreBlobs(n.blobs),
-		Hasher: newLinkHasher(account.DefaultConfig().Password),
+		Hasher: n.accounts.PasswordHasher(), // account's Argon2id, sharing its slots
 		Logger: n.logger,
 	})
 	if err != nil {

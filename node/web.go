@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -254,6 +255,13 @@ func (n *instance) startAPI() error {
 	}
 	n.apiURL = pub
 	n.apiHandlers = append(n.apiHandlers, h)
+	// A new public host gets its certificate from the cluster CA in the background (the
+	// fallback certificate, which does not name it, answers until then).
+	if u, err := url.Parse(pub); err == nil && n.https != nil {
+		if err := n.https.ManageNames(u.Hostname()); err != nil {
+			n.logger.Warn("manage a certificate for the public_url host", "host", u.Hostname(), "err", err)
+		}
+	}
 	return nil
 }
 

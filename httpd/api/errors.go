@@ -108,7 +108,7 @@ var messages = map[string][2]string{
 	"metadata_invalid":       {"Métadonnées invalides.", "Invalid metadata."},
 	"owner_invalid":          {"Propriétaire invalide.", "Invalid owner."},
 	"file_scanning":          {"Analyse antivirus en cours : réessayez dans un moment.", "Antivirus scan still running: try again in a moment."},
-	"file_not_sendable":      {"Ce fichier ne peut pas être envoyé (analyse antivirus non concluante).", "This file cannot be sent (antivirus scan not conclusive)."},
+	"file_not_sendable":      {"Ce fichier ne peut pas être envoyé : l'antivirus ne l'a pas déclaré sain.", "This file cannot be sent: the antivirus has not found it clean."},
 	"verdict_invalid":        {"Verdict invalide.", "Invalid verdict."},
 	"recipient_invalid":      {"Adresse de destinataire invalide.", "Invalid recipient address."},
 	"no_recipients":          {"Aucun destinataire.", "No recipient."},
@@ -120,9 +120,35 @@ var messages = map[string][2]string{
 	"checksum_mismatch":      {"Somme de contrôle incorrecte.", "Checksum mismatch."},
 	"chunk_incomplete":       {"Morceau incomplet.", "Chunk incomplete."},
 	"busy":                   {"Service occupé, réessayez.", "Service busy, try again."},
+
+	// Finer messages of one code, by case (messageKey); the code the client sees stays the same.
+	keyFileInfected:   {"Ce fichier contient un virus : il est mis en quarantaine et ne peut pas être envoyé.", "This file contains a virus: it is quarantined and cannot be sent."},
+	keyFileNotScanned: {"Ce fichier n'a pas encore pu être analysé par l'antivirus : il est retenu jusqu'à ce qu'une analyse aboutisse, réessayez plus tard.", "This file could not be scanned by the antivirus yet: it is held until a scan completes, try again later."},
 }
 
-// message returns code's message in lang ("fr" or "en").
+// Message keys of the cases of file_not_sendable.
+const (
+	keyFileInfected   = "file_not_sendable/infected"
+	keyFileNotScanned = "file_not_sendable/not_scanned"
+)
+
+// messageKey returns the catalog key of err's message answered as code: code itself, or the
+// key of a finer case of it — a file offered for sending that is infected (quarantined) is
+// not one that is held because it could not be scanned.
+func messageKey(err error, code string) string {
+	var fe *transfer.FileNotSendableError
+	if code == "file_not_sendable" && errors.As(err, &fe) {
+		switch fe.Verdict {
+		case transfer.VerdictInfected:
+			return keyFileInfected
+		case transfer.VerdictNotScanned:
+			return keyFileNotScanned
+		}
+	}
+	return code
+}
+
+// message returns the message of code (or of a messageKey) in lang ("fr" or "en").
 func message(code, lang string) string {
 	m, ok := messages[code]
 	if !ok {
@@ -165,7 +191,7 @@ func (h *Handler) fail(ctx *fasthttp.RequestCtx, err error) {
 	if status == fasthttp.StatusUnauthorized {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="valise"`)
 	}
-	h.writeJSON(ctx, status, apiError{Code: code, Message: message(code, h.lang(ctx))})
+	h.writeJSON(ctx, status, apiError{Code: code, Message: message(messageKey(err, code), h.lang(ctx))})
 }
 
 // writeJSON answers status with v as JSON.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"valise/account"
@@ -52,4 +53,44 @@ func TestErrorStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFileNotSendableMessages: a file offered for sending that is infected, held unscanned or
+// otherwise not clean answers 400 file_not_sendable (a stable code) with a message saying
+// which, in French and English; one still being scanned answers 409 file_scanning.
+func TestFileNotSendableMessages(t *testing.T) {
+	for _, tc := range []struct {
+		verdict transfer.Verdict
+		status  int
+		code    string
+		fr, en  string
+	}{
+		{transfer.VerdictInfected, 400, "file_not_sendable", "contient un virus", "This file contains a virus: it is quarantined and cannot be sent."},
+		{transfer.VerdictNotScanned, 400, "file_not_sendable", "retenu", "could not be scanned"},
+		{transfer.Verdict(""), 400, "file_not_sendable", "pas déclaré sain", "has not found it clean"},
+		{transfer.VerdictPending, 409, "file_scanning", "en cours", "still running"},
+	} {
+		t.Run(string(tc.verdict), func(t *testing.T) {
+			err := fmt.Errorf("create send: %w", &transfer.FileNotSendableError{ID: "f1", Verdict: tc.verdict})
+			status, code := errorStatus(err)
+			if status != tc.status || code != tc.code {
+				t.Fatalf("errorStatus = %d %s, want %d %s", status, code, tc.status, tc.code)
+			}
+			key := messageKey(err, code)
+			fr, en := message(key, "fr"), message(key, "en")
+			if !strings.Contains(fr, tc.fr) || !strings.Contains(en, tc.en) {
+				t.Fatalf("messages %q / %q, want them to say %q / %q", fr, en, tc.fr, tc.en)
+			}
+			if strings.Contains(en, "not conclusive") && tc.verdict == transfer.VerdictInfected {
+				t.Fatalf("an infected file is told %q", en)
+			}
+		})
+	}
+	t.Run("catalog complete", func(t *testing.T) {
+		for k, m := range messages {
+			if m[0] == "" || m[1] == "" || m[0] == m[1] {
+				t.Errorf("message %s: %q / %q, want French and English", k, m[0], m[1])
+			}
+		}
+	})
 }
