@@ -1,7 +1,8 @@
 // Package httpd is Valise's HTTPS front end, on fasthttp over TLS. It answers the health and
 // readiness probes, serves the cluster CA certificate, and routes to the front ends mounted in
-// it (routes.go): the tus uploads at /api/v1/uploads and the REST API with the public link
-// pages (httpd/api). Everything else is 404: nothing answers that no mount claims.
+// it (routes.go): the tus uploads at /api/v1/uploads, the REST API with the public link
+// pages (httpd/api), then the users' web UI (httpd/web). Everything else is 404: nothing
+// answers that no mount claims.
 //
 // httpd never touches the stores: it asks the node through the small interfaces it declares
 // (Readiness, Mount).

@@ -26,13 +26,19 @@ type Deps struct {
 	Uploads fasthttp.RequestHandler
 	// API serves the REST API under /api/v1 and the public link pages; nil: 404.
 	API Mount
+	// Web serves the users' web UI (httpd/web): /, the login and compose pages, the static
+	// files. It is tried after API, so the API keeps every path it claims (/s/{token}
+	// included); nil: 404.
+	Web Mount
 }
 
 // PublicRoutes are the only paths httpd itself answers without authentication. The mounts
-// declare their own (api.Handler.Routes marks its public routes; tus authenticates all).
+// declare their own (api.Routes and web.Routes mark their public routes; tus authenticates
+// all).
 var PublicRoutes = []string{"/healthz", "/readyz", "/ca.pem"}
 
-// handle routes a request: the probes and /ca.pem, the uploads, the API; anything else 404.
+// handle routes a request: the probes and /ca.pem, the uploads, the API, the web UI; anything
+// else 404.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -86,6 +92,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if s.deps.API != nil && s.deps.API.Handle(ctx) {
+		return
+	}
+	if s.deps.Web != nil && s.deps.Web.Handle(ctx) {
 		return
 	}
 	notFound(ctx)

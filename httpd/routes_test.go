@@ -92,3 +92,78 @@ func TestWriteDeadlinePerWrite(t *testing.T) {
 		})
 	}
 }
+
+// pathMount claims a fixed set of paths and answers each with its own name.
+type pathMount struct {
+	name  string
+	paths []string
+}
+
+func (m pathMount) Handle(ctx *fasthttp.RequestCtx) bool {
+	for _, p := range m.paths {
+		if string(ctx.Path()) == p {
+			ctx.SetBodyString(m.name)
+			return true
+		}
+	}
+	return false
+}
+
+// TestMountOrder routes to the probes and uploads first, then the API, then the web UI: the
+// API keeps a path both claim (the link pages under /s/), the web UI gets what the API
+// leaves, and a path neither claims is 404.
+func TestMountOrder(t *testing.T) {
+	cert, pool := selfSigned(t)
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Certificate = cert
+	uploads := func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("uploads") }
+	s, err := New(cfg, Deps{
+		Ready:   &flagReady{},
+		Uploads: uploads,
+		API:     pathMount{"api", []string{"/api/v1/sends", "/s/x"}},
+		Web:     pathMount{"web", []string{"/", "/login", "/s/x", "/healthz", UploadsPrefix}},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/", 200, "web"},
+		{"/login", 200, "web"},
+		{"/api/v1/sends", 200, "api"},
+		{"/s/x", 200, "api"},
+		{"/healthz", 200, "ok\n"},
+		{UploadsPrefix, 200, "uploads"},
+		{"/nowhere", 404, "not found\n"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := hc.Get("https://" + s.Addr().String() + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.status || string(b) != tc.body {
+				t.Fatalf("GET %s = %d %q, want %d %q", tc.path, resp.StatusCode, b, tc.status, tc.body)
+			}
+		})
+	}
+}

@@ -80,6 +80,7 @@ const (
 type Keyring struct {
 	dir     string
 	kek     kek                // never nil after Create or Load
+	prk     []byte             // HKDF-Extract of the KEK, for DeriveKey; set with kek
 	signing ed25519.PrivateKey // never nil after Create or Load
 	ca      *x509.Certificate  // the CA certificate, never nil after Create or Load
 	caKey   *ecdsa.PrivateKey  // the CA's private key, never nil after Create or Load
@@ -112,7 +113,7 @@ func Create(dir string) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	if k.kek, err = newKEK(kekBytes); err != nil {
+	if err := k.setKEK(kekBytes); err != nil {
 		return nil, err
 	}
 	seed, err := randomBytes(ed25519.SeedSize)
@@ -156,7 +157,7 @@ func Load(dir string) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	if k.kek, err = newKEK(kekBytes); err != nil {
+	if err := k.setKEK(kekBytes); err != nil {
 		return nil, err
 	}
 	seed, err := readKeyFile(filepath.Join(dir, signingFile), kindSigning, ed25519.SeedSize)

@@ -76,6 +76,7 @@ type instance struct {
 	uploader  *transfer.Uploader
 	tus       *tus.Server
 	api       apiMount
+	web       webMount
 	adminLn   net.Listener
 	adminSrv  *http.Server
 	https     *httpd.Server
@@ -103,7 +104,10 @@ type instance struct {
 	// built (the last one serves). Guarded by settingsMu once serving.
 	apiURL      string
 	apiHandlers []*api.Handler
-	warned      map[string]string // settings warned about by warnUnapplied, with the value; guarded by settingsMu
+	// webWith is what the mounted web UI was built with; zero before. Guarded by settingsMu
+	// once serving.
+	webWith webSettings
+	warned  map[string]string // settings warned about by warnUnapplied, with the value; guarded by settingsMu
 }
 
 // localDisk is one of this node's disks.
@@ -256,6 +260,9 @@ func (n *instance) start(ctx context.Context) error {
 	}
 
 	if err := n.startAPI(); err != nil {
+		return err
+	}
+	if err := n.startWeb(); err != nil {
 		return err
 	}
 

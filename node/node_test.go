@@ -215,6 +215,9 @@ func TestInitRun(t *testing.T) {
 	t.Run("default deny", func(t *testing.T) {
 		checkDefaultDeny(t, dir, st.Node.Addresses.HTTPS)
 	})
+	t.Run("web UI branding", func(t *testing.T) {
+		checkWebBranding(t, c, dir, st.Node.Addresses.HTTPS, "Test")
+	})
 	t.Run("scanner", func(t *testing.T) {
 		st, err := c.Status(ctx)
 		if err != nil {

@@ -13,12 +13,13 @@ import (
 
 	"valise/httpd"
 	"valise/httpd/api"
+	"valise/httpd/web"
 )
 
 // checkDefaultDeny walks every route the node's HTTPS server registers and asserts that none
 // answers a stranger but those the contract names (DESIGN, HTTP): the probes, /ca.pem, the
-// OpenAPI document and the link routes (the link token is the credential). Unknown paths are
-// 404; the tus uploads are 401 for every method.
+// OpenAPI document, the link routes (the link token is the credential), the web UI's login
+// page and static files. Unknown paths are 404; the tus uploads are 401 for every method.
 func checkDefaultDeny(t *testing.T, dataDir, httpsAddr string) {
 	t.Helper()
 	pemBytes, err := os.ReadFile(filepath.Join(dataDir, "keys", "ca.pem"))
@@ -29,9 +30,11 @@ func checkDefaultDeny(t *testing.T, dataDir, httpsAddr string) {
 	pool.AppendCertsFromPEM(pemBytes)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	base := "https://" + httpsAddr
-	do := func(method, path string) int {
+	// doResp answers the status and the Location header; redirects are not followed.
+	doResp := func(method, path string) (int, string) {
 		req, err := http.NewRequest(method, base+path, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -43,7 +46,11 @@ func checkDefaultDeny(t *testing.T, dataDir, httpsAddr string) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	do := func(method, path string) int {
+		status, _ := doResp(method, path)
+		return status
 	}
 	contractPublic := func(pattern string) bool {
 		return pattern == "/api/v1/openapi.json" || strings.HasPrefix(pattern, "/s/{token}") ||
@@ -65,6 +72,37 @@ func checkDefaultDeny(t *testing.T, dataDir, httpsAddr string) {
 			}
 		})
 	}
+	// The web UI: the login page (with its form and language switch, both refused without
+	// their CSRF token) and the static files answer a stranger; every other page sends them
+	// to the login page, every other form is refused.
+	webPublic := map[string]int{
+		"GET /":         http.StatusSeeOther, // to /login
+		"GET /login":    http.StatusOK,
+		"POST /login":   http.StatusForbidden,
+		"POST /lang":    http.StatusForbidden,
+		"GET /static/*": http.StatusOK, // style.css
+	}
+	for _, r := range web.Routes() {
+		key := r.Method + " " + r.Pattern
+		path := strings.NewReplacer("{id}", "01a20000-0000-7000-8000-000000000000", "*", "style.css").Replace(r.Pattern)
+		t.Run("web "+key, func(t *testing.T) {
+			want, contract := webPublic[key]
+			if r.Public != contract {
+				t.Fatalf("%s: public %v, but the contract says %v", key, r.Public, contract)
+			}
+			got, loc := doResp(r.Method, path)
+			switch {
+			case r.Public && got != want:
+				t.Fatalf("%s %s without credentials: %d, want %d", r.Method, path, got, want)
+			case r.Public && got == http.StatusSeeOther && loc != "/login":
+				t.Fatalf("%s %s: redirected to %q, want /login", r.Method, path, loc)
+			case !r.Public && r.Method == http.MethodGet && (got != http.StatusSeeOther || loc != "/login"):
+				t.Fatalf("%s %s without a session: %d to %q, want 303 to /login", r.Method, path, got, loc)
+			case !r.Public && r.Method != http.MethodGet && got != http.StatusForbidden:
+				t.Fatalf("%s %s without a session: %d, want 403", r.Method, path, got)
+			}
+		})
+	}
 	for _, m := range []string{http.MethodPost, http.MethodOptions, http.MethodHead, http.MethodPatch, http.MethodDelete} {
 		for _, p := range []string{httpd.UploadsPrefix, httpd.UploadsPrefix + "/01a20000-0000-7000-8000-000000000000"} {
 			t.Run("tus "+m+" "+p, func(t *testing.T) {
@@ -81,7 +119,8 @@ func checkDefaultDeny(t *testing.T, dataDir, httpsAddr string) {
 		{"GET", "/healthz", 200},
 		{"GET", "/readyz", 200},
 		{"GET", "/ca.pem", 200},
-		{"GET", "/", 404},
+		{"GET", "/static/no-such-file.js", 404},
+		{"GET", "/sent/", 404},
 		{"GET", "/admin", 404},
 		{"GET", "/metrics", 404},
 		{"GET", "/api/v1", 404},

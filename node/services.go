@@ -369,6 +369,9 @@ func (n *instance) applySettings() {
 		if err := n.startAPI(); err != nil {
 			n.logger.Error("apply public_url", "err", err)
 		}
+		if err := n.startWeb(); err != nil {
+			n.logger.Error("apply public_url and branding to the web UI", "err", err)
+		}
 	}
 	n.warnUnapplied()
 }

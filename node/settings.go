@@ -42,7 +42,8 @@ var knownSettings = map[string]settingSpec{
 	"upload.max_size":        {def: "10737418240", validate: intRange(1, 1<<50)},
 	"retention.unsent_days":  {def: "7", validate: intRange(1, 3650)},
 	"branding.name":          {def: "Valise", validate: nonEmptyMaxLen(64)},
-	"branding.color":         {def: "#1f4e79", validate: validColor},
+	"branding.color":         {validate: optional(validColor)}, // "": Valise's own colours
+	"branding.color_dark":    {validate: optional(validColor)}, // branding.color in dark mode
 	"branding.logo_url":      {validate: optional(validURL)},
 	"metrics.token":          {secret: true, validate: optional(minLen(32))},
 }

@@ -17,6 +17,7 @@ import (
 	"valise/httpd"
 	"valise/httpd/api"
 	"valise/httpd/tus"
+	"valise/httpd/web"
 	"valise/notify"
 	"valise/scan"
 	"valise/transfer"
@@ -52,17 +53,41 @@ func (n *instance) startUploads() error {
 
 // httpDeps are the routes of the HTTPS server.
 func (n *instance) httpDeps() httpd.Deps {
-	d := httpd.Deps{Ready: readiness{n}, API: &n.api}
+	d := httpd.Deps{Ready: readiness{n}, API: &n.api, Web: &n.web}
 	if n.tus != nil {
-		d.Uploads = n.tus.Handle
+		d.Uploads = n.uploads
 	}
 	return d
 }
 
-// tusPrincipal authenticates a tus request by its bearer token (account.AuthenticateToken: a
-// linearizable check, so a disabled user or a revoked token is refused at once).
+// uploads serves the tus uploads. A browser's change, one carrying cookies but no
+// Authorization header with a method other than GET, HEAD and OPTIONS, must carry the
+// session's CSRF token in X-CSRF-Token: without the header it is refused with 403 here,
+// before any lookup (a cross-site request cannot add a header); with a wrong one the
+// principal refuses it and tus answers 401.
+func (n *instance) uploads(ctx *fasthttp.RequestCtx) {
+	browser := len(ctx.Request.Header.Peek("Cookie")) > 0 && len(ctx.Request.Header.Peek("Authorization")) == 0
+	safe := ctx.IsGet() || ctx.IsHead() || ctx.IsOptions()
+	if browser && !safe && len(ctx.Request.Header.Peek("X-CSRF-Token")) == 0 {
+		ctx.Response.Header.Set("Tus-Resumable", "1.0.0")
+		ctx.SetStatusCode(fasthttp.StatusForbidden)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("forbidden: a browser's upload needs its X-CSRF-Token\n")
+		ctx.SetConnectionClose() // the body, if any, is not read
+		return
+	}
+	n.tus.Handle(ctx)
+}
+
+// tusPrincipal authenticates a tus request: by its bearer token when it carries an
+// Authorization header (account.AuthenticateToken: a linearizable check, so a disabled user
+// or a revoked token is refused at once), otherwise as the web UI's browser, by the session
+// cookie and, on every change, the X-CSRF-Token header (web.Handler.SessionPrincipal).
 func (n *instance) tusPrincipal(ctx *fasthttp.RequestCtx) (string, bool) {
 	auth := ctx.Request.Header.Peek("Authorization")
+	if len(auth) == 0 {
+		return n.web.sessionPrincipal(ctx)
+	}
 	scheme, tok, ok := bytes.Cut(auth, []byte(" "))
 	if !ok || !bytes.EqualFold(scheme, []byte("Bearer")) || len(tok) == 0 || len(tok) > 512 {
 		return "", false
@@ -273,5 +298,75 @@ func (n *instance) closeAPI(context.Context) error {
 	for _, h := range hs {
 		h.Close()
 	}
+	return nil
+}
+
+// csrfKeyLabel names the key the web UI's CSRF tokens are keyed with, derived from the
+// cluster key-encryption key: the same on every node, so a session may move between them.
+const csrfKeyLabel = "valise/web/csrf/v1"
+
+// webMount is the web UI as mounted in the HTTPS server. Like apiMount, the handler is set
+// once the public URL is known and replaced when public_url or the branding changes; before,
+// its paths answer 404 and browsers' uploads are refused.
+type webMount struct {
+	h atomic.Pointer[web.Handler] // nil until set
+}
+
+// Handle implements httpd.Mount.
+func (m *webMount) Handle(ctx *fasthttp.RequestCtx) bool {
+	h := m.h.Load()
+	if h == nil {
+		return false
+	}
+	return h.Handle(ctx)
+}
+
+// sessionPrincipal authenticates a browser's tus request by its web session.
+func (m *webMount) sessionPrincipal(ctx *fasthttp.RequestCtx) (string, bool) {
+	h := m.h.Load()
+	if h == nil {
+		return "", false
+	}
+	return h.SessionPrincipal(ctx)
+}
+
+// webSettings are the cluster settings the web UI is built with.
+type webSettings struct {
+	publicURL, name, color, colorDark string
+}
+
+// startWeb mounts the web UI for the current public URL and branding settings, after
+// startAPI; applySettings calls it again, and it rebuilds the handler when one of them
+// changed. The handler holds no streams: the one it replaces needs no closing.
+func (n *instance) startWeb() error {
+	ws := webSettings{
+		publicURL: n.publicURL(),
+		name:      n.setting("branding.name"),
+		color:     n.setting("branding.color"),
+		colorDark: n.setting("branding.color_dark"),
+	}
+	if ws == n.webWith {
+		return nil
+	}
+	wcfg := web.DefaultConfig()
+	wcfg.PublicURL = ws.publicURL
+	wcfg.CSRFKey = n.keys.DeriveKey(csrfKeyLabel)
+	wcfg.ProductName = ws.name
+	wcfg.Colors = web.Colors{Brand: ws.color, BrandDark: ws.colorDark}
+	h, err := web.New(wcfg, web.Deps{
+		Accounts: n.accounts,
+		Sends:    n.transfers,
+		Mailer:   n.mail,
+		Limits:   n.transfers,
+		Logger:   n.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("web ui: %w", err)
+	}
+	n.web.h.Store(h)
+	if n.webWith != (webSettings{}) {
+		n.logger.Info("web UI rebuilt for new settings", "public_url", ws.publicURL, "product_name", ws.name)
+	}
+	n.webWith = ws
 	return nil
 }

@@ -293,6 +293,26 @@ func (s *Service) Usage(ctx context.Context, owner string) (int64, error) {
 	return u.Bytes, nil
 }
 
+// UploadLimits returns what owner may upload now, for a client to check before the first
+// byte: the largest file the policy accepts, and the bytes left in owner's quota (0 when
+// used up), or quotaLeft -1 when owner has no quota. CreateUpload enforces both anyway; the
+// answer may be stale by the time an upload starts.
+func (s *Service) UploadLimits(ctx context.Context, owner string) (maxFile, quotaLeft int64, err error) {
+	pol := s.policy()
+	q, err := s.quota(ctx, owner, pol)
+	if err != nil {
+		return 0, 0, err
+	}
+	if q == 0 {
+		return pol.MaxFileSize, -1, nil
+	}
+	used, err := s.Usage(ctx, owner)
+	if err != nil {
+		return 0, 0, err
+	}
+	return pol.MaxFileSize, max(q-used, 0), nil
+}
+
 // ExpiredUploads lists the uploads whose expiry passed at now, oldest first.
 func (s *Service) ExpiredUploads(ctx context.Context, now time.Time) ([]Upload, error) {
 	var out []Upload

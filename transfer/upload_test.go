@@ -59,6 +59,48 @@ func TestCreateUploadLimits(t *testing.T) {
 	}
 }
 
+// UploadLimits reports the policy's file size and what is left of the quota: per user, from
+// the policy, or none (-1).
+func TestUploadLimits(t *testing.T) {
+	e := newEnv(t, func(c *Config, d *Deps) {
+		c.Policy.MaxFileSize = 1000
+		c.Policy.QuotaBytes = 1500
+		d.Quotas = quotaMap{"small": 100, "unlimited": 0}
+	})
+	if _, err := e.svc.CreateUpload(e.ctx, "u1", "f.bin", 600, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CreateUpload(e.ctx, "small", "f.bin", 100, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, owner string
+		left        int64
+	}{
+		{"policy quota, partly used", "u1", 900},
+		{"policy quota, unused", "u2", 1500},
+		{"per-user quota used up", "small", 0},
+		{"per-user no quota", "unlimited", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			maxFile, left, err := e.svc.UploadLimits(e.ctx, tc.owner)
+			if err != nil || maxFile != 1000 || left != tc.left {
+				t.Fatalf("UploadLimits(%s) = %d, %d, %v; want 1000, %d", tc.owner, maxFile, left, err, tc.left)
+			}
+		})
+	}
+	t.Run("policy change", func(t *testing.T) {
+		p := e.svc.policy()
+		p.MaxFileSize, p.QuotaBytes = 2000, 0
+		if err := e.svc.SetPolicy(p); err != nil {
+			t.Fatal(err)
+		}
+		if maxFile, left, err := e.svc.UploadLimits(e.ctx, "u1"); err != nil || maxFile != 2000 || left != -1 {
+			t.Fatalf("after SetPolicy: %d, %d, %v; want 2000, -1", maxFile, left, err)
+		}
+	})
+}
+
 // Two PATCHes at the same offset race: exactly one may record its progress (tus 409 for the
 // other), whatever the interleaving.
 func TestRecordProgressConcurrentConflict(t *testing.T) {

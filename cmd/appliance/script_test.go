@@ -65,7 +65,7 @@ func scriptParams() testscript.Params {
 			env.Defer(func() { os.RemoveAll(sock) })
 			env.Setenv("SOCK", filepath.Join(sock, "admin.sock"))
 			e2eSetup(env)
-			return nil
+			return webSetup(env)
 		},
 		Cmds: func() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 			cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -76,6 +76,9 @@ func scriptParams() testscript.Params {
 				"checkpw":   cmdCheckPassword,
 			}
 			for k, v := range e2eCmds() {
+				cmds[k] = v
+			}
+			for k, v := range webCmds() {
 				cmds[k] = v
 			}
 			return cmds
