@@ -234,22 +234,45 @@ func dirPrefix(key string) []byte {
 	return []byte(dataPrefix + k + "/")
 }
 
-// sync brings the local state up to date with the leader when it can. Without a leader, or on
-// a follower that cannot ask one, reads serve the local state: certificates are long-lived and
-// a slightly old one is better than none; every write still goes through the leader, where its
-// conditions are checked.
+// syncPatience is how long sync keeps asking for a leader before it serves the local state: a
+// node that has just started, or a follower during an election, learns the leader within a
+// few election timeouts, and a read served stale in that window would hide a write this node
+// has just made through the leader (a lock it holds, a certificate it stored).
+const syncPatience = 2 * time.Second
+
+// sync brings the local state up to date with the leader when it can. Without a leader for
+// syncPatience, or on a follower that cannot ask one, reads serve the local state:
+// certificates are long-lived and a slightly old one is better than none; every write still
+// goes through the leader, where its conditions are checked.
 func (s *Storage) sync(ctx context.Context) error {
-	err := s.store.LinearizableRead(ctx)
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(err, raftfsm.ErrNoLeader), errors.Is(err, raftfsm.ErrNotLeader):
-		s.logger.Debug("reading local state", attrErr, err)
-		return nil
-	default:
-		return fmt.Errorf("linearizable read: %w", err)
+	deadline := time.Now().Add(syncPatience)
+	wait := 10 * time.Millisecond
+	for {
+		err := s.store.LinearizableRead(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, raftfsm.ErrNoLeader), errors.Is(err, raftfsm.ErrNotLeader):
+			// Both pass with an election (ErrNotLeader also comes from a deposed leader asked
+			// for its read index); the node always gives its store a way to ask the leader.
+			if time.Now().Before(deadline) {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+				wait = min(2*wait, 200*time.Millisecond)
+				continue
+			}
+			s.logger.Debug("reading local state", attrErr, err)
+			return nil
+		default:
+			return fmt.Errorf("linearizable read: %w", err)
+		}
 	}
 }
 
