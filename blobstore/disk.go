@@ -51,6 +51,23 @@ type File interface {
 	Close() error
 }
 
+// willNeeder is implemented by Files that can start reading a range into the page cache
+// ahead of the reads that need it (a hint: it returns at once, and never fails). A Get
+// announces the stripes it will read next, so that a cold read keeps the disk's queue full
+// instead of waiting for one piece at a time.
+type willNeeder interface {
+	WillNeed(off, n int64)
+}
+
+// writeBacker is implemented by Files that can start writing a range to the disk without
+// waiting (a hint: it never fails, and Sync still makes the range durable). A Writer starts
+// each stripe's write-back as soon as it wrote the stripe, so that the disk works while the
+// upload streams and the final fsync waits for the last stripes only, not the whole file
+// (the kernel would otherwise keep gigabytes dirty until that fsync).
+type writeBacker interface {
+	StartWriteback(off, n int64)
+}
+
 // NewDirDisk returns the Disk of an existing directory. The directory is never created: a
 // missing mount point must not silently fill the root file system.
 func NewDirDisk(id DiskID, path string) (Disk, error) {

@@ -400,6 +400,8 @@ func (w *Writer) writeStripe(b *stripeBuf) error {
 		putPieceHeader(b.pieces[i], g, b.stripe, b.gen, b.lens, plen, pcrc)
 		if _, err := f.WriteAt(b.pieces[i][:g.hdrSize+plen], off); err != nil {
 			w.shardFailed(i, fmt.Errorf("write stripe %d to %s: %w", b.stripe, w.shards[i], err))
+		} else if wb, ok := f.(writeBacker); ok {
+			wb.StartWriteback(off, int64(g.hdrSize+plen))
 		}
 	}
 	return w.quorum()

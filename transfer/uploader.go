@@ -61,7 +61,9 @@ var _ Scanner = (*scan.Daemon)(nil)
 
 // UploaderConfig tunes the Uploader.
 type UploaderConfig struct {
-	// BufferSize is the size of the reused buffer a Write streams its chunk through.
+	// BufferSize is the size of the reused buffers a retried last chunk is compared with the
+	// stored file through (a Write streams its chunk straight into the blobstore writer's
+	// stripe buffers).
 	BufferSize int `toml:"buffer_size"`
 	// MaxOpenWriters bounds the blobstore writers kept in memory between the PATCHes of
 	// uploads, the least recently used closed first (a closed one is resumed from its
@@ -580,48 +582,70 @@ func (u *Uploader) Write(ctx context.Context, principal string, id FileID, offse
 	return readErr(newOffset)
 }
 
-// stream copies the chunk into the writer and the live scan through a pooled buffer, never
-// past limit bytes. overflow says the chunk held more; rerr is the chunk's read error (not
-// io.EOF), werr the writer's.
+// stream copies the chunk into the writer and the live scan, never past limit bytes: the
+// chunk is read straight into the writer's stripe buffers (blobstore.Writer.ReadFrom), so the
+// bytes are copied once, from the connection's TLS buffer, and the live scan copies them from
+// there into its own ring (which never blocks). overflow says the chunk held more; rerr is the
+// chunk's read error (not io.EOF), werr the writer's.
 func (u *Uploader) stream(ctx context.Context, o *openUpload, limit int64, chunk UploadChunk) (written int64, overflow bool, rerr, werr error) {
-	bp := u.bufs.Get().(*[]byte)
-	defer u.bufs.Put(bp)
-	for {
-		if err := ctx.Err(); err != nil {
-			return written, false, err, nil
-		}
-		p := *bp
-		if room := limit - written; room < int64(len(p)) {
-			p = p[:room+1] // one byte more than room detects an overflow
-		}
-		n, err := chunk.Read(p)
-		if n > 0 {
-			if room := limit - written; int64(n) > room {
-				n, overflow = int(room), true
-			}
-			if n > 0 {
-				if _, werr = o.w.Write(p[:n]); werr != nil {
-					return written, false, nil, werr
-				}
-				if o.tee != nil {
-					o.tee.Write(p[:n]) // never blocks: gives up when clamd lags
-				}
-				written += int64(n)
-			}
-			if overflow {
-				return written, true, nil, nil
-			}
-		}
-		if err == io.EOF {
-			return written, false, nil, nil
-		}
-		if err != nil {
-			if errors.Is(err, ErrTooLarge) {
-				return written, true, nil, nil
-			}
-			return written, false, err, nil
-		}
+	sr := &streamReader{ctx: ctx, chunk: chunk, limit: limit, tee: o.tee}
+	_, err := o.w.ReadFrom(sr)
+	if err == nil || errors.Is(err, errStreamStop) {
+		return sr.written, sr.overflow, sr.rerr, nil
 	}
+	return sr.written, false, nil, err // the pipeline's: a shard write failed
+}
+
+// errStreamStop ends a streamReader's input early (overflow, a read error recorded in rerr):
+// it never leaves stream.
+var errStreamStop = errors.New("stream stopped")
+
+// streamReader is the chunk as blobstore.Writer.ReadFrom reads it: bounded to limit (a read
+// one byte past it detects an overflow), teed to the live scan, stopped when ctx ends. It
+// records why it stopped.
+type streamReader struct {
+	ctx      context.Context
+	chunk    UploadChunk
+	tee      *scan.StreamScanner // nil: no live scan
+	limit    int64
+	written  int64
+	overflow bool
+	rerr     error
+}
+
+// Read implements io.Reader for Writer.ReadFrom.
+func (r *streamReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		r.rerr = err
+		return 0, errStreamStop
+	}
+	room := r.limit - r.written
+	if room < int64(len(p)) {
+		p = p[:room+1] // one byte more than room detects an overflow
+	}
+	n, err := r.chunk.Read(p)
+	if int64(n) > room {
+		n, r.overflow = int(room), true
+	}
+	if n > 0 {
+		if r.tee != nil {
+			r.tee.Write(p[:n]) // never blocks: gives up when clamd lags
+		}
+		r.written += int64(n)
+	}
+	switch {
+	case r.overflow:
+		return n, errStreamStop
+	case err == nil:
+		return n, nil
+	case err == io.EOF:
+		return n, io.EOF
+	case errors.Is(err, ErrTooLarge):
+		r.overflow = true
+		return n, errStreamStop
+	}
+	r.rerr = err
+	return n, errStreamStop
 }
 
 // durableOffset re-reads the upload's offset after a failed record, fallback when unknown.

@@ -35,6 +35,7 @@ type benchReader struct {
 	block []byte
 	left  int64
 	pos   int
+	end   time.Time // when the last byte was read
 }
 
 func newBenchReader(size int64) *benchReader {
@@ -57,6 +58,9 @@ func (r *benchReader) Read(p []byte) (int, error) {
 		r.pos = (r.pos + m) % len(r.block)
 	}
 	r.left -= int64(n)
+	if r.left == 0 {
+		r.end = time.Now()
+	}
 	return n, nil
 }
 
@@ -166,15 +170,19 @@ func BenchmarkSendHTTPS(b *testing.B) {
 		}
 		id := loc[strings.LastIndexByte(loc, '/')+1:]
 		syncDisks()
-		req, _ = http.NewRequest(http.MethodPatch, loc, newBenchReader(size))
+		body := newBenchReader(size)
+		req, _ = http.NewRequest(http.MethodPatch, loc, body)
 		req.ContentLength = size
 		req.Header.Set("Tus-Resumable", "1.0.0")
 		req.Header.Set("Authorization", "Bearer "+tok.Token)
 		req.Header.Set("Upload-Offset", "0")
 		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		stopPerf := startPerf(b, "upload")
 		start := time.Now()
 		mustDo(b, hc, req, http.StatusNoContent)
 		upT := time.Since(start)
+		tailT := time.Since(body.end) // from the last byte sent to the answer: the commit
+		stopPerf()
 		verdictStart := start
 
 		// The verdict: the scan that followed the stream answers soon after the last byte;
@@ -202,8 +210,8 @@ func BenchmarkSendHTTPS(b *testing.B) {
 		discardT := time.Since(start)
 
 		// Download: a send, its link from the outbox, the shard files evicted.
-		body := fmt.Sprintf(`{"to":["r@example.org"],"files":[%q]}`, id)
-		req, _ = http.NewRequest(http.MethodPost, base+"/api/v1/sends", strings.NewReader(body))
+		send := fmt.Sprintf(`{"to":["r@example.org"],"files":[%q]}`, id)
+		req, _ = http.NewRequest(http.MethodPost, base+"/api/v1/sends", strings.NewReader(send))
 		req.Header.Set("Authorization", "Bearer "+tok.Token)
 		req.Header.Set("Content-Type", "application/json")
 		mustDo(b, hc, req, http.StatusCreated)
@@ -214,9 +222,11 @@ func BenchmarkSendHTTPS(b *testing.B) {
 		link := linkRE.FindString(ob.Mails[len(ob.Mails)-1].Text)
 		evicted := evictShards(b, data)
 		req, _ = http.NewRequest(http.MethodGet, link+"/files/"+id, nil)
+		stopPerf = startPerf(b, "download")
 		start = time.Now()
 		n := mustCopy(b, hc, req)
 		downT := time.Since(start)
+		stopPerf()
 		if n != size {
 			b.Fatalf("downloaded %d bytes, want %d", n, size)
 		}
@@ -233,6 +243,7 @@ func BenchmarkSendHTTPS(b *testing.B) {
 		b.ReportMetric(disc, "discard-MB/s")
 		b.ReportMetric(100*up/disc, "upload-%")
 		b.ReportMetric(mbps(size, verdictT), "upload+verdict-MB/s")
+		b.ReportMetric(tailT.Seconds(), "upload-commit-s")
 		b.ReportMetric(down, "download-MB/s")
 		b.ReportMetric(get, "cached-get-MB/s")
 		b.ReportMetric(100*down/get, "download-%")
@@ -242,6 +253,7 @@ func BenchmarkSendHTTPS(b *testing.B) {
 		}
 		fmt.Printf("send-https: %d MiB, scan %s (verdict %s)\n", size>>20, map[bool]string{true: "on", false: "OFF"}[st.Scanner.Running], v)
 		fmt.Printf("  tus upload (1 PATCH)    %8.1f MB/s   plain TLS discard %8.1f MB/s   ratio %5.1f %% (target >= 70 %%)\n", up, disc, 100*up/disc)
+		fmt.Printf("    of which after the last byte sent (commit: fsync, Raft) %.2f s of %.2f s\n", tailT.Seconds(), upT.Seconds())
 		fmt.Printf("  upload to verdict       %8.1f MB/s   (%.1f s from the PATCH's start to the verdict)\n", mbps(size, verdictT), verdictT.Seconds())
 		fmt.Printf("  link download (cold)    %8.1f MB/s   cached HTTPS GET  %8.1f MB/s   ratio %5.1f %% (target >= 80 %%)\n", down, get, 100*down/get)
 		fmt.Printf("  cold: %d shard files evicted with posix_fadvise DONTNEED (dd iflag=nocache count=0) after sync\n", evicted)
@@ -291,6 +303,27 @@ func mustCopy(b *testing.B, hc *http.Client, req *http.Request) int64 {
 }
 
 func syncDisks() { syscall.Sync() }
+
+// startPerf profiles the whole machine (every process: the node, clamd, this client) with
+// `perf record -a -g` into $VALISE_BENCH_PERF/name.perf while a transfer runs, when
+// VALISE_BENCH_PERF names a directory; the returned function stops it. Read the result with
+// `perf report -i FILE --sort comm,dso,sym`.
+func startPerf(b *testing.B, name string) func() {
+	dir := os.Getenv("VALISE_BENCH_PERF")
+	if dir == "" {
+		return func() {}
+	}
+	cmd := exec.Command("perf", "record", "-q", "-a", "-g", "-F", "499", "-o", filepath.Join(dir, name+".perf"))
+	if err := cmd.Start(); err != nil {
+		b.Logf("perf: %v", err)
+		return func() {}
+	}
+	time.Sleep(300 * time.Millisecond) // perf attaches before the transfer starts
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}
+}
 
 // evictShards drops the node's shard files from the page cache (after sync, so no page is
 // dirty), as `dd if=FILE iflag=nocache count=0` does, and returns how many it evicted.
