@@ -7,9 +7,13 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// The Content-Security-Policy of each kind of response.
+// The Content-Security-Policy of each kind of response. Pages keep allow-same-origin in their
+// sandbox: without it a page has an opaque origin, so its password and code forms post
+// cross-site (Origin: null) and the browser neither keeps nor sends the SameSite=Strict grant
+// cookie, and no recipient could pass a challenge. No script can run either way
+// (default-src 'none', no allow-scripts).
 const (
-	cspPage     = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; sandbox allow-forms allow-downloads"
+	cspPage     = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; sandbox allow-forms allow-downloads allow-same-origin"
 	cspAPI      = "default-src 'none'; frame-ancestors 'none'; sandbox"
 	cspDownload = "default-src 'none'; frame-ancestors 'none'; sandbox"
 )

@@ -32,6 +32,7 @@ func newPages() (*pages, error) {
 type pageText struct {
 	Title, From, Password, Unlock, SendCode, Code, Verify string
 	File, Size, Verdict, Unavailable, Zip, Expires        string
+	Files, Download, Skip, Contact                        string
 }
 
 var pageTexts = map[string]pageText{
@@ -40,12 +41,16 @@ var pageTexts = map[string]pageText{
 		SendCode: "M'envoyer un code par e-mail", Code: "Code reçu par e-mail", Verify: "Vérifier",
 		File: "Fichier", Size: "Taille", Verdict: "Antivirus", Unavailable: "limite atteinte",
 		Zip: "Tout télécharger (zip)", Expires: "Ce lien expire le",
+		Files: "Fichiers", Download: "Télécharger", Skip: "Aller au contenu",
+		Contact: "Si vous pensez qu'il s'agit d'une erreur, contactez la personne qui vous a envoyé ce lien.",
 	},
 	"en": {
 		Title: "Files for you", From: "Sent by", Password: "Password", Unlock: "Unlock",
 		SendCode: "E-mail me a code", Code: "Code from the e-mail", Verify: "Verify",
 		File: "File", Size: "Size", Verdict: "Antivirus", Unavailable: "limit reached",
 		Zip: "Download all (zip)", Expires: "This link expires on",
+		Files: "Files", Download: "Download", Skip: "Skip to content",
+		Contact: "If you think this is a mistake, contact the person who sent you this link.",
 	},
 }
 
@@ -99,14 +104,17 @@ type pageFile struct {
 
 // renderLink writes the link's page.
 func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
+	t := pageTexts[lang]
 	data := struct {
-		Lang, Token, Notice, Expires string
-		T                            pageText
-		View                         transfer.LinkView
-		Files                        []pageFile
-		NeedPassword, NeedCode       bool
+		Lang, Title, Skip, Token, Notice, Expires string
+		T                                         pageText
+		View                                      transfer.LinkView
+		Files                                     []pageFile
+		NeedPassword, NeedCode                    bool
+		NoticeOK, AnyAvailable                    bool
 	}{
-		Lang: lang, Token: lp.Token, Notice: lp.Notice, T: pageTexts[lang], View: lp.View,
+		Lang: lang, Title: t.Title, Skip: t.Skip, Token: lp.Token, Notice: lp.Notice, T: t, View: lp.View,
+		NoticeOK:     lp.Notice != "" && lp.Notice == pageMessage("code_sent", lang),
 		Expires:      notify.FormatDate(lang, lp.View.Expires),
 		NeedPassword: lp.View.PasswordRequired && !lp.Granted,
 		NeedCode:     lp.View.EmailCodeRequired && !lp.Granted,
@@ -116,14 +124,19 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 			ID: string(f.ID), Name: f.Name, Size: notify.FormatSize(lang, f.Size), SHA256: f.SHA256,
 			Verdict: verdictText(f.Verdict, lang), Available: f.Available,
 		})
+		data.AnyAvailable = data.AnyAvailable || f.Available
 	}
 	p.render(ctx, fasthttp.StatusOK, "link", data)
 }
 
 // renderError writes the error page: its body depends only on the status's message and the
-// language, so every dead link gets the same bytes.
+// language, so every dead link (expired, revoked, used up or unknown) gets the same bytes.
 func (p *pages) renderError(ctx *fasthttp.RequestCtx, status int, lang, msg string) {
-	p.render(ctx, status, "error", struct{ Lang, Message string }{lang, msg})
+	t, ok := pageTexts[lang]
+	if !ok {
+		t = pageTexts["fr"]
+	}
+	p.render(ctx, status, "error", struct{ Lang, Title, Skip, Message, Contact string }{lang, msg, t.Skip, msg, t.Contact})
 }
 
 func (p *pages) render(ctx *fasthttp.RequestCtx, status int, name string, data any) {
@@ -136,6 +149,7 @@ func (p *pages) render(ctx *fasthttp.RequestCtx, status int, name string, data a
 		return
 	}
 	ctx.SetStatusCode(status)
+	ctx.Response.Header.Set("Content-Security-Policy", cspPage)
 	ctx.SetContentType("text/html; charset=utf-8")
 	ctx.SetBody(b.Bytes())
 }

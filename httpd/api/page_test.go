@@ -1,0 +1,83 @@
+package api
+
+import (
+	"strings"
+	"testing"
+
+	"valise/notify"
+)
+
+// TestLinkPageLayout: the recipient's page wears the web UI's layout and styles, in French by
+// default and in English by Accept-Language, with each file's size, SHA-256 and verdict, a
+// download button per file and the zip, no inline script or style, under a strict CSP.
+func TestLinkPageLayout(t *testing.T) {
+	w := newWorld(t)
+	a, bearer := w.user("jo@example.org", "Jo")
+	data := make([]byte, 1_500_000)
+	f := w.upload(a.ID, "plan.pdf", data)
+	mustStatus(t, w.api("POST", "/api/v1/sends", bearer, createSendJSON{
+		To: []string{"kim@example.org"}, Files: []string{string(f.ID)},
+	}), 201)
+	tok := linkToken(t, w.outbox(1)[0])
+	for _, tc := range []struct {
+		name, acceptLanguage, lang string
+		want                       []string
+	}{
+		{"French by default", "", "fr", []string{"Fichiers reçus", "Télécharger", "Tout télécharger (zip)", "sain", "Aller au contenu"}},
+		{"English by Accept-Language", "en-GB,en;q=0.9", "en", []string{"Files for you", "Download", "Download all (zip)", "clean", "Skip to content"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr map[string]string
+			if tc.acceptLanguage != "" {
+				hdr = map[string]string{"Accept-Language": tc.acceptLanguage}
+			}
+			r := w.call("GET", "/s/"+tok, hdr, nil, true)
+			mustStatus(t, r, 200)
+			body := string(r.body)
+			want := append([]string{
+				`<html lang="` + tc.lang + `">`,
+				`<link rel="stylesheet" href="/static/style.css">`,
+				`<link rel="stylesheet" href="/static/brand.css">`,
+				`<header class="top">`, `<main id="main"`,
+				notify.FormatSize(tc.lang, int64(len(data))), f.SHA256,
+				`href="/s/` + tok + `/files/` + string(f.ID) + `" download`,
+				`href="/s/` + tok + `/zip" download`,
+			}, tc.want...)
+			for _, s := range want {
+				if !strings.Contains(body, s) {
+					t.Errorf("page lacks %q", s)
+				}
+			}
+			for _, bad := range []string{"<script", "style=", "<style"} {
+				if strings.Contains(body, bad) {
+					t.Errorf("page carries %q: the CSP forbids inline script and style", bad)
+				}
+			}
+			csp := r.Header.Get("Content-Security-Policy")
+			if csp != cspPage || strings.Contains(csp, "unsafe") || strings.Contains(csp, "allow-scripts") {
+				t.Errorf("CSP %q", csp)
+			}
+		})
+	}
+}
+
+// TestDeadLinkPage: an unknown link gets the layout's page with one message, the same bytes
+// whatever the token (revoked and expired links answer these bytes too: journey_test).
+func TestDeadLinkPage(t *testing.T) {
+	w := newWorld(t)
+	one := w.call("GET", "/s/"+strings.Repeat("A", 43), nil, nil, true)
+	two := w.call("GET", "/s/"+strings.Repeat("B", 43), nil, nil, true)
+	mustStatus(t, one, 404)
+	mustStatus(t, two, 404)
+	if string(one.body) != string(two.body) {
+		t.Fatalf("two unknown links answer differently:\n%s\n%s", one.body, two.body)
+	}
+	for _, s := range []string{`<html lang="fr">`, `href="/static/style.css"`, "<h1>", "contactez la personne"} {
+		if !strings.Contains(string(one.body), s) {
+			t.Errorf("dead-link page lacks %q:\n%s", s, one.body)
+		}
+	}
+	if strings.Contains(string(one.body), strings.Repeat("A", 43)) {
+		t.Errorf("dead-link page echoes the token")
+	}
+}
