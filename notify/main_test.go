@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,9 +18,9 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	"github.com/hashicorp/raft"
 
 	"valise/raftfsm"
+	"valise/raftfsm/rafttest"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -31,33 +30,7 @@ func testLogger(t *testing.T) *slog.Logger {
 // openStore opens a real one-node raftfsm store on an in-memory Raft transport.
 func openStore(t *testing.T) *raftfsm.Store {
 	t.Helper()
-	cfg := raftfsm.DefaultConfig()
-	cfg.NodeID = "n1"
-	cfg.Dir = t.TempDir()
-	cfg.HeartbeatTimeout = 50 * time.Millisecond
-	cfg.ElectionTimeout = 50 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 50 * time.Millisecond
-	cfg.CommitTimeout = 5 * time.Millisecond
-	addr, trans := raft.NewInmemTransport("")
-	s, err := raftfsm.Open(cfg, raftfsm.Deps{Transport: trans, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-		_ = trans.Close()
-	})
-	if err := s.BootstrapSelf(addr); err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := s.WaitLeader(ctx); err != nil {
-		t.Fatalf("wait leader: %v", err)
-	}
-	return s
+	return rafttest.NewStore(t)
 }
 
 // journal returns the store's journal entries.

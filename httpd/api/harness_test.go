@@ -30,7 +30,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/valyala/fasthttp"
@@ -42,6 +41,7 @@ import (
 	"valise/httpd/tus/tustest"
 	"valise/notify"
 	"valise/raftfsm"
+	"valise/raftfsm/rafttest"
 	"valise/transfer"
 )
 
@@ -52,37 +52,7 @@ func testLogger(t testing.TB) *slog.Logger {
 // newMetadata starts a real one-node raftfsm.Store in t.TempDir with short timeouts.
 func newMetadata(t testing.TB) *raftfsm.Store {
 	t.Helper()
-	cfg := raftfsm.DefaultConfig()
-	cfg.NodeID = "n1"
-	cfg.Dir = t.TempDir()
-	cfg.HeartbeatTimeout = 50 * time.Millisecond
-	cfg.ElectionTimeout = 50 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 50 * time.Millisecond
-	cfg.CommitTimeout = 5 * time.Millisecond
-	cfg.ApplyTimeout = 5 * time.Second
-	addr, trans := raft.NewInmemTransport("")
-	st, err := raftfsm.Open(cfg, raftfsm.Deps{Transport: trans, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("open raftfsm: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("close raftfsm: %v", err)
-		}
-		trans.Close()
-	})
-	if err := st.BootstrapSelf(addr); err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := st.WaitLeader(ctx); err != nil {
-		t.Fatalf("wait leader: %v", err)
-	}
-	if err := st.LinearizableRead(ctx); err != nil {
-		t.Fatalf("first linearizable read: %v", err)
-	}
-	return st
+	return rafttest.NewStore(t)
 }
 
 // testKeys wraps keys with AES-GCM under a fixed key, binding the file ID.
