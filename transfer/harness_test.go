@@ -3,13 +3,8 @@ package transfer
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/argon2"
-
 	"valise/blobstore"
+	"valise/blobstore/blobtest"
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
+	"valise/transfer/transfertest"
 )
 
 // testClock is a clock the test moves by hand.
@@ -72,35 +67,10 @@ func warmUp(t testing.TB, st *raftfsm.Store) {
 	}
 }
 
-// testKeys wraps keys with AES-GCM under a fixed key, binding the file ID.
-type testKeys struct{ aead cipher.AEAD }
-
-func newTestKeys(t testing.TB) *testKeys {
-	block, err := aes.NewCipher(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testKeys{aead: aead}
-}
-
-func (k *testKeys) Wrap(_ context.Context, id blobstore.FileID, plain []byte) ([]byte, error) {
-	nonce := make([]byte, k.aead.NonceSize())
-	for i := range nonce {
-		nonce[i] = byte(rand.Uint32())
-	}
-	return k.aead.Seal(nonce, nonce, plain, []byte(id)), nil
-}
-
-func (k *testKeys) Unwrap(_ context.Context, id blobstore.FileID, wrapped []byte) ([]byte, error) {
-	n := k.aead.NonceSize()
-	if len(wrapped) < n {
-		return nil, errors.New("short wrapped key")
-	}
-	return k.aead.Open(nil, wrapped[:n], wrapped[n:], []byte(id))
+// newTestKeys wraps keys with AES-GCM under a fixed key, binding the file ID: a blobstore
+// reopened in the same test opens the files of the first.
+func newTestKeys(testing.TB) *blobtest.KeyWrapper {
+	return blobtest.NewKeyWrapperWithKey(bytes.Repeat([]byte{7}, 32))
 }
 
 // newBlobstore builds a real blobstore on three directory disks, 2+1, tiny blocks.
@@ -148,32 +118,8 @@ func countFiles(t testing.TB, dirs []string, id FileID) int {
 	return n
 }
 
-// testHasher is Argon2id in PHC form with parameters small enough for tests.
-type testHasher struct{}
-
-func (testHasher) HashPassword(_ context.Context, pw string) (string, error) {
-	salt := make([]byte, 16)
-	for i := range salt {
-		salt[i] = byte(rand.Uint32())
-	}
-	sum := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
-	return fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s",
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
-}
-
-func (testHasher) VerifyPassword(_ context.Context, pw, hash string) (bool, error) {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 {
-		return false, errors.New("malformed hash")
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil {
-		return false, errors.New("malformed hash")
-	}
-	got := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
-}
+// testHasher hashes link passwords cheaply (transfertest.Hasher).
+type testHasher = transfertest.Hasher
 
 // env is one test's world: a real metadata store, a real blobstore, a service on them.
 type env struct {

@@ -39,6 +39,12 @@ func NewKeyWrapper() *KeyWrapper {
 	if _, err := rand.Read(kek); err != nil {
 		panic(err)
 	}
+	return NewKeyWrapperWithKey(kek)
+}
+
+// NewKeyWrapperWithKey returns a KeyWrapper under the given 32-byte key encryption key: two
+// wrappers with the same key open each other's keys, as a node restarted on its key file does.
+func NewKeyWrapperWithKey(kek []byte) *KeyWrapper {
 	b, err := aes.NewCipher(kek)
 	if err != nil {
 		panic(err)

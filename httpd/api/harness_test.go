@@ -9,11 +9,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -33,7 +31,6 @@ import (
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/valyala/fasthttp"
-	"golang.org/x/crypto/argon2"
 
 	"valise/account"
 	"valise/blobstore"
@@ -43,6 +40,7 @@ import (
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
 	"valise/transfer"
+	"valise/transfer/transfertest"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -112,30 +110,8 @@ func (f storeFiles) OpenFile(ctx context.Context, manifest []byte) (io.ReadSeekC
 	return f.bs.Open(ctx, m)
 }
 
-// testHasher is Argon2id in PHC form with parameters small enough for tests.
-type testHasher struct{}
-
-func (testHasher) HashPassword(_ context.Context, pw string) (string, error) {
-	salt := make([]byte, 16)
-	_, _ = rand.Read(salt)
-	sum := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
-	return fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s",
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
-}
-
-func (testHasher) VerifyPassword(_ context.Context, pw, hash string) (bool, error) {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 {
-		return false, errors.New("malformed hash")
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil {
-		return false, errors.New("malformed hash")
-	}
-	got := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
-}
+// testHasher hashes link passwords cheaply (transfertest.Hasher).
+type testHasher = transfertest.Hasher
 
 // world is one test's appliance: real metadata, accounts, transfers, blobstore and mail
 // outbox behind the Handler, served by fasthttp over TLS on 127.0.0.1:0.

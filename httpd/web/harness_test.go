@@ -3,19 +3,14 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,14 +26,15 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/crypto/argon2"
 
 	"valise/account"
 	"valise/blobstore"
+	"valise/blobstore/blobtest"
 	"valise/notify"
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
 	"valise/transfer"
+	"valise/transfer/transfertest"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -51,33 +47,10 @@ func newMetadata(t testing.TB) *raftfsm.Store {
 	return rafttest.NewStore(t)
 }
 
-// testKeys wraps keys with AES-GCM under a fixed key, binding the file ID.
-type testKeys struct{ aead cipher.AEAD }
-
-func newTestKeys(t testing.TB) *testKeys {
-	block, err := aes.NewCipher(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testKeys{aead: aead}
-}
-
-func (k *testKeys) Wrap(_ context.Context, id blobstore.FileID, plain []byte) ([]byte, error) {
-	nonce := make([]byte, k.aead.NonceSize())
-	rand.Read(nonce)
-	return k.aead.Seal(nonce, nonce, plain, []byte(id)), nil
-}
-
-func (k *testKeys) Unwrap(_ context.Context, id blobstore.FileID, wrapped []byte) ([]byte, error) {
-	n := k.aead.NonceSize()
-	if len(wrapped) < n {
-		return nil, errors.New("short wrapped key")
-	}
-	return k.aead.Open(nil, wrapped[:n], wrapped[n:], []byte(id))
+// newTestKeys wraps keys with AES-GCM under a fixed key, binding the file ID: a blobstore
+// reopened in the same test opens the files of the first.
+func newTestKeys(testing.TB) *blobtest.KeyWrapper {
+	return blobtest.NewKeyWrapperWithKey(bytes.Repeat([]byte{7}, 32))
 }
 
 // newBlobstore builds a real blobstore on three directory disks, 2+1, small blocks.
@@ -107,30 +80,8 @@ func newBlobstore(t testing.TB) *blobstore.Store {
 	return bs
 }
 
-// testHasher is Argon2id in PHC form with parameters small enough for tests.
-type testHasher struct{}
-
-func (testHasher) HashPassword(_ context.Context, pw string) (string, error) {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	sum := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
-	return fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s",
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
-}
-
-func (testHasher) VerifyPassword(_ context.Context, pw, hash string) (bool, error) {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 {
-		return false, errors.New("malformed hash")
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil {
-		return false, errors.New("malformed hash")
-	}
-	got := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
-}
+// testHasher hashes link passwords cheaply (transfertest.Hasher).
+type testHasher = transfertest.Hasher
 
 // env is one test's world: real metadata, blobstore, account, transfer and notify services
 // behind the web Handler, served over TLS on 127.0.0.1:0.
