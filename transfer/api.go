@@ -306,6 +306,7 @@ type Upload struct {
 	ID       FileID            `json:"id"`
 	Owner    string            `json:"owner"`
 	Name     string            `json:"name"`
+	Folder   string            `json:"folder,omitempty"`   // the path inside a dropped folder, see FolderOf
 	Size     int64             `json:"size"`               // declared (tus Upload-Length)
 	Offset   int64             `json:"offset"`             // durable, acknowledged bytes
 	Metadata map[string]string `json:"metadata,omitempty"` // tus Upload-Metadata, decoded
@@ -334,6 +335,7 @@ type File struct {
 	ID            FileID    `json:"id"`
 	Owner         string    `json:"owner"`
 	Name          string    `json:"name"`
+	Folder        string    `json:"folder,omitempty"` // the path inside a dropped folder, see FolderOf
 	Size          int64     `json:"size"`
 	SHA256        string    `json:"sha256"`
 	Verdict       Verdict   `json:"verdict"`
@@ -417,6 +419,7 @@ func (s SendStatus) String() string { return string(s) }
 type SendFile struct {
 	ID            FileID  `json:"id"`
 	Name          string  `json:"name"`
+	Folder        string  `json:"folder,omitempty"`
 	Size          int64   `json:"size"`
 	SHA256        string  `json:"sha256"`
 	Verdict       Verdict `json:"verdict"`
@@ -506,6 +509,7 @@ type Created struct {
 type LinkFile struct {
 	ID            FileID  `json:"id"`
 	Name          string  `json:"name"`
+	Folder        string  `json:"folder,omitempty"`
 	Size          int64   `json:"size"`
 	SHA256        string  `json:"sha256"`
 	Verdict       Verdict `json:"verdict"`

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -9,6 +10,17 @@ import (
 // MaxFileNameBytes is the longest file name accepted, in UTF-8 bytes (what most file systems
 // allow for one path element).
 const MaxFileNameBytes = 255
+
+// The limits of a file's folder (the path of a file inside a dropped folder): what every
+// zip tool and file system takes.
+const (
+	MaxFolderBytes = 1024 // the whole folder path, in UTF-8 bytes
+	MaxFolderDepth = 32   // path elements
+)
+
+// MetadataRelativePath is the tus Upload-Metadata key of a file's path inside a folder the
+// user dropped or picked ("Rapport/annexes/plan.pdf"), the key Uppy and Valise's page use.
+const MetadataRelativePath = "relativePath"
 
 // FileNameProblem says what is wrong with a file name.
 type FileNameProblem uint8
@@ -23,6 +35,8 @@ const (
 	NameBidi                                     // holds a bidirectional override or isolate
 	NamePathSeparator                            // holds / or \
 	NameTraversal                                // "." or "..", or ".." between separators
+	NameTooDeep                                  // a folder path of more than MaxFolderDepth levels
+	NameMismatch                                 // a relative path that does not end with the file's name
 )
 
 // String names the problem for logs and messages.
@@ -44,6 +58,10 @@ func (p FileNameProblem) String() string {
 		return "path separator"
 	case NameTraversal:
 		return "path traversal"
+	case NameTooDeep:
+		return "folder too deep"
+	case NameMismatch:
+		return "relative path does not end with the file name"
 	}
 	return fmt.Sprintf("problem %d", uint8(p))
 }
@@ -116,3 +134,59 @@ func isBidi(r rune) bool {
 	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) ||
 		r == 0x200e || r == 0x200f || r == 0x061c
 }
+
+// FolderOf returns the folder of a file named name from the path the client gave for it
+// inside a dropped folder (MetadataRelativePath): rel without its last element, which must
+// be name. An empty rel, or rel equal to name, means no folder (""). Every element must pass
+// ValidateFileName, separated by "/" only (a browser always uses "/"; a "\\" is refused),
+// with at most MaxFolderDepth elements in MaxFolderBytes. It returns a *FileNameError whose
+// Offset is in rel.
+func FolderOf(rel, name string) (string, error) {
+	if rel == "" || rel == name {
+		return "", nil
+	}
+	if !strings.HasSuffix(rel, "/"+name) {
+		return "", &FileNameError{Problem: NameMismatch, Offset: -1}
+	}
+	folder := rel[:len(rel)-len(name)-1]
+	if len(folder) > MaxFolderBytes {
+		return "", &FileNameError{Problem: NameTooLong, Offset: -1}
+	}
+	if strings.Count(folder, "/")+1 > MaxFolderDepth {
+		return "", &FileNameError{Problem: NameTooDeep, Offset: -1}
+	}
+	off := 0
+	for elem := range strings.SplitSeq(folder, "/") {
+		if err := ValidateFileName(elem); err != nil {
+			var fe *FileNameError
+			if errors.As(err, &fe) {
+				if fe.Offset >= 0 {
+					fe.Offset += off
+				} else {
+					fe.Offset = off
+				}
+			}
+			return "", err
+		}
+		off += len(elem) + 1
+	}
+	return folder, nil
+}
+
+// joinFolder returns folder/name, or name when folder is "".
+func joinFolder(folder, name string) string {
+	if folder == "" {
+		return name
+	}
+	return folder + "/" + name
+}
+
+// Path returns the file's path in the folder the sender dropped ("Rapport/plan.pdf"), or its
+// name for a file sent on its own.
+func (f File) Path() string { return joinFolder(f.Folder, f.Name) }
+
+// Path returns the file's path in the folder the sender dropped, or its name.
+func (f SendFile) Path() string { return joinFolder(f.Folder, f.Name) }
+
+// Path returns the file's path in the folder the sender dropped, or its name.
+func (f LinkFile) Path() string { return joinFolder(f.Folder, f.Name) }

@@ -133,3 +133,89 @@ func FuzzNormalizeAddress(f *testing.F) {
 		}
 	})
 }
+
+func TestFolderOf(t *testing.T) {
+	deep := strings.Repeat("d/", MaxFolderDepth+1) + "f.txt"
+	for _, tc := range []struct {
+		rel, name, want string
+		problem         FileNameProblem
+		offset          int
+	}{
+		{rel: "", name: "f.txt", want: ""},
+		{rel: "f.txt", name: "f.txt", want: ""},
+		{rel: "Rapport/f.txt", name: "f.txt", want: "Rapport"},
+		{rel: "Rapport/annexes/été/f.txt", name: "f.txt", want: "Rapport/annexes/été"},
+		{rel: strings.Repeat("d/", MaxFolderDepth) + "f.txt", name: "f.txt", want: strings.TrimSuffix(strings.Repeat("d/", MaxFolderDepth), "/")},
+		{rel: "Rapport/g.txt", name: "f.txt", problem: NameMismatch, offset: -1},
+		{rel: "Rapportf.txt", name: "f.txt", problem: NameMismatch, offset: -1},
+		{rel: "../f.txt", name: "f.txt", problem: NameTraversal, offset: 0},
+		{rel: "a/../f.txt", name: "f.txt", problem: NameTraversal, offset: 2},
+		{rel: "/f.txt", name: "f.txt", problem: NameEmpty, offset: 0},
+		{rel: "a//f.txt", name: "f.txt", problem: NameEmpty, offset: 2},
+		{rel: "a\\b/f.txt", name: "f.txt", problem: NamePathSeparator, offset: 1},
+		{rel: "a/b\u202ec/f.txt", name: "f.txt", problem: NameBidi, offset: 3},
+		{rel: "a/b\x01/f.txt", name: "f.txt", problem: NameControl, offset: 3},
+		{rel: deep, name: "f.txt", problem: NameTooDeep, offset: -1},
+		{rel: strings.Repeat("x", MaxFolderBytes+1) + "/f.txt", name: "f.txt", problem: NameTooLong, offset: -1},
+		{rel: strings.Repeat("x", 256) + "/f.txt", name: "f.txt", problem: NameTooLong, offset: 0},
+	} {
+		t.Run(tc.rel, func(t *testing.T) {
+			got, err := FolderOf(tc.rel, tc.name)
+			if tc.problem == 0 {
+				if err != nil || got != tc.want {
+					t.Fatalf("FolderOf(%q, %q) = %q, %v; want %q", tc.rel, tc.name, got, err, tc.want)
+				}
+				return
+			}
+			var fe *FileNameError
+			if !errors.As(err, &fe) || fe.Problem != tc.problem || fe.Offset != tc.offset {
+				t.Fatalf("FolderOf(%q, %q) = %q, %v; want problem %v at %d", tc.rel, tc.name, got, err, tc.problem, tc.offset)
+			}
+			if !errors.Is(err, ErrInvalidFileName) {
+				t.Fatalf("error %v does not match ErrInvalidFileName", err)
+			}
+		})
+	}
+}
+
+func TestCreateUploadKeepsFolder(t *testing.T) {
+	e := newEnv(t)
+	up, err := e.svc.CreateUpload(e.ctx, "u1", "plan.pdf", 10, map[string]string{MetadataRelativePath: "Rapport/annexes/plan.pdf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Folder != "Rapport/annexes" {
+		t.Fatalf("folder %q, want Rapport/annexes", up.Folder)
+	}
+	if _, err := e.svc.CreateUpload(e.ctx, "u1", "plan.pdf", 10, map[string]string{MetadataRelativePath: "../etc/plan.pdf"}); !errors.Is(err, ErrInvalidFileName) {
+		t.Fatalf("CreateUpload with a traversing folder = %v, want ErrInvalidFileName", err)
+	}
+}
+
+func FuzzFolderOf(f *testing.F) {
+	for _, s := range []string{"a/f", "f", "../f", "a//f", "/f", "a\\b/f", "a/./f", "é/f", "a/\u202e/f"} {
+		f.Add(s, "f")
+	}
+	f.Fuzz(func(t *testing.T, rel, name string) {
+		if ValidateFileName(name) != nil {
+			return
+		}
+		folder, err := FolderOf(rel, name)
+		if err != nil || folder == "" {
+			return
+		}
+		// Whatever is accepted joins back to rel, and is relative elements that stay inside.
+		if folder+"/"+name != rel {
+			t.Fatalf("FolderOf(%q, %q) = %q: does not join back", rel, name, folder)
+		}
+		elems := strings.Split(folder, "/")
+		if len(elems) > MaxFolderDepth || len(folder) > MaxFolderBytes {
+			t.Fatalf("accepted %q beyond the limits", folder)
+		}
+		for _, e := range elems {
+			if ValidateFileName(e) != nil {
+				t.Fatalf("accepted element %q of %q", e, folder)
+			}
+		}
+	})
+}

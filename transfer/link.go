@@ -80,7 +80,7 @@ func (l *liveLink) view() LinkView {
 	}
 	for _, f := range l.send.Files {
 		v.Files = append(v.Files, LinkFile{
-			ID: f.ID, Name: f.Name, Size: f.Size, SHA256: f.SHA256, Verdict: f.Verdict, VerdictReason: f.VerdictReason,
+			ID: f.ID, Name: f.Name, Folder: f.Folder, Size: f.Size, SHA256: f.SHA256, Verdict: f.Verdict, VerdictReason: f.VerdictReason,
 			Available: l.send.Options.DownloadLimit == 0 || f.Downloads < l.send.Options.DownloadLimit,
 		})
 	}

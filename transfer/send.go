@@ -155,7 +155,7 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 			if f.Quarantined || !f.Verdict.Sendable() {
 				return raftfsm.Batch{}, &FileNotSendableError{ID: fid, Verdict: f.Verdict, Reason: f.VerdictReason}
 			}
-			rec.Files = append(rec.Files, SendFile{ID: f.ID, Name: f.Name, Size: f.Size, SHA256: f.SHA256, Verdict: f.Verdict, VerdictReason: f.VerdictReason})
+			rec.Files = append(rec.Files, SendFile{ID: f.ID, Name: f.Name, Folder: f.Folder, Size: f.Size, SHA256: f.SHA256, Verdict: f.Verdict, VerdictReason: f.VerdictReason})
 			fileVer := f.Version
 			f.Sends = append(f.Sends, rec.ID)
 			b.Conds = append(b.Conds, condVersion(fileKey(fid), fileVer))

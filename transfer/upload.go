@@ -45,6 +45,10 @@ func (s *Service) CreateUpload(ctx context.Context, owner, name string, size int
 	if err := ValidateFileName(name); err != nil {
 		return Upload{}, err
 	}
+	folder, err := FolderOf(metadata[MetadataRelativePath], name)
+	if err != nil {
+		return Upload{}, err
+	}
 	if size < 0 {
 		return Upload{}, fmt.Errorf("%w: declared size %d", ErrInvalidSize, size)
 	}
@@ -65,7 +69,7 @@ func (s *Service) CreateUpload(ctx context.Context, owner, name string, size int
 	}
 	now := s.clock()
 	up := Upload{
-		ID: FileID(id), Owner: owner, Name: name, Size: size,
+		ID: FileID(id), Owner: owner, Name: name, Folder: folder, Size: size,
 		Metadata: metadata, Created: now, Updated: now, Expires: now.Add(s.cfg.UploadTTL),
 	}
 	res, err := s.change(ctx, "create upload", func() (raftfsm.Batch, error) {
@@ -81,7 +85,7 @@ func (s *Service) CreateUpload(ctx context.Context, owner, name string, size int
 		return raftfsm.Batch{
 			Conds: []raftfsm.Cond{condAbsent(uploadKey(up.ID)), condVersion(usageKey(owner), ver)},
 			Ops:   []raftfsm.Op{put(uploadKey(up.ID), up), put(usageKey(owner), u)},
-			Audit: audit(now, owner, "upload.create", id, map[string]any{"name": name, "size": size}),
+			Audit: audit(now, owner, "upload.create", id, map[string]any{"name": name, "folder": folder, "size": size}),
 		}, nil
 	})
 	if err != nil {
@@ -187,7 +191,7 @@ func (s *Service) CompleteUpload(ctx context.Context, owner string, id FileID, c
 	}
 	now := s.clock()
 	f := File{
-		ID: id, Owner: owner, Name: up.Name, Size: up.Size, SHA256: strings.ToLower(c.SHA256),
+		ID: id, Owner: owner, Name: up.Name, Folder: up.Folder, Size: up.Size, SHA256: strings.ToLower(c.SHA256),
 		Verdict: c.Verdict, VerdictReason: c.VerdictReason, Quarantined: c.Verdict == VerdictInfected,
 		Created: now, Manifest: slices.Clone(c.Manifest),
 	}
@@ -195,7 +199,7 @@ func (s *Service) CompleteUpload(ctx context.Context, owner string, id FileID, c
 		Conds: []raftfsm.Cond{condVersion(uploadKey(id), up.Version), condAbsent(fileKey(id))},
 		Ops:   []raftfsm.Op{del(uploadKey(id)), put(fileKey(id), f)},
 		Audit: audit(now, owner, "upload.complete", string(id), map[string]any{
-			"name": f.Name, "size": f.Size, "sha256": f.SHA256, "verdict": f.Verdict, "reason": f.VerdictReason,
+			"name": f.Name, "folder": f.Folder, "size": f.Size, "sha256": f.SHA256, "verdict": f.Verdict, "reason": f.VerdictReason,
 		}),
 	})
 	if errors.Is(err, raftfsm.ErrConflict) {

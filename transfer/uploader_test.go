@@ -664,6 +664,8 @@ func TestUploaderBadRequests(t *testing.T) {
 		{"traversal", 10, map[string]string{"filename": "../../etc/passwd"}, ErrInvalidFileName},
 		{"RTL override", 10, map[string]string{"filename": "invoice\u202Efdp.exe"}, ErrInvalidFileName},
 		{"control in metadata", 10, map[string]string{"filename": "a", "x": "a\nb"}, ErrInvalidMetadata},
+		{"traversing folder", 10, map[string]string{"filename": "a", MetadataRelativePath: "../a"}, ErrInvalidFileName},
+		{"folder of another file", 10, map[string]string{"filename": "a", MetadataRelativePath: "d/b"}, ErrInvalidFileName},
 	} {
 		t.Run("create "+tc.name, func(t *testing.T) {
 			if _, err := u.up.Create(u.ctx, owner, tc.size, tc.md); !errors.Is(err, tc.want) {

@@ -223,7 +223,7 @@ func (h *Handler) sendReceipt(ctx context.Context, r transfer.Receipt, f transfe
 	}
 	msg, err := notify.Render(notify.KindReceipt, lang, notify.ReceiptData{
 		SenderName: name, RecipientEmail: r.Recipient, Subject: subject, When: r.At,
-		Files: []notify.File{{Name: f.Name, Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows}},
+		Files: []notify.File{{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows}},
 	})
 	if err != nil {
 		return fmt.Errorf("render receipt: %w", err)
@@ -289,7 +289,7 @@ func (h *Handler) writeZip(w *bufio.Writer, tickets []transfer.Ticket) {
 			h.finishDownload(t, false)
 			continue
 		}
-		n, err := h.zipFile(zw, t, zipName(t.File.Name, names))
+		n, err := h.zipFile(zw, t, zipName(t.File.Folder, t.File.Name, names))
 		if err == nil {
 			err = w.Flush()
 		}
@@ -330,18 +330,18 @@ func (h *Handler) zipFile(zw *zip.Writer, t transfer.Ticket, name string) (int64
 	return n, nil
 }
 
-// zipName makes a file name a safe, unique zip entry name: no directories, no leading dots,
-// a " (2)" before the extension for a repeated name.
-func zipName(name string, seen map[string]int) string {
-	name = strings.Map(func(r rune) rune {
-		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
-			return '_'
+// zipName makes a file's folder and name a safe, unique zip entry name: its folder's
+// elements and its name each cleaned by zipElem, joined by "/", with " (2)" before the
+// extension for a path already in the zip (compared without case, as Windows and macOS
+// unzip).
+func zipName(folder, name string, seen map[string]int) string {
+	name = zipElem(name, "file")
+	if folder != "" {
+		elems := strings.Split(folder, "/")
+		for i, e := range elems {
+			elems[i] = zipElem(e, "_")
 		}
-		return r
-	}, name)
-	name = strings.TrimLeft(name, ".")
-	if name == "" {
-		name = "file"
+		name = strings.Join(elems, "/") + "/" + name
 	}
 	key := strings.ToLower(name)
 	seen[key]++
@@ -350,6 +350,23 @@ func zipName(name string, seen map[string]int) string {
 		name = fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), n, ext)
 	}
 	return name
+}
+
+// zipElem makes one path element safe whatever it holds: separators and control characters
+// become "_", leading dots go (no hidden file, no ".."), and an element left empty becomes
+// the placeholder empty. transfer validated the names already: this is the second lock.
+func zipElem(elem, empty string) string {
+	elem = strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, elem)
+	elem = strings.TrimLeft(elem, ".")
+	if elem == "" {
+		return empty
+	}
+	return elem
 }
 
 // shortID returns the first 8 characters of an ID.

@@ -356,7 +356,17 @@ func (w *world) user(email, name string) (account.User, string) {
 // backend does, with a clean verdict.
 func (w *world) upload(owner, name string, data []byte) transfer.File {
 	w.t.Helper()
-	up, err := w.transfer.CreateUpload(w.ctx, owner, name, int64(len(data)), nil)
+	return w.uploadAt(owner, "", name, data)
+}
+
+// uploadAt is upload with the file's path inside a dropped folder (relativePath metadata).
+func (w *world) uploadAt(owner, rel, name string, data []byte) transfer.File {
+	w.t.Helper()
+	var md map[string]string
+	if rel != "" {
+		md = map[string]string{transfer.MetadataRelativePath: rel}
+	}
+	up, err := w.transfer.CreateUpload(w.ctx, owner, name, int64(len(data)), md)
 	if err != nil {
 		w.t.Fatalf("create upload: %v", err)
 	}

@@ -121,7 +121,7 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 	}
 	for _, f := range lp.View.Files {
 		data.Files = append(data.Files, pageFile{
-			ID: string(f.ID), Name: f.Name, Size: notify.FormatSize(lang, f.Size), SHA256: f.SHA256,
+			ID: string(f.ID), Name: f.Path(), Size: notify.FormatSize(lang, f.Size), SHA256: f.SHA256,
 			Verdict: verdictText(f.Verdict, lang), Available: f.Available,
 		})
 		data.AnyAvailable = data.AnyAvailable || f.Available

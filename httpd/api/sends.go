@@ -18,6 +18,7 @@ import (
 type fileJSON struct {
 	ID            string    `json:"id"`
 	Name          string    `json:"name"`
+	Folder        string    `json:"folder,omitempty"`
 	Size          int64     `json:"size"`
 	SHA256        string    `json:"sha256"`
 	Verdict       string    `json:"verdict"`
@@ -145,7 +146,7 @@ func (h *Handler) invite(ctx context.Context, p Principal, s transfer.Send, inv 
 		data.SenderName = p.Email
 	}
 	for _, f := range s.Files {
-		data.Files = append(data.Files, notify.File{Name: f.Name, Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows})
+		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows})
 	}
 	msg, err := notify.Render(notify.KindSend, string(p.Language), data)
 	if err != nil {
@@ -238,7 +239,7 @@ func (h *Handler) serveGetFile(ctx *fasthttp.RequestCtx, c call) {
 		return
 	}
 	h.writeJSON(ctx, fasthttp.StatusOK, fileJSON{
-		ID: string(f.ID), Name: f.Name, Size: f.Size, SHA256: f.SHA256, Verdict: string(f.Verdict),
+		ID: string(f.ID), Name: f.Name, Folder: f.Folder, Size: f.Size, SHA256: f.SHA256, Verdict: string(f.Verdict),
 		VerdictReason: f.VerdictReason, Quarantined: f.Quarantined, Created: f.Created,
 	})
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
+
+	"valise/transfer"
 )
 
 // TestZipGeneratedPasswordAndLimit sends two files of the same name with a generated
@@ -124,5 +126,80 @@ func TestPrincipalForTus(t *testing.T) {
 				t.Fatalf("status %d body %q, want %q", resp.StatusCode(), got, tc.want)
 			}
 		})
+	}
+}
+
+// TestZipKeepsFolders sends files dropped as a folder tree: the send, the link view and the
+// zip keep each file's folder, a repeated path gets " (2)", and a file sent on its own stays
+// at the zip's root.
+func TestZipKeepsFolders(t *testing.T) {
+	w := newWorld(t)
+	a, bearer := w.user("ines@example.org", "Inès")
+	files := []struct{ rel, name, zipName string }{
+		{"Rapport/plan.pdf", "plan.pdf", "Rapport/plan.pdf"},
+		{"Rapport/annexes/été/photo.jpg", "photo.jpg", "Rapport/annexes/été/photo.jpg"},
+		{"Rapport/annexes/été/photo.jpg", "photo.jpg", "Rapport/annexes/été/photo (2).jpg"},
+		{"", "seul.txt", "seul.txt"},
+	}
+	var ids []string
+	want := map[string][]byte{}
+	for i, f := range files {
+		data := randomData(10_000+i, uint64(i+10))
+		ids = append(ids, string(w.uploadAt(a.ID, f.rel, f.name, data).ID))
+		want[f.zipName] = data
+	}
+	var cs createdSendJSON
+	r := w.api("POST", "/api/v1/sends", bearer, createSendJSON{To: []string{"yan@example.org"}, Files: ids})
+	mustStatus(t, r, 201)
+	r.json(t, &cs)
+	if got := cs.Send.Files[1].Folder; got != "Rapport/annexes/été" {
+		t.Fatalf("send file folder %q", got)
+	}
+	tok := linkToken(t, w.outbox(1)[0])
+	var view transfer.LinkView
+	r = w.api("GET", "/api/v1/links/"+tok, "", nil)
+	mustStatus(t, r, 200)
+	r.json(t, &view)
+	if view.Files[0].Folder != "Rapport" || view.Files[3].Folder != "" {
+		t.Fatalf("link view folders %q, %q", view.Files[0].Folder, view.Files[3].Folder)
+	}
+	page := w.call("GET", "/s/"+tok, map[string]string{"Accept": "text/html"}, nil, true)
+	mustStatus(t, page, 200)
+	if !bytes.Contains(page.body, []byte("<td>Rapport/annexes/été/photo.jpg</td>")) {
+		t.Fatalf("the link page does not show the file's folder:\n%s", page.body)
+	}
+	r = w.call("GET", "/s/"+tok+"/zip", nil, nil, true)
+	mustStatus(t, r, 200)
+	zr, err := zip.NewReader(bytes.NewReader(r.body), int64(len(r.body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zr.File) != len(want) {
+		t.Fatalf("%d entries, want %d", len(zr.File), len(want))
+	}
+	for _, zf := range zr.File {
+		rc, err := zf.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(b, want[zf.Name]) {
+			t.Errorf("entry %q differs or is unexpected", zf.Name)
+		}
+	}
+}
+
+func TestZipNameCleansEveryElement(t *testing.T) {
+	for _, tc := range []struct{ folder, name, want string }{
+		{"", "a.txt", "a.txt"},
+		{"A/B", "a.txt", "A/B/a.txt"},
+		{"..", "a.txt", "_/a.txt"},
+		{".cache/x\\y", ".a.txt", "cache/x_y/a.txt"},
+		{"a/\x01", "", "a/_/file"},
+	} {
+		if got := zipName(tc.folder, tc.name, map[string]int{}); got != tc.want {
+			t.Errorf("zipName(%q, %q) = %q, want %q", tc.folder, tc.name, got, tc.want)
+		}
 	}
 }

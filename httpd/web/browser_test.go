@@ -118,6 +118,17 @@ func (b *browser) do(step string, actions ...chromedp.Action[chromedp.Void]) {
 }
 
 // eval evaluates a JavaScript expression for step and returns its value.
+// signIn opens the login page, signs in as email with testPassword and waits for the
+// element with ID landing.
+func (b *browser) signIn(base, email, landing string) {
+	b.t.Helper()
+	b.do("sign in", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.ID("login-submit")),
+		chromedp.WaitVisible(chromedp.ID(landing)))
+}
+
 func eval[T any](b *browser, step, expr string, opts ...chromedp.EvaluateOption) T {
 	b.t.Helper()
 	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr, opts...))

@@ -66,6 +66,44 @@ func (f storeFiles) OpenFile(ctx context.Context, manifest []byte) (io.ReadSeekC
 	return f.bs.Open(ctx, m)
 }
 
+// mountUploads mounts beside the web UI, as the node does, the tus endpoint on the real
+// uploader (blobstore and metadata, scanning with scanner: nil when the test gives the
+// verdicts itself) and the API with the public link pages.
+func (e *env) mountUploads(t *testing.T, scanner transfer.Scanner) *transfer.Uploader {
+	t.Helper()
+	ucfg := transfer.DefaultUploaderConfig()
+	ucfg.PersistTimeout = 20 * time.Second
+	ucfg.ScanTimeout = 30 * time.Second
+	up, err := transfer.NewUploader(ucfg, e.sends, e.bs, scanner, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	ts, err := tus.New(tus.DefaultConfig(), uploaderBackend{up}, e.h.SessionPrincipal, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acfg := api.DefaultConfig()
+	acfg.PublicURL = "https://valise.example.org"
+	ah, err := api.New(acfg, api.Deps{
+		Accounts: e.accounts, Sends: e.sends, Links: e.sends, Files: storeFiles{e.bs},
+		Mailer: e.mail, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ah.Close() })
+	mount := func(ctx *fasthttp.RequestCtx) bool {
+		if strings.HasPrefix(string(ctx.Path()), "/api/v1/uploads") {
+			ts.Handle(ctx)
+			return true
+		}
+		return ah.Handle(ctx)
+	}
+	e.extra.Store(&mount)
+	return up
+}
+
 // call runs a DevTools command on the context's page as a chromedp action.
 func call[P, R any](c cdp.Command[P, R], params P) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
@@ -131,36 +169,7 @@ func TestBrowserJourneyFrench(t *testing.T) {
 	b := newBrowser(t)
 	e := newEnv(t)
 	clamd := startClamd(t)
-	ucfg := transfer.DefaultUploaderConfig()
-	ucfg.PersistTimeout = 20 * time.Second
-	ucfg.ScanTimeout = 30 * time.Second
-	up, err := transfer.NewUploader(ucfg, e.sends, e.bs, clamd, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { up.Close() })
-	ts, err := tus.New(tus.DefaultConfig(), uploaderBackend{up}, e.h.SessionPrincipal, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	acfg := api.DefaultConfig()
-	acfg.PublicURL = "https://valise.example.org"
-	ah, err := api.New(acfg, api.Deps{
-		Accounts: e.accounts, Sends: e.sends, Links: e.sends, Files: storeFiles{e.bs},
-		Mailer: e.mail, Logger: testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ah.Close() })
-	mount := func(ctx *fasthttp.RequestCtx) bool {
-		if strings.HasPrefix(string(ctx.Path()), "/api/v1/uploads") {
-			ts.Handle(ctx)
-			return true
-		}
-		return ah.Handle(ctx)
-	}
-	e.extra.Store(&mount)
+	up := e.mountUploads(t, clamd)
 	alice, issued := e.addUser("alice@example.org", "", account.LangFR)
 
 	const size = 64 << 20

@@ -128,7 +128,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 		}
 		id := transfer.FileID(v)
 		if f, err := h.deps.Sends.GetFile(r.ctx, r.user.ID, id); err == nil {
-			d.Files = append(d.Files, composeFile{ID: string(f.ID), Name: f.Name, Size: f.Size})
+			d.Files = append(d.Files, composeFile{ID: string(f.ID), Name: f.Path(), Size: f.Size})
 		}
 		ids = append(ids, id)
 	}
@@ -232,7 +232,7 @@ func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv t
 		data.SenderName = r.user.Email
 	}
 	for _, f := range s.Files {
-		data.Files = append(data.Files, notify.File{Name: f.Name, Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows})
+		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows})
 	}
 	msg, err := notify.Render(notify.KindSend, string(r.user.Language), data)
 	if err != nil {

@@ -1,19 +1,21 @@
 package web
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
-	"github.com/valyala/fasthttp"
 
 	"valise/account"
 	"valise/httpd/tus"
@@ -80,23 +82,7 @@ func tusError(err error) error {
 func TestBrowserComposeAndSend(t *testing.T) {
 	b := newBrowser(t)
 	e := newEnv(t)
-	up, err := transfer.NewUploader(transfer.DefaultUploaderConfig(), e.sends, e.bs, nil, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { up.Close() })
-	ts, err := tus.New(tus.DefaultConfig(), uploaderBackend{up}, e.h.SessionPrincipal, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mount := func(ctx *fasthttp.RequestCtx) bool {
-		if !strings.HasPrefix(string(ctx.Path()), "/api/v1/uploads") {
-			return false
-		}
-		ts.Handle(ctx)
-		return true
-	}
-	e.extra.Store(&mount)
+	e.mountUploads(t, nil)
 	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
 
 	data := make([]byte, 3<<20+17)
@@ -107,11 +93,7 @@ func TestBrowserComposeAndSend(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b.do("sign in", chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), "alice@example.org"),
-		chromedp.SendKeys(chromedp.ID("password"), testPassword),
-		chromedp.Click(chromedp.ID("login-submit")),
-		chromedp.WaitVisible(chromedp.ID("send-form")))
+	b.signIn(e.base, "alice@example.org", "send-form")
 	b.do("compose",
 		chromedp.SendKeys(chromedp.ID("to"), "bob@example.org, carol@example.org"),
 		chromedp.SendKeys(chromedp.ID("subject"), "Rapport annuel"),
@@ -181,4 +163,89 @@ func sends0(t *testing.T, e *env, owner string) transfer.SendID {
 		t.Fatalf("sends: %d, %v", len(sends), err)
 	}
 	return sends[0].ID
+}
+
+// TestBrowserFolderSend picks a whole folder with the page's folder picker: every file is
+// uploaded with its path inside the folder, the sent page shows the paths, and the
+// recipient's zip holds the same tree with the same bytes.
+func TestBrowserFolderSend(t *testing.T) {
+	b := newBrowser(t)
+	e := newEnv(t)
+	e.mountUploads(t, nil)
+	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
+
+	root := filepath.Join(t.TempDir(), "Rapport")
+	want := map[string][]byte{
+		"Rapport/plan.pdf":           make([]byte, 200_000),
+		"Rapport/annexes/photo.jpg":  make([]byte, 300_001),
+		"Rapport/annexes/été/a.txt":  []byte("été\n"),
+		"Rapport/annexes/été/vide.b": {},
+	}
+	for rel, data := range want {
+		rand.Read(data)
+		p := filepath.Join(filepath.Dir(root), filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	b.signIn(e.base, "alice@example.org", "send-form")
+	b.do("pick a folder",
+		chromedp.SendKeys(chromedp.ID("to"), "bob@example.org"),
+		chromedp.SetUploadFiles(chromedp.ID("folder"), []string{root}),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelectorAll("#file-ids input[name=file]").length === %d`, len(want))))
+	b.shot("folder")
+	files, err := e.sends.ListFiles(e.ctx, alice.ID)
+	if err != nil || len(files) != len(want) {
+		t.Fatalf("files %+v, %v", files, err)
+	}
+	for _, f := range files {
+		sum := sha256.Sum256(want[f.Path()])
+		if _, ok := want[f.Path()]; !ok || f.SHA256 != hex.EncodeToString(sum[:]) {
+			t.Fatalf("stored %q (folder %q), SHA-256 %s: not one of the folder's files", f.Path(), f.Folder, f.SHA256)
+		}
+		waitFor(t, "the scan to settle", func() bool {
+			g, err := e.sends.GetFile(e.ctx, alice.ID, f.ID)
+			return err == nil && g.Verdict != transfer.VerdictPending
+		})
+		if err := e.sends.SetVerdict(e.ctx, f.ID, transfer.VerdictClean, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.CSS("input.link-url")))
+	link := eval[string](b, "link", `document.querySelector("input.link-url").value`)
+	b.do("detail", chromedp.Navigate(e.base+"/sent/"+string(sends0(t, e, alice.ID))), chromedp.WaitVisible(chromedp.ID("recipients")))
+	shown := eval[string](b, "detail files", `document.body.textContent`)
+	for rel := range want {
+		if !strings.Contains(shown, rel) {
+			b.fail("detail files", fmt.Errorf("the sent page does not show %q", rel))
+		}
+	}
+
+	r := e.newClient().get("/s/" + strings.TrimPrefix(link, "https://valise.example.org/s/") + "/zip")
+	if r.StatusCode != 200 {
+		t.Fatalf("zip: status %d", r.StatusCode)
+	}
+	zr, err := zip.NewReader(strings.NewReader(r.body), int64(len(r.body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zr.File) != len(want) {
+		t.Fatalf("zip holds %d entries, want %d", len(zr.File), len(want))
+	}
+	for _, zf := range zr.File {
+		rc, err := zf.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want[zf.Name]) {
+			t.Fatalf("zip entry %q: %d bytes, %v; not the folder's file", zf.Name, len(got), err)
+		}
+	}
 }

@@ -158,11 +158,7 @@ func TestBrowserUploadPauseReload(t *testing.T) {
 		}
 	}
 
-	b.do("sign in", chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), "alice@example.org"),
-		chromedp.SendKeys(chromedp.ID("password"), testPassword),
-		chromedp.Click(chromedp.ID("login-submit")),
-		chromedp.WaitVisible(chromedp.ID("send-form")))
+	b.signIn(e.base, "alice@example.org", "send-form")
 
 	// Pause mid-upload, then resume.
 	reached, gate := gb.arm()
@@ -246,11 +242,7 @@ func TestBrowserLimitsBeforeUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.do("sign in", chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), "alice@example.org"),
-		chromedp.SendKeys(chromedp.ID("password"), testPassword),
-		chromedp.Click(chromedp.ID("login-submit")),
-		chromedp.WaitVisible(chromedp.ID("limits")))
+	b.signIn(e.base, "alice@example.org", "limits")
 	if txt := eval[string](b, "limits shown", `document.getElementById("limits").textContent`); !strings.Contains(txt, "3,1\u00a0Mo") || !strings.Contains(txt, "4,2\u00a0Mo") {
 		b.fail("limits shown", fmt.Errorf("limits %q", txt))
 	}
