@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"valise/httpd/web"
 )
 
 // settingsPrefix is the metadata key prefix of the cluster-wide settings: settings/<key>.
@@ -42,9 +44,9 @@ var knownSettings = map[string]settingSpec{
 	"upload.max_size":        {def: "10737418240", validate: intRange(1, 1<<50)},
 	"retention.unsent_days":  {def: "7", validate: intRange(1, 3650)},
 	"branding.name":          {def: "Valise", validate: nonEmptyMaxLen(64)},
-	"branding.color":         {validate: optional(validColor)}, // "": Valise's own colours
-	"branding.color_dark":    {validate: optional(validColor)}, // branding.color in dark mode
-	"branding.logo_url":      {validate: optional(validURL)},
+	"branding.color":         {validate: optional(brandColor(false))}, // "": Valise's own colours
+	"branding.color_dark":    {validate: optional(brandColor(true))},  // "": branding.color, lightened
+	"branding.logo":          {validate: optional(validLogo)},         // a data: URL, see web.ParseLogo
 	"metrics.token":          {secret: true, validate: optional(minLen(32))},
 }
 
@@ -185,9 +187,19 @@ func nonEmptyMaxLen(n int) func(string) error {
 
 var colorRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
-func validColor(v string) error {
-	if !colorRE.MatchString(v) {
-		return fmt.Errorf("%q is not a #rrggbb colour", v)
+// brandColor accepts a "#rrggbb" colour that reads as text on the light scheme's background
+// (dark false) or the dark one's (WCAG 2.1 AA).
+func brandColor(dark bool) func(string) error {
+	return func(v string) error {
+		if !colorRE.MatchString(v) {
+			return fmt.Errorf("%q is not a #rrggbb colour", v)
+		}
+		return web.CheckBrandColor(strings.ToLower(v), dark)
 	}
-	return nil
+}
+
+// validLogo accepts an image as a data: URL (appliance settings set branding.logo --file).
+func validLogo(v string) error {
+	_, err := web.ParseLogo(v)
+	return err
 }

@@ -44,10 +44,15 @@ func TestValidateSetting(t *testing.T) {
 		{"quota.user_bytes", "1G", false},
 		{"branding.name", "Valise", true},
 		{"branding.name", "", false},
-		{"branding.color", "#AABBCC", true},
+		{"branding.color", "#1A5B3C", true},
+		{"branding.color", "#AABBCC", false}, // unreadable on white
+		{"branding.logo", "data:image/svg+xml;base64,PHN2Zy8+", true},
+		{"branding.logo", "https://example.org/logo.png", false},
+		{"branding.logo_url", "https://example.org/logo.png", false}, // replaced by branding.logo
 		{"branding.color", "red", false},
 		{"branding.color", "", true},
-		{"branding.color_dark", "#0a0b0c", true},
+		{"branding.color_dark", "#abcdef", true},
+		{"branding.color_dark", "#0a0b0c", false}, // unreadable on the dark background
 		{"branding.color_dark", "#abc", false},
 		{"metrics.token", strings.Repeat("x", 32), true},
 		{"metrics.token", "short", false},

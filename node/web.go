@@ -280,6 +280,7 @@ func (n *instance) startAPI() error {
 	}
 	n.apiURL = pub
 	n.apiHandlers = append(n.apiHandlers, h)
+	n.applyBrand()
 	// A new public host gets its certificate from the cluster CA in the background (the
 	// fallback certificate, which does not name it, answers until then).
 	if u, err := url.Parse(pub); err == nil && n.https != nil {
@@ -288,6 +289,16 @@ func (n *instance) startAPI() error {
 		}
 	}
 	return nil
+}
+
+// applyBrand gives the serving API handler (a link's page) the web UI's product name and
+// logo, once both are built.
+func (n *instance) applyBrand() {
+	wh := n.web.h.Load()
+	if wh == nil || len(n.apiHandlers) == 0 {
+		return
+	}
+	n.apiHandlers[len(n.apiHandlers)-1].SetBrand(api.Brand{Name: n.webWith.name, LogoURL: wh.LogoURL()})
 }
 
 // closeAPI ends the streams of every API handler built.
@@ -332,7 +343,7 @@ func (m *webMount) sessionPrincipal(ctx *fasthttp.RequestCtx) (string, bool) {
 
 // webSettings are the cluster settings the web UI is built with.
 type webSettings struct {
-	publicURL, name, color, colorDark string
+	publicURL, name, color, colorDark, logo string
 }
 
 // startWeb mounts the web UI for the current public URL and branding settings, after
@@ -344,15 +355,21 @@ func (n *instance) startWeb() error {
 		name:      n.setting("branding.name"),
 		color:     n.setting("branding.color"),
 		colorDark: n.setting("branding.color_dark"),
+		logo:      n.setting("branding.logo"),
 	}
 	if ws == n.webWith {
 		return nil
+	}
+	logo, err := web.ParseLogo(ws.logo)
+	if err != nil {
+		return fmt.Errorf("branding.logo: %w", err)
 	}
 	wcfg := web.DefaultConfig()
 	wcfg.PublicURL = ws.publicURL
 	wcfg.CSRFKey = n.keys.DeriveKey(csrfKeyLabel)
 	wcfg.ProductName = ws.name
 	wcfg.Colors = web.Colors{Brand: ws.color, BrandDark: ws.colorDark}
+	wcfg.Logo = logo
 	h, err := web.New(wcfg, web.Deps{
 		Accounts: n.accounts,
 		Sends:    n.transfers,
@@ -368,5 +385,6 @@ func (n *instance) startWeb() error {
 		n.logger.Info("web UI rebuilt for new settings", "public_url", ws.publicURL, "product_name", ws.name)
 	}
 	n.webWith = ws
+	n.applyBrand()
 	return nil
 }

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"valise/httpd/web"
 )
 
 func newSettingsCmd() *cobra.Command {
@@ -48,7 +54,7 @@ func newSettingsGetCmd() *cobra.Command {
 				if !s.Set {
 					origin = "(default)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, s.Value, origin)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, shortValue(s.Value), origin)
 			}
 			return tw.Flush()
 		},
@@ -58,25 +64,69 @@ func newSettingsGetCmd() *cobra.Command {
 }
 
 func newSettingsSetCmd() *cobra.Command {
-	var cf clientFlags
+	var (
+		cf   clientFlags
+		file string
+	)
 	cmd := &cobra.Command{
-		Use:   "set --data DIR KEY VALUE",
+		Use:   "set --data DIR KEY (VALUE | --file FILE)",
 		Short: "Change one setting, cluster-wide (journalled)",
-		Args:  cobra.ExactArgs(2),
+		Long: `Change one setting, cluster-wide (journalled). With --file the value is the file's
+content without its final newline; for branding.logo the file is an image (PNG, JPEG, GIF,
+WebP or SVG, at most 96 KiB), sent as a data: URL.`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			value, err := settingValue(args, file)
+			if err != nil {
+				return err
+			}
 			c, err := cf.client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			s, err := c.SetSetting(cmd.Context(), args[0], args[1])
+			s, err := c.SetSetting(cmd.Context(), args[0], value)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s = %s\n", s.Key, s.Value)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s = %s\n", s.Key, shortValue(s.Value))
 			return nil
 		},
 	}
 	cf.register(cmd)
+	cmd.Flags().StringVar(&file, "file", "", "read the value from `FILE` (an image for branding.logo)")
 	return cmd
+}
+
+// settingValue is the value of settings set: its second argument, or the content of file.
+func settingValue(args []string, file string) (string, error) {
+	switch {
+	case len(args) == 2 && file != "":
+		return "", errors.New("give the value or --file, not both")
+	case len(args) == 2:
+		return args[1], nil
+	case file == "":
+		return "", fmt.Errorf("give %s a value, or --file FILE", args[0])
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read the value of %s: %w", args[0], err)
+	}
+	if args[0] == "branding.logo" {
+		return web.LogoDataURL(file, data), nil
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r"), nil
+}
+
+// shortValue shortens a long value (a logo's data: URL) for a listing.
+func shortValue(v string) string {
+	const max = 80
+	if len(v) <= max {
+		return v
+	}
+	cut := max - 20
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + fmt.Sprintf("… (%d bytes)", len(v))
 }

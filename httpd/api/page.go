@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -15,9 +16,11 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-// pages renders the link pages. Immutable after newPages.
+// pages renders the link pages. Its templates are immutable after newPages; the brand
+// changes with the settings.
 type pages struct {
-	tmpl *template.Template
+	tmpl  *template.Template
+	brand atomic.Pointer[Brand]
 }
 
 func newPages() (*pages, error) {
@@ -25,7 +28,25 @@ func newPages() (*pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse page templates: %w", err)
 	}
-	return &pages{tmpl: t}, nil
+	p := &pages{tmpl: t}
+	p.brand.Store(&Brand{Name: "Valise"})
+	return p, nil
+}
+
+// Brand is what a recipient's page shows of the organisation: the product name and the logo
+// that the web UI serves (its path, "" for none).
+type Brand struct {
+	Name    string
+	LogoURL string
+}
+
+// SetBrand changes the brand of the pages rendered from now on (the branding settings); an
+// empty Name keeps "Valise".
+func (h *Handler) SetBrand(b Brand) {
+	if b.Name == "" {
+		b.Name = "Valise"
+	}
+	h.pages.brand.Store(&b)
 }
 
 // pageText is a page's fixed wording in one language.
@@ -107,6 +128,7 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 	t := pageTexts[lang]
 	data := struct {
 		Lang, Title, Skip, Token, Notice, Expires string
+		Brand                                     Brand
 		T                                         pageText
 		View                                      transfer.LinkView
 		Files                                     []pageFile
@@ -114,6 +136,7 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 		NoticeOK, AnyAvailable                    bool
 	}{
 		Lang: lang, Title: t.Title, Skip: t.Skip, Token: lp.Token, Notice: lp.Notice, T: t, View: lp.View,
+		Brand:        *p.brand.Load(),
 		NoticeOK:     lp.Notice != "" && lp.Notice == pageMessage("code_sent", lang),
 		Expires:      notify.FormatDate(lang, lp.View.Expires),
 		NeedPassword: lp.View.PasswordRequired && !lp.Granted,
@@ -136,7 +159,10 @@ func (p *pages) renderError(ctx *fasthttp.RequestCtx, status int, lang, msg stri
 	if !ok {
 		t = pageTexts["fr"]
 	}
-	p.render(ctx, status, "error", struct{ Lang, Title, Skip, Message, Contact string }{lang, msg, t.Skip, msg, t.Contact})
+	p.render(ctx, status, "error", struct {
+		Lang, Title, Skip, Message, Contact string
+		Brand                               Brand
+	}{lang, msg, t.Skip, msg, t.Contact, *p.brand.Load()})
 }
 
 func (p *pages) render(ctx *fasthttp.RequestCtx, status int, name string, data any) {

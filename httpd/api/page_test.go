@@ -81,3 +81,32 @@ func TestDeadLinkPage(t *testing.T) {
 		t.Errorf("dead-link page echoes the token")
 	}
 }
+
+// TestLinkPagesWearTheBrand: once the branding settings give a name and a logo, a link's page
+// and the dead-link page show them in the title, header and footer; before, "Valise".
+func TestLinkPagesWearTheBrand(t *testing.T) {
+	w := newWorld(t)
+	dead := "/s/" + strings.Repeat("A", 43)
+	if body := string(w.call("GET", dead, nil, nil, true).body); !strings.Contains(body, `<span class="brand">Valise</span>`) {
+		t.Fatalf("default brand missing:\n%s", body)
+	}
+	w.h.SetBrand(Brand{Name: "Mairie <de> Trifouillis", LogoURL: "/static/logo?v=0123456789abcdef"})
+	a, bearer := w.user("jo@example.org", "Jo")
+	f := w.upload(a.ID, "plan.pdf", []byte("plan"))
+	mustStatus(t, w.api("POST", "/api/v1/sends", bearer, createSendJSON{
+		To: []string{"kim@example.org"}, Files: []string{string(f.ID)},
+	}), 201)
+	tok := linkToken(t, w.outbox(1)[0])
+	for _, path := range []string{"/s/" + tok, dead} {
+		body := string(w.call("GET", path, nil, nil, true).body)
+		for _, s := range []string{
+			` · Mairie &lt;de&gt; Trifouillis</title>`,
+			`<span class="brand"><img class="logo" src="/static/logo?v=0123456789abcdef" alt="">Mairie &lt;de&gt; Trifouillis</span>`,
+			`<footer class="foot"><p>Mairie &lt;de&gt; Trifouillis</p></footer>`,
+		} {
+			if !strings.Contains(body, s) {
+				t.Errorf("%s lacks %q:\n%s", path, s, body)
+			}
+		}
+	}
+}

@@ -93,6 +93,7 @@ func (e *env) mountUploads(t *testing.T, scanner transfer.Scanner) *transfer.Upl
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ah.Close() })
+	ah.SetBrand(api.Brand{Name: e.h.cfg.ProductName, LogoURL: e.h.LogoURL()}) // as the node does
 	mount := func(ctx *fasthttp.RequestCtx) bool {
 		if strings.HasPrefix(string(ctx.Path()), "/api/v1/uploads") {
 			ts.Handle(ctx)

@@ -68,6 +68,7 @@ func newPages(st *staticFiles) (*pages, error) {
 type page struct {
 	Lang    string
 	Product string
+	Logo    string // the logo's path, "" without one
 	CSRF    string
 	Path    string // the current path, for the language switch to come back to
 	User    *pageUser
@@ -99,6 +100,7 @@ func (h *Handler) newPage(r *request) *page {
 	p := &page{
 		Lang:    r.lang,
 		Product: h.cfg.ProductName,
+		Logo:    h.LogoURL(),
 		CSRF:    h.csrfToken(r),
 		Path:    localPath(string(r.ctx.Path()), "/"),
 		tr:      h.translator(r.lang),

@@ -122,6 +122,9 @@ type Config struct {
 	ProductName string `toml:"product_name"`
 	// Colors override the default palette (branding); empty fields keep Valise's colours.
 	Colors Colors `toml:"colors"`
+	// Logo is shown before the product name in every page's header, served at /static/logo;
+	// none when its Data is empty. ParseLogo reads it from the branding.logo setting.
+	Logo Logo `toml:"-"`
 	// MaxBodyBytes bounds a form's body.
 	MaxBodyBytes int `toml:"max_body_bytes"`
 	// SessionMaxAge is the session cookie's Max-Age; account enforces the real limits.
@@ -132,7 +135,8 @@ type Config struct {
 }
 
 // Colors are the brand's colours, "#rrggbb". The pages use them as CSS variables; each must
-// keep a 4.5:1 contrast with the background of its scheme (the administrator's duty).
+// keep a 4.5:1 contrast with the background of its scheme (CheckBrandColor). Without
+// BrandDark, the dark scheme uses Brand lightened until it reads there.
 type Colors struct {
 	// Brand colours links and primary buttons in the light scheme.
 	Brand string `toml:"brand"`
@@ -166,6 +170,14 @@ func (c *Config) Validate() error {
 		return errors.New("web config: session_max_age must be positive")
 	case !validColor(c.Colors.Brand) || !validColor(c.Colors.BrandDark):
 		return fmt.Errorf("web config: colors must be #rrggbb, got %q and %q", c.Colors.Brand, c.Colors.BrandDark)
+	case c.Colors.Brand != "" && CheckBrandColor(c.Colors.Brand, false) != nil:
+		return fmt.Errorf("web config: brand colour: %w", CheckBrandColor(c.Colors.Brand, false))
+	case c.Colors.BrandDark != "" && CheckBrandColor(c.Colors.BrandDark, true) != nil:
+		return fmt.Errorf("web config: dark brand colour: %w", CheckBrandColor(c.Colors.BrandDark, true))
+	case len(c.Logo.Data) > MaxLogoBytes:
+		return fmt.Errorf("web config: logo larger than %d bytes", MaxLogoBytes)
+	case len(c.Logo.Data) > 0 && !knownLogoType(c.Logo.ContentType):
+		return fmt.Errorf("web config: logo type %q is not an accepted image type", c.Logo.ContentType)
 	case c.ScanWait < 0:
 		return errors.New("web config: scan_wait must not be negative")
 	}
@@ -215,6 +227,9 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		return nil, err
 	}
 	st.add("brand.css", "text/css; charset=utf-8", brandCSS(cfg.Colors))
+	if len(cfg.Logo.Data) > 0 {
+		st.add("logo", cfg.Logo.ContentType, cfg.Logo.Data)
+	}
 	pg, err := newPages(st)
 	if err != nil {
 		return nil, err
@@ -230,6 +245,15 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	}
 	h.routes = h.table()
 	return h, nil
+}
+
+// LogoURL returns the path of the brand's logo with its content hash ("/static/logo?v=…"),
+// for other pages that show the brand (a link's page), or "" without a logo.
+func (h *Handler) LogoURL() string {
+	if _, ok := h.static.files["logo"]; !ok {
+		return ""
+	}
+	return h.static.url("logo")
 }
 
 // Handle serves ctx when its path is one of Routes' patterns and returns true; otherwise it

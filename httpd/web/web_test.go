@@ -412,16 +412,26 @@ func TestHeadersAndStatic(t *testing.T) {
 	}
 }
 
-// TestBranding: the product name and colours from the settings reach every page.
+// TestBranding: the product name, colours and logo from the settings reach every page; the
+// logo is served under a CSP that runs nothing in it.
 func TestBranding(t *testing.T) {
+	logo := tinyPNG(t)
 	e := newEnv(t, func(_ *env, c *Config, _ *Deps) {
 		c.ProductName = "Coffre & Co"
 		c.Colors = Colors{Brand: "#7a1f5c", BrandDark: "#f0a8d8"}
+		c.Logo = Logo{ContentType: "image/png", Data: logo}
 	})
 	c := e.newClient()
 	r := c.get("/login")
 	if !strings.Contains(r.body, "Coffre &amp; Co") {
 		t.Error("product name not shown")
+	}
+	if !strings.Contains(r.body, `<img class="logo" src="`+e.h.LogoURL()+`" alt="">`) || !strings.HasPrefix(e.h.LogoURL(), "/static/logo?v=") {
+		t.Errorf("logo %q not shown:\n%s", e.h.LogoURL(), r.body)
+	}
+	lr := c.get(e.h.LogoURL())
+	if lr.body != string(logo) || lr.Header.Get("Content-Type") != "image/png" || !strings.Contains(lr.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("logo served as %q with CSP %q", lr.Header.Get("Content-Type"), lr.Header.Get("Content-Security-Policy"))
 	}
 	css := c.get(e.h.static.url("brand.css"))
 	if !strings.Contains(css.body, "--brand: #7a1f5c") || !strings.Contains(css.body, "--brand: #f0a8d8") || css.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
@@ -432,9 +442,16 @@ func TestBranding(t *testing.T) {
 	}
 	bad := DefaultConfig()
 	bad.PublicURL, bad.CSRFKey = "https://x.example", make([]byte, 32)
-	bad.Colors.Brand = "red;}body{display:none"
+	for _, colors := range []Colors{{Brand: "red;}body{display:none"}, {Brand: "#ffcc00"}, {BrandDark: "#0b5cad"}} {
+		bad.Colors = colors
+		if err := bad.Validate(); err == nil {
+			t.Errorf("colours %+v accepted: not #rrggbb or unreadable", colors)
+		}
+	}
+	bad.Colors = Colors{}
+	bad.Logo = Logo{ContentType: "text/html", Data: []byte("<script>")}
 	if err := bad.Validate(); err == nil {
-		t.Error("a colour that is not #rrggbb was accepted")
+		t.Error("a logo of type text/html was accepted")
 	}
 }
 
