@@ -59,11 +59,13 @@ type willNeeder interface {
 	WillNeed(off, n int64)
 }
 
-// writeBacker is implemented by Files that can start writing a range to the disk without
-// waiting (a hint: it never fails, and Sync still makes the range durable). A Writer starts
-// each stripe's write-back as soon as it wrote the stripe, so that the disk works while the
-// upload streams and the final fsync waits for the last stripes only, not the whole file
-// (the kernel would otherwise keep gigabytes dirty until that fsync).
+// writeBacker is implemented by Files that can start writing a range to the disk (a hint: it
+// never fails, and Sync still makes the range durable). A Writer asks for each stripe's
+// write-back once it wrote the stripe, so that the disk works while the upload streams and
+// the final fsync waits for the last stripes only, not the whole file (the kernel would
+// otherwise keep gigabytes dirty until that fsync). StartWriteback may block while the
+// disk's queue is full (sync_file_range does): the Writer calls it from a goroutine of its
+// own, off the byte path, and drops the hint when that goroutine lags.
 type writeBacker interface {
 	StartWriteback(off, n int64)
 }

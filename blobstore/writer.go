@@ -49,6 +49,8 @@ type Writer struct {
 	workCh chan *stripeBuf // hashed stripes to seal, encode and write
 	wg     sync.WaitGroup  // the hasher and the workers
 	hash   hash.Hash       // owned by the hasher goroutine while inflight > 0
+	wbCh   chan wbRange    // ranges written, for the write-back goroutine
+	wbDone chan struct{}   // closed when the write-back goroutine ended
 
 	mu       sync.Mutex // guards inflight, err, shardErr
 	idle     *sync.Cond // signalled when inflight drops to 0
@@ -147,13 +149,27 @@ func (s *Store) newWriter(id FileID, l Layout, blockSize int, shards []DiskID, k
 	return w, nil
 }
 
-// start launches the hasher and the workers with their buffers.
+// wbRange is a range of a shard file written, to start writing back to the disk.
+type wbRange struct {
+	f      writeBacker
+	off, n int64
+}
+
+// start launches the hasher, the workers with their buffers, and the write-back goroutine.
 func (w *Writer) start() {
 	workers := w.s.cfg.workers()
 	depth := workers + 2
 	w.free = make(chan *stripeBuf, depth)
 	w.hashCh = make(chan *stripeBuf, depth)
 	w.workCh = make(chan *stripeBuf, depth)
+	w.wbCh = make(chan wbRange, 4*depth*(w.layout.K+w.layout.M))
+	w.wbDone = make(chan struct{})
+	go func() {
+		defer close(w.wbDone)
+		for r := range w.wbCh {
+			r.f.StartWriteback(r.off, r.n)
+		}
+	}()
 	for range depth {
 		w.free <- w.newBuf()
 	}
@@ -201,13 +217,16 @@ func (w *Writer) newBuf() *stripeBuf {
 	return b
 }
 
-// stop ends the pipeline and waits for its goroutines.
+// stop ends the pipeline and waits for its goroutines, the write-back one last (the
+// workers feed it; the files stay open until it ended).
 func (w *Writer) stop() {
 	if w.hashCh == nil {
 		return
 	}
 	close(w.hashCh)
 	w.wg.Wait()
+	close(w.wbCh)
+	<-w.wbDone
 	w.hashCh = nil
 }
 
@@ -401,7 +420,10 @@ func (w *Writer) writeStripe(b *stripeBuf) error {
 		if _, err := f.WriteAt(b.pieces[i][:g.hdrSize+plen], off); err != nil {
 			w.shardFailed(i, fmt.Errorf("write stripe %d to %s: %w", b.stripe, w.shards[i], err))
 		} else if wb, ok := f.(writeBacker); ok {
-			wb.StartWriteback(off, int64(g.hdrSize+plen))
+			select {
+			case w.wbCh <- wbRange{f: wb, off: off, n: int64(g.hdrSize + plen)}:
+			default: // the disk lags: Sync writes this range anyway
+			}
 		}
 	}
 	return w.quorum()

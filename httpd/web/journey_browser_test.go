@@ -24,6 +24,7 @@ import (
 	"valise/blobstore"
 	"valise/httpd/api"
 	"valise/httpd/tus"
+	"valise/notify"
 	"valise/scan"
 	"valise/transfer"
 )
@@ -295,38 +296,44 @@ func TestBrowserJourneyFrench(t *testing.T) {
 	if err != nil || len(out) != 2 {
 		t.Fatalf("outbox: %d mails, %v", len(out), err)
 	}
+	recipientDownloads(t, b, e, out, "bob@example.org", password, "données.bin", size, sum)
+}
+
+// recipientDownloads is a recipient's part: their link from the mails out, opened in a fresh
+// browser context (no cookie, no storage) in French, the password, then the download by
+// chromium to a temp dir, whose SHA-256 must be sum. The file table must show the file's
+// name, size in Mo, SHA-256 and clamd's verdict.
+func recipientDownloads(t *testing.T, b *browser, e *env, out []notify.Message, recipient, password, name string, size int64, sum [32]byte) {
+	t.Helper()
 	var link string
 	for _, m := range out {
-		if strings.Join(m.Recipients(), ",") == "bob@example.org" {
+		if strings.Join(m.Recipients(), ",") == recipient {
 			link = linkRe.FindString(m.Text)
 		}
 	}
 	if link == "" {
-		t.Fatalf("no link in bob's mail: %+v", out)
+		t.Fatalf("no link in %s's mail: %+v", recipient, out)
 	}
 	link = e.base + strings.TrimPrefix(link, "https://valise.example.org")
 
-	// The recipient: a fresh browser context (no cookie, no storage), downloads to a temp dir.
 	rctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
+	defer cancel()
 	r := &browser{t: t, ctx: rctx}
 	r.do("open the link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("password")))
 	if lang := eval[string](r, "link lang", `document.documentElement.lang`); lang != "fr" {
 		r.fail("link lang", fmt.Errorf("lang %q, want fr", lang))
 	}
-	// The link page, in the web UI's styles under its strict CSP: the file, its size in Mo,
-	// its SHA-256 and clamd's verdict.
+	// The link page, in the web UI's styles under its strict CSP (axe-core checks it in
+	// TestBrowserBrandInBothSchemes).
 	if ok := eval[bool](r, "link styles", `getComputedStyle(document.querySelector("header.top")).display === "flex"`); !ok {
 		r.fail("link styles", fmt.Errorf("the web UI's style.css did not apply"))
 	}
 	rows := eval[string](r, "link files", `document.getElementById("files").textContent`)
-	for _, want := range []string{"données.bin", "67,1\u00a0Mo", hex.EncodeToString(sum[:]), "sain"} {
+	for _, want := range []string{name, notify.FormatSize("fr", size), hex.EncodeToString(sum[:]), "sain"} {
 		if !strings.Contains(rows, want) {
 			r.fail("link files", fmt.Errorf("the file table lacks %q: %q", want, rows))
 		}
 	}
-	// No axe-core here: the page's CSP sandbox (no allow-scripts) stops the timers axe.run
-	// waits on, so its promise never settles.
 	dl := t.TempDir()
 	r.do("downloads go to a temp dir", callBrowser(cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
 		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, BrowserContextID: chromedp.FromContext(rctx).BrowserContextID,
@@ -337,16 +344,16 @@ func TestBrowserJourneyFrench(t *testing.T) {
 		chromedp.Submit(chromedp.ID("password")))
 	r.waitAcross("unlocked", `document.readyState === "complete" && document.getElementById("password") === null &&
 		document.querySelector("a[href*='/files/']") !== null`)
-	r.shot("journey-recipient")
+	r.shot("recipient")
 	r.do("download", chromedp.Click(chromedp.CSS("a[href*='/files/']")))
 	// Chromium writes NAME.crdownload, then renames it to the file's name when complete.
 	var target string
-	t.Cleanup(func() {
+	defer func() {
 		if t.Failed() {
 			names, _ := filepath.Glob(filepath.Join(dl, "*"))
 			t.Logf("download dir: %q", names)
 		}
-	})
+	}()
 	waitFor(t, "the download", func() bool {
 		names, _ := filepath.Glob(filepath.Join(dl, "*"))
 		if len(names) != 1 || strings.HasSuffix(names[0], ".crdownload") {
@@ -356,14 +363,28 @@ func TestBrowserJourneyFrench(t *testing.T) {
 		target = names[0]
 		return err == nil && st.Size() == size
 	})
-	if filepath.Base(target) != "données.bin" {
-		t.Errorf("downloaded as %q, want données.bin", filepath.Base(target))
+	if filepath.Base(target) != name {
+		t.Errorf("downloaded as %q, want %s", filepath.Base(target), name)
 	}
-	got, err := os.ReadFile(target)
+	if got := fileSHA256(t, target); got != sum {
+		t.Fatalf("%s downloaded SHA-256 %x, sent %x", recipient, got, sum)
+	}
+	if err := os.Remove(target); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fileSHA256 returns the SHA-256 of the file at path, streamed.
+func fileSHA256(t *testing.T, path string) [32]byte {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gs := sha256.Sum256(got); gs != sum {
-		t.Fatalf("downloaded SHA-256 %x, sent %x", gs, sum)
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
 	}
+	return [32]byte(h.Sum(nil))
 }
