@@ -473,7 +473,7 @@ func (s *Service) FinishDownload(ctx context.Context, t Ticket, complete bool) (
 				out.ReceiptDue = true
 				out.Receipt = Receipt{
 					SendID: send.ID, Owner: send.Owner, SenderEmail: send.From.Email, Recipient: r.Address,
-					FileID: t.File.ID, FileName: send.Files[fi].Name, At: now, IP: t.ClientIP,
+					FileID: t.File.ID, FileName: send.Files[fi].Path(), At: now, IP: t.ClientIP,
 				}
 			}
 		}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"valise/account"
@@ -165,10 +167,35 @@ func sends0(t *testing.T, e *env, owner string) transfer.SendID {
 	return sends[0].ID
 }
 
-// TestBrowserFolderSend picks a whole folder with the page's folder picker: every file is
-// uploaded with its path inside the folder, the sent page shows the paths, and the
-// recipient's zip holds the same tree with the same bytes.
+// TestBrowserFolderSend gives the compose page a whole folder, by its folder picker and by
+// drag and drop (Chrome's own drag events, so the page walks the dropped folder's entries):
+// every file is uploaded with its path inside the folder, the sent page shows the paths, and
+// the recipient's zip holds the same tree with the same bytes.
 func TestBrowserFolderSend(t *testing.T) {
+	for _, how := range []string{"picker", "drop"} {
+		t.Run(how, func(t *testing.T) { testFolderSend(t, how) })
+	}
+}
+
+// dropFiles drags the files or folders at paths from outside the browser and drops them on
+// the element with ID id.
+func dropFiles(id string, paths []string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		box, err := chromedp.Evaluate[[]float64](fmt.Sprintf(`(function () { var el = document.getElementById(%q); el.scrollIntoView({block: "center"}); var r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, id))(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		data := &input.DragData{Items: []*input.DragDataItem{}, Files: paths, DragOperationsMask: 1}
+		for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+			if _, err := cdp.Call(ctx, tg, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: box[0], Y: box[1], Data: data}); err != nil {
+				return chromedp.Void{}, fmt.Errorf("%s: %w", typ, err)
+			}
+		}
+		return chromedp.Void{}, nil
+	}
+}
+
+func testFolderSend(t *testing.T, how string) {
 	b := newBrowser(t)
 	e := newEnv(t)
 	e.mountUploads(t, nil)
@@ -193,11 +220,15 @@ func TestBrowserFolderSend(t *testing.T) {
 	}
 
 	b.signIn(e.base, "alice@example.org", "send-form")
-	b.do("pick a folder",
+	give := chromedp.SetUploadFiles(chromedp.ID("folder"), []string{root})
+	if how == "drop" {
+		give = dropFiles("drop", []string{root})
+	}
+	b.do(how+" a folder",
 		chromedp.SendKeys(chromedp.ID("to"), "bob@example.org"),
-		chromedp.SetUploadFiles(chromedp.ID("folder"), []string{root}),
+		give,
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelectorAll("#file-ids input[name=file]").length === %d`, len(want))))
-	b.shot("folder")
+	b.shot("folder-" + how)
 	files, err := e.sends.ListFiles(e.ctx, alice.ID)
 	if err != nil || len(files) != len(want) {
 		t.Fatalf("files %+v, %v", files, err)
