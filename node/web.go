@@ -113,7 +113,7 @@ func (n *instance) uploadFinished(ctx context.Context, f transfer.FinishedUpload
 		n.logger.Error("tell the sender of an infected upload: owner unknown", logFileID, f.File.ID, "err", err)
 		return
 	}
-	msg, err := notify.Render(notify.KindInfected, string(u.Language), notify.InfectedData{
+	msg, err := notify.Render(notify.KindInfected, string(u.Language), n.setting("branding.name"), notify.InfectedData{
 		SenderName: displayName(u), FileName: f.File.Name, Signature: f.Signature,
 	})
 	if err != nil {

@@ -19,7 +19,7 @@ func FuzzRenderSend(f *testing.F) {
 		const tag = "<zqx"
 		d.Subject, d.Message, d.SenderName, d.Files[0].Name = tag+subject, tag+message, tag+sender, tag+file
 		for _, lang := range []string{"fr", "en"} {
-			m, err := Render(KindSend, lang, d)
+			m, err := Render(KindSend, lang, "", d)
 			if err != nil {
 				t.Fatal(err)
 			}

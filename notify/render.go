@@ -59,8 +59,9 @@ type InfectedData struct {
 	Signature  string // the signature clamd matched
 }
 
-// ProductName is the name in "<sender> via Valise".
-const ProductName = "Valise"
+// DefaultProduct is the product name of mails when the branding gives none: "<sender> via
+// Valise", "par Valise".
+const DefaultProduct = "Valise"
 
 // Languages are the message languages; the first is the default.
 var languages = []language.Tag{language.French, language.English}
@@ -94,6 +95,8 @@ var templates = func() map[string]*langTemplates {
 			"size": func(n int64) string { return FormatSize(lang, n) },
 			"date": func(t time.Time) string { return FormatDate(lang, t) },
 			"dur":  func(d time.Duration) string { return formatDuration(lang, d) },
+			// product is the brand's product name; Render binds it for each message.
+			"product": func() string { return DefaultProduct },
 		}
 		out[lang] = &langTemplates{
 			text: texttemplate.Must(texttemplate.New(lang).Funcs(funcs).ParseFS(templateFS, "templates/"+lang+".txt.tmpl")),
@@ -108,11 +111,26 @@ type langTemplates struct {
 	html *htmltemplate.Template
 }
 
+// withProduct returns copies of the templates whose product function returns product.
+func (t *langTemplates) withProduct(product string) (*langTemplates, error) {
+	fn := map[string]any{"product": func() string { return product }}
+	text, err := t.text.Clone()
+	if err != nil {
+		return nil, err
+	}
+	html, err := t.html.Clone()
+	if err != nil {
+		return nil, err
+	}
+	return &langTemplates{text: text.Funcs(fn), html: html.Funcs(fn)}, nil
+}
+
 // Render writes a message of kind in lang ("fr", "en", or any tag MatchLang understands) from
 // data, which must be the kind's data type (SendData for KindSend, ReceiptData, CodeData,
-// InfectedData). The result has Kind, Lang, FromName, ReplyTo, Subject, Text and HTML set; the
-// caller sets the recipients and Ref. User-provided strings render inertly.
-func Render(kind Kind, lang string, data any) (Message, error) {
+// InfectedData), under the product name of the branding ("" for DefaultProduct). The result
+// has Kind, Lang, FromName, ReplyTo, Subject, Text and HTML set; the caller sets the
+// recipients and Ref. User-provided strings, the product name included, render inertly.
+func Render(kind Kind, lang, product string, data any) (Message, error) {
 	var sender, replyTo string
 	ok := false
 	switch kind {
@@ -139,7 +157,14 @@ func Render(kind Kind, lang string, data any) (Message, error) {
 		return Message{}, fmt.Errorf("render %s with %T: %w", kind, data, ErrBadData)
 	}
 	lang = MatchLang(lang)
-	t := templates[lang]
+	product = cleanHeader(product)
+	if product == "" {
+		product = DefaultProduct
+	}
+	t, err := templates[lang].withProduct(product)
+	if err != nil {
+		return Message{}, fmt.Errorf("render %s: %w", kind, err)
+	}
 	var subject, text, html bytes.Buffer
 	if err := t.text.ExecuteTemplate(&subject, string(kind)+".subject", data); err != nil {
 		return Message{}, fmt.Errorf("render %s subject: %w", kind, err)
@@ -150,9 +175,9 @@ func Render(kind Kind, lang string, data any) (Message, error) {
 	if err := t.html.ExecuteTemplate(&html, string(kind), data); err != nil {
 		return Message{}, fmt.Errorf("render %s html: %w", kind, err)
 	}
-	from := ProductName
+	from := product
 	if s := cleanHeader(sender); s != "" {
-		from = s + " via " + ProductName
+		from = s + " via " + product
 	}
 	return Message{
 		Kind:     kind,

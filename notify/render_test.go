@@ -39,7 +39,7 @@ func TestRenderSend(t *testing.T) {
 		{"unknown language falls back to french", "de", []string{"1,5\u00a0Mo"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Render(KindSend, tc.lang, sendData())
+			m, err := Render(KindSend, tc.lang, "", sendData())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func TestRenderSendWithoutPasswordOrSubject(t *testing.T) {
 	d.PasswordSet, d.Subject = false, ""
 	d.Files = d.Files[:1]
 	for _, lang := range []string{"fr", "en"} {
-		m, err := Render(KindSend, lang, d)
+		m, err := Render(KindSend, lang, "", d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestRenderOtherKinds(t *testing.T) {
 		{"infected en", KindInfected, InfectedData{SenderName: "Alice", FileName: "x.exe", Signature: "Win.Test.EICAR_HDB-1"}, []string{"x.exe", "quarantined"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Render(tc.kind, tc.name[len(tc.name)-2:], tc.data)
+			m, err := Render(tc.kind, tc.name[len(tc.name)-2:], "", tc.data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,10 +116,10 @@ func TestRenderOtherKinds(t *testing.T) {
 }
 
 func TestRenderErrors(t *testing.T) {
-	if _, err := Render(KindSend, "fr", CodeData{}); !errors.Is(err, ErrBadData) {
+	if _, err := Render(KindSend, "fr", "", CodeData{}); !errors.Is(err, ErrBadData) {
 		t.Fatalf("wrong data: %v", err)
 	}
-	if _, err := Render("fax", "fr", SendData{}); !errors.Is(err, ErrUnknownKind) {
+	if _, err := Render("fax", "fr", "", SendData{}); !errors.Is(err, ErrUnknownKind) {
 		t.Fatalf("unknown kind: %v", err)
 	}
 }
@@ -133,7 +133,7 @@ func TestHTMLInSubjectAndMessageIsInert(t *testing.T) {
 	d.SenderName = `<b>Mallory</b>`
 	d.Files[0].Name = `"><svg onload=alert(1)>.pdf`
 	for _, lang := range []string{"fr", "en"} {
-		m, err := Render(KindSend, lang, d)
+		m, err := Render(KindSend, lang, "", d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +157,7 @@ func TestTemplateSyntaxInUserTextIsInert(t *testing.T) {
 	d := sendData()
 	d.Message = `{{.Link}} {{template "send" .}} {{printf "%s" "x"}}`
 	d.Subject = `{{.SenderEmail}}`
-	m, err := Render(KindSend, "en", d)
+	m, err := Render(KindSend, "en", "", d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestHeaderInjectionInSubjectAndSenderName(t *testing.T) {
 	d := sendData()
 	d.Subject = "Hello\r\nBcc: victim@example.net\r\n\r\nbody"
 	d.SenderName = "Alice\nX-Evil: 1"
-	m, err := Render(KindSend, "en", d)
+	m, err := Render(KindSend, "en", "", d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,5 +220,34 @@ func TestMatchLang(t *testing.T) {
 				t.Fatalf("MatchLang(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRenderBranded: the branding's product name replaces Valise in the From name, the body
+// and the footer of every kind, inertly (markup escaped in HTML, no header break).
+func TestRenderBranded(t *testing.T) {
+	const product = "Mairie <de> Trifouillis"
+	for _, tc := range []struct {
+		kind Kind
+		data any
+	}{
+		{KindSend, sendData()},
+		{KindVerifyCode, CodeData{SenderName: "Alice", Code: "123456", ValidFor: 10 * time.Minute}},
+	} {
+		for _, lang := range []string{"fr", "en"} {
+			m, err := Render(tc.kind, lang, product+"\r\nBcc: x@evil.example", tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.ContainsAny(m.FromName, "\r\n") || m.FromName != "Alice"+map[Kind]string{KindSend: " Martin"}[tc.kind]+" via "+cleanHeader(product+"\r\nBcc: x@evil.example") {
+				t.Errorf("%s/%s: From name %q", tc.kind, lang, m.FromName)
+			}
+			if strings.Contains(m.Text+m.HTML+m.Subject, "Valise") {
+				t.Errorf("%s/%s: Valise still named:\n%s\n%s", tc.kind, lang, m.Text, m.HTML)
+			}
+			if !strings.Contains(m.Text, product) || !strings.Contains(m.HTML, "Mairie &lt;de&gt; Trifouillis") || strings.Contains(m.HTML, "<de>") {
+				t.Errorf("%s/%s: product not shown inertly:\n%s\n%s", tc.kind, lang, m.Text, m.HTML)
+			}
+		}
 	}
 }

@@ -39,7 +39,7 @@ func newSender(t *testing.T, store Store, relay *Relay) *Sender {
 // sendMessage renders a send notification to bob.
 func sendMessage(t *testing.T, lang string) Message {
 	t.Helper()
-	m, err := Render(KindSend, lang, sendData())
+	m, err := Render(KindSend, lang, "", sendData())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestOutboxKeepsMessagesWithoutRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := Render(KindVerifyCode, "en", CodeData{SenderName: "Alice", Code: "123456", ValidFor: 10 * time.Minute})
+	code, err := Render(KindVerifyCode, "en", "", CodeData{SenderName: "Alice", Code: "123456", ValidFor: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestHeaderInjectionReachesNoHeader(t *testing.T) {
 	d.Subject = "Hi\r\nBcc: victim@example.net\r\nX-Evil: yes"
 	d.SenderName = "Mallory\r\nX-Evil: from"
 	d.Message = "line\r\n.\r\nMAIL FROM:<x@y>\r\n"
-	m, err := Render(KindSend, "en", d)
+	m, err := Render(KindSend, "en", "", d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -221,7 +221,7 @@ func (h *Handler) sendReceipt(ctx context.Context, r transfer.Receipt, f transfe
 			name = s.From.Name
 		}
 	}
-	msg, err := notify.Render(notify.KindReceipt, lang, notify.ReceiptData{
+	msg, err := notify.Render(notify.KindReceipt, lang, h.product(), notify.ReceiptData{
 		SenderName: name, RecipientEmail: r.Recipient, Subject: subject, When: r.At,
 		Files: []notify.File{{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows}},
 	})

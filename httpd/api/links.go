@@ -151,7 +151,7 @@ func (h *Handler) issueCode(ctx context.Context, token, ip, lang string) (time.T
 	if err != nil {
 		return time.Time{}, err
 	}
-	msg, err := notify.Render(notify.KindVerifyCode, lang, notify.CodeData{
+	msg, err := notify.Render(notify.KindVerifyCode, lang, h.product(), notify.CodeData{
 		SenderName: view.From.Name, Code: code.Code, ValidFor: time.Until(code.Expires).Round(time.Minute),
 	})
 	if err != nil {

@@ -33,12 +33,15 @@ func newPages() (*pages, error) {
 	return p, nil
 }
 
-// Brand is what a recipient's page shows of the organisation: the product name and the logo
-// that the web UI serves (its path, "" for none).
+// Brand is what a recipient's page and the mails show of the organisation: the product name
+// and the logo that the web UI serves (its path, "" for none; mails carry no logo).
 type Brand struct {
 	Name    string
 	LogoURL string
 }
+
+// product is the brand's product name, for mails.
+func (h *Handler) product() string { return h.pages.brand.Load().Name }
 
 // SetBrand changes the brand of the pages rendered from now on (the branding settings); an
 // empty Name keeps "Valise".

@@ -82,8 +82,9 @@ func TestDeadLinkPage(t *testing.T) {
 	}
 }
 
-// TestLinkPagesWearTheBrand: once the branding settings give a name and a logo, a link's page
-// and the dead-link page show them in the title, header and footer; before, "Valise".
+// TestLinkPagesWearTheBrand: once the branding settings give a name and a logo, the mails
+// name the product, and a link's page and the dead-link page show both in the title, header
+// and footer; before, "Valise".
 func TestLinkPagesWearTheBrand(t *testing.T) {
 	w := newWorld(t)
 	dead := "/s/" + strings.Repeat("A", 43)
@@ -96,7 +97,11 @@ func TestLinkPagesWearTheBrand(t *testing.T) {
 	mustStatus(t, w.api("POST", "/api/v1/sends", bearer, createSendJSON{
 		To: []string{"kim@example.org"}, Files: []string{string(f.ID)},
 	}), 201)
-	tok := linkToken(t, w.outbox(1)[0])
+	mail := w.outbox(1)[0]
+	if !strings.HasSuffix(mail.FromName, " via Mairie <de> Trifouillis") || !strings.Contains(mail.Text, "par Mairie <de> Trifouillis.") {
+		t.Errorf("the mail is not branded: from %q\n%s", mail.FromName, mail.Text)
+	}
+	tok := linkToken(t, mail)
 	for _, path := range []string{"/s/" + tok, dead} {
 		body := string(w.call("GET", path, nil, nil, true).body)
 		for _, s := range []string{

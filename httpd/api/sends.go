@@ -148,7 +148,7 @@ func (h *Handler) invite(ctx context.Context, p Principal, s transfer.Send, inv 
 	for _, f := range s.Files {
 		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows})
 	}
-	msg, err := notify.Render(notify.KindSend, string(p.Language), data)
+	msg, err := notify.Render(notify.KindSend, string(p.Language), h.product(), data)
 	if err != nil {
 		return fmt.Errorf("render invitation: %w", err)
 	}

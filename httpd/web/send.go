@@ -234,7 +234,7 @@ func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv t
 	for _, f := range s.Files {
 		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows})
 	}
-	msg, err := notify.Render(notify.KindSend, string(r.user.Language), data)
+	msg, err := notify.Render(notify.KindSend, string(r.user.Language), h.cfg.ProductName, data)
 	if err != nil {
 		return fmt.Errorf("render invitation: %w", err)
 	}
