@@ -45,6 +45,9 @@ func (s hclogSink) Accept(name string, level hclog.Level, msg string, args ...an
 	default:
 		lvl = slog.LevelDebug
 	}
+	if lvl == slog.LevelWarn && firstElection(msg, args) {
+		lvl = slog.LevelInfo // every start has one: not worth an operator's attention
+	}
 	if !s.l.Enabled(context.Background(), lvl) {
 		return
 	}
@@ -52,6 +55,21 @@ func (s hclogSink) Accept(name string, level hclog.Level, msg string, args ...an
 		args = append(args, attrRaftLogger, name)
 	}
 	s.l.Log(context.Background(), lvl, msg, args...)
+}
+
+// firstElection reports raft's warning that it starts an election when no leader was ever
+// known to this node (last-leader-id empty): what every node does once after it starts.
+func firstElection(msg string, args []any) bool {
+	if msg != "heartbeat timeout reached, starting election" {
+		return false
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, _ := args[i].(string); k == "last-leader-id" {
+			v, _ := args[i+1].(string)
+			return v == ""
+		}
+	}
+	return false
 }
 
 // newRaftLogger returns an hclog.Logger for raft that writes nothing itself and hands every

@@ -21,6 +21,8 @@ if [ ! -e "$DATA" ] || [ -z "$(ls -A "$DATA" 2>/dev/null)" ]; then
 	password=$(sed -n 's/^admin-password: //p' <<<"$out")
 	fingerprint=$(sed -n 's/^ca-fingerprint: //p' <<<"$out")
 	ca=$(sed -n 's/^ca-certificate: //p' <<<"$out")
+	# Browsers and openssl show a certificate's fingerprint in colon-separated hex.
+	hex=$(openssl x509 -in "$ca" -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
 	cat <<MSG
 
   Valise is initialised. Write these down: the password is shown only now.
@@ -29,6 +31,7 @@ if [ ! -e "$DATA" ] || [ -z "$(ls -A "$DATA" 2>/dev/null)" ]; then
     admin e-mail       $email
     admin password     $password
     CA fingerprint     $fingerprint
+                       ${hex:-(openssl x509 -noout -fingerprint -sha256 -in $ca shows it in hex)}
     CA certificate     $ca   (also served at https://$LISTEN/ca.pem)
 
   Trust the CA in your browser, or: curl --cacert $ca https://$LISTEN/readyz

@@ -222,7 +222,9 @@ func (h *Handler) scanPending(r *request, ids []transfer.FileID) bool {
 	return false
 }
 
-// invite renders and queues one recipient's mail with their link, then records it.
+// invite renders and queues one recipient's mail with their link, then records it. The mail
+// is in the language of the page the sender writes in: the recipient's is not known, and the
+// sender's own message is most likely in that language.
 func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv transfer.Invitation) error {
 	data := notify.SendData{
 		SenderName: r.user.Name, SenderEmail: r.user.Email, Subject: s.Subject, Message: s.Message,
@@ -234,7 +236,7 @@ func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv t
 	for _, f := range s.Files {
 		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows})
 	}
-	msg, err := notify.Render(notify.KindSend, string(r.user.Language), h.cfg.ProductName, data)
+	msg, err := notify.Render(notify.KindSend, r.lang, h.cfg.ProductName, data)
 	if err != nil {
 		return fmt.Errorf("render invitation: %w", err)
 	}

@@ -173,10 +173,11 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
-// TestEnglishPages: the signed-in pages follow Accept-Language too, labels and <html lang>.
+// TestEnglishPages: the signed-in pages follow Accept-Language too, labels and <html lang>,
+// and so do the mails of a send written on them (for an account whose language is French).
 func TestEnglishPages(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("alice@example.org", testPassword, account.LangFR)
+	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
 	c := e.newClient()
 	c.lang = "en-GB,en;q=0.8"
 	c.mustLogin("alice@example.org", testPassword)
@@ -192,6 +193,12 @@ func TestEnglishPages(t *testing.T) {
 				t.Fatalf("status %d, lang en %v, label %v", r.StatusCode, strings.Contains(r.body, `<html lang="en">`), strings.Contains(r.body, tc.label))
 			}
 		})
+	}
+	f := e.upload(alice.ID, "report.pdf", []byte("report"))
+	r := c.post("/send", url.Values{"csrf": {c.csrf("/send")}, "to": {"bob@example.org"}, "file": {string(f.ID)}, "expiry_days": {"7"}})
+	out, err := e.mail.Outbox(e.ctx)
+	if r.StatusCode != http.StatusOK || err != nil || len(out) != 1 || out[0].Lang != "en" || !strings.Contains(out[0].Text, "sent you a file") {
+		t.Fatalf("send from English pages: status %d, mails %+v, %v", r.StatusCode, out, err)
 	}
 }
 
@@ -283,6 +290,9 @@ func TestSendAndFollow(t *testing.T) {
 	out, err := e.mail.Outbox(e.ctx)
 	if err != nil || len(out) != 2 {
 		t.Fatalf("outbox: %d mails, %v", len(out), err)
+	}
+	if out[0].Lang != "fr" {
+		t.Errorf("mail in %q from a French page", out[0].Lang)
 	}
 	sends, err := e.sends.ListSends(e.ctx, alice.ID)
 	if err != nil || len(sends) != 1 {

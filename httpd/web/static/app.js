@@ -150,7 +150,7 @@
       }
       if (t.pending === 0 && submitWhenDone) {
         submitWhenDone = false;
-        form.submit();
+        form.requestSubmit();
       }
     }
 
@@ -328,7 +328,15 @@
         e.preventDefault();
         submitWhenDone = true;
         overallText.textContent = msg.msgWait;
+        return;
       }
+      // The form goes: the server may wait for the virus scan of a large file before it
+      // answers, so say so, and keep a second click from sending twice.
+      var btn = document.getElementById("send-submit");
+      btn.disabled = true;
+      btn.setAttribute("aria-busy", "true");
+      var status = document.getElementById("submit-status");
+      if (status) { status.textContent = msg.msgSending; status.hidden = false; }
     });
   }
 
