@@ -330,6 +330,7 @@ func (n *instance) policy() transfer.Policy {
 	day := 24 * time.Hour
 	p.MaxFileSize = num("upload.max_size")
 	p.QuotaBytes = num("quota.user_bytes")
+	p.MaxSendBytes = num("quota.send_max_bytes")
 	p.DefaultExpiry = time.Duration(num("retention.default_days")) * day
 	p.MaxExpiry = time.Duration(num("retention.max_days")) * day
 	p.UnsentRetention = time.Duration(num("retention.unsent_days")) * day
@@ -382,7 +383,6 @@ func (n *instance) warnUnapplied() {
 	for _, w := range []struct{ key, safe, what string }{
 		{"scan.policy", "hold", "files not scanned stay held until scanned"},
 		{"scan.large_files", "windows", "files past 2 GiB - 1 are scanned in windows"},
-		{"quota.send_max_bytes", "0", "sends are bounded by upload.max_size per file"},
 	} {
 		v := n.setting(w.key)
 		if v == w.safe || n.warned[w.key] == v {

@@ -79,6 +79,10 @@ var (
 	// or the same file twice.
 	ErrNoFiles = errors.New("transfer: no file or too many files")
 
+	// ErrSendTooLarge is returned by CreateSend when the files together exceed the policy's
+	// MaxSendBytes.
+	ErrSendTooLarge = errors.New("transfer: the files are too large for one send")
+
 	// ErrInvalidText is returned by CreateSend for a subject, message or sender name that is
 	// too long or holds forbidden characters (control characters, a line break in a subject).
 	ErrInvalidText = errors.New("transfer: invalid subject, message or sender")
@@ -178,6 +182,7 @@ var errorCodes = [...]struct {
 	{ErrNoRecipients, "no_recipients"},
 	{ErrTooManyRecipients, "too_many_recipients"},
 	{ErrNoFiles, "files_invalid"},
+	{ErrSendTooLarge, "send_too_large"},
 	{ErrInvalidText, "text_invalid"},
 	{ErrInvalidOptions, "options_invalid"},
 	{ErrSendNotFound, "send_not_found"},

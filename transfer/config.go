@@ -18,6 +18,8 @@ type Policy struct {
 	MaxFileSize int64 `toml:"max_file_size"`
 	// QuotaBytes bounds what one owner's uploads and files may hold; 0: no quota.
 	QuotaBytes int64 `toml:"quota_bytes"`
+	// MaxSendBytes bounds the total size of one send's files; 0: no bound but MaxFileSize.
+	MaxSendBytes int64 `toml:"max_send_bytes"`
 	// DefaultExpiry is a send's lifetime when the sender does not choose.
 	DefaultExpiry time.Duration `toml:"default_expiry"`
 	// MaxExpiry is the longest lifetime a sender may choose.
@@ -45,6 +47,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("transfer policy: max_file_size %d must be positive", p.MaxFileSize)
 	case p.QuotaBytes < 0:
 		return fmt.Errorf("transfer policy: quota_bytes %d must not be negative", p.QuotaBytes)
+	case p.MaxSendBytes < 0:
+		return fmt.Errorf("transfer policy: max_send_bytes %d must not be negative", p.MaxSendBytes)
 	case p.DefaultExpiry <= 0 || p.MaxExpiry < p.DefaultExpiry:
 		return fmt.Errorf("transfer policy: need 0 < default_expiry (%v) <= max_expiry (%v)", p.DefaultExpiry, p.MaxExpiry)
 	case p.UnsentRetention <= 0:

@@ -147,6 +147,7 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 			}),
 		}
 		rec.Files = rec.Files[:0]
+		var total int64
 		for _, fid := range req.FileIDs {
 			f, err := s.GetFile(ctx, owner, fid)
 			if err != nil {
@@ -154,6 +155,9 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 			}
 			if f.Quarantined || !f.Verdict.Sendable() {
 				return raftfsm.Batch{}, &FileNotSendableError{ID: fid, Verdict: f.Verdict, Reason: f.VerdictReason}
+			}
+			if total += f.Size; pol.MaxSendBytes > 0 && total > pol.MaxSendBytes {
+				return raftfsm.Batch{}, fmt.Errorf("%w: the files total more than %d bytes, the most one send may carry", ErrSendTooLarge, pol.MaxSendBytes)
 			}
 			rec.Files = append(rec.Files, SendFile{ID: f.ID, Name: f.Name, Folder: f.Folder, Size: f.Size, SHA256: f.SHA256, Verdict: f.Verdict, VerdictReason: f.VerdictReason})
 			fileVer := f.Version

@@ -13,8 +13,10 @@ import (
 )
 
 func TestCreateSendValidation(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *Config, _ *Deps) { c.Policy.MaxSendBytes = 1000 })
 	f := e.upload("u1", "a.bin", randomData(500, 1), VerdictClean)
+	g := e.upload("u1", "g.bin", randomData(500, 3), VerdictClean)
+	h := e.upload("u1", "h.bin", randomData(1, 4), VerdictClean)
 	other := e.upload("u2", "b.bin", randomData(500, 2), VerdictClean)
 	many := make([]string, 101)
 	for i := range many {
@@ -51,6 +53,8 @@ func TestCreateSendValidation(t *testing.T) {
 		{"unknown file", base(func(r *SendRequest) { r.FileIDs = []FileID{"0190a6f6-0000-7000-8000-000000000000"} }), ErrFileNotFound},
 		{"malformed file id", base(func(r *SendRequest) { r.FileIDs = []FileID{"../x"} }), ErrFileNotFound},
 		{"another user's file", base(func(r *SendRequest) { r.FileIDs = []FileID{other.ID} }), ErrFileNotFound},
+		{"files up to the send size", base(func(r *SendRequest) { r.FileIDs = []FileID{f.ID, g.ID} }), nil},
+		{"files beyond the send size", base(func(r *SendRequest) { r.FileIDs = []FileID{f.ID, g.ID, h.ID} }), ErrSendTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.svc.CreateSend(e.ctx, "u1", tc.req)

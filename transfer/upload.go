@@ -297,24 +297,32 @@ func (s *Service) Usage(ctx context.Context, owner string) (int64, error) {
 	return u.Bytes, nil
 }
 
-// UploadLimits returns what owner may upload now, for a client to check before the first
-// byte: the largest file the policy accepts, and the bytes left in owner's quota (0 when
-// used up), or quotaLeft -1 when owner has no quota. CreateUpload enforces both anyway; the
-// answer may be stale by the time an upload starts.
-func (s *Service) UploadLimits(ctx context.Context, owner string) (maxFile, quotaLeft int64, err error) {
+// Limits are what an owner may upload and send now, for a client to check before the first
+// byte. CreateUpload and CreateSend enforce them anyway; they may be stale by the time an
+// upload starts.
+type Limits struct {
+	MaxFile   int64 // the largest file the policy accepts
+	QuotaLeft int64 // the bytes left in the owner's quota (0 when used up); -1: no quota
+	MaxSend   int64 // the largest total of one send's files; 0: no bound but MaxFile
+}
+
+// UploadLimits returns owner's Limits now.
+func (s *Service) UploadLimits(ctx context.Context, owner string) (Limits, error) {
 	pol := s.policy()
+	l := Limits{MaxFile: pol.MaxFileSize, QuotaLeft: -1, MaxSend: pol.MaxSendBytes}
 	q, err := s.quota(ctx, owner, pol)
 	if err != nil {
-		return 0, 0, err
+		return Limits{}, err
 	}
 	if q == 0 {
-		return pol.MaxFileSize, -1, nil
+		return l, nil
 	}
 	used, err := s.Usage(ctx, owner)
 	if err != nil {
-		return 0, 0, err
+		return Limits{}, err
 	}
-	return pol.MaxFileSize, max(q-used, 0), nil
+	l.QuotaLeft = max(q-used, 0)
+	return l, nil
 }
 
 // ExpiredUploads lists the uploads whose expiry passed at now, oldest first.

@@ -59,12 +59,13 @@ func TestCreateUploadLimits(t *testing.T) {
 	}
 }
 
-// UploadLimits reports the policy's file size and what is left of the quota: per user, from
-// the policy, or none (-1).
+// UploadLimits reports the policy's file size and send size and what is left of the quota:
+// per user, from the policy, or none (-1).
 func TestUploadLimits(t *testing.T) {
 	e := newEnv(t, func(c *Config, d *Deps) {
 		c.Policy.MaxFileSize = 1000
 		c.Policy.QuotaBytes = 1500
+		c.Policy.MaxSendBytes = 5000
 		d.Quotas = quotaMap{"small": 100, "unlimited": 0}
 	})
 	if _, err := e.svc.CreateUpload(e.ctx, "u1", "f.bin", 600, nil); err != nil {
@@ -83,20 +84,20 @@ func TestUploadLimits(t *testing.T) {
 		{"per-user no quota", "unlimited", -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			maxFile, left, err := e.svc.UploadLimits(e.ctx, tc.owner)
-			if err != nil || maxFile != 1000 || left != tc.left {
-				t.Fatalf("UploadLimits(%s) = %d, %d, %v; want 1000, %d", tc.owner, maxFile, left, err, tc.left)
+			l, err := e.svc.UploadLimits(e.ctx, tc.owner)
+			if want := (Limits{MaxFile: 1000, QuotaLeft: tc.left, MaxSend: 5000}); err != nil || l != want {
+				t.Fatalf("UploadLimits(%s) = %+v, %v; want %+v", tc.owner, l, err, want)
 			}
 		})
 	}
 	t.Run("policy change", func(t *testing.T) {
 		p := e.svc.policy()
-		p.MaxFileSize, p.QuotaBytes = 2000, 0
+		p.MaxFileSize, p.QuotaBytes, p.MaxSendBytes = 2000, 0, 0
 		if err := e.svc.SetPolicy(p); err != nil {
 			t.Fatal(err)
 		}
-		if maxFile, left, err := e.svc.UploadLimits(e.ctx, "u1"); err != nil || maxFile != 2000 || left != -1 {
-			t.Fatalf("after SetPolicy: %d, %d, %v; want 2000, -1", maxFile, left, err)
+		if l, err := e.svc.UploadLimits(e.ctx, "u1"); err != nil || l != (Limits{MaxFile: 2000, QuotaLeft: -1}) {
+			t.Fatalf("after SetPolicy: %+v, %v; want 2000, -1, 0", l, err)
 		}
 	})
 }

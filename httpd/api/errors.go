@@ -114,6 +114,7 @@ var messages = map[string][2]string{
 	"no_recipients":          {"Aucun destinataire.", "No recipient."},
 	"too_many_recipients":    {"Trop de destinataires.", "Too many recipients."},
 	"files_invalid":          {"Aucun fichier, trop de fichiers ou fichier en double.", "No file, too many files or a duplicate file."},
+	"send_too_large":         {"Ces fichiers dépassent ensemble la taille permise pour un envoi : répartissez-les sur plusieurs envois.", "These files together exceed the size allowed for one send: spread them over several sends."},
 	"text_invalid":           {"Objet, message ou nom d'expéditeur invalide.", "Invalid subject, message or sender name."},
 	"options_invalid":        {"Options d'envoi invalides.", "Invalid send options."},
 	"upload_locked":          {"Téléversement en cours par une autre requête.", "Upload locked by another request."},

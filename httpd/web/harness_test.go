@@ -102,16 +102,16 @@ const testPassword = "correct horse battery staple"
 
 // testLimits gives UploadLimits from a fixed policy and transfer's real usage count.
 type testLimits struct {
-	sends          *transfer.Service
-	maxFile, quota int64
+	sends                   *transfer.Service
+	maxFile, quota, maxSend int64
 }
 
-func (l testLimits) UploadLimits(ctx context.Context, owner string) (int64, int64, error) {
+func (l testLimits) UploadLimits(ctx context.Context, owner string) (transfer.Limits, error) {
 	used, err := l.sends.Usage(ctx, owner)
 	if err != nil {
-		return 0, 0, err
+		return transfer.Limits{}, err
 	}
-	return l.maxFile, l.quota - used, nil
+	return transfer.Limits{MaxFile: l.maxFile, QuotaLeft: l.quota - used, MaxSend: l.maxSend}, nil
 }
 
 func newEnv(t *testing.T, opts ...func(*env, *Config, *Deps)) *env {

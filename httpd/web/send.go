@@ -35,6 +35,7 @@ type composeData struct {
 	EmailCode           bool
 	MaxFile             int64 // the largest file allowed, 0: unknown
 	QuotaLeft           int64 // bytes left in the quota, -1: no quota or unknown
+	MaxSend             int64 // the largest total of one send, 0: no bound or unknown
 }
 
 // composeFile is an uploaded file the form carries.
@@ -59,12 +60,12 @@ func (h *Handler) fillLimits(r *request, d *composeData) {
 	if h.deps.Limits == nil {
 		return
 	}
-	maxFile, left, err := h.deps.Limits.UploadLimits(r.ctx, r.user.ID)
+	l, err := h.deps.Limits.UploadLimits(r.ctx, r.user.ID)
 	if err != nil {
 		h.logger.Warn("upload limits unknown", logUserID, r.user.ID, logErr, err)
 		return
 	}
-	d.MaxFile, d.QuotaLeft = maxFile, max(left, -1)
+	d.MaxFile, d.QuotaLeft, d.MaxSend = l.MaxFile, max(l.QuotaLeft, -1), l.MaxSend
 }
 
 func expiryChoices() []int { return []int{1, 3, 7, 14, 30} }

@@ -211,12 +211,13 @@ func TestBrowserUploadPauseReload(t *testing.T) {
 	}
 }
 
-// TestBrowserLimitsBeforeUpload: a file above the size limit, or files beyond the quota left,
-// are refused with a message before any byte flows (no upload is created).
+// TestBrowserLimitsBeforeUpload: a file above the size limit, files beyond the size of a send
+// or beyond the quota left, are refused with a message before any byte flows (no upload is
+// created). The page shows the three limits.
 func TestBrowserLimitsBeforeUpload(t *testing.T) {
 	b := newBrowser(t)
 	e := newEnv(t, func(e *env, _ *Config, d *Deps) {
-		d.Limits = testLimits{sends: e.sends, maxFile: 3 << 20, quota: 4 << 20}
+		d.Limits = testLimits{sends: e.sends, maxFile: 3 << 20, quota: 4 << 20, maxSend: 5 << 20}
 	})
 	tusDir := t.TempDir()
 	fb, err := tustest.Open(tustest.Config{Dir: tusDir, MaxSize: 1 << 30})
@@ -237,13 +238,13 @@ func TestBrowserLimitsBeforeUpload(t *testing.T) {
 	e.extra.Store(&mount)
 	e.addUser("alice@example.org", testPassword, account.LangFR)
 	dir := t.TempDir()
-	for name, size := range map[string]int{"big.bin": 3<<20 + 1, "a.bin": 2 << 20, "b.bin": 2<<20 + 1} {
+	for name, size := range map[string]int{"big.bin": 3<<20 + 1, "a.bin": 2 << 20, "b.bin": 2<<20 + 1, "c.bin": 2 << 20} {
 		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, size), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	b.signIn(e.base, "alice@example.org", "limits")
-	if txt := eval[string](b, "limits shown", `document.getElementById("limits").textContent`); !strings.Contains(txt, "3,1\u00a0Mo") || !strings.Contains(txt, "4,2\u00a0Mo") {
+	if txt := eval[string](b, "limits shown", `document.getElementById("limits").textContent`); !strings.Contains(txt, "3,1\u00a0Mo") || !strings.Contains(txt, "4,2\u00a0Mo") || !strings.Contains(txt, "au plus 5,2\u00a0Mo par envoi") {
 		b.fail("limits shown", fmt.Errorf("limits %q", txt))
 	}
 	for _, tc := range []struct {
@@ -253,6 +254,7 @@ func TestBrowserLimitsBeforeUpload(t *testing.T) {
 	}{
 		{"file too large", []string{"big.bin"}, "Fichier trop grand (maximum 3,1\u00a0Mo) : big.bin"},
 		{"beyond the quota", []string{"a.bin", "b.bin"}, "Ces fichiers dépassent l'espace restant (4,2\u00a0Mo)."},
+		{"beyond the size of a send", []string{"a.bin", "b.bin", "c.bin"}, "Ces fichiers dépassent ensemble 5,2\u00a0Mo, le maximum d'un envoi : répartissez-les sur plusieurs envois."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var paths []string

@@ -91,13 +91,12 @@ type Mailer interface {
 	Enqueue(ctx context.Context, msg notify.Message, actor string) (notify.Message, error)
 }
 
-// Limits says how much a user may upload, so the compose page checks sizes and quota before
-// the first byte flows. The node implements it from transfer's policy and usage. Called from
-// request goroutines; it must answer quickly.
+// Limits says how much a user may upload and send, so the compose page checks sizes, quota
+// and the size of a send before the first byte flows. transfer.Service implements it from
+// its policy and usage. Called from request goroutines; it must answer quickly.
 type Limits interface {
-	// UploadLimits returns the largest file owner may upload and the bytes left in their
-	// quota, or quotaLeft < 0 when they have no quota.
-	UploadLimits(ctx context.Context, owner string) (maxFile, quotaLeft int64, err error)
+	// UploadLimits returns owner's limits now (transfer.Limits documents each).
+	UploadLimits(ctx context.Context, owner string) (transfer.Limits, error)
 }
 
 // Deps are the Handler's collaborators; Limits and Logger are optional (no Limits: the

@@ -260,14 +260,18 @@
         }
         adding += fileList[i].size;
       }
-      if (!isNaN(quotaLeft) && quotaLeft >= 0) {
-        var queued = 0;
-        // Every file added on this page counts: the quota was measured when it loaded.
-        items.forEach(function (it) { if (!it.removed) { queued += it.file.size; } });
-        if (queued + adding > quotaLeft) {
-          showError(msg.msgQuota.replace("%left%", formatSize(quotaLeft)));
-          return;
-        }
+      // Every file added on this page counts: the quota was measured when it loaded, and
+      // they all go in this send.
+      var queued = 0;
+      items.forEach(function (it) { if (!it.removed) { queued += it.file.size; } });
+      var maxSend = parseInt(msg.maxSend, 10) || 0;
+      if (maxSend > 0 && queued + adding > maxSend) {
+        showError(msg.msgSendsize.replace("%max%", formatSize(maxSend)));
+        return;
+      }
+      if (!isNaN(quotaLeft) && quotaLeft >= 0 && queued + adding > quotaLeft) {
+        showError(msg.msgQuota.replace("%left%", formatSize(quotaLeft)));
+        return;
       }
       for (i = 0; i < fileList.length; i++) { addFile(fileList[i]); }
     }
