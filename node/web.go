@@ -17,6 +17,7 @@ import (
 	"valise/httpd"
 	"valise/httpd/api"
 	"valise/httpd/tus"
+	"valise/httpd/uploads"
 	"valise/httpd/web"
 	"valise/notify"
 	"valise/scan"
@@ -43,7 +44,7 @@ func (n *instance) startUploads() error {
 	}
 	n.uploader = up
 	n.onStop("uploader", func(context.Context) error { return up.Close() })
-	ts, err := tus.New(tus.DefaultConfig(), tusBackend{up}, n.tusPrincipal, n.logger)
+	ts, err := tus.New(tus.DefaultConfig(), uploads.NewBackend(up), n.tusPrincipal, n.logger)
 	if err != nil {
 		return fmt.Errorf("tus server: %w", err)
 	}
@@ -161,65 +162,6 @@ type scannerSource struct{ s *scanner }
 
 // Client implements transfer.Scanner.
 func (s scannerSource) Client() *scan.Client { return s.s.client }
-
-// tusBackend adapts transfer.Uploader to tus.Backend: IDs as strings, errors as tus's.
-type tusBackend struct{ u *transfer.Uploader }
-
-var _ tus.Backend = tusBackend{}
-
-// Create implements tus.Backend.
-func (b tusBackend) Create(ctx context.Context, r tus.CreateRequest) (string, error) {
-	id, err := b.u.Create(ctx, r.Principal, r.Length, r.Metadata)
-	return string(id), tusError(err)
-}
-
-// Info implements tus.Backend.
-func (b tusBackend) Info(ctx context.Context, principal, id string) (tus.Info, error) {
-	in, err := b.u.Info(ctx, principal, transfer.FileID(id))
-	if err != nil {
-		return tus.Info{}, tusError(err)
-	}
-	return tus.Info{Offset: in.Offset, Length: in.Length, Expires: in.Expires, Metadata: in.Metadata}, nil
-}
-
-// Write implements tus.Backend.
-func (b tusBackend) Write(ctx context.Context, principal, id string, offset int64, chunk tus.Chunk) (int64, error) {
-	off, err := b.u.Write(ctx, principal, transfer.FileID(id), offset, chunk)
-	return off, tusError(err)
-}
-
-// Terminate implements tus.Backend.
-func (b tusBackend) Terminate(ctx context.Context, principal, id string) error {
-	return tusError(b.u.Terminate(ctx, principal, transfer.FileID(id)))
-}
-
-// MaxSize implements tus.Backend.
-func (b tusBackend) MaxSize(principal string) int64 { return b.u.MaxSize(principal) }
-
-// tusError maps transfer's upload errors onto tus's, keeping the cause.
-func tusError(err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, m := range []struct{ from, to error }{
-		{transfer.ErrUploadNotFound, tus.ErrNotFound},
-		{transfer.ErrUploadExpired, tus.ErrExpired},
-		{transfer.ErrOffsetMismatch, tus.ErrOffsetMismatch},
-		{transfer.ErrChecksumMismatch, tus.ErrChecksumMismatch},
-		{transfer.ErrChunkIncomplete, tus.ErrIncomplete},
-		{transfer.ErrTooLarge, tus.ErrTooLarge},
-		{transfer.ErrQuotaExceeded, tus.ErrTooLarge},
-		{transfer.ErrLocked, tus.ErrLocked},
-		{transfer.ErrInvalidFileName, tus.ErrBadMetadata},
-		{transfer.ErrInvalidMetadata, tus.ErrBadMetadata},
-		{transfer.ErrInvalidSize, tus.ErrBadMetadata},
-	} {
-		if errors.Is(err, m.from) && !errors.Is(err, m.to) {
-			return fmt.Errorf("%w: %w", m.to, err)
-		}
-	}
-	return err
-}
 
 // apiMount is the REST API as mounted in the HTTPS server. The handler is set once the
 // public URL is known (after the listener is bound: port 0) and replaced when public_url

@@ -24,6 +24,7 @@ import (
 	"valise/blobstore"
 	"valise/httpd/api"
 	"valise/httpd/tus"
+	"valise/httpd/uploads"
 	"valise/notify"
 	"valise/scan"
 	"valise/transfer"
@@ -80,7 +81,7 @@ func (e *env) mountUploads(t *testing.T, scanner transfer.Scanner) *transfer.Upl
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { up.Close() })
-	ts, err := tus.New(tus.DefaultConfig(), uploaderBackend{up}, e.h.SessionPrincipal, testLogger(t))
+	ts, err := tus.New(tus.DefaultConfig(), uploads.NewBackend(up), e.h.SessionPrincipal, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,60 +19,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"valise/account"
-	"valise/httpd/tus"
 	"valise/transfer"
 )
-
-// uploaderBackend adapts transfer.Uploader to tus.Backend, as the node does.
-type uploaderBackend struct{ u *transfer.Uploader }
-
-func (b uploaderBackend) Create(ctx context.Context, r tus.CreateRequest) (string, error) {
-	id, err := b.u.Create(ctx, r.Principal, r.Length, r.Metadata)
-	return string(id), tusError(err)
-}
-
-func (b uploaderBackend) Info(ctx context.Context, principal, id string) (tus.Info, error) {
-	in, err := b.u.Info(ctx, principal, transfer.FileID(id))
-	if err != nil {
-		return tus.Info{}, tusError(err)
-	}
-	return tus.Info{Offset: in.Offset, Length: in.Length, Expires: in.Expires, Metadata: in.Metadata}, nil
-}
-
-func (b uploaderBackend) Write(ctx context.Context, principal, id string, offset int64, chunk tus.Chunk) (int64, error) {
-	off, err := b.u.Write(ctx, principal, transfer.FileID(id), offset, chunk)
-	return off, tusError(err)
-}
-
-func (b uploaderBackend) Terminate(ctx context.Context, principal, id string) error {
-	return tusError(b.u.Terminate(ctx, principal, transfer.FileID(id)))
-}
-
-func (b uploaderBackend) MaxSize(principal string) int64 { return b.u.MaxSize(principal) }
-
-func tusError(err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, m := range []struct{ from, to error }{
-		{transfer.ErrUploadNotFound, tus.ErrNotFound},
-		{transfer.ErrUploadExpired, tus.ErrExpired},
-		{transfer.ErrOffsetMismatch, tus.ErrOffsetMismatch},
-		{transfer.ErrChecksumMismatch, tus.ErrChecksumMismatch},
-		{transfer.ErrChunkIncomplete, tus.ErrIncomplete},
-		{transfer.ErrTooLarge, tus.ErrTooLarge},
-		{transfer.ErrQuotaExceeded, tus.ErrTooLarge},
-		{transfer.ErrLocked, tus.ErrLocked},
-		{transfer.ErrInvalidFileName, tus.ErrBadMetadata},
-		{transfer.ErrInvalidMetadata, tus.ErrBadMetadata},
-		{transfer.ErrInvalidSize, tus.ErrBadMetadata},
-	} {
-		if errors.Is(err, m.from) && !errors.Is(err, m.to) {
-			return fmt.Errorf("%w: %w", m.to, err)
-		}
-	}
-	return err
-}
 
 // TestBrowserComposeAndSend goes through the compose page in chromium against the real
 // uploader (blobstore and metadata): two recipients, a generated password, a file uploaded by
