@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"mime"
-	"path"
 	"strings"
 	"unicode/utf8"
 )
@@ -64,7 +62,8 @@ func sniffImage(data []byte) string {
 // ParseLogo reads a logo given as a data: URL ("data:image/png;base64,…"), the form the
 // branding.logo setting holds: a base64 body of at most MaxLogoBytes whose bytes are the
 // declared image type (PNG, JPEG, GIF, WebP, or SVG — served under a CSP that runs no script
-// in it). "" is no logo.
+// in it), or any of them when no type is declared ("data:;base64,…", what `appliance
+// settings set branding.logo --file` sends). "" is no logo.
 func ParseLogo(dataURL string) (Logo, error) {
 	if dataURL == "" {
 		return Logo{}, nil
@@ -78,7 +77,7 @@ func ParseLogo(dataURL string) (Logo, error) {
 		return Logo{}, errors.New("the logo's data: URL must be base64 (data:image/png;base64,…)")
 	}
 	typ = strings.ToLower(typ)
-	if !logoTypes[typ] {
+	if typ != "" && !logoTypes[typ] {
 		return Logo{}, fmt.Errorf("logo type %q: use PNG, JPEG, GIF, WebP or SVG", typ)
 	}
 	if base64.StdEncoding.DecodedLen(len(body)) > MaxLogoBytes+2 {
@@ -93,6 +92,10 @@ func ParseLogo(dataURL string) (Logo, error) {
 		return Logo{}, errors.New("the logo is empty")
 	case len(data) > MaxLogoBytes:
 		return Logo{}, fmt.Errorf("the logo is larger than %d KiB: make it smaller", MaxLogoBytes>>10)
+	case typ == "" && sniffImage(data) == "":
+		return Logo{}, errors.New("the logo is not an image: use PNG, JPEG, GIF, WebP or SVG")
+	case typ == "":
+		typ = sniffImage(data)
 	case sniffImage(data) != typ:
 		return Logo{}, fmt.Errorf("the logo is declared %s but its bytes are not (%s)", typ, describeBytes(data))
 	}
@@ -113,21 +116,6 @@ func looksLikeSVG(data []byte) bool {
 	head := data[:min(len(data), 4096)]
 	return utf8.Valid(data) && bytes.IndexByte(data, 0) < 0 &&
 		bytes.Contains(bytes.ToLower(head), []byte("<svg"))
-}
-
-// LogoDataURL returns data as the data: URL ParseLogo reads, typed by its content (what
-// `appliance settings set branding.logo --file` sends): data that is no accepted image gets
-// the type of the file name's extension, or application/octet-stream, for ParseLogo to name
-// in its refusal.
-func LogoDataURL(name string, data []byte) string {
-	typ := sniffImage(data)
-	if typ == "" {
-		typ = mime.TypeByExtension(path.Ext(name))
-	}
-	if typ == "" {
-		typ = "application/octet-stream"
-	}
-	return "data:" + typ + ";base64," + base64.StdEncoding.EncodeToString(data)
 }
 
 // CheckBrandColor reports whether c ("#rrggbb") is readable as link text on the light

@@ -106,8 +106,11 @@ func TestParseLogo(t *testing.T) {
 		name, in, wantType, wantErr string
 	}{
 		{"none", "", "", ""},
-		{"png", LogoDataURL("logo.png", pngData), "image/png", ""},
-		{"svg", LogoDataURL("logo.svg", svg), "image/svg+xml", ""},
+		{"png", "data:image/png;base64," + b64(pngData), "image/png", ""},
+		{"svg", "data:image/svg+xml;base64," + b64(svg), "image/svg+xml", ""},
+		{"png without a type", "data:;base64," + b64(pngData), "image/png", ""},
+		{"svg without a type", "data:;base64," + b64(svg), "image/svg+xml", ""},
+		{"text without a type", "data:;base64," + b64([]byte("not an image")), "", "the logo is not an image"},
 		{"upper-case type", "data:IMAGE/PNG;base64," + b64(pngData), "image/png", ""},
 		{"a URL", "https://example.org/logo.png", "", "must be a data: URL"},
 		{"not base64", "data:image/png," + string(pngData), "", "must be base64"},
@@ -134,7 +137,7 @@ func TestParseLogo(t *testing.T) {
 }
 
 func FuzzParseLogo(f *testing.F) {
-	f.Add(LogoDataURL("l.png", tinyPNG(f)))
+	f.Add("data:;base64," + base64.StdEncoding.EncodeToString(tinyPNG(f)))
 	f.Add("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString([]byte("<svg/>")))
 	f.Add("data:image/png;base64,AAAA")
 	f.Add("data:;base64,")
@@ -147,7 +150,7 @@ func FuzzParseLogo(f *testing.F) {
 		if !knownLogoType(l.ContentType) || len(l.Data) == 0 || len(l.Data) > MaxLogoBytes {
 			t.Fatalf("accepted %q with %d bytes", l.ContentType, len(l.Data))
 		}
-		again, err := ParseLogo(LogoDataURL("", l.Data))
+		again, err := ParseLogo("data:;base64," + base64.StdEncoding.EncodeToString(l.Data))
 		if err != nil || !bytes.Equal(again.Data, l.Data) {
 			t.Fatalf("accepted logo does not round-trip: %v", err)
 		}
