@@ -130,6 +130,7 @@
     function refresh() {
       var t = totals();
       box.hidden = items.length === 0;
+      pauseBtn.hidden = t.pending === 0 && !paused; // nothing left to pause
       overall.value = t.total > 0 ? Math.floor(100 * t.sent / t.total) : 100;
       var now = Date.now();
       samples.push([now, t.sent]);
@@ -198,7 +199,7 @@
       var rm = document.createElement("button");
       rm.type = "button"; rm.textContent = msg.msgRemove;
       rm.setAttribute("aria-label", msg.msgRemove + " " + file.name);
-      li.appendChild(name); li.appendChild(bar); li.appendChild(text); li.appendChild(rm);
+      li.appendChild(name); li.appendChild(text); li.appendChild(rm); li.appendChild(bar);
       list.appendChild(li);
       var it = { file: file, li: li, bar: bar, text: text, sent: 0, done: false, removed: false };
       rm.addEventListener("click", function () {
