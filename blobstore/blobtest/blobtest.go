@@ -4,6 +4,7 @@
 package blobtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -449,3 +450,25 @@ func (*discardFile) Size() (int64, error)                   { return 0, nil }
 func (*discardFile) Truncate(int64) error                   { return nil }
 func (*discardFile) Sync() error                            { return nil }
 func (*discardFile) Close() error                           { return nil }
+
+// NewDirStore returns a real Store for the tests of the packages above the byte path: n
+// directory disks under t.TempDir() (see DirDisks), the given layout ("2+1") and block size
+// (0: the default), keys wrapped by NewKeyWrapperWithKey with a fixed key (a store reopened
+// in the same test reads the first one's files), closed at the test's end. It returns the
+// disks' directories too.
+func NewDirStore(t testing.TB, n int, layout string, blockSize int) (*blobstore.Store, map[blobstore.DiskID]string) {
+	t.Helper()
+	disks, dirs := DirDisks(t, t.TempDir(), n)
+	cfg := blobstore.DefaultConfig()
+	if blockSize > 0 {
+		cfg.BlockSize = blockSize
+	}
+	cfg.Layout = layout
+	cfg.MinFreeBytes = 0
+	bs, err := blobstore.New(cfg, ClusterMap(disks), disks, NewKeyWrapperWithKey(bytes.Repeat([]byte{7}, 32)), Logger(t))
+	if err != nil {
+		t.Fatalf("blobstore: %v", err)
+	}
+	t.Cleanup(func() { bs.Close() })
+	return bs, dirs
+}

@@ -1,15 +1,12 @@
 package api
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"fmt"
 	"io"
 	"math/big"
 	mrand "math/rand/v2"
@@ -26,6 +23,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/blobstore"
+	"valise/blobstore/blobtest"
 )
 
 // BenchmarkDownloadTLS serves one file (VALISE_BENCH_DOWNLOAD_MIB, default 256 MiB) of a
@@ -130,33 +128,11 @@ func BenchmarkDownloadTLS(b *testing.B) {
 // benchStore is the production layout (1 MiB blocks, 4+2) on six temporary directories.
 func benchStore(b *testing.B) ([]string, *blobstore.Store) {
 	b.Helper()
-	disks := map[blobstore.DiskID]blobstore.Disk{}
-	var infos []blobstore.DiskInfo
-	var dirs []string
-	for i := range 6 {
-		id := blobstore.DiskID(fmt.Sprintf("d%d", i))
-		dir := b.TempDir()
-		d, err := blobstore.NewDirDisk(id, dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		dirs = append(dirs, dir)
-		disks[id] = d
-		infos = append(infos, blobstore.DiskInfo{ID: id, FreeBytes: 1 << 40})
+	bs, byID := blobtest.NewDirStore(b, 6, "4+2", 0)
+	dirs := make([]string, 0, len(byID))
+	for _, d := range byID {
+		dirs = append(dirs, d)
 	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	block, _ := aes.NewCipher(key)
-	aead, _ := cipher.NewGCM(block)
-	cfg := blobstore.DefaultConfig()
-	cfg.Layout = "4+2"
-	cfg.MinFreeBytes = 0
-	cmap := blobstore.ClusterMap{Sites: []blobstore.Site{{ID: "s1", Nodes: []blobstore.Node{{ID: "n1", Disks: infos}}}}}
-	bs, err := blobstore.New(cfg, cmap, disks, &testKeys{aead: aead}, testLogger(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { bs.Close() })
 	return dirs, bs
 }
 

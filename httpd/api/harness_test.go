@@ -3,19 +3,13 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -34,6 +28,7 @@ import (
 
 	"valise/account"
 	"valise/blobstore"
+	"valise/blobstore/blobtest"
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
 	"valise/notify"
@@ -53,49 +48,10 @@ func newMetadata(t testing.TB) *raftfsm.Store {
 	return rafttest.NewStore(t)
 }
 
-// testKeys wraps keys with AES-GCM under a fixed key, binding the file ID.
-type testKeys struct{ aead cipher.AEAD }
-
-func (k *testKeys) Wrap(_ context.Context, id blobstore.FileID, plain []byte) ([]byte, error) {
-	nonce := make([]byte, k.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return k.aead.Seal(nonce, nonce, plain, []byte(id)), nil
-}
-
-func (k *testKeys) Unwrap(_ context.Context, id blobstore.FileID, wrapped []byte) ([]byte, error) {
-	n := k.aead.NonceSize()
-	if len(wrapped) < n {
-		return nil, errors.New("short wrapped key")
-	}
-	return k.aead.Open(nil, wrapped[:n], wrapped[n:], []byte(id))
-}
-
 // newBlobstore builds a real blobstore on three directory disks, 2+1, small blocks.
 func newBlobstore(t testing.TB) *blobstore.Store {
 	t.Helper()
-	disks := map[blobstore.DiskID]blobstore.Disk{}
-	var infos []blobstore.DiskInfo
-	for i := range 3 {
-		id := blobstore.DiskID(fmt.Sprintf("d%d", i))
-		d, err := blobstore.NewDirDisk(id, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		disks[id] = d
-		infos = append(infos, blobstore.DiskInfo{ID: id, FreeBytes: 1 << 40})
-	}
-	block, _ := aes.NewCipher(bytes.Repeat([]byte{7}, 32))
-	aead, _ := cipher.NewGCM(block)
-	cfg := blobstore.DefaultConfig()
-	cfg.BlockSize = 4096
-	cfg.Layout = "2+1"
-	cfg.MinFreeBytes = 0
-	cmap := blobstore.ClusterMap{Sites: []blobstore.Site{{ID: "s1", Nodes: []blobstore.Node{{ID: "n1", Disks: infos}}}}}
-	bs, err := blobstore.New(cfg, cmap, disks, &testKeys{aead: aead}, testLogger(t))
-	if err != nil {
-		t.Fatalf("blobstore: %v", err)
-	}
-	t.Cleanup(func() { bs.Close() })
+	bs, _ := blobtest.NewDirStore(t, 3, "2+1", 4096)
 	return bs
 }
 
@@ -362,34 +318,7 @@ func (w *world) upload(owner, name string, data []byte) transfer.File {
 // uploadAt is upload with the file's path inside a dropped folder (relativePath metadata).
 func (w *world) uploadAt(owner, rel, name string, data []byte) transfer.File {
 	w.t.Helper()
-	var md map[string]string
-	if rel != "" {
-		md = map[string]string{transfer.MetadataRelativePath: rel}
-	}
-	up, err := w.transfer.CreateUpload(w.ctx, owner, name, int64(len(data)), md)
-	if err != nil {
-		w.t.Fatalf("create upload: %v", err)
-	}
-	bw, err := w.bs.Create(w.ctx, blobstore.FileID(up.ID))
-	if err != nil {
-		w.t.Fatalf("blob create: %v", err)
-	}
-	if _, err := bw.Write(data); err != nil {
-		w.t.Fatal(err)
-	}
-	m, err := bw.Commit(w.ctx)
-	if err != nil {
-		w.t.Fatalf("commit: %v", err)
-	}
-	mb, _ := m.MarshalBinary()
-	sum := sha256.Sum256(data)
-	f, err := w.transfer.CompleteUpload(w.ctx, owner, up.ID, transfer.Completion{
-		Manifest: mb, SHA256: hex.EncodeToString(sum[:]), Verdict: transfer.VerdictClean,
-	})
-	if err != nil {
-		w.t.Fatalf("complete upload: %v", err)
-	}
-	return f
+	return transfertest.StoreFile(w.ctx, w.t, w.transfer, w.bs, owner, rel, name, data)
 }
 
 // outbox returns the mails in the outbox, waiting (polling, no sleep-to-wait) until there

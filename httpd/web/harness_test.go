@@ -6,12 +6,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -47,36 +44,10 @@ func newMetadata(t testing.TB) *raftfsm.Store {
 	return rafttest.NewStore(t)
 }
 
-// newTestKeys wraps keys with AES-GCM under a fixed key, binding the file ID: a blobstore
-// reopened in the same test opens the files of the first.
-func newTestKeys(testing.TB) *blobtest.KeyWrapper {
-	return blobtest.NewKeyWrapperWithKey(bytes.Repeat([]byte{7}, 32))
-}
-
 // newBlobstore builds a real blobstore on three directory disks, 2+1, small blocks.
 func newBlobstore(t testing.TB) *blobstore.Store {
 	t.Helper()
-	disks := map[blobstore.DiskID]blobstore.Disk{}
-	var infos []blobstore.DiskInfo
-	for i := range 3 {
-		id := blobstore.DiskID(fmt.Sprintf("d%d", i))
-		d, err := blobstore.NewDirDisk(id, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		disks[id] = d
-		infos = append(infos, blobstore.DiskInfo{ID: id, FreeBytes: 1 << 40})
-	}
-	cfg := blobstore.DefaultConfig()
-	cfg.BlockSize = 4096
-	cfg.Layout = "2+1"
-	cfg.MinFreeBytes = 0
-	cmap := blobstore.ClusterMap{Sites: []blobstore.Site{{ID: "s1", Nodes: []blobstore.Node{{ID: "n1", Disks: infos}}}}}
-	bs, err := blobstore.New(cfg, cmap, disks, newTestKeys(t), testLogger(t))
-	if err != nil {
-		t.Fatalf("blobstore: %v", err)
-	}
-	t.Cleanup(func() { bs.Close() })
+	bs, _ := blobtest.NewDirStore(t, 3, "2+1", 4096)
 	return bs
 }
 
@@ -116,7 +87,13 @@ func (l testLimits) UploadLimits(ctx context.Context, owner string) (transfer.Li
 
 func newEnv(t *testing.T, opts ...func(*env, *Config, *Deps)) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context()}
+	return newEnvOn(t, newBlobstore(t), opts...)
+}
+
+// newEnvOn is newEnv on the byte store bs.
+func newEnvOn(t *testing.T, bs *blobstore.Store, opts ...func(*env, *Config, *Deps)) *env {
+	t.Helper()
+	e := &env{t: t, ctx: t.Context(), bs: bs}
 	meta := newMetadata(t)
 	acfg := account.DefaultConfig()
 	acfg.Password.MemoryKiB = 256
@@ -126,7 +103,6 @@ func newEnv(t *testing.T, opts ...func(*env, *Config, *Deps)) *env {
 	if e.accounts, err = account.New(acfg, meta, testLogger(t)); err != nil {
 		t.Fatal(err)
 	}
-	e.bs = newBlobstore(t)
 	if e.sends, err = transfer.New(transfer.DefaultConfig(), transfer.Deps{
 		Store: meta, Blobs: transfer.NewStoreBlobs(e.bs), Hasher: testHasher{}, Logger: testLogger(t),
 	}); err != nil {
@@ -231,28 +207,7 @@ func (e *env) addUser(email, password string, lang account.Language) (account.Us
 // the real blobstore.
 func (e *env) upload(owner, name string, data []byte) transfer.File {
 	e.t.Helper()
-	up, err := e.sends.CreateUpload(e.ctx, owner, name, int64(len(data)), nil)
-	if err != nil {
-		e.t.Fatalf("create upload: %v", err)
-	}
-	w, err := e.bs.Create(e.ctx, blobstore.FileID(up.ID))
-	if err != nil {
-		e.t.Fatalf("blob create: %v", err)
-	}
-	if _, err := w.Write(data); err != nil {
-		e.t.Fatal(err)
-	}
-	m, err := w.Commit(e.ctx)
-	if err != nil {
-		e.t.Fatalf("commit: %v", err)
-	}
-	mb, _ := m.MarshalBinary()
-	sum := sha256.Sum256(data)
-	f, err := e.sends.CompleteUpload(e.ctx, owner, up.ID, transfer.Completion{Manifest: mb, SHA256: hex.EncodeToString(sum[:]), Verdict: transfer.VerdictClean})
-	if err != nil {
-		e.t.Fatalf("complete upload: %v", err)
-	}
-	return f
+	return transfertest.StoreFile(e.ctx, e.t, e.sends, e.bs, owner, "", name, data)
 }
 
 // client is a browser stand-in: a cookie jar, no automatic redirects, a language.

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"valise/account"
+	"valise/blobstore/blobtest"
 	"valise/transfer"
 )
 
@@ -27,7 +28,9 @@ import (
 func TestLargeBrowserSend1GiB(t *testing.T) {
 	const size = 1 << 30
 	b := newBrowserFor(t, 10*time.Minute)
-	e := newEnv(t, func(_ *env, c *Config, _ *Deps) { c.ScanWait = 5 * time.Minute })
+	// The production layout: 1 MiB blocks, 4+2 on six directories.
+	bs, _ := blobtest.NewDirStore(t, 6, "4+2", 0)
+	e := newEnvOn(t, bs, func(_ *env, c *Config, _ *Deps) { c.ScanWait = 5 * time.Minute })
 	e.mountUploads(t, startClamd(t))
 	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
 

@@ -1,0 +1,47 @@
+package transfertest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+
+	"valise/blobstore"
+	"valise/transfer"
+)
+
+// StoreFile stores data as owner's clean file named name through the real path, as the tus
+// backend does without the network: transfer's bookkeeping (with rel, the path inside a
+// dropped folder, as relativePath metadata when not empty) and the real byte store.
+func StoreFile(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobstore.Store, owner, rel, name string, data []byte) transfer.File {
+	t.Helper()
+	var md map[string]string
+	if rel != "" {
+		md = map[string]string{transfer.MetadataRelativePath: rel}
+	}
+	up, err := svc.CreateUpload(ctx, owner, name, int64(len(data)), md)
+	if err != nil {
+		t.Fatalf("create upload: %v", err)
+	}
+	w, err := bs.Create(ctx, blobstore.FileID(up.ID))
+	if err != nil {
+		t.Fatalf("blob create: %v", err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	m, err := w.Commit(ctx)
+	if err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	mb, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	f, err := svc.CompleteUpload(ctx, owner, up.ID, transfer.Completion{Manifest: mb, SHA256: hex.EncodeToString(sum[:]), Verdict: transfer.VerdictClean})
+	if err != nil {
+		t.Fatalf("complete upload: %v", err)
+	}
+	return f
+}
