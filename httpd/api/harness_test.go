@@ -35,6 +35,7 @@ import (
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
 	"valise/transfer"
+	"valise/transfer/filetest"
 	"valise/transfer/transfertest"
 )
 
@@ -318,7 +319,7 @@ func (w *world) upload(owner, name string, data []byte) transfer.File {
 // uploadAt is upload with the file's path inside a dropped folder (relativePath metadata).
 func (w *world) uploadAt(owner, rel, name string, data []byte) transfer.File {
 	w.t.Helper()
-	return transfertest.StoreFile(w.ctx, w.t, w.transfer, w.bs, owner, rel, name, data)
+	return filetest.Store(w.ctx, w.t, w.transfer, w.bs, owner, rel, name, data)
 }
 
 // outbox returns the mails in the outbox, waiting (polling, no sleep-to-wait) until there

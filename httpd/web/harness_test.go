@@ -31,6 +31,7 @@ import (
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
 	"valise/transfer"
+	"valise/transfer/filetest"
 	"valise/transfer/transfertest"
 )
 
@@ -207,7 +208,7 @@ func (e *env) addUser(email, password string, lang account.Language) (account.Us
 // the real blobstore.
 func (e *env) upload(owner, name string, data []byte) transfer.File {
 	e.t.Helper()
-	return transfertest.StoreFile(e.ctx, e.t, e.sends, e.bs, owner, "", name, data)
+	return filetest.Store(e.ctx, e.t, e.sends, e.bs, owner, "", name, data)
 }
 
 // client is a browser stand-in: a cookie jar, no automatic redirects, a language.

@@ -1,6 +1,5 @@
-// Package transfertest helps the tests of the packages above transfer: a cheap double for the
-// password hasher, which has no cheap real part, and StoreFile, which stores a file through
-// the real path.
+// Package transfertest holds test doubles for the dependencies of package transfer that have
+// no cheap real part in a test.
 package transfertest
 
 import (

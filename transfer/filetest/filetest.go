@@ -1,4 +1,6 @@
-package transfertest
+// Package filetest stores files through transfer and the real byte store, for the tests of
+// the packages above transfer (transfer's own tests cannot import it: it imports transfer).
+package filetest
 
 import (
 	"context"
@@ -10,10 +12,10 @@ import (
 	"valise/transfer"
 )
 
-// StoreFile stores data as owner's clean file named name through the real path, as the tus
+// Store stores data as owner's clean file named name through the real path, as the tus
 // backend does without the network: transfer's bookkeeping (with rel, the path inside a
 // dropped folder, as relativePath metadata when not empty) and the real byte store.
-func StoreFile(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobstore.Store, owner, rel, name string, data []byte) transfer.File {
+func Store(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobstore.Store, owner, rel, name string, data []byte) transfer.File {
 	t.Helper()
 	var md map[string]string
 	if rel != "" {
