@@ -88,11 +88,12 @@ func (l testLimits) UploadLimits(ctx context.Context, owner string) (transfer.Li
 
 func newEnv(t *testing.T, opts ...func(*env, *Config, *Deps)) *env {
 	t.Helper()
-	return newEnvOn(t, newBlobstore(t), opts...)
+	return newEnvWith(t, newBlobstore(t), nil, opts...)
 }
 
-// newEnvOn is newEnv on the byte store bs.
-func newEnvOn(t *testing.T, bs *blobstore.Store, opts ...func(*env, *Config, *Deps)) *env {
+// newEnvWith is newEnv on the byte store bs, with account's configuration changed by
+// accountCfg when not nil.
+func newEnvWith(t *testing.T, bs *blobstore.Store, accountCfg func(*account.Config), opts ...func(*env, *Config, *Deps)) *env {
 	t.Helper()
 	e := &env{t: t, ctx: t.Context(), bs: bs}
 	meta := newMetadata(t)
@@ -100,6 +101,9 @@ func newEnvOn(t *testing.T, bs *blobstore.Store, opts ...func(*env, *Config, *De
 	acfg.Password.MemoryKiB = 256
 	acfg.Password.Iterations = 1
 	acfg.Lockout.Threshold = 3
+	if accountCfg != nil {
+		accountCfg(&acfg)
+	}
 	var err error
 	if e.accounts, err = account.New(acfg, meta, testLogger(t)); err != nil {
 		t.Fatal(err)

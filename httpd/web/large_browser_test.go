@@ -30,7 +30,7 @@ func TestLargeBrowserSend1GiB(t *testing.T) {
 	b := newBrowserFor(t, 10*time.Minute)
 	// The production layout: 1 MiB blocks, 4+2 on six directories.
 	bs, _ := blobtest.NewDirStore(t, 6, "4+2", 0)
-	e := newEnvOn(t, bs, func(_ *env, c *Config, _ *Deps) { c.ScanWait = 5 * time.Minute })
+	e := newEnvWith(t, bs, nil, func(_ *env, c *Config, _ *Deps) { c.ScanWait = 5 * time.Minute })
 	e.mountUploads(t, startClamd(t))
 	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
 

@@ -67,6 +67,7 @@ func (h *Handler) table() []route {
 		{"POST", "/password", false, h.servePasswordPost},
 		{"GET", "/send", false, h.serveCompose},
 		{"POST", "/send", false, h.serveComposePost},
+		{"POST", "/keepalive", false, h.serveKeepalive},
 		{"GET", "/sent", false, h.serveSentList},
 		{"GET", "/sent/{id}", false, h.serveSentDetail},
 		{"POST", "/sent/{id}/resend", false, h.serveResend},

@@ -36,6 +36,7 @@ type composeData struct {
 	MaxFile             int64 // the largest file allowed, 0: unknown
 	QuotaLeft           int64 // bytes left in the quota, -1: no quota or unknown
 	MaxSend             int64 // the largest total of one send, 0: no bound or unknown
+	KeepaliveMS         int64 // Config.KeepaliveEvery, in milliseconds
 }
 
 // composeFile is an uploaded file the form carries.
@@ -54,9 +55,16 @@ func (h *Handler) serveCompose(r *request, _ map[string]string) {
 	h.render(r, fasthttp.StatusOK, "send", p)
 }
 
+// serveKeepalive answers the compose page's keepalive while its uploads run: the session
+// lookup that let the request in recorded the user's activity.
+func (h *Handler) serveKeepalive(r *request, _ map[string]string) {
+	r.ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
 // fillLimits adds the user's upload limits to the compose page, when known.
 func (h *Handler) fillLimits(r *request, d *composeData) {
 	d.QuotaLeft = -1
+	d.KeepaliveMS = h.cfg.KeepaliveEvery.Milliseconds()
 	if h.deps.Limits == nil {
 		return
 	}

@@ -12,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/valyala/fasthttp"
 
 	"valise/account"
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
+	"valise/transfer"
 )
 
 // gatedBackend is tustest's file backend whose next Write, once armed, stops after `after`
@@ -275,4 +277,45 @@ func TestBrowserLimitsBeforeUpload(t *testing.T) {
 	if created, _ := filepath.Glob(filepath.Join(tusDir, "*.json")); len(created) != 0 {
 		t.Fatalf("%d uploads created past the limits", len(created))
 	}
+}
+
+// TestBrowserLongUploadKeepsSession: an upload that lasts longer than the session's idle
+// limit (one long PATCH, so one session lookup at its start) keeps the session alive through
+// the page's keepalive, and the send goes through at the end. The idle limit is 2 s here,
+// the upload throttled to take about 6.
+func TestBrowserLongUploadKeepsSession(t *testing.T) {
+	b := newBrowser(t)
+	e := newEnvWith(t, newBlobstore(t), func(c *account.Config) {
+		c.Session.Idle, c.Session.TouchEvery = 2*time.Second, 200*time.Millisecond
+	}, func(_ *env, c *Config, _ *Deps) { c.KeepaliveEvery = 400 * time.Millisecond })
+	e.mountUploads(t, nil)
+	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
+	path := filepath.Join(t.TempDir(), "lent.bin")
+	const size = 3 << 20
+	if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.signIn(e.base, "alice@example.org", "send-form")
+	b.do("throttle",
+		call(network.Enable, network.EnableParams{}),
+		call(network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: size / 6}},
+		}))
+	start := time.Now()
+	b.do("upload", chromedp.SendKeys(chromedp.ID("to"), "bob@example.org"),
+		chromedp.SetUploadFiles(chromedp.ID("files"), []string{path}),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#file-ids input[name=file]").length === 1`,
+			chromedp.WithPollingTimeout(60*time.Second)))
+	if took := time.Since(start); took < 3*time.Second {
+		t.Fatalf("the upload took %v: not longer than the 2 s idle limit, the test proves nothing", took)
+	}
+	id := transfer.FileID(eval[string](b, "file ID", `document.querySelector("#file-ids input[name=file]").value`))
+	waitFor(t, "the scan to settle", func() bool {
+		f, err := e.sends.GetFile(e.ctx, alice.ID, id)
+		return err == nil && f.Verdict != transfer.VerdictPending
+	})
+	if err := e.sends.SetVerdict(e.ctx, id, transfer.VerdictClean, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.CSS("input.link-url")))
 }

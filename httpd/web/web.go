@@ -131,6 +131,10 @@ type Config struct {
 	// ScanWait is how long the compose page waits for the virus scan of files uploaded a
 	// moment ago before telling the user to try again.
 	ScanWait time.Duration `toml:"scan_wait"`
+	// KeepaliveEvery is how often the compose page tells the server the user is still there
+	// while its uploads run (POST /keepalive): a long upload is activity, and its session
+	// must not end idle under it. Keep it well below account's idle limit.
+	KeepaliveEvery time.Duration `toml:"keepalive_every"`
 }
 
 // Colors are the brand's colours, "#rrggbb". The pages use them as CSS variables; each must
@@ -146,10 +150,11 @@ type Colors struct {
 // DefaultConfig returns the defaults; the caller sets PublicURL and CSRFKey.
 func DefaultConfig() Config {
 	return Config{
-		ProductName:   "Valise",
-		MaxBodyBytes:  256 << 10,
-		SessionMaxAge: 12 * time.Hour,
-		ScanWait:      30 * time.Second,
+		ProductName:    "Valise",
+		MaxBodyBytes:   256 << 10,
+		SessionMaxAge:  12 * time.Hour,
+		ScanWait:       30 * time.Second,
+		KeepaliveEvery: 5 * time.Minute,
 	}
 }
 
@@ -177,6 +182,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("web config: logo larger than %d bytes", MaxLogoBytes)
 	case len(c.Logo.Data) > 0 && !knownLogoType(c.Logo.ContentType):
 		return fmt.Errorf("web config: logo type %q is not an accepted image type", c.Logo.ContentType)
+	case c.KeepaliveEvery <= 0:
+		return errors.New("web config: keepalive_every must be positive")
 	case c.ScanWait < 0:
 		return errors.New("web config: scan_wait must not be negative")
 	}

@@ -302,6 +302,17 @@
       folderInput.addEventListener("change", function () { addFiles(folderInput.files); folderInput.value = ""; });
     }
 
+    // While uploads run, tell the server the user is still there: one long upload request
+    // would otherwise let the session end idle under it.
+    var keepaliveMs = parseInt(msg.keepaliveMs, 10) || 0;
+    if (keepaliveMs > 0) {
+      setInterval(function () {
+        if (paused || totals().pending === 0) { return; }
+        fetch("/keepalive", { method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" })
+          .then(function (res) { if (res.status === 403) { showError(msg.msgSession); } }, function () {});
+      }, keepaliveMs);
+    }
+
     pauseBtn.addEventListener("click", function () {
       paused = !paused;
       pauseBtn.textContent = paused ? msg.msgResume : msg.msgPause;
