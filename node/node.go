@@ -107,7 +107,6 @@ type instance struct {
 	// webWith is what the mounted web UI was built with; zero before. Guarded by settingsMu
 	// once serving.
 	webWith webSettings
-	warned  map[string]string // settings warned about by warnUnapplied, with the value; guarded by settingsMu
 }
 
 // localDisk is one of this node's disks.

@@ -319,30 +319,42 @@ func (n *instance) startTransfers() error {
 	return nil
 }
 
-// policy maps the policy settings onto transfer.Policy; an inconsistent set (a default
-// expiry beyond the maximum) keeps the safe defaults for what is wrong and says so.
+// policy maps the policy settings onto transfer.Policy (policyFrom), logging what it had to
+// correct.
 func (n *instance) policy() transfer.Policy {
-	p := transfer.DefaultPolicy()
+	p, problem := policyFrom(n.setting)
+	if problem != "" {
+		n.logger.Warn("policy settings corrected", "problem", problem)
+	}
+	return p
+}
+
+// policyFrom maps the policy settings, read by setting, onto transfer.Policy. An
+// inconsistent set (a default expiry beyond the maximum) keeps the safe value for what is
+// wrong, and an unusable one the defaults; problem then says what was corrected.
+func policyFrom(setting func(key string) string) (p transfer.Policy, problem string) {
+	p = transfer.DefaultPolicy()
 	num := func(k string) int64 {
-		v, _ := strconv.ParseInt(n.setting(k), 10, 64)
+		v, _ := strconv.ParseInt(setting(k), 10, 64)
 		return v
 	}
 	day := 24 * time.Hour
 	p.MaxFileSize = num("upload.max_size")
 	p.QuotaBytes = num("quota.user_bytes")
 	p.MaxSendBytes = num("quota.send_max_bytes")
+	p.ReleaseUnscanned = setting("scan.policy") == "release"
+	p.SkipLargeScan = setting("scan.large_files") == "not_scanned"
 	p.DefaultExpiry = time.Duration(num("retention.default_days")) * day
 	p.MaxExpiry = time.Duration(num("retention.max_days")) * day
 	p.UnsentRetention = time.Duration(num("retention.unsent_days")) * day
 	if p.DefaultExpiry > p.MaxExpiry {
-		n.logger.Warn("retention.default_days exceeds retention.max_days: the maximum applies", "default_days", num("retention.default_days"), "max_days", num("retention.max_days"))
+		problem = fmt.Sprintf("retention.default_days (%d) exceeds retention.max_days (%d): the maximum applies", num("retention.default_days"), num("retention.max_days"))
 		p.DefaultExpiry = p.MaxExpiry
 	}
 	if err := p.Validate(); err != nil {
-		n.logger.Error("policy settings unusable: the defaults apply", "err", err)
-		return transfer.DefaultPolicy()
+		return transfer.DefaultPolicy(), fmt.Sprintf("unusable, the defaults apply: %v", err)
 	}
-	return p
+	return p, problem
 }
 
 // applySettings brings the running services in line with the cluster settings. It is called
@@ -373,26 +385,6 @@ func (n *instance) applySettings() {
 		if err := n.startWeb(); err != nil {
 			n.logger.Error("apply public_url and branding to the web UI", "err", err)
 		}
-	}
-	n.warnUnapplied()
-}
-
-// warnUnapplied says, once per value, which settings hold a value the services cannot apply
-// yet: the safe behaviour stays (only clean files flow; large files are scanned in windows).
-func (n *instance) warnUnapplied() {
-	for _, w := range []struct{ key, safe, what string }{
-		{"scan.policy", "hold", "files not scanned stay held until scanned"},
-		{"scan.large_files", "windows", "files past 2 GiB - 1 are scanned in windows"},
-	} {
-		v := n.setting(w.key)
-		if v == w.safe || n.warned[w.key] == v {
-			continue
-		}
-		if n.warned == nil {
-			n.warned = map[string]string{}
-		}
-		n.warned[w.key] = v
-		n.logger.Warn("setting not applied yet: the safe default holds", "key", w.key, "value", v, "behaviour", w.what)
 	}
 }
 

@@ -105,3 +105,30 @@ func FuzzValidateSetting(f *testing.F) {
 		}
 	})
 }
+
+// TestPolicyFrom maps the policy settings onto transfer's policy, the scan policies
+// included, and corrects an inconsistent set.
+func TestPolicyFrom(t *testing.T) {
+	get := func(set map[string]string) func(string) string {
+		return func(k string) string {
+			if v, ok := set[k]; ok {
+				return v
+			}
+			return knownSettings[k].def
+		}
+	}
+	p, problem := policyFrom(get(nil))
+	if problem != "" || p.ReleaseUnscanned || p.SkipLargeScan || p.MaxSendBytes != 0 || p.QuotaBytes != 0 || p.MaxFileSize != 10737418240 {
+		t.Fatalf("defaults: %+v, %q", p, problem)
+	}
+	p, problem = policyFrom(get(map[string]string{
+		"scan.policy": "release", "scan.large_files": "not_scanned", "quota.send_max_bytes": "5000", "quota.user_bytes": "9000",
+	}))
+	if problem != "" || !p.ReleaseUnscanned || !p.SkipLargeScan || p.MaxSendBytes != 5000 || p.QuotaBytes != 9000 {
+		t.Fatalf("set: %+v, %q", p, problem)
+	}
+	p, problem = policyFrom(get(map[string]string{"retention.default_days": "40", "retention.max_days": "30"}))
+	if p.DefaultExpiry != p.MaxExpiry || !strings.Contains(problem, "exceeds retention.max_days") {
+		t.Fatalf("inconsistent expiry: %+v, %q", p, problem)
+	}
+}

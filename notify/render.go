@@ -21,6 +21,10 @@ type File struct {
 	// ScannedInWindows is set when the file was too large for one scan and was found clean in
 	// overlapping windows: the mail says so.
 	ScannedInWindows bool
+	// NotScanned is set when the file flows unscanned, as the scan policy allows (a scanner
+	// down under scan.policy=release, a file too large under scan.large_files=not_scanned):
+	// the mail says so.
+	NotScanned bool
 }
 
 // SendData fills a KindSend message, to one recipient.

@@ -17,6 +17,7 @@ func sendData() SendData {
 		Files: []File{
 			{Name: "contrat.pdf", Size: 1_500_000, SHA256: strings.Repeat("ab", 32)},
 			{Name: "image.iso", Size: 4_300_000_000, SHA256: strings.Repeat("cd", 32), ScannedInWindows: true},
+			{Name: "archive.tar", Size: 9_000_000_000, SHA256: strings.Repeat("ef", 32), NotScanned: true},
 		},
 		Expires:     time.Date(2026, 11, 30, 14, 5, 0, 0, time.UTC),
 		PasswordSet: true,
@@ -31,10 +32,10 @@ func TestRenderSend(t *testing.T) {
 	}{
 		{"french", "fr", []string{"Alice Martin", "https://valise.example.org/s/Tok3nTok3nTok3n", "contrat.pdf",
 			"1,5\u00a0Mo", "4,3\u00a0Go", strings.Repeat("ab", 32), "lundi 30 novembre 2026 à 14:05 (UTC)",
-			"communiqué par un autre moyen", "analysé par fenêtres"}, []string{"Voici les contrats.\nBonne lecture."}},
+			"communiqué par un autre moyen", "analysé par fenêtres"}, []string{"Voici les contrats.\nBonne lecture.", "archive.tar (9,0\u00a0Go), NON analysé par l'antivirus"}},
 		{"english", "en", []string{"Alice Martin", "https://valise.example.org/s/Tok3nTok3nTok3n", "image.iso",
 			"1.5\u00a0MB", "4.3\u00a0GB", strings.Repeat("cd", 32), "Monday 30 November 2026 at 14:05 (UTC)",
-			"reach you by another channel", "scanned in windows"}, nil},
+			"reach you by another channel", "scanned in windows"}, []string{"archive.tar (9.0\u00a0GB), NOT scanned by the antivirus"}},
 		{"accept-language english", "en-GB,en;q=0.9", []string{"1.5\u00a0MB"}, nil},
 		{"unknown language falls back to french", "de", []string{"1,5\u00a0Mo"}, nil},
 	} {

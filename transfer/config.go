@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"valise/scan"
 )
 
 // GiB is 2^30 bytes.
@@ -27,6 +29,31 @@ type Policy struct {
 	// UnsentRetention is how long a file that no send carries (never sent, or quarantined)
 	// is kept before the sweep destroys it.
 	UnsentRetention time.Duration `toml:"unsent_retention"`
+	// ReleaseUnscanned lets a file that the scanner could not scan (scanner down) be sent,
+	// shown as not scanned, until a later scan gives it a verdict (which an infected one
+	// then stops); false, the default, holds it until scanned (the scan.policy setting:
+	// hold or release).
+	ReleaseUnscanned bool `toml:"release_unscanned"`
+	// SkipLargeScan leaves a file larger than the scanner's stream limit unscanned (not
+	// scanned, too large), and lets it be sent; false, the default, scans it in overlapping
+	// windows (the scan.large_files setting: windows or not_scanned).
+	SkipLargeScan bool `toml:"skip_large_scan"`
+}
+
+// sendable reports whether a file with verdict v (and reason, for a file not scanned) may
+// flow to recipients under p: a clean one always, one not scanned when p releases it.
+func (p Policy) sendable(v Verdict, reason string) bool {
+	switch {
+	case v.Sendable():
+		return true
+	case v != VerdictNotScanned:
+		return false
+	case reason == scan.ReasonScannerDown.Code():
+		return p.ReleaseUnscanned
+	case reason == scan.ReasonTooLarge.Code():
+		return p.SkipLargeScan
+	}
+	return false
 }
 
 // DefaultPolicy returns safe defaults: 10 GiB files, no quota, links for 7 days (30 at

@@ -132,7 +132,7 @@ func (s *Service) refreshFiles(v *LinkView) {
 			continue
 		}
 		lf.Verdict, lf.VerdictReason = f.Verdict, f.VerdictReason
-		if f.Quarantined || !f.Verdict.Sendable() {
+		if f.Quarantined || !s.policy().sendable(f.Verdict, f.VerdictReason) {
 			lf.Available = false
 		}
 	}
@@ -420,7 +420,7 @@ func (s *Service) StartDownload(ctx context.Context, token, grant string, fileID
 		}
 		return Ticket{}, fmt.Errorf("read file %s: %w", fileID, err)
 	}
-	if f.Quarantined || !f.Verdict.Sendable() {
+	if f.Quarantined || !s.policy().sendable(f.Verdict, f.VerdictReason) {
 		return Ticket{}, fmt.Errorf("%w: %s is %s", ErrFileNotFound, fileID, f.Verdict)
 	}
 	return Ticket{

@@ -153,7 +153,7 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 			if err != nil {
 				return raftfsm.Batch{}, err
 			}
-			if f.Quarantined || !f.Verdict.Sendable() {
+			if f.Quarantined || !pol.sendable(f.Verdict, f.VerdictReason) {
 				return raftfsm.Batch{}, &FileNotSendableError{ID: fid, Verdict: f.Verdict, Reason: f.VerdictReason}
 			}
 			if total += f.Size; pol.MaxSendBytes > 0 && total > pol.MaxSendBytes {

@@ -822,7 +822,10 @@ func (u *Uploader) RescanHeld(ctx context.Context) (int, error) {
 	}
 	var held []File
 	err := scanJSON(u.svc, prefixFile, func(f *File, ver uint64) error {
-		if f.Verdict == VerdictNotScanned && f.VerdictReason == scan.ReasonScannerDown.Code() {
+		// Held: the scanner was down; or too large to scan under a policy that no longer
+		// skips large files.
+		if f.Verdict == VerdictNotScanned && (f.VerdictReason == scan.ReasonScannerDown.Code() ||
+			f.VerdictReason == scan.ReasonTooLarge.Code() && !u.svc.policy().SkipLargeScan) {
 			f.Version = ver
 			held = append(held, *f)
 		}

@@ -204,9 +204,13 @@ func (u *Uploader) client() *scan.Client {
 }
 
 // rescan scans a committed file from its stored blocks: one stream up to ScanLimit, windows
-// beyond. Any failure (no scanner, clamd down or failing, unreadable blocks) gives
+// beyond (or, under Policy.SkipLargeScan, NotScanned(ReasonTooLarge) without scanning). Any
+// failure (no scanner, clamd down or failing, unreadable blocks) gives
 // NotScanned(ReasonScannerDown): the file is held, and RescanHeld tries again.
 func (u *Uploader) rescan(ctx context.Context, m blobstore.Manifest) scan.Verdict {
+	if m.Size > u.cfg.ScanLimit && u.svc.policy().SkipLargeScan {
+		return scan.NotScanned(scan.ReasonTooLarge)
+	}
 	c := u.client()
 	if c == nil {
 		return scan.NotScanned(scan.ReasonScannerDown)

@@ -321,3 +321,96 @@ func TestUploaderWaitVerdictErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestUploaderScanPolicies: scan.large_files=not_scanned leaves a file past the scanner's
+// stream limit unscanned and lets it be sent, and going back to windows scans it; and
+// scan.policy=release lets a file the scanner could not scan be sent (held by default), until
+// the scanner, back, gives it a verdict.
+func TestUploaderScanPolicies(t *testing.T) {
+	d := startClamd(t)
+	send := func(u *uenv, id FileID) error {
+		_, err := u.svc.CreateSend(u.ctx, owner, SendRequest{To: []string{"bob@example.org"}, FileIDs: []FileID{id}})
+		return err
+	}
+	setPolicy := func(u *uenv, mod func(*Policy)) {
+		p := u.svc.policy()
+		mod(&p)
+		if err := u.svc.SetPolicy(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("large files not scanned", func(t *testing.T) {
+		u := newUEnv(t, d.Client(), func(c *UploaderConfig) { c.ScanLimit, c.ScanWindow, c.ScanOverlap = 8192, 4096, 512 })
+		setPolicy(u, func(p *Policy) { p.SkipLargeScan = true })
+		data := randomData(20000, 21)
+		id := u.create(len(data))
+		u.write(u.up, id, 0, data)
+		if f, _ := u.file(id, data); f.Verdict != VerdictNotScanned || f.VerdictReason != "too_large" {
+			t.Fatalf("verdict %s (%s): want not_scanned (too_large)", f.Verdict, f.VerdictReason)
+		}
+		small := randomData(2000, 22)
+		sid := u.create(len(small))
+		u.write(u.up, sid, 0, small)
+		if f, _ := u.file(sid, small); f.Verdict != VerdictClean {
+			t.Fatalf("a file within the limit: verdict %s, want clean", f.Verdict)
+		}
+		if err := send(u, id); err != nil {
+			t.Fatalf("send of a large unscanned file under not_scanned: %v", err)
+		}
+		setPolicy(u, func(p *Policy) { p.SkipLargeScan = false })
+		if n, err := u.up.RescanHeld(u.ctx); err != nil || n != 1 {
+			t.Fatalf("rescan after going back to windows: %d, %v; want 1 file", n, err)
+		}
+		if f, _ := u.file(id, data); f.Verdict != VerdictCleanWindows {
+			t.Fatalf("verdict after the rescan %s, want clean_windows", f.Verdict)
+		}
+	})
+	t.Run("release when the scanner is down", func(t *testing.T) {
+		u := newUEnv(t, nil)
+		data := randomData(9000, 23)
+		id := u.create(len(data))
+		u.write(u.up, id, 0, data)
+		if f, _ := u.file(id, data); f.Verdict != VerdictNotScanned || f.VerdictReason != "scanner_down" {
+			t.Fatalf("verdict %s (%s): want not_scanned (scanner_down)", f.Verdict, f.VerdictReason)
+		}
+		if err := send(u, id); !errors.Is(err, ErrFileNotSendable) {
+			t.Fatalf("send under hold: %v, want ErrFileNotSendable", err)
+		}
+		setPolicy(u, func(p *Policy) { p.ReleaseUnscanned = true })
+		if err := send(u, id); err != nil {
+			t.Fatalf("send under release: %v", err)
+		}
+		u.sc.set(d.Client())
+		if n, err := u.up.RescanHeld(u.ctx); err != nil || n != 1 {
+			t.Fatalf("rescan with the scanner back: %d, %v; want 1 file", n, err)
+		}
+		if f, _ := u.file(id, data); f.Verdict != VerdictClean {
+			t.Fatalf("verdict after the rescan %s, want clean", f.Verdict)
+		}
+	})
+}
+
+func TestPolicySendable(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		release, skip bool
+		v             Verdict
+		reason        string
+		want          bool
+	}{
+		{"clean", false, false, VerdictClean, "", true},
+		{"clean in windows", false, false, VerdictCleanWindows, "", true},
+		{"infected, whatever the policy", true, true, VerdictInfected, "Eicar-Signature", false},
+		{"pending, whatever the policy", true, true, VerdictPending, "", false},
+		{"scanner down, held", false, true, VerdictNotScanned, "scanner_down", false},
+		{"scanner down, released", true, false, VerdictNotScanned, "scanner_down", true},
+		{"too large, scanned in windows", true, false, VerdictNotScanned, "too_large", false},
+		{"too large, not scanned", false, true, VerdictNotScanned, "too_large", true},
+		{"limit exceeded, never", true, true, VerdictNotScanned, "limit_exceeded", false},
+	} {
+		p := Policy{ReleaseUnscanned: tc.release, SkipLargeScan: tc.skip}
+		if got := p.sendable(tc.v, tc.reason); got != tc.want {
+			t.Errorf("%s: sendable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

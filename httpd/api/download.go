@@ -223,7 +223,7 @@ func (h *Handler) sendReceipt(ctx context.Context, r transfer.Receipt, f transfe
 	}
 	msg, err := notify.Render(notify.KindReceipt, lang, h.product(), notify.ReceiptData{
 		SenderName: name, RecipientEmail: r.Recipient, Subject: subject, When: r.At,
-		Files: []notify.File{{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows}},
+		Files: []notify.File{{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned}},
 	})
 	if err != nil {
 		return fmt.Errorf("render receipt: %w", err)
