@@ -57,6 +57,7 @@ type pageText struct {
 	Title, From, Password, Unlock, SendCode, Code, Verify string
 	File, Size, Verdict, Unavailable, Zip, Expires        string
 	Files, Download, Skip, Contact                        string
+	NotScanned                                            string
 }
 
 var pageTexts = map[string]pageText{
@@ -66,7 +67,8 @@ var pageTexts = map[string]pageText{
 		File: "Fichier", Size: "Taille", Verdict: "Antivirus", Unavailable: "limite atteinte",
 		Zip: "Tout télécharger (zip)", Expires: "Ce lien expire le",
 		Files: "Fichiers", Download: "Télécharger", Skip: "Aller au contenu",
-		Contact: "Si vous pensez qu'il s'agit d'une erreur, contactez la personne qui vous a envoyé ce lien.",
+		Contact:    "Si vous pensez qu'il s'agit d'une erreur, contactez la personne qui vous a envoyé ce lien.",
+		NotScanned: "Certains fichiers n'ont pas été analysés par l'antivirus : ouvrez-les avec prudence, ou demandez à l'expéditeur s'ils sont sûrs.",
 	},
 	"en": {
 		Title: "Files for you", From: "Sent by", Password: "Password", Unlock: "Unlock",
@@ -74,7 +76,8 @@ var pageTexts = map[string]pageText{
 		File: "File", Size: "Size", Verdict: "Antivirus", Unavailable: "limit reached",
 		Zip: "Download all (zip)", Expires: "This link expires on",
 		Files: "Files", Download: "Download", Skip: "Skip to content",
-		Contact: "If you think this is a mistake, contact the person who sent you this link.",
+		Contact:    "If you think this is a mistake, contact the person who sent you this link.",
+		NotScanned: "Some files were not scanned by the antivirus: open them with care, or ask the sender whether they are safe.",
 	},
 }
 
@@ -136,7 +139,7 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 		View                                      transfer.LinkView
 		Files                                     []pageFile
 		NeedPassword, NeedCode                    bool
-		NoticeOK, AnyAvailable                    bool
+		NoticeOK, AnyAvailable, AnyNotScanned     bool
 	}{
 		Lang: lang, Title: t.Title, Skip: t.Skip, Token: lp.Token, Notice: lp.Notice, T: t, View: lp.View,
 		Brand:        *p.brand.Load(),
@@ -151,6 +154,7 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 			Verdict: verdictText(f.Verdict, lang), Available: f.Available,
 		})
 		data.AnyAvailable = data.AnyAvailable || f.Available
+		data.AnyNotScanned = data.AnyNotScanned || (f.Available && f.Verdict == transfer.VerdictNotScanned)
 	}
 	p.render(ctx, fasthttp.StatusOK, "link", data)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"valise/notify"
+	"valise/transfer"
 )
 
 // TestLinkPageLayout: the recipient's page wears the web UI's layout and styles, in French by
@@ -112,6 +113,31 @@ func TestLinkPagesWearTheBrand(t *testing.T) {
 			if !strings.Contains(body, s) {
 				t.Errorf("%s lacks %q:\n%s", path, s, body)
 			}
+		}
+	}
+}
+
+// TestLinkPageWarnsNotScanned: under scan.policy=release, a file the scanner could not scan
+// may be sent; the recipient's page says so above the files, and not otherwise.
+func TestLinkPageWarnsNotScanned(t *testing.T) {
+	w := newWorld(t)
+	a, bearer := w.user("jo@example.org", "Jo")
+	f := w.upload(a.ID, "plan.pdf", []byte("plan"))
+	g := w.upload(a.ID, "sain.pdf", []byte("sain"))
+	if err := w.transfer.SetVerdict(w.ctx, f.ID, transfer.VerdictNotScanned, "scanner_down"); err != nil {
+		t.Fatal(err)
+	}
+	p := transfer.DefaultPolicy()
+	p.ReleaseUnscanned = true
+	if err := w.transfer.SetPolicy(p); err != nil {
+		t.Fatal(err)
+	}
+	for i, files := range [][]string{{string(f.ID), string(g.ID)}, {string(g.ID)}} {
+		mustStatus(t, w.api("POST", "/api/v1/sends", bearer, createSendJSON{To: []string{"kim@example.org"}, Files: files}), 201)
+		body := string(w.call("GET", "/s/"+linkToken(t, w.outbox(i+1)[i]), nil, nil, true).body)
+		warned := strings.Contains(body, `<p class="error" id="not-scanned">Certains fichiers n&#39;ont pas été analysés par l&#39;antivirus`)
+		if warned != (i == 0) || (i == 0 && !strings.Contains(body, "non analysé")) {
+			t.Errorf("send %d: warned %v:\n%s", i, warned, body)
 		}
 	}
 }
