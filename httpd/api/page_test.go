@@ -134,7 +134,7 @@ func TestLinkPageWarnsNotScanned(t *testing.T) {
 	}
 	for i, files := range [][]string{{string(f.ID), string(g.ID)}, {string(g.ID)}} {
 		mustStatus(t, w.api("POST", "/api/v1/sends", bearer, createSendJSON{To: []string{"kim@example.org"}, Files: files}), 201)
-		body := string(w.call("GET", "/s/"+linkToken(t, w.outbox(i+1)[i]), nil, nil, true).body)
+		body := string(w.call("GET", "/s/"+linkToken(t, w.outbox(i + 1)[i]), nil, nil, true).body)
 		warned := strings.Contains(body, `<p class="error" id="not-scanned">Certains fichiers n&#39;ont pas été analysés par l&#39;antivirus`)
 		if warned != (i == 0) || (i == 0 && !strings.Contains(body, "non analysé")) {
 			t.Errorf("send %d: warned %v:\n%s", i, warned, body)
