@@ -10,7 +10,6 @@ import (
 	"go/build"
 	"hash"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,33 +20,11 @@ import (
 	"valise/blobstore"
 	"valise/raftfsm"
 	"valise/scan"
+	"valise/scan/scantest"
 )
 
-// startClamd starts a real private clamd through scan's supervisor (EICAR-only test database,
-// as ../shared/recipes/clamd-offline.md describes). Without clamd the test is skipped, or fails
-// when VALISE_REQUIRE_ALL=1.
-func startClamd(t testing.TB) *scan.Daemon {
-	t.Helper()
-	cfg := scan.DefaultDaemonConfig()
-	cfg.Dir = t.TempDir()
-	cfg.StartTimeout = 30 * time.Second
-	cfg.MaxThreads = 4
-	d, err := scan.NewDaemon(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	if err := d.Start(ctx); err != nil {
-		why := fmt.Sprintf("no clamd: %v (install clamav-daemon: make test does)", err)
-		if os.Getenv("VALISE_REQUIRE_ALL") == "1" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
-	return d
-}
+// startClamd starts a real private clamd (scantest.StartDaemon).
+func startClamd(t testing.TB) *scan.Daemon { return scantest.StartDaemon(t, 4) }
 
 // switchScanner is a Scanner the test points at a clamd, at a dead socket, or at nothing.
 type switchScanner struct {

@@ -27,34 +27,12 @@ import (
 	"valise/httpd/uploads"
 	"valise/notify"
 	"valise/scan"
+	"valise/scan/scantest"
 	"valise/transfer"
 )
 
-// startClamd starts a real private clamd through scan's supervisor (EICAR-only test database,
-// as /work/shared/recipes/clamd-offline.md describes). Without clamd the test is skipped, or
-// fails when VALISE_REQUIRE_ALL=1.
-func startClamd(t *testing.T) *scan.Daemon {
-	t.Helper()
-	cfg := scan.DefaultDaemonConfig()
-	cfg.Dir = t.TempDir()
-	cfg.StartTimeout = 30 * time.Second
-	cfg.MaxThreads = 2
-	d, err := scan.NewDaemon(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
-	defer cancel()
-	if err := d.Start(ctx); err != nil {
-		why := fmt.Sprintf("no clamd: %v (install clamav-daemon: make test does)", err)
-		if os.Getenv("VALISE_REQUIRE_ALL") == "1" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
-	return d
-}
+// startClamd starts a real private clamd (scantest.StartDaemon).
+func startClamd(t *testing.T) *scan.Daemon { return scantest.StartDaemon(t, 2) }
 
 // storeFiles is the node's adapter from a transfer manifest to a blobstore reader, for the
 // API's downloads.
