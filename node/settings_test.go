@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -130,5 +132,24 @@ func TestPolicyFrom(t *testing.T) {
 	p, problem = policyFrom(get(map[string]string{"retention.default_days": "40", "retention.max_days": "30"}))
 	if p.DefaultExpiry != p.MaxExpiry || !strings.Contains(problem, "exceeds retention.max_days") {
 		t.Fatalf("inconsistent expiry: %+v, %q", p, problem)
+	}
+}
+
+// TestBrandingFromOlderSettings: a colour or logo that an older node accepted but the web UI
+// now refuses (a colour too pale for WCAG AA) is left out with a warning; the node starts.
+func TestBrandingFromOlderSettings(t *testing.T) {
+	var logs bytes.Buffer
+	n := &instance{logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	c, logo := n.branding(webSettings{color: "#AABBCC", colorDark: "#ABCDEF", logo: "https://example.org/logo.png"})
+	if c.Brand != "" || c.BrandDark != "#abcdef" || len(logo.Data) != 0 {
+		t.Fatalf("colours %+v, logo %d bytes", c, len(logo.Data))
+	}
+	for _, want := range []string{"key=branding.color ", "key=branding.logo "} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no warning with %q:\n%s", want, logs.String())
+		}
+	}
+	if c, _ := n.branding(webSettings{color: "#1a5b3c"}); c.Brand != "#1a5b3c" {
+		t.Fatalf("a readable colour was dropped: %+v", c)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -233,6 +234,35 @@ func (n *instance) startAPI() error {
 	return nil
 }
 
+// branding returns the colours and logo of ws that the web UI can use. A value that settings
+// set accepted under older, looser rules (a colour now too pale for WCAG AA) is left out
+// with a warning, and Valise's own takes its place: a node never fails to start over it.
+func (n *instance) branding(ws webSettings) (web.Colors, web.Logo) {
+	var c web.Colors
+	for _, v := range []struct {
+		key, value string
+		dark       bool
+		to         *string
+	}{
+		{"branding.color", ws.color, false, &c.Brand},
+		{"branding.color_dark", ws.colorDark, true, &c.BrandDark},
+	} {
+		if v.value == "" {
+			continue
+		}
+		if err := web.CheckBrandColor(strings.ToLower(v.value), v.dark); err != nil {
+			n.logger.Warn("branding setting not applied: Valise's own colour shows", "key", v.key, "err", err)
+			continue
+		}
+		*v.to = strings.ToLower(v.value)
+	}
+	logo, err := web.ParseLogo(ws.logo)
+	if err != nil {
+		n.logger.Warn("branding setting not applied: no logo shows", "key", "branding.logo", "err", err)
+	}
+	return c, logo
+}
+
 // applyBrand gives the serving API handler (a link's page) the web UI's product name and
 // logo, once both are built.
 func (n *instance) applyBrand() {
@@ -302,16 +332,11 @@ func (n *instance) startWeb() error {
 	if ws == n.webWith {
 		return nil
 	}
-	logo, err := web.ParseLogo(ws.logo)
-	if err != nil {
-		return fmt.Errorf("branding.logo: %w", err)
-	}
 	wcfg := web.DefaultConfig()
 	wcfg.PublicURL = ws.publicURL
 	wcfg.CSRFKey = n.keys.DeriveKey(csrfKeyLabel)
 	wcfg.ProductName = ws.name
-	wcfg.Colors = web.Colors{Brand: ws.color, BrandDark: ws.colorDark}
-	wcfg.Logo = logo
+	wcfg.Colors, wcfg.Logo = n.branding(ws)
 	h, err := web.New(wcfg, web.Deps{
 		Accounts: n.accounts,
 		Sends:    n.transfers,
