@@ -204,8 +204,15 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: log.format %q: want json or text", c.Log.Format)
 	}
-	for k, v := range c.Settings {
-		if err := validateSetting(k, v); err != nil {
+	return nil
+}
+
+// ValidateSeeds reports the first seed setting that settings set would refuse. Only init
+// applies the seeds, so only init checks them: a seed that a later version's rules refuse
+// (a key renamed, a colour now too pale) never stops a node from serving.
+func (c *Config) ValidateSeeds() error {
+	for _, k := range sortedKeys(c.Settings) {
+		if err := validateSetting(k, c.Settings[k]); err != nil {
 			return fmt.Errorf("config: settings: %w", err)
 		}
 	}

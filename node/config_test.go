@@ -68,9 +68,6 @@ func TestConfigValidate(t *testing.T) {
 		{"bad layout", func(c *Config) { c.Blobstore.Layout = "four" }, "layout"},
 		{"bad log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"bad log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
-		{"unknown seed setting", func(c *Config) { c.Settings = map[string]string{"nope": "1"} }, "unknown setting"},
-		{"bad seed setting", func(c *Config) { c.Settings = map[string]string{"smtp.port": "0"} }, "smtp.port"},
-		{"good seed setting", func(c *Config) { c.Settings = map[string]string{"public_url": "https://files.example.org"} }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validConfig(t)
@@ -81,6 +78,33 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want nil", err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("Validate = %v, want an error naming %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestConfigSeeds: init refuses a seed setting that settings set would refuse; serve, which
+// does not apply the seeds, starts whatever they hold (a key an older version knew).
+func TestConfigSeeds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		seeds   map[string]string
+		wantErr string
+	}{
+		{"unknown", map[string]string{"nope": "1"}, "unknown setting"},
+		{"bad", map[string]string{"smtp.port": "0"}, "smtp.port"},
+		{"too pale a colour", map[string]string{"branding.color": "#aabbcc"}, "contrast"},
+		{"good", map[string]string{"public_url": "https://files.example.org"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig(t)
+			c.Settings = tc.seeds
+			if err := c.Validate(); err != nil {
+				t.Fatalf("Validate = %v: the seeds must not stop a node from serving", err)
+			}
+			err := c.ValidateSeeds()
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("ValidateSeeds = %v, want an error naming %q", err, tc.wantErr)
 			}
 		})
 	}

@@ -220,6 +220,9 @@ func initConfig(opts InitOptions) (Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
+	if err := cfg.ValidateSeeds(); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 
