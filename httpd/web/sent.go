@@ -16,6 +16,8 @@ type sentRow struct {
 	Status     string
 	TotalSize  int64
 	Recipients int
+	Opened     int // recipients who opened their link
+	Downloaded int // recipients who downloaded at least one file completely
 }
 
 // serveSentList lists the user's sends, newest first.
@@ -30,6 +32,14 @@ func (h *Handler) serveSentList(r *request, _ map[string]string) {
 	rows := make([]sentRow, 0, len(sends))
 	for _, s := range sends {
 		row := sentRow{Send: s, Status: string(s.Status(now)), Recipients: len(s.Recipients)}
+		for _, rc := range s.Recipients {
+			if !rc.OpenedFirst.IsZero() {
+				row.Opened++
+			}
+			if rc.DownloadCount > 0 {
+				row.Downloaded++
+			}
+		}
 		for _, f := range s.Files {
 			row.TotalSize += f.Size
 		}

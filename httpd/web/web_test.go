@@ -336,9 +336,14 @@ func TestSentListOnlyOwnSends(t *testing.T) {
 		subject string
 	}{{alice, "Subject of Alice"}, {bob, "Subject of Bob"}} {
 		f := e.upload(tc.owner.ID, "f.txt", []byte("hello "+tc.subject))
-		if _, err := e.sends.CreateSend(e.ctx, tc.owner.ID, transfer.SendRequest{
-			From: transfer.Sender{Email: tc.owner.Email}, To: []string{"x@example.org"}, Subject: tc.subject, FileIDs: []transfer.FileID{f.ID},
-		}); err != nil {
+		created, err := e.sends.CreateSend(e.ctx, tc.owner.ID, transfer.SendRequest{
+			From: transfer.Sender{Email: tc.owner.Email}, To: []string{"x@example.org", "y@example.org"}, Subject: tc.subject, FileIDs: []transfer.FileID{f.ID},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One of Alice's two recipients opens the link: the list counts it.
+		if _, err := e.sends.OpenLink(e.ctx, created.Invitations[0].Token, "192.0.2.7"); tc.owner.ID == alice.ID && err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -348,6 +353,9 @@ func TestSentListOnlyOwnSends(t *testing.T) {
 	r := c.get("/sent")
 	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Subject of Alice") {
 		t.Fatalf("sent list: status %d", r.StatusCode)
+	}
+	if !strings.Contains(r.body, "<td>2</td><td>1/2</td><td>0/2</td>") {
+		t.Errorf("the list does not count 2 recipients, 1 opened, none downloaded:\n%s", r.body)
 	}
 	if strings.Contains(r.body, "Subject of Bob") || strings.Contains(r.body, string(bobSends[0].ID)) {
 		t.Fatal("Alice's list shows Bob's send")
