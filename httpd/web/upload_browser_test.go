@@ -313,3 +313,26 @@ func TestBrowserLongUploadKeepsSession(t *testing.T) {
 	e.sayClean(alice.ID, id)
 	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.CSS("input.link-url")))
 }
+
+// TestBrowserRefusedName: a file whose name hides its real extension behind a right-to-left
+// override is refused by the server; the page says why in French, and shows the name with
+// the override made visible instead of obeying it.
+func TestBrowserRefusedName(t *testing.T) {
+	b := newBrowser(t)
+	e := newEnv(t)
+	e.mountUploads(t, nil)
+	e.addUser("alice@example.org", testPassword, account.LangFR)
+	path := filepath.Join(t.TempDir(), "facture\u202Efdp.exe")
+	if err := os.WriteFile(path, []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.signIn(e.base, "alice@example.org", "send-form")
+	b.do("pick", chromedp.SetUploadFiles(chromedp.ID("files"), []string{path}), chromedp.WaitVisible(chromedp.ID("form-error")))
+	msg := eval[string](b, "message", `document.getElementById("form-error").textContent`)
+	if !strings.Contains(msg, "facture\uFFFDfdp.exe") || strings.Contains(msg, "\u202E") || !strings.Contains(msg, "nom de fichier ou de dossier refusé") {
+		b.fail("message", fmt.Errorf("message %q", msg))
+	}
+	if n := eval[int](b, "file IDs", `document.querySelectorAll("#file-ids input[name=file]").length`); n != 0 {
+		b.fail("file IDs", fmt.Errorf("%d files kept", n))
+	}
+}

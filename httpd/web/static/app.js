@@ -15,6 +15,13 @@
     return v.toLocaleString(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) + "\u00a0" + units[u];
   }
 
+  // shown makes a file name safe to show: control characters and the bidirectional overrides
+  // and marks (which make "exe.pdf" look like "fdp.exe") become U+FFFD, visible as such. The
+  // server refuses such names anyway; the page must not be fooled by them meanwhile.
+  function shown(name) {
+    return name.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\u2028\u2029]/g, "\ufffd");
+  }
+
   // formatDuration writes seconds as h:mm:ss or m:ss.
   function formatDuration(s) {
     s = Math.max(0, Math.round(s));
@@ -160,6 +167,7 @@
       var res = err && err.originalResponse;
       var status = res ? res.getStatus() : 0;
       switch (status) {
+        case 400: return msg.msgBadname;
         case 401: case 403: return msg.msgSession;
         case 413: return msg.msgToolarge.replace("%max%", formatSize(parseInt(msg.maxFile, 10) || 0)).replace(/ : $|: $/, "");
         case 460: return msg.msgChecksum;
@@ -189,16 +197,16 @@
     function addFile(file) {
       var li = document.createElement("li");
       var name = document.createElement("span");
-      name.textContent = (file.valiseRelativePath || file.webkitRelativePath || file.name) + " (" + formatSize(file.size) + ")";
+      name.textContent = shown(file.valiseRelativePath || file.webkitRelativePath || file.name) + " (" + formatSize(file.size) + ")";
       var bar = document.createElement("progress");
       bar.max = 100; bar.value = 0;
-      bar.setAttribute("aria-label", file.name);
+      bar.setAttribute("aria-label", shown(file.name));
       var text = document.createElement("span");
       text.className = "hint";
       text.setAttribute("aria-live", "polite");
       var rm = document.createElement("button");
       rm.type = "button"; rm.textContent = msg.msgRemove;
-      rm.setAttribute("aria-label", msg.msgRemove + " " + file.name);
+      rm.setAttribute("aria-label", msg.msgRemove + " " + shown(file.name));
       li.appendChild(name); li.appendChild(text); li.appendChild(rm); li.appendChild(bar);
       list.appendChild(li);
       var it = { file: file, li: li, bar: bar, text: text, sent: 0, done: false, removed: false };
@@ -231,7 +239,7 @@
           it.failed = true;
           var detail = errorText(err);
           text.textContent = msg.msgFailed + detail;
-          showError(file.name + " — " + msg.msgFailed + detail);
+          showError(shown(file.name) + " — " + msg.msgFailed + detail);
           submitWhenDone = false;
           refresh();
         }
@@ -256,7 +264,7 @@
       var adding = 0, i;
       for (i = 0; i < fileList.length; i++) {
         if (maxFile > 0 && fileList[i].size > maxFile) {
-          showError(msg.msgToolarge.replace("%max%", formatSize(maxFile)) + fileList[i].name);
+          showError(msg.msgToolarge.replace("%max%", formatSize(maxFile)) + shown(fileList[i].name));
           return;
         }
         adding += fileList[i].size;
