@@ -362,6 +362,15 @@
       var status = document.getElementById("submit-status");
       if (status) { status.textContent = msg.msgSending; status.hidden = false; }
     });
+    // Back to this page from the browser's cache: the form may be sent again.
+    window.addEventListener("pageshow", function (e) {
+      if (!e.persisted) { return; }
+      var btn = document.getElementById("send-submit");
+      btn.disabled = false;
+      btn.removeAttribute("aria-busy");
+      var status = document.getElementById("submit-status");
+      if (status) { status.hidden = true; }
+    });
   }
 
   // Forms with data-confirm ask before they are sent (revoking cannot be undone).
