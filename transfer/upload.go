@@ -304,12 +304,13 @@ type Limits struct {
 	MaxFile   int64 // the largest file the policy accepts
 	QuotaLeft int64 // the bytes left in the owner's quota (0 when used up); -1: no quota
 	MaxSend   int64 // the largest total of one send's files; 0: no bound but MaxFile
+	MaxFiles  int   // the most files one send may carry
 }
 
 // UploadLimits returns owner's Limits now.
 func (s *Service) UploadLimits(ctx context.Context, owner string) (Limits, error) {
 	pol := s.policy()
-	l := Limits{MaxFile: pol.MaxFileSize, QuotaLeft: -1, MaxSend: pol.MaxSendBytes}
+	l := Limits{MaxFile: pol.MaxFileSize, QuotaLeft: -1, MaxSend: pol.MaxSendBytes, MaxFiles: s.cfg.MaxFilesPerSend}
 	q, err := s.quota(ctx, owner, pol)
 	if err != nil {
 		return Limits{}, err

@@ -85,7 +85,7 @@ func TestUploadLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := e.svc.UploadLimits(e.ctx, tc.owner)
-			if want := (Limits{MaxFile: 1000, QuotaLeft: tc.left, MaxSend: 5000}); err != nil || l != want {
+			if want := (Limits{MaxFile: 1000, QuotaLeft: tc.left, MaxSend: 5000, MaxFiles: DefaultConfig().MaxFilesPerSend}); err != nil || l != want {
 				t.Fatalf("UploadLimits(%s) = %+v, %v; want %+v", tc.owner, l, err, want)
 			}
 		})
@@ -96,7 +96,7 @@ func TestUploadLimits(t *testing.T) {
 		if err := e.svc.SetPolicy(p); err != nil {
 			t.Fatal(err)
 		}
-		if l, err := e.svc.UploadLimits(e.ctx, "u1"); err != nil || l != (Limits{MaxFile: 2000, QuotaLeft: -1}) {
+		if l, err := e.svc.UploadLimits(e.ctx, "u1"); err != nil || l != (Limits{MaxFile: 2000, QuotaLeft: -1, MaxFiles: DefaultConfig().MaxFilesPerSend}) {
 			t.Fatalf("after SetPolicy: %+v, %v; want 2000, -1, 0", l, err)
 		}
 	})

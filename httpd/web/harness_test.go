@@ -76,6 +76,7 @@ const testPassword = "correct horse battery staple"
 type testLimits struct {
 	sends                   *transfer.Service
 	maxFile, quota, maxSend int64
+	maxFiles                int
 }
 
 func (l testLimits) UploadLimits(ctx context.Context, owner string) (transfer.Limits, error) {
@@ -83,7 +84,7 @@ func (l testLimits) UploadLimits(ctx context.Context, owner string) (transfer.Li
 	if err != nil {
 		return transfer.Limits{}, err
 	}
-	return transfer.Limits{MaxFile: l.maxFile, QuotaLeft: l.quota - used, MaxSend: l.maxSend}, nil
+	return transfer.Limits{MaxFile: l.maxFile, QuotaLeft: l.quota - used, MaxSend: l.maxSend, MaxFiles: l.maxFiles}, nil
 }
 
 func newEnv(t *testing.T, opts ...func(*env, *Config, *Deps)) *env {

@@ -37,6 +37,7 @@ type composeData struct {
 	QuotaLeft           int64 // bytes left in the quota, -1: no quota or unknown
 	MaxSend             int64 // the largest total of one send, 0: no bound or unknown
 	KeepaliveMS         int64 // Config.KeepaliveEvery, in milliseconds
+	MaxFiles            int   // the most files of one send, 0: unknown
 }
 
 // composeFile is an uploaded file the form carries.
@@ -73,7 +74,7 @@ func (h *Handler) fillLimits(r *request, d *composeData) {
 		h.logger.Warn("upload limits unknown", logUserID, r.user.ID, logErr, err)
 		return
 	}
-	d.MaxFile, d.QuotaLeft, d.MaxSend = l.MaxFile, max(l.QuotaLeft, -1), l.MaxSend
+	d.MaxFile, d.QuotaLeft, d.MaxSend, d.MaxFiles = l.MaxFile, max(l.QuotaLeft, -1), l.MaxSend, l.MaxFiles
 }
 
 func expiryChoices() []int { return []int{1, 3, 7, 14, 30} }

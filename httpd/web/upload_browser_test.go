@@ -219,7 +219,7 @@ func TestBrowserUploadPauseReload(t *testing.T) {
 func TestBrowserLimitsBeforeUpload(t *testing.T) {
 	b := newBrowser(t)
 	e := newEnv(t, func(e *env, _ *Config, d *Deps) {
-		d.Limits = testLimits{sends: e.sends, maxFile: 3 << 20, quota: 4 << 20, maxSend: 5 << 20}
+		d.Limits = testLimits{sends: e.sends, maxFile: 3 << 20, quota: 4 << 20, maxSend: 5 << 20, maxFiles: 3}
 	})
 	tusDir := t.TempDir()
 	fb, err := tustest.Open(tustest.Config{Dir: tusDir, MaxSize: 1 << 30})
@@ -240,7 +240,7 @@ func TestBrowserLimitsBeforeUpload(t *testing.T) {
 	e.extra.Store(&mount)
 	e.addUser("alice@example.org", testPassword, account.LangFR)
 	dir := t.TempDir()
-	for name, size := range map[string]int{"big.bin": 3<<20 + 1, "a.bin": 2 << 20, "b.bin": 2<<20 + 1, "c.bin": 2 << 20} {
+	for name, size := range map[string]int{"big.bin": 3<<20 + 1, "a.bin": 2 << 20, "b.bin": 2<<20 + 1, "c.bin": 2 << 20, "1.txt": 1, "2.txt": 1, "3.txt": 1, "4.txt": 1} {
 		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, size), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -256,6 +256,7 @@ func TestBrowserLimitsBeforeUpload(t *testing.T) {
 	}{
 		{"file too large", []string{"big.bin"}, "Fichier trop grand (maximum 3,1\u00a0Mo) : big.bin"},
 		{"beyond the quota", []string{"a.bin", "b.bin"}, "Ces fichiers dépassent l'espace restant (4,2\u00a0Mo)."},
+		{"more files than a send carries", []string{"1.txt", "2.txt", "3.txt", "4.txt"}, "Un envoi compte au plus 3 fichiers : compressez le dossier en zip, ou répartissez les fichiers sur plusieurs envois."},
 		{"beyond the size of a send", []string{"a.bin", "b.bin", "c.bin"}, "Ces fichiers dépassent ensemble 5,2\u00a0Mo, le maximum d'un envoi : répartissez-les sur plusieurs envois."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

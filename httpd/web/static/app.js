@@ -271,8 +271,13 @@
       }
       // Every file added on this page counts: the quota was measured when it loaded, and
       // they all go in this send.
-      var queued = 0;
-      items.forEach(function (it) { if (!it.removed) { queued += it.file.size; } });
+      var queued = 0, count = 0;
+      items.forEach(function (it) { if (!it.removed) { queued += it.file.size; count++; } });
+      var maxFiles = parseInt(msg.maxFiles, 10) || 0;
+      if (maxFiles > 0 && count + fileList.length > maxFiles) {
+        showError(msg.msgToomany.replace("%max%", maxFiles));
+        return;
+      }
       var maxSend = parseInt(msg.maxSend, 10) || 0;
       if (maxSend > 0 && queued + adding > maxSend) {
         showError(msg.msgSendsize.replace("%max%", formatSize(maxSend)));
