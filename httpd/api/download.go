@@ -270,8 +270,7 @@ func (h *Handler) serveZip(ctx *fasthttp.RequestCtx, c call) {
 		h.failLink(ctx, transfer.ErrDownloadLimit, page)
 		return
 	}
-	name := "valise-" + shortID(string(view.SendID)) + ".zip"
-	ctx.Response.Header.Set("Content-Disposition", contentDisposition(name))
+	ctx.Response.Header.Set("Content-Disposition", contentDisposition(zipFileName(view.SendID, tickets)))
 	ctx.SetContentType("application/zip")
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	// The writer runs after the handler returns: it gets copies (tickets are values whose
@@ -328,6 +327,22 @@ func (h *Handler) zipFile(zw *zip.Writer, t transfer.Ticket, name string) (int64
 		return n, fmt.Errorf("zip %s: %w", t.File.ID, err)
 	}
 	return n, nil
+}
+
+// zipFileName names a link's zip: after the folder all its files come from ("Rapport.zip"),
+// else "valise-<send>.zip".
+func zipFileName(id transfer.SendID, tickets []transfer.Ticket) string {
+	top, _, _ := strings.Cut(tickets[0].File.Folder, "/")
+	for _, t := range tickets[1:] {
+		if first, _, _ := strings.Cut(t.File.Folder, "/"); first != top {
+			top = ""
+			break
+		}
+	}
+	if top = zipElem(top, ""); top == "" {
+		return "valise-" + shortID(string(id)) + ".zip"
+	}
+	return top + ".zip"
 }
 
 // zipName makes a file's folder and name a safe, unique zip entry name: its folder's

@@ -190,6 +190,29 @@ func TestZipKeepsFolders(t *testing.T) {
 	}
 }
 
+func TestZipFileName(t *testing.T) {
+	ticket := func(folder string) transfer.Ticket { return transfer.Ticket{File: transfer.LinkFile{Folder: folder}} }
+	for _, tc := range []struct {
+		folders []string
+		want    string
+	}{
+		{[]string{"Rapport", "Rapport/annexes/été"}, "Rapport.zip"},
+		{[]string{"Rapport/annexes"}, "Rapport.zip"},
+		{[]string{"Rapport", ""}, "valise-0190a6f6.zip"},
+		{[]string{"Rapport", "Budget"}, "valise-0190a6f6.zip"},
+		{[]string{""}, "valise-0190a6f6.zip"},
+		{[]string{".."}, "valise-0190a6f6.zip"},
+	} {
+		var ts []transfer.Ticket
+		for _, f := range tc.folders {
+			ts = append(ts, ticket(f))
+		}
+		if got := zipFileName("0190a6f6-0000-7000-8000-000000000000", ts); got != tc.want {
+			t.Errorf("zipFileName(%q) = %q, want %q", tc.folders, got, tc.want)
+		}
+	}
+}
+
 func TestZipNameCleansEveryElement(t *testing.T) {
 	for _, tc := range []struct{ folder, name, want string }{
 		{"", "a.txt", "a.txt"},

@@ -208,6 +208,9 @@ func testFolderSend(t *testing.T, how string) {
 	if r.StatusCode != 200 {
 		t.Fatalf("zip: status %d", r.StatusCode)
 	}
+	if cd := r.Header.Get("Content-Disposition"); !strings.Contains(cd, `filename="Rapport.zip"`) {
+		t.Errorf("the folder's zip is named %q, want Rapport.zip", cd)
+	}
 	zr, err := zip.NewReader(strings.NewReader(r.body), int64(len(r.body)))
 	if err != nil {
 		t.Fatal(err)
