@@ -104,16 +104,24 @@ type codeBody struct {
 
 // serveLinkPasswordJSON checks the send's password and returns a grant.
 func (h *Handler) serveLinkPasswordJSON(ctx *fasthttp.RequestCtx, c call) {
+	answerChallenge(h, ctx, c, func(b passwordBody) string { return b.Password }, h.deps.Links.CheckLinkPassword)
+}
+
+// answerChallenge answers a link's challenge (its password, a mailed code) given in a JSON
+// body of type B, from which answer takes what check checks; a passed check returns the grant,
+// also set as the link's cookie.
+func answerChallenge[B any](h *Handler, ctx *fasthttp.RequestCtx, c call, answer func(B) string,
+	check func(ctx context.Context, token, grant, answer string) (transfer.Grant, error)) {
 	if _, ok := h.allowLink(ctx, false); !ok {
 		return
 	}
-	var b passwordBody
+	var b B
 	if err := h.decodeJSON(ctx, &b); err != nil {
 		h.fail(ctx, err)
 		return
 	}
 	token := c.params["token"]
-	g, err := h.deps.Links.CheckLinkPassword(c, token, grantOf(ctx), b.Password)
+	g, err := check(c, token, grantOf(ctx), answer(b))
 	if err != nil {
 		h.fail(ctx, err)
 		return
@@ -166,22 +174,7 @@ func (h *Handler) issueCode(ctx context.Context, token, ip, lang string) (time.T
 
 // serveLinkVerifyJSON checks a mailed code and returns a grant.
 func (h *Handler) serveLinkVerifyJSON(ctx *fasthttp.RequestCtx, c call) {
-	if _, ok := h.allowLink(ctx, false); !ok {
-		return
-	}
-	var b codeBody
-	if err := h.decodeJSON(ctx, &b); err != nil {
-		h.fail(ctx, err)
-		return
-	}
-	token := c.params["token"]
-	g, err := h.deps.Links.CheckEmailCode(c, token, grantOf(ctx), b.Code)
-	if err != nil {
-		h.fail(ctx, err)
-		return
-	}
-	setGrant(ctx, token, g)
-	h.writeJSON(ctx, fasthttp.StatusOK, grantJSON{Grant: g.Token, Expires: g.Expires, Complete: g.Complete})
+	answerChallenge(h, ctx, c, func(b codeBody) string { return b.Code }, h.deps.Links.CheckEmailCode)
 }
 
 // servePage renders the link's page.
