@@ -72,7 +72,7 @@ func newEnv(t *testing.T) *env {
 // blocks until the next command. Remove once raftfsm's read path accounts for them.
 func warmUp(t *testing.T, c *rafttest.Cluster, leader, reader int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.Store(reader).LinearizableRead(ctx) }()
@@ -94,7 +94,7 @@ func warmUp(t *testing.T, c *rafttest.Cluster, leader, reader int) {
 }
 
 func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -123,7 +123,7 @@ func storedManagedCert(t *testing.T, cfg Config) (*x509.Certificate, []string) {
 	if !slices.Contains(raw, certstore.Prefix+"data/"+managedCertKey) {
 		t.Fatalf("no %s under %s in the metadata; there: %q", managedCertKey, certstore.Prefix, raw)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b, err := cs.Load(ctx, managedCertKey)
 	if err != nil {

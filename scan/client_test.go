@@ -35,7 +35,7 @@ func TestScanRealClamd(t *testing.T) {
 		{"oversize with eicar past the limit", withEICAR(2<<20, 3<<19), KindNotScanned, ReasonTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			v, err := c.Scan(ctx, bytes.NewReader(tc.data))
 			if err != nil {
@@ -53,7 +53,7 @@ func TestScanRealClamd(t *testing.T) {
 
 func TestPingVersionRealClamd(t *testing.T) {
 	c := realClamd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := c.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
@@ -83,7 +83,7 @@ var errDisk = errors.New("disk read error")
 
 func TestScanSourceErrorRealClamd(t *testing.T) {
 	c := realClamd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The truncated stream is clean so far: a terminator would make clamd say OK.
 	v, err := c.Scan(ctx, &failingReader{data: randomBytes(200<<10, 3), err: errDisk})
@@ -136,7 +136,7 @@ func TestScanSourceErrorSendsNoTerminator(t *testing.T) {
 	})
 	c.ChunkSize = 1000
 	data := randomBytes(3500, 4)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	v, err := c.Scan(ctx, &failingReader{data: data, err: errDisk})
 	if !errors.Is(err, ErrSource) || !errors.Is(err, errDisk) || v != (Verdict{}) {

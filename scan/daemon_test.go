@@ -86,13 +86,13 @@ func TestDaemonRestartsAfterKill(t *testing.T) {
 	cfg.StreamMaxLength = testLimit
 	cfg.RestartMin = 20 * time.Millisecond
 	cfg.RestartMax = 100 * time.Millisecond
-	cfg.StartTimeout = 30 * time.Second
+	cfg.StartTimeout = 3 * time.Minute
 	d, err := NewDaemon(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := d.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -151,7 +151,7 @@ func TestDaemonBrokenDatabaseKeepsTrying(t *testing.T) {
 	cfg.Dir = t.TempDir()
 	cfg.RestartMin = 10 * time.Millisecond
 	cfg.RestartMax = 50 * time.Millisecond
-	cfg.StartTimeout = 30 * time.Second
+	cfg.StartTimeout = 3 * time.Minute
 	cfg.DatabaseDir = filepath.Join(cfg.Dir, "db")
 	if err := os.MkdirAll(cfg.DatabaseDir, 0o755); err != nil {
 		t.Fatal(err)

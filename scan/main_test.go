@@ -35,14 +35,14 @@ func TestMain(m *testing.M) {
 		cfg.Dir = dir
 		cfg.StreamMaxLength = testLimit
 		cfg.MaxThreads = 4
-		cfg.StartTimeout = 30 * time.Second
+		cfg.StartTimeout = 3 * time.Minute
 		d, err := NewDaemon(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			shared.err = err
 			return m.Run()
 		}
 		defer d.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		if err := d.Start(ctx); err != nil {
 			shared.err = err

@@ -36,7 +36,7 @@ func TestStreamScannerRealClamd(t *testing.T) {
 		{"oversize", randomBytes(3<<20, 7), NotScanned(ReasonTooLarge)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			cc := *c
 			cc.TeeBuffer = 8 << 20 // clamd on loopback keeps up with this
@@ -62,7 +62,7 @@ func TestStreamScannerSlowScannerNeverBlocksWriter(t *testing.T) {
 	// A clamd that accepts and never reads: the tee must give up, not block the upload.
 	f, c := newFakeClamd(t, func(_ net.Conn, quit <-chan struct{}) { <-quit })
 	c.TeeBuffer = 256 << 10
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s := NewStreamScanner(ctx, c)
 	wrote := make(chan struct{})

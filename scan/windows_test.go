@@ -37,7 +37,7 @@ func TestScanWindowsRealClamd(t *testing.T) {
 		{"eicar beyond the stream limit", withEICAR(3<<20, 5<<19), KindInfected, 11},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			opened := 0
 			v, err := c.ScanWindows(ctx, opener(tc.data, &opened), int64(len(tc.data)), window, overlap)

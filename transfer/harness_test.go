@@ -60,7 +60,7 @@ func newMetadata(t testing.TB) *raftfsm.Store {
 // barrier).
 func warmUp(t testing.TB, st *raftfsm.Store) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := st.LinearizableRead(ctx); err != nil {
 		t.Fatalf("first linearizable read: %v", err)

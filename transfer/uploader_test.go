@@ -20,11 +20,10 @@ import (
 	"valise/blobstore"
 	"valise/raftfsm"
 	"valise/scan"
-	"valise/scan/scantest"
 )
 
-// startClamd starts a real private clamd (scantest.StartDaemon).
-func startClamd(t testing.TB) *scan.Daemon { return scantest.StartDaemon(t, 4) }
+// startClamd returns the package's shared clamd (main_test.go).
+func startClamd(t testing.TB) *scan.Daemon { return clamd.Daemon(t) }
 
 // switchScanner is a Scanner the test points at a clamd, at a dead socket, or at nothing.
 type switchScanner struct {
@@ -131,8 +130,6 @@ func newUEnv(t *testing.T, c *scan.Client, mod ...func(*UploaderConfig)) *uenv {
 func (u *uenv) newUploader(svc *Service, bs *blobstore.Store, mod ...func(*UploaderConfig)) *Uploader {
 	u.t.Helper()
 	cfg := DefaultUploaderConfig()
-	cfg.PersistTimeout = 20 * time.Second
-	cfg.ScanTimeout = 30 * time.Second
 	cfg.OnFinished = func(_ context.Context, f FinishedUpload) {
 		u.mu.Lock()
 		u.events = append(u.events, f)

@@ -27,12 +27,11 @@ import (
 	"valise/httpd/uploads"
 	"valise/notify"
 	"valise/scan"
-	"valise/scan/scantest"
 	"valise/transfer"
 )
 
-// startClamd starts a real private clamd (scantest.StartDaemon).
-func startClamd(t *testing.T) *scan.Daemon { return scantest.StartDaemon(t, 2) }
+// startClamd returns the package's shared clamd (main_test.go).
+func startClamd(t *testing.T) *scan.Daemon { return clamd.Daemon(t) }
 
 // storeFiles is the node's adapter from a transfer manifest to a blobstore reader, for the
 // API's downloads.
@@ -52,8 +51,6 @@ func (f storeFiles) OpenFile(ctx context.Context, manifest []byte) (io.ReadSeekC
 func (e *env) mountUploads(t *testing.T, scanner transfer.Scanner) *transfer.Uploader {
 	t.Helper()
 	ucfg := transfer.DefaultUploaderConfig()
-	ucfg.PersistTimeout = 20 * time.Second
-	ucfg.ScanTimeout = 30 * time.Second
 	up, err := transfer.NewUploader(ucfg, e.sends, e.bs, scanner, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +195,7 @@ func TestBrowserJourneyFrench(t *testing.T) {
 	progressAtLeast := func(step string, pct int) {
 		t.Helper()
 		b.do(step, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.getElementById("overall").value >= %d`, pct),
-			chromedp.WithPollingTimeout(60*time.Second)))
+			chromedp.WithPollingTimeout(3*time.Minute)))
 	}
 	// serverOffset is where the server's copy of the upload stands.
 	serverOffset := func(id string) int64 {
@@ -246,7 +243,7 @@ func TestBrowserJourneyFrench(t *testing.T) {
 	compose("compose again")
 	b.do("pick the same file", chromedp.SetUploadFiles(chromedp.ID("files"), []string{path}),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#file-ids input[name=file]").length === 1`,
-			chromedp.WithPollingTimeout(60*time.Second)))
+			chromedp.WithPollingTimeout(3*time.Minute)))
 	if got := eval[string](b, "resumed ID", `document.querySelector("#file-ids input[name=file]").value`); got != id {
 		b.fail("resumed ID", fmt.Errorf("the form carries upload %s, want the resumed %s", got, id))
 	}

@@ -150,7 +150,7 @@ func TestBrowserUploadPauseReload(t *testing.T) {
 	}
 	waitIDs := func(step string, n int) {
 		b.do(step, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelectorAll("#file-ids input[name=file]").length >= %d`, n),
-			chromedp.WithPollingTimeout(30*time.Second)))
+			chromedp.WithPollingTimeout(3*time.Minute)))
 	}
 	checkStored := func(name string, id string) {
 		t.Helper()
@@ -306,7 +306,7 @@ func TestBrowserLongUploadKeepsSession(t *testing.T) {
 	b.do("upload", chromedp.SendKeys(chromedp.ID("to"), "bob@example.org"),
 		chromedp.SetUploadFiles(chromedp.ID("files"), []string{path}),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#file-ids input[name=file]").length === 1`,
-			chromedp.WithPollingTimeout(60*time.Second)))
+			chromedp.WithPollingTimeout(3*time.Minute)))
 	if took := time.Since(start); took < 3*time.Second {
 		t.Fatalf("the upload took %v: not longer than the 2 s idle limit, the test proves nothing", took)
 	}

@@ -1,7 +1,12 @@
 // Command testreport reads a `go test -json` log and prints what a person needs from it: the
 // output of every failed test or package, the slowest tests, and one closing count line.
 //
-// Usage: go run ./internal/testreport LOG
+// Usage:
+//
+//	testreport LOG                       summarise a finished run
+//	go test -json ... | testreport -progress LOG
+//	                                     copy the run to LOG while printing one line per
+//	                                     finished package, so a long suite shows it is alive
 package main
 
 import (
@@ -12,6 +17,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 )
 
 // event is one line of `go test -json` (cmd/test2json).
@@ -29,8 +35,24 @@ type result struct {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-progress" {
+		f, err := os.Create(os.Args[2])
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testreport: %v\n", err)
+			os.Exit(2)
+		}
+		err = progress(os.Stdin, f, os.Stdout, time.Now)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testreport: %v\n", err)
+			os.Exit(2)
+		}
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: testreport LOG")
+		fmt.Fprintln(os.Stderr, "usage: testreport LOG | testreport -progress LOG")
 		os.Exit(2)
 	}
 	f, err := os.Open(os.Args[1])
@@ -115,4 +137,34 @@ func report(r io.Reader, w io.Writer) error {
 	}
 	fmt.Fprintln(w, line)
 	return nil
+}
+
+// progress copies a `go test -json` stream from r to log and prints to w one line per
+// package as it finishes (its result, its own time and the run's time so far), and every
+// line that is not JSON (build errors) as it comes.
+func progress(r io.Reader, log io.Writer, w io.Writer, now func() time.Time) error {
+	start := now()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if _, err := log.Write(append(line, '\n')); err != nil {
+			return err
+		}
+		var ev event
+		if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &ev) != nil {
+			fmt.Fprintln(w, string(line))
+			continue
+		}
+		if ev.Test != "" {
+			continue
+		}
+		switch ev.Action {
+		case "pass", "fail", "skip":
+			word := map[string]string{"pass": "ok  ", "fail": "FAIL", "skip": "skip"}[ev.Action]
+			fmt.Fprintf(w, "%s %-40s %7.1fs   (%s)\n", word, ev.Package, ev.Elapsed,
+				now().Sub(start).Round(time.Second))
+		}
+	}
+	return sc.Err()
 }

@@ -20,7 +20,7 @@ func TestClusterMTLS(t *testing.T) {
 	}
 	f := c.Followers(t)[0]
 	before := c.ReadIndexCalls(f)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := c.Store(f).LinearizableRead(ctx); err != nil {
 		t.Fatalf("follower %s: linearizable read: %v", c.ID(f), err)
