@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDeps keeps account a domain package (STYLE.md §1): it records through raftfsm and never
+// TestDeps keeps account a domain package (docs/style.md §1): it records through raftfsm and never
 // reaches Badger, Raft, the byte path or anything above the domain.
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)

@@ -101,7 +101,7 @@ func FuzzParsePHC(f *testing.F) {
 }
 
 // TestHashCap checks the semaphore: with every slot taken, a hash waits, and gives up with
-// its context instead of allocating Argon2's memory (DEPENDENCIES trap 10).
+// its context instead of allocating Argon2's memory (docs/dependencies.md, trap 10).
 func TestHashCap(t *testing.T) {
 	cfg := DefaultConfig().Password
 	cfg.MaxConcurrent = 2

@@ -73,7 +73,7 @@ func Errorf(code, format string, args ...any) *Error {
 }
 
 // Status is the node's state as `appliance status --json` prints it. Its shape is a stable
-// contract (DESIGN.md, "The command-line and HTTP contract"): fields may be added, never
+// contract (docs/design.md, "The command-line and HTTP contract"): fields may be added, never
 // renamed or removed.
 type Status struct {
 	Node          NodeInfo    `json:"node"`

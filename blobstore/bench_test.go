@@ -305,7 +305,7 @@ func evict(b *testing.B, dirs map[blobstore.DiskID]string) {
 }
 
 // BenchmarkRatios runs the in-memory pipeline beside its same-run primitives and reports the
-// ratios PERFORMANCE.md sets targets for: put/sha256 ≥ 0.85, get/sha256 ≥ 0.90,
+// ratios docs/performance.md sets targets for: put/sha256 ≥ 0.85, get/sha256 ≥ 0.90,
 // degraded/get ≥ 0.90, text put/zstd2 ≥ 0.80 (reads are warm: RAM disks). The machine is
 // shared, so the measures are interleaved round by round (VALISE_BENCH_ROUNDS, default 3) and
 // the best of each is kept: a burst of other work then hits all of them alike.

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDeps guards the dependency direction (STYLE.md §1): blobstore stores bytes and knows
+// TestDeps guards the dependency direction (docs/style.md §1): blobstore stores bytes and knows
 // nothing of users or metadata, so it imports only the standard library, reedsolomon and
 // klauspost/compress.
 func TestDeps(t *testing.T) {

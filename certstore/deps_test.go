@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDeps keeps certstore a domain package (STYLE.md §1): it records through raftfsm and
+// TestDeps keeps certstore a domain package (docs/style.md §1): it records through raftfsm and
 // reaches the CA and the key-encryption key through the interfaces it declares.
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)

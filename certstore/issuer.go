@@ -12,7 +12,7 @@ import (
 
 // IssuerKey is the Issuer's certmagic key: certificates are stored under
 // "certificates/valise-cluster-ca/<name>/". It never changes, or every node would obtain new
-// certificates and orphan the stored ones (DEPENDENCIES trap 6).
+// certificates and orphan the stored ones (docs/dependencies.md, trap 6).
 const IssuerKey = "valise-cluster-ca"
 
 // CA signs HTTPS server certificate requests; *keyring.Keyring implements it.

@@ -11,7 +11,7 @@
 // never its content.
 //
 // Issuer implements certmagic.Issuer on the cluster CA (keyring's SignServerCSR), so certmagic
-// never reaches a public ACME CA (DEPENDENCIES trap 6).
+// never reaches a public ACME CA (docs/dependencies.md, trap 6).
 package certstore
 
 import (

@@ -20,7 +20,7 @@ func TestDeps(t *testing.T) {
 		"github.com/dgraph-io/badger/v4":              "httpd never touches Badger",
 		"github.com/hashicorp/raft":                   "httpd never touches Raft",
 		"net/http/httputil":                           "fasthttp serves; no net/http proxying",
-		"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (DEPENDENCIES trap 5)",
+		"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (docs/dependencies.md, trap 5)",
 	}
 	for _, imp := range pkg.Imports {
 		if why, ok := banned[imp]; ok || strings.HasPrefix(imp, "valise/cmd") {

@@ -55,7 +55,7 @@ type Config struct {
 	// IdleTimeout bounds a keep-alive connection between requests.
 	IdleTimeout time.Duration
 	// BufferSize is the per-connection read and write buffer size; 256 KiB measured best for
-	// large bodies over TLS (PERFORMANCE.md).
+	// large bodies over TLS (docs/performance.md).
 	BufferSize int
 }
 

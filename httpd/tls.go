@@ -25,7 +25,7 @@ const DefaultObtainTimeout = 30 * time.Second
 
 // ManagedTLS has certmagic obtain, store and renew the server's certificates, one per name,
 // from the issuer given (the cluster CA) into the storage given (the replicated metadata), so
-// every node serves the same certificates. It is configured as DEPENDENCIES trap 6 says: only
+// every node serves the same certificates. It is configured as trap 6 of docs/dependencies.md says: only
 // this issuer (never certmagic's default public ACME CA), no OCSP stapling, no ARI, and the
 // handshake offers http/1.1 (certmagic's own TLS config offers only acme-tls/1).
 type ManagedTLS struct {

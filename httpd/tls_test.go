@@ -106,7 +106,7 @@ func getHealthz(t *testing.T, conn *tls.Conn) {
 	}
 }
 
-// TestManagedTLSFromClusterCA runs certmagic as the node does (issue 11, DEPENDENCIES trap 6):
+// TestManagedTLSFromClusterCA runs certmagic as the node does (issue 11, docs/dependencies.md, trap 6):
 // certificates from the cluster CA, stored in the replicated metadata, served over HTTP/1.1 to
 // a client that trusts only the cluster CA, by IP address without SNI and by name with SNI.
 // Nothing reaches the network: the test passes offline.

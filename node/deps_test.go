@@ -21,7 +21,7 @@ func TestDeps(t *testing.T) {
 		case imp == "valise/tui" || strings.HasPrefix(imp, "charm.land/"):
 			t.Errorf("node imports %s: the console's UI runs in its own binary, over adminapi", imp)
 		case imp == "github.com/valyala/fasthttp/fasthttpadaptor":
-			t.Errorf("node imports %s: it buffers whole bodies (DEPENDENCIES trap 5)", imp)
+			t.Errorf("node imports %s: it buffers whole bodies (docs/dependencies.md, trap 5)", imp)
 		}
 	}
 }

@@ -443,7 +443,7 @@ const leaderWait = 15 * time.Second
 const noLeaderObtain = 5 * time.Second
 
 // startHTTPS serves /healthz, /readyz, /ca.pem and the mounts with certificates that certmagic
-// obtains from the cluster CA and keeps in the metadata (certstore, DEPENDENCIES trap 6), one
+// obtains from the cluster CA and keeps in the metadata (certstore, docs/dependencies.md, trap 6), one
 // per name this node answers to. A certificate issued at each start for the listen and
 // advertised names stays the fallback, for a name certmagic holds none for yet. HTTPS starts once a leader is known (or
 // leaderWait passed), so that the first obtain on a new cluster can commit.

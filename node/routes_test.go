@@ -17,7 +17,7 @@ import (
 )
 
 // checkDefaultDeny walks every route the node's HTTPS server registers and asserts that none
-// answers a stranger but those the contract names (DESIGN, HTTP): the probes, /ca.pem, the
+// answers a stranger but those the contract names (docs/design.md, the HTTP contract): the probes, /ca.pem, the
 // OpenAPI document, the link routes (the link token is the credential), the web UI's login
 // page and static files. Unknown paths are 404; the tus uploads are 401 for every method.
 func checkDefaultDeny(t *testing.T, dataDir, httpsAddr string) {

@@ -91,7 +91,7 @@ func openBadger(dir string, p badgerProfile, logger *slog.Logger) (*badger.DB, e
 }
 
 // valueLogGC runs Badger's value log garbage collection on a ticker until Stop: Badger never
-// collects its value log by itself (DEPENDENCIES trap 3).
+// collects its value log by itself (docs/dependencies.md, trap 3).
 type valueLogGC struct {
 	stop chan struct{}
 	wg   sync.WaitGroup

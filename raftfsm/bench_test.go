@@ -32,7 +32,7 @@ func reportLatencies(b *testing.B, lat []time.Duration, elapsed time.Duration) {
 
 // BenchmarkProposeOneNode: 256-byte batches committed on a one-node store (synced Raft log,
 // the real FSM and journal), from 1 and 64 concurrent clients. Compare p50 with
-// BenchmarkAppendFsync4K (PERFORMANCE.md: at most 1.5×).
+// BenchmarkAppendFsync4K (docs/performance.md: at most 1.5×).
 func BenchmarkProposeOneNode(b *testing.B) {
 	for _, clients := range []int{1, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {

@@ -7,7 +7,7 @@ import (
 )
 
 // TestDeps keeps raftfsm a leaf under the domain packages: it knows no domain and no front
-// end (STYLE.md §1), and never logs through a global logger.
+// end (docs/style.md §1), and never logs through a global logger.
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {

@@ -53,7 +53,7 @@ type fsmSnapshot struct {
 }
 
 // Snapshot syncs the FSM's Badger to disk (so that Raft may then drop the log entries the
-// snapshot covers: DEPENDENCIES trap 2a) and opens one read transaction.
+// snapshot covers: docs/dependencies.md, trap 2a) and opens one read transaction.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

@@ -28,7 +28,7 @@ func (s *LogStore) Set(key, val []byte) error {
 }
 
 // Get returns the value of key; a missing key gives an empty value and a nil error, which is
-// what raft expects of a fresh store (DEPENDENCIES trap 1).
+// what raft expects of a fresh store (docs/dependencies.md, trap 1).
 func (s *LogStore) Get(key []byte) ([]byte, error) {
 	var val []byte
 	err := s.db.View(func(txn *badger.Txn) error {

@@ -94,7 +94,7 @@ type ReadIndexer interface {
 type Deps struct {
 	// Transport carries Raft between nodes; never nil. The caller owns it and closes it after
 	// Store.Close. (raftnet wraps its NetworkTransport so that the heartbeat fast path is off:
-	// DEPENDENCIES trap 2b; raft.InmemTransport has none.)
+	// docs/dependencies.md, trap 2b; raft.InmemTransport has none.)
 	Transport raft.Transport
 	// ReadIndex serves LinearizableRead on followers; nil means linearizable reads only on
 	// the leader (a follower returns ErrNotLeader).
@@ -202,7 +202,7 @@ func openError(dir string, err error) error {
 
 // catchUpFromSnapshot restores the FSM from the latest snapshot when the FSM is behind it.
 // With NoSnapshotRestoreOnStart, raft starts its last-applied index at the latest snapshot
-// and never replays what the snapshot covers (DEPENDENCIES trap 2a), so a FSM left behind —
+// and never replays what the snapshot covers (docs/dependencies.md, trap 2a), so a FSM left behind —
 // a crash while installing a snapshot from the leader, before the FSM swap — would silently
 // miss those entries.
 func (s *Store) catchUpFromSnapshot() error {

@@ -4,7 +4,7 @@
 //
 // It uses the standard library only. The clamd protocol is small: "zINSTREAM\x00", then chunks
 // each led by a 4-byte big-endian length, a zero length to end, and one reply up to a NUL.
-// The traps it guards against (DEPENDENCIES.md, trap 7): after a source read error the
+// The traps it guards against (docs/dependencies.md, trap 7): after a source read error the
 // connection is closed without the terminator, so clamd never scans a truncated stream and
 // calls it clean; the reply is read even after a failed write, because clamd answers
 // "INSTREAM size limit exceeded. ERROR" and closes; a stream past the limit is "not scanned

@@ -7,7 +7,7 @@ import (
 )
 
 // TestDeps keeps scan on the standard library: it runs inside the node next to the byte path,
-// and its clamd client replaced a third-party one that leaked goroutines (DEPENDENCIES.md).
+// and its clamd client replaced a third-party one that leaked goroutines (docs/dependencies.md).
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {

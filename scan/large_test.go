@@ -75,7 +75,7 @@ func largeClamd(t *testing.T) *Client {
 }
 
 // TestLargeStreamLimits checks clamd's behaviour at 2 GiB − 1 with the Daemon's settings
-// (DEPENDENCIES trap 7): up to MaxScannable a real verdict, beyond it never clean.
+// (docs/dependencies.md, trap 7): up to MaxScannable a real verdict, beyond it never clean.
 func TestLargeStreamLimits(t *testing.T) {
 	c := largeClamd(t)
 	for _, tc := range []struct {

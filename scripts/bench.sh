@@ -4,7 +4,7 @@
 # 1 GiB tus upload and one link download through HTTPS on loopback against the real binary
 # (scan on; the download reads its shard files cold: evicted with `dd iflag=nocache count=0`
 # after sync, never a global drop_caches on a shared machine) beside the same run's plain TLS
-# discard upload and HTTPS GET of a cached file, with the ratios PERFORMANCE.md targets.
+# discard upload and HTTPS GET of a cached file, with the ratios docs/performance.md targets.
 # BENCHTIME (default 1x: each blobstore benchmark sizes its own work), RAFT_BENCHTIME (default
 # 3000x commits), SELFTEST_SIZE (default 1G) and
 # VALISE_BENCH_UPLOAD_SIZE (default 1G) may be overridden.

@@ -6,7 +6,7 @@ import (
 )
 
 // transfer decides; it must not reach up into front ends, nor around raftfsm and blobstore
-// into their storage (STYLE §1).
+// into their storage (docs/style.md §1).
 func TestForbiddenImports(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {

@@ -83,7 +83,7 @@ func benchUploadSize(b *testing.B) int64 {
 // files evicted from the page cache (cold: `dd iflag=nocache count=0` on each shard file,
 // after sync), beside the same run's baselines over the same TLS stack (fasthttp with the
 // node's 256 KiB buffers, crypto/tls, the same Go client): a TLS upload that is discarded and
-// an HTTPS GET of a file in the page cache. It reports MB/s, the ratios PERFORMANCE.md sets
+// an HTTPS GET of a file in the page cache. It reports MB/s, the ratios docs/performance.md sets
 // targets for (upload ≥ 70 %, download ≥ 80 %), and the node's peak RSS.
 func BenchmarkSendHTTPS(b *testing.B) {
 	size := benchUploadSize(b)

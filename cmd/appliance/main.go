@@ -1,6 +1,6 @@
 // Command appliance runs and administers a Valise node: `init` creates a one-node cluster,
 // `serve` runs it, and the other commands talk to the running node through its admin socket.
-// The command-line contract is in DESIGN.md ("The command-line and HTTP contract").
+// The command-line contract is in docs/design.md ("The command-line and HTTP contract").
 //
 // Exit status: 0 on success, 1 on an error, 2 on a usage error, 3 when the node is not
 // running. Errors go to stderr as one sentence.

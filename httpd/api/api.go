@@ -21,7 +21,7 @@
 // caller's language (French unless Accept-Language prefers English, or the user's language);
 // errorStatus is the one place where error kinds become status codes.
 //
-// fasthttp's memory rules (DEPENDENCIES trap 4): nothing obtained from a RequestCtx is kept
+// fasthttp's memory rules (docs/dependencies.md, trap 4): nothing obtained from a RequestCtx is kept
 // after the handler returns; the zip stream's callback gets copies of everything it needs.
 package api
 

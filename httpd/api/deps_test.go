@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDeps keeps the API a front end (STYLE §1): it reaches the domain through its own small
+// TestDeps keeps the API a front end (docs/style.md §1): it reaches the domain through its own small
 // interfaces and never the stores beneath.
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
@@ -21,7 +21,7 @@ func TestDeps(t *testing.T) {
 		"github.com/dgraph-io/badger/v4": "httpd never touches Badger",
 		"github.com/hashicorp/raft":      "httpd never touches Raft",
 		"net/http":                       "fasthttp serves; net/http is for test clients",
-		"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (DEPENDENCIES trap 5)",
+		"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (docs/dependencies.md, trap 5)",
 	}
 	for _, imp := range pkg.Imports {
 		if why, ok := banned[imp]; ok || strings.HasPrefix(imp, "valise/cmd") || strings.HasPrefix(imp, "valise/tui") {

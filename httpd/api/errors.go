@@ -21,7 +21,7 @@ type apiError struct {
 }
 
 // errorStatus maps an error to the HTTP status and the stable code the client sees: the one
-// place where error kinds become HTTP (STYLE §4). Anything unknown is 500 "internal".
+// place where error kinds become HTTP (docs/style.md §4). Anything unknown is 500 "internal".
 func errorStatus(err error) (int, string) {
 	switch {
 	case errors.Is(err, ErrUnauthorized), errors.Is(err, account.ErrInvalidToken), errors.Is(err, account.ErrDisabled),

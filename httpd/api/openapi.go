@@ -16,7 +16,7 @@ var openAPIDocument []byte
 // OpenAPI returns the OpenAPI document (a copy).
 func OpenAPI() []byte { return append([]byte(nil), openAPIDocument...) }
 
-// serveOpenAPI serves the document; no authentication (DESIGN, HTTP contract).
+// serveOpenAPI serves the document; no authentication (docs/design.md, the HTTP contract).
 func (h *Handler) serveOpenAPI(ctx *fasthttp.RequestCtx, c call) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")

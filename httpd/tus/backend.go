@@ -64,7 +64,7 @@ type Info struct {
 //
 // A Chunk is valid only during the Backend.Write call that received it: the backend must
 // not keep it, nor any slice it filled, after Write returns (fasthttp reuses the request's
-// memory; DEPENDENCIES trap 4). It is not safe for concurrent use.
+// memory; docs/dependencies.md, trap 4). It is not safe for concurrent use.
 type Chunk interface {
 	// Read reads the next bytes of the chunk. It returns io.EOF at the chunk's clean end;
 	// ErrTooLarge once the body runs past the upload's length (the excess bytes are never

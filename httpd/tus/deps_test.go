@@ -7,7 +7,7 @@ import (
 )
 
 // TestDeps keeps tus a protocol layer: it reaches storage through Backend only, and never
-// buffers bodies through net/http adapters (DEPENDENCIES trap 5).
+// buffers bodies through net/http adapters (docs/dependencies.md, trap 5).
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {
@@ -22,7 +22,7 @@ func TestDeps(t *testing.T) {
 		"github.com/dgraph-io/badger/v4":              "tus never touches Badger",
 		"github.com/hashicorp/raft":                   "tus never touches Raft",
 		"net/http":                                    "fasthttp serves; net/http is for test clients",
-		"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (DEPENDENCIES trap 5)",
+		"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (docs/dependencies.md, trap 5)",
 	}
 	for _, imp := range pkg.Imports {
 		if why, ok := banned[imp]; ok || strings.HasPrefix(imp, "valise/cmd") {

@@ -6,7 +6,7 @@ import (
 )
 
 // TestDeps keeps the adapter thin: tus above, transfer below, nothing else of the project
-// (STYLE §1: imports point down).
+// (docs/style.md §1: imports point down).
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDeps keeps the web UI a front end (STYLE §1): it reaches the domain through its own
+// TestDeps keeps the web UI a front end (docs/style.md §1): it reaches the domain through its own
 // small interfaces and never the stores beneath; it serves with fasthttp only.
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
@@ -23,7 +23,7 @@ func TestDeps(t *testing.T) {
 		"github.com/dgraph-io/badger/v4": "httpd never touches Badger",
 		"github.com/hashicorp/raft":      "httpd never touches Raft",
 		"net/http":                       "fasthttp serves; net/http is for test clients",
-		"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (DEPENDENCIES trap 5)",
+		"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (docs/dependencies.md, trap 5)",
 		"github.com/chromedp/chromedp":                "the browser drives tests only",
 	}
 	for _, imp := range pkg.Imports {

@@ -16,7 +16,7 @@
 // The recipients' link pages (/s/{token}) are served by httpd/api for now; this package does
 // not answer them.
 //
-// fasthttp's memory rules (DEPENDENCIES trap 4): nothing obtained from a RequestCtx is kept
+// fasthttp's memory rules (docs/dependencies.md, trap 4): nothing obtained from a RequestCtx is kept
 // after the handler returns.
 package web
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDeps: the cluster port is a leaf helper (STYLE: internal/<purpose> imports the standard
+// TestDeps: the cluster port is a leaf helper (docs/style.md §1: internal/<purpose> imports the standard
 // library only), so every package above it may use it without cycles.
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)

@@ -22,7 +22,7 @@ import (
 	"valise/raftfsm/rafttest"
 )
 
-// benchClients are the concurrency levels of PERFORMANCE.md's metadata targets.
+// benchClients are the concurrency levels of docs/performance.md's metadata targets.
 var benchClients = []int{1, 64}
 
 // benchConfig is the node config of the benchmarks: LAN timeouts (no spurious elections

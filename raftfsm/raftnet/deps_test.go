@@ -7,7 +7,7 @@ import (
 )
 
 // TestDeps: raftnet sits just above raftfsm and the cluster port. It must not reach up into
-// the domain or the node (imports point one way, STYLE §1), and production code must not
+// the domain or the node (imports point one way, docs/style.md §1), and production code must not
 // link the test harness or testing.
 func TestDeps(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)

@@ -57,7 +57,7 @@ func (c *TransportConfig) Validate() error {
 // Transport is hashicorp/raft's NetworkTransport over the cluster port, with the heartbeat
 // fast path turned off: SetHeartbeatHandler is a no-op, so heartbeats go through Raft's main
 // loop like every other AppendEntries. (The fast path runs appendEntries on the connection's
-// goroutine although it is documented main-thread only: DEPENDENCIES trap 2b,
+// goroutine although it is documented main-thread only: docs/dependencies.md, trap 2b,
 // hashicorp/raft#695.) Close closes the transport and its stream listener, not the mux.
 type Transport struct {
 	*raft.NetworkTransport

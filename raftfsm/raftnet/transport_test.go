@@ -100,7 +100,7 @@ func TestTransportRawRaft(t *testing.T) {
 }
 
 // TestHeartbeatFastPathOff: the transport never installs raft's heartbeat fast path
-// (DEPENDENCIES trap 2b).
+// (docs/dependencies.md, trap 2b).
 func TestHeartbeatFastPathOff(t *testing.T) {
 	ca := clustertest.NewCA(t)
 	mux := newMux(t, ca, "n1", "127.0.0.1:0")

@@ -88,7 +88,7 @@ func (n *network) groupOf(id string) int {
 
 // faultTransport wraps a node's raft.Transport: every outgoing RPC first asks the network
 // whether the link is up. Since links are symmetric, this cuts both directions. Its
-// SetHeartbeatHandler is a no-op, like raftnet's (DEPENDENCIES trap 2b).
+// SetHeartbeatHandler is a no-op, like raftnet's (docs/dependencies.md, trap 2b).
 type faultTransport struct {
 	inner raft.Transport
 	self  string

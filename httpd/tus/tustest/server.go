@@ -16,7 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// BufferSize is the servers' and clients' read and write buffer size (PERFORMANCE.md).
+// BufferSize is the servers' and clients' read and write buffer size (docs/performance.md).
 const BufferSize = 256 << 10
 
 // Server is a fasthttp server over TLS on 127.0.0.1:0, set up as httpd sets up its own:
