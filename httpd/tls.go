@@ -110,17 +110,37 @@ type managedCerts struct {
 	names  []string // every name managed: ManagedTLS.Names, then ManageNames'
 }
 
-// tlsConfig returns the listener's TLS configuration: TLS 1.2 at least, http/1.1 only, with
-// the static Certificate or, when Managed is set, certmagic's certificates (falling back to
-// the static Certificate, if any, for a name certmagic holds none for). Called by Start.
+// intermediateSuites are the TLS 1.2 cipher suites of Mozilla's "intermediate" profile that
+// Go implements: ECDHE key exchange and AEAD ciphers only, so no CBC mode, no SHA-1 MAC and no
+// static RSA key exchange (issue 16 item 8). TLS 1.3's suites are not configurable in Go and
+// are all AEAD.
+var intermediateSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// applyProfile sets Mozilla's "intermediate" profile on tc: TLS 1.3, and TLS 1.2 with the
+// intermediateSuites only; http/1.1 only (certmagic offers only acme-tls/1: browsers fail).
+// Go's own defaults would still accept TLS 1.2 CBC suites with SHA-1 MACs.
+func applyProfile(tc *tls.Config) {
+	tc.MinVersion = tls.VersionTLS12
+	tc.CipherSuites = slices.Clone(intermediateSuites)
+	tc.NextProtos = []string{"http/1.1"}
+}
+
+// tlsConfig returns the listener's TLS configuration (applyProfile), with the static
+// Certificate or, when Managed is set, certmagic's certificates (falling back to the static
+// Certificate, if any, for a name certmagic holds none for). Called by Start.
 func (s *Server) tlsConfig() (*tls.Config, error) {
 	m := s.cfg.Managed
 	if m == nil {
-		return &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{s.cfg.Certificate},
-			NextProtos:   []string{"http/1.1"},
-		}, nil
+		tc := &tls.Config{Certificates: []tls.Certificate{s.cfg.Certificate}}
+		applyProfile(tc)
+		return tc, nil
 	}
 	var fallback *tls.Certificate
 	if len(s.cfg.Certificate.Certificate) > 0 {
@@ -185,8 +205,7 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 	s.certs = &managedCerts{cache: cache, magic: magic, bg: bg, cancel: stopBG, names: slices.Clone(m.Names)}
 
 	tc := magic.TLSConfig()
-	tc.MinVersion = tls.VersionTLS12
-	tc.NextProtos = []string{"http/1.1"} // certmagic offers only acme-tls/1: browsers fail
+	applyProfile(tc)
 	if fallback != nil {
 		get := tc.GetCertificate
 		tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
