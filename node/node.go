@@ -390,7 +390,8 @@ func (n *instance) verifyJournalAtStart(ctx context.Context) {
 	n.logger.Info("journal verified", "entries", rep.Entries)
 }
 
-// startAdmin serves the admin API on the Unix socket, mode 0600.
+// startAdmin serves the admin API on the Unix socket, created private (listenPrivateUnix),
+// then mode 0600.
 func (n *instance) startAdmin() error {
 	path := n.cfg.AdminSocketPath()
 	// We hold the data directory's lock: a socket left here is stale (kill -9).
@@ -400,9 +401,9 @@ func (n *instance) startAdmin() error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("admin socket folder: %w", err)
 	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivateUnix(path)
 	if err != nil {
-		return fmt.Errorf("listen on the admin socket %s: %w", path, err)
+		return fmt.Errorf("admin socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
