@@ -182,6 +182,7 @@ func (n *instance) start(ctx context.Context) error {
 
 	// The cluster port: mTLS with a node certificate from the cluster CA, naming this node.
 	hosts, ips := certNames(cfg.Network.ClusterListen, cfg.Network.Advertise)
+	hosts, ips = n.permitted("cluster port", hosts, ips)
 	nodeCert, err := n.keys.IssueNodeCert(cfg.Node.ID, hosts, ips, 0)
 	if err != nil {
 		return err
@@ -450,6 +451,7 @@ const noLeaderObtain = 5 * time.Second
 // leaderWait passed), so that the first obtain on a new cluster can commit.
 func (n *instance) startHTTPS(ctx context.Context) error {
 	hosts, ips := certNames(n.cfg.Network.Listen, n.cfg.Network.Advertise)
+	hosts, ips = n.permitted("https fallback", hosts, ips)
 	cert, err := n.keys.IssueServerCert(hosts, ips)
 	if err != nil {
 		return err
@@ -479,7 +481,7 @@ func (n *instance) startHTTPS(ctx context.Context) error {
 	hcfg.Managed = &httpd.ManagedTLS{
 		Storage:           storage,
 		Issuer:            issuer,
-		Names:             httpd.ServerNames(n.cfg.Network.Listen, n.cfg.Network.Advertise, n.setting("public_url"), append(tlsExtraNames(hosts, ips), "::1")...),
+		Names:             n.permittedNames("https", httpd.ServerNames(n.cfg.Network.Listen, n.cfg.Network.Advertise, n.setting("public_url"), append(tlsExtraNames(hosts, ips), "::1")...)),
 		DefaultServerName: defaultServerName(n.cfg.Network.Listen, n.cfg.Network.Advertise),
 		ObtainTimeout:     obtain,
 	}

@@ -59,13 +59,16 @@ func TestInitRun(t *testing.T) {
 	res, err := Init(ctx, InitOptions{
 		DataDir: dir, Disks: 3, AdminEmail: "root@example.org",
 		Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", AdminSocket: sock, Raft: &fastRaft,
-		Settings: map[string]string{"branding.name": "Test"},
+		Settings: map[string]string{"branding.name": "Test"}, Domains: []string{"example.org"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.AdminPassword == "" || !strings.HasPrefix(res.CAFingerprint, "SHA256:") {
 		t.Fatalf("init result %+v", res)
+	}
+	if len(res.CAPermitted) < 2 || res.CAPermitted[0] != "localhost" || res.CAPermitted[1] != "example.org" {
+		t.Fatalf("init's CA permits %q: want localhost, example.org, then the private ranges", res.CAPermitted)
 	}
 	t.Run("init refuses a non-empty directory", func(t *testing.T) {
 		_, err := Init(ctx, InitOptions{DataDir: dir, Disks: 1, AdminEmail: "a@example.org", Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0"})
