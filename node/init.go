@@ -326,7 +326,11 @@ func initMetadata(ctx context.Context, cfg Config, keys *keyring.Keyring, cluste
 		return "", fmt.Errorf("record the cluster: %w", err)
 	}
 	for _, k := range sortedKeys(cfg.Settings) {
-		if _, err := store.Propose(ctx, settingBatch("init", now, k, cfg.Settings[k])); err != nil {
+		b, err := settingBatch(keys, "init", now, k, cfg.Settings[k])
+		if err != nil {
+			return "", err
+		}
+		if _, err := store.Propose(ctx, b); err != nil {
 			return "", fmt.Errorf("seed setting %s: %w", k, err)
 		}
 	}
