@@ -318,3 +318,56 @@ func (c slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 }
 
 func (c slogCore) Sync() error { return nil }
+
+// SetCAPEM replaces the CA certificates served at /ca.pem (Config.CAPEM until then): after
+// `appliance ca renew`, the new CA then the ones it replaced. Safe for concurrent use.
+func (s *Server) SetCAPEM(pem []byte) {
+	p := slices.Clone(pem)
+	s.caPEM.Store(&p)
+}
+
+// servedCAPEM is what /ca.pem serves.
+func (s *Server) servedCAPEM() []byte {
+	if p := s.caPEM.Load(); p != nil {
+		return *p
+	}
+	return s.cfg.CAPEM
+}
+
+// ReissueManaged has the issuer issue anew, at once, the certificate of every name certmagic
+// manages, stores it and serves it in place of the old one: after `appliance ca renew`, so
+// that the new CA's certificates are served without waiting for the renewal window. It
+// returns the names re-issued and, apart, those that failed ("name: reason"); a name that
+// failed keeps its old certificate. It does nothing without Config.Managed, before Start or
+// after Shutdown.
+func (s *Server) ReissueManaged(ctx context.Context) (reissued, failed []string) {
+	s.mu.Lock()
+	certs := s.certs
+	var names []string
+	if certs != nil {
+		names = slices.Clone(certs.names)
+	}
+	s.mu.Unlock()
+	if certs == nil {
+		return nil, nil
+	}
+	for _, name := range names {
+		var old []string
+		for _, c := range certs.cache.AllMatchingCertificates(name) {
+			old = append(old, c.Hash())
+		}
+		if err := certs.magic.RenewCertSync(ctx, name, true); err != nil {
+			failed = append(failed, name+": "+err.Error())
+			continue
+		}
+		cur, err := certs.magic.CacheManagedCertificate(ctx, name)
+		if err != nil {
+			failed = append(failed, name+": "+err.Error())
+			continue
+		}
+		old = slices.DeleteFunc(old, func(h string) bool { return h == cur.Hash() })
+		certs.cache.Remove(old)
+		reissued = append(reissued, name)
+	}
+	return reissued, failed
+}

@@ -4,10 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"valise/keyring"
 	"valise/raftfsm/rafttest"
 )
 
@@ -99,4 +104,78 @@ func TestTLSWeakClientRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReissueAfterCARenew guards issue 16 item 8's transition: once `appliance ca renew`
+// replaced an unconstrained CA, the node serves certificates from the new CA at once (not at
+// the next renewal window) and /ca.pem carries both CAs, while a name the new CA may not
+// certify keeps its old certificate and is reported.
+func TestReissueAfterCARenew(t *testing.T) {
+	c := rafttest.NewCluster(t, 1)
+	keys := newKeys(t)
+	env := newManagedEnv(t, keys, "node-1", c.Store(c.Leader(t)))
+	s, err := startManaged(t, env, tls.Certificate{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCA := keys.CACert()
+	if err := s.ManageNames("www.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	// The background obtain of the new name is done once it is served.
+	deadline := time.Now().Add(rafttest.WaitTimeout)
+	for {
+		conn, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{RootCAs: keys.CertPool(), ServerName: "www.example.com"})
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("www.example.com never served: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an event
+	}
+
+	if err := keys.Renew(keyring.NameConstraints{Domains: []string{"example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.SetCAPEM(keys.CAPEM())
+	reissued, failed := s.ReissueManaged(context.Background())
+	if !slices.Contains(reissued, "files.example.org") || !slices.Contains(reissued, "127.0.0.1") {
+		t.Errorf("reissued %q", reissued)
+	}
+	if len(failed) != 1 || !strings.HasPrefix(failed[0], "www.example.com: ") {
+		t.Errorf("failed %q, want www.example.com alone", failed)
+	}
+	for _, name := range []string{"files.example.org", "localhost", "127.0.0.1"} {
+		leaf, err := x509.ParseCertificate(dialLeaf(t, s, keys, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := leaf.CheckSignatureFrom(keys.CACert()); err != nil {
+			t.Errorf("%s: served certificate not from the new CA: %v", name, err)
+		}
+	}
+	leaf, _ := x509.ParseCertificate(dialLeaf(t, s, keys, "www.example.com"))
+	if leaf == nil || leaf.CheckSignatureFrom(oldCA) != nil {
+		t.Error("www.example.com lost its old certificate")
+	}
+	resp := httpsGet(t, s.Addr().String(), keys.CertPool(), "/ca.pem")
+	if strings.Count(resp, "BEGIN CERTIFICATE") != 2 {
+		t.Errorf("/ca.pem holds %d certificates, want the new CA and the old", strings.Count(resp, "BEGIN CERTIFICATE"))
+	}
+}
+
+// httpsGet fetches path over HTTPS from addr as localhost, trusting pool, and returns the body.
+func httpsGet(t *testing.T, addr string, pool *x509.CertPool, path string) string {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("https://" + addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

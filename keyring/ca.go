@@ -118,7 +118,8 @@ func (k *Keyring) newCA(nc *NameConstraints) (a *authority, keyDER []byte, err e
 }
 
 // loadCA reads ca.key and ca.pem from k.dir and checks that they belong together: ca.pem holds
-// the CA of ca.key first, then any CA it replaced (ca renew), still trusted.
+// the CA of ca.key (first, but for a renewal cut by a crash), and any CA it replaced (ca
+// renew), still trusted.
 func (k *Keyring) loadCA() error {
 	keyPath := filepath.Join(k.dir, caKeyFile)
 	if err := checkPrivate(keyPath, false); err != nil {
@@ -150,6 +151,7 @@ func (k *Keyring) loadCA() error {
 		return fmt.Errorf("read CA certificate %s: %w", certPath, err)
 	}
 	a := &authority{key: key}
+	signer := -1
 	for rest := certPEM; ; {
 		block, rest = pem.Decode(rest)
 		if block == nil {
@@ -165,16 +167,21 @@ func (k *Keyring) loadCA() error {
 		if !cert.IsCA {
 			return fmt.Errorf("read CA certificate %s: %w: not a CA certificate", certPath, ErrBadKeyFile)
 		}
+		if signer < 0 && key.PublicKey.Equal(cert.PublicKey) {
+			signer = len(a.trusted)
+		}
 		a.trusted = append(a.trusted, cert)
 		a.pem = append(a.pem, encodePEM(pemCertType, cert.Raw)...)
 	}
 	if len(a.trusted) == 0 {
 		return fmt.Errorf("read CA certificate %s: %w: no certificate PEM block", certPath, ErrBadKeyFile)
 	}
-	a.cert = a.trusted[0]
-	if !key.PublicKey.Equal(a.cert.PublicKey) {
-		return fmt.Errorf("read CA certificate %s: %w: its first certificate does not match %s", certPath, ErrBadKeyFile, caKeyFile)
+	if signer < 0 {
+		return fmt.Errorf("read CA certificate %s: %w: no certificate in it matches %s", certPath, ErrBadKeyFile, caKeyFile)
 	}
+	// The signer is first once Renew finished; during its two writes it may not be (see
+	// Renew), and a crash there must leave keys that load.
+	a.cert = a.trusted[signer]
 	k.authority.Store(a)
 	return nil
 }
@@ -202,8 +209,10 @@ func (k *Keyring) CertPool() *x509.CertPool {
 // then the SHA-256 of the certificate's DER encoding in standard base64 without padding
 // (43 characters). This is what `appliance init` prints as ca-fingerprint and what the
 // console shows. FingerprintHex gives the same digest in the form browsers display.
-func (k *Keyring) Fingerprint() string {
-	sum := sha256.Sum256(k.auth().cert.Raw)
+func (k *Keyring) Fingerprint() string { return fingerprint(k.auth().cert) }
+
+func fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
 	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }
 
