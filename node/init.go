@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +63,9 @@ type InitResult struct {
 	CAFingerprint string `json:"ca_fingerprint"`
 	// CAPermitted lists the names the cluster CA may certify: its name constraints.
 	CAPermitted []string `json:"ca_permitted"`
+	// CANotPermitted lists the names this node answers to (its host name, addresses, the
+	// public_url host) that the CA may not certify: no certificate will name them.
+	CANotPermitted []string `json:"ca_not_permitted,omitempty"`
 }
 
 // initTimeout bounds the whole of Init: a one-node Raft elects itself within seconds.
@@ -167,14 +171,29 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 		return res, err
 	}
 	return InitResult{
-		NodeID:        cfg.Node.ID,
-		ConfigPath:    cfgPath,
-		CAPath:        filepath.Join(cfg.KeyDirPath(), "ca.pem"),
-		AdminEmail:    opts.AdminEmail,
-		AdminPassword: password,
-		CAFingerprint: keys.Fingerprint(),
-		CAPermitted:   keys.PermittedNames(),
+		NodeID:         cfg.Node.ID,
+		ConfigPath:     cfgPath,
+		CAPath:         filepath.Join(cfg.KeyDirPath(), "ca.pem"),
+		AdminEmail:     opts.AdminEmail,
+		AdminPassword:  password,
+		CAFingerprint:  keys.Fingerprint(),
+		CAPermitted:    keys.PermittedNames(),
+		CANotPermitted: notPermitted(keys, cfg),
 	}, nil
+}
+
+// notPermitted returns the names the node of cfg will want certificates for that the CA's
+// name constraints leave out, so that init can say so before anyone browses to them.
+func notPermitted(keys *keyring.Keyring, cfg Config) []string {
+	hosts, ips := certNames(cfg.Network.Listen, cfg.Network.Advertise)
+	h2, i2 := certNames(cfg.Network.ClusterListen, cfg.Network.Advertise)
+	hosts, ips = append(hosts, h2...), append(ips, i2...)
+	if u, err := url.Parse(cfg.Settings["public_url"]); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	_, _, refused := keys.FilterPermitted(hosts, ips)
+	slices.Sort(refused)
+	return slices.Compact(refused)
 }
 
 // InitConstraints builds the cluster CA's name constraints from init's --domain and

@@ -70,6 +70,9 @@ func TestInitRun(t *testing.T) {
 	if len(res.CAPermitted) < 2 || res.CAPermitted[0] != "localhost" || res.CAPermitted[1] != "example.org" {
 		t.Fatalf("init's CA permits %q: want localhost, example.org, then the private ranges", res.CAPermitted)
 	}
+	if len(res.CANotPermitted) != 0 {
+		t.Fatalf("init says %q are outside the CA's constraints: the node listens on 127.0.0.1", res.CANotPermitted)
+	}
 	t.Run("init refuses a non-empty directory", func(t *testing.T) {
 		_, err := Init(ctx, InitOptions{DataDir: dir, Disks: 1, AdminEmail: "a@example.org", Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0"})
 		if !errors.Is(err, ErrNotEmpty) {

@@ -59,6 +59,9 @@ func newInitCmd() *cobra.Command {
 			fmt.Fprintf(out, "admin-password: %s\n", res.AdminPassword)
 			fmt.Fprintf(out, "ca-fingerprint: %s\n", res.CAFingerprint)
 			fmt.Fprintf(out, "ca-permitted: %s\n", strings.Join(res.CAPermitted, ", "))
+			for _, name := range res.CANotPermitted {
+				fmt.Fprintf(out, "ca-not-permitted: %s (outside the CA's name constraints: no certificate will name it; see --domain, --permit-ip)\n", name)
+			}
 			return nil
 		},
 	}
