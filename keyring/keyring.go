@@ -8,7 +8,8 @@
 //	cluster.key  the 256-bit key-encryption key (KEK)       mode 0600
 //	signing.key  the Ed25519 signing key's 32-byte seed     mode 0600
 //	ca.key       the CA's ECDSA P-256 private key (PKCS#8)  mode 0600
-//	ca.pem       the CA certificate                         mode 0644
+//	ca.pem       the CA certificate (then, during a `ca renew`
+//	             transition, the CAs it replaced)            mode 0644
 //
 // cluster.key and signing.key use Valise's key file format (see keyfile.go): a magic and
 // version line naming the key's kind and its protection, then the key. Today the protection
