@@ -3,6 +3,7 @@ package adminapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,6 +72,17 @@ func (stubService) RevokeToken(_ context.Context, id string) error {
 		return Errorf(CodeNotFound, "no token %s", id)
 	}
 	return nil
+}
+
+func (stubService) RenewCA(_ context.Context, req CARenewRequest) (CAInfo, error) {
+	if len(req.Domains) == 1 && req.Domains[0] == "bad" {
+		return CAInfo{}, Errorf(CodeInvalidValue, "bad domain")
+	}
+	return CAInfo{Fingerprint: "SHA256:new", Trusted: []string{"SHA256:new", "SHA256:old"}, Permitted: append([]string{"localhost"}, req.Domains...)}, nil
+}
+
+func (stubService) EndCATransition(context.Context) (CAInfo, error) {
+	return CAInfo{Fingerprint: "SHA256:new", Trusted: []string{"SHA256:new"}}, nil
 }
 
 func (stubService) Outbox(context.Context) (Outbox, error) {
@@ -180,6 +192,21 @@ func TestUsersTokensOutbox(t *testing.T) {
 		}, ""},
 		{"token revoke", func() error { return c.RevokeToken(ctx, "t1") }, ""},
 		{"token revoke unknown", func() error { return c.RevokeToken(ctx, "t2") }, CodeNotFound},
+		{"ca renew", func() error {
+			info, err := c.RenewCA(ctx, CARenewRequest{Domains: []string{"example.org"}})
+			if err == nil && (info.Fingerprint != "SHA256:new" || len(info.Trusted) != 2 || info.Permitted[1] != "example.org") {
+				return fmt.Errorf("wrong CA info %+v", info)
+			}
+			return err
+		}, ""},
+		{"ca renew bad domain", func() error { _, err := c.RenewCA(ctx, CARenewRequest{Domains: []string{"bad"}}); return err }, CodeInvalidValue},
+		{"ca end transition", func() error {
+			info, err := c.EndCATransition(ctx)
+			if err == nil && len(info.Trusted) != 1 {
+				return fmt.Errorf("wrong CA info %+v", info)
+			}
+			return err
+		}, ""},
 		{"outbox", func() error {
 			o, err := c.Outbox(ctx)
 			if err == nil && (len(o.Mails) != 1 || o.Mails[0].Text != "https://x/s/tok") {

@@ -36,6 +36,11 @@ const (
 	PathTokens = "/v1/tokens"
 	// PathOutbox answers GET with an Outbox: the mails kept or waiting, with their bodies.
 	PathOutbox = "/v1/outbox"
+	// PathCARenew answers POST CARenewRequest with a CAInfo: the cluster CA replaced by a new
+	// one with name constraints; PathCAEndTransition answers POST (empty object) with a
+	// CAInfo once the replaced CAs are no longer trusted.
+	PathCARenew         = "/v1/ca/renew"
+	PathCAEndTransition = "/v1/ca/end-transition"
 )
 
 // Error codes carried by Error.Code.
@@ -285,6 +290,32 @@ type OutboxMail struct {
 	Error    string   `json:"error,omitempty"` // the last delivery error
 }
 
+// CARenewRequest asks for a new cluster CA that may certify only localhost, Domains (default:
+// the domain of the node's advertised name) and the private ranges plus PermitIPs.
+type CARenewRequest struct {
+	Domains   []string `json:"domains,omitempty"`
+	PermitIPs []string `json:"permit_ips,omitempty"` // CIDR ranges or single addresses
+}
+
+// CAInfo describes the cluster CA after `ca renew` or `ca end-transition`.
+type CAInfo struct {
+	// Fingerprint is the signing CA's, "SHA256:" and base64 as init prints it;
+	// FingerprintHex the same digest as browsers show it.
+	Fingerprint    string `json:"fingerprint"`
+	FingerprintHex string `json:"fingerprint_hex"`
+	// Trusted are the fingerprints of every CA served in ca.pem and trusted, the signing one
+	// first, then those it replaced (until end-transition).
+	Trusted []string `json:"trusted"`
+	// Permitted lists the names the signing CA may certify.
+	Permitted []string `json:"permitted"`
+	// CAPath is the ca.pem file users install.
+	CAPath string `json:"ca_certificate"`
+	// Reissued are the HTTPS names whose certificates the new CA issued; Refused those it
+	// may not certify (outside Permitted) or that failed, with the reason.
+	Reissued []string `json:"reissued,omitempty"`
+	Refused  []string `json:"refused,omitempty"`
+}
+
 // Service is what the node implements behind the admin API. Every method is called from the
 // handler's goroutine for one request, concurrently with others; it returns an *Error to choose
 // the code and message the operator sees, any other error being reported as CodeInternal.
@@ -321,4 +352,10 @@ type Service interface {
 	// Outbox returns the mails kept in the outbox and those in the delivery queue, oldest
 	// first, with their bodies while they have them.
 	Outbox(ctx context.Context) (Outbox, error)
+	// RenewCA replaces the cluster CA with a new constrained one, keeps the old one trusted
+	// for the transition, and has the HTTPS certificates re-issued by the new one;
+	// CodeInvalidValue for a malformed domain or range.
+	RenewCA(ctx context.Context, req CARenewRequest) (CAInfo, error)
+	// EndCATransition stops trusting and serving the CAs RenewCA replaced.
+	EndCATransition(ctx context.Context) (CAInfo, error)
 }

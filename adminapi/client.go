@@ -151,6 +151,20 @@ func (c *Client) Outbox(ctx context.Context) (Outbox, error) {
 	return out, err
 }
 
+// RenewCA replaces the cluster CA with a new constrained one (`appliance ca renew`).
+func (c *Client) RenewCA(ctx context.Context, req CARenewRequest) (CAInfo, error) {
+	var out CAInfo
+	err := c.call(ctx, http.MethodPost, PathCARenew, req, &out)
+	return out, err
+}
+
+// EndCATransition stops trusting the CAs RenewCA replaced (`appliance ca end-transition`).
+func (c *Client) EndCATransition(ctx context.Context) (CAInfo, error) {
+	var out CAInfo
+	err := c.call(ctx, http.MethodPost, PathCAEndTransition, struct{}{}, &out)
+	return out, err
+}
+
 // call sends in (if not nil) as JSON and decodes the reply into out.
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
 	resp, err := c.do(ctx, method, path, in)

@@ -28,6 +28,8 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+PathTokens, h.tokenCreate)
 	mux.HandleFunc("DELETE "+PathTokens+"/{id}", h.tokenRevoke)
 	mux.HandleFunc("GET "+PathOutbox, h.outbox)
+	mux.HandleFunc("POST "+PathCARenew, h.caRenew)
+	mux.HandleFunc("POST "+PathCAEndTransition, h.caEndTransition)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no admin route %s %s", r.Method, r.URL.Path))
 	})
@@ -151,6 +153,24 @@ func (h *handler) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 func (h *handler) outbox(w http.ResponseWriter, r *http.Request) {
 	out, err := h.svc.Outbox(r.Context())
 	h.reply(w, r, out, err)
+}
+
+func (h *handler) caRenew(w http.ResponseWriter, r *http.Request) {
+	var req CARenewRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	info, err := h.svc.RenewCA(r.Context(), req)
+	h.reply(w, r, info, err)
+}
+
+func (h *handler) caEndTransition(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if !h.decode(w, r, &req) {
+		return
+	}
+	info, err := h.svc.EndCATransition(r.Context())
+	h.reply(w, r, info, err)
 }
 
 // decode reads r's JSON body into v, answering a CodeBadRequest and returning false when it

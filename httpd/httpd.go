@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -105,6 +106,8 @@ type Server struct {
 	certs *managedCerts // certmagic's state with Config.Managed, set by Start
 	done  chan struct{} // closed when the serve goroutine returns
 	err   error         // what Serve returned; read after done is closed
+
+	caPEM atomic.Pointer[[]byte] // served at /ca.pem once SetCAPEM was called; nil: cfg.CAPEM
 }
 
 // New returns a server over cfg routing to deps; it listens only at Start.

@@ -74,13 +74,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			methodNotAllowed(ctx)
 			return
 		}
-		if len(s.cfg.CAPEM) == 0 {
+		pem := s.servedCAPEM()
+		if len(pem) == 0 {
 			notFound(ctx)
 			return
 		}
 		ctx.SetContentType("application/x-pem-file")
 		h.Set("Content-Disposition", `attachment; filename="ca.pem"`)
-		ctx.SetBody(s.cfg.CAPEM)
+		ctx.SetBody(pem)
 		return
 	}
 	if path == UploadsPrefix || strings.HasPrefix(path, UploadsPrefix+"/") {

@@ -110,17 +110,37 @@ type managedCerts struct {
 	names  []string // every name managed: ManagedTLS.Names, then ManageNames'
 }
 
-// tlsConfig returns the listener's TLS configuration: TLS 1.2 at least, http/1.1 only, with
-// the static Certificate or, when Managed is set, certmagic's certificates (falling back to
-// the static Certificate, if any, for a name certmagic holds none for). Called by Start.
+// intermediateSuites are the TLS 1.2 cipher suites of Mozilla's "intermediate" profile that
+// Go implements: ECDHE key exchange and AEAD ciphers only, so no CBC mode, no SHA-1 MAC and no
+// static RSA key exchange (issue 16 item 8). TLS 1.3's suites are not configurable in Go and
+// are all AEAD.
+var intermediateSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// applyProfile sets Mozilla's "intermediate" profile on tc: TLS 1.3, and TLS 1.2 with the
+// intermediateSuites only; http/1.1 only (certmagic offers only acme-tls/1: browsers fail).
+// Go's own defaults would still accept TLS 1.2 CBC suites with SHA-1 MACs.
+func applyProfile(tc *tls.Config) {
+	tc.MinVersion = tls.VersionTLS12
+	tc.CipherSuites = slices.Clone(intermediateSuites)
+	tc.NextProtos = []string{"http/1.1"}
+}
+
+// tlsConfig returns the listener's TLS configuration (applyProfile), with the static
+// Certificate or, when Managed is set, certmagic's certificates (falling back to the static
+// Certificate, if any, for a name certmagic holds none for). Called by Start.
 func (s *Server) tlsConfig() (*tls.Config, error) {
 	m := s.cfg.Managed
 	if m == nil {
-		return &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{s.cfg.Certificate},
-			NextProtos:   []string{"http/1.1"},
-		}, nil
+		tc := &tls.Config{Certificates: []tls.Certificate{s.cfg.Certificate}}
+		applyProfile(tc)
+		return tc, nil
 	}
 	var fallback *tls.Certificate
 	if len(s.cfg.Certificate.Certificate) > 0 {
@@ -185,8 +205,7 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 	s.certs = &managedCerts{cache: cache, magic: magic, bg: bg, cancel: stopBG, names: slices.Clone(m.Names)}
 
 	tc := magic.TLSConfig()
-	tc.MinVersion = tls.VersionTLS12
-	tc.NextProtos = []string{"http/1.1"} // certmagic offers only acme-tls/1: browsers fail
+	applyProfile(tc)
 	if fallback != nil {
 		get := tc.GetCertificate
 		tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -299,3 +318,56 @@ func (c slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 }
 
 func (c slogCore) Sync() error { return nil }
+
+// SetCAPEM replaces the CA certificates served at /ca.pem (Config.CAPEM until then): after
+// `appliance ca renew`, the new CA then the ones it replaced. Safe for concurrent use.
+func (s *Server) SetCAPEM(pem []byte) {
+	p := slices.Clone(pem)
+	s.caPEM.Store(&p)
+}
+
+// servedCAPEM is what /ca.pem serves.
+func (s *Server) servedCAPEM() []byte {
+	if p := s.caPEM.Load(); p != nil {
+		return *p
+	}
+	return s.cfg.CAPEM
+}
+
+// ReissueManaged has the issuer issue anew, at once, the certificate of every name certmagic
+// manages, stores it and serves it in place of the old one: after `appliance ca renew`, so
+// that the new CA's certificates are served without waiting for the renewal window. It
+// returns the names re-issued and, apart, those that failed ("name: reason"); a name that
+// failed keeps its old certificate. It does nothing without Config.Managed, before Start or
+// after Shutdown.
+func (s *Server) ReissueManaged(ctx context.Context) (reissued, failed []string) {
+	s.mu.Lock()
+	certs := s.certs
+	var names []string
+	if certs != nil {
+		names = slices.Clone(certs.names)
+	}
+	s.mu.Unlock()
+	if certs == nil {
+		return nil, nil
+	}
+	for _, name := range names {
+		var old []string
+		for _, c := range certs.cache.AllMatchingCertificates(name) {
+			old = append(old, c.Hash())
+		}
+		if err := certs.magic.RenewCertSync(ctx, name, true); err != nil {
+			failed = append(failed, name+": "+err.Error())
+			continue
+		}
+		cur, err := certs.magic.CacheManagedCertificate(ctx, name)
+		if err != nil {
+			failed = append(failed, name+": "+err.Error())
+			continue
+		}
+		old = slices.DeleteFunc(old, func(h string) bool { return h == cur.Hash() })
+		certs.cache.Remove(old)
+		reissued = append(reissued, name)
+	}
+	return reissued, failed
+}

@@ -36,7 +36,10 @@ const (
 	ServerCertValidity = 397 * 24 * time.Hour
 
 	// NodeURIScheme is the scheme of the URI SAN that names a node in its certificate:
-	// "valise-node:<node ID>". Cluster peers are authenticated by it, not by address.
+	// "valise-node://<node ID>". Cluster peers are authenticated by it, not by address. The
+	// node ID is the URI's host, not an opaque part: Go's verifier refuses a URI without a
+	// host under a CA with name constraints (issue 16 item 8). NodeIDFromCert still reads
+	// the older "valise-node:<node ID>".
 	NodeURIScheme = "valise-node"
 
 	// clockSkew backdates NotBefore so a peer whose clock is a little behind accepts a fresh
@@ -47,12 +50,32 @@ const (
 	pemCertType = "CERTIFICATE"
 )
 
-// newCA generates the CA key and self-signed certificate into k and returns the key's PKCS#8
-// DER and the certificate's PEM for Create to write.
-func (k *Keyring) newCA() (keyDER, certPEM []byte, err error) {
+// authority is the CA the keyring signs with and the CAs it trusts. It never changes once
+// stored: Renew stores a new one.
+type authority struct {
+	cert *x509.Certificate // the signing CA, never nil
+	key  *ecdsa.PrivateKey // its private key, never nil
+	// trusted are every CA in ca.pem, the signing one first, then those it replaced (kept
+	// trusted during a renewal's transition).
+	trusted []*x509.Certificate
+	pem     []byte // ca.pem's content: trusted, in order
+}
+
+// auth returns the current authority; never nil after Create or Load.
+func (k *Keyring) auth() *authority { return k.authority.Load() }
+
+// newCA generates a CA key and self-signed certificate, constrained to nc's names when nc is
+// not nil, and returns it with the key's PKCS#8 DER and the certificate's PEM for the caller
+// to write. k is not changed.
+func (k *Keyring) newCA(nc *NameConstraints) (a *authority, keyDER []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate CA key: %w", err)
+	}
+	if nc != nil {
+		if err := nc.validate(); err != nil {
+			return nil, nil, err
+		}
 	}
 	serial, err := newSerial()
 	if err != nil {
@@ -75,6 +98,9 @@ func (k *Keyring) newCA() (keyDER, certPEM []byte, err error) {
 		MaxPathLenZero:        true, // the CA signs leaves only, never another CA
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	}
+	if nc != nil {
+		nc.apply(tmpl)
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create CA certificate: %w", err)
@@ -87,11 +113,13 @@ func (k *Keyring) newCA() (keyDER, certPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode CA key: %w", err)
 	}
-	k.ca, k.caKey, k.caPEM = cert, key, encodePEM(pemCertType, der)
-	return keyDER, k.caPEM, nil
+	certPEM := encodePEM(pemCertType, der)
+	return &authority{cert: cert, key: key, trusted: []*x509.Certificate{cert}, pem: certPEM}, keyDER, nil
 }
 
-// loadCA reads ca.key and ca.pem from k.dir and checks that they belong together.
+// loadCA reads ca.key and ca.pem from k.dir and checks that they belong together: ca.pem holds
+// the CA of ca.key (first, but for a renewal cut by a crash), and any CA it replaced (ca
+// renew), still trusted.
 func (k *Keyring) loadCA() error {
 	keyPath := filepath.Join(k.dir, caKeyFile)
 	if err := checkPrivate(keyPath, false); err != nil {
@@ -122,36 +150,58 @@ func (k *Keyring) loadCA() error {
 	if err != nil {
 		return fmt.Errorf("read CA certificate %s: %w", certPath, err)
 	}
-	block, _ = pem.Decode(certPEM)
-	if block == nil || block.Type != pemCertType {
+	a := &authority{key: key}
+	signer := -1
+	for rest := certPEM; ; {
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != pemCertType {
+			return fmt.Errorf("read CA certificate %s: %w: a %q PEM block", certPath, ErrBadKeyFile, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return fmt.Errorf("read CA certificate %s: %w: %v", certPath, ErrBadKeyFile, err)
+		}
+		if !cert.IsCA {
+			return fmt.Errorf("read CA certificate %s: %w: not a CA certificate", certPath, ErrBadKeyFile)
+		}
+		if signer < 0 && key.PublicKey.Equal(cert.PublicKey) {
+			signer = len(a.trusted)
+		}
+		a.trusted = append(a.trusted, cert)
+		a.pem = append(a.pem, encodePEM(pemCertType, cert.Raw)...)
+	}
+	if len(a.trusted) == 0 {
 		return fmt.Errorf("read CA certificate %s: %w: no certificate PEM block", certPath, ErrBadKeyFile)
 	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return fmt.Errorf("read CA certificate %s: %w: %v", certPath, ErrBadKeyFile, err)
+	if signer < 0 {
+		return fmt.Errorf("read CA certificate %s: %w: no certificate in it matches %s", certPath, ErrBadKeyFile, caKeyFile)
 	}
-	if !cert.IsCA {
-		return fmt.Errorf("read CA certificate %s: %w: not a CA certificate", certPath, ErrBadKeyFile)
-	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
-		return fmt.Errorf("read CA certificate %s: %w: does not match %s", certPath, ErrBadKeyFile, caKeyFile)
-	}
-	k.ca, k.caKey, k.caPEM = cert, key, encodePEM(pemCertType, cert.Raw)
+	// The signer is first once Renew finished; during its two writes it may not be (see
+	// Renew), and a crash there must leave keys that load.
+	a.cert = a.trusted[signer]
+	k.authority.Store(a)
 	return nil
 }
 
-// CAPEM returns the cluster CA certificate in PEM form, as served at /ca.pem. The caller may
-// keep it; it gets its own copy.
-func (k *Keyring) CAPEM() []byte { return bytes.Clone(k.caPEM) }
+// CAPEM returns the cluster CA certificates in PEM form, as served at /ca.pem: the signing CA,
+// then, after a renewal, the CA it replaced, still trusted during the transition. The caller
+// may keep it; it gets its own copy.
+func (k *Keyring) CAPEM() []byte { return bytes.Clone(k.auth().pem) }
 
-// CACert returns the cluster CA certificate. The caller must not modify it.
-func (k *Keyring) CACert() *x509.Certificate { return k.ca }
+// CACert returns the cluster CA certificate that signs new certificates. The caller must not
+// modify it.
+func (k *Keyring) CACert() *x509.Certificate { return k.auth().cert }
 
-// CertPool returns a new pool holding only the cluster CA, for tls.Config's RootCAs and
-// ClientCAs.
+// CertPool returns a new pool holding the cluster CA (and, during a renewal's transition, the
+// CA it replaced), for tls.Config's RootCAs and ClientCAs.
 func (k *Keyring) CertPool() *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(k.ca)
+	for _, c := range k.auth().trusted {
+		p.AddCert(c)
+	}
 	return p
 }
 
@@ -159,15 +209,17 @@ func (k *Keyring) CertPool() *x509.CertPool {
 // then the SHA-256 of the certificate's DER encoding in standard base64 without padding
 // (43 characters). This is what `appliance init` prints as ca-fingerprint and what the
 // console shows. FingerprintHex gives the same digest in the form browsers display.
-func (k *Keyring) Fingerprint() string {
-	sum := sha256.Sum256(k.ca.Raw)
+func (k *Keyring) Fingerprint() string { return fingerprint(k.auth().cert) }
+
+func fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
 	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }
 
 // FingerprintHex returns the SHA-256 of the CA certificate's DER encoding as upper-case hex
 // bytes separated by colons, the form browsers' certificate viewers show.
 func (k *Keyring) FingerprintHex() string {
-	sum := sha256.Sum256(k.ca.Raw)
+	sum := sha256.Sum256(k.auth().cert.Raw)
 	parts := make([]string, len(sum))
 	for i, b := range sum {
 		parts[i] = fmt.Sprintf("%02X", b)
@@ -175,8 +227,8 @@ func (k *Keyring) FingerprintHex() string {
 	return strings.Join(parts, ":")
 }
 
-// NodeURI returns the URI SAN that names nodeID in its certificate: "valise-node:<nodeID>".
-func NodeURI(nodeID string) string { return NodeURIScheme + ":" + nodeID }
+// NodeURI returns the URI SAN that names nodeID in its certificate: "valise-node://<nodeID>".
+func NodeURI(nodeID string) string { return NodeURIScheme + "://" + nodeID }
 
 // NodeIDFromCert returns the node ID a node certificate names in its URI SAN. The caller must
 // first have verified the certificate's chain against the cluster CA (tls.Config does, with
@@ -191,7 +243,10 @@ func NodeIDFromCert(cert *x509.Certificate) (string, error) {
 		if id != "" {
 			return "", fmt.Errorf("%w: certificate names more than one node", ErrBadNodeID)
 		}
-		id = u.Opaque
+		id = u.Host
+		if u.Opaque != "" {
+			id = u.Opaque // a certificate from before issue 16
+		}
 		if err := checkNodeID(id); err != nil {
 			return "", err
 		}
@@ -212,12 +267,15 @@ func checkNodeID(id string) error {
 			return fmt.Errorf("%w: %q (letters, digits, '-', '_' and '.' only)", ErrBadNodeID, id)
 		}
 	}
+	if strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".") || strings.Contains(id, "..") {
+		return fmt.Errorf("%w: %q (no empty part between dots: the ID is a URI host)", ErrBadNodeID, id)
+	}
 	return nil
 }
 
 // IssueNodeCert issues a certificate for the node nodeID, signed by the cluster CA, valid as
 // both TLS server and client (mutual TLS between nodes), naming the node in a URI SAN
-// "valise-node:<nodeID>" as well as hosts and ips (which may be empty: peers check the node
+// "valise-node://<nodeID>" as well as hosts and ips (which may be empty: peers check the node
 // ID, not the address). validity 0 means NodeCertValidity. The returned certificate carries
 // the chain (leaf, CA), its private key (a fresh ECDSA P-256 key) and its parsed Leaf.
 func (k *Keyring) IssueNodeCert(nodeID string, hosts []string, ips []net.IP, validity time.Duration) (tls.Certificate, error) {
@@ -232,7 +290,7 @@ func (k *Keyring) IssueNodeCert(nodeID string, hosts []string, ips []net.IP, val
 		Subject:     pkix.Name{CommonName: nodeID, Organization: []string{"Valise"}},
 		DNSNames:    dedupe(hosts),
 		IPAddresses: dedupeIPs(ips),
-		URIs:        []*url.URL{{Scheme: NodeURIScheme, Opaque: nodeID}},
+		URIs:        []*url.URL{{Scheme: NodeURIScheme, Host: nodeID}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	cert, err := k.issue(tmpl, validity)
@@ -287,11 +345,12 @@ func (k *Keyring) SignServerCSR(csr *x509.CertificateRequest, validity time.Dura
 		IPAddresses: dedupeIPs(csr.IPAddresses),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := k.sign(tmpl, csr.PublicKey, validity)
+	a := k.auth()
+	der, err := k.sign(a, tmpl, csr.PublicKey, validity)
 	if err != nil {
 		return nil, fmt.Errorf("sign certificate request: %w", err)
 	}
-	return append(encodePEM(pemCertType, der), k.caPEM...), nil
+	return append(encodePEM(pemCertType, der), encodePEM(pemCertType, a.cert.Raw)...), nil
 }
 
 // issue generates a leaf key and signs tmpl with it.
@@ -300,7 +359,8 @@ func (k *Keyring) issue(tmpl *x509.Certificate, validity time.Duration) (tls.Cer
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("generate key: %w", err)
 	}
-	der, err := k.sign(tmpl, &key.PublicKey, validity)
+	a := k.auth()
+	der, err := k.sign(a, tmpl, &key.PublicKey, validity)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -309,14 +369,19 @@ func (k *Keyring) issue(tmpl *x509.Certificate, validity time.Duration) (tls.Cer
 		return tls.Certificate{}, fmt.Errorf("parse issued certificate: %w", err)
 	}
 	return tls.Certificate{
-		Certificate: [][]byte{der, k.ca.Raw},
+		Certificate: [][]byte{der, a.cert.Raw},
 		PrivateKey:  key,
 		Leaf:        leaf,
 	}, nil
 }
 
-// sign fills the fields every leaf shares and signs tmpl for pub with the CA key.
-func (k *Keyring) sign(tmpl *x509.Certificate, pub crypto.PublicKey, validity time.Duration) ([]byte, error) {
+// sign fills the fields every leaf shares and signs tmpl for pub with a's CA key. It refuses
+// (ErrOutsideConstraints) a DNS name or IP address a's name constraints do not permit: such a
+// certificate would fail every client's verification anyway.
+func (k *Keyring) sign(a *authority, tmpl *x509.Certificate, pub crypto.PublicKey, validity time.Duration) ([]byte, error) {
+	if out := outside(a.cert, tmpl.DNSNames, tmpl.IPAddresses); len(out) > 0 {
+		return nil, fmt.Errorf("%w: %s (permitted: %s)", ErrOutsideConstraints, strings.Join(out, ", "), strings.Join(permittedNames(a.cert), ", "))
+	}
 	serial, err := newSerial()
 	if err != nil {
 		return nil, err
@@ -325,13 +390,13 @@ func (k *Keyring) sign(tmpl *x509.Certificate, pub crypto.PublicKey, validity ti
 	tmpl.SerialNumber = serial
 	tmpl.NotBefore = now.Add(-clockSkew)
 	tmpl.NotAfter = now.Add(validity)
-	if tmpl.NotAfter.After(k.ca.NotAfter) {
-		tmpl.NotAfter = k.ca.NotAfter
+	if tmpl.NotAfter.After(a.cert.NotAfter) {
+		tmpl.NotAfter = a.cert.NotAfter
 	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.BasicConstraintsValid = true
 	tmpl.IsCA = false
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, k.ca, pub, k.caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, pub, a.key)
 	if err != nil {
 		return nil, fmt.Errorf("sign certificate: %w", err)
 	}

@@ -8,7 +8,8 @@
 //	cluster.key  the 256-bit key-encryption key (KEK)       mode 0600
 //	signing.key  the Ed25519 signing key's 32-byte seed     mode 0600
 //	ca.key       the CA's ECDSA P-256 private key (PKCS#8)  mode 0600
-//	ca.pem       the CA certificate                         mode 0644
+//	ca.pem       the CA certificate (then, during a `ca renew`
+//	             transition, the CAs it replaced)            mode 0644
 //
 // cluster.key and signing.key use Valise's key file format (see keyfile.go): a magic and
 // version line naming the key's kind and its protection, then the key. Today the protection
@@ -21,13 +22,13 @@
 package keyring
 
 import (
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,6 +63,15 @@ var (
 
 	// ErrBadNodeID is returned by IssueNodeCert for an empty or malformed node ID.
 	ErrBadNodeID = errors.New("keyring: bad node ID")
+
+	// ErrOutsideConstraints is returned by IssueNodeCert, IssueServerCert and SignServerCSR
+	// for a DNS name or IP address the CA's name constraints do not permit: the CA never
+	// signs it (a client would refuse the certificate).
+	ErrOutsideConstraints = errors.New("keyring: name outside the cluster CA's name constraints")
+
+	// ErrBadConstraints is returned by CreateConstrained and Renew for a malformed domain or
+	// address range.
+	ErrBadConstraints = errors.New("keyring: bad name constraint")
 )
 
 // File names inside the key directory.
@@ -76,23 +86,31 @@ const (
 )
 
 // Keyring holds the cluster's keys in memory. It is safe for concurrent use: nothing in it
-// changes after Create or Load.
+// changes after Create or Load but the CA, which Renew replaces atomically.
 type Keyring struct {
 	dir     string
 	kek     kek                // never nil after Create or Load
 	prk     []byte             // HKDF-Extract of the KEK, for DeriveKey; set with kek
 	signing ed25519.PrivateKey // never nil after Create or Load
-	ca      *x509.Certificate  // the CA certificate, never nil after Create or Load
-	caKey   *ecdsa.PrivateKey  // the CA's private key, never nil after Create or Load
-	caPEM   []byte             // ca.pem's content
 	now     func() time.Time   // time.Now; certificates' validity starts from it
+
+	// authority is the cluster CA; never nil after Create or Load. Renew replaces it whole.
+	authority atomic.Pointer[authority]
+	renewMu   sync.Mutex // serialises Renew
 }
 
 // Create makes a new set of cluster keys in dir (created with mode 0700 if missing) and returns
 // them loaded. It refuses with ErrExists if dir already holds any of the key files. Each file is
 // written atomically (temporary file, fsync, rename, directory fsync), the secret ones with mode
-// 0600.
-func Create(dir string) (*Keyring, error) {
+// 0600. Its CA has no name constraints, as clusters made before issue 16 have: a new cluster
+// uses CreateConstrained.
+func Create(dir string) (*Keyring, error) { return create(dir, nil) }
+
+// CreateConstrained is Create with a CA that may certify only the names nc permits (see
+// NameConstraints): what `appliance init` makes.
+func CreateConstrained(dir string, nc NameConstraints) (*Keyring, error) { return create(dir, &nc) }
+
+func create(dir string, nc *NameConstraints) (*Keyring, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create key directory %s: %w", dir, err)
 	}
@@ -121,10 +139,11 @@ func Create(dir string) (*Keyring, error) {
 		return nil, err
 	}
 	k.signing = ed25519.NewKeyFromSeed(seed)
-	caKeyDER, caPEM, err := k.newCA()
+	a, caKeyDER, err := k.newCA(nc)
 	if err != nil {
 		return nil, err
 	}
+	k.authority.Store(a)
 
 	// The CA certificate last: its presence is what Load checks for a finished init, and the
 	// secrets must be durable before anything is signed with them.
@@ -137,7 +156,7 @@ func Create(dir string) (*Keyring, error) {
 	if err := writeFileAtomic(filepath.Join(dir, caKeyFile), encodePEM("PRIVATE KEY", caKeyDER), 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, caCertFile), caPEM, 0o644); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, caCertFile), a.pem, 0o644); err != nil {
 		return nil, err
 	}
 	return k, nil

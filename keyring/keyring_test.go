@@ -269,7 +269,7 @@ func TestNodeCert(t *testing.T) {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: k.CertPool(), DNSName: "10.0.0.1"}); err != nil {
 		t.Errorf("an IP given as host is not an IP SAN: %v", err)
 	}
-	want := &url.URL{Scheme: "valise-node", Opaque: "node-1"}
+	want := &url.URL{Scheme: "valise-node", Host: "node-1"}
 	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != want.String() || want.String() != NodeURI("node-1") {
 		t.Errorf("URIs = %v, want [%s]", leaf.URIs, want)
 	}

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -38,6 +40,12 @@ type InitOptions struct {
 	Listen, ClusterListen, Advertise string
 	// AdminSocket is recorded in the configuration when not empty.
 	AdminSocket string
+	// Domains are the organisation's DNS domains the cluster CA may certify (see
+	// keyring.NameConstraints); empty means the domain of Advertise when it is a DNS name.
+	Domains []string
+	// PermitIPs are address ranges (CIDR, or one address) the cluster CA may certify besides
+	// the private ones.
+	PermitIPs []string
 	// Settings seed the cluster-wide settings, on top of public_url derived from the
 	// addresses.
 	Settings map[string]string
@@ -53,6 +61,11 @@ type InitResult struct {
 	AdminEmail    string `json:"admin_email"`
 	AdminPassword string `json:"admin_password"`
 	CAFingerprint string `json:"ca_fingerprint"`
+	// CAPermitted lists the names the cluster CA may certify: its name constraints.
+	CAPermitted []string `json:"ca_permitted"`
+	// CANotPermitted lists the names this node answers to (its host name, addresses, the
+	// public_url host) that the CA may not certify: no certificate will name them.
+	CANotPermitted []string `json:"ca_not_permitted,omitempty"`
 }
 
 // initTimeout bounds the whole of Init: a one-node Raft elects itself within seconds.
@@ -69,6 +82,10 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 		return res, errors.New("init: no data directory")
 	}
 	cfg, err := initConfig(opts)
+	if err != nil {
+		return res, err
+	}
+	nc, err := InitConstraints(opts.Domains, opts.PermitIPs, opts.Advertise)
 	if err != nil {
 		return res, err
 	}
@@ -121,7 +138,7 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 	}
 	defer lock.release()
 
-	keys, err := keyring.Create(cfg.KeyDirPath())
+	keys, err := keyring.CreateConstrained(cfg.KeyDirPath(), nc)
 	if err != nil {
 		return res, fmt.Errorf("create the cluster keys: %w", err)
 	}
@@ -154,13 +171,75 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 		return res, err
 	}
 	return InitResult{
-		NodeID:        cfg.Node.ID,
-		ConfigPath:    cfgPath,
-		CAPath:        filepath.Join(cfg.KeyDirPath(), "ca.pem"),
-		AdminEmail:    opts.AdminEmail,
-		AdminPassword: password,
-		CAFingerprint: keys.Fingerprint(),
+		NodeID:         cfg.Node.ID,
+		ConfigPath:     cfgPath,
+		CAPath:         filepath.Join(cfg.KeyDirPath(), "ca.pem"),
+		AdminEmail:     opts.AdminEmail,
+		AdminPassword:  password,
+		CAFingerprint:  keys.Fingerprint(),
+		CAPermitted:    keys.PermittedNames(),
+		CANotPermitted: notPermitted(keys, cfg),
 	}, nil
+}
+
+// notPermitted returns the names the node of cfg will want certificates for that the CA's
+// name constraints leave out, so that init can say so before anyone browses to them.
+func notPermitted(keys *keyring.Keyring, cfg Config) []string {
+	hosts, ips := certNames(cfg.Network.Listen, cfg.Network.Advertise)
+	h2, i2 := certNames(cfg.Network.ClusterListen, cfg.Network.Advertise)
+	hosts, ips = append(hosts, h2...), append(ips, i2...)
+	if u, err := url.Parse(cfg.Settings["public_url"]); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	_, _, refused := keys.FilterPermitted(hosts, ips)
+	slices.Sort(refused)
+	return slices.Compact(refused)
+}
+
+// InitConstraints builds the cluster CA's name constraints from init's --domain and
+// --permit-ip (and `ca renew`'s): domains, or else the domain of advertise when it names a
+// host by DNS, and the address ranges given. localhost and the private ranges are always
+// permitted (keyring.NameConstraints).
+func InitConstraints(domains, permitIPs []string, advertise string) (keyring.NameConstraints, error) {
+	var nc keyring.NameConstraints
+	for _, d := range domains {
+		nd, err := keyring.NormalizeDomain(d)
+		if err != nil {
+			return nc, fmt.Errorf("--domain: %w", err)
+		}
+		nc.Domains = append(nc.Domains, nd)
+	}
+	if len(nc.Domains) == 0 {
+		if d := domainOf(advertise); d != "" {
+			nc.Domains = []string{d}
+		}
+	}
+	for _, p := range permitIPs {
+		r, err := keyring.ParseIPRange(p)
+		if err != nil {
+			return nc, fmt.Errorf("--permit-ip: %w", err)
+		}
+		nc.IPRanges = append(nc.IPRanges, r)
+	}
+	return nc, nil
+}
+
+// domainOf returns the organisation's domain of an advertised host[:port]: "" for an IP
+// address or localhost, the name less its first label when it has three or more
+// ("files.example.org" gives "example.org"), else the name itself.
+func domainOf(advertise string) string {
+	host := advertise
+	if h, _, err := net.SplitHostPort(advertise); err == nil {
+		host = h
+	}
+	host, err := keyring.NormalizeDomain(strings.Trim(host, "[]"))
+	if err != nil || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return ""
+	}
+	if labels := strings.Split(host, "."); len(labels) >= 3 {
+		return strings.Join(labels[1:], ".")
+	}
+	return host
 }
 
 // initConfig builds and validates the configuration init will write.
@@ -266,7 +345,11 @@ func initMetadata(ctx context.Context, cfg Config, keys *keyring.Keyring, cluste
 		return "", fmt.Errorf("record the cluster: %w", err)
 	}
 	for _, k := range sortedKeys(cfg.Settings) {
-		if _, err := store.Propose(ctx, settingBatch("init", now, k, cfg.Settings[k])); err != nil {
+		b, err := settingBatch(keys, "init", now, k, cfg.Settings[k])
+		if err != nil {
+			return "", err
+		}
+		if _, err := store.Propose(ctx, b); err != nil {
 			return "", fmt.Errorf("seed setting %s: %w", k, err)
 		}
 	}

@@ -182,6 +182,7 @@ func (n *instance) start(ctx context.Context) error {
 
 	// The cluster port: mTLS with a node certificate from the cluster CA, naming this node.
 	hosts, ips := certNames(cfg.Network.ClusterListen, cfg.Network.Advertise)
+	hosts, ips = n.permitted("cluster port", hosts, ips)
 	nodeCert, err := n.keys.IssueNodeCert(cfg.Node.ID, hosts, ips, 0)
 	if err != nil {
 		return err
@@ -390,7 +391,8 @@ func (n *instance) verifyJournalAtStart(ctx context.Context) {
 	n.logger.Info("journal verified", "entries", rep.Entries)
 }
 
-// startAdmin serves the admin API on the Unix socket, mode 0600.
+// startAdmin serves the admin API on the Unix socket, created private (listenPrivateUnix),
+// then mode 0600.
 func (n *instance) startAdmin() error {
 	path := n.cfg.AdminSocketPath()
 	// We hold the data directory's lock: a socket left here is stale (kill -9).
@@ -400,9 +402,9 @@ func (n *instance) startAdmin() error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("admin socket folder: %w", err)
 	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivateUnix(path)
 	if err != nil {
-		return fmt.Errorf("listen on the admin socket %s: %w", path, err)
+		return fmt.Errorf("admin socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
@@ -449,6 +451,7 @@ const noLeaderObtain = 5 * time.Second
 // leaderWait passed), so that the first obtain on a new cluster can commit.
 func (n *instance) startHTTPS(ctx context.Context) error {
 	hosts, ips := certNames(n.cfg.Network.Listen, n.cfg.Network.Advertise)
+	hosts, ips = n.permitted("https fallback", hosts, ips)
 	cert, err := n.keys.IssueServerCert(hosts, ips)
 	if err != nil {
 		return err
@@ -478,7 +481,7 @@ func (n *instance) startHTTPS(ctx context.Context) error {
 	hcfg.Managed = &httpd.ManagedTLS{
 		Storage:           storage,
 		Issuer:            issuer,
-		Names:             httpd.ServerNames(n.cfg.Network.Listen, n.cfg.Network.Advertise, n.setting("public_url"), append(tlsExtraNames(hosts, ips), "::1")...),
+		Names:             n.permittedNames("https", httpd.ServerNames(n.cfg.Network.Listen, n.cfg.Network.Advertise, n.setting("public_url"), append(tlsExtraNames(hosts, ips), "::1")...)),
 		DefaultServerName: defaultServerName(n.cfg.Network.Listen, n.cfg.Network.Advertise),
 		ObtainTimeout:     obtain,
 	}

@@ -59,13 +59,19 @@ func TestInitRun(t *testing.T) {
 	res, err := Init(ctx, InitOptions{
 		DataDir: dir, Disks: 3, AdminEmail: "root@example.org",
 		Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", AdminSocket: sock, Raft: &fastRaft,
-		Settings: map[string]string{"branding.name": "Test"},
+		Settings: map[string]string{"branding.name": "Test"}, Domains: []string{"example.org"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.AdminPassword == "" || !strings.HasPrefix(res.CAFingerprint, "SHA256:") {
 		t.Fatalf("init result %+v", res)
+	}
+	if len(res.CAPermitted) < 2 || res.CAPermitted[0] != "localhost" || res.CAPermitted[1] != "example.org" {
+		t.Fatalf("init's CA permits %q: want localhost, example.org, then the private ranges", res.CAPermitted)
+	}
+	if len(res.CANotPermitted) != 0 {
+		t.Fatalf("init says %q are outside the CA's constraints: the node listens on 127.0.0.1", res.CANotPermitted)
 	}
 	t.Run("init refuses a non-empty directory", func(t *testing.T) {
 		_, err := Init(ctx, InitOptions{DataDir: dir, Disks: 1, AdminEmail: "a@example.org", Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0"})
@@ -153,7 +159,7 @@ func TestInitRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		s, err = c.Setting(ctx, "smtp.password")
-		if err != nil || s.Value == "hunter2" {
+		if err != nil || s.Value != "(set)" {
 			t.Fatalf("secret setting shown as %+v, %v", s, err)
 		}
 		var e *adminapi.Error

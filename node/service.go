@@ -11,6 +11,7 @@ import (
 
 	"valise/account"
 	"valise/adminapi"
+	"valise/keyring"
 	"valise/notify"
 	"valise/raftfsm"
 )
@@ -147,11 +148,11 @@ func (s *adminService) Setting(_ context.Context, key string) (adminapi.Setting,
 	case errors.Is(err, raftfsm.ErrNotFound):
 	case err != nil:
 		return out, fmt.Errorf("read setting %s: %w", key, err)
+	case spec.secret:
+		// Never opened here: an operator sees whether it is set, not the secret.
+		out.Value, out.Set = maskSecret(string(it.Value)), true
 	default:
 		out.Value, out.Set = string(it.Value), true
-	}
-	if spec.secret {
-		out.Value = maskSecret(out.Value)
 	}
 	return out, nil
 }
@@ -168,24 +169,33 @@ func (s *adminService) SetSetting(ctx context.Context, key, value string) (admin
 	if err := s.leader(); err != nil {
 		return adminapi.Setting{}, err
 	}
-	if _, err := s.n.store.Propose(ctx, settingBatch(adminActor, time.Now(), key, value)); err != nil {
+	b, err := settingBatch(s.n.keys, adminActor, time.Now(), key, value)
+	if err != nil {
+		return adminapi.Setting{}, err
+	}
+	if _, err := s.n.store.Propose(ctx, b); err != nil {
 		return adminapi.Setting{}, translate(fmt.Errorf("store setting %s: %w", key, err))
 	}
 	s.n.applySettings()
 	return s.Setting(ctx, key)
 }
 
-// settingBatch is the batch that sets one setting, with its audit entry (secrets masked).
-func settingBatch(actor string, now time.Time, key, value string) raftfsm.Batch {
+// settingBatch is the batch that sets one setting, with its audit entry (secrets masked); a
+// secret value is stored sealed with the cluster key (sealSetting).
+func settingBatch(keys *keyring.Keyring, actor string, now time.Time, key, value string) (raftfsm.Batch, error) {
 	shown := value
 	if knownSettings[key].secret {
 		shown = maskSecret(value)
 	}
+	stored, err := sealSetting(keys, key, value)
+	if err != nil {
+		return raftfsm.Batch{}, err
+	}
 	details, _ := json.Marshal(map[string]string{"key": key, "value": shown})
 	return raftfsm.Batch{
-		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(settingsPrefix + key), Value: []byte(value)}},
+		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(settingsPrefix + key), Value: stored}},
 		Audit: raftfsm.Audit{Time: now.UTC(), Actor: actor, Action: "settings.set", Target: key, Details: details},
-	}
+	}, nil
 }
 
 // AddUser implements adminapi.Service.

@@ -208,7 +208,7 @@ func (n *instance) applyMail(m *mailer) error {
 		cfg := notify.DefaultConfig()
 		cfg.From = from
 		cfg.Relay = relay
-		s, err := notify.New(cfg, n.store, n.logger)
+		s, err := notify.New(cfg, sealedStore{store: n.store, keys: n.keys}, n.logger)
 		if err != nil {
 			return fmt.Errorf("mail sender: %w", err)
 		}
@@ -412,7 +412,12 @@ func (n *instance) setting(key string) string {
 		}
 		return knownSettings[key].def
 	}
-	return string(it.Value)
+	v, err := openSetting(n.keys, key, it.Value)
+	if err != nil {
+		n.logger.Error("a secret setting does not open with the cluster key: set it again", "key", key, "err", err)
+		return knownSettings[key].def
+	}
+	return v
 }
 
 // publicURL is the base of the links in mails: the public_url setting, or https://HOST:PORT

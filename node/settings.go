@@ -75,12 +75,13 @@ func validateSetting(key, value string) error {
 	return nil
 }
 
-// maskSecret returns what an operator sees of a secret value.
+// maskSecret returns what an operator sees of a secret value: whether it is set, never the
+// value, nor its length.
 func maskSecret(v string) string {
 	if v == "" {
 		return ""
 	}
-	return "********"
+	return "(set)"
 }
 
 func optional(f func(string) error) func(string) error {

@@ -3,8 +3,11 @@ package node
 import (
 	"bytes"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"valise/keyring"
 )
 
 func TestValidateSetting(t *testing.T) {
@@ -80,12 +83,22 @@ func TestSettingDefaultsValidate(t *testing.T) {
 }
 
 func TestSettingBatchMasksSecrets(t *testing.T) {
-	b := settingBatch("cli", testTime, "smtp.password", "hunter2")
+	keys, err := keyring.Create(filepath.Join(t.TempDir(), "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := settingBatch(keys, "cli", testTime, "smtp.password", "hunter2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if strings.Contains(string(b.Audit.Details), "hunter2") {
 		t.Fatalf("the journal entry shows a secret: %s", b.Audit.Details)
 	}
-	if string(b.Ops[0].Value) != "hunter2" {
-		t.Fatalf("the stored value is %q", b.Ops[0].Value)
+	if strings.Contains(string(b.Ops[0].Value), "hunter2") {
+		t.Fatalf("the stored value shows the secret: %q", b.Ops[0].Value)
+	}
+	if v, err := openSetting(keys, "smtp.password", b.Ops[0].Value); err != nil || v != "hunter2" {
+		t.Fatalf("the stored value opens to %q, %v", v, err)
 	}
 }
 

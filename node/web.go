@@ -226,7 +226,7 @@ func (n *instance) startAPI() error {
 	n.applyBrand()
 	// A new public host gets its certificate from the cluster CA in the background (the
 	// fallback certificate, which does not name it, answers until then).
-	if u, err := url.Parse(pub); err == nil && n.https != nil {
+	if u, err := url.Parse(pub); err == nil && n.https != nil && len(n.permittedNames("public_url", []string{u.Hostname()})) > 0 {
 		if err := n.https.ManageNames(u.Hostname()); err != nil {
 			n.logger.Warn("manage a certificate for the public_url host", "host", u.Hostname(), "err", err)
 		}

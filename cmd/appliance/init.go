@@ -21,7 +21,9 @@ func newInitCmd() *cobra.Command {
 		Short: "Create a one-node cluster in an empty directory",
 		Long: "init creates a one-node cluster in an empty DIR: its configuration DIR/valise.toml, the cluster keys,\n" +
 			"the metadata stores, N disk directories under DIR/disks (or the given paths) and the first administrator.\n" +
-			"It prints the administrator's e-mail and password (shown once) and the cluster CA's fingerprint.",
+			"It prints the administrator's e-mail and password (shown once) and the cluster CA's fingerprint.\n" +
+			"The cluster CA may certify only localhost, the organisation's domains (--domain) and private or\n" +
+			"permitted (--permit-ip) addresses: X.509 name constraints that every browser enforces.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireData(opts.DataDir); err != nil {
@@ -56,6 +58,10 @@ func newInitCmd() *cobra.Command {
 			fmt.Fprintf(out, "admin-email: %s\n", res.AdminEmail)
 			fmt.Fprintf(out, "admin-password: %s\n", res.AdminPassword)
 			fmt.Fprintf(out, "ca-fingerprint: %s\n", res.CAFingerprint)
+			fmt.Fprintf(out, "ca-permitted: %s\n", strings.Join(res.CAPermitted, ", "))
+			for _, name := range res.CANotPermitted {
+				fmt.Fprintf(out, "ca-not-permitted: %s (outside the CA's name constraints: no certificate will name it; see --domain, --permit-ip)\n", name)
+			}
 			return nil
 		},
 	}
@@ -69,6 +75,8 @@ func newInitCmd() *cobra.Command {
 	f.StringVar(&opts.ClusterListen, "cluster-listen", ":8444", "the cluster (mTLS) address, host:port")
 	f.StringVar(&opts.Advertise, "advertise", "", "the host peers reach this node at (default: the cluster listen IP, or the first non-loopback address)")
 	f.StringVar(&opts.AdminSocket, "admin-socket", "", "the admin socket to record in the configuration (default DIR/admin.sock)")
+	f.StringArrayVar(&opts.Domains, "domain", nil, "a DNS domain the cluster CA may certify (with its subdomains); repeat for each (default: the domain of --advertise)")
+	f.StringArrayVar(&opts.PermitIPs, "permit-ip", nil, "an address or CIDR range the cluster CA may certify besides the private ones; repeat for each")
 	f.StringArrayVar(&settings, "setting", nil, "seed a cluster-wide setting, KEY=VALUE; repeat for each")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd

@@ -77,6 +77,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newInitCmd(), newServeCmd(), newStatusCmd(), newSelftestCmd(),
-		newJournalCmd(), newSettingsCmd(), newUserCmd(), newTokenCmd(), newOutboxCmd())
+		newJournalCmd(), newSettingsCmd(), newUserCmd(), newTokenCmd(), newOutboxCmd(), newCACmd())
 	return root
 }

@@ -81,6 +81,9 @@ func scriptParams() testscript.Params {
 			for k, v := range webCmds() {
 				cmds[k] = v
 			}
+			for k, v := range caCmds() {
+				cmds[k] = v
+			}
 			return cmds
 		}(),
 		Deadline: time.Now().Add(10 * time.Minute),

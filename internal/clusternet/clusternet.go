@@ -3,7 +3,7 @@
 // that the dialer sends after the handshake.
 //
 // Identity. Every node holds a certificate from the cluster's own CA naming its node ID in a URI
-// subject alternative name "valise-node:<id>" (the CommonName is ignored: one place, no
+// subject alternative name "valise-node://<id>" (the CommonName is ignored: one place, no
 // ambiguity). Both sides verify the peer's chain against the cluster CA and take the peer's
 // node ID from its certificate, never from its IP address, so a node may change address. A node
 // certificate needs both the serverAuth and clientAuth extended key usages, since every node
@@ -47,7 +47,7 @@ const (
 const ackOK byte = 0x06
 
 // URIScheme is the scheme of the URI SAN that names a node in its certificate:
-// "valise-node:<id>".
+// "valise-node://<id>" (NodeIDFromCert also reads the older "valise-node:<id>").
 const URIScheme = "valise-node"
 
 // Errors returned by this package. Callers test them with errors.Is.
@@ -120,7 +120,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// ValidNodeID reports whether id can name a node: 1 to 128 characters of [A-Za-z0-9._-].
+// ValidNodeID reports whether id can name a node: 1 to 128 characters of [A-Za-z0-9._-], no
+// empty part between dots.
 func ValidNodeID(id string) error {
 	if id == "" || len(id) > 128 {
 		return fmt.Errorf("node ID %q: want 1 to 128 characters", id)
@@ -132,11 +133,16 @@ func ValidNodeID(id string) error {
 		}
 		return fmt.Errorf("node ID %q: character %q not allowed", id, c)
 	}
+	if strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".") || strings.Contains(id, "..") {
+		return fmt.Errorf("node ID %q: empty part between dots (the ID is a URI host)", id)
+	}
 	return nil
 }
 
-// NodeURI returns the URI SAN that names node id in its certificate.
-func NodeURI(id string) *url.URL { return &url.URL{Scheme: URIScheme, Opaque: id} }
+// NodeURI returns the URI SAN that names node id in its certificate: "valise-node://<id>".
+// The ID is the URI's host: Go's verifier refuses a URI without one under a CA with name
+// constraints (issue 16 item 8).
+func NodeURI(id string) *url.URL { return &url.URL{Scheme: URIScheme, Host: id} }
 
 // NodeIDFromCert returns the node ID a certificate names: its one "valise-node:" URI SAN.
 func NodeIDFromCert(cert *x509.Certificate) (string, error) {
@@ -147,7 +153,10 @@ func NodeIDFromCert(cert *x509.Certificate) (string, error) {
 			continue
 		}
 		n++
-		id = u.Opaque
+		id = u.Host
+		if u.Opaque != "" {
+			id = u.Opaque // "valise-node:<id>", from before issue 16
+		}
 	}
 	switch {
 	case n == 0:

@@ -201,7 +201,9 @@ func TestListenRejectsBadIdentity(t *testing.T) {
 		{"cert names another node", "node-a", ca.NodeCert(t, "node-b")},
 		{"cert names no node", "node-a", ca.Cert(t, nil, "node-a")},
 		{"two node URIs", "node-a", ca.Cert(t, []*url.URL{clusternet.NodeURI("node-a"), clusternet.NodeURI("node-b")}, "")},
-		{"bad node ID", "node a", ca.NodeCert(t, "node a")},
+		// A bad ID cannot be a URI host: the older opaque form carries it.
+		{"bad node ID", "node a", ca.Cert(t, []*url.URL{{Scheme: clusternet.URIScheme, Opaque: "node a"}}, "")},
+		{"old opaque form names another node", "node-a", ca.Cert(t, []*url.URL{{Scheme: clusternet.URIScheme, Opaque: "node-b"}}, "")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := clusternet.DefaultConfig()
@@ -400,7 +402,7 @@ func FuzzValidNodeID(f *testing.F) {
 			return
 		}
 		u, perr := url.Parse(clusternet.NodeURI(id).String())
-		if perr != nil || u.Opaque != id {
+		if perr != nil || u.Host != id {
 			t.Fatalf("valid ID %q does not round-trip through its URI: %v %q", id, perr, u)
 		}
 	})
