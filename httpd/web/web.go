@@ -61,9 +61,10 @@ type Accounts interface {
 	Session(ctx context.Context, token string) (account.Session, account.User, error)
 	// DeleteSession ends a session; an unknown token is not an error.
 	DeleteSession(ctx context.Context, token string) error
-	// SetPassword sets a chosen password (policy checked: account.ErrWeakPassword) and
-	// clears must-change-password.
-	SetPassword(ctx context.Context, email, password string) error
+	// SetPassword sets a chosen password (policy checked: account.ErrWeakPassword), clears
+	// must-change-password and ends every other session and token of the user: the session
+	// whose token is keepSession lives on.
+	SetPassword(ctx context.Context, email, password, keepSession string) error
 }
 
 // Sends is the sender's side of transfer; *transfer.Service implements it. Owner-scoped
