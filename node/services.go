@@ -19,6 +19,7 @@ import (
 
 	"valise/account"
 	"valise/adminapi"
+	"valise/httpd"
 	"valise/notify"
 	"valise/raftfsm"
 	"valise/scan"
@@ -378,6 +379,7 @@ func (n *instance) applySettings() {
 			n.logger.Error("apply the smtp settings", "err", err)
 		}
 	}
+	n.applyProxies()
 	if n.apiURL != "" {
 		if err := n.startAPI(); err != nil {
 			n.logger.Error("apply public_url", "err", err)
@@ -386,6 +388,27 @@ func (n *instance) applySettings() {
 			n.logger.Error("apply public_url and branding to the web UI", "err", err)
 		}
 	}
+}
+
+// applyProxies gives the HTTPS server the trusted_proxies setting, once it exists. Called
+// with settingsMu held, or before serving.
+func (n *instance) applyProxies() {
+	if n.https == nil {
+		return
+	}
+	v := n.setting("trusted_proxies")
+	if v == n.proxiesWith {
+		return
+	}
+	nets, err := httpd.ParseTrustedProxies(v)
+	if err != nil {
+		// settings set checks the value; one stored under older rules trusts nobody.
+		n.logger.Error("trusted_proxies not applied: no proxy is believed", "err", err)
+		nets = nil
+	}
+	n.https.SetTrustedProxies(nets)
+	n.proxiesWith = v
+	n.logger.Info("trusted proxies set", "trusted_proxies", v)
 }
 
 // watchSettings rereads the settings every settingsRefresh until the node stops.
