@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"valise/raftfsm"
 )
 
 // hashGate is a Config.OnHash that counts the Argon2id runs and, once armed, holds each until
@@ -254,5 +256,76 @@ func TestHashQueueBounded(t *testing.T) {
 	}
 	if busy != n-5 {
 		t.Fatalf("%d refused as busy, want %d", busy, n-5)
+	}
+}
+
+// TestRightPasswordLockedDuringCheck guards the check after hashing (issue 16 item 4): a
+// right password whose hash ran while guesses on another node locked the user is refused,
+// with exactly the answer of a wrong password that was checked.
+func TestRightPasswordLockedDuringCheck(t *testing.T) {
+	gate := newHashGate()
+	e := newEnvWith(t, func(c *Config) { c.OnHash = gate.onHash })
+	ctx := ctxT(t)
+	e.addUser(t, "busy@example.org", goodPassword)
+	// Another node: a second service on the same replicated metadata, with its own checks
+	// in flight.
+	other, err := New(testConfig(e.clk), e.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate.armed.Store(true)
+	rightErr := make(chan error, 1)
+	go func() {
+		_, err := e.svc.CheckPassword(WithClientIP(ctx, "198.51.100.20"), "busy@example.org", goodPassword)
+		rightErr <- err
+	}()
+	poll(t, "the right password being hashed", func() bool { return gate.held.Load() == 1 })
+	var wrongErr error
+	for range e.svc.cfg.Lockout.Threshold {
+		_, wrongErr = other.CheckPassword(WithClientIP(ctx, "203.0.113.5"), "busy@example.org", "a wrong guess here")
+	}
+	if !errors.Is(wrongErr, ErrBadCredentials) {
+		t.Fatalf("the guess that locked the user: %v", wrongErr)
+	}
+	close(gate.open)
+	err = <-rightErr
+	var got, want *UserError
+	if !errors.As(err, &got) || !errors.As(wrongErr, &want) {
+		t.Fatalf("not user errors: %v, %v", err, wrongErr)
+	}
+	if !errors.Is(err, ErrBadCredentials) || got.Key != want.Key || got.FR != want.FR || got.EN != want.EN {
+		t.Fatalf("right password locked during its check: %v, want the wrong password's answer", err)
+	}
+}
+
+// TestPurgeLocks checks that the lock records guessing leaves behind (one per address tried,
+// one per unknown address) are deleted once they no longer count, and only then.
+func TestPurgeLocks(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	e.addUser(t, "kept@example.org", goodPassword)
+	for i := range 3 {
+		e.svc.CheckPassword(WithClientIP(ctx, fmt.Sprintf("192.0.2.%d", i)), "kept@example.org", "wrong password here")
+		e.svc.CheckPassword(WithClientIP(ctx, fmt.Sprintf("192.0.2.%d", i)), fmt.Sprintf("nobody%d@example.org", i), "wrong password here")
+	}
+	count := func() int {
+		n := 0
+		for _, p := range []string{lockPrefix, lockIPPrefix} {
+			e.store.Scan([]byte(p), func(raftfsm.Item) error { n++; return nil })
+		}
+		return n
+	}
+	if got := count(); got != 1+3+3+3 {
+		t.Fatalf("%d lock records, want 10", got)
+	}
+	if n, err := e.svc.PurgeLocks(ctx); err != nil || n != 0 {
+		t.Fatalf("PurgeLocks of fresh records = %d, %v; want 0", n, err)
+	}
+	e.clk.Advance(e.svc.cfg.Lockout.Window + time.Second)
+	if n, err := e.svc.PurgeLocks(ctx); err != nil || n != 10 {
+		t.Fatalf("PurgeLocks of stale records = %d, %v; want 10", n, err)
+	}
+	if got := count(); got != 0 {
+		t.Fatalf("%d lock records left", got)
 	}
 }

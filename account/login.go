@@ -352,3 +352,40 @@ func (s *Service) Unlock(ctx context.Context, email string) error {
 	}
 	return nil
 }
+
+// PurgeLocks deletes the lock records that no longer count (their last failure is older than
+// Lockout.Window and no lock runs), in batches, and returns how many it deleted: failures from
+// ever new addresses, and at addresses nobody has, leave records behind. A background job on
+// the leader calls it now and then.
+func (s *Service) PurgeLocks(ctx context.Context) (int, error) {
+	now := s.now()
+	var keys [][]byte
+	for _, prefix := range []string{lockPrefix, lockIPPrefix} {
+		err := s.store.Scan([]byte(prefix), func(it raftfsm.Item) error {
+			var r lockRecord
+			if err := json.Unmarshal(it.Value, &r); err != nil ||
+				(now.Sub(r.LastFailure) > s.cfg.Lockout.Window && !now.Before(r.LockedUntil)) {
+				keys = append(keys, append([]byte(nil), it.Key...))
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("purge lock records: %w", err)
+		}
+	}
+	const perBatch = 1000
+	for done := 0; done < len(keys); done += perBatch {
+		chunk := keys[done:min(done+perBatch, len(keys))]
+		ops := make([]raftfsm.Op, len(chunk))
+		for i, k := range chunk {
+			ops[i] = raftfsm.Op{Kind: raftfsm.OpDelete, Key: k}
+		}
+		if _, err := s.store.Propose(ctx, raftfsm.Batch{
+			Ops:   ops,
+			Audit: s.audit(ctx, "user.lock_purge", "", map[string]any{"count": len(chunk)}),
+		}); err != nil {
+			return done, fmt.Errorf("purge lock records: %w", err)
+		}
+	}
+	return len(keys), nil
+}

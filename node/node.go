@@ -268,11 +268,12 @@ func (n *instance) start(ctx context.Context) error {
 		return err
 	}
 
-	n.bg.Add(4)
+	n.bg.Add(5)
 	go n.afterLeader()
 	go n.watchHTTPS()
 	go n.watchSettings()
 	go n.rescanHeld()
+	go n.purgeAccounts()
 	n.onStop("background jobs", func(context.Context) error { n.bgCancel(); n.bg.Wait(); return nil })
 
 	n.serving.Store(true)

@@ -411,6 +411,33 @@ func (n *instance) applyProxies() {
 	n.logger.Info("trusted proxies set", "trusted_proxies", v)
 }
 
+// purgeAccountsEvery is how often the leader deletes expired sessions and stale lock records.
+const purgeAccountsEvery = time.Hour
+
+// purgeAccounts deletes, on the leader, the expired sessions and the lock records that no
+// longer count (guessing leaves one per address tried), until the node stops.
+func (n *instance) purgeAccounts() {
+	defer n.bg.Done()
+	t := time.NewTicker(purgeAccountsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+		if n.store.Status().State != "Leader" {
+			continue
+		}
+		if c, err := n.accounts.PurgeSessions(n.bgCtx); err != nil {
+			n.logger.Warn("purge expired sessions", "err", err, "deleted", c)
+		}
+		if c, err := n.accounts.PurgeLocks(n.bgCtx); err != nil {
+			n.logger.Warn("purge stale lock records", "err", err, "deleted", c)
+		}
+	}
+}
+
 // watchSettings rereads the settings every settingsRefresh until the node stops.
 func (n *instance) watchSettings() {
 	defer n.bg.Done()
