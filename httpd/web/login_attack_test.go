@@ -320,3 +320,63 @@ func TestLoginRequestDeadline(t *testing.T) {
 	close(gate.open)
 	<-first
 }
+
+// fakeClock is a clock a test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// TestLoginGuesserCannotLockOthersOut guards issue 16 item 4 end to end: the sign-in page
+// counts failures per client address, so a guesser at 127.0.0.2 locks a user out of other
+// addresses only for the lockout floor, while its own address stays locked even with the
+// right password.
+func TestLoginGuesserCannotLockOthersOut(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	var floor time.Duration
+	e := newEnvWith(t, newBlobstore(t), func(c *account.Config) {
+		c.Now = clk.Now
+		floor = c.Lockout.Floor
+	}, highLimits)
+	e.addUser("victim@example.org", testPassword, account.LangFR)
+	login := func(src, pw string) int {
+		t.Helper()
+		a := e.loginFrom(e.ctx, src, "victim@example.org", pw)
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		return a.status
+	}
+	// 3 failures lock for 1 min; one more after each lock: 2, 4, 8 min.
+	for range 3 {
+		login("127.0.0.2", "guess guess guess")
+	}
+	for _, d := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute} {
+		clk.Advance(d)
+		if s := login("127.0.0.2", "guess guess guess"); s != http.StatusUnauthorized {
+			t.Fatalf("guess after a lock: status %d", s)
+		}
+	}
+	if s := login("127.0.0.3", testPassword); s != http.StatusTooManyRequests {
+		t.Fatalf("the user within the floor: status %d, want 429", s)
+	}
+	clk.Advance(floor)
+	if s := login("127.0.0.3", testPassword); s != http.StatusSeeOther {
+		t.Fatalf("the user from a clean address after the floor: status %d, want 303", s)
+	}
+	if s := login("127.0.0.2", testPassword); s != http.StatusTooManyRequests {
+		t.Fatalf("the guesser's address with the right password: status %d, want 429", s)
+	}
+}
