@@ -329,3 +329,40 @@ func TestPurgeLocks(t *testing.T) {
 		t.Fatalf("%d lock records left", got)
 	}
 }
+
+// TestGuesserAddressOneCheckAtATime guards against a guesser regaining a full round of
+// concurrent checks when the user's own login resets the user's count (issue 16 item 4): the
+// guesser's address keeps its failures, so once its lock ends it gets one check at a time.
+func TestGuesserAddressOneCheckAtATime(t *testing.T) {
+	gate := newHashGate()
+	e := newEnvWith(t, func(c *Config) {
+		c.OnHash = gate.onHash
+		c.Password.MaxConcurrent = 16
+	})
+	ctx := ctxT(t)
+	e.addUser(t, "user@example.org", goodPassword)
+	attacker := WithClientIP(ctx, "203.0.113.77")
+	for range e.svc.cfg.Lockout.Threshold {
+		e.svc.CheckPassword(attacker, "user@example.org", "a guess at it")
+	}
+	e.clk.Advance(e.svc.cfg.Lockout.Base)
+	if _, err := e.svc.CheckPassword(WithClientIP(ctx, "198.51.100.3"), "user@example.org", goodPassword); err != nil {
+		t.Fatalf("the user's login after the lock: %v", err)
+	}
+	gate.armed.Store(true)
+	const n = 20
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			defer done.Add(1)
+			e.svc.CheckPassword(attacker, "user@example.org", fmt.Sprintf("burst guess %d", i))
+		})
+	}
+	poll(t, "the burst answered or hashing", func() bool { return done.Load()+gate.held.Load() == n })
+	close(gate.open)
+	wg.Wait()
+	if runs := gate.runs.Load(); runs != 1 {
+		t.Fatalf("%d checks for the guesser's burst after its lock, want 1", runs)
+	}
+}

@@ -178,15 +178,16 @@ func (s *Service) blocked(l locks, now time.Time) (time.Time, bool) {
 }
 
 // admit reserves a check of subject's password before it is hashed, or reports until when
-// it is refused. Not locked, a subject with f recent failures may have Threshold − f checks
-// running (at least one); during a lock an address let through gets one at a time. The
+// it is refused. Not locked, a subject with f recent failures (of its own, or of the
+// address, whichever is more) may have Threshold − f checks running (at least one); during a
+// lock an address let through gets one at a time. The
 // caller releases an admitted check once its failure, if any, is recorded.
 func (s *Service) admit(subject string, l locks, now time.Time) (time.Time, bool) {
 	if until, locked := s.blocked(l, now); locked {
 		return until, false
 	}
-	acct := s.cfg.Lockout.fresh(l.acct, now)
-	limit := s.cfg.Lockout.Threshold - acct.Failures
+	acct, ip := s.cfg.Lockout.fresh(l.acct, now), s.cfg.Lockout.fresh(l.ip, now)
+	limit := s.cfg.Lockout.Threshold - max(acct.Failures, ip.Failures)
 	if now.Before(acct.LockedUntil) || limit < 1 {
 		limit = 1
 	}
