@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"valise/raftfsm"
@@ -63,6 +64,11 @@ var (
 	// limit; it is deleted.
 	ErrSessionExpired = errors.New("account: session expired")
 
+	// ErrBusy is returned when too many password hashes already wait for a slot
+	// (PasswordConfig.MaxQueue), or one waited PasswordConfig.MaxWait: the caller answers
+	// "try again in a moment" (HTTP 429 with Retry-After). Nothing was checked or counted.
+	ErrBusy = errors.New("account: too many password checks at once")
+
 	// ErrBadPHC is returned by ParsePHC for a string that is not an Argon2id PHC hash within
 	// the accepted bounds.
 	ErrBadPHC = errors.New("account: malformed password hash")
@@ -97,6 +103,9 @@ type Config struct {
 	Session SessionConfig `toml:"session"`
 	// Now is the clock; nil means time.Now. Tests inject a fake one.
 	Now func() time.Time `toml:"-"`
+	// OnHash, when set, is called by every Argon2id run once it holds its slot, just before
+	// it hashes: tests count (and may hold) the password checks with it.
+	OnHash func() `toml:"-"`
 }
 
 // PasswordConfig sets Argon2id's cost and the password policy.
@@ -110,13 +119,21 @@ type PasswordConfig struct {
 	// MaxConcurrent caps how many hashes run at once, so a login storm cannot eat
 	// MaxConcurrent × MemoryKiB and more; the others wait their turn (or their context).
 	MaxConcurrent int `toml:"max_concurrent"`
+	// MaxQueue caps how many hashes may wait for a slot; one more is refused at once with
+	// ErrBusy, so a flood of logins cannot make everybody else's wait unbounded.
+	MaxQueue int `toml:"max_queue"`
+	// MaxWait caps how long a hash waits for a slot before giving up with ErrBusy.
+	MaxWait time.Duration `toml:"max_wait"`
 	// MinLength is the minimum length, in characters, of a password a person chooses.
 	MinLength int `toml:"min_length"`
 }
 
 // LockoutConfig sets the back-off after repeated failures: after Threshold wrong passwords in
 // a row the user is locked for Base, then each further failure doubles it, up to Max. A right
-// password resets the count; so does a quiet Window since the last failure.
+// password resets the count; so does a quiet Window since the last failure. Failures are
+// counted per user and per (user, client address), with the same rule: a lock of the user
+// holds every address for Floor, after which an address with no failure of its own may try
+// again, one check at a time, so that one guesser cannot lock the user out for long.
 type LockoutConfig struct {
 	// Threshold is the number of failures in a row that locks the user.
 	Threshold int `toml:"threshold"`
@@ -126,6 +143,8 @@ type LockoutConfig struct {
 	Max time.Duration `toml:"max"`
 	// Window is how long after the last failure the count starts over.
 	Window time.Duration `toml:"window"`
+	// Floor is how long a lock of the user holds addresses that have no failure of their own.
+	Floor time.Duration `toml:"floor"`
 }
 
 // SessionConfig sets the web sessions' lifetimes.
@@ -140,12 +159,13 @@ type SessionConfig struct {
 }
 
 // DefaultConfig returns the configuration the design asks for: Argon2id 19 MiB, t=2, p=1, at
-// most 4 hashes at once; lock after 5 failures for 1 min, doubling up to 1 h; sessions of
+// most 4 hashes at once, 32 waiting at most 5 s; lock after 5 failures for 1 min, doubling up
+// to 1 h, an address with no failure held by the user's lock for 2 min at most; sessions of
 // 12 h with a 30 min idle limit.
 func DefaultConfig() Config {
 	return Config{
-		Password: PasswordConfig{MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1, MaxConcurrent: 4, MinLength: 12},
-		Lockout:  LockoutConfig{Threshold: 5, Base: time.Minute, Max: time.Hour, Window: 24 * time.Hour},
+		Password: PasswordConfig{MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1, MaxConcurrent: 4, MaxQueue: 32, MaxWait: 5 * time.Second, MinLength: 12},
+		Lockout:  LockoutConfig{Threshold: 5, Base: time.Minute, Max: time.Hour, Window: 24 * time.Hour, Floor: 2 * time.Minute},
 		Session:  SessionConfig{Absolute: 12 * time.Hour, Idle: 30 * time.Minute, TouchEvery: time.Minute},
 	}
 }
@@ -162,11 +182,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("account config: password.iterations %d out of 1..%d", p.Iterations, maxPHCTime)
 	case p.MaxConcurrent < 1:
 		return fmt.Errorf("account config: password.max_concurrent %d < 1", p.MaxConcurrent)
+	case p.MaxQueue < 0 || p.MaxWait <= 0:
+		return fmt.Errorf("account config: password.max_queue must not be negative and password.max_wait must be positive")
 	case p.MinLength < 8 || p.MinLength > MaxPasswordLen:
 		return fmt.Errorf("account config: password.min_length %d out of 8..%d", p.MinLength, MaxPasswordLen)
 	case c.Lockout.Threshold < 1:
 		return fmt.Errorf("account config: lockout.threshold %d < 1", c.Lockout.Threshold)
-	case c.Lockout.Base <= 0 || c.Lockout.Max < c.Lockout.Base || c.Lockout.Window <= 0:
+	case c.Lockout.Base <= 0 || c.Lockout.Max < c.Lockout.Base || c.Lockout.Window <= 0 || c.Lockout.Floor <= 0:
 		return fmt.Errorf("account config: lockout durations must be positive with base <= max")
 	case c.Session.Absolute <= 0 || c.Session.Idle <= 0 || c.Session.TouchEvery <= 0:
 		return fmt.Errorf("account config: session durations must be positive")
@@ -184,6 +206,12 @@ type Service struct {
 	hasher *hasher
 	now    func() time.Time
 	logger *slog.Logger
+
+	mu sync.Mutex // guards inflight
+	// inflight counts, per lock subject (a user ID, or the stand-in of an unknown address),
+	// the password checks admitted and not finished: with the failures already recorded it
+	// bounds how many hashes a burst of guesses gets before the lock (see admit).
+	inflight map[string]int
 }
 
 // New returns a Service over store. It validates cfg.
@@ -202,11 +230,12 @@ func New(cfg Config, store Store, logger *slog.Logger) (*Service, error) {
 		now = time.Now
 	}
 	return &Service{
-		cfg:    cfg,
-		store:  store,
-		hasher: newHasher(cfg.Password),
-		now:    func() time.Time { return now().UTC() },
-		logger: logger.With("component", "account"),
+		cfg:      cfg,
+		store:    store,
+		hasher:   newHasher(cfg.Password, cfg.OnHash),
+		now:      func() time.Time { return now().UTC() },
+		logger:   logger.With("component", "account"),
+		inflight: make(map[string]int),
 	}, nil
 }
 
@@ -216,6 +245,20 @@ type actorKey struct{}
 // entries of the changes made with it name that actor.
 func WithActor(ctx context.Context, actor string) context.Context {
 	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+type clientIPKey struct{}
+
+// WithClientIP returns a context saying from which client address a request comes (as the
+// front end derived it): CheckPassword counts failures per (user, address) with it.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+// clientIPFrom returns the address WithClientIP put in ctx, or "".
+func clientIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
 }
 
 // ActorFrom returns the actor WithActor put in ctx, or "system".

@@ -51,10 +51,20 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the configuration changed by change when not nil.
+func newEnvWith(t *testing.T, change func(*Config)) *env {
+	t.Helper()
 	c := rafttest.NewCluster(t, 1)
 	l := c.Leader(t)
 	clk := newClock()
-	svc, err := New(testConfig(clk), c.Store(l), rafttest.TestLogger(t, slog.LevelWarn))
+	cfg := testConfig(clk)
+	if change != nil {
+		change(&cfg)
+	}
+	svc, err := New(cfg, c.Store(l), rafttest.TestLogger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -102,30 +104,53 @@ func ParsePHC(s string) (PHC, error) {
 	return h, nil
 }
 
-// hasher runs Argon2id with a cap on concurrent hashes.
+// hasher runs Argon2id with a cap on concurrent hashes and on those waiting for a slot.
 type hasher struct {
-	cfg PasswordConfig
-	sem chan struct{} // one token per running hash; capacity cfg.MaxConcurrent
+	cfg     PasswordConfig
+	sem     chan struct{} // one token per running hash; capacity cfg.MaxConcurrent
+	waiting atomic.Int64  // hashes waiting for a token
+	onHash  func()        // Config.OnHash; may be nil
 	// dummy is a hash of a random password with cfg's cost: verifying against it costs what
 	// a real check costs, so an unknown e-mail address is not told apart by timing.
 	dummy PHC
 }
 
-func newHasher(cfg PasswordConfig) *hasher {
-	h := &hasher{cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent)}
+func newHasher(cfg PasswordConfig, onHash func()) *hasher {
+	h := &hasher{cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent), onHash: onHash}
 	h.dummy = PHC{MemoryKiB: cfg.MemoryKiB, Iterations: cfg.Iterations, Parallelism: cfg.Parallelism,
 		Salt: make([]byte, saltLen), Key: make([]byte, keyLen)}
 	return h
 }
 
-// derive runs Argon2id once the semaphore lets it, or returns ctx's error.
+// derive runs Argon2id once the semaphore lets it. It returns ErrBusy at once when
+// cfg.MaxQueue hashes already wait, or after waiting cfg.MaxWait; ctx's error when ctx ends
+// first.
 func (h *hasher) derive(ctx context.Context, password string, p PHC) ([]byte, error) {
 	select {
 	case h.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait to hash password: %w", ctx.Err())
+	default:
+		if h.waiting.Add(1) > int64(h.cfg.MaxQueue) {
+			h.waiting.Add(-1)
+			return nil, fmt.Errorf("wait to hash password: %d already waiting: %w", h.cfg.MaxQueue, ErrBusy)
+		}
+		t := time.NewTimer(h.cfg.MaxWait)
+		select {
+		case h.sem <- struct{}{}:
+			h.waiting.Add(-1)
+			t.Stop()
+		case <-t.C:
+			h.waiting.Add(-1)
+			return nil, fmt.Errorf("wait to hash password: no slot within %v: %w", h.cfg.MaxWait, ErrBusy)
+		case <-ctx.Done():
+			h.waiting.Add(-1)
+			t.Stop()
+			return nil, fmt.Errorf("wait to hash password: %w", ctx.Err())
+		}
 	}
 	defer func() { <-h.sem }()
+	if h.onHash != nil {
+		h.onHash()
+	}
 	return argon2.IDKey([]byte(password), p.Salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(p.Key))), nil
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func TestHashFormat(t *testing.T) {
-	h := newHasher(DefaultConfig().Password)
+	h := newHasher(DefaultConfig().Password, nil)
 	ctx := ctxT(t)
 	phc, err := h.hash(ctx, "correct horse battery staple")
 	if err != nil {
@@ -105,7 +105,7 @@ func FuzzParsePHC(f *testing.F) {
 func TestHashCap(t *testing.T) {
 	cfg := DefaultConfig().Password
 	cfg.MaxConcurrent = 2
-	h := newHasher(cfg)
+	h := newHasher(cfg, nil)
 	for range cfg.MaxConcurrent {
 		h.sem <- struct{}{}
 	}
@@ -151,7 +151,7 @@ func TestConfigValidate(t *testing.T) {
 // BenchmarkHashPassword measures one Argon2id hash at the default cost (19 MiB, t=2, p=1):
 // what each login and password change costs the node.
 func BenchmarkHashPassword(b *testing.B) {
-	h := newHasher(DefaultConfig().Password)
+	h := newHasher(DefaultConfig().Password, nil)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

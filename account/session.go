@@ -19,6 +19,9 @@ type Session struct {
 	UserID   string    `json:"user_id"`
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen"`
+	// Generation is the user's password generation the session was opened under (or moved
+	// to by the password change made from it): any other ends it.
+	Generation int `json:"generation,omitempty"`
 }
 
 // expired reports whether the session has passed its absolute or idle limit at now.
@@ -47,7 +50,7 @@ func (s *Service) CreateSession(ctx context.Context, userID string) (string, Ses
 		return "", Session{}, fmt.Errorf("create session: new ID: %w", err)
 	}
 	now := s.now()
-	sess := Session{ID: id.String(), UserID: userID, Created: now, LastSeen: now}
+	sess := Session{ID: id.String(), UserID: userID, Created: now, LastSeen: now, Generation: rec.Generation}
 	val, err := json.Marshal(sess)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("create session: %w", err)
@@ -69,7 +72,8 @@ func (s *Service) CreateSession(ctx context.Context, userID string) (string, Ses
 
 // Session returns the session with this token and its user, after a linearizable read. It
 // fails with ErrInvalidToken for an unknown token, ErrSessionExpired past the idle or absolute
-// limit (the session is then deleted), ErrDisabled if the user was disabled (all inside a
+// limit (the session is then deleted), ErrInvalidToken as well for a session opened before
+// a password change or reset, ErrDisabled if the user was disabled (all inside a
 // *UserError). A session last seen more than Session.TouchEvery ago is touched through Raft;
 // off the leader the touch is skipped (logged at debug level).
 func (s *Service) Session(ctx context.Context, token string) (Session, User, error) {
@@ -104,6 +108,13 @@ func (s *Service) Session(ctx context.Context, token string) (Session, User, err
 	}
 	if rec.Disabled {
 		return Session{}, User{}, userErr(fmt.Errorf("session %s: %w", sess.ID, ErrDisabled))
+	}
+	if sess.Generation != rec.Generation {
+		// The password changed since: this session ended with it.
+		if err := s.deleteSession(ctx, hash, sess, "session.end"); err != nil {
+			s.logger.Debug("ended session not deleted", logSessionID, sess.ID, logErr, err)
+		}
+		return Session{}, User{}, userErr(fmt.Errorf("session %s: %w: opened before a password change", sess.ID, ErrInvalidToken))
 	}
 	if now.Sub(sess.LastSeen) >= s.cfg.Session.TouchEvery {
 		touched := sess

@@ -28,6 +28,9 @@ type Token struct {
 type tokenRecord struct {
 	Token
 	Hash string `json:"hash"` // hex SHA-256 of the secret part
+	// Generation is the user's password generation the token was made under: any other
+	// refuses it (changePassword deletes the tokens, this catches one made meanwhile).
+	Generation int `json:"generation,omitempty"`
 }
 
 const maxTokenName = 100
@@ -57,7 +60,7 @@ func (s *Service) CreateToken(ctx context.Context, userID, name string) (Token, 
 	if err != nil {
 		return Token{}, "", fmt.Errorf("create token: new ID: %w", err)
 	}
-	tok := tokenRecord{Token: Token{ID: id.String(), UserID: userID, Name: name, Created: s.now()}, Hash: hash}
+	tok := tokenRecord{Token: Token{ID: id.String(), UserID: userID, Name: name, Created: s.now()}, Hash: hash, Generation: rec.Generation}
 	val, err := json.Marshal(tok)
 	if err != nil {
 		return Token{}, "", fmt.Errorf("create token: %w", err)
@@ -155,7 +158,8 @@ func (s *Service) RevokeToken(ctx context.Context, id string) error {
 
 // AuthenticateToken returns the user and token a bearer token "vls_…" belongs to, after a
 // linearizable read, so a token revoked or a user disabled on any node a moment ago is
-// refused. It fails with ErrInvalidToken for a malformed, unknown or revoked token and
+// refused. It fails with ErrInvalidToken for a malformed, unknown or revoked token (a
+// password change or reset revokes them all) and
 // ErrDisabled for a disabled user (inside a *UserError).
 func (s *Service) AuthenticateToken(ctx context.Context, bearer string) (User, Token, error) {
 	secret, ok := splitToken(bearer)
@@ -193,6 +197,9 @@ func (s *Service) AuthenticateToken(ctx context.Context, bearer string) (User, T
 	}
 	if rec.Disabled {
 		return User{}, Token{}, userErr(fmt.Errorf("authenticate token %s: %w", tok.ID, ErrDisabled))
+	}
+	if tok.Generation != rec.Generation {
+		return User{}, Token{}, userErr(fmt.Errorf("authenticate token %s: %w: made before a password change", tok.ID, ErrInvalidToken))
 	}
 	return rec.User, tok.Token, nil
 }

@@ -108,6 +108,9 @@ type User struct {
 type userRecord struct {
 	User
 	PasswordHash string `json:"password_hash"`
+	// Generation counts the password changes and resets: a session or token opened under an
+	// older generation authenticates nobody.
+	Generation int `json:"generation,omitempty"`
 }
 
 // NewUser is what Add needs to create a user.
@@ -338,8 +341,10 @@ func (s *Service) Enable(ctx context.Context, email string) (User, error) {
 }
 
 // SetPassword sets the password the user with this e-mail address chose (checked against the
-// policy: ErrWeakPassword) and clears must-change-password.
-func (s *Service) SetPassword(ctx context.Context, email, password string) error {
+// policy: ErrWeakPassword) and clears must-change-password. Every session and token of the
+// user ends with it, on every node, but the session whose token is keepSession (the one the
+// change was made from; "" keeps none).
+func (s *Service) SetPassword(ctx context.Context, email, password, keepSession string) error {
 	if err := s.checkPassword(password); err != nil {
 		return err
 	}
@@ -347,29 +352,87 @@ func (s *Service) SetPassword(ctx context.Context, email, password string) error
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	_, err = s.updateUser(ctx, email, "user.password", func(r *userRecord) (map[string]any, error) {
-		r.PasswordHash, r.MustChangePassword = hash, false
-		return nil, nil
-	})
-	return err
+	return s.changePassword(ctx, email, "user.password", hash, false, keepSession)
 }
 
 // ResetPassword gives the user with this e-mail address a generated password, returned to be
-// shown once, which they must change at their next login.
+// shown once, which they must change at their next login. Every session and token of the
+// user ends with it, on every node.
 func (s *Service) ResetPassword(ctx context.Context, email string) (string, error) {
 	password := GeneratePassword()
 	hash, err := s.hasher.hash(ctx, password)
 	if err != nil {
 		return "", fmt.Errorf("reset password: %w", err)
 	}
-	_, err = s.updateUser(ctx, email, "user.password_reset", func(r *userRecord) (map[string]any, error) {
-		r.PasswordHash, r.MustChangePassword = hash, true
-		return nil, nil
-	})
-	if err != nil {
+	if err := s.changePassword(ctx, email, "user.password_reset", hash, true, ""); err != nil {
 		return "", err
 	}
 	return password, nil
+}
+
+// changePassword stores a new password hash and moves the user to a new generation, which
+// ends every session and token opened before (Session and AuthenticateToken compare
+// generations; the tokens are deleted in the same batch); the session of keepSession, if it
+// is the user's, moves along and lives on. Conditional on the versions read, retried on
+// conflict.
+func (s *Service) changePassword(ctx context.Context, email, action, hash string, mustChange bool, keepSession string) error {
+	for range maxRetries {
+		rec, version, err := s.getUserByEmail(email)
+		if err != nil {
+			return err
+		}
+		rec.PasswordHash, rec.MustChangePassword = hash, mustChange
+		rec.Generation++
+		val, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", action, rec.ID, err)
+		}
+		b := raftfsm.Batch{
+			Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: userKey(rec.ID), Version: version}},
+			Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: userKey(rec.ID), Value: val}},
+		}
+		revoked := 0
+		err = s.store.Scan([]byte(tokenPrefix), func(it raftfsm.Item) error {
+			var tok tokenRecord
+			if err := json.Unmarshal(it.Value, &tok); err != nil || tok.UserID != rec.ID {
+				return nil
+			}
+			revoked++
+			b.Ops = append(b.Ops,
+				raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenKey(tok.ID)},
+				raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenHashKey(tok.Hash)})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s %s: list tokens: %w", action, rec.ID, err)
+		}
+		kept := ""
+		if h, ok := hashSecret(keepSession); ok {
+			item, err := s.store.Get(sessionKey(h))
+			var sess Session
+			if err == nil && json.Unmarshal(item.Value, &sess) == nil && sess.UserID == rec.ID {
+				sess.Generation = rec.Generation
+				sv, err := json.Marshal(sess)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", action, rec.ID, err)
+				}
+				kept = sess.ID
+				b.Conds = append(b.Conds, raftfsm.Cond{Kind: raftfsm.CondVersion, Key: sessionKey(h), Version: item.Version})
+				b.Ops = append(b.Ops, raftfsm.Op{Kind: raftfsm.OpPut, Key: sessionKey(h), Value: sv})
+			}
+		}
+		b.Audit = s.audit(ctx, action, rec.ID, map[string]any{"tokens_revoked": revoked, "session_kept": kept})
+		_, err = s.store.Propose(ctx, b)
+		if errors.Is(err, raftfsm.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", action, rec.ID, err)
+		}
+		s.logger.Info("password changed: other sessions and tokens ended", logUserID, rec.ID, "tokens_revoked", revoked)
+		return nil
+	}
+	return fmt.Errorf("%s %s: still conflicting after %d attempts: %w", action, email, maxRetries, raftfsm.ErrConflict)
 }
 
 // SetRole changes the role of the user with this e-mail address.

@@ -186,10 +186,10 @@ func TestSetPasswordAndRole(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)
 	e.addUser(t, "c@example.org", "")
-	if err := e.svc.SetPassword(ctx, "c@example.org", "short"); !errors.Is(err, ErrWeakPassword) {
+	if err := e.svc.SetPassword(ctx, "c@example.org", "short", ""); !errors.Is(err, ErrWeakPassword) {
 		t.Fatalf("SetPassword weak: %v", err)
 	}
-	if err := e.svc.SetPassword(ctx, "c@example.org", "a much longer passphrase"); err != nil {
+	if err := e.svc.SetPassword(ctx, "c@example.org", "a much longer passphrase", ""); err != nil {
 		t.Fatal(err)
 	}
 	u, err := e.svc.CheckPassword(ctx, "c@example.org", "a much longer passphrase")

@@ -64,6 +64,8 @@ func userErr(cause error) error {
 		key, fr, en = "account.weak_password", "Mot de passe trop faible ou trop long.", "Password too weak or too long."
 	case errors.Is(cause, ErrBadCredentials):
 		key, fr, en = "account.bad_credentials", "Adresse e-mail ou mot de passe incorrect.", "Wrong e-mail address or password."
+	case errors.Is(cause, ErrBusy):
+		key, fr, en = "account.busy", "Trop de connexions en cours : réessayez dans un moment.", "Too many sign-ins at once: try again in a moment."
 	case errors.Is(cause, ErrDisabled):
 		key, fr, en = "account.disabled", "Ce compte est désactivé.", "This account is disabled."
 	case errors.Is(cause, ErrLocked):

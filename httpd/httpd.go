@@ -100,6 +100,8 @@ type Server struct {
 	deps   Deps
 	logger *slog.Logger
 	srv    *fasthttp.Server
+	// proxies are the trusted proxies whose X-Forwarded-For is believed (clientip.go).
+	proxies trustedProxies
 
 	mu    sync.Mutex    // guards ln and certs
 	ln    net.Listener  // the bound listener, nil before Start

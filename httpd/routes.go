@@ -38,8 +38,9 @@ type Deps struct {
 var PublicRoutes = []string{"/healthz", "/readyz", "/ca.pem"}
 
 // handle routes a request: the probes and /ca.pem, the uploads, the API, the web UI; anything
-// else 404.
+// else 404. The client's address is settled first (resolveClient).
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	s.resolveClient(ctx)
 	h := &ctx.Response.Header
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

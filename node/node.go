@@ -100,6 +100,9 @@ type instance struct {
 
 	settingsMu sync.Mutex      // serialises applySettings; guards lastPolicy
 	lastPolicy transfer.Policy // the policy last given to transfers
+	// proxiesWith is the trusted_proxies value last given to HTTPS. Guarded by settingsMu
+	// once serving.
+	proxiesWith string
 	// apiURL is the public URL the mounted API was built with; apiHandlers every handler
 	// built (the last one serves). Guarded by settingsMu once serving.
 	apiURL      string
@@ -266,11 +269,12 @@ func (n *instance) start(ctx context.Context) error {
 		return err
 	}
 
-	n.bg.Add(4)
+	n.bg.Add(5)
 	go n.afterLeader()
 	go n.watchHTTPS()
 	go n.watchSettings()
 	go n.rescanHeld()
+	go n.purgeAccounts()
 	n.onStop("background jobs", func(context.Context) error { n.bgCancel(); n.bg.Wait(); return nil })
 
 	n.serving.Store(true)
@@ -489,6 +493,7 @@ func (n *instance) startHTTPS(ctx context.Context) error {
 	if n.https, err = httpd.New(hcfg, n.httpDeps(), n.logger); err != nil {
 		return err
 	}
+	n.applyProxies()
 	if err := n.https.Start(); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"valise/account"
 	"valise/adminapi"
+	"valise/httpd"
 	"valise/notify"
 	"valise/raftfsm"
 	"valise/scan"
@@ -378,12 +379,61 @@ func (n *instance) applySettings() {
 			n.logger.Error("apply the smtp settings", "err", err)
 		}
 	}
+	n.applyProxies()
 	if n.apiURL != "" {
 		if err := n.startAPI(); err != nil {
 			n.logger.Error("apply public_url", "err", err)
 		}
 		if err := n.startWeb(); err != nil {
 			n.logger.Error("apply public_url and branding to the web UI", "err", err)
+		}
+	}
+}
+
+// applyProxies gives the HTTPS server the trusted_proxies setting, once it exists. Called
+// with settingsMu held, or before serving.
+func (n *instance) applyProxies() {
+	if n.https == nil {
+		return
+	}
+	v := n.setting("trusted_proxies")
+	if v == n.proxiesWith {
+		return
+	}
+	nets, err := httpd.ParseTrustedProxies(v)
+	if err != nil {
+		// settings set checks the value; one stored under older rules trusts nobody.
+		n.logger.Error("trusted_proxies not applied: no proxy is believed", "err", err)
+		nets = nil
+	}
+	n.https.SetTrustedProxies(nets)
+	n.proxiesWith = v
+	n.logger.Info("trusted proxies set", "trusted_proxies", v)
+}
+
+// purgeAccountsEvery is how often the leader deletes expired sessions and stale lock records.
+const purgeAccountsEvery = time.Hour
+
+// purgeAccounts deletes, on the leader, the expired sessions and the lock records that no
+// longer count (guessing leaves one per address tried), until the node stops.
+func (n *instance) purgeAccounts() {
+	defer n.bg.Done()
+	t := time.NewTicker(purgeAccountsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+		if n.store.Status().State != "Leader" {
+			continue
+		}
+		if c, err := n.accounts.PurgeSessions(n.bgCtx); err != nil {
+			n.logger.Warn("purge expired sessions", "err", err, "deleted", c)
+		}
+		if c, err := n.accounts.PurgeLocks(n.bgCtx); err != nil {
+			n.logger.Warn("purge stale lock records", "err", err, "deleted", c)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"valise/httpd"
 	"valise/httpd/web"
 )
 
@@ -48,6 +49,9 @@ var knownSettings = map[string]settingSpec{
 	"branding.color_dark":    {validate: optional(brandColor(true))},  // "": branding.color, lightened
 	"branding.logo":          {validate: optional(validLogo)},         // a data: URL, see web.ParseLogo
 	"metrics.token":          {secret: true, validate: optional(minLen(32))},
+	// trusted_proxies: the load balancers (CIDRs or addresses, comma-separated) whose
+	// X-Forwarded-For names the client; "" believes nobody's.
+	"trusted_proxies": {validate: validTrustedProxies},
 }
 
 // settingKeys returns the known setting keys, sorted.
@@ -197,6 +201,15 @@ func brandColor(dark bool) func(string) error {
 		}
 		return web.CheckBrandColor(strings.ToLower(v), dark)
 	}
+}
+
+// validTrustedProxies accepts the trusted_proxies list httpd parses, at most 4 KiB.
+func validTrustedProxies(v string) error {
+	if len(v) > 4096 {
+		return fmt.Errorf("the value is longer than 4096 bytes")
+	}
+	_, err := httpd.ParseTrustedProxies(v)
+	return err
 }
 
 // validLogo accepts an image as a data: URL (appliance settings set branding.logo --file).

@@ -61,6 +61,11 @@ func TestValidateSetting(t *testing.T) {
 		{"branding.color_dark", "#abc", false},
 		{"metrics.token", strings.Repeat("x", 32), true},
 		{"metrics.token", "short", false},
+		{"trusted_proxies", "", true},
+		{"trusted_proxies", "10.0.0.0/8, 192.0.2.7", true},
+		{"trusted_proxies", "2001:db8::/32", true},
+		{"trusted_proxies", "lb.example.org", false},
+		{"trusted_proxies", "10.0.0.0/40", false},
 		{"smtp.username", "line\nbreak", false},
 		{"no.such.key", "1", false},
 	} {

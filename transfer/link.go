@@ -144,7 +144,10 @@ func recipientActor(addr string) string { return "recipient:" + addr }
 // a new one, or grant (a token from an earlier challenge on this link) with the password
 // added; the grant is Complete when no e-mail code is also required. After
 // Challenge.PasswordMaxFailures wrong passwords the link refuses every password
-// (ErrTooManyAttempts) for Challenge.PasswordLockout.
+// (ErrTooManyAttempts) for Challenge.PasswordLockout, unchecked; so is a password that comes
+// while as many checks run as failures remain before the lock, so that a burst of guesses
+// gets no more checks than that. A right password that finds the link locked after its
+// check (by concurrent guesses) gets ErrWrongPassword, the answer a wrong one gets.
 func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password string) (Grant, error) {
 	l, err := s.openLink(ctx, token)
 	if err != nil {
@@ -156,6 +159,11 @@ func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password 
 	if s.clock().Before(l.link.LockedUntil) {
 		return Grant{}, ErrTooManyAttempts
 	}
+	key := challengeKey(l.hash, "password")
+	if !s.checks.admit(key, s.cfg.Challenge.PasswordMaxFailures-l.link.PasswordFailures) {
+		return Grant{}, fmt.Errorf("%w: checks of this link already running", ErrTooManyAttempts)
+	}
+	defer s.checks.release(key)
 	okPw, err := s.hasher.VerifyPassword(ctx, password, l.send.PasswordHash)
 	if err != nil {
 		return Grant{}, fmt.Errorf("verify link password: %w", err)
@@ -186,9 +194,10 @@ func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password 
 		return Grant{}, ErrWrongPassword
 	}
 	return s.grant(ctx, l, grant, "link.password", func(g *grantRecord, link *linkRecord) error {
-		// Locked meanwhile by concurrent wrong guesses: the right password comes too late.
+		// Locked meanwhile by concurrent wrong guesses: the right password comes too late,
+		// and is answered as the wrong ones checked with it are.
 		if s.clock().Before(link.LockedUntil) {
-			return ErrTooManyAttempts
+			return fmt.Errorf("%w: locked during the check", ErrWrongPassword)
 		}
 		g.Password = true
 		link.PasswordFailures = 0
@@ -307,7 +316,10 @@ func hashCode(salt []byte, code string) string {
 
 // CheckEmailCode checks the pending e-mail code of a link. On success the code is used up
 // and the grant returned as CheckLinkPassword does. A wrong code counts one attempt; after
-// Challenge.CodeMaxAttempts the code is burnt (ErrTooManyAttempts, then ErrCodeExpired).
+// Challenge.CodeMaxAttempts the code is burnt (ErrTooManyAttempts, then ErrCodeExpired). A
+// code that comes while as many checks run as attempts remain is refused unchecked
+// (ErrTooManyAttempts); a right code burnt during its check gets ErrCodeExpired, as a wrong
+// one then does.
 func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code string) (Grant, error) {
 	l, err := s.openLink(ctx, token)
 	if err != nil {
@@ -316,6 +328,14 @@ func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code string)
 	if !l.send.Options.EmailCode {
 		return Grant{}, ErrNotRequired
 	}
+	if l.link.CodeHash == "" || !s.clock().Before(l.link.CodeExpires) {
+		return Grant{}, ErrCodeExpired
+	}
+	key := challengeKey(l.hash, "code")
+	if !s.checks.admit(key, s.cfg.Challenge.CodeMaxAttempts-l.link.CodeAttempts) {
+		return Grant{}, fmt.Errorf("%w: checks of this code already running", ErrTooManyAttempts)
+	}
+	defer s.checks.release(key)
 	code = strings.TrimSpace(code)
 	var verdict error
 	_, err = s.change(ctx, "check e-mail code", func() (raftfsm.Batch, error) {

@@ -382,8 +382,10 @@ func TestEmailCodeConcurrentGuesses(t *testing.T) {
 			t.Fatalf("guess: %v", err)
 		}
 	}
-	if counts[ErrWrongCode] != 4 || counts[ErrTooManyAttempts] != 1 || counts[ErrCodeExpired] != guesses-5 {
-		t.Fatalf("outcomes = %v, want 4 wrong, 1 burning, the rest expired", counts)
+	// The guesses beyond the attempts left are refused unchecked (too many attempts) or
+	// find the code burnt (expired).
+	if counts[ErrWrongCode] != 4 || counts[ErrTooManyAttempts] < 1 || counts[ErrTooManyAttempts]+counts[ErrCodeExpired] != guesses-4 {
+		t.Fatalf("outcomes = %v, want 4 wrong, 1 burning, the rest refused or expired", counts)
 	}
 	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", code.Code); !errors.Is(err, ErrCodeExpired) {
 		t.Fatalf("right code after the burn: %v", err)

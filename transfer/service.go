@@ -38,6 +38,7 @@ type Service struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	limiter *ipLimiter
+	checks  challengeChecks // the link challenges' checks in flight
 
 	randMu sync.Mutex // guards rnd: a test source need not be safe for concurrent use
 	rnd    io.Reader

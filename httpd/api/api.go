@@ -304,6 +304,7 @@ func (h *Handler) Handle(ctx *fasthttp.RequestCtx) bool {
 	return true
 }
 
-// clientIP is the peer's address. Valise answers clients directly: no proxy header is
-// trusted.
+// clientIP is the client's address: the peer's, or the one the trusted proxies vouch for,
+// which httpd has put in the request's remote address (httpd/clientip.go); no header is read
+// here.
 func clientIP(ctx *fasthttp.RequestCtx) string { return ctx.RemoteIP().String() }

@@ -39,6 +39,9 @@ func errorStatus(err error) (int, string) {
 		return fasthttp.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, ErrRateLimited):
 		return fasthttp.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, account.ErrBusy):
+		// Too many password checks wait for an Argon2 slot (a link's password, here).
+		return fasthttp.StatusTooManyRequests, "busy"
 	case errors.Is(err, ErrRangeNotSatisfiable):
 		return fasthttp.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable"
 	case errors.Is(err, account.ErrInvalidInput), errors.Is(err, account.ErrInvalidEmail),
@@ -192,7 +195,22 @@ func (h *Handler) fail(ctx *fasthttp.RequestCtx, err error) {
 	if status == fasthttp.StatusUnauthorized {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="valise"`)
 	}
+	retryAfter(ctx, status, code)
 	h.writeJSON(ctx, status, apiError{Code: code, Message: message(messageKey(err, code), h.lang(ctx))})
+}
+
+// retryAfter tells a client refused for now when to try again, unless the refusal already
+// did: a minute after too many attempts, a few seconds when the node is busy.
+func retryAfter(ctx *fasthttp.RequestCtx, status int, code string) {
+	if (status != fasthttp.StatusTooManyRequests && status != fasthttp.StatusServiceUnavailable) ||
+		len(ctx.Response.Header.Peek("Retry-After")) > 0 {
+		return
+	}
+	if code == "too_many_attempts" || code == "rate_limited" {
+		ctx.Response.Header.Set("Retry-After", "60")
+		return
+	}
+	ctx.Response.Header.Set("Retry-After", "5")
 }
 
 // writeJSON answers status with v as JSON.

@@ -24,6 +24,7 @@ func TestErrorStatus(t *testing.T) {
 		{account.ErrNotFound, 404, "not_found"},
 		{account.ErrInvalidInput, 400, "invalid_input"},
 		{ErrRateLimited, 429, "rate_limited"},
+		{&account.UserError{Err: account.ErrBusy}, 429, "busy"}, // issue 16 item 4: a full Argon2 queue
 		{ErrBodyTooLarge, 413, "body_too_large"},
 		{ErrUnsupportedMediaType, 415, "unsupported_media_type"},
 		{ErrRangeNotSatisfiable, 416, "range_not_satisfiable"},

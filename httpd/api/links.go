@@ -44,6 +44,7 @@ func (h *Handler) failLink(ctx *fasthttp.RequestCtx, err error, page bool) {
 	}
 	securityHeaders(ctx, kindPage)
 	ctx.Response.Header.Del("Content-Disposition")
+	retryAfter(ctx, status, code)
 	h.pages.renderError(ctx, status, h.lang(ctx), message(code, h.lang(ctx)))
 }
 

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -25,36 +26,67 @@ func (h *Handler) serveLogin(r *request, _ map[string]string) {
 	h.render(r, fasthttp.StatusOK, "login", p)
 }
 
+// Retry-After of the sign-in refusals: a lock or a rate limit (the same answer, so that
+// neither tells what the other would), and a full Argon2 queue.
+const (
+	retryLocked = "60"
+	retryBusy   = "5"
+)
+
 // serveLoginPost checks the e-mail address and password, opens a session and sets its cookie.
+// Attempts are limited per client address and per e-mail address typed before anything is
+// read; every refusal that happens before the password is checked (a rate limit, a lock, too
+// many checks of the account running) gets one same answer, whatever the password, and a
+// password checked and found wrong, or right but too late, gets the wrong password's.
 func (h *Handler) serveLoginPost(r *request, _ map[string]string) {
 	args := r.ctx.PostArgs()
 	email := strings.TrimSpace(string(args.Peek("email")))
 	password := string(args.Peek("password"))
+	tr := h.translator(r.lang)
 	fail := func(status int, msg string) {
 		p := h.newPage(r)
 		p.Error = msg
 		p.Data = loginData{Email: email}
 		h.render(r, status, "login", p)
 	}
+	tooMany := func(retry string) {
+		r.ctx.Response.Header.Set("Retry-After", retry)
+		fail(fasthttp.StatusTooManyRequests, tr.translate("login.too_many"))
+	}
 	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
-		fail(fasthttp.StatusUnauthorized, h.translator(r.lang).translate("login.missing"))
+		fail(fasthttp.StatusUnauthorized, tr.translate("login.missing"))
 		return
 	}
-	u, err := h.deps.Accounts.CheckPassword(r.ctx, email, password)
-	if err != nil {
-		status := fasthttp.StatusUnauthorized
-		if errors.Is(err, account.ErrLocked) {
-			status = fasthttp.StatusTooManyRequests
-		}
+	now := time.Now()
+	if !h.loginByAddress.allow(addressKey(r.ctx.RemoteIP()), now) || !h.loginByAccount.allow(accountKey(email), now) {
+		tooMany(retryLocked)
+		return
+	}
+	u, err := h.deps.Accounts.CheckPassword(r.cx, email, password)
+	switch {
+	case err == nil:
+	case errors.Is(err, account.ErrBadCredentials):
+		msg, _ := h.accountMessage(r.lang, err)
+		fail(fasthttp.StatusUnauthorized, msg)
+		return
+	case errors.Is(err, account.ErrLocked):
+		tooMany(retryLocked)
+		return
+	case errors.Is(err, account.ErrBusy):
+		tooMany(retryBusy)
+		return
+	default:
 		msg, ok := h.accountMessage(r.lang, err)
+		status := fasthttp.StatusUnauthorized // a disabled user
 		if !ok {
 			h.logger.Warn("login check failed", logErr, err)
 			status = fasthttp.StatusServiceUnavailable
+			r.ctx.Response.Header.Set("Retry-After", retryBusy)
 		}
 		fail(status, msg)
 		return
 	}
-	token, sess, err := h.deps.Accounts.CreateSession(r.ctx, u.ID)
+	token, sess, err := h.deps.Accounts.CreateSession(r.cx, u.ID)
 	if err != nil {
 		msg, ok := h.accountMessage(r.lang, err)
 		if !ok {
@@ -85,7 +117,7 @@ func (h *Handler) accountMessage(lang string, err error) (string, bool) {
 
 // serveLogout ends the session and forgets its cookie.
 func (h *Handler) serveLogout(r *request, _ map[string]string) {
-	if err := h.deps.Accounts.DeleteSession(r.ctx, r.token); err != nil {
+	if err := h.deps.Accounts.DeleteSession(r.cx, r.token); err != nil {
 		h.logger.Warn("session not deleted", logUserID, r.user.ID, logErr, err)
 	}
 	clearCookie(r.ctx, sessionCookie)
@@ -122,13 +154,14 @@ func (h *Handler) servePasswordPost(r *request, _ map[string]string) {
 		return
 	}
 	if !first {
-		if _, err := h.deps.Accounts.CheckPassword(r.ctx, r.user.Email, string(args.Peek("current_password"))); err != nil {
+		if _, err := h.deps.Accounts.CheckPassword(r.cx, r.user.Email, string(args.Peek("current_password"))); err != nil {
 			msg, _ := h.accountMessage(r.lang, err)
 			fail(fasthttp.StatusUnprocessableEntity, msg)
 			return
 		}
 	}
-	if err := h.deps.Accounts.SetPassword(account.WithActor(r.ctx, r.user.ID), r.user.Email, newPW); err != nil {
+	// The other sessions and the API tokens end with the change; this one lives on.
+	if err := h.deps.Accounts.SetPassword(account.WithActor(r.cx, r.user.ID), r.user.Email, newPW, r.token); err != nil {
 		msg, ok := h.accountMessage(r.lang, err)
 		if !ok {
 			h.logger.Warn("password not changed", logUserID, r.user.ID, logErr, err)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +87,10 @@ func (h *Handler) table() []route {
 
 // request is one request being served, with what the router learnt about it.
 type request struct {
-	ctx   *fasthttp.RequestCtx
+	ctx *fasthttp.RequestCtx
+	// cx bounds the request's domain calls by Config.RequestTimeout and carries the client
+	// address for account; never nil past serve's start.
+	cx    context.Context
 	lang  string // "fr" or "en"
 	user  *account.User
 	sess  *account.Session
@@ -103,9 +107,11 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, rt *route, params map[string]s
 		return
 	}
 	pageHeaders(ctx)
-	r := &request{ctx: ctx, lang: h.language(ctx)}
+	cx, cancel := h.requestContext(ctx)
+	defer cancel()
+	r := &request{ctx: ctx, cx: cx, lang: h.language(ctx)}
 	if tok := string(ctx.Request.Header.Cookie(sessionCookie)); tok != "" && len(tok) <= 512 {
-		sess, u, err := h.deps.Accounts.Session(ctx, tok)
+		sess, u, err := h.deps.Accounts.Session(cx, tok)
 		switch {
 		case err == nil:
 			r.user, r.sess, r.token = &u, &sess, tok
@@ -148,6 +154,15 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, rt *route, params map[string]s
 		}
 	}
 	rt.serve(r, params)
+}
+
+// requestContext returns the context of a request's domain calls: ended by
+// Config.RequestTimeout, carrying the client address (httpd has put the one its trusted
+// proxies vouch for in RemoteAddr). The server's shutdown waits for it, within its own
+// deadline.
+func (h *Handler) requestContext(ctx *fasthttp.RequestCtx) (context.Context, context.CancelFunc) {
+	cx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
+	return account.WithClientIP(cx, ctx.RemoteIP().String()), cancel
 }
 
 // readForm reads a POST's body, at most Config.MaxBodyBytes, and leaves it in the request

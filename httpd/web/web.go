@@ -52,7 +52,10 @@ var (
 // is called from request goroutines, concurrently, and honours ctx. Errors meant for the
 // user are *account.UserError values.
 type Accounts interface {
-	// CheckPassword authenticates an e-mail address and password (lockout included).
+	// CheckPassword authenticates an e-mail address and password (lockout included), from
+	// the client address account.WithClientIP put in ctx. account.ErrLocked and ErrBusy
+	// refuse before any check; ErrBadCredentials answers a wrong password, or a right one
+	// that came too late.
 	CheckPassword(ctx context.Context, email, password string) (account.User, error)
 	// CreateSession opens a session for userID and returns its token, given once.
 	CreateSession(ctx context.Context, userID string) (string, account.Session, error)
@@ -61,9 +64,10 @@ type Accounts interface {
 	Session(ctx context.Context, token string) (account.Session, account.User, error)
 	// DeleteSession ends a session; an unknown token is not an error.
 	DeleteSession(ctx context.Context, token string) error
-	// SetPassword sets a chosen password (policy checked: account.ErrWeakPassword) and
-	// clears must-change-password.
-	SetPassword(ctx context.Context, email, password string) error
+	// SetPassword sets a chosen password (policy checked: account.ErrWeakPassword), clears
+	// must-change-password and ends every other session and token of the user: the session
+	// whose token is keepSession lives on.
+	SetPassword(ctx context.Context, email, password, keepSession string) error
 }
 
 // Sends is the sender's side of transfer; *transfer.Service implements it. Owner-scoped
@@ -131,6 +135,14 @@ type Config struct {
 	// ScanWait is how long the compose page waits for the virus scan of files uploaded a
 	// moment ago before telling the user to try again.
 	ScanWait time.Duration `toml:"scan_wait"`
+	// RequestTimeout bounds the domain calls of one request (a session lookup, a password
+	// check waiting for its Argon2 slot): past it the request is answered, never left hanging.
+	RequestTimeout time.Duration `toml:"request_timeout"`
+	// LoginPerAddress limits sign-in attempts (POST /login) per client address, on this node.
+	LoginPerAddress Rate `toml:"login_per_address"`
+	// LoginPerAccount limits sign-in attempts per e-mail address typed (a user's or not), on
+	// this node.
+	LoginPerAccount Rate `toml:"login_per_account"`
 	// KeepaliveEvery is how often the compose page tells the server the user is still there
 	// while its uploads run (POST /keepalive): a long upload is activity, and its session
 	// must not end idle under it. Keep it well below account's idle limit.
@@ -155,6 +167,10 @@ func DefaultConfig() Config {
 		SessionMaxAge:  12 * time.Hour,
 		ScanWait:       30 * time.Second,
 		KeepaliveEvery: 5 * time.Minute,
+		RequestTimeout: 30 * time.Second,
+		// A person mistyping needs a handful; the account's lockout stops guessing anyway.
+		LoginPerAddress: Rate{PerMinute: 20, Burst: 20},
+		LoginPerAccount: Rate{PerMinute: 30, Burst: 30},
 	}
 }
 
@@ -186,6 +202,10 @@ func (c *Config) Validate() error {
 		return errors.New("web config: keepalive_every must be positive")
 	case c.ScanWait < 0:
 		return errors.New("web config: scan_wait must not be negative")
+	case c.RequestTimeout <= 0:
+		return errors.New("web config: request_timeout must be positive")
+	case !c.LoginPerAddress.valid() || !c.LoginPerAccount.valid():
+		return errors.New("web config: login_per_address and login_per_account need a positive per_minute and burst")
 	}
 	return nil
 }
@@ -210,6 +230,8 @@ type Handler struct {
 	pages   *pages
 	static  *staticFiles
 	routes  []route
+	// Sign-in rate limits, never nil.
+	loginByAddress, loginByAccount *limiter
 }
 
 // New returns a Handler.
@@ -248,6 +270,9 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		matcher: language.NewMatcher([]language.Tag{language.French, language.English}),
 		pages:   pg,
 		static:  st,
+
+		loginByAddress: newLimiter(cfg.LoginPerAddress),
+		loginByAccount: newLimiter(cfg.LoginPerAccount),
 	}
 	h.routes = h.table()
 	return h, nil

@@ -27,7 +27,7 @@ func TestLogin(t *testing.T) {
 		{"right password", "alice@example.org", testPassword, 0, http.StatusSeeOther, "/send", ""},
 		{"wrong password", "alice@example.org", "not the password", 0, http.StatusUnauthorized, "", "Adresse e-mail ou mot de passe incorrect."},
 		{"unknown address", "nobody@example.org", testPassword, 0, http.StatusUnauthorized, "", "Adresse e-mail ou mot de passe incorrect."},
-		{"locked after failures", "locked@example.org", testPassword, 3, http.StatusTooManyRequests, "", "compte bloqué temporairement"},
+		{"locked after failures", "locked@example.org", testPassword, 3, http.StatusTooManyRequests, "", "essais de connexion"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := e.newClient()
