@@ -487,19 +487,27 @@ func (u *Uploader) persistCtx(ctx context.Context) (context.Context, context.Can
 // within LiveGrace, and otherwise with VerdictPending: it never waits for a rescan, nor for
 // clamd beyond LiveGrace. The background scan records the verdict later (WaitVerdict).
 func (u *Uploader) Write(ctx context.Context, principal string, id FileID, offset int64, chunk UploadChunk) (int64, error) {
+	// Whose upload it is comes first: another user's Write must neither lock the upload
+	// (its owner's PATCHes would get ErrLocked) nor take and close its open writer (its live
+	// scan, or a committed file waiting for its record, would be lost).
+	if !u.svc.ownsUploadOrFile(principal, id) {
+		return offset, ErrUploadNotFound
+	}
 	if !u.lock(id) {
 		return offset, fmt.Errorf("write %s: %w", id, ErrLocked)
 	}
 	defer u.unlock(id)
-	o := u.take(id)
 	up, err := u.svc.GetUpload(ctx, principal, id)
 	if err != nil {
-		o.close()
 		if errors.Is(err, ErrUploadNotFound) {
+			if o := u.take(id); o != nil {
+				o.close() // the upload became a file or was cancelled: its writer is of no use
+			}
 			return u.writeCompleted(ctx, principal, id, offset, chunk, err)
 		}
 		return offset, err
 	}
+	o := u.take(id)
 	if up.Offset != offset {
 		u.keep(id, o)
 		return up.Offset, fmt.Errorf("write %s at %d: %w: the upload is at %d", id, offset, ErrOffsetMismatch, up.Offset)
