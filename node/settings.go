@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"valise/httpd/web"
+	"valise/scan"
 )
 
 // settingsPrefix is the metadata key prefix of the cluster-wide settings: settings/<key>.
@@ -48,6 +49,11 @@ var knownSettings = map[string]settingSpec{
 	"branding.color_dark":    {validate: optional(brandColor(true))},  // "": branding.color, lightened
 	"branding.logo":          {validate: optional(validLogo)},         // a data: URL, see web.ParseLogo
 	"metrics.token":          {secret: true, validate: optional(minLen(32))},
+
+	// Signatures: whether a file checked with test signatures only may be sent, and the
+	// organisation's mirror the private clamd's freshclam updates from (read at start).
+	"scan.test_signatures_only": {def: "allow", validate: oneOf("allow", "hold")},
+	"clamd.database_mirror":     {validate: scan.ValidateMirror}, // "": no update
 }
 
 // settingKeys returns the known setting keys, sorted.
