@@ -109,6 +109,11 @@ type ScannerInfo struct {
 	TestSignaturesOnly bool `json:"test_signatures_only"`
 	// DBAgeSeconds is the age of the signature database, in seconds (0 when unknown).
 	DBAgeSeconds int64 `json:"db_age"`
+	// DatabaseUpdate says how the last update from clamd.database_mirror went ("" when no
+	// mirror is set).
+	DatabaseUpdate string `json:"database_update,omitempty"`
+	// Advice says how to install real signatures offline, while TestSignaturesOnly.
+	Advice string `json:"advice,omitempty"`
 }
 
 // NodeInfo names this node and where it listens.

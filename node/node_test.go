@@ -245,6 +245,10 @@ func TestInitRun(t *testing.T) {
 		if !hasOfficialClamDB(officialClamDB) && !sc.TestSignaturesOnly {
 			t.Fatalf("scanner %+v: no official database, want test_signatures_only", sc)
 		}
+		// issue 16 item 7: status says how to install real signatures offline.
+		if sc.TestSignaturesOnly && (!strings.Contains(sc.Advice, "clamd.database_mirror") || !strings.Contains(sc.Advice, ".cvd")) {
+			t.Fatalf("scanner %+v: test signatures only, with no advice on real ones", sc)
+		}
 	})
 	t.Run("certificate for a new public_url host", func(t *testing.T) {
 		if _, err := c.SetSetting(ctx, "public_url", "https://Files.Example.org:8443"); err != nil {

@@ -74,6 +74,7 @@ func (n *instance) startScanner(ctx context.Context) {
 	if hasOfficialClamDB(officialClamDB) {
 		dcfg.DatabaseDir = officialClamDB
 	}
+	dcfg.DatabaseMirror = n.setting("clamd.database_mirror")
 	d, err := scan.NewDaemon(dcfg, n.logger)
 	if err != nil {
 		sc.reason = err.Error()
@@ -94,10 +95,18 @@ func (n *instance) startScanner(ctx context.Context) {
 	if st.Running {
 		n.logger.Info("scanner: private clamd running", "version", st.Version, "test_signatures_only", st.TestSignaturesOnly, "db_age", st.DBAge.String())
 		if st.TestSignaturesOnly {
-			n.logger.Warn("scanner: no official signature database: test signatures only, nothing real is detected", "database", officialClamDB)
+			n.logger.Warn("scanner: no official signature database: test signatures only, nothing real is detected; "+
+				"clean verdicts say \"checked with test signatures only\"", "database", officialClamDB,
+				"database_update", st.DatabaseUpdate, "how_to_fix", realSignaturesAdvice)
 		}
 	}
 }
+
+// realSignaturesAdvice says how to give an offline node real signatures; status and the log
+// show it while the private clamd has test signatures only.
+const realSignaturesAdvice = "install real signatures offline: set clamd.database_mirror to your organisation's " +
+	"ClamAV mirror (appliance settings set clamd.database_mirror http://mirror.example.org/clamav) and restart, " +
+	"or copy main.cvd, daily.cvd and bytecode.cvd into " + officialClamDB + " and restart"
 
 // hasOfficialClamDB reports whether dir holds an official ClamAV database (.cvd or .cld).
 func hasOfficialClamDB(dir string) bool {
@@ -120,6 +129,10 @@ func (n *instance) scannerInfo(ctx context.Context) adminapi.ScannerInfo {
 		st := sc.daemon.Status()
 		out.Running, out.Reason, out.Version = st.Running, st.Reason, st.Version
 		out.TestSignaturesOnly, out.DBAgeSeconds = st.TestSignaturesOnly, int64(st.DBAge/time.Second)
+		out.DatabaseUpdate = st.DatabaseUpdate
+		if st.TestSignaturesOnly {
+			out.Advice = realSignaturesAdvice
+		}
 		return out
 	}
 	if sc.reason != "" {
@@ -345,6 +358,7 @@ func policyFrom(setting func(key string) string) (p transfer.Policy, problem str
 	p.MaxSendBytes = num("quota.send_max_bytes")
 	p.ReleaseUnscanned = setting("scan.policy") == "release"
 	p.SkipLargeScan = setting("scan.large_files") == "not_scanned"
+	p.HoldTestSignaturesOnly = setting("scan.test_signatures_only") == "hold"
 	p.DefaultExpiry = time.Duration(num("retention.default_days")) * day
 	p.MaxExpiry = time.Duration(num("retention.max_days")) * day
 	p.UnsentRetention = time.Duration(num("retention.unsent_days")) * day

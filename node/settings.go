@@ -12,6 +12,7 @@ import (
 
 	"valise/httpd"
 	"valise/httpd/web"
+	"valise/scan"
 )
 
 // settingsPrefix is the metadata key prefix of the cluster-wide settings: settings/<key>.
@@ -52,6 +53,11 @@ var knownSettings = map[string]settingSpec{
 	// trusted_proxies: the load balancers (CIDRs or addresses, comma-separated) whose
 	// X-Forwarded-For names the client; "" believes nobody's.
 	"trusted_proxies": {validate: validTrustedProxies},
+
+	// Signatures: whether a file checked with test signatures only may be sent, and the
+	// organisation's mirror the private clamd's freshclam updates from (read at start).
+	"scan.test_signatures_only": {def: "allow", validate: oneOf("allow", "hold")},
+	"clamd.database_mirror":     {validate: scan.ValidateMirror}, // "": no update
 }
 
 // settingKeys returns the known setting keys, sorted.

@@ -43,6 +43,14 @@ func TestValidateSetting(t *testing.T) {
 		{"clamd.address", "unix:relative.sock", false},
 		{"scan.policy", "hold", true},
 		{"scan.policy", "pass", false},
+		{"scan.test_signatures_only", "hold", true},
+		{"scan.test_signatures_only", "allow", true},
+		{"scan.test_signatures_only", "release", false},
+		{"clamd.database_mirror", "http://mirror.example.org/clamav", true},
+		{"clamd.database_mirror", "mirror.example.org:8080", true},
+		{"clamd.database_mirror", "", true},
+		{"clamd.database_mirror", "http://mirror.example.org DatabaseDirectory /etc", false},
+		{"clamd.database_mirror", "file:///var/lib/clamav", false},
 		{"retention.default_days", "7", true},
 		{"retention.default_days", "-1", false},
 		{"quota.user_bytes", "1073741824", true},
@@ -138,13 +146,14 @@ func TestPolicyFrom(t *testing.T) {
 		}
 	}
 	p, problem := policyFrom(get(nil))
-	if problem != "" || p.ReleaseUnscanned || p.SkipLargeScan || p.MaxSendBytes != 0 || p.QuotaBytes != 0 || p.MaxFileSize != 10737418240 {
+	if problem != "" || p.ReleaseUnscanned || p.SkipLargeScan || p.HoldTestSignaturesOnly || p.MaxSendBytes != 0 || p.QuotaBytes != 0 || p.MaxFileSize != 10737418240 {
 		t.Fatalf("defaults: %+v, %q", p, problem)
 	}
 	p, problem = policyFrom(get(map[string]string{
 		"scan.policy": "release", "scan.large_files": "not_scanned", "quota.send_max_bytes": "5000", "quota.user_bytes": "9000",
+		"scan.test_signatures_only": "hold",
 	}))
-	if problem != "" || !p.ReleaseUnscanned || !p.SkipLargeScan || p.MaxSendBytes != 5000 || p.QuotaBytes != 9000 {
+	if problem != "" || !p.ReleaseUnscanned || !p.SkipLargeScan || !p.HoldTestSignaturesOnly || p.MaxSendBytes != 5000 || p.QuotaBytes != 9000 {
 		t.Fatalf("set: %+v, %q", p, problem)
 	}
 	p, problem = policyFrom(get(map[string]string{"retention.default_days": "40", "retention.max_days": "30"}))

@@ -161,8 +161,14 @@ func (n *instance) rescanHeld() {
 // scannerSource gives the Uploader the node's clamd.
 type scannerSource struct{ s *scanner }
 
-// Client implements transfer.Scanner.
-func (s scannerSource) Client() *scan.Client { return s.s.client }
+// Client implements transfer.Scanner. The private clamd's client is asked afresh each time:
+// it says whether only test signatures are loaded, which a restart may change.
+func (s scannerSource) Client() *scan.Client {
+	if s.s.daemon != nil {
+		return s.s.daemon.Client()
+	}
+	return s.s.client
+}
 
 // apiMount is the REST API as mounted in the HTTPS server. The handler is set once the
 // public URL is known (after the listener is bound: port 0) and replaced when public_url

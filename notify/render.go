@@ -25,6 +25,9 @@ type File struct {
 	// down under scan.policy=release, a file too large under scan.large_files=not_scanned):
 	// the mail says so.
 	NotScanned bool
+	// TestSignaturesOnly is set when the antivirus found the file clean with its built-in
+	// test signatures only (no real database: nothing real was checked): the mail says so.
+	TestSignaturesOnly bool
 }
 
 // SendData fills a KindSend message, to one recipient.

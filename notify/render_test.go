@@ -18,6 +18,8 @@ func sendData() SendData {
 			{Name: "contrat.pdf", Size: 1_500_000, SHA256: strings.Repeat("ab", 32)},
 			{Name: "image.iso", Size: 4_300_000_000, SHA256: strings.Repeat("cd", 32), ScannedInWindows: true},
 			{Name: "archive.tar", Size: 9_000_000_000, SHA256: strings.Repeat("ef", 32), NotScanned: true},
+			// issue 16 item 7: found clean with the built-in test signatures only.
+			{Name: "notes.odt", Size: 20_000, SHA256: strings.Repeat("01", 32), TestSignaturesOnly: true},
 		},
 		Expires:     time.Date(2026, 11, 30, 14, 5, 0, 0, time.UTC),
 		PasswordSet: true,
@@ -32,10 +34,10 @@ func TestRenderSend(t *testing.T) {
 	}{
 		{"french", "fr", []string{"Alice Martin", "https://valise.example.org/s/Tok3nTok3nTok3n", "contrat.pdf",
 			"1,5\u00a0Mo", "4,3\u00a0Go", strings.Repeat("ab", 32), "lundi 30 novembre 2026 à 14:05 (UTC)",
-			"communiqué par un autre moyen", "analysé par fenêtres"}, []string{"Voici les contrats.\nBonne lecture.", "archive.tar (9,0\u00a0Go), NON analysé par l'antivirus"}},
+			"communiqué par un autre moyen", "analysé par fenêtres", "non vérifié avec de vraies signatures antivirus"}, []string{"Voici les contrats.\nBonne lecture.", "archive.tar (9,0\u00a0Go), NON analysé par l'antivirus"}},
 		{"english", "en", []string{"Alice Martin", "https://valise.example.org/s/Tok3nTok3nTok3n", "image.iso",
 			"1.5\u00a0MB", "4.3\u00a0GB", strings.Repeat("cd", 32), "Monday 30 November 2026 at 14:05 (UTC)",
-			"reach you by another channel", "scanned in windows"}, []string{"archive.tar (9.0\u00a0GB), NOT scanned by the antivirus"}},
+			"reach you by another channel", "scanned in windows", "not checked against real antivirus signatures"}, []string{"archive.tar (9.0\u00a0GB), NOT scanned by the antivirus"}},
 		{"accept-language english", "en-GB,en;q=0.9", []string{"1.5\u00a0MB"}, nil},
 		{"unknown language falls back to french", "de", []string{"1,5\u00a0Mo"}, nil},
 	} {

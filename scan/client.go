@@ -96,6 +96,19 @@ type Client struct {
 	ChunkSize int
 	// TeeBuffer is the bound of a StreamScanner's buffer (default DefaultTeeBuffer).
 	TeeBuffer int
+	// TestSignaturesOnly says the clamd has only the built-in test signatures loaded (no
+	// official database): the clean verdicts of Scan, ScanWindows and StreamScanner then
+	// carry Verdict.TestSignaturesOnly. Daemon.Client sets it from the database it found.
+	TestSignaturesOnly bool
+}
+
+// mark sets Verdict.TestSignaturesOnly on a clean verdict of a client with test signatures
+// only.
+func (c *Client) mark(v Verdict) Verdict {
+	if c.TestSignaturesOnly && v.IsClean() {
+		v.TestSignaturesOnly = true
+	}
+	return v
 }
 
 func (c *Client) ioTimeout() time.Duration {
@@ -311,7 +324,7 @@ func (c *Client) Scan(ctx context.Context, r io.Reader) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, fmt.Errorf("scan: %w", err)
 	}
-	return v, nil
+	return c.mark(v), nil
 }
 
 // ParseReply turns clamd's reply to an INSTREAM command (without its NUL) into a verdict:

@@ -9,8 +9,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -78,6 +80,17 @@ type DaemonConfig struct {
 	RestartMax time.Duration `toml:"restart_max"`
 	// StopTimeout is how long Close waits after SIGTERM before SIGKILL. Default 5 s.
 	StopTimeout time.Duration `toml:"stop_timeout"`
+	// DatabaseMirror is an organisation's own mirror of the official signature database: an
+	// http(s) URL or a host name, served to freshclam as a PrivateMirror (no DNS, no
+	// internet). When set, the supervisor writes Dir/freshclam.conf and runs freshclam into
+	// DatabaseDir before each start of clamd; a failed update keeps what DatabaseDir holds.
+	// "" (the default): no update.
+	DatabaseMirror string `toml:"database_mirror"`
+	// Freshclam is freshclam's path. Default: "freshclam" looked up in PATH, then
+	// /usr/bin/freshclam.
+	Freshclam string `toml:"freshclam"`
+	// UpdateTimeout bounds one freshclam run. Default 5 minutes.
+	UpdateTimeout time.Duration `toml:"update_timeout"`
 }
 
 // DefaultDaemonConfig returns the defaults; Dir still has to be set.
@@ -90,6 +103,7 @@ func DefaultDaemonConfig() DaemonConfig {
 		RestartMin:      time.Second,
 		RestartMax:      time.Minute,
 		StopTimeout:     5 * time.Second,
+		UpdateTimeout:   5 * time.Minute,
 	}
 }
 
@@ -123,13 +137,45 @@ func (c *DaemonConfig) Validate() error {
 	if c.StopTimeout == 0 {
 		c.StopTimeout = d.StopTimeout
 	}
+	if c.UpdateTimeout == 0 {
+		c.UpdateTimeout = d.UpdateTimeout
+	}
+	if err := ValidateMirror(c.DatabaseMirror); err != nil {
+		return fmt.Errorf("clamd config: %w", err)
+	}
 	switch {
 	case c.MaxThreads < 1 || c.MaxThreads > 256:
 		return fmt.Errorf("clamd config: max_threads %d out of 1..256", c.MaxThreads)
 	case c.StreamMaxLength < 1 || c.StreamMaxLength > StreamLimit:
 		return fmt.Errorf("clamd config: stream_max_length %d out of 1..%d", c.StreamMaxLength, StreamLimit)
-	case c.MaxScanTime < time.Millisecond || c.StartTimeout < 0 || c.RestartMin < 0 || c.RestartMax < c.RestartMin || c.StopTimeout < 0:
+	case c.MaxScanTime < time.Millisecond || c.StartTimeout < 0 || c.RestartMin < 0 || c.RestartMax < c.RestartMin || c.StopTimeout < 0 || c.UpdateTimeout < 0:
 		return errors.New("clamd config: negative or inconsistent durations")
+	}
+	return nil
+}
+
+// ValidateMirror checks a database mirror: "" (none), an http or https URL with a host, or a
+// bare host name with an optional port. It must not hold spaces or control characters, since
+// it is written into freshclam.conf.
+func ValidateMirror(mirror string) error {
+	if mirror == "" {
+		return nil
+	}
+	if strings.ContainsFunc(mirror, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }) {
+		return fmt.Errorf("database mirror %q: spaces, control characters and # are not allowed", truncate(mirror))
+	}
+	u, err := url.Parse(mirror)
+	if err == nil && u.Scheme != "" && u.Host != "" {
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return fmt.Errorf("database mirror %q: http or https only", truncate(mirror))
+		}
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("database mirror %q: no user, query or fragment", truncate(mirror))
+		}
+		return nil
+	}
+	if _, err := url.Parse("http://" + mirror); err != nil || strings.ContainsAny(mirror, "/?@") {
+		return fmt.Errorf("database mirror %q: not an http(s) URL nor a host name", truncate(mirror))
 	}
 	return nil
 }
@@ -148,6 +194,12 @@ type DaemonStatus struct {
 	TestSignaturesOnly bool
 	// DBAge is the age of the newest file in the database directory.
 	DBAge time.Duration
+	// DatabaseDir is the signature database directory clamd loads.
+	DatabaseDir string
+	// DatabaseUpdate says how the last update from DaemonConfig.DatabaseMirror went ("" when
+	// no mirror is set), e.g. "updated from http://mirror.example.org at 2026-12-07T13:00:00Z"
+	// or "update from http://mirror.example.org failed: …".
+	DatabaseUpdate string
 	// Socket is the path of clamd's socket.
 	Socket string
 	// PID is clamd's process ID while it runs.
@@ -160,16 +212,20 @@ type DaemonStatus struct {
 // signature database when no official one exists, starts it, waits for it to answer, and
 // restarts it with back-off when it dies, until Close.
 type Daemon struct {
-	cfg     DaemonConfig
-	logger  *slog.Logger
-	socket  string
-	sockDir string // a directory created for the socket under the temp dir, or ""
-	conf    string
-	tmp     string
-	out     *lineLog
+	cfg       DaemonConfig
+	logger    *slog.Logger
+	socket    string
+	sockDir   string // a directory created for the socket under the temp dir, or ""
+	conf      string
+	freshConf string // Dir/freshclam.conf, written when DatabaseMirror is set
+	tmp       string
+	out       *lineLog
 
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when the supervisor returned
+	// ctx ends at Close: it cuts a freshclam run.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu sync.Mutex // guards the fields below
 	// status is the published status; DBAge is computed from dbTime at read.
@@ -186,24 +242,28 @@ func NewDaemon(cfg DaemonConfig, logger *slog.Logger) (*Daemon, error) {
 	}
 	logger = logger.With("component", "clamd")
 	d := &Daemon{
-		cfg:    cfg,
-		logger: logger,
-		conf:   filepath.Join(cfg.Dir, "clamd.conf"),
-		tmp:    filepath.Join(cfg.Dir, "tmp"),
-		out:    &lineLog{logger: logger},
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		cfg:       cfg,
+		logger:    logger,
+		conf:      filepath.Join(cfg.Dir, "clamd.conf"),
+		freshConf: filepath.Join(cfg.Dir, "freshclam.conf"),
+		tmp:       filepath.Join(cfg.Dir, "tmp"),
+		out:       &lineLog{logger: logger},
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.status.DatabaseDir = cfg.DatabaseDir
 	d.socket = filepath.Join(cfg.Dir, "clamd.sock")
 	d.status.Reason = "not started"
 	return d, nil
 }
 
-// Client returns a client of the supervised clamd.
+// Client returns a client of the supervised clamd. When only the built-in test signatures
+// are loaded, the client says so (Client.TestSignaturesOnly) and so do its clean verdicts.
 func (d *Daemon) Client() *Client {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return &Client{Network: "unix", Addr: d.socket}
+	return &Client{Network: "unix", Addr: d.socket, TestSignaturesOnly: d.status.TestSignaturesOnly}
 }
 
 // Status returns the supervisor's current view of clamd.
@@ -265,20 +325,24 @@ func (d *Daemon) Start(ctx context.Context) error {
 }
 
 func (d *Daemon) binary() (string, error) {
-	if d.cfg.Binary != "" {
-		if _, err := os.Stat(d.cfg.Binary); err != nil {
-			return "", fmt.Errorf("clamd not found: %w", err)
+	return lookBinary(d.cfg.Binary, "clamd", "/usr/sbin/clamd", "install clamav-daemon")
+}
+
+// lookBinary finds a program: configured when not "", else name in PATH, else fallback.
+func lookBinary(configured, name, fallback, install string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			return "", fmt.Errorf("%s not found: %w", name, err)
 		}
-		return d.cfg.Binary, nil
+		return configured, nil
 	}
-	if p, err := exec.LookPath("clamd"); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	const sbin = "/usr/sbin/clamd"
-	if _, err := os.Stat(sbin); err == nil {
-		return sbin, nil
+	if _, err := os.Stat(fallback); err == nil {
+		return fallback, nil
 	}
-	return "", errors.New("clamd not found in PATH nor /usr/sbin: install clamav-daemon")
+	return "", fmt.Errorf("%s not found in PATH nor %s: %s", name, filepath.Dir(fallback), install)
 }
 
 // prepare creates the directories, picks the socket path, writes the test database when
@@ -307,23 +371,106 @@ func (d *Daemon) prepare() error {
 		d.logger.Info("clamd socket path too long in the data directory, using the temporary directory",
 			"socket", d.socket)
 	}
-	testOnly, dbTime, err := prepareDatabase(d.cfg.DatabaseDir)
-	if err != nil {
-		return err
-	}
 	d.mu.Lock()
 	d.status.Socket = d.socket
-	d.status.TestSignaturesOnly = testOnly
-	d.dbTime = dbTime
 	d.mu.Unlock()
-	if testOnly {
-		d.logger.Warn("no official ClamAV database: clamd runs with the built-in test signatures only",
-			"database_dir", d.cfg.DatabaseDir)
+	if d.cfg.DatabaseMirror != "" {
+		if err := os.WriteFile(d.freshConf, []byte(d.freshclamConfig()), 0o600); err != nil {
+			return fmt.Errorf("write freshclam config: %w", err)
+		}
+	}
+	if err := d.refreshDatabase(); err != nil {
+		return err
 	}
 	if err := os.WriteFile(d.conf, []byte(d.config()), 0o600); err != nil {
 		return fmt.Errorf("write clamd config: %w", err)
 	}
 	return nil
+}
+
+// refreshDatabase brings the database directory in line (prepareDatabase) and publishes what
+// it holds.
+func (d *Daemon) refreshDatabase() error {
+	testOnly, dbTime, err := prepareDatabase(d.cfg.DatabaseDir)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.status.TestSignaturesOnly = testOnly
+	d.dbTime = dbTime
+	d.mu.Unlock()
+	if testOnly {
+		d.logger.Warn("no official ClamAV database: clamd runs with the built-in test signatures only, "+
+			"and clean verdicts say so; install real signatures offline from a mirror (database mirror) "+
+			"or by copying main.cvd, daily.cvd and bytecode.cvd into the database directory",
+			"database_dir", d.cfg.DatabaseDir)
+	}
+	return nil
+}
+
+// freshclamConfig is freshclam.conf: the mirror as a PrivateMirror (no DNS lookup, no
+// scripted updates: whole .cvd files from the organisation's server), the database directory,
+// and the current user as the database owner (freshclam started as root would otherwise
+// switch to the clamav user, who may not write the node's directory).
+func (d *Daemon) freshclamConfig() string {
+	lines := []string{
+		"DatabaseDirectory " + d.cfg.DatabaseDir,
+		"PrivateMirror " + d.cfg.DatabaseMirror,
+		"ScriptedUpdates no",
+		"DNSDatabaseInfo no",
+		"Foreground yes",
+		"ConnectTimeout 30",
+		"ReceiveTimeout 0",
+		"MaxAttempts 2",
+		"TestDatabases yes",
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		lines = append(lines, "DatabaseOwner "+u.Username)
+	}
+	return "# Written by Valise at each start of clamd; edits are lost.\n" + strings.Join(lines, "\n") + "\n"
+}
+
+// updateDatabase runs freshclam against DatabaseMirror (a no-op without one), bounded by
+// UpdateTimeout and cut by Close, and publishes the outcome in DaemonStatus.DatabaseUpdate.
+// A failure is logged and leaves the database as it was.
+func (d *Daemon) updateDatabase() {
+	if d.cfg.DatabaseMirror == "" {
+		return
+	}
+	result := func(format string, args ...any) {
+		d.mu.Lock()
+		d.status.DatabaseUpdate = fmt.Sprintf(format, args...)
+		d.mu.Unlock()
+	}
+	bin, err := lookBinary(d.cfg.Freshclam, "freshclam", "/usr/bin/freshclam", "install clamav-freshclam")
+	if err != nil {
+		result("update from %s failed: %v", d.cfg.DatabaseMirror, err)
+		d.logger.Error("signature database not updated", "mirror", d.cfg.DatabaseMirror, "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.UpdateTimeout)
+	defer cancel()
+	out := &lineLog{logger: d.logger.With("program", "freshclam")}
+	cmd := exec.CommandContext(ctx, bin, "--config-file="+d.freshConf, "--stdout")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Dir = d.cfg.Dir
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	if err == nil && out.failed() {
+		// freshclam may exit 0 after "Update failed".
+		err = errors.New("freshclam reported a failure")
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", err, ctx.Err())
+		}
+		result("update from %s failed: %v%s", d.cfg.DatabaseMirror, err, out.tail())
+		d.logger.Error("signature database not updated from the mirror: clamd keeps the database it has",
+			"mirror", d.cfg.DatabaseMirror, "err", err, "freshclam", out.tail())
+		return
+	}
+	result("updated from %s at %s", d.cfg.DatabaseMirror, time.Now().UTC().Format(time.RFC3339))
+	d.logger.Info("signature database updated from the mirror", "mirror", d.cfg.DatabaseMirror)
 }
 
 // config is clamd.conf. Limits: clamd accepts values up to 4000M and beyond, but libclamav
@@ -440,6 +587,12 @@ func (d *Daemon) supervise(bin string, first chan<- error) {
 			d.mu.Unlock()
 			if err := d.prepare(); err != nil {
 				d.logger.Error("clamd restart", "err", err)
+			}
+		}
+		if d.cfg.DatabaseMirror != "" {
+			d.updateDatabase()
+			if err := d.refreshDatabase(); err != nil {
+				d.logger.Error("signature database after the update", "err", err)
 			}
 		}
 		began := time.Now()
@@ -579,6 +732,7 @@ func (d *Daemon) Close() error {
 	started := d.started
 	d.mu.Unlock()
 	close(d.stop)
+	d.cancel()
 	if started {
 		<-d.done
 	}
@@ -598,9 +752,10 @@ func (d *Daemon) Close() error {
 type lineLog struct {
 	logger *slog.Logger
 
-	mu      sync.Mutex // guards partial and last
-	partial []byte
-	last    []string
+	mu       sync.Mutex // guards partial, last and sawError
+	partial  []byte
+	last     []string
+	sawError bool // a line started "ERROR:"
 }
 
 func (l *lineLog) Write(p []byte) (int, error) {
@@ -617,6 +772,9 @@ func (l *lineLog) Write(p []byte) (int, error) {
 		if line == "" {
 			continue
 		}
+		if strings.HasPrefix(line, "ERROR:") {
+			l.sawError = true
+		}
 		if strings.Contains(strings.ToLower(line), "error") {
 			l.logger.Warn("clamd output", "line", line)
 		} else {
@@ -631,6 +789,13 @@ func (l *lineLog) Write(p []byte) (int, error) {
 		l.partial = l.partial[:0]
 	}
 	return len(p), nil
+}
+
+// failed reports whether a line said ERROR (freshclam's failures).
+func (l *lineLog) failed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sawError
 }
 
 // tail returns the last lines of output, formatted to end an error message.

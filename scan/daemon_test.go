@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -259,4 +263,101 @@ func FuzzParseCVDHeader(f *testing.F) {
 			t.Fatalf("build time %v from %q", built, head)
 		}
 	})
+}
+
+// TestDaemonDatabaseMirror guards issue 16 item 7: an offline node had no way to get real
+// signatures but copying files by hand. With a database mirror set, the supervisor writes a
+// freshclam.conf that names it as a private mirror (checked here by ClamAV's own clamconf),
+// and runs the real freshclam against it before clamd starts: here an HTTP server on
+// loopback with no database, so freshclam asks it for daily.cvd, the update fails, the status
+// says so, and the node keeps the test signatures and says that too.
+func TestDaemonDatabaseMirror(t *testing.T) {
+	realClamd(t) // ClamAV is installed
+	freshclam, err := exec.LookPath("freshclam")
+	if err != nil {
+		missing(t, "no freshclam (install clamav-freshclam: make test does)")
+	}
+	var mu sync.Mutex
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Path)
+		mu.Unlock()
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	cfg := DefaultDaemonConfig()
+	cfg.Dir = t.TempDir()
+	cfg.DatabaseMirror = srv.URL
+	cfg.Freshclam = freshclam
+	d, err := NewDaemon(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(filepath.Join(cfg.Dir, "freshclam.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"PrivateMirror " + srv.URL, "DatabaseDirectory " + d.cfg.DatabaseDir} {
+		if !strings.Contains(string(conf), want+"\n") {
+			t.Errorf("freshclam.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	if clamconf, err := exec.LookPath("clamconf"); err == nil {
+		out, err := exec.Command(clamconf, "-c", cfg.Dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("clamconf: %v\n%s", err, out)
+		}
+		for _, want := range []string{`PrivateMirror = "` + srv.URL + `"`, `DatabaseDirectory = "` + d.cfg.DatabaseDir + `"`, "ScriptedUpdates disabled"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("clamconf does not read %q from the generated freshclam.conf:\n%s", want, out)
+			}
+		}
+	}
+
+	d.updateDatabase()
+	if err := d.refreshDatabase(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := strings.Join(asked, " ")
+	mu.Unlock()
+	if !strings.Contains(got, "/daily.c") {
+		t.Fatalf("freshclam did not ask the mirror for the daily database; it asked %q", got)
+	}
+	st := d.Status()
+	if !strings.Contains(st.DatabaseUpdate, "failed") || !strings.Contains(st.DatabaseUpdate, srv.URL) {
+		t.Fatalf("status of a failed update: %q", st.DatabaseUpdate)
+	}
+	if !st.TestSignaturesOnly || !d.Client().TestSignaturesOnly {
+		t.Fatal("after a failed update the node no longer says it has test signatures only")
+	}
+}
+
+func TestValidateMirror(t *testing.T) {
+	for _, tc := range []struct {
+		mirror string
+		ok     bool
+	}{
+		{"", true},
+		{"http://mirror.example.org", true},
+		{"https://mirror.example.org:8443/clamav", true},
+		{"mirror.example.org", true},
+		{"mirror.example.org:8080", true},
+		{"ftp://mirror.example.org", false},
+		{"http://mirror.example.org\nDatabaseDirectory /etc", false}, // a second directive
+		{"http://mirror.example.org #x", false},
+		{"http://user:pw@mirror.example.org", false},
+		{"mirror.example.org/clamav?x=1", false},
+	} {
+		t.Run(tc.mirror, func(t *testing.T) {
+			if err := ValidateMirror(tc.mirror); (err == nil) != tc.ok {
+				t.Fatalf("ValidateMirror(%q) = %v, want ok %v", tc.mirror, err, tc.ok)
+			}
+		})
+	}
 }

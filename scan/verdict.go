@@ -36,6 +36,10 @@ const (
 	// ReasonLimitExceeded: clamd gave up on another limit (recursion depth, file count, scan
 	// time: a Heuristics.Limits.Exceeded alert); Verdict.Signature names it.
 	ReasonLimitExceeded
+	// ReasonScanError: clamd was reached but the scan failed (no reply or a reply that is no
+	// verdict, an unreadable stored block, a scan that timed out). Unlike ReasonScannerDown,
+	// no policy lets such a file flow: the file is held and scanned again.
+	ReasonScanError
 )
 
 // Verdict is the outcome of a scan. Build one with Clean, Infected, NotScanned or
@@ -47,6 +51,10 @@ type Verdict struct {
 	Signature string
 	// Reason is set for KindNotScanned only.
 	Reason Reason
+	// TestSignaturesOnly is set on a clean verdict (KindClean, KindCleanInWindows) given by a
+	// clamd that had only the built-in test signatures loaded (Client.TestSignaturesOnly):
+	// nothing real was checked, and whoever shows the verdict must say so.
+	TestSignaturesOnly bool
 }
 
 // Clean is the verdict of a stream clamd scanned whole and found nothing in.
@@ -107,7 +115,7 @@ func ParseKind(code string) (Kind, error) {
 }
 
 // Code is the reason's stable storage code: "too_large", "scanner_down", "limit_exceeded",
-// or "" for ReasonNone.
+// "scan_error", or "" for ReasonNone.
 func (r Reason) Code() string {
 	switch r {
 	case ReasonTooLarge:
@@ -116,6 +124,8 @@ func (r Reason) Code() string {
 		return "scanner_down"
 	case ReasonLimitExceeded:
 		return "limit_exceeded"
+	case ReasonScanError:
+		return "scan_error"
 	}
 	return ""
 }
@@ -130,7 +140,7 @@ func (r Reason) String() string {
 
 // ParseReason turns a storage code back into a Reason ("" is ReasonNone).
 func ParseReason(code string) (Reason, error) {
-	for _, r := range []Reason{ReasonNone, ReasonTooLarge, ReasonScannerDown, ReasonLimitExceeded} {
+	for _, r := range []Reason{ReasonNone, ReasonTooLarge, ReasonScannerDown, ReasonLimitExceeded, ReasonScanError} {
 		if r.Code() == code {
 			return r, nil
 		}
@@ -142,8 +152,12 @@ func ParseReason(code string) (Reason, error) {
 func (v Verdict) IsClean() bool { return v.Kind == KindClean || v.Kind == KindCleanInWindows }
 
 // String describes the verdict for logs and the console: "clean", "infected (Eicar-Sig)",
-// "not scanned (too_large)", "clean (scanned in windows)".
+// "not scanned (too_large)", "clean (scanned in windows)", and for a clean verdict given with
+// the test signatures only "clean (test signatures only)".
 func (v Verdict) String() string {
+	if v.IsClean() && v.TestSignaturesOnly {
+		return v.withoutTestMark().String() + " (test signatures only)"
+	}
 	switch v.Kind {
 	case KindClean:
 		return "clean"
@@ -159,6 +173,11 @@ func (v Verdict) String() string {
 		return "clean (scanned in windows)"
 	}
 	return "no verdict"
+}
+
+func (v Verdict) withoutTestMark() Verdict {
+	v.TestSignaturesOnly = false
+	return v
 }
 
 // limitAlertPrefix starts the names clamd reports with AlertExceedsMax when it stops scanning

@@ -1,9 +1,13 @@
 package scan
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVerdictCodes(t *testing.T) {
@@ -19,6 +23,9 @@ func TestVerdictCodes(t *testing.T) {
 		{"too large", NotScanned(ReasonTooLarge), "not_scanned", "not scanned (too_large)", false},
 		{"scanner down", NotScanned(ReasonScannerDown), "not_scanned", "not scanned (scanner_down)", false},
 		{"clean in windows", CleanInWindows(), "clean_windows", "clean (scanned in windows)", true},
+		{"scan error", NotScanned(ReasonScanError), "not_scanned", "not scanned (scan_error)", false},
+		{"clean, test signatures only", Verdict{Kind: KindClean, TestSignaturesOnly: true}, "clean", "clean (test signatures only)", true},
+		{"clean in windows, test signatures only", Verdict{Kind: KindCleanInWindows, TestSignaturesOnly: true}, "clean_windows", "clean (scanned in windows) (test signatures only)", true},
 		{"no verdict", Verdict{}, "", "no verdict", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,4 +114,58 @@ func FuzzParseReply(f *testing.F) {
 			t.Fatalf("signature %q from %q", v.Signature, reply)
 		}
 	})
+}
+
+// TestCleanVerdictWithTestSignaturesSaysSo guards issue 16 item 7: a clamd with only the
+// built-in test signatures (the default of an offline node) answered "stream: OK" for any
+// ordinary file, and the verdict was a plain clean one, shown as "sain". Its clean verdicts,
+// whole or in windows, must now say that nothing real was checked; a match (EICAR) stays a
+// real infected verdict.
+func TestCleanVerdictWithTestSignaturesSaysSo(t *testing.T) {
+	c := realClamd(t)
+	if !c.TestSignaturesOnly {
+		t.Fatal("the Daemon's client of a clamd with test signatures only does not say so")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	data := randomBytes(300<<10, 16)
+	open := func(src []byte) func(off, n int64) (io.ReadCloser, error) {
+		return func(off, n int64) (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(src[off : off+n])), nil
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		scan func(c *Client) (Verdict, error)
+		want Verdict
+	}{
+		{"one stream", func(c *Client) (Verdict, error) { return c.Scan(ctx, bytes.NewReader(data)) }, Clean()},
+		{"windows", func(c *Client) (Verdict, error) {
+			return c.ScanWindows(ctx, open(data), int64(len(data)), 128<<10, 4<<10)
+		}, CleanInWindows()},
+		{"eicar", func(c *Client) (Verdict, error) { return c.Scan(ctx, bytes.NewReader(withEICAR(4096, 100))) },
+			Infected("Valise.Test.EICAR.UNOFFICIAL")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := tc.scan(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.want
+			want.TestSignaturesOnly = want.IsClean()
+			if v != want {
+				t.Fatalf("verdict %v, want %v", v, want)
+			}
+			if want.IsClean() && !strings.Contains(v.String(), "test signatures only") {
+				t.Fatalf("verdict %q does not say test signatures only", v)
+			}
+			// A client that does not claim test signatures (an official database) gives
+			// the plain verdict.
+			real := *c
+			real.TestSignaturesOnly = false
+			if v, err := tc.scan(&real); err != nil || v != tc.want {
+				t.Fatalf("with real signatures: %v, %v; want %v", v, err, tc.want)
+			}
+		})
+	}
 }

@@ -56,9 +56,9 @@ func (c *Client) ScanWindows(ctx context.Context, open func(off, n int64) (io.Re
 		}
 	}
 	if windows == 1 {
-		return Clean(), nil
+		return c.mark(Clean()), nil
 	}
-	return CleanInWindows(), nil
+	return c.mark(CleanInWindows()), nil
 }
 
 func (c *Client) scanWindow(ctx context.Context, open func(off, n int64) (io.ReadCloser, error), off, n int64) (Verdict, error) {

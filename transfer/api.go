@@ -303,8 +303,21 @@ func ParseVerdict(code string) (Verdict, error) {
 	return "", fmt.Errorf("%w: %q", ErrInvalidVerdict, code)
 }
 
-// Sendable reports whether a file with this verdict may flow to recipients.
+// Sendable reports whether a file with this verdict may flow to recipients (the policy may
+// still hold a clean one checked with test signatures only: Policy.HoldTestSignaturesOnly).
 func (v Verdict) Sendable() bool { return v == VerdictClean || v == VerdictCleanWindows }
+
+// ReasonTestSignaturesOnly is the VerdictReason of a clean verdict (VerdictClean,
+// VerdictCleanWindows) given by a scanner that had only the built-in test signatures loaded:
+// nothing real was checked, and every place that shows the verdict (API, pages, mails, the
+// journal) says so. A rescan once real signatures are loaded replaces it.
+const ReasonTestSignaturesOnly = "checked_test_signatures_only"
+
+// CheckedTestSignaturesOnly reports whether a verdict and its reason say the file was found
+// clean with test signatures only (ReasonTestSignaturesOnly).
+func CheckedTestSignaturesOnly(v Verdict, reason string) bool {
+	return v.Sendable() && reason == ReasonTestSignaturesOnly
+}
 
 // Upload is the bookkeeping of a resumable (tus) upload. Its ID becomes the file's ID.
 type Upload struct {

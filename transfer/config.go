@@ -38,14 +38,21 @@ type Policy struct {
 	// scanned, too large), and lets it be sent; false, the default, scans it in overlapping
 	// windows (the scan.large_files setting: windows or not_scanned).
 	SkipLargeScan bool `toml:"skip_large_scan"`
+	// HoldTestSignaturesOnly holds a file found clean by a scanner that had only the built-in
+	// test signatures (ReasonTestSignaturesOnly) until a scan with real signatures gives it
+	// a verdict; false, the default, lets it be sent, shown as not checked against real
+	// signatures (the scan.test_signatures_only setting: allow or hold).
+	HoldTestSignaturesOnly bool `toml:"hold_test_signatures_only"`
 }
 
 // sendable reports whether a file with verdict v (and reason, for a file not scanned) may
-// flow to recipients under p: a clean one always, one not scanned when p releases it.
+// flow to recipients under p: a clean one unless only test signatures checked it and p holds
+// those, one not scanned when p releases it. A scan error (scan.ReasonScanError) is never
+// released.
 func (p Policy) sendable(v Verdict, reason string) bool {
 	switch {
 	case v.Sendable():
-		return true
+		return !(reason == ReasonTestSignaturesOnly && p.HoldTestSignaturesOnly)
 	case v != VerdictNotScanned:
 		return false
 	case reason == scan.ReasonScannerDown.Code():

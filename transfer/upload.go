@@ -118,6 +118,32 @@ func (s *Service) GetUpload(ctx context.Context, owner string, id FileID) (Uploa
 	return s.ownUpload(owner, id)
 }
 
+// ownsUploadOrFile reports whether id names an upload, or the file it became, that owner
+// owns, from the local state. A read error other than "not found" answers true: the caller's
+// own reads then report it.
+func (s *Service) ownsUploadOrFile(owner string, id FileID) bool {
+	if !parseID(string(id)) {
+		return false
+	}
+	var up Upload
+	_, err := s.getJSON(uploadKey(id), &up)
+	switch {
+	case err == nil:
+		return up.Owner == owner
+	case !errors.Is(err, raftfsm.ErrNotFound):
+		return true
+	}
+	var f File
+	_, err = s.getJSON(fileKey(id), &f)
+	switch {
+	case err == nil:
+		return f.Owner == owner
+	case !errors.Is(err, raftfsm.ErrNotFound):
+		return true
+	}
+	return false
+}
+
 func (s *Service) ownUpload(owner string, id FileID) (Upload, error) {
 	if !parseID(string(id)) {
 		return Upload{}, ErrUploadNotFound

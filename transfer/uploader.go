@@ -51,7 +51,9 @@ type UploadChunk interface {
 type Scanner interface {
 	// Client returns a client of the clamd to use, or nil when no scanner is available. It
 	// is called at the start of each scan from request goroutines and must not block. A
-	// client of a clamd that is down is fine: its scans report scan.ReasonScannerDown.
+	// client of a clamd that is down is fine: its scans report scan.ReasonScannerDown. A
+	// client with scan.Client.TestSignaturesOnly gives clean verdicts that say so, recorded
+	// with ReasonTestSignaturesOnly.
 	Client() *scan.Client
 }
 
@@ -487,19 +489,27 @@ func (u *Uploader) persistCtx(ctx context.Context) (context.Context, context.Can
 // within LiveGrace, and otherwise with VerdictPending: it never waits for a rescan, nor for
 // clamd beyond LiveGrace. The background scan records the verdict later (WaitVerdict).
 func (u *Uploader) Write(ctx context.Context, principal string, id FileID, offset int64, chunk UploadChunk) (int64, error) {
+	// Whose upload it is comes first: another user's Write must neither lock the upload
+	// (its owner's PATCHes would get ErrLocked) nor take and close its open writer (its live
+	// scan, or a committed file waiting for its record, would be lost).
+	if !u.svc.ownsUploadOrFile(principal, id) {
+		return offset, ErrUploadNotFound
+	}
 	if !u.lock(id) {
 		return offset, fmt.Errorf("write %s: %w", id, ErrLocked)
 	}
 	defer u.unlock(id)
-	o := u.take(id)
 	up, err := u.svc.GetUpload(ctx, principal, id)
 	if err != nil {
-		o.close()
 		if errors.Is(err, ErrUploadNotFound) {
+			if o := u.take(id); o != nil {
+				o.close() // the upload became a file or was cancelled: its writer is of no use
+			}
 			return u.writeCompleted(ctx, principal, id, offset, chunk, err)
 		}
 		return offset, err
 	}
+	o := u.take(id)
 	if up.Offset != offset {
 		u.keep(id, o)
 		return up.Offset, fmt.Errorf("write %s at %d: %w: the upload is at %d", id, offset, ErrOffsetMismatch, up.Offset)
@@ -805,13 +815,15 @@ func (u *Uploader) CleanOrphans(ctx context.Context) (int, error) {
 	return len(orphans), nil
 }
 
-// RescanHeld scans again the files held as not scanned because the scanner was down, and
-// records their verdicts (SetVerdict; OnFinished is called for each). It stops at the first
-// file the scanner still cannot scan, and returns the number of files given a verdict. First
-// it queues for the background scan the pending files no job of this Uploader follows (left
-// by another node, or by a completion whose record timed out yet committed): they are not
-// counted. A second call while one runs returns 0 at once. The node runs it on a ticker, on
-// the leader.
+// RescanHeld scans again the files held as not scanned because the scanner was down or the
+// scan failed, and the files found clean with test signatures only once the scanner has real
+// ones, and records their verdicts (SetVerdict; OnFinished is called for each). It stops at
+// the first file the scanner cannot reach (the others would fail alike); a file whose scan
+// fails (scan_error) does not stop it, and is recorded again only when the outcome changed.
+// It returns the number of files given a new verdict. First it queues for the background
+// scan the pending files no job of this Uploader follows (left by another node, or by a
+// completion whose record timed out yet committed): they are not counted. A second call
+// while one runs returns 0 at once. The node runs it on a ticker, on the leader.
 func (u *Uploader) RescanHeld(ctx context.Context) (int, error) {
 	if !u.rescanMu.TryLock() {
 		return 0, nil
@@ -820,12 +832,18 @@ func (u *Uploader) RescanHeld(ctx context.Context) (int, error) {
 	if _, err := u.requeuePending(); err != nil {
 		return 0, fmt.Errorf("rescan held: %w", err)
 	}
+	pol := u.svc.policy()
+	c := u.client()
+	realSignatures := c != nil && !c.TestSignaturesOnly
 	var held []File
 	err := scanJSON(u.svc, prefixFile, func(f *File, ver uint64) error {
-		// Held: the scanner was down; or too large to scan under a policy that no longer
-		// skips large files.
-		if f.Verdict == VerdictNotScanned && (f.VerdictReason == scan.ReasonScannerDown.Code() ||
-			f.VerdictReason == scan.ReasonTooLarge.Code() && !u.svc.policy().SkipLargeScan) {
+		// Held: the scanner was down or the scan failed; or too large to scan under a policy
+		// that no longer skips large files. Or checked with test signatures only, now that
+		// real ones are loaded.
+		r := f.VerdictReason
+		if f.Verdict == VerdictNotScanned && (r == scan.ReasonScannerDown.Code() || r == scan.ReasonScanError.Code() ||
+			r == scan.ReasonTooLarge.Code() && !pol.SkipLargeScan) ||
+			realSignatures && !f.Quarantined && CheckedTestSignaturesOnly(f.Verdict, r) {
 			f.Version = ver
 			held = append(held, *f)
 		}
@@ -849,6 +867,9 @@ func (u *Uploader) RescanHeld(ctx context.Context) (int, error) {
 			return done, nil
 		}
 		v, reason := fromScan(sv)
+		if v == f.Verdict && reason == f.VerdictReason {
+			continue // the same outcome again (a scan that keeps failing): on to the others
+		}
 		if err := u.svc.SetVerdict(ctx, f.ID, v, reason); err != nil {
 			if errors.Is(err, ErrFileNotFound) {
 				continue // destroyed meanwhile

@@ -204,9 +204,11 @@ func (u *Uploader) client() *scan.Client {
 }
 
 // rescan scans a committed file from its stored blocks: one stream up to ScanLimit, windows
-// beyond (or, under Policy.SkipLargeScan, NotScanned(ReasonTooLarge) without scanning). Any
-// failure (no scanner, clamd down or failing, unreadable blocks) gives
-// NotScanned(ReasonScannerDown): the file is held, and RescanHeld tries again.
+// beyond (or, under Policy.SkipLargeScan, NotScanned(ReasonTooLarge) without scanning). No
+// scanner, or a clamd that cannot be reached, gives NotScanned(ReasonScannerDown); any other
+// failure (a bad or missing reply, unreadable blocks, a scan past ScanTimeout) gives
+// NotScanned(ReasonScanError), which no policy releases. Either way the file is held, and
+// RescanHeld tries again.
 func (u *Uploader) rescan(ctx context.Context, m blobstore.Manifest) scan.Verdict {
 	if m.Size > u.cfg.ScanLimit && u.svc.policy().SkipLargeScan {
 		return scan.NotScanned(scan.ReasonTooLarge)
@@ -240,23 +242,31 @@ func (u *Uploader) rescan(ctx context.Context, m blobstore.Manifest) scan.Verdic
 		v, err = c.ScanWindows(ctx, open, m.Size, u.cfg.ScanWindow, u.cfg.ScanOverlap)
 	}
 	if err != nil {
-		u.logger.Warn("rescan failed: file held", keyFileID, m.FileID, keyError, err)
-		return scan.NotScanned(scan.ReasonScannerDown)
+		if errors.Is(err, scan.ErrScannerDown) {
+			u.logger.Warn("rescan: the scanner is down: file held", keyFileID, m.FileID, keyError, err)
+			return scan.NotScanned(scan.ReasonScannerDown)
+		}
+		u.logger.Warn("rescan failed: file held (scan error)", keyFileID, m.FileID, keyError, err)
+		return scan.NotScanned(scan.ReasonScanError)
 	}
 	return v
 }
 
 // fromScan turns a scan verdict into the recorded verdict and reason.
 func fromScan(v scan.Verdict) (Verdict, string) {
+	var reason string
+	if v.TestSignaturesOnly {
+		reason = ReasonTestSignaturesOnly
+	}
 	switch v.Kind {
 	case scan.KindClean:
-		return VerdictClean, ""
+		return VerdictClean, reason
 	case scan.KindCleanInWindows:
-		return VerdictCleanWindows, ""
+		return VerdictCleanWindows, reason
 	case scan.KindInfected:
 		return VerdictInfected, v.Signature
 	case scan.KindNotScanned:
 		return VerdictNotScanned, v.Reason.Code()
 	}
-	return VerdictNotScanned, scan.ReasonScannerDown.Code()
+	return VerdictNotScanned, scan.ReasonScanError.Code() // no verdict: never released
 }

@@ -488,6 +488,62 @@ func TestUploaderConcurrentWriteLocked(t *testing.T) {
 	u.file(id, data)
 }
 
+// TestAttackWriteToAnotherUsersUploadLeavesItAlone guards issue 16 item 9: Bob, who learnt
+// the ID of Alice's upload, PATCHes it. Write used to lock the upload and take its open writer
+// before checking whose upload it was, then close that writer: Alice's live scan was lost
+// (and a committed file waiting for its record could no longer be completed), and her
+// PATCHes meanwhile got ErrLocked. Bob must get ErrUploadNotFound and touch nothing.
+func TestAttackWriteToAnotherUsersUploadLeavesItAlone(t *testing.T) {
+	d := startClamd(t)
+	u := newUEnv(t, d.Client())
+	data := randomData(40000, 16)
+	id := u.create(len(data))
+	off := u.write(u.up, id, 0, data[:20000])
+	u.up.mu.Lock()
+	before := u.up.open[id]
+	u.up.mu.Unlock()
+	if before == nil || before.tee == nil {
+		t.Fatal("Alice's writer and live scan are not kept open between her PATCHes")
+	}
+
+	// Bob's PATCH, at the right offset and at a wrong one.
+	for _, at := range []int64{int64(off), 0} {
+		n, err := u.up.Write(u.ctx, "bob", id, at, newChunk(data[off:]))
+		if !errors.Is(err, ErrUploadNotFound) || n != at {
+			t.Fatalf("Bob's write at %d: %d, %v; want ErrUploadNotFound", at, n, err)
+		}
+	}
+	u.up.mu.Lock()
+	after := u.up.open[id]
+	u.up.mu.Unlock()
+	if after != before || after.tee == nil {
+		t.Fatal("Bob's write closed Alice's open writer and its live scan")
+	}
+
+	// While Alice's PATCH runs, Bob's gets "not found", not "locked": he learns nothing.
+	slow := newChunk(data[off:30000])
+	slow.inRead, slow.release = make(chan struct{}), make(chan struct{})
+	entered := slow.inRead
+	done := make(chan error, 1)
+	go func() {
+		_, err := u.up.Write(u.ctx, owner, id, int64(off), slow)
+		done <- err
+	}()
+	<-entered
+	if _, err := u.up.Write(u.ctx, "bob", id, int64(off), newChunk(data[off:])); !errors.Is(err, ErrUploadNotFound) {
+		t.Errorf("Bob's write during Alice's: %v, want ErrUploadNotFound", err)
+	}
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatalf("Alice's write: %v", err)
+	}
+	u.write(u.up, id, 30000, data[30000:])
+	f, _ := u.file(id, data)
+	if f.Verdict != VerdictClean || !u.eventFor(id).Live {
+		t.Fatalf("verdict %s live %v: want clean from the live scan that followed every byte", f.Verdict, u.eventFor(id).Live)
+	}
+}
+
 func TestUploaderEICAR(t *testing.T) {
 	d := startClamd(t)
 	u := newUEnv(t, d.Client())

@@ -82,5 +82,11 @@ func scannerLine(s adminapi.ScannerInfo) string {
 	if s.TestSignaturesOnly {
 		line += "; TEST SIGNATURES ONLY: no official database, nothing real is detected"
 	}
+	if s.DatabaseUpdate != "" {
+		line += "; database " + s.DatabaseUpdate
+	}
+	if s.Advice != "" {
+		line += "; " + s.Advice
+	}
 	return line
 }

@@ -128,12 +128,15 @@ var messages = map[string][2]string{
 	// Finer messages of one code, by case (messageKey); the code the client sees stays the same.
 	keyFileInfected:   {"Ce fichier contient un virus : il est mis en quarantaine et ne peut pas être envoyé.", "This file contains a virus: it is quarantined and cannot be sent."},
 	keyFileNotScanned: {"Ce fichier n'a pas encore pu être analysé par l'antivirus : il est retenu jusqu'à ce qu'une analyse aboutisse, réessayez plus tard.", "This file could not be scanned by the antivirus yet: it is held until a scan completes, try again later."},
+	keyFileTestSignaturesOnly: {"Ce fichier n'a pas été vérifié avec de vraies signatures antivirus (l'antivirus n'a que des signatures de test) : il est retenu jusqu'à une analyse avec de vraies signatures.",
+		"This file was not checked against real antivirus signatures (the antivirus has test signatures only): it is held until it is scanned with real signatures."},
 }
 
 // Message keys of the cases of file_not_sendable.
 const (
-	keyFileInfected   = "file_not_sendable/infected"
-	keyFileNotScanned = "file_not_sendable/not_scanned"
+	keyFileInfected           = "file_not_sendable/infected"
+	keyFileNotScanned         = "file_not_sendable/not_scanned"
+	keyFileTestSignaturesOnly = "file_not_sendable/test_signatures_only"
 )
 
 // messageKey returns the catalog key of err's message answered as code: code itself, or the
@@ -147,6 +150,9 @@ func messageKey(err error, code string) string {
 			return keyFileInfected
 		case transfer.VerdictNotScanned:
 			return keyFileNotScanned
+		}
+		if transfer.CheckedTestSignaturesOnly(fe.Verdict, fe.Reason) {
+			return keyFileTestSignaturesOnly
 		}
 	}
 	return code

@@ -70,9 +70,15 @@ func TestFileNotSendableMessages(t *testing.T) {
 		{transfer.VerdictNotScanned, 400, "file_not_sendable", "retenu", "could not be scanned"},
 		{transfer.Verdict(""), 400, "file_not_sendable", "pas déclaré sain", "has not found it clean"},
 		{transfer.VerdictPending, 409, "file_scanning", "en cours", "still running"},
+		// issue 16 item 7: held by scan.test_signatures_only=hold.
+		{transfer.VerdictClean, 400, "file_not_sendable", "vraies signatures", "not checked against real antivirus signatures"},
 	} {
 		t.Run(string(tc.verdict), func(t *testing.T) {
-			err := fmt.Errorf("create send: %w", &transfer.FileNotSendableError{ID: "f1", Verdict: tc.verdict})
+			reason := ""
+			if tc.verdict == transfer.VerdictClean {
+				reason = transfer.ReasonTestSignaturesOnly
+			}
+			err := fmt.Errorf("create send: %w", &transfer.FileNotSendableError{ID: "f1", Verdict: tc.verdict, Reason: reason})
 			status, code := errorStatus(err)
 			if status != tc.status || code != tc.code {
 				t.Fatalf("errorStatus = %d %s, want %d %s", status, code, tc.status, tc.code)

@@ -93,8 +93,15 @@ func pageMessage(key, lang string) string {
 	return pageMessages[key][0]
 }
 
-// verdictText says a verdict for people.
-func verdictText(v transfer.Verdict, lang string) string {
+// verdictText says a verdict, and its reason, for people: a clean one given with test
+// signatures only says that nothing real was checked.
+func verdictText(v transfer.Verdict, reason, lang string) string {
+	if transfer.CheckedTestSignaturesOnly(v, reason) {
+		if lang == "en" {
+			return "not checked against real signatures (the antivirus has test signatures only)"
+		}
+		return "non vérifié avec de vraies signatures (l'antivirus n'a que des signatures de test)"
+	}
 	fr := map[transfer.Verdict]string{
 		transfer.VerdictClean: "sain", transfer.VerdictCleanWindows: "sain (analysé par fenêtres)",
 		transfer.VerdictInfected: "infecté", transfer.VerdictNotScanned: "non analysé",
@@ -151,7 +158,7 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 	for _, f := range lp.View.Files {
 		data.Files = append(data.Files, pageFile{
 			ID: string(f.ID), Name: f.Path(), Size: notify.FormatSize(lang, f.Size), SHA256: f.SHA256,
-			Verdict: verdictText(f.Verdict, lang), Available: f.Available,
+			Verdict: verdictText(f.Verdict, f.VerdictReason, lang), Available: f.Available,
 		})
 		data.AnyAvailable = data.AnyAvailable || f.Available
 		data.AnyNotScanned = data.AnyNotScanned || (f.Available && f.Verdict == transfer.VerdictNotScanned)

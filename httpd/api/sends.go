@@ -146,7 +146,8 @@ func (h *Handler) invite(ctx context.Context, p Principal, s transfer.Send, inv 
 		data.SenderName = p.Email
 	}
 	for _, f := range s.Files {
-		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned})
+		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned,
+			TestSignaturesOnly: transfer.CheckedTestSignaturesOnly(f.Verdict, f.VerdictReason)})
 	}
 	msg, err := notify.Render(notify.KindSend, string(p.Language), h.product(), data)
 	if err != nil {

@@ -244,7 +244,8 @@ func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv t
 		data.SenderName = r.user.Email
 	}
 	for _, f := range s.Files {
-		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned})
+		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned,
+			TestSignaturesOnly: transfer.CheckedTestSignaturesOnly(f.Verdict, f.VerdictReason)})
 	}
 	msg, err := notify.Render(notify.KindSend, r.lang, h.cfg.ProductName, data)
 	if err != nil {
