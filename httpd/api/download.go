@@ -368,16 +368,17 @@ func zipName(folder, name string, seen map[string]int) string {
 }
 
 // zipElem makes one path element safe whatever it holds: separators and control characters
-// become "_", leading dots go (no hidden file, no ".."), and an element left empty becomes
-// the placeholder empty. transfer validated the names already: this is the second lock.
+// become "_", leading dots go (no hidden file, no ".."), windowsSafe maps what would be a
+// drive, stream or device on Windows, and an element left empty becomes the placeholder
+// empty. transfer validated the names already: this is the second lock.
 func zipElem(elem, empty string) string {
 	elem = strings.Map(func(r rune) rune {
-		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+		if r < 0x20 || r == 0x7f {
 			return '_'
 		}
 		return r
 	}, elem)
-	elem = strings.TrimLeft(elem, ".")
+	elem = windowsSafe(strings.TrimLeft(elem, "."))
 	if elem == "" {
 		return empty
 	}
