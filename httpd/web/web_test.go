@@ -343,7 +343,7 @@ func TestSentListOnlyOwnSends(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One of Alice's two recipients opens the link: the list counts it.
-		if _, err := e.sends.OpenLink(e.ctx, created.Invitations[0].Token, "192.0.2.7"); tc.owner.ID == alice.ID && err != nil {
+		if _, err := e.sends.OpenLink(e.ctx, created.Invitations[0].Token, "", "192.0.2.7"); tc.owner.ID == alice.ID && err != nil {
 			t.Fatal(err)
 		}
 	}
