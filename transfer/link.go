@@ -537,6 +537,9 @@ func (s *Service) holdDownload(ctx context.Context, id SendID, fileID FileID, re
 // (Outcome.SendFinished) and the sweep destroys the files. The download is recorded even if
 // the link was revoked meanwhile.
 func (s *Service) FinishDownload(ctx context.Context, t Ticket, served int64) (Outcome, error) {
+	if served < 0 && t.Hold == "" {
+		return Outcome{}, nil // nothing served, nothing held
+	}
 	var out Outcome
 	_, err := s.change(ctx, "record download", func() (raftfsm.Batch, error) {
 		out = Outcome{}

@@ -634,6 +634,16 @@ func TestLangRedirectStaysLocal(t *testing.T) {
 			}
 		})
 	}
+	// Through the route itself: POST /lang answers 303 to the cleaned path.
+	e := newEnv(t)
+	c := e.newClient()
+	tok := c.csrf("/login")
+	for _, next := range []string{"/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/"} {
+		r := c.post("/lang", url.Values{"csrf": {tok}, "lang": {"en"}, "next": {next}})
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
+			t.Errorf("POST /lang next=%q: status %d to %q, want 303 to /", next, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
 }
 
 // FuzzLocalPath: whatever a form's "next" holds, the redirect stays on this site (issue 16
