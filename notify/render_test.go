@@ -254,3 +254,36 @@ func TestRenderBranded(t *testing.T) {
 		}
 	}
 }
+
+// TestNoDanglingCommaWithoutName: a sender without a display name got "Bonjour ," and
+// "Hello ," in their receipts and infected-file mails (issue 16 item 9). No mail of any kind,
+// in either language or part, may greet an empty name or leave a space before a comma.
+func TestNoDanglingCommaWithoutName(t *testing.T) {
+	when := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
+	files := []File{{Name: "a.pdf", Size: 2_000}}
+	for _, tc := range []struct {
+		kind Kind
+		data any
+	}{
+		{KindSend, SendData{SenderEmail: "a@example.org", Link: "https://v.example/s/x", Files: files, Expires: when}},
+		{KindReceipt, ReceiptData{RecipientEmail: "bob@example.org", Files: files, When: when}},
+		{KindVerifyCode, CodeData{Code: "482913", ValidFor: 15 * time.Minute}},
+		{KindInfected, InfectedData{FileName: "x.exe", Signature: "Win.Test.EICAR_HDB-1"}},
+	} {
+		for _, lang := range []string{"fr", "en"} {
+			t.Run(string(tc.kind)+" "+lang, func(t *testing.T) {
+				m, err := Render(tc.kind, lang, "", tc.data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for part, body := range map[string]string{"text": m.Text, "html": m.HTML, "subject": m.Subject} {
+					for _, bad := range []string{"Bonjour ,", "Hello ,", " ,", "Bonjour <", "Hello <"} {
+						if strings.Contains(body, bad) {
+							t.Errorf("%s part holds %q:\n%s", part, bad, body)
+						}
+					}
+				}
+			})
+		}
+	}
+}

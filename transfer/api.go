@@ -132,6 +132,11 @@ var (
 	// download limit (HTTP: 410).
 	ErrDownloadLimit = errors.New("transfer: download limit reached")
 
+	// ErrDownloadBusy is returned by StartDownload when downloads in progress hold every
+	// download the file's limit has left: it may become available again if one of them is
+	// cut before it served the whole file (HTTP: 409).
+	ErrDownloadBusy = errors.New("transfer: download limit held by downloads in progress")
+
 	// ErrLocked is returned by Uploader.Write and Uploader.Terminate while another Write on
 	// the same upload runs in this process (tus: 423).
 	ErrLocked = errors.New("transfer: upload locked by another request")
@@ -196,6 +201,7 @@ var errorCodes = [...]struct {
 	{ErrCodeExpired, "code_expired"},
 	{ErrTooManyAttempts, "too_many_attempts"},
 	{ErrDownloadLimit, "download_limit"},
+	{ErrDownloadBusy, "download_busy"},
 	{ErrLocked, "upload_locked"},
 	{ErrChecksumMismatch, "checksum_mismatch"},
 	{ErrChunkIncomplete, "chunk_incomplete"},
@@ -536,17 +542,24 @@ type LinkFile struct {
 	Available bool `json:"available"`
 }
 
-// LinkView is what a recipient sees when opening a link.
+// LinkView is what a recipient sees when opening a link. Until every challenge the send asks
+// for is passed (Locked), it holds only what passing them needs: the sender's name (the
+// address when there is no name), which challenges are asked and which are passed; the
+// send's ID, recipient, subject, message, files and expiry are left zero (issue 16 item 6).
 type LinkView struct {
-	SendID            SendID     `json:"send_id"`
-	Recipient         string     `json:"recipient"`
+	SendID            SendID     `json:"send_id,omitzero"`
+	Recipient         string     `json:"recipient,omitzero"`
 	From              Sender     `json:"from"`
-	Subject           string     `json:"subject"`
-	Message           string     `json:"message"`
-	Files             []LinkFile `json:"files"`
+	Subject           string     `json:"subject,omitzero"`
+	Message           string     `json:"message,omitzero"`
+	Files             []LinkFile `json:"files,omitzero"`
 	PasswordRequired  bool       `json:"password_required"`
 	EmailCodeRequired bool       `json:"email_code_required"`
-	Expires           time.Time  `json:"expires"`
+	// PasswordPassed and EmailCodePassed say which challenges the grant given passed.
+	PasswordPassed  bool      `json:"password_passed"`
+	EmailCodePassed bool      `json:"email_code_passed"`
+	Locked          bool      `json:"locked"`
+	Expires         time.Time `json:"expires,omitzero"`
 }
 
 // Grant is a recipient's pass after a challenge, so downloads do not ask again. Token is its
@@ -562,6 +575,9 @@ type EmailCode struct {
 	Code      string
 	Recipient string
 	Expires   time.Time
+	// SendID and SenderName are for the mail (its reference and greeting).
+	SendID     SendID
+	SenderName string
 }
 
 // Ticket is a download that StartDownload allowed: the HTTP layer streams the file from
@@ -575,6 +591,9 @@ type Ticket struct {
 	ClientIP string
 	Range    bool // a Range request rather than the whole file
 	Started  time.Time
+	// Hold is the download's hold on the file's download limit, "" when the send has no
+	// limit: FinishDownload releases it.
+	Hold string
 }
 
 // Receipt is what a download receipt mail to the sender says.
@@ -595,6 +614,8 @@ type Outcome struct {
 	// complete download); Receipt says what.
 	ReceiptDue bool
 	Receipt    Receipt
+	// Counted says the bytes served completed one download of the file.
+	Counted bool
 	// SendFinished says this download used the send up (download limit or delete after
 	// download): the caller may trigger the retention job.
 	SendFinished bool

@@ -9,7 +9,7 @@ func BenchmarkOpenLink(b *testing.B) {
 	f := e.upload("u1", "a.bin", randomData(300, 1), VerdictClean)
 	tok := e.send("u1", []File{f}, []string{"bob@example.org"}, Options{}).Invitations[0].Token
 	for b.Loop() {
-		if _, err := e.svc.OpenLink(e.ctx, tok, "192.0.2.1"); err != nil {
+		if _, err := e.svc.OpenLink(e.ctx, tok, "", "192.0.2.1"); err != nil {
 			b.Fatal(err)
 		}
 	}

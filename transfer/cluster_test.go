@@ -40,7 +40,7 @@ func TestRevokedLinkRefusedOnEveryNode(t *testing.T) {
 	for _, i := range followers {
 		// Open on a follower: the view is served; the tracking, which needs the leader, is
 		// best effort.
-		if v, err := svcOn(i).OpenLink(e.ctx, tok, "192.0.2.1"); err != nil || len(v.Files) != 1 {
+		if v, err := svcOn(i).OpenLink(e.ctx, tok, "", "192.0.2.1"); err != nil || len(v.Files) != 1 {
 			t.Fatalf("node %d before the revocation: %+v, %v", i, v, err)
 		}
 	}
@@ -48,7 +48,7 @@ func TestRevokedLinkRefusedOnEveryNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, i := range append(followers, leader) {
-		if _, err := svcOn(i).OpenLink(e.ctx, tok, "192.0.2.1"); err != ErrLinkNotFound {
+		if _, err := svcOn(i).OpenLink(e.ctx, tok, "", "192.0.2.1"); err != ErrLinkNotFound {
 			t.Fatalf("node %d right after the revocation: %v, want ErrLinkNotFound", i, err)
 		}
 		if _, err := svcOn(i).StartDownload(e.ctx, tok, "", f.ID, "192.0.2.1", false); err != ErrLinkNotFound {

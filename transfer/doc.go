@@ -38,8 +38,17 @@
 // and once every file reached it the send is exhausted: its links answer ErrLinkNotFound and
 // the sweep destroys its files. Delete after download: once every file of the send has been
 // downloaded completely at least once, by any recipient, the send is consumed the same way.
-// A download counts only when FinishDownload is told it completed; two downloads started
-// together may both complete, so a limit can be exceeded by the downloads in flight.
+// A download counts by the bytes it served: FinishDownload adds them to what earlier
+// requests (ranges, cut downloads) served of the file, and each whole file's worth is one
+// download, so Range requests that stop short of the last byte count too. Under a limit (or
+// delete after download), StartDownload first takes a hold through Raft, a batch conditioned
+// on the send's version, on one of the downloads the limit has left: downloads started
+// together cannot exceed it (ErrDownloadBusy while the holds are taken); FinishDownload
+// releases the hold, and a hold whose node died expires after downloadHoldLease.
+//
+// A link's view is Locked until the grant given passed every challenge the send asks for:
+// it then shows only the sender's name and the challenges, never the subject, message or
+// files.
 //
 // # Retention
 //
@@ -63,11 +72,11 @@
 // DELETE → CancelUpload. Uploader does all of this, scanning included, behind the shape of
 // httpd/tus.Backend: the handler only adapts its types and errors. Sends:
 // CreateSend (mail each Invitation, then RecordNotified), ListSends, GetSend, Resend, Revoke.
-// Links (/s/{token}): AllowLinkAttempt first (429), then OpenLink; CheckLinkPassword,
+// Links (/s/{token}): AllowLinkAttempt first (429), then OpenLink with the grant; CheckLinkPassword,
 // IssueEmailCode (mail the code), CheckEmailCode give a Grant to keep in a cookie;
 // StartDownload gives a Ticket whose Manifest the handler opens in blobstore and streams
-// (Range, zip), then FinishDownload (mail the Receipt when due; Job.Trigger when the send
-// finished).
+// (Range, zip), then FinishDownload with the bytes served (mail the Receipt when due, one
+// per file or one per zip; Job.Trigger when the send finished).
 //
 // Status codes: ErrLinkNotFound, ErrUploadNotFound, ErrSendNotFound, ErrFileNotFound 404;
 // ErrUploadExpired, ErrDownloadLimit 410; ErrOffsetMismatch, ErrFileScanning (retry once the

@@ -235,7 +235,11 @@ func (e *env) download(token, grant string, f File, complete bool) Outcome {
 	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
 		e.t.Fatalf("downloaded SHA-256 %s, want %s", got, f.SHA256)
 	}
-	out, err := e.svc.FinishDownload(e.ctx, tk, complete)
+	served := f.Size // a cut download served nothing
+	if !complete {
+		served = 0
+	}
+	out, err := e.svc.FinishDownload(e.ctx, tk, served)
 	if err != nil {
 		e.t.Fatalf("finish download: %v", err)
 	}

@@ -71,13 +71,25 @@ func (s *Service) readLink(hash string) (liveLink, error) {
 	return l, nil
 }
 
-func (l *liveLink) view() LinkView {
+// view is what the link shows: everything when the challenges are passed (the grant's state
+// in g, nil when the send asks none), else only what passing them needs.
+func (l *liveLink) view(g *grantRecord) LinkView {
 	v := LinkView{
-		SendID: l.send.ID, Recipient: l.recipient().Address, From: l.send.From,
-		Subject: l.send.Subject, Message: l.send.Message,
+		From:             Sender{Name: l.send.From.Name},
 		PasswordRequired: l.send.PasswordHash != "", EmailCodeRequired: l.send.Options.EmailCode,
-		Expires: l.send.Expires,
 	}
+	if v.From.Name == "" {
+		v.From.Name = l.send.From.Email
+	}
+	if g != nil {
+		v.PasswordPassed, v.EmailCodePassed = g.Password, g.Code
+	}
+	if (v.PasswordRequired && !v.PasswordPassed) || (v.EmailCodeRequired && !v.EmailCodePassed) {
+		v.Locked = true
+		return v
+	}
+	v.SendID, v.Recipient, v.From = l.send.ID, l.recipient().Address, l.send.From
+	v.Subject, v.Message, v.Expires = l.send.Subject, l.send.Message, l.send.Expires
 	for _, f := range l.send.Files {
 		v.Files = append(v.Files, LinkFile{
 			ID: f.ID, Name: f.Name, Folder: f.Folder, Size: f.Size, SHA256: f.SHA256, Verdict: f.Verdict, VerdictReason: f.VerdictReason,
@@ -87,16 +99,23 @@ func (l *liveLink) view() LinkView {
 	return v
 }
 
-// OpenLink returns what the recipient of a link sees, and records that they opened it. An
-// unknown, revoked, expired, replaced or used-up link is ErrLinkNotFound, all alike. The
+// OpenLink returns what the recipient of a link sees, and records that they opened it (even
+// locked: the sender learns the link was followed). Until grant (a token from
+// CheckLinkPassword or CheckEmailCode, "" for none) has passed every challenge the send asks
+// for, the view is Locked and shows only what the challenges need.
+// An unknown, revoked, expired, replaced or used-up link is ErrLinkNotFound, all alike. The
 // tracking is best effort: when it cannot be recorded (a conflict storm, no leader) the view
 // is still returned and the failure logged.
-func (s *Service) OpenLink(ctx context.Context, token, clientIP string) (LinkView, error) {
+func (s *Service) OpenLink(ctx context.Context, token, grant, clientIP string) (LinkView, error) {
 	l, err := s.openLink(ctx, token)
 	if err != nil {
 		return LinkView{}, err
 	}
-	view := l.view()
+	g, err := s.readGrant(&l, grant)
+	if err != nil {
+		return LinkView{}, err
+	}
+	view := l.view(g)
 	s.refreshFiles(&view)
 	_, err = s.change(ctx, "record link open", func() (raftfsm.Batch, error) {
 		send, err := s.readSend(l.send.ID)
@@ -294,7 +313,7 @@ func (s *Service) IssueEmailCode(ctx context.Context, token string) (EmailCode, 
 		l.link.CodeHash = hashCode(salt[:], code)
 		l.link.CodeExpires = now.Add(ch.CodeTTL)
 		l.link.CodeAttempts = 0
-		out = EmailCode{Code: code, Recipient: l.recipient().Address, Expires: l.link.CodeExpires}
+		out = EmailCode{Code: code, Recipient: l.recipient().Address, Expires: l.link.CodeExpires, SendID: l.send.ID, SenderName: l.send.From.Name}
 		return raftfsm.Batch{
 			Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), l.linkVer)},
 			Ops:   []raftfsm.Op{put(linkKey(l.hash), l.link)},
@@ -388,35 +407,55 @@ func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code string)
 	})
 }
 
-// checkGrant reports whether grant lets the link download: always when the send asks no
-// challenge, else the grant must be valid, won on this very link and complete.
-func (s *Service) checkGrant(l *liveLink, grant string) error {
+// readGrant returns the state of grant on the link: nil when the send asks no challenge,
+// an empty record when grant is missing, unknown, expired or won on another link.
+func (s *Service) readGrant(l *liveLink, grant string) (*grantRecord, error) {
 	if l.send.PasswordHash == "" && !l.send.Options.EmailCode {
-		return nil
+		return nil, nil
 	}
 	h, ok := ParseToken(grant)
 	if !ok {
-		return ErrChallengeRequired
+		return &grantRecord{}, nil
 	}
 	var g grantRecord
 	if _, err := s.getJSON(grantKey(h), &g); err != nil {
 		if errors.Is(err, raftfsm.ErrNotFound) {
-			return ErrChallengeRequired
+			return &grantRecord{}, nil
 		}
-		return fmt.Errorf("read grant: %w", err)
+		return nil, fmt.Errorf("read grant: %w", err)
 	}
-	if g.LinkHash != l.hash || !s.clock().Before(g.Expires) || !g.complete(&l.send) {
+	if g.LinkHash != l.hash || !s.clock().Before(g.Expires) {
+		return &grantRecord{}, nil
+	}
+	return &g, nil
+}
+
+// checkGrant reports whether grant lets the link download: always when the send asks no
+// challenge, else the grant must be valid, won on this very link and complete.
+func (s *Service) checkGrant(l *liveLink, grant string) error {
+	g, err := s.readGrant(l, grant)
+	if err != nil {
+		return err
+	}
+	if g != nil && !g.complete(&l.send) {
 		return ErrChallengeRequired
 	}
 	return nil
 }
 
+// downloadHoldLease bounds how long a download in progress holds one of the downloads a
+// limit has left: past it (the node serving it died, or the client reads very slowly) the
+// download no longer blocks others, and is still counted by its bytes when it ends.
+const downloadHoldLease = 12 * time.Hour
+
 // StartDownload allows a recipient to download one file of the send: the link must be live
 // (a linearizable read), the grant valid when the send asks for a challenge
 // (ErrChallengeRequired), the file part of the send, below the download limit
-// (ErrDownloadLimit), still stored and still clean (ErrFileNotFound). It records nothing:
-// FinishDownload does, once the transfer ended. rangeReq says the request asks for a part
-// of the file (a resumed download).
+// (ErrDownloadLimit), still stored and still clean (ErrFileNotFound). Under a download limit
+// (or delete after download), the download first takes a hold on one of the downloads the
+// limit has left, through Raft before the first byte: when downloads in progress hold them
+// all, it is ErrDownloadBusy. FinishDownload records the download and releases the hold.
+// rangeReq says the request asks for a part of the file (a resumed download).
 func (s *Service) StartDownload(ctx context.Context, token, grant string, fileID FileID, clientIP string, rangeReq bool) (Ticket, error) {
 	l, err := s.openLink(ctx, token)
 	if err != nil {
@@ -425,7 +464,7 @@ func (s *Service) StartDownload(ctx context.Context, token, grant string, fileID
 	if err := s.checkGrant(&l, grant); err != nil {
 		return Ticket{}, err
 	}
-	view := l.view()
+	view := l.view(&grantRecord{Password: true, Code: true}) // checkGrant passed
 	i := slices.IndexFunc(view.Files, func(f LinkFile) bool { return f.ID == fileID })
 	if i < 0 {
 		return Ticket{}, fmt.Errorf("%w: %s not in the send", ErrFileNotFound, fileID)
@@ -443,19 +482,84 @@ func (s *Service) StartDownload(ctx context.Context, token, grant string, fileID
 	if f.Quarantined || !s.policy().sendable(f.Verdict, f.VerdictReason) {
 		return Ticket{}, fmt.Errorf("%w: %s is %s", ErrFileNotFound, fileID, f.Verdict)
 	}
-	return Ticket{
+	t := Ticket{
 		SendID: l.send.ID, Recipient: l.recipient().Address, File: view.Files[i],
 		Manifest: f.Manifest, ClientIP: clientIP, Range: rangeReq, Started: s.clock(),
-	}, nil
+	}
+	if limit := downloadLimit(&l.send); limit > 0 {
+		if t.Hold, err = s.holdDownload(ctx, l.send.ID, fileID, t.Recipient, limit); err != nil {
+			return Ticket{}, err
+		}
+	}
+	return t, nil
 }
 
-// FinishDownload records a download that StartDownload allowed, complete or not: complete
-// means the response delivered the file through its last byte (a resumed Range download
-// that reaches the end counts). Only complete downloads count toward the download limit and
-// delete-after-download; the download that uses the send up ends it (Outcome.SendFinished)
-// and the sweep destroys the files. The download is recorded even if the link was revoked
-// meanwhile.
-func (s *Service) FinishDownload(ctx context.Context, t Ticket, complete bool) (Outcome, error) {
+// downloadLimit is the number of downloads each file of the send allows, 0 for no limit:
+// delete after download allows one.
+func downloadLimit(send *sendRecord) int {
+	limit := send.Options.DownloadLimit
+	if send.Options.DeleteAfterDownload && (limit == 0 || limit > 1) {
+		limit = 1
+	}
+	return limit
+}
+
+// holdDownload takes a hold on one of the downloads the file's limit has left, in a batch
+// conditioned on the send's version: concurrent downloads cannot take more holds than the
+// limit leaves.
+func (s *Service) holdDownload(ctx context.Context, id SendID, fileID FileID, recipient string, limit int) (string, error) {
+	hold, _, err := s.newToken()
+	if err != nil {
+		return "", err
+	}
+	_, err = s.change(ctx, "hold download", func() (raftfsm.Batch, error) {
+		send, err := s.readSend(id)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		now := s.clock()
+		if send.Status(now) != StatusActive {
+			return raftfsm.Batch{}, ErrLinkNotFound
+		}
+		fi := slices.IndexFunc(send.Files, func(f SendFile) bool { return f.ID == fileID })
+		if fi < 0 {
+			return raftfsm.Batch{}, fmt.Errorf("%w: %s not in the send", ErrFileNotFound, fileID)
+		}
+		if send.Files[fi].Downloads >= limit {
+			return raftfsm.Batch{}, ErrDownloadLimit
+		}
+		holds := slices.DeleteFunc(slices.Clone(send.Holds[fileID]), func(h downloadHold) bool { return !now.Before(h.Until) })
+		if send.Files[fi].Downloads+len(holds) >= limit {
+			return raftfsm.Batch{}, ErrDownloadBusy
+		}
+		if send.Holds == nil {
+			send.Holds = map[FileID][]downloadHold{}
+		}
+		send.Holds[fileID] = append(holds, downloadHold{ID: hold, Until: now.Add(downloadHoldLease)})
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(sendKey(send.ID), send.Version)},
+			Ops:   []raftfsm.Op{put(sendKey(send.ID), send)},
+			Audit: audit(now, recipientActor(recipient), "file.download_start", string(send.ID), map[string]any{"file": fileID}),
+		}, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hold, nil
+}
+
+// FinishDownload records a download that StartDownload allowed and releases its hold. served
+// is the number of bytes the response delivered (-1 for a response that carried no body, a
+// HEAD: the hold is released and nothing recorded). A download counts, toward the download
+// limit, delete-after-download and receipts, when the bytes served of the file add up to its
+// size, whether in one response or in ranges (Outcome.Counted): a Range request that stops
+// short of the last byte counts its bytes too. The download that uses the send up ends it
+// (Outcome.SendFinished) and the sweep destroys the files. The download is recorded even if
+// the link was revoked meanwhile.
+func (s *Service) FinishDownload(ctx context.Context, t Ticket, served int64) (Outcome, error) {
+	if served < 0 && t.Hold == "" {
+		return Outcome{}, nil // nothing served, nothing held
+	}
 	var out Outcome
 	_, err := s.change(ctx, "record download", func() (raftfsm.Batch, error) {
 		out = Outcome{}
@@ -469,14 +573,44 @@ func (s *Service) FinishDownload(ctx context.Context, t Ticket, complete bool) (
 			return raftfsm.Batch{}, fmt.Errorf("record download: %w", ErrRecipientNotFound)
 		}
 		now := s.clock()
+		if t.Hold != "" {
+			send.Holds[t.File.ID] = slices.DeleteFunc(send.Holds[t.File.ID], func(h downloadHold) bool {
+				return h.ID == t.Hold || !now.Before(h.Until)
+			})
+			if len(send.Holds[t.File.ID]) == 0 {
+				delete(send.Holds, t.File.ID)
+			}
+		}
 		r := &send.Recipients[ri]
+		b := raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(sendKey(send.ID), send.Version)},
+			Ops:   []raftfsm.Op{put(sendKey(send.ID), send)},
+			Audit: audit(now, recipientActor(r.Address), "file.download_release", string(send.ID), map[string]any{"file": t.File.ID}),
+		}
+		if served < 0 {
+			return b, nil
+		}
+		size := send.Files[fi].Size
+		total := send.Served[t.File.ID] + served
+		complete := total >= size
+		if complete {
+			total -= size
+		}
+		if send.Served == nil {
+			send.Served = map[FileID]int64{}
+		}
+		send.Served[t.File.ID] = total
+		if total == 0 {
+			delete(send.Served, t.File.ID)
+		}
 		r.Downloads = append(r.Downloads, Download{At: now, FileID: t.File.ID, IP: t.ClientIP, Complete: complete, Range: t.Range})
 		if n := len(r.Downloads) - maxDownloadEvents; n > 0 {
 			r.Downloads = slices.Delete(r.Downloads, 0, n)
 			r.DownloadsTrunc += n
 		}
-		details := map[string]any{"file": t.File.ID, "name": send.Files[fi].Name, "ip": t.ClientIP, "complete": complete, "range": t.Range}
+		details := map[string]any{"file": t.File.ID, "name": send.Files[fi].Name, "ip": t.ClientIP, "complete": complete, "range": t.Range, "bytes": served}
 		if complete {
+			out.Counted = true
 			r.DownloadCount++
 			send.Files[fi].Downloads++
 			active := send.Status(now) == StatusActive
@@ -497,11 +631,9 @@ func (s *Service) FinishDownload(ctx context.Context, t Ticket, complete bool) (
 				}
 			}
 		}
-		return raftfsm.Batch{
-			Conds: []raftfsm.Cond{condVersion(sendKey(send.ID), send.Version)},
-			Ops:   []raftfsm.Op{put(sendKey(send.ID), send)},
-			Audit: audit(now, recipientActor(r.Address), "file.download", string(send.ID), details),
-		}, nil
+		b.Ops = []raftfsm.Op{put(sendKey(send.ID), send)}
+		b.Audit = audit(now, recipientActor(r.Address), "file.download", string(send.ID), details)
+		return b, nil
 	})
 	if err != nil {
 		return Outcome{}, err

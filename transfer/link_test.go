@@ -51,7 +51,7 @@ func TestLinkNotFoundAllAlike(t *testing.T) {
 		{"replaced by a resend", resent.Invitations[0].Token},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.svc.OpenLink(e.ctx, tc.token, "192.0.2.1")
+			_, err := e.svc.OpenLink(e.ctx, tc.token, "", "192.0.2.1")
 			if err != ErrLinkNotFound {
 				t.Fatalf("OpenLink = %v, want exactly ErrLinkNotFound", err)
 			}
@@ -63,7 +63,7 @@ func TestLinkNotFoundAllAlike(t *testing.T) {
 			}
 		})
 	}
-	v, err := e.svc.OpenLink(e.ctx, live, "192.0.2.1")
+	v, err := e.svc.OpenLink(e.ctx, live, "", "192.0.2.1")
 	if err != nil || len(v.Files) != 2 || v.Files[0].Name != "a.bin" || v.Files[0].SHA256 != f.SHA256 || v.From.Name != "Alice" {
 		t.Fatalf("live link: %+v, %v", v, err)
 	}
@@ -75,7 +75,7 @@ func TestPasswordChallenge(t *testing.T) {
 	c := e.send("u1", []File{f}, []string{"bob@example.org", "carol@example.org"}, Options{Password: "open sesame!"})
 	tok, other := c.Invitations[0].Token, c.Invitations[1].Token
 
-	v, err := e.svc.OpenLink(e.ctx, tok, "192.0.2.1")
+	v, err := e.svc.OpenLink(e.ctx, tok, "", "192.0.2.1")
 	if err != nil || !v.PasswordRequired || v.EmailCodeRequired {
 		t.Fatalf("view = %+v, %v", v, err)
 	}
@@ -234,7 +234,7 @@ func TestDownloadLimit(t *testing.T) {
 	if _, err := e.svc.StartDownload(e.ctx, bob, "", f.ID, "192.0.2.1", true); !errors.Is(err, ErrDownloadLimit) {
 		t.Fatalf("third complete download of a.bin: %v", err)
 	}
-	v, err := e.svc.OpenLink(e.ctx, carol, "192.0.2.2")
+	v, err := e.svc.OpenLink(e.ctx, carol, "", "192.0.2.2")
 	if err != nil || v.Files[0].Available || !v.Files[1].Available {
 		t.Fatalf("view = %+v, %v", v, err)
 	}
@@ -242,7 +242,7 @@ func TestDownloadLimit(t *testing.T) {
 	if out := e.download(carol, "", g, true); !out.SendFinished {
 		t.Fatal("the last allowed download did not finish the send")
 	}
-	if _, err := e.svc.OpenLink(e.ctx, bob, "192.0.2.1"); err != ErrLinkNotFound {
+	if _, err := e.svc.OpenLink(e.ctx, bob, "", "192.0.2.1"); err != ErrLinkNotFound {
 		t.Fatalf("exhausted link: %v", err)
 	}
 	s, _ := e.svc.GetSend(e.ctx, "u1", c.Send.ID)
@@ -300,16 +300,16 @@ func TestResendInvalidatesOldToken(t *testing.T) {
 	if err != nil || inv.Token == old || inv.Recipient != "bob@example.org" {
 		t.Fatalf("Resend = %+v, %v", inv, err)
 	}
-	if _, err := e.svc.OpenLink(e.ctx, old, "192.0.2.1"); err != ErrLinkNotFound {
+	if _, err := e.svc.OpenLink(e.ctx, old, "", "192.0.2.1"); err != ErrLinkNotFound {
 		t.Fatalf("old token after resend: %v", err)
 	}
-	if _, err := e.svc.OpenLink(e.ctx, inv.Token, "192.0.2.1"); err != nil {
+	if _, err := e.svc.OpenLink(e.ctx, inv.Token, "", "192.0.2.1"); err != nil {
 		t.Fatalf("new token: %v", err)
 	}
 	if _, err := e.svc.StartDownload(e.ctx, inv.Token, g.Token, f.ID, "192.0.2.1", false); !errors.Is(err, ErrChallengeRequired) {
 		t.Fatalf("the old link's grant on the new link: %v", err)
 	}
-	if _, err := e.svc.OpenLink(e.ctx, c.Invitations[1].Token, "192.0.2.1"); err != nil {
+	if _, err := e.svc.OpenLink(e.ctx, c.Invitations[1].Token, "", "192.0.2.1"); err != nil {
 		t.Fatalf("the other recipient's link: %v", err)
 	}
 	if _, err := e.svc.Resend(e.ctx, "u1", c.Send.ID, "nobody@example.org"); !errors.Is(err, ErrRecipientNotFound) {
@@ -324,7 +324,7 @@ func TestResendInvalidatesOldToken(t *testing.T) {
 	if _, err := e.svc.Resend(e.ctx, "u1", c.Send.ID, "bob@example.org"); !errors.Is(err, ErrSendNotActive) {
 		t.Fatalf("resend of a revoked send: %v", err)
 	}
-	if _, err := e.svc.OpenLink(e.ctx, inv.Token, "192.0.2.1"); err != ErrLinkNotFound {
+	if _, err := e.svc.OpenLink(e.ctx, inv.Token, "", "192.0.2.1"); err != ErrLinkNotFound {
 		t.Fatalf("new token after revoke: %v", err)
 	}
 }
@@ -340,7 +340,7 @@ func TestInfectedAfterSendNotServed(t *testing.T) {
 	if _, err := e.svc.StartDownload(e.ctx, tok, "", f.ID, "192.0.2.1", false); !errors.Is(err, ErrFileNotFound) {
 		t.Fatalf("download of a file found infected: %v", err)
 	}
-	v, err := e.svc.OpenLink(e.ctx, tok, "192.0.2.1")
+	v, err := e.svc.OpenLink(e.ctx, tok, "", "192.0.2.1")
 	if err != nil || v.Files[0].Available || v.Files[0].Verdict != VerdictInfected {
 		t.Fatalf("view of a file found infected: %+v, %v", v, err)
 	}

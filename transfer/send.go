@@ -22,6 +22,20 @@ type sendRecord struct {
 	// Links holds, for each recipient (same index), the hex SHA-256 of their current
 	// link token.
 	Links []string `json:"links"`
+	// Holds are the downloads in progress of files under a download limit (or delete after
+	// download), by file: each holds one of the downloads the limit has left until it ends
+	// or its lease runs out (a node that died mid-download).
+	Holds map[FileID][]downloadHold `json:"holds,omitempty"`
+	// Served counts, by file, the bytes served that did not yet add up to a whole download:
+	// a download counts when the bytes served reach the file's size, whether they came in
+	// one request or in ranges.
+	Served map[FileID]int64 `json:"served,omitempty"`
+}
+
+// downloadHold is one download in progress under a download limit.
+type downloadHold struct {
+	ID    string    `json:"id"`
+	Until time.Time `json:"until"`
 }
 
 // linkRecord is a recipient's link as stored under the SHA-256 of its token, with the state

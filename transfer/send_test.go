@@ -188,7 +188,7 @@ func TestPerRecipientTracking(t *testing.T) {
 	if err := e.svc.RecordNotified(e.ctx, id, "nobody@example.org"); !errors.Is(err, ErrRecipientNotFound) {
 		t.Fatalf("RecordNotified(unknown) = %v", err)
 	}
-	if _, err := e.svc.OpenLink(e.ctx, c.Invitations[0].Token, "192.0.2.1"); err != nil {
+	if _, err := e.svc.OpenLink(e.ctx, c.Invitations[0].Token, "", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	out := e.download(c.Invitations[0].Token, "", f, true)

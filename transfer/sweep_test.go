@@ -124,7 +124,7 @@ func TestSweepRetention(t *testing.T) {
 	if err != nil || rep.LinksClosed != 1 || rep.FilesShredded != 0 {
 		t.Fatalf("sweep after the first expiry = %+v, %v", rep, err)
 	}
-	if _, err := e.svc.OpenLink(e.ctx, short.Invitations[0].Token, "192.0.2.1"); err != ErrLinkNotFound {
+	if _, err := e.svc.OpenLink(e.ctx, short.Invitations[0].Token, "", "192.0.2.1"); err != ErrLinkNotFound {
 		t.Fatalf("expired link: %v", err)
 	}
 	if _, err := e.svc.GetFile(e.ctx, "u1", shared.ID); err != nil {

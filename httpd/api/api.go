@@ -108,8 +108,9 @@ type Sends interface {
 type Links interface {
 	// AllowLinkAttempt takes one token from ip's bucket; false means refuse (429).
 	AllowLinkAttempt(ip string) bool
-	// OpenLink returns what the recipient sees and records the opening.
-	OpenLink(ctx context.Context, token, clientIP string) (transfer.LinkView, error)
+	// OpenLink returns what the recipient sees and records the opening: only what the
+	// challenges need (Locked) until grant passed them all.
+	OpenLink(ctx context.Context, token, grant, clientIP string) (transfer.LinkView, error)
 	// CheckLinkPassword checks the send's password and returns a grant.
 	CheckLinkPassword(ctx context.Context, token, grant, password string) (transfer.Grant, error)
 	// IssueEmailCode makes a code to mail to the link's recipient.
@@ -118,8 +119,9 @@ type Links interface {
 	CheckEmailCode(ctx context.Context, token, grant, code string) (transfer.Grant, error)
 	// StartDownload allows one file's download and returns its ticket (with the manifest).
 	StartDownload(ctx context.Context, token, grant string, fileID transfer.FileID, clientIP string, rangeReq bool) (transfer.Ticket, error)
-	// FinishDownload records a download started by StartDownload.
-	FinishDownload(ctx context.Context, t transfer.Ticket, complete bool) (transfer.Outcome, error)
+	// FinishDownload records a download started by StartDownload that served served bytes
+	// (-1: no body was sent) and releases its hold on the download limit.
+	FinishDownload(ctx context.Context, t transfer.Ticket, served int64) (transfer.Outcome, error)
 }
 
 // Files opens stored files for reading; the node adapts blobstore.Store.Open to it.

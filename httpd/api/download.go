@@ -32,7 +32,7 @@ func (h *Handler) serveDownload(ctx *fasthttp.RequestCtx, c call) {
 	rangeHdr := string(ctx.Request.Header.Peek("Range"))
 	t, err := h.deps.Links.StartDownload(c, token, grantOf(ctx), fileID, ip, rangeHdr != "")
 	if err != nil {
-		h.failLink(ctx, err, page)
+		h.failDownload(ctx, token, err, page)
 		return
 	}
 	size := t.File.Size
@@ -48,6 +48,7 @@ func (h *Handler) serveDownload(ctx *fasthttp.RequestCtx, c call) {
 	hd.Set("X-Valise-SHA256", t.File.SHA256)
 	switch kind {
 	case rangeUnsatisfiable:
+		h.finishDownload(t, -1)
 		hd.Del("Content-Disposition")
 		hd.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		h.failLink(ctx, ErrRangeNotSatisfiable, page)
@@ -61,7 +62,8 @@ func (h *Handler) serveDownload(ctx *fasthttp.RequestCtx, c call) {
 	}
 	ctx.SetContentType("application/octet-stream")
 	if ctx.IsHead() {
-		// No body, no download recorded: the stream is never read.
+		// No body, no download recorded (the hold is given back): the stream is never read.
+		h.finishDownload(t, -1)
 		ctx.SetBodyStream(&fileStream{h: h, length: r.length}, int(r.length))
 		return
 	}
@@ -69,6 +71,7 @@ func (h *Handler) serveDownload(ctx *fasthttp.RequestCtx, c call) {
 	rc, err := h.deps.Files.OpenFile(octx, t.Manifest)
 	cancel()
 	if err != nil {
+		h.finishDownload(t, -1)
 		ctx.Response.Header.Del("Content-Range")
 		ctx.Response.Header.Del("Content-Disposition")
 		h.fail(ctx, fmt.Errorf("open file %s: %w", t.File.ID, err))
@@ -78,6 +81,17 @@ func (h *Handler) serveDownload(ctx *fasthttp.RequestCtx, c call) {
 	ctx.SetBodyStream(&fileStream{
 		h: h, rc: rc, start: r.start, length: r.length, size: size, ticket: t, record: true,
 	}, int(r.length))
+}
+
+// failDownload answers a download that cannot start. A browser is sent back to the link's
+// page, which says why (limit reached, challenge required), rather than to a bare error
+// page; a dead link gets the dead-link page, and API clients JSON.
+func (h *Handler) failDownload(ctx *fasthttp.RequestCtx, token string, err error, page bool) {
+	if !page {
+		h.fail(ctx, err)
+		return
+	}
+	h.pageDone(ctx, token, err, "")
 }
 
 // wantsHTML reports whether the client prefers an HTML error page (a browser following a
@@ -164,8 +178,11 @@ func (s *fileStream) CloseWithError(wErr error) error {
 		}
 	}
 	if s.record {
-		complete := wErr == nil && s.written == s.length && s.start+s.length == s.size
-		s.h.finishDownload(s.ticket, complete)
+		// The download counts by the bytes it served (issue 16 item 9): transfer adds them
+		// to what earlier ranges served.
+		if r := s.h.finishDownload(s.ticket, s.written); r.ReceiptDue {
+			s.h.sendReceipt(r.Receipt, []transfer.LinkFile{s.ticket.File})
+		}
 	}
 	return nil
 }
@@ -187,28 +204,34 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// finishDownload records a download and mails the receipt it calls for. It runs after the
-// response, on the connection's goroutine, with its own deadline.
-func (h *Handler) finishDownload(t transfer.Ticket, complete bool) {
+// finishDownload records a download that served served bytes (-1: none, a HEAD) and
+// releases its hold. It runs after the response, on the connection's goroutine, with its own
+// deadline; the caller mails the receipt the outcome calls for.
+func (h *Handler) finishDownload(t transfer.Ticket, served int64) transfer.Outcome {
 	ctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.StreamTimeout)
 	defer cancel()
-	out, err := h.deps.Links.FinishDownload(ctx, t, complete)
+	out, err := h.deps.Links.FinishDownload(ctx, t, served)
 	if err != nil {
 		h.logger.Error("download not recorded", logSendID, t.SendID, logFileID, t.File.ID, logErr, err)
-		return
-	}
-	if out.ReceiptDue {
-		if err := h.sendReceipt(ctx, out.Receipt, t.File); err != nil {
-			h.logger.Error("receipt not queued", logSendID, t.SendID, logErr, err)
-		}
+		return transfer.Outcome{}
 	}
 	if out.SendFinished && h.deps.Sweeper != nil {
 		h.deps.Sweeper.Trigger()
 	}
+	return out
 }
 
-// sendReceipt mails a download receipt to the sender, in the sender's language.
-func (h *Handler) sendReceipt(ctx context.Context, r transfer.Receipt, f transfer.LinkFile) error {
+// sendReceipt mails the sender one receipt for one completed download: a file, or every file
+// a zip delivered (one mail, not one per file), in the sender's language.
+func (h *Handler) sendReceipt(r transfer.Receipt, files []transfer.LinkFile) {
+	ctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.StreamTimeout)
+	defer cancel()
+	if err := h.queueReceipt(ctx, r, files); err != nil {
+		h.logger.Error("receipt not queued", logSendID, r.SendID, logErr, err)
+	}
+}
+
+func (h *Handler) queueReceipt(ctx context.Context, r transfer.Receipt, files []transfer.LinkFile) error {
 	lang := "fr"
 	name := ""
 	if u, err := h.deps.Accounts.ByID(ctx, r.Owner); err == nil {
@@ -221,10 +244,12 @@ func (h *Handler) sendReceipt(ctx context.Context, r transfer.Receipt, f transfe
 			name = s.From.Name
 		}
 	}
-	msg, err := notify.Render(notify.KindReceipt, lang, h.product(), notify.ReceiptData{
-		SenderName: name, RecipientEmail: r.Recipient, Subject: subject, When: r.At,
-		Files: []notify.File{{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned}},
-	})
+	data := notify.ReceiptData{SenderName: name, RecipientEmail: r.Recipient, Subject: subject, When: r.At}
+	for _, f := range files {
+		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256,
+			ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned})
+	}
+	msg, err := notify.Render(notify.KindReceipt, lang, h.product(), data)
 	if err != nil {
 		return fmt.Errorf("render receipt: %w", err)
 	}
@@ -246,28 +271,40 @@ func (h *Handler) serveZip(ctx *fasthttp.RequestCtx, c call) {
 		return
 	}
 	token, grant := c.params["token"], grantOf(ctx)
-	view, err := h.deps.Links.OpenLink(c, token, ip)
+	view, err := h.deps.Links.OpenLink(c, token, grant, ip)
+	if err == nil && view.Locked {
+		err = transfer.ErrChallengeRequired
+	}
 	if err != nil {
-		h.failLink(ctx, err, page)
+		h.failDownload(ctx, token, err, page)
 		return
 	}
 	var tickets []transfer.Ticket
+	busy := false
 	for _, f := range view.Files {
 		if !f.Available {
 			continue
 		}
 		t, err := h.deps.Links.StartDownload(c, token, grant, f.ID, ip, false)
-		if errors.Is(err, transfer.ErrDownloadLimit) || errors.Is(err, transfer.ErrFileNotFound) {
+		if errors.Is(err, transfer.ErrDownloadLimit) || errors.Is(err, transfer.ErrFileNotFound) || errors.Is(err, transfer.ErrDownloadBusy) {
+			busy = busy || errors.Is(err, transfer.ErrDownloadBusy)
 			continue
 		}
 		if err != nil {
-			h.failLink(ctx, err, page)
+			for _, t := range tickets {
+				h.finishDownload(t, -1)
+			}
+			h.failDownload(ctx, token, err, page)
 			return
 		}
 		tickets = append(tickets, t)
 	}
 	if len(tickets) == 0 {
-		h.failLink(ctx, transfer.ErrDownloadLimit, page)
+		err := transfer.ErrDownloadLimit
+		if busy {
+			err = transfer.ErrDownloadBusy
+		}
+		h.failDownload(ctx, token, err, page)
 		return
 	}
 	ctx.Response.Header.Set("Content-Disposition", contentDisposition(zipFileName(view.SendID, tickets)))
@@ -278,22 +315,34 @@ func (h *Handler) serveZip(ctx *fasthttp.RequestCtx, c call) {
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) { h.writeZip(w, tickets) })
 }
 
-// writeZip writes the zip of tickets' files to w and records each download.
+// writeZip writes the zip of tickets' files to w and records each file's download; the zip
+// is one download for its receipt: one mail listing the files it delivered whole.
 func (h *Handler) writeZip(w *bufio.Writer, tickets []transfer.Ticket) {
 	zw := zip.NewWriter(w)
 	names := map[string]int{}
 	broken := false
+	var receipt *transfer.Receipt
+	var delivered []transfer.LinkFile
+	defer func() {
+		if receipt != nil {
+			h.sendReceipt(*receipt, delivered)
+		}
+	}()
 	for _, t := range tickets {
 		if broken {
-			h.finishDownload(t, false)
+			h.finishDownload(t, -1)
 			continue
 		}
 		n, err := h.zipFile(zw, t, zipName(t.File.Folder, t.File.Name, names))
 		if err == nil {
 			err = w.Flush()
 		}
-		complete := err == nil && n == t.File.Size
-		h.finishDownload(t, complete)
+		if out := h.finishDownload(t, n); out.ReceiptDue {
+			if receipt == nil {
+				receipt = &out.Receipt
+			}
+			delivered = append(delivered, t.File)
+		}
 		if err != nil {
 			h.logger.Info("zip download cut", logSendID, t.SendID, logFileID, t.File.ID, logErr, err)
 			broken = true
@@ -368,16 +417,17 @@ func zipName(folder, name string, seen map[string]int) string {
 }
 
 // zipElem makes one path element safe whatever it holds: separators and control characters
-// become "_", leading dots go (no hidden file, no ".."), and an element left empty becomes
-// the placeholder empty. transfer validated the names already: this is the second lock.
+// become "_", leading dots go (no hidden file, no ".."), windowsSafe maps what would be a
+// drive, stream or device on Windows, and an element left empty becomes the placeholder
+// empty. transfer validated the names already: this is the second lock.
 func zipElem(elem, empty string) string {
 	elem = strings.Map(func(r rune) rune {
-		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+		if r < 0x20 || r == 0x7f {
 			return '_'
 		}
 		return r
 	}, elem)
-	elem = strings.TrimLeft(elem, ".")
+	elem = windowsSafe(strings.TrimLeft(elem, "."))
 	if elem == "" {
 		return empty
 	}

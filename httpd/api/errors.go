@@ -55,7 +55,7 @@ func errorStatus(err error) (int, string) {
 	case errors.Is(err, transfer.ErrUploadExpired), errors.Is(err, transfer.ErrDownloadLimit):
 		return fasthttp.StatusGone, transfer.Code(err)
 	case errors.Is(err, transfer.ErrOffsetMismatch), errors.Is(err, transfer.ErrSendNotActive),
-		errors.Is(err, transfer.ErrFileScanning):
+		errors.Is(err, transfer.ErrFileScanning), errors.Is(err, transfer.ErrDownloadBusy):
 		return fasthttp.StatusConflict, transfer.Code(err)
 	case errors.Is(err, transfer.ErrTooLarge), errors.Is(err, transfer.ErrQuotaExceeded):
 		return fasthttp.StatusRequestEntityTooLarge, transfer.Code(err)
@@ -96,6 +96,7 @@ var messages = map[string][2]string{
 	"recipient_not_found":    {"Ce destinataire ne fait pas partie de l'envoi.", "This recipient is not part of the send."},
 	"upload_expired":         {"Téléversement expiré.", "Upload expired."},
 	"download_limit":         {"Limite de téléchargements atteinte pour ce fichier.", "Download limit reached for this file."},
+	"download_busy":          {"Ce fichier est déjà en cours de téléchargement et sa limite n'en permet pas d'autre en même temps. Réessayez quand ce téléchargement sera fini.", "This file is already being downloaded and its limit allows no other download at the same time. Try again once that download has ended."},
 	"offset_mismatch":        {"Position de téléversement incorrecte.", "Wrong upload offset."},
 	"send_not_active":        {"Cet envoi n'est plus actif.", "This send is no longer active."},
 	"file_too_large":         {"Fichier trop grand.", "File too large."},

@@ -2,7 +2,6 @@ package api
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 )
@@ -42,13 +41,11 @@ const maxFallbackName = 150
 
 // contentDisposition returns an attachment disposition for name: an ASCII fallback in
 // filename= (every character that is not plain printable ASCII, and the quote, backslash,
-// percent, semicolon and slashes, become "_") and the exact name in filename*= (RFC 8187
-// percent-encoding of its UTF-8). Control characters, CR and LF cannot survive either form,
+// percent, semicolon and slashes, become "_") and the name in filename*= (RFC 8187
+// percent-encoding of its UTF-8), both as downloadName makes it safe for Windows. Control characters, CR and LF cannot survive either form,
 // so a file name can never inject a header.
 func contentDisposition(name string) string {
-	if !utf8.ValidString(name) {
-		name = strings.ToValidUTF8(name, "_")
-	}
+	name = downloadName(name)
 	var fb strings.Builder
 	n := 0
 	for _, r := range name {
@@ -63,11 +60,21 @@ func contentDisposition(name string) string {
 			fb.WriteRune(r)
 		}
 	}
-	fallback := strings.TrimLeft(fb.String(), ".")
+	fallback := windowsSafe(strings.TrimLeft(fb.String(), "."))
 	if strings.Trim(fallback, "_ ") == "" {
 		fallback = "download"
 	}
 	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + encodeRFC8187(name)
+}
+
+// downloadName is the name a download is saved as: valid UTF-8, mapped by windowsSafe,
+// "download" when nothing is left.
+func downloadName(name string) string {
+	name = windowsSafe(strings.ToValidUTF8(name, "_"))
+	if name == "" {
+		return "download"
+	}
+	return name
 }
 
 // encodeRFC8187 percent-encodes every byte of s that is not an RFC 8187 attr-char.

@@ -99,12 +99,12 @@ func TestJourney(t *testing.T) {
 		t.Fatalf("links %v", tokens)
 	}
 
-	// The link's metadata, public.
+	// The link's metadata, public: locked until the password is given.
 	var view transfer.LinkView
 	r = w.api("GET", "/api/v1/links/"+bob, "", nil)
 	mustStatus(t, r, 200)
 	r.json(t, &view)
-	if !view.PasswordRequired || len(view.Files) != 1 || view.Files[0].SHA256 != f.SHA256 || view.Recipient != "bob@example.org" {
+	if !view.PasswordRequired || !view.Locked || len(view.Files) != 0 || view.Recipient != "" || view.From.Name != "Alice Martin" {
 		t.Fatalf("view = %s", r.body)
 	}
 	dl := "/s/" + bob + "/files/" + string(f.ID)
@@ -135,6 +135,12 @@ func TestJourney(t *testing.T) {
 		}
 	}
 	gh := map[string]string{grantHeader: g.Grant}
+	r = w.call("GET", "/api/v1/links/"+bob, gh, nil, true)
+	mustStatus(t, r, 200)
+	r.json(t, &view)
+	if view.Locked || len(view.Files) != 1 || view.Files[0].SHA256 != f.SHA256 || view.Recipient != "bob@example.org" {
+		t.Fatalf("view with the grant = %s", r.body)
+	}
 
 	// Range download: the first half, then the rest from the middle, as curl -C - does.
 	half := len(data) / 2

@@ -16,6 +16,8 @@ import (
 const (
 	grantCookie = "valise_grant"
 	grantHeader = "X-Valise-Grant"
+	// langCookie is the web UI's language cookie ("fr" or "en"), shared with the link pages.
+	langCookie = "lang"
 )
 
 // allowLink applies the per-address rate limit to a request that presents a link token;
@@ -45,7 +47,8 @@ func (h *Handler) failLink(ctx *fasthttp.RequestCtx, err error, page bool) {
 	securityHeaders(ctx, kindPage)
 	ctx.Response.Header.Del("Content-Disposition")
 	retryAfter(ctx, status, code)
-	h.pages.renderError(ctx, status, h.lang(ctx), message(code, h.lang(ctx)))
+	lang := h.pageLang(ctx)
+	h.pages.renderError(ctx, status, lang, message(code, lang))
 }
 
 // grantOf returns the grant the request presents (header first, then cookie), or "".
@@ -85,12 +88,12 @@ func (h *Handler) serveLinkJSON(ctx *fasthttp.RequestCtx, c call) {
 	if !ok {
 		return
 	}
-	v, err := h.deps.Links.OpenLink(c, c.params["token"], ip)
+	v, err := h.deps.Links.OpenLink(c, c.params["token"], grantOf(ctx), ip)
 	if err != nil {
 		h.fail(ctx, err)
 		return
 	}
-	h.writeJSON(ctx, fasthttp.StatusOK, linkViewJSON(v))
+	h.writeJSON(ctx, fasthttp.StatusOK, v)
 }
 
 // passwordBody is the body of the password challenge.
@@ -138,11 +141,10 @@ type codeSentJSON struct {
 
 // serveLinkCodeJSON mails a verification code to the link's recipient.
 func (h *Handler) serveLinkCodeJSON(ctx *fasthttp.RequestCtx, c call) {
-	ip, ok := h.allowLink(ctx, false)
-	if !ok {
+	if _, ok := h.allowLink(ctx, false); !ok {
 		return
 	}
-	exp, err := h.issueCode(c, c.params["token"], ip, h.lang(ctx))
+	exp, err := h.issueCode(c, c.params["token"], h.lang(ctx))
 	if err != nil {
 		h.fail(ctx, err)
 		return
@@ -151,22 +153,18 @@ func (h *Handler) serveLinkCodeJSON(ctx *fasthttp.RequestCtx, c call) {
 }
 
 // issueCode makes a code for the link and queues its mail, in lang.
-func (h *Handler) issueCode(ctx context.Context, token, ip, lang string) (time.Time, error) {
-	view, err := h.deps.Links.OpenLink(ctx, token, ip)
-	if err != nil {
-		return time.Time{}, err
-	}
+func (h *Handler) issueCode(ctx context.Context, token, lang string) (time.Time, error) {
 	code, err := h.deps.Links.IssueEmailCode(ctx, token)
 	if err != nil {
 		return time.Time{}, err
 	}
 	msg, err := notify.Render(notify.KindVerifyCode, lang, h.product(), notify.CodeData{
-		SenderName: view.From.Name, Code: code.Code, ValidFor: time.Until(code.Expires).Round(time.Minute),
+		SenderName: code.SenderName, Code: code.Code, ValidFor: time.Until(code.Expires).Round(time.Minute),
 	})
 	if err != nil {
 		return time.Time{}, err
 	}
-	msg.To, msg.Ref = []string{code.Recipient}, string(view.SendID)
+	msg.To, msg.Ref = []string{code.Recipient}, string(code.SendID)
 	if _, err := h.deps.Mailer.Enqueue(ctx, msg, "recipient:"+code.Recipient); err != nil {
 		return time.Time{}, err
 	}
@@ -185,12 +183,12 @@ func (h *Handler) servePage(ctx *fasthttp.RequestCtx, c call) {
 		return
 	}
 	token := c.params["token"]
-	v, err := h.deps.Links.OpenLink(c, token, ip)
+	v, err := h.deps.Links.OpenLink(c, token, grantOf(ctx), ip)
 	if err != nil {
 		h.failLink(ctx, err, true)
 		return
 	}
-	lang := h.lang(ctx)
+	lang := h.pageLang(ctx)
 	notice := ""
 	if code := string(ctx.QueryArgs().Peek("e")); pageNotices[code] {
 		notice = message(code, lang)
@@ -198,9 +196,31 @@ func (h *Handler) servePage(ctx *fasthttp.RequestCtx, c call) {
 	if string(ctx.QueryArgs().Peek("sent")) == "1" {
 		notice = pageMessage("code_sent", lang)
 	}
-	h.pages.renderLink(ctx, lang, linkPage{
-		Token: token, View: v, Granted: grantOf(ctx) != "", Notice: notice,
-	})
+	h.pages.renderLink(ctx, lang, linkPage{Token: token, View: v, Notice: notice})
+}
+
+// pageLang is the language of a link page: the switch's choice (?lang=, kept in the web UI's
+// language cookie so the forms' answers stay in it), then the cookie, then h.lang.
+func (h *Handler) pageLang(ctx *fasthttp.RequestCtx) string {
+	switch q := string(ctx.QueryArgs().Peek("lang")); q {
+	case "fr", "en":
+		c := fasthttp.AcquireCookie()
+		defer fasthttp.ReleaseCookie(c)
+		c.SetKey(langCookie)
+		c.SetValue(q)
+		c.SetPath("/")
+		c.SetSecure(true)
+		c.SetHTTPOnly(true)
+		c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+		c.SetMaxAge(365 * 24 * 3600)
+		ctx.Response.Header.SetCookie(c)
+		return q
+	}
+	switch c := string(ctx.Request.Header.Cookie(langCookie)); c {
+	case "fr", "en":
+		return c
+	}
+	return h.lang(ctx)
 }
 
 // pageNotices are the error codes a page shows after a form's redirect (?e=code): only these
@@ -208,6 +228,7 @@ func (h *Handler) servePage(ctx *fasthttp.RequestCtx, c call) {
 var pageNotices = map[string]bool{
 	"wrong_password": true, "wrong_code": true, "code_expired": true, "too_many_attempts": true,
 	"challenge_required": true, "challenge_not_required": true, "bad_request": true,
+	"download_limit": true, "download_busy": true, "file_not_found": true, "range_not_satisfiable": true,
 }
 
 // pageDone redirects a form back to the link's page, with the error's code when there is one;
@@ -249,8 +270,7 @@ func (h *Handler) servePagePassword(ctx *fasthttp.RequestCtx, c call) {
 
 // servePageCode is the page's "send me a code" form.
 func (h *Handler) servePageCode(ctx *fasthttp.RequestCtx, c call) {
-	ip, ok := h.allowLink(ctx, true)
-	if !ok {
+	if _, ok := h.allowLink(ctx, true); !ok {
 		return
 	}
 	token := c.params["token"]
@@ -258,7 +278,7 @@ func (h *Handler) servePageCode(ctx *fasthttp.RequestCtx, c call) {
 		h.failLink(ctx, err, true)
 		return
 	}
-	_, err := h.issueCode(c, token, ip, h.lang(ctx))
+	_, err := h.issueCode(c, token, h.pageLang(ctx))
 	h.pageDone(ctx, token, err, "sent=1")
 }
 

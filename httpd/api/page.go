@@ -57,7 +57,7 @@ type pageText struct {
 	Title, From, Password, Unlock, SendCode, Code, Verify string
 	File, Size, Verdict, Unavailable, Zip, Expires        string
 	Files, Download, Skip, Contact                        string
-	NotScanned                                            string
+	NotScanned, Locked, Switch                            string
 }
 
 var pageTexts = map[string]pageText{
@@ -69,6 +69,8 @@ var pageTexts = map[string]pageText{
 		Files: "Fichiers", Download: "Télécharger", Skip: "Aller au contenu",
 		Contact:    "Si vous pensez qu'il s'agit d'une erreur, contactez la personne qui vous a envoyé ce lien.",
 		NotScanned: "Certains fichiers n'ont pas été analysés par l'antivirus : ouvrez-les avec prudence, ou demandez à l'expéditeur s'ils sont sûrs.",
+		Locked:     "Le message et les fichiers s'affichent une fois la vérification passée.",
+		Switch:     "English",
 	},
 	"en": {
 		Title: "Files for you", From: "Sent by", Password: "Password", Unlock: "Unlock",
@@ -78,6 +80,8 @@ var pageTexts = map[string]pageText{
 		Files: "Files", Download: "Download", Skip: "Skip to content",
 		Contact:    "If you think this is a mistake, contact the person who sent you this link.",
 		NotScanned: "Some files were not scanned by the antivirus: open them with care, or ask the sender whether they are safe.",
+		Locked:     "The message and the files show once the check is passed.",
+		Switch:     "Français",
 	},
 }
 
@@ -124,10 +128,9 @@ func verdictText(v transfer.Verdict, reason, lang string) string {
 
 // linkPage is what the handler knows for the page.
 type linkPage struct {
-	Token   string
-	View    transfer.LinkView
-	Granted bool // the request carries a grant (maybe stale: the download says)
-	Notice  string
+	Token  string
+	View   transfer.LinkView
+	Notice string
 }
 
 // pageFile is a file row.
@@ -141,6 +144,7 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 	t := pageTexts[lang]
 	data := struct {
 		Lang, Title, Skip, Token, Notice, Expires string
+		OtherLang                                 string
 		Brand                                     Brand
 		T                                         pageText
 		View                                      transfer.LinkView
@@ -152,8 +156,9 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 		Brand:        *p.brand.Load(),
 		NoticeOK:     lp.Notice != "" && lp.Notice == pageMessage("code_sent", lang),
 		Expires:      notify.FormatDate(lang, lp.View.Expires),
-		NeedPassword: lp.View.PasswordRequired && !lp.Granted,
-		NeedCode:     lp.View.EmailCodeRequired && !lp.Granted,
+		NeedPassword: lp.View.PasswordRequired && !lp.View.PasswordPassed,
+		NeedCode:     lp.View.EmailCodeRequired && !lp.View.EmailCodePassed,
+		OtherLang:    otherLang(lang),
 	}
 	for _, f := range lp.View.Files {
 		data.Files = append(data.Files, pageFile{
@@ -166,6 +171,14 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 	p.render(ctx, fasthttp.StatusOK, "link", data)
 }
 
+// otherLang is the language the switch offers.
+func otherLang(lang string) string {
+	if lang == "en" {
+		return "fr"
+	}
+	return "en"
+}
+
 // renderError writes the error page: its body depends only on the status's message and the
 // language, so every dead link (expired, revoked, used up or unknown) gets the same bytes.
 func (p *pages) renderError(ctx *fasthttp.RequestCtx, status int, lang, msg string) {
@@ -175,8 +188,9 @@ func (p *pages) renderError(ctx *fasthttp.RequestCtx, status int, lang, msg stri
 	}
 	p.render(ctx, status, "error", struct {
 		Lang, Title, Skip, Message, Contact string
+		OtherLang                           string // no switch: the page has nowhere to go back to
 		Brand                               Brand
-	}{lang, msg, t.Skip, msg, t.Contact, *p.brand.Load()})
+	}{lang, msg, t.Skip, msg, t.Contact, "", *p.brand.Load()})
 }
 
 func (p *pages) render(ctx *fasthttp.RequestCtx, status int, name string, data any) {

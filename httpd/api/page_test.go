@@ -41,8 +41,10 @@ func TestLinkPageLayout(t *testing.T) {
 				`<link rel="stylesheet" href="/static/brand.css">`,
 				`<header class="top">`, `<main id="main"`,
 				notify.FormatSize(tc.lang, int64(len(data))), f.SHA256,
-				`href="/s/` + tok + `/files/` + string(f.ID) + `" download`,
-				`href="/s/` + tok + `/zip" download`,
+				// No download attribute: a refused download comes back to this page, which says
+				// why, rather than saving an error as a file (issue 16 item 6).
+				`href="/s/` + tok + `/files/` + string(f.ID) + `" aria-label`,
+				`href="/s/` + tok + `/zip">`,
 			}, tc.want...)
 			for _, s := range want {
 				if !strings.Contains(body, s) {

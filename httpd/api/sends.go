@@ -77,14 +77,6 @@ func sendJSON(s transfer.Send) transfer.Send {
 	return s
 }
 
-// linkViewJSON returns v ready for the wire.
-func linkViewJSON(v transfer.LinkView) transfer.LinkView {
-	if v.Files == nil {
-		v.Files = []transfer.LinkFile{}
-	}
-	return v
-}
-
 // principal returns the authenticated caller; the router guarantees one on private routes.
 func principal(ctx *fasthttp.RequestCtx) Principal {
 	p, _ := PrincipalFrom(ctx)

@@ -304,11 +304,9 @@ func recipientDownloads(t *testing.T, b *browser, e *env, out []notify.Message, 
 	if ok := eval[bool](r, "link styles", `getComputedStyle(document.querySelector("header.top")).display === "flex"`); !ok {
 		r.fail("link styles", fmt.Errorf("the web UI's style.css did not apply"))
 	}
-	rows := eval[string](r, "link files", `document.getElementById("files").textContent`)
-	for _, want := range []string{name, notify.FormatSize("fr", size), hex.EncodeToString(sum[:]), "sain"} {
-		if !strings.Contains(rows, want) {
-			r.fail("link files", fmt.Errorf("the file table lacks %q: %q", want, rows))
-		}
+	// Nothing of the send shows before the password (issue 16 item 6).
+	if locked := eval[string](r, "locked page", `document.body.textContent`); strings.Contains(locked, name) || strings.Contains(locked, hex.EncodeToString(sum[:])) {
+		r.fail("locked page", fmt.Errorf("the page shows the file before the password: %q", locked))
 	}
 	dl := t.TempDir()
 	r.do("downloads go to a temp dir", callBrowser(cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
@@ -321,6 +319,12 @@ func recipientDownloads(t *testing.T, b *browser, e *env, out []notify.Message, 
 	r.waitAcross("unlocked", `document.readyState === "complete" && document.getElementById("password") === null &&
 		document.querySelector("a[href*='/files/']") !== null`)
 	r.shot("recipient")
+	rows := eval[string](r, "link files", `document.getElementById("files").textContent`)
+	for _, want := range []string{name, notify.FormatSize("fr", size), hex.EncodeToString(sum[:]), "sain"} {
+		if !strings.Contains(rows, want) {
+			r.fail("link files", fmt.Errorf("the file table lacks %q: %q", want, rows))
+		}
+	}
 	r.do("download", chromedp.Click(chromedp.CSS("a[href*='/files/']")))
 	// Chromium writes NAME.crdownload, then renames it to the file's name when complete.
 	var target string

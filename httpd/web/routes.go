@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/url"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -203,10 +204,21 @@ func redirect(ctx *fasthttp.RequestCtx, path string) {
 	ctx.SetStatusCode(fasthttp.StatusSeeOther)
 }
 
-// localPath returns p when it is a path on this site ("/x", not "//host" nor "/\host"),
-// otherwise def.
+// localPath returns p when it is a path on this site, otherwise def. Only printable ASCII is
+// allowed: browsers drop tabs and newlines from a URL and read "\\" as "/", so "/\t/host"
+// or "/\\host" would leave the site; the path must start with one "/" and parse as a bare path
+// (no scheme, no host, no user). Issue 16 item 9.
 func localPath(p, def string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") || len(p) > 512 {
+	if len(p) == 0 || len(p) > 512 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+		return def
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= 0x20 || c >= 0x7f || c == '\\' {
+			return def
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return def
 	}
 	return p

@@ -343,7 +343,7 @@ func TestSentListOnlyOwnSends(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One of Alice's two recipients opens the link: the list counts it.
-		if _, err := e.sends.OpenLink(e.ctx, created.Invitations[0].Token, "192.0.2.7"); tc.owner.ID == alice.ID && err != nil {
+		if _, err := e.sends.OpenLink(e.ctx, created.Invitations[0].Token, "", "192.0.2.7"); tc.owner.ID == alice.ID && err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -602,18 +602,68 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// FuzzLocalPath: whatever a form's "next" holds, the redirect stays on this site.
+// TestLangRedirectStaysLocal: POST /lang's "next" must never send the browser to another
+// site, whatever trick it holds (issue 16 item 9): control characters that browsers strip,
+// backslashes they read as slashes, schemes, hosts.
+func TestLangRedirectStaysLocal(t *testing.T) {
+	for _, tc := range []struct {
+		name, next, want string
+	}{
+		{"local path", "/sent", "/sent"},
+		{"local path with query", "/s/abc?e=x", "/s/abc?e=x"},
+		{"root", "/", "/"},
+		{"empty", "", "/"},
+		{"protocol-relative", "//evil.example", "/"},
+		{"backslash host", "/\\evil.example", "/"},
+		{"backslash later", "/a\\b", "/"},
+		{"tab stripped by browsers", "/\t/evil.example", "/"},
+		{"newline stripped by browsers", "/\n/evil.example", "/"},
+		{"header injection", "/a\r\nSet-Cookie: x=1", "/"},
+		{"nul", "/a\x00b", "/"},
+		{"space", "/ /evil.example", "/"},
+		{"absolute URL", "https://evil.example/", "/"},
+		{"scheme without slashes", "javascript:alert(1)", "/"},
+		{"relative", "evil.example", "/"},
+		{"encoded slashes", "/%2F%2Fevil.example", "/"},
+		{"non-ASCII", "/\u3000/evil.example", "/"},
+		{"too long", "/" + strings.Repeat("a", 600), "/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := localPath(tc.next, "/"); got != tc.want {
+				t.Fatalf("localPath(%q) = %q, want %q", tc.next, got, tc.want)
+			}
+		})
+	}
+	// Through the route itself: POST /lang answers 303 to the cleaned path.
+	e := newEnv(t)
+	c := e.newClient()
+	tok := c.csrf("/login")
+	for _, next := range []string{"/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/"} {
+		r := c.post("/lang", url.Values{"csrf": {tok}, "lang": {"en"}, "next": {next}})
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
+			t.Errorf("POST /lang next=%q: status %d to %q, want 303 to /", next, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
+}
+
+// FuzzLocalPath: whatever a form's "next" holds, the redirect stays on this site (issue 16
+// item 9): a bare path of printable ASCII, one leading slash, no backslash.
 func FuzzLocalPath(f *testing.F) {
-	for _, s := range []string{"/send", "//evil.example", "/\\evil.example", "https://evil.example", "/a\r\nSet-Cookie: x", ""} {
+	for _, s := range []string{"/send", "//evil.example", "/\\evil.example", "https://evil.example", "/a\r\nSet-Cookie: x", "", "/\t/evil.example"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		p := localPath(s, "/")
-		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\") {
 			t.Fatalf("localPath(%q) = %q", s, p)
 		}
+		for _, c := range []byte(p) {
+			if c <= 0x20 || c >= 0x7f {
+				t.Fatalf("localPath(%q) = %q holds byte %#x", s, p, c)
+			}
+		}
 		u, err := url.Parse(p)
-		if err == nil && u.Host != "" {
+		if err != nil || u.Host != "" || u.Scheme != "" {
 			t.Fatalf("localPath(%q) = %q leaves the site", s, p)
 		}
 	})
