@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,8 +25,13 @@ const (
 
 // composeData is the compose page's own data: what the user typed, kept on an error.
 type composeData struct {
-	To, Cc, Bcc         string
-	Subject, Message    string
+	To, Cc, Bcc      string
+	Subject, Message string
+	// Password is the link password typed, kept when an error sends the form back (issue 16
+	// item 2): a form that came back without it would send the files unprotected. The page
+	// then also carries a password_set marker, and a post with the marker and no password
+	// is refused (passwordLost).
+	Password            string
 	Files               []composeFile // uploaded already (an error sent the form back)
 	ExpiryDays          int
 	ExpiryChoices       []int
@@ -118,6 +124,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	d := composeData{
 		To: string(args.Peek("to")), Cc: string(args.Peek("cc")), Bcc: string(args.Peek("bcc")),
 		Subject: string(args.Peek("subject")), Message: strings.ReplaceAll(string(args.Peek("message")), "\r\n", "\n"),
+		Password:            string(args.Peek("password")),
 		DeleteAfterDownload: args.Has("delete_after_download"),
 		Receipts:            args.Has("receipts"),
 		EmailCode:           args.Has("email_code"),
@@ -127,6 +134,11 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	fail := func(msg string) {
 		p := h.newPage(r)
 		p.Error = msg
+		if !slices.Contains(d.ExpiryChoices, d.ExpiryDays) {
+			// A value the list lacks would show as its first entry: keep the one posted.
+			d.ExpiryChoices = append(d.ExpiryChoices, d.ExpiryDays)
+			slices.Sort(d.ExpiryChoices)
+		}
 		h.fillLimits(r, &d)
 		p.Data = d
 		h.render(r, fasthttp.StatusUnprocessableEntity, "send", p)
@@ -142,18 +154,31 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 		}
 		ids = append(ids, id)
 	}
-	var err error
-	if d.ExpiryDays, err = strconv.Atoi(string(args.Peek("expiry_days"))); err != nil || d.ExpiryDays < 1 || d.ExpiryDays > maxExpiryDays {
-		d.ExpiryDays = defaultExpiryDay
+	// Every option goes back into the form before anything is checked, so that no error
+	// drops one.
+	expiryErr := error(nil)
+	if d.ExpiryDays, expiryErr = strconv.Atoi(string(args.Peek("expiry_days"))); expiryErr != nil || d.ExpiryDays < 1 || d.ExpiryDays > maxExpiryDays {
+		d.ExpiryDays, expiryErr = defaultExpiryDay, errors.New("expiry")
+	}
+	limitErr := error(nil)
+	if v := string(args.Peek("download_limit")); v != "" {
+		if d.DownloadLimit, limitErr = strconv.Atoi(v); limitErr != nil || d.DownloadLimit < 0 {
+			d.DownloadLimit, limitErr = 0, errors.New("limit")
+		}
+	}
+	switch {
+	case passwordLost(args):
+		// The form showed a password (it came back with one) and none came: a field lost
+		// on the way, not a choice. Refuse, and send the form back without the marker, so
+		// that a user who does want no password only has to send again.
+		fail(tr.translate("send.password_lost"))
+		return
+	case expiryErr != nil:
 		fail(tr.translate("send.expiry_invalid"))
 		return
-	}
-	if v := string(args.Peek("download_limit")); v != "" {
-		if d.DownloadLimit, err = strconv.Atoi(v); err != nil || d.DownloadLimit < 0 {
-			d.DownloadLimit = 0
-			fail(tr.translate("send.limit_invalid"))
-			return
-		}
+	case limitErr != nil:
+		fail(tr.translate("send.limit_invalid"))
+		return
 	}
 	if len(ids) == 0 {
 		fail(tr.translate("transfer.files_invalid"))
@@ -164,7 +189,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 		To:   splitAddresses(d.To), Cc: splitAddresses(d.Cc), Bcc: splitAddresses(d.Bcc),
 		Subject: d.Subject, Message: d.Message, FileIDs: ids,
 		Options: transfer.Options{
-			Password:            string(args.Peek("password")),
+			Password:            d.Password,
 			Expiry:              time.Duration(d.ExpiryDays) * 24 * time.Hour,
 			DownloadLimit:       d.DownloadLimit,
 			DeleteAfterDownload: d.DeleteAfterDownload,
@@ -195,6 +220,12 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	p.Notice = tr.translate("send.created")
 	p.Data = out
 	h.render(r, fasthttp.StatusOK, "created", p)
+}
+
+// passwordLost reports whether a compose post carries the password_set marker (the form was
+// shown with a password) but no password.
+func passwordLost(args *fasthttp.Args) bool {
+	return args.Has("password_set") && len(args.Peek("password")) == 0
 }
 
 // createSend creates the send; when a file's scan is still running (the upload just

@@ -1,0 +1,147 @@
+package web
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"valise/account"
+	"valise/transfer"
+)
+
+var (
+	formInputRe  = regexp.MustCompile(`<input\b[^>]*>`)
+	formAttrRe   = regexp.MustCompile(`\b(name|value|type)="([^"]*)"`)
+	formSelectRe = regexp.MustCompile(`(?s)<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>`)
+	formOptionRe = regexp.MustCompile(`<option value="([^"]*)" selected>`)
+	formTextRe   = regexp.MustCompile(`(?s)<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>`)
+)
+
+// formOf returns what a browser would post from the compose form of page: its text and
+// hidden inputs, checked boxes, selected options and text areas.
+func formOf(t *testing.T, page string) url.Values {
+	t.Helper()
+	start := strings.Index(page, `id="send-form"`)
+	if start < 0 {
+		t.Fatal("no compose form on the page")
+	}
+	form := page[start:]
+	form = form[:strings.Index(form, "</form>")]
+	v := url.Values{}
+	for _, in := range formInputRe.FindAllString(form, -1) {
+		attrs := map[string]string{"type": "text"}
+		for _, m := range formAttrRe.FindAllStringSubmatch(in, -1) {
+			attrs[m[1]] = html.UnescapeString(m[2])
+		}
+		name := attrs["name"]
+		switch {
+		case name == "":
+		case attrs["type"] == "checkbox":
+			if strings.Contains(in, " checked") {
+				v.Add(name, "on")
+			}
+		case attrs["type"] == "file":
+		default:
+			v.Add(name, attrs["value"])
+		}
+	}
+	for _, m := range formSelectRe.FindAllStringSubmatch(form, -1) {
+		if o := formOptionRe.FindStringSubmatch(m[2]); o != nil {
+			v.Set(m[1], o[1])
+		}
+	}
+	for _, m := range formTextRe.FindAllStringSubmatch(form, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return v
+}
+
+// TestComposeErrorKeepsEveryOption guards issue 16 item 2: the compose form that comes back
+// with an error used to drop the link password, so a second click on "Envoyer" sent the
+// files unprotected. Every option must come back, and sending the form as shown must create
+// the send with every option the user chose.
+func TestComposeErrorKeepsEveryOption(t *testing.T) {
+	e := newEnv(t)
+	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
+	f := e.upload(alice.ID, "contrat.pdf", []byte(strings.Repeat("contrat ", 4000)))
+	c := e.newClient()
+	c.mustLogin("alice@example.org", testPassword)
+	token := c.csrf("/send")
+
+	r := c.post("/send", url.Values{
+		"csrf": {token}, "to": {"not-an-address"}, "subject": {"Contrat confidentiel"}, "message": {"Ci-joint."},
+		"file": {string(f.ID)}, "password": {"un mot de passe sûr"}, "expiry_days": {"14"}, "download_limit": {"3"},
+		"delete_after_download": {"on"}, "receipts": {"on"}, "email_code": {"on"},
+	})
+	if r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("bad address: status %d", r.StatusCode)
+	}
+	shown := formOf(t, r.body)
+	for _, want := range []struct{ field, value string }{
+		{"password", "un mot de passe sûr"}, {"password_set", "1"}, {"subject", "Contrat confidentiel"},
+		{"message", "Ci-joint."}, {"file", string(f.ID)}, {"expiry_days", "14"}, {"download_limit", "3"},
+		{"delete_after_download", "on"}, {"receipts", "on"}, {"email_code", "on"},
+	} {
+		if got := shown.Get(want.field); got != want.value {
+			t.Errorf("the form came back with %s = %q, want %q", want.field, got, want.value)
+		}
+	}
+
+	// The user fixes the address and sends the form as shown.
+	shown.Set("to", "bob@example.org")
+	if r = c.post("/send", shown); r.StatusCode != http.StatusOK {
+		t.Fatalf("send: status %d: %s", r.StatusCode, r.body)
+	}
+	sends, err := e.sends.ListSends(e.ctx, alice.ID)
+	if err != nil || len(sends) != 1 {
+		t.Fatalf("sends: %d, %v", len(sends), err)
+	}
+	o := sends[0].Options
+	if !o.PasswordRequired || !o.EmailCode || !o.Receipts || !o.DeleteAfterDownload || o.DownloadLimit != 3 {
+		t.Errorf("the send lost options the form showed: %+v", o)
+	}
+	if d := sends[0].Expires.Sub(sends[0].Created); d != 14*24*time.Hour {
+		t.Errorf("expiry %v, want 14 days", d)
+	}
+}
+
+// TestComposePasswordLostRefused guards issue 16 item 2 on the server side: a post whose
+// form showed a password (the password_set marker) but carries none is refused, saying why,
+// rather than creating an unprotected send; sending again (the marker gone) is a choice.
+func TestComposePasswordLostRefused(t *testing.T) {
+	e := newEnv(t)
+	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
+	f := e.upload(alice.ID, "contrat.pdf", []byte(strings.Repeat("contrat ", 4000)))
+	c := e.newClient()
+	c.mustLogin("alice@example.org", testPassword)
+	token := c.csrf("/send")
+
+	r := c.post("/send", url.Values{
+		"csrf": {token}, "to": {"bob@example.org"}, "file": {string(f.ID)}, "expiry_days": {"7"},
+		"password": {""}, "password_set": {"1"}, "receipts": {"on"},
+	})
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Le mot de passe du lien a été effacé") {
+		t.Fatalf("status %d: the lost password was not refused", r.StatusCode)
+	}
+	if sends, _ := e.sends.ListSends(e.ctx, alice.ID); len(sends) != 0 {
+		t.Fatalf("%d sends created without the password the form showed", len(sends))
+	}
+	again := formOf(t, r.body)
+	if again.Has("password_set") {
+		t.Fatal("the refused form still carries the marker: the user could never send without a password")
+	}
+	if !again.Has("receipts") || again.Get("to") != "bob@example.org" {
+		t.Errorf("the refused form lost fields: %v", again)
+	}
+	if r = c.post("/send", again); r.StatusCode != http.StatusOK {
+		t.Fatalf("deliberate send without password: status %d", r.StatusCode)
+	}
+	sends, _ := e.sends.ListSends(e.ctx, alice.ID)
+	if len(sends) != 1 || sends[0].Options.PasswordRequired || sends[0].Status(sends[0].Created) != transfer.StatusActive {
+		t.Fatalf("sends after the deliberate post: %+v", sends)
+	}
+}
