@@ -60,7 +60,10 @@ type InfectedData struct {
 	SenderName string
 	Subject    string // the send's subject, may be empty
 	FileName   string
-	Signature  string // the signature clamd matched
+	Signature  string // the signature clamd matched; may be empty when not known
+	// Cancelled says the send was waiting for the antivirus and is cancelled: no recipient
+	// received anything.
+	Cancelled bool
 }
 
 // DefaultProduct is the product name of mails when the branding gives none: "<sender> via

@@ -98,6 +98,9 @@ func TestRenderOtherKinds(t *testing.T) {
 		{"code en", KindVerifyCode, CodeData{SenderName: "Alice", Code: "482913", ValidFor: 15 * time.Minute}, []string{"482913", "15 minutes"}},
 		{"infected fr", KindInfected, InfectedData{SenderName: "Alice", FileName: "x.exe", Signature: "Win.Test.EICAR_HDB-1"}, []string{"x.exe", "Win.Test.EICAR_HDB-1", "quarantaine"}},
 		{"infected en", KindInfected, InfectedData{SenderName: "Alice", FileName: "x.exe", Signature: "Win.Test.EICAR_HDB-1"}, []string{"x.exe", "quarantined"}},
+		// issue 16 item 3: a send waiting for the antivirus is cancelled, and the sender told.
+		{"infected cancels send fr", KindInfected, InfectedData{SenderName: "Alice", Subject: "Contrat", FileName: "x.exe", Cancelled: true}, []string{"x.exe", "Contrat", "annulé"}},
+		{"infected cancels send en", KindInfected, InfectedData{SenderName: "Alice", Subject: "Contrat", FileName: "x.exe", Cancelled: true}, []string{"x.exe", "Contrat", "cancelled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Render(tc.kind, tc.name[len(tc.name)-2:], "", tc.data)

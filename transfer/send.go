@@ -20,8 +20,14 @@ type sendRecord struct {
 	// PasswordHash is the PasswordHasher's hash of the send's password, "" for none.
 	PasswordHash string `json:"password_hash,omitempty"`
 	// Links holds, for each recipient (same index), the hex SHA-256 of their current
-	// link token.
+	// link token; empty while the send waits for the antivirus.
 	Links []string `json:"links"`
+	// Lang is the language of the mails that leave when a send waiting for the antivirus
+	// is settled.
+	Lang string `json:"lang,omitempty"`
+	// ResendWindow starts the window in which ResendCount resends were made (Config.Resend).
+	ResendWindow time.Time `json:"resend_window,omitzero"`
+	ResendCount  int       `json:"resend_count,omitempty"`
 }
 
 // linkRecord is a recipient's link as stored under the SHA-256 of its token, with the state
@@ -52,8 +58,10 @@ const (
 
 // CreateSend creates a send from owner's files to the recipients and returns it with one
 // invitation per recipient, each holding the link token to mail: returned here once, never
-// stored. Every file must be the owner's, complete and clean (ErrFileNotSendable otherwise,
-// ErrFileScanning as well for a file whose scan is still pending).
+// stored. Every file must be the owner's, complete, and clean or still being scanned
+// (ErrFileNotSendable otherwise). A send with a file still being scanned is created at once
+// waiting for the antivirus (StatusPendingScan, issue 16 item 3): no link and no invitation
+// yet; the verdicts settle it (SettleSendsOf, SettleWaitingSends).
 func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest) (Created, error) {
 	if err := checkOwner(owner); err != nil {
 		return Created{}, err
@@ -126,34 +134,33 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 			},
 		},
 		PasswordHash: pwHash,
+		Lang:         req.Lang,
 	}
 	invs := make([]Invitation, len(rcpts))
+	hashes := make([]string, len(rcpts))
 	for i := range rcpts {
 		token, hash, err := s.newToken()
 		if err != nil {
 			return Created{}, err
 		}
-		rec.Links = append(rec.Links, hash)
-		rec.Recipients[i].LinkIssued = now
+		hashes[i] = hash
 		invs[i] = Invitation{SendID: rec.ID, Recipient: rcpts[i].Address, Kind: rcpts[i].Kind, Token: token}
 	}
 
 	res, err := s.change(ctx, "create send", func() (raftfsm.Batch, error) {
-		b := raftfsm.Batch{
-			Audit: audit(now, owner, "send.create", id, map[string]any{
-				"recipients": len(rcpts), "files": req.FileIDs, "expires": rec.Expires,
-				"password": pwHash != "", "email_code": opts.EmailCode, "download_limit": opts.DownloadLimit,
-				"delete_after_download": opts.DeleteAfterDownload,
-			}),
-		}
+		var b raftfsm.Batch
 		rec.Files = rec.Files[:0]
+		rec.PendingScan = false
 		var total int64
 		for _, fid := range req.FileIDs {
 			f, err := s.GetFile(ctx, owner, fid)
 			if err != nil {
 				return raftfsm.Batch{}, err
 			}
-			if f.Quarantined || !pol.sendable(f.Verdict, f.VerdictReason) {
+			switch {
+			case !f.Quarantined && f.Verdict == VerdictPending:
+				rec.PendingScan = true // the send waits for the antivirus
+			case f.Quarantined || !pol.sendable(f.Verdict, f.VerdictReason):
 				return raftfsm.Batch{}, &FileNotSendableError{ID: fid, Verdict: f.Verdict, Reason: f.VerdictReason}
 			}
 			if total += f.Size; pol.MaxSendBytes > 0 && total > pol.MaxSendBytes {
@@ -164,6 +171,25 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 			f.Sends = append(f.Sends, rec.ID)
 			b.Conds = append(b.Conds, condVersion(fileKey(fid), fileVer))
 			b.Ops = append(b.Ops, put(fileKey(fid), f))
+		}
+		details := map[string]any{
+			"recipients": len(rcpts), "files": req.FileIDs, "expires": rec.Expires,
+			"password": pwHash != "", "email_code": opts.EmailCode, "download_limit": opts.DownloadLimit,
+			"delete_after_download": opts.DeleteAfterDownload,
+		}
+		if rec.PendingScan {
+			details["pending_scan"] = true
+		}
+		b.Audit = audit(now, owner, "send.create", id, details)
+		rec.Links = nil
+		if !rec.PendingScan {
+			rec.Links = hashes
+		}
+		for i := range rec.Recipients {
+			rec.Recipients[i].LinkIssued = time.Time{}
+			if !rec.PendingScan {
+				rec.Recipients[i].LinkIssued = now
+			}
 		}
 		b.Conds = append(b.Conds, condAbsent(sendKey(rec.ID)))
 		b.Ops = append(b.Ops, put(sendKey(rec.ID), rec), put(ownerSendKey(owner, rec.ID), struct{}{}))
@@ -177,6 +203,11 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 		return Created{}, err
 	}
 	rec.Version = res.Index
+	rec.State = rec.Status(now)
+	if rec.PendingScan {
+		s.logger.Info("send waits for the antivirus", keySendID, rec.ID)
+		invs = nil
+	}
 	return Created{Send: rec.Send, Invitations: invs, Password: generated}, nil
 }
 
@@ -336,6 +367,7 @@ func (s *Service) readSend(id SendID) (sendRecord, error) {
 		return sendRecord{}, fmt.Errorf("read send %s: %w", id, err)
 	}
 	rec.Version = ver
+	rec.State = "" // derived at each read that returns it, never stored
 	return rec, nil
 }
 
@@ -358,6 +390,7 @@ func (s *Service) GetSend(ctx context.Context, owner string, id SendID) (Send, e
 	if err != nil {
 		return Send{}, err
 	}
+	rec.State = rec.Status(s.clock())
 	return rec.Send, nil
 }
 
@@ -385,6 +418,10 @@ func (s *Service) ListSends(ctx context.Context, owner string) ([]Send, error) {
 			return nil, err
 		}
 		out = append(out, rec.Send)
+	}
+	now := s.clock()
+	for i := range out {
+		out[i].State = out[i].Status(now)
 	}
 	// UUID v7 sort by time; the newest first.
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
@@ -424,12 +461,24 @@ func (s *Service) Revoke(ctx context.Context, owner string, id SendID) error {
 // Resend issues a recipient's link again. The old token is not stored, so it cannot be
 // mailed again: Resend mints a new token for that recipient, and the old one (and the grants
 // obtained with it) stops working at once. It returns the invitation to mail; the mail's
-// delivery is recorded by RecordNotified.
+// delivery is recorded by RecordNotified. Resends are bounded per send and per owner
+// (Config.Resend, ErrTooManyResends).
 func (s *Service) Resend(ctx context.Context, owner string, id SendID, recipient string) (Invitation, error) {
 	token, hash, err := s.newToken()
 	if err != nil {
 		return Invitation{}, err
 	}
+	// The owner's budget is taken first and given back if the resend does not happen, so a
+	// burst of concurrent resends cannot pass it.
+	res, ok := s.resends.reserve(owner)
+	if !ok {
+		return Invitation{}, fmt.Errorf("%w: %d per %v for one user", ErrTooManyResends, s.cfg.Resend.PerUser, s.cfg.Resend.Window)
+	}
+	defer func() {
+		if err != nil {
+			res.cancel()
+		}
+	}()
 	var inv Invitation
 	_, err = s.change(ctx, "resend "+string(id), func() (raftfsm.Batch, error) {
 		rec, err := s.ownSend(owner, id)
@@ -444,6 +493,15 @@ func (s *Service) Resend(ctx context.Context, owner string, id SendID, recipient
 		if i < 0 {
 			return raftfsm.Batch{}, ErrRecipientNotFound
 		}
+		// The send's budget, in its record: the version condition makes it exact however
+		// many resends race.
+		if now.Sub(rec.ResendWindow) >= s.cfg.Resend.Window {
+			rec.ResendWindow, rec.ResendCount = now, 0
+		}
+		if rec.ResendCount >= s.cfg.Resend.PerSend {
+			return raftfsm.Batch{}, fmt.Errorf("%w: %d per %v for one send", ErrTooManyResends, s.cfg.Resend.PerSend, s.cfg.Resend.Window)
+		}
+		rec.ResendCount++
 		old := rec.Links[i]
 		rec.Links[i] = hash
 		rec.Recipients[i].LinkIssued = now

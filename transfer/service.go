@@ -38,6 +38,7 @@ type Service struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	limiter *ipLimiter
+	resends *userLimiter // Config.Resend.PerUser
 
 	randMu sync.Mutex // guards rnd: a test source need not be safe for concurrent use
 	rnd    io.Reader
@@ -76,6 +77,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		s.rnd = rand.Reader
 	}
 	s.limiter = newIPLimiter(cfg.LinkRate, s.now)
+	s.resends = newUserLimiter(cfg.Resend.PerUser, cfg.Resend.Window, s.now)
 	return s, nil
 }
 

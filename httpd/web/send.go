@@ -97,6 +97,9 @@ func splitAddresses(s string) []string {
 type createdData struct {
 	Send  transfer.Send
 	Links []createdLink
+	// Pending says the send waits for the antivirus: no link yet, the page says so and
+	// follows the send's page until it is released.
+	Pending bool
 }
 
 // createdLink is one recipient's link, shown once to the sender.
@@ -187,7 +190,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	req := transfer.SendRequest{
 		From: transfer.Sender{Name: r.user.Name, Email: r.user.Email},
 		To:   splitAddresses(d.To), Cc: splitAddresses(d.Cc), Bcc: splitAddresses(d.Bcc),
-		Subject: d.Subject, Message: d.Message, FileIDs: ids,
+		Subject: d.Subject, Message: d.Message, FileIDs: ids, Lang: r.lang,
 		Options: transfer.Options{
 			Password:            d.Password,
 			Expiry:              time.Duration(d.ExpiryDays) * 24 * time.Hour,
@@ -197,12 +200,12 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 			EmailCode:           d.EmailCode,
 		},
 	}
-	created, err := h.createSend(r, req)
+	created, err := h.deps.Sends.CreateSend(r.ctx, r.user.ID, req)
 	if err != nil {
 		fail(h.transferMessage(r.lang, err))
 		return
 	}
-	out := createdData{Send: created.Send}
+	out := createdData{Send: created.Send, Pending: created.Send.PendingScan}
 	for _, inv := range created.Invitations {
 		link := h.newLink(inv)
 		if err := h.invite(r.ctx, r, created.Send, inv); err != nil {
@@ -218,6 +221,11 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	}
 	p := h.newPage(r)
 	p.Notice = tr.translate("send.created")
+	if out.Pending {
+		// Files still being scanned: the send waits for the antivirus (issue 16 item 3);
+		// the mails leave by themselves once every file is clean.
+		p.Notice = tr.translate("send.pending")
+	}
 	p.Data = out
 	h.render(r, fasthttp.StatusOK, "created", p)
 }
@@ -226,41 +234,6 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 // shown with a password) but no password.
 func passwordLost(args *fasthttp.Args) bool {
 	return args.Has("password_set") && len(args.Peek("password")) == 0
-}
-
-// createSend creates the send; when a file's scan is still running (the upload just
-// finished) it waits for the verdict, polling, up to Config.ScanWait.
-func (h *Handler) createSend(r *request, req transfer.SendRequest) (transfer.Created, error) {
-	created, err := h.deps.Sends.CreateSend(r.ctx, r.user.ID, req)
-	if !errors.Is(err, transfer.ErrFileScanning) {
-		return created, err
-	}
-	deadline := time.NewTimer(h.cfg.ScanWait)
-	defer deadline.Stop()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-deadline.C:
-			return created, err
-		case <-r.ctx.Done():
-			return created, err
-		case <-tick.C:
-		}
-		if !h.scanPending(r, req.FileIDs) {
-			return h.deps.Sends.CreateSend(r.ctx, r.user.ID, req)
-		}
-	}
-}
-
-// scanPending reports whether one of the files still waits for its verdict.
-func (h *Handler) scanPending(r *request, ids []transfer.FileID) bool {
-	for _, id := range ids {
-		if f, err := h.deps.Sends.GetFile(r.ctx, r.user.ID, id); err == nil && f.Verdict == transfer.VerdictPending {
-			return true
-		}
-	}
-	return false
 }
 
 // invite renders and queues one recipient's mail with their link, then records it. The mail

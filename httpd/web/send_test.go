@@ -11,6 +11,7 @@ import (
 
 	"valise/account"
 	"valise/transfer"
+	"valise/transfer/filetest"
 )
 
 var (
@@ -143,5 +144,51 @@ func TestComposePasswordLostRefused(t *testing.T) {
 	sends, _ := e.sends.ListSends(e.ctx, alice.ID)
 	if len(sends) != 1 || sends[0].Options.PasswordRequired || sends[0].Status(sends[0].Created) != transfer.StatusActive {
 		t.Fatalf("sends after the deliberate post: %+v", sends)
+	}
+}
+
+// TestComposePendingScanAcceptedAtOnce guards issue 16 item 3 in the web UI: "Envoyer" used
+// to wait up to 30 s for the verdict of a file just uploaded, then fail. The send is now
+// created at once, waiting for the antivirus: no mail yet, and the send's page shows the
+// state and refreshes itself until the verdict settles it.
+func TestComposePendingScanAcceptedAtOnce(t *testing.T) {
+	e := newEnv(t)
+	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
+	f := filetest.StoreVerdict(e.ctx, t, e.sends, e.bs, alice.ID, "", "gros.iso", []byte(strings.Repeat("iso ", 4000)), transfer.VerdictPending)
+	c := e.newClient()
+	c.mustLogin("alice@example.org", testPassword)
+	token := c.csrf("/send")
+
+	r := c.post("/send", url.Values{"csrf": {token}, "to": {"bob@example.org"}, "file": {string(f.ID)}, "expiry_days": {"7"}, "password": {"un mot de passe sûr"}})
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, `id="pending-scan"`) || !strings.Contains(r.body, `http-equiv="refresh"`) {
+		t.Fatalf("status %d: the send was not accepted waiting for the antivirus: %s", r.StatusCode, r.body)
+	}
+	if strings.Contains(r.body, "/s/") {
+		t.Error("a link shown before the files are clean")
+	}
+	if out, _ := e.mail.Outbox(e.ctx); len(out) != 0 {
+		t.Fatalf("%d mails left before the verdict", len(out))
+	}
+	sends, _ := e.sends.ListSends(e.ctx, alice.ID)
+	if len(sends) != 1 || sends[0].State != transfer.StatusPendingScan || !sends[0].Options.PasswordRequired {
+		t.Fatalf("sends: %+v", sends)
+	}
+	detail := c.get("/sent/" + string(sends[0].ID))
+	if !strings.Contains(detail.body, "en attente de l&#39;antivirus") || !strings.Contains(detail.body, `http-equiv="refresh"`) {
+		t.Fatalf("the send's page does not show the wait live: %s", detail.body)
+	}
+	if !strings.Contains(detail.body, `id="revoke"`) {
+		t.Error("a waiting send cannot be revoked from its page")
+	}
+
+	if err := e.sends.SetVerdict(e.ctx, f.ID, transfer.VerdictClean, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sends.SettleWaitingSends(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	detail = c.get("/sent/" + string(sends[0].ID))
+	if !strings.Contains(detail.body, `id="send-status">actif`) || strings.Contains(detail.body, `http-equiv="refresh"`) {
+		t.Fatalf("after the verdict: %s", detail.body)
 	}
 }

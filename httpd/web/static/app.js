@@ -359,8 +359,8 @@
         overallText.textContent = msg.msgWait;
         return;
       }
-      // The form goes: the server may wait for the virus scan of a large file before it
-      // answers, so say so, and keep a second click from sending twice.
+      // The form goes: say so, and keep a second click from sending twice. (A file still
+      // being scanned does not hold the answer: the send waits for the antivirus.)
       var btn = document.getElementById("send-submit");
       btn.disabled = true;
       btn.setAttribute("aria-busy", "true");
