@@ -37,6 +37,9 @@ type SendData struct {
 	Files       []File
 	Expires     time.Time // shown in its own location
 	PasswordSet bool      // the password reaches the recipient by another channel
+	// RecipientName is the recipient's display name as the sender gave it, "" for none: the
+	// greeting uses it ("Bonjour Marie Dupont,"; "Bonjour," without).
+	RecipientName string
 }
 
 // ReceiptData fills a KindReceipt message, to the sender.

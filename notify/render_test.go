@@ -255,3 +255,29 @@ func TestRenderBranded(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderSendGreetsByName guards issue 16 item 9: the invitation greets the recipient by
+// the display name the sender pasted ("Marie Dupont <marie@example.org>"), and with no name
+// says "Bonjour," (never "Bonjour ,").
+func TestRenderSendGreetsByName(t *testing.T) {
+	for _, tc := range []struct {
+		name, lang, recipient, want string
+	}{
+		{"fr with name", "fr", "Marie Dupont", "Bonjour Marie Dupont,"},
+		{"fr without", "fr", "", "Bonjour,"},
+		{"en with name", "en", "Marie Dupont", "Hello Marie Dupont,"},
+		{"en without", "en", "", "Hello,"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := sendData()
+			d.RecipientName = tc.recipient
+			m, err := Render(KindSend, tc.lang, "", d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(m.Text, tc.want) || !strings.Contains(m.HTML, tc.want) || strings.Contains(m.Text, " ,") {
+				t.Fatalf("greeting: want %q in\n%s\n%s", tc.want, m.Text, m.HTML)
+			}
+		})
+	}
+}

@@ -403,7 +403,8 @@ type Options struct {
 	PasswordRequired bool `json:"password_required,omitempty"`
 }
 
-// SendRequest is what a sender asks for.
+// SendRequest is what a sender asks for. To, Cc and Bcc hold addresses, each bare or with a
+// display name (ParseRecipient).
 type SendRequest struct {
 	From        Sender
 	To, Cc, Bcc []string
@@ -464,7 +465,10 @@ type Download struct {
 
 // Recipient is one recipient of a send with their tracking.
 type Recipient struct {
-	Address        string        `json:"address"`
+	Address string `json:"address"`
+	// Name is the display name the sender gave ("Marie Dupont <marie@example.org>"), "" for
+	// none: mails greet the recipient by it.
+	Name           string        `json:"name,omitempty"`
 	Kind           RecipientKind `json:"kind"`
 	LinkIssued     time.Time     `json:"link_issued"`
 	NotifiedFirst  time.Time     `json:"notified_first,omitzero"`
@@ -533,6 +537,7 @@ func (s *Send) Status(now time.Time) SendStatus {
 type Invitation struct {
 	SendID    SendID
 	Recipient string
+	Name      string // the recipient's display name, "" for none
 	Kind      RecipientKind
 	Token     string
 }

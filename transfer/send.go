@@ -144,7 +144,7 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 			return Created{}, err
 		}
 		hashes[i] = hash
-		invs[i] = Invitation{SendID: rec.ID, Recipient: rcpts[i].Address, Kind: rcpts[i].Kind, Token: token}
+		invs[i] = Invitation{SendID: rec.ID, Recipient: rcpts[i].Address, Name: rcpts[i].Name, Kind: rcpts[i].Kind, Token: token}
 	}
 
 	res, err := s.change(ctx, "create send", func() (raftfsm.Batch, error) {
@@ -275,8 +275,42 @@ func NormalizeAddress(addr string) (string, error) {
 	return local + "@" + strings.ToLower(domain), nil
 }
 
+// ParseRecipient reads a recipient as a person gives it (issue 16 item 9): a bare address,
+// or a display name and an address as mail clients write them ("Marie Dupont
+// <marie@example.org>", a quoted name, an RFC 2047 encoded one). It returns the display name
+// ("" for none) and the address as NormalizeAddress returns it. Errors are *RecipientError.
+func ParseRecipient(s string) (name, addr string, err error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "<") {
+		addr, err = NormalizeAddress(s)
+		return "", addr, err
+	}
+	bad := func(reason string) (string, string, error) {
+		return "", "", &RecipientError{Address: s, Reason: reason}
+	}
+	if len(s) > maxAddressLen+4*maxSenderName || !utf8.ValidString(s) {
+		return bad("too long")
+	}
+	parsed, err := mail.ParseAddress(s)
+	if err != nil {
+		return bad("not an e-mail address")
+	}
+	if addr, err = NormalizeAddress(parsed.Address); err != nil {
+		return "", "", err
+	}
+	name = strings.Join(strings.Fields(parsed.Name), " ")
+	if name == addr {
+		name = "" // "a@b.c <a@b.c>" names nobody
+	}
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxSenderName ||
+		strings.ContainsFunc(name, func(r rune) bool { return isControl(r) || isBidi(r) }) {
+		return bad("display name too long or with forbidden characters")
+	}
+	return name, addr, nil
+}
+
 // checkRecipients validates and deduplicates To, Cc and Bcc (case-insensitively; the first
-// header an address appears in wins).
+// header an address appears in wins). Each may carry a display name (ParseRecipient).
 func (s *Service) checkRecipients(req SendRequest) ([]Recipient, error) {
 	var out []Recipient
 	seen := make(map[string]bool)
@@ -285,7 +319,7 @@ func (s *Service) checkRecipients(req SendRequest) ([]Recipient, error) {
 		addrs []string
 	}{{KindTo, req.To}, {KindCc, req.Cc}, {KindBcc, req.Bcc}} {
 		for _, a := range group.addrs {
-			norm, err := NormalizeAddress(a)
+			name, norm, err := ParseRecipient(a)
 			if err != nil {
 				return nil, err
 			}
@@ -294,7 +328,7 @@ func (s *Service) checkRecipients(req SendRequest) ([]Recipient, error) {
 				continue
 			}
 			seen[key] = true
-			out = append(out, Recipient{Address: norm, Kind: group.kind})
+			out = append(out, Recipient{Address: norm, Name: name, Kind: group.kind})
 			if len(out) > s.cfg.MaxRecipients {
 				return nil, fmt.Errorf("%w: at most %d", ErrTooManyRecipients, s.cfg.MaxRecipients)
 			}
@@ -505,7 +539,7 @@ func (s *Service) Resend(ctx context.Context, owner string, id SendID, recipient
 		old := rec.Links[i]
 		rec.Links[i] = hash
 		rec.Recipients[i].LinkIssued = now
-		inv = Invitation{SendID: id, Recipient: rec.Recipients[i].Address, Kind: rec.Recipients[i].Kind, Token: token}
+		inv = Invitation{SendID: id, Recipient: rec.Recipients[i].Address, Name: rec.Recipients[i].Name, Kind: rec.Recipients[i].Kind, Token: token}
 		return raftfsm.Batch{
 			Conds: []raftfsm.Cond{condVersion(sendKey(id), rec.Version), condAbsent(linkKey(hash))},
 			Ops: []raftfsm.Op{

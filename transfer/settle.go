@@ -141,7 +141,7 @@ func (s *Service) settleSend(ctx context.Context, id SendID) (Settled, bool, err
 				}
 				rec.Links[i] = hash
 				rec.Recipients[i].LinkIssued = now
-				out.Invitations = append(out.Invitations, Invitation{SendID: id, Recipient: rec.Recipients[i].Address, Kind: rec.Recipients[i].Kind, Token: token})
+				out.Invitations = append(out.Invitations, Invitation{SendID: id, Recipient: rec.Recipients[i].Address, Name: rec.Recipients[i].Name, Kind: rec.Recipients[i].Kind, Token: token})
 				b.Conds = append(b.Conds, condAbsent(linkKey(hash)))
 				b.Ops = append(b.Ops, put(linkKey(hash), linkRecord{SendID: id, Recipient: i, Created: now}))
 			}

@@ -143,6 +143,7 @@ func (h *Handler) invite(ctx context.Context, p Principal, s transfer.Send, inv 
 	data := notify.SendData{
 		SenderName: p.Name, SenderEmail: p.Email, Subject: s.Subject, Message: s.Message,
 		Link: h.cfg.PublicURL + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
+		RecipientName: inv.Name,
 	}
 	if data.SenderName == "" {
 		data.SenderName = p.Email

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"net/mail"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,12 +86,67 @@ func (h *Handler) fillLimits(r *request, d *composeData) {
 
 func expiryChoices() []int { return []int{1, 3, 7, 14, 30} }
 
-// splitAddresses splits a list of addresses typed by a person: commas, semicolons, spaces or
-// line breaks between them.
+// splitAddresses splits a list of addresses as people type or paste them from a mail
+// client (issue 16 item 9): bare addresses separated by commas, semicolons, spaces or line
+// breaks, or "Display Name <address>" entries, the name quoted or not ("Dupont, Marie
+// <marie@example.org>; Paul <paul@example.org>"). A comma separates entries only after an
+// address, never inside a quoted name or angle brackets. Each entry comes back bare, or as
+// "Name <address>" in RFC 5322 form (transfer.ParseRecipient reads it), the display name
+// kept.
 func splitAddresses(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool {
-		return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
-	})
+	var pieces []string
+	var cur strings.Builder
+	quoted, angle, escaped, sawAt := false, false, false, false
+	for _, r := range s {
+		if r == '@' {
+			sawAt = true
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case quoted && r == '\\':
+			escaped = true
+		case r == '"' && !angle:
+			quoted = !quoted
+		case r == '<' && !quoted:
+			angle = true
+		case r == '>' && !quoted:
+			angle = false
+		case !quoted && !angle && (r == ';' || r == '\n' || r == '\r' || r == ',' && sawAt):
+			pieces = append(pieces, cur.String())
+			cur.Reset()
+			sawAt = false
+			continue
+		}
+		cur.WriteRune(r)
+	}
+	pieces = append(pieces, cur.String())
+	var out []string
+	for _, p := range pieces {
+		p = strings.TrimSpace(p)
+		lt := strings.LastIndexByte(p, '<')
+		if lt < 0 || !strings.HasSuffix(p, ">") {
+			out = append(out, strings.FieldsFunc(p, func(r rune) bool { return strings.ContainsRune(",; \t\r\n", r) })...)
+			continue
+		}
+		name := strings.TrimSpace(p[:lt])
+		if len(name) >= 2 && name[0] == '"' && name[len(name)-1] == '"' {
+			name = strings.ReplaceAll(strings.ReplaceAll(name[1:len(name)-1], `\"`, `"`), `\\`, `\`)
+		}
+		addr := strings.TrimSpace(p[lt+1 : len(p)-1])
+		if addr == "" {
+			if name != "" {
+				out = append(out, p) // transfer refuses it, naming it
+			}
+			continue
+		}
+		if name == "" || strings.ContainsAny(addr, "<>\"\r\n") {
+			out = append(out, addr)
+			continue
+		}
+		out = append(out, (&mail.Address{Name: name, Address: addr}).String())
+	}
+	return out
 }
 
 // createdData is what the page after a send shows: the links, once.
@@ -243,6 +299,7 @@ func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv t
 	data := notify.SendData{
 		SenderName: r.user.Name, SenderEmail: r.user.Email, Subject: s.Subject, Message: s.Message,
 		Link: h.cfg.PublicURL + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
+		RecipientName: inv.Name,
 	}
 	if data.SenderName == "" {
 		data.SenderName = r.user.Email

@@ -192,3 +192,100 @@ func TestComposePendingScanAcceptedAtOnce(t *testing.T) {
 		t.Fatalf("after the verdict: %s", detail.body)
 	}
 }
+
+// TestSplitAddressesFromMailClients guards issue 16 item 9: the address fields took only bare
+// addresses, so what people paste from their mail client was refused and display names
+// lost. Each entry comes back bare or as "Name <address>" for transfer.ParseRecipient.
+func TestSplitAddressesFromMailClients(t *testing.T) {
+	type rcpt struct{ name, addr string }
+	for _, tc := range []struct {
+		name, in string
+		want     []rcpt
+	}{
+		{"bare, commas", "a@example.org, b@example.org", []rcpt{{"", "a@example.org"}, {"", "b@example.org"}}},
+		{"bare, spaces and lines", "a@example.org b@example.org\nc@example.org", []rcpt{{"", "a@example.org"}, {"", "b@example.org"}, {"", "c@example.org"}}},
+		{"Outlook: semicolons, comma in names", "Dupont, Marie <marie@example.org>; Martin, Paul <paul@example.org>",
+			[]rcpt{{"Dupont, Marie", "marie@example.org"}, {"Martin, Paul", "paul@example.org"}}},
+		{"Thunderbird: quoted names, commas", `"Dupont, Marie" <marie@example.org>, Paul Martin <paul@example.org>`,
+			[]rcpt{{"Dupont, Marie", "marie@example.org"}, {"Paul Martin", "paul@example.org"}}},
+		{"mixed", "Renée Lefèvre <renee@example.org>; bob@example.org", []rcpt{{"Renée Lefèvre", "renee@example.org"}, {"", "bob@example.org"}}},
+		{"brackets only", "<bob@example.org>", []rcpt{{"", "bob@example.org"}}},
+		{"trailing separators", "bob@example.org;; ,", []rcpt{{"", "bob@example.org"}}},
+		{"empty", " ; ", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []rcpt
+			for _, a := range splitAddresses(tc.in) {
+				name, addr, err := transfer.ParseRecipient(a)
+				if err != nil {
+					t.Fatalf("entry %q: %v", a, err)
+				}
+				got = append(got, rcpt{name, addr})
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("splitAddresses(%q) = %q, want %v", tc.in, got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("entry %d: %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// FuzzSplitAddressesNamed: whatever is pasted, every entry is either refused by
+// transfer.ParseRecipient or gives a plain address and a one-line name; none is empty.
+func FuzzSplitAddressesNamed(f *testing.F) {
+	for _, s := range []string{"Dupont, Marie <m@example.org>; b@example.org", `"a\"b" <c@d.e>, f@g.h`, "<<>>,;\"", "x <a@b.c> <d@e.f>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, a := range splitAddresses(s) {
+			if a == "" {
+				t.Fatalf("splitAddresses(%q) gave an empty entry", s)
+			}
+			name, addr, err := transfer.ParseRecipient(a)
+			if err != nil {
+				continue
+			}
+			if strings.ContainsAny(name, "\r\n") || strings.ContainsAny(addr, " <>,;\r\n") {
+				t.Fatalf("splitAddresses(%q) entry %q gave %q, %q", s, a, name, addr)
+			}
+		}
+	})
+}
+
+// TestComposeKeepsDisplayNames guards issue 16 item 9 end to end: recipients pasted with
+// their names keep them on the send, and the invitation greets them by name.
+func TestComposeKeepsDisplayNames(t *testing.T) {
+	e := newEnv(t)
+	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
+	f := e.upload(alice.ID, "contrat.pdf", []byte(strings.Repeat("contrat ", 1000)))
+	c := e.newClient()
+	c.mustLogin("alice@example.org", testPassword)
+	r := c.post("/send", url.Values{"csrf": {c.csrf("/send")}, "to": {"Dupont, Marie <marie@example.org>; bob@example.org"}, "file": {string(f.ID)}, "expiry_days": {"7"}})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", r.StatusCode, r.body)
+	}
+	sends, _ := e.sends.ListSends(e.ctx, alice.ID)
+	if len(sends) != 1 || len(sends[0].Recipients) != 2 || sends[0].Recipients[0].Name != "Dupont, Marie" || sends[0].Recipients[1].Name != "" {
+		t.Fatalf("recipients %+v", sends)
+	}
+	out, err := e.mail.Outbox(e.ctx)
+	if err != nil || len(out) != 2 {
+		t.Fatalf("outbox: %d, %v", len(out), err)
+	}
+	for _, m := range out {
+		want := "Bonjour,"
+		if m.To[0] == "marie@example.org" {
+			want = "Bonjour Dupont, Marie,"
+		}
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("mail to %s lacks %q:\n%s", m.To[0], want, m.Text)
+		}
+	}
+	if d := c.get("/sent/" + string(sends[0].ID)); !strings.Contains(d.body, "Dupont, Marie &lt;marie@example.org&gt;") {
+		t.Error("the send's page does not show the display name")
+	}
+}

@@ -58,7 +58,7 @@ func (h *Handler) MailSettled(ctx context.Context, settled []transfer.Settled, f
 				ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned})
 		}
 		for _, inv := range st.Invitations {
-			data.Link = h.cfg.PublicURL + "/s/" + inv.Token
+			data.Link, data.RecipientName = h.cfg.PublicURL+"/s/"+inv.Token, inv.Name
 			msg, err := notify.Render(notify.KindSend, st.Lang, product, data)
 			if err != nil {
 				h.logger.Error("render an invitation of a released send", logSendID, s.ID, logErr, err)
