@@ -149,3 +149,28 @@ func TestSettleWaitingSendsAfterRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeWaitingSendNeverMails guards issue 16 item 3: a send revoked while it waits for
+// the antivirus stays revoked when its files turn clean; no link is issued, no mail leaves.
+func TestRevokeWaitingSendNeverMails(t *testing.T) {
+	e := newEnv(t)
+	f := e.upload(owner, "a.pdf", randomData(4000, 9), VerdictPending)
+	c := e.send(owner, []File{f}, []string{"bob@example.org"}, Options{})
+	if err := e.svc.Revoke(e.ctx, owner, c.Send.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.SetVerdict(e.ctx, f.ID, VerdictClean, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, settle := range []func() ([]Settled, error){
+		func() ([]Settled, error) { return e.svc.SettleSendsOf(e.ctx, f.ID) },
+		func() ([]Settled, error) { return e.svc.SettleWaitingSends(e.ctx) },
+	} {
+		if got, err := settle(); err != nil || len(got) != 0 {
+			t.Fatalf("settled a revoked send: %+v, %v", got, err)
+		}
+	}
+	if got, _ := e.svc.GetSend(e.ctx, owner, c.Send.ID); got.State != StatusRevoked || !got.Recipients[0].LinkIssued.IsZero() {
+		t.Fatalf("state %s, link issued %v", got.State, got.Recipients[0].LinkIssued)
+	}
+}
