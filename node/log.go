@@ -11,6 +11,7 @@ const (
 	logAddr   = "addr"
 	logDisk   = "disk"
 	logFileID = "file_id"
+	logSendID = "send_id"
 	logStep   = "step"
 )
 

@@ -104,10 +104,11 @@ func (n *instance) tusPrincipal(ctx *fasthttp.RequestCtx) (string, bool) {
 	return u.ID, true
 }
 
-// uploadFinished tells the sender when their upload was found infected.
+// uploadFinished mails what a file's verdict settled (the sends that waited for it), and
+// tells the sender when their upload was found infected.
 func (n *instance) uploadFinished(ctx context.Context, f transfer.FinishedUpload) {
-	if f.File.Verdict != transfer.VerdictInfected {
-		return
+	if n.mailSettled(ctx, f.Sends, f.File.ID, f.Signature) || f.File.Verdict != transfer.VerdictInfected {
+		return // the cancelled send's mail told the sender already
 	}
 	n.logger.Warn("upload infected: quarantined", logFileID, f.File.ID, "signature", f.Signature)
 	u, err := n.accounts.ByID(ctx, f.File.Owner)
@@ -136,7 +137,8 @@ func displayName(u account.User) string {
 	return u.Email
 }
 
-// rescanHeld rescans, on the leader, the files held because the scanner was down.
+// rescanHeld rescans, on the leader, the files held because the scanner was down, then
+// settles the sends waiting for the antivirus whose verdicts are all in.
 func (n *instance) rescanHeld() {
 	defer n.bg.Done()
 	t := time.NewTicker(rescanEvery)
@@ -155,6 +157,7 @@ func (n *instance) rescanHeld() {
 		} else if c > 0 {
 			n.logger.Info("rescanned held files", "count", c)
 		}
+		n.settleWaitingSends(n.bgCtx)
 	}
 }
 

@@ -40,6 +40,9 @@ type SendData struct {
 	Files       []File
 	Expires     time.Time // shown in its own location
 	PasswordSet bool      // the password reaches the recipient by another channel
+	// RecipientName is the recipient's display name as the sender gave it, "" for none: the
+	// greeting uses it ("Bonjour Marie Dupont,"; "Bonjour," without).
+	RecipientName string
 }
 
 // ReceiptData fills a KindReceipt message, to the sender.
@@ -63,7 +66,10 @@ type InfectedData struct {
 	SenderName string
 	Subject    string // the send's subject, may be empty
 	FileName   string
-	Signature  string // the signature clamd matched
+	Signature  string // the signature clamd matched; may be empty when not known
+	// Cancelled says the send was waiting for the antivirus and is cancelled: no recipient
+	// received anything.
+	Cancelled bool
 }
 
 // DefaultProduct is the product name of mails when the branding gives none: "<sender> via

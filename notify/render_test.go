@@ -100,6 +100,9 @@ func TestRenderOtherKinds(t *testing.T) {
 		{"code en", KindVerifyCode, CodeData{SenderName: "Alice", Code: "482913", ValidFor: 15 * time.Minute}, []string{"482913", "15 minutes"}},
 		{"infected fr", KindInfected, InfectedData{SenderName: "Alice", FileName: "x.exe", Signature: "Win.Test.EICAR_HDB-1"}, []string{"x.exe", "Win.Test.EICAR_HDB-1", "quarantaine"}},
 		{"infected en", KindInfected, InfectedData{SenderName: "Alice", FileName: "x.exe", Signature: "Win.Test.EICAR_HDB-1"}, []string{"x.exe", "quarantined"}},
+		// issue 16 item 3: a send waiting for the antivirus is cancelled, and the sender told.
+		{"infected cancels send fr", KindInfected, InfectedData{SenderName: "Alice", Subject: "Contrat", FileName: "x.exe", Cancelled: true}, []string{"x.exe", "Contrat", "annulé"}},
+		{"infected cancels send en", KindInfected, InfectedData{SenderName: "Alice", Subject: "Contrat", FileName: "x.exe", Cancelled: true}, []string{"x.exe", "Contrat", "cancelled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Render(tc.kind, tc.name[len(tc.name)-2:], "", tc.data)
@@ -285,5 +288,31 @@ func TestNoDanglingCommaWithoutName(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRenderSendGreetsByName guards issue 16 item 9: the invitation greets the recipient by
+// the display name the sender pasted ("Marie Dupont <marie@example.org>"), and with no name
+// says "Bonjour," (never "Bonjour ,").
+func TestRenderSendGreetsByName(t *testing.T) {
+	for _, tc := range []struct {
+		name, lang, recipient, want string
+	}{
+		{"fr with name", "fr", "Marie Dupont", "Bonjour Marie Dupont,"},
+		{"fr without", "fr", "", "Bonjour,"},
+		{"en with name", "en", "Marie Dupont", "Hello Marie Dupont,"},
+		{"en without", "en", "", "Hello,"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := sendData()
+			d.RecipientName = tc.recipient
+			m, err := Render(KindSend, tc.lang, "", d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(m.Text, tc.want) || !strings.Contains(m.HTML, tc.want) || strings.Contains(m.Text, " ,") {
+				t.Fatalf("greeting: want %q in\n%s\n%s", tc.want, m.Text, m.HTML)
+			}
+		})
 	}
 }

@@ -53,12 +53,14 @@ var (
 	ErrFileNotFound = errors.New("transfer: file not found")
 
 	// ErrFileNotSendable is returned by CreateSend for a file whose verdict is not clean
-	// (infected, not scanned, still being scanned); the error is a *FileNotSendableError.
+	// (infected, quarantined, not scanned and held by the policy); the error is a
+	// *FileNotSendableError. A file still being scanned is no reason: the send waits for it
+	// (StatusPendingScan).
 	ErrFileNotSendable = errors.New("transfer: file cannot be sent")
 
-	// ErrFileScanning is returned by CreateSend for a file still being scanned
-	// (VerdictPending): try again when the scan is done (Uploader.WaitVerdict). The error is
-	// a *FileNotSendableError, so errors.Is(err, ErrFileNotSendable) holds too.
+	// ErrFileScanning names a file still being scanned (VerdictPending). CreateSend no
+	// longer returns it (issue 16 item 3: the send waits for the antivirus instead); the code
+	// "file_scanning" stays for clients that know it.
 	ErrFileScanning = errors.New("transfer: file still being scanned: try again when the scan is done")
 
 	// ErrInvalidVerdict is returned for a verdict that is not one of the Verdict constants.
@@ -94,8 +96,13 @@ var (
 	// ErrSendNotFound is returned for a send that does not exist or belongs to someone else.
 	ErrSendNotFound = errors.New("transfer: send not found")
 
-	// ErrSendNotActive is returned by Resend for a send that is revoked, expired or used up.
+	// ErrSendNotActive is returned by Resend for a send that is revoked, cancelled, expired,
+	// used up, or still waiting for the antivirus (its links are not issued yet).
 	ErrSendNotActive = errors.New("transfer: send no longer active")
+
+	// ErrTooManyResends is returned by Resend when the send was resent Config.Resend.PerSend
+	// times in the window, or its owner resent Config.Resend.PerUser links (HTTP: 429).
+	ErrTooManyResends = errors.New("transfer: too many resends: try again later")
 
 	// ErrRecipientNotFound is returned by Resend and RecordNotified for an address that is
 	// not a recipient of the send.
@@ -193,6 +200,7 @@ var errorCodes = [...]struct {
 	{ErrSendNotFound, "send_not_found"},
 	{ErrSendNotActive, "send_not_active"},
 	{ErrRecipientNotFound, "recipient_not_found"},
+	{ErrTooManyResends, "too_many_resends"},
 	{ErrLinkNotFound, "link_not_found"},
 	{ErrChallengeRequired, "challenge_required"},
 	{ErrNotRequired, "challenge_not_required"},
@@ -414,7 +422,8 @@ type Options struct {
 	PasswordRequired bool `json:"password_required,omitempty"`
 }
 
-// SendRequest is what a sender asks for.
+// SendRequest is what a sender asks for. To, Cc and Bcc hold addresses, each bare or with a
+// display name (ParseRecipient).
 type SendRequest struct {
 	From        Sender
 	To, Cc, Bcc []string
@@ -422,6 +431,9 @@ type SendRequest struct {
 	Message     string
 	FileIDs     []FileID
 	Options     Options
+	// Lang is the language ("fr", "en") of the mails that leave later, when the send waits
+	// for the antivirus: the caller's, as for the mails it sends at once.
+	Lang string
 }
 
 // SendStatus is a send's state, derived from its record and the time.
@@ -434,7 +446,17 @@ const (
 	StatusExpired   SendStatus = "expired"
 	StatusConsumed  SendStatus = "consumed"  // deleted after download
 	StatusExhausted SendStatus = "exhausted" // download limit reached for every file
+	// StatusPendingScan: a file is still being scanned; no link exists yet, and the mails
+	// leave when every file is found clean (Service.SettleSendsOf, SettleWaitingSends).
+	StatusPendingScan SendStatus = "pending_scan"
+	// StatusCancelled: a file the send waited for was found infected (or destroyed); no
+	// link was ever issued.
+	StatusCancelled SendStatus = "cancelled"
 )
+
+// live reports whether a send in this state still needs its files: active, or waiting
+// for the antivirus.
+func (s SendStatus) live() bool { return s == StatusActive || s == StatusPendingScan }
 
 // String returns the status's stable code.
 func (s SendStatus) String() string { return string(s) }
@@ -462,7 +484,10 @@ type Download struct {
 
 // Recipient is one recipient of a send with their tracking.
 type Recipient struct {
-	Address        string        `json:"address"`
+	Address string `json:"address"`
+	// Name is the display name the sender gave ("Marie Dupont <marie@example.org>"), "" for
+	// none: mails greet the recipient by it.
+	Name           string        `json:"name,omitempty"`
 	Kind           RecipientKind `json:"kind"`
 	LinkIssued     time.Time     `json:"link_issued"`
 	NotifiedFirst  time.Time     `json:"notified_first,omitzero"`
@@ -492,21 +517,36 @@ type Send struct {
 	ExhaustedAt time.Time   `json:"exhausted_at,omitzero"`
 	// LinksClosed says the send's link records were removed (revoked, or closed by the
 	// sweep after expiry or use).
-	LinksClosed bool   `json:"links_closed,omitempty"`
-	Version     uint64 `json:"-"`
+	LinksClosed bool `json:"links_closed,omitempty"`
+	// PendingScan says the send waits for the antivirus: it was created while a file was
+	// still being scanned; its links are issued and mailed once every file is clean.
+	PendingScan bool `json:"pending_scan,omitempty"`
+	// CancelledAt is when a send waiting for the antivirus was cancelled, because a file
+	// was found infected (CancelReason "infected") or was destroyed ("file_gone").
+	CancelledAt  time.Time `json:"cancelled_at,omitzero"`
+	CancelReason string    `json:"cancel_reason,omitempty"`
+	// State is Status at the time of the read that returned the send (GetSend, ListSends,
+	// CreateSend): "pending_scan" while it waits for the antivirus. Not stored.
+	State   SendStatus `json:"state"`
+	Version uint64     `json:"-"`
 }
 
-// Status returns the send's state at now. Revoked wins over used up, which wins over expired.
+// Status returns the send's state at now. Revoked wins over cancelled, then used up, then
+// expired, then waiting for the antivirus.
 func (s *Send) Status(now time.Time) SendStatus {
 	switch {
 	case !s.RevokedAt.IsZero():
 		return StatusRevoked
+	case !s.CancelledAt.IsZero():
+		return StatusCancelled
 	case !s.ConsumedAt.IsZero():
 		return StatusConsumed
 	case !s.ExhaustedAt.IsZero():
 		return StatusExhausted
 	case !now.Before(s.Expires):
 		return StatusExpired
+	case s.PendingScan:
+		return StatusPendingScan
 	}
 	return StatusActive
 }
@@ -516,13 +556,16 @@ func (s *Send) Status(now time.Time) SendStatus {
 type Invitation struct {
 	SendID    SendID
 	Recipient string
+	Name      string // the recipient's display name, "" for none
 	Kind      RecipientKind
 	Token     string
 }
 
 // Created is what CreateSend returns.
 type Created struct {
-	Send        Send
+	Send Send
+	// Invitations are the mails to send now, one per recipient; none while the send waits
+	// for the antivirus (Send.PendingScan): they come with its Settled.
 	Invitations []Invitation
 	// Password is the generated password when Options.GeneratePassword was asked, shown
 	// once to the sender; empty otherwise.
@@ -619,6 +662,23 @@ type Outcome struct {
 	// SendFinished says this download used the send up (download limit or delete after
 	// download): the caller may trigger the retention job.
 	SendFinished bool
+}
+
+// Settled is what a verdict decided for a send that waited for the antivirus: released,
+// with the invitations to mail now, or cancelled, to tell the sender. The caller mails them
+// (transfer sends no mail), in Lang.
+type Settled struct {
+	Send Send
+	// Lang is the language the sender composed in (SendRequest.Lang).
+	Lang string
+	// Invitations, when the send was released: one per recipient, each holding the link
+	// token to mail (returned once, never stored). The mail's delivery is recorded by
+	// RecordNotified.
+	Invitations []Invitation
+	// Cancelled says a file was found infected or destroyed; Infected lists the files found
+	// infected.
+	Cancelled bool
+	Infected  []SendFile
 }
 
 // SweepReport counts what one Sweep did.

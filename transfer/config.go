@@ -108,6 +108,9 @@ type Config struct {
 	Challenge ChallengeConfig `toml:"challenge"`
 	// LinkRate tunes AllowLinkAttempt.
 	LinkRate RateConfig `toml:"link_rate"`
+	// Resend bounds how often links are mailed again (Resend), so that nobody can flood a
+	// recipient's mailbox or the relay.
+	Resend ResendConfig `toml:"resend"`
 	// SweepInterval is how often the Job runs Sweep.
 	SweepInterval time.Duration `toml:"sweep_interval"`
 }
@@ -142,6 +145,15 @@ type RateConfig struct {
 	MaxClients int `toml:"max_clients"`
 }
 
+// ResendConfig bounds resends (issue 16 item 9): PerSend per send in any Window (counted in
+// the replicated send record, so it holds on every node and under concurrency), PerUser per
+// sender in a sliding Window (a token bucket in memory on each node).
+type ResendConfig struct {
+	PerSend int           `toml:"per_send"`
+	PerUser int           `toml:"per_user"`
+	Window  time.Duration `toml:"window"`
+}
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -163,6 +175,7 @@ func DefaultConfig() Config {
 			GrantTTL:            time.Hour,
 		},
 		LinkRate:      RateConfig{PerMinute: 30, Burst: 20, MaxClients: 100000},
+		Resend:        ResendConfig{PerSend: 5, PerUser: 30, Window: time.Hour},
 		SweepInterval: time.Minute,
 	}
 }
@@ -192,6 +205,8 @@ func (c *Config) Validate() error {
 		return errors.New("transfer config: grant_ttl must be positive")
 	case c.LinkRate.PerMinute <= 0 || c.LinkRate.Burst < 1 || c.LinkRate.MaxClients < 1:
 		return errors.New("transfer config: link_rate per_minute, burst and max_clients must be positive")
+	case c.Resend.PerSend < 1 || c.Resend.PerUser < 1 || c.Resend.Window <= 0:
+		return errors.New("transfer config: resend per_send, per_user and window must be positive")
 	case c.SweepInterval <= 0:
 		return errors.New("transfer config: sweep_interval must be positive")
 	}

@@ -72,6 +72,9 @@
 // DELETE → CancelUpload. Uploader does all of this, scanning included, behind the shape of
 // httpd/tus.Backend: the handler only adapts its types and errors. Sends:
 // CreateSend (mail each Invitation, then RecordNotified), ListSends, GetSend, Resend, Revoke.
+// A send of a file still being scanned is created at once in the state pending_scan, with no
+// link (settle.go): the verdict releases it (FinishedUpload.Sends, or SettleWaitingSends
+// after a restart) with the Invitations to mail then, or cancels it when a file is infected.
 // Links (/s/{token}): AllowLinkAttempt first (429), then OpenLink with the grant; CheckLinkPassword,
 // IssueEmailCode (mail the code), CheckEmailCode give a Grant to keep in a cookie;
 // StartDownload gives a Ticket whose Manifest the handler opens in blobstore and streams
@@ -79,9 +82,8 @@
 // per file or one per zip; Job.Trigger when the send finished).
 //
 // Status codes: ErrLinkNotFound, ErrUploadNotFound, ErrSendNotFound, ErrFileNotFound 404;
-// ErrUploadExpired, ErrDownloadLimit 410; ErrOffsetMismatch, ErrFileScanning (retry once the
-// scan is done) 409; ErrTooLarge, ErrQuotaExceeded 413; ErrChallengeRequired,
-// ErrWrongPassword, ErrWrongCode, ErrCodeExpired 403; ErrTooManyAttempts 429; ErrLocked 423; ErrChecksumMismatch 460; the other validation errors
+// ErrUploadExpired, ErrDownloadLimit 410; ErrOffsetMismatch, ErrSendNotActive 409; ErrTooLarge, ErrQuotaExceeded 413; ErrChallengeRequired,
+// ErrWrongPassword, ErrWrongCode, ErrCodeExpired 403; ErrTooManyAttempts, ErrTooManyResends 429; ErrLocked 423; ErrChecksumMismatch 460; the other validation errors
 // (ErrChunkIncomplete included) 400; ErrBusy and raftfsm.ErrNotLeader 503. Code gives the
 // stable code of each.
 //
@@ -90,5 +92,6 @@
 // AllowLinkAttempt is a per-IP token bucket (IPv6 per /64) kept in memory on each node: an
 // attacker spreading guesses over N nodes gets N times the rate, which stays negligible
 // against 256-bit tokens; the per-link attempt caps on passwords and e-mail codes are
-// replicated and hold cluster-wide.
+// replicated and hold cluster-wide. Resends are bounded per send in the replicated send
+// record (exact cluster-wide) and per user by a token bucket on each node (Config.Resend).
 package transfer

@@ -20,8 +20,14 @@ type sendRecord struct {
 	// PasswordHash is the PasswordHasher's hash of the send's password, "" for none.
 	PasswordHash string `json:"password_hash,omitempty"`
 	// Links holds, for each recipient (same index), the hex SHA-256 of their current
-	// link token.
+	// link token; empty while the send waits for the antivirus.
 	Links []string `json:"links"`
+	// Lang is the language of the mails that leave when a send waiting for the antivirus
+	// is settled.
+	Lang string `json:"lang,omitempty"`
+	// ResendWindow starts the window in which ResendCount resends were made (Config.Resend).
+	ResendWindow time.Time `json:"resend_window,omitzero"`
+	ResendCount  int       `json:"resend_count,omitempty"`
 	// Holds are the downloads in progress of files under a download limit (or delete after
 	// download), by file: each holds one of the downloads the limit has left until it ends
 	// or its lease runs out (a node that died mid-download).
@@ -66,8 +72,10 @@ const (
 
 // CreateSend creates a send from owner's files to the recipients and returns it with one
 // invitation per recipient, each holding the link token to mail: returned here once, never
-// stored. Every file must be the owner's, complete and clean (ErrFileNotSendable otherwise,
-// ErrFileScanning as well for a file whose scan is still pending).
+// stored. Every file must be the owner's, complete, and clean or still being scanned
+// (ErrFileNotSendable otherwise). A send with a file still being scanned is created at once
+// waiting for the antivirus (StatusPendingScan, issue 16 item 3): no link and no invitation
+// yet; the verdicts settle it (SettleSendsOf, SettleWaitingSends).
 func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest) (Created, error) {
 	if err := checkOwner(owner); err != nil {
 		return Created{}, err
@@ -140,34 +148,33 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 			},
 		},
 		PasswordHash: pwHash,
+		Lang:         req.Lang,
 	}
 	invs := make([]Invitation, len(rcpts))
+	hashes := make([]string, len(rcpts))
 	for i := range rcpts {
 		token, hash, err := s.newToken()
 		if err != nil {
 			return Created{}, err
 		}
-		rec.Links = append(rec.Links, hash)
-		rec.Recipients[i].LinkIssued = now
-		invs[i] = Invitation{SendID: rec.ID, Recipient: rcpts[i].Address, Kind: rcpts[i].Kind, Token: token}
+		hashes[i] = hash
+		invs[i] = Invitation{SendID: rec.ID, Recipient: rcpts[i].Address, Name: rcpts[i].Name, Kind: rcpts[i].Kind, Token: token}
 	}
 
 	res, err := s.change(ctx, "create send", func() (raftfsm.Batch, error) {
-		b := raftfsm.Batch{
-			Audit: audit(now, owner, "send.create", id, map[string]any{
-				"recipients": len(rcpts), "files": req.FileIDs, "expires": rec.Expires,
-				"password": pwHash != "", "email_code": opts.EmailCode, "download_limit": opts.DownloadLimit,
-				"delete_after_download": opts.DeleteAfterDownload,
-			}),
-		}
+		var b raftfsm.Batch
 		rec.Files = rec.Files[:0]
+		rec.PendingScan = false
 		var total int64
 		for _, fid := range req.FileIDs {
 			f, err := s.GetFile(ctx, owner, fid)
 			if err != nil {
 				return raftfsm.Batch{}, err
 			}
-			if f.Quarantined || !pol.sendable(f.Verdict, f.VerdictReason) {
+			switch {
+			case !f.Quarantined && f.Verdict == VerdictPending:
+				rec.PendingScan = true // the send waits for the antivirus
+			case f.Quarantined || !pol.sendable(f.Verdict, f.VerdictReason):
 				return raftfsm.Batch{}, &FileNotSendableError{ID: fid, Verdict: f.Verdict, Reason: f.VerdictReason}
 			}
 			if total += f.Size; pol.MaxSendBytes > 0 && total > pol.MaxSendBytes {
@@ -178,6 +185,25 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 			f.Sends = append(f.Sends, rec.ID)
 			b.Conds = append(b.Conds, condVersion(fileKey(fid), fileVer))
 			b.Ops = append(b.Ops, put(fileKey(fid), f))
+		}
+		details := map[string]any{
+			"recipients": len(rcpts), "files": req.FileIDs, "expires": rec.Expires,
+			"password": pwHash != "", "email_code": opts.EmailCode, "download_limit": opts.DownloadLimit,
+			"delete_after_download": opts.DeleteAfterDownload,
+		}
+		if rec.PendingScan {
+			details["pending_scan"] = true
+		}
+		b.Audit = audit(now, owner, "send.create", id, details)
+		rec.Links = nil
+		if !rec.PendingScan {
+			rec.Links = hashes
+		}
+		for i := range rec.Recipients {
+			rec.Recipients[i].LinkIssued = time.Time{}
+			if !rec.PendingScan {
+				rec.Recipients[i].LinkIssued = now
+			}
 		}
 		b.Conds = append(b.Conds, condAbsent(sendKey(rec.ID)))
 		b.Ops = append(b.Ops, put(sendKey(rec.ID), rec), put(ownerSendKey(owner, rec.ID), struct{}{}))
@@ -191,6 +217,11 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 		return Created{}, err
 	}
 	rec.Version = res.Index
+	rec.State = rec.Status(now)
+	if rec.PendingScan {
+		s.logger.Info("send waits for the antivirus", keySendID, rec.ID)
+		invs = nil
+	}
 	return Created{Send: rec.Send, Invitations: invs, Password: generated}, nil
 }
 
@@ -258,8 +289,42 @@ func NormalizeAddress(addr string) (string, error) {
 	return local + "@" + strings.ToLower(domain), nil
 }
 
+// ParseRecipient reads a recipient as a person gives it (issue 16 item 9): a bare address,
+// or a display name and an address as mail clients write them ("Marie Dupont
+// <marie@example.org>", a quoted name, an RFC 2047 encoded one). It returns the display name
+// ("" for none) and the address as NormalizeAddress returns it. Errors are *RecipientError.
+func ParseRecipient(s string) (name, addr string, err error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "<") {
+		addr, err = NormalizeAddress(s)
+		return "", addr, err
+	}
+	bad := func(reason string) (string, string, error) {
+		return "", "", &RecipientError{Address: s, Reason: reason}
+	}
+	if len(s) > maxAddressLen+4*maxSenderName || !utf8.ValidString(s) {
+		return bad("too long")
+	}
+	parsed, err := mail.ParseAddress(s)
+	if err != nil {
+		return bad("not an e-mail address")
+	}
+	if addr, err = NormalizeAddress(parsed.Address); err != nil {
+		return "", "", err
+	}
+	name = strings.Join(strings.Fields(parsed.Name), " ")
+	if name == addr {
+		name = "" // "a@b.c <a@b.c>" names nobody
+	}
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxSenderName ||
+		strings.ContainsFunc(name, func(r rune) bool { return isControl(r) || isBidi(r) }) {
+		return bad("display name too long or with forbidden characters")
+	}
+	return name, addr, nil
+}
+
 // checkRecipients validates and deduplicates To, Cc and Bcc (case-insensitively; the first
-// header an address appears in wins).
+// header an address appears in wins). Each may carry a display name (ParseRecipient).
 func (s *Service) checkRecipients(req SendRequest) ([]Recipient, error) {
 	var out []Recipient
 	seen := make(map[string]bool)
@@ -268,7 +333,7 @@ func (s *Service) checkRecipients(req SendRequest) ([]Recipient, error) {
 		addrs []string
 	}{{KindTo, req.To}, {KindCc, req.Cc}, {KindBcc, req.Bcc}} {
 		for _, a := range group.addrs {
-			norm, err := NormalizeAddress(a)
+			name, norm, err := ParseRecipient(a)
 			if err != nil {
 				return nil, err
 			}
@@ -277,7 +342,7 @@ func (s *Service) checkRecipients(req SendRequest) ([]Recipient, error) {
 				continue
 			}
 			seen[key] = true
-			out = append(out, Recipient{Address: norm, Kind: group.kind})
+			out = append(out, Recipient{Address: norm, Name: name, Kind: group.kind})
 			if len(out) > s.cfg.MaxRecipients {
 				return nil, fmt.Errorf("%w: at most %d", ErrTooManyRecipients, s.cfg.MaxRecipients)
 			}
@@ -350,6 +415,7 @@ func (s *Service) readSend(id SendID) (sendRecord, error) {
 		return sendRecord{}, fmt.Errorf("read send %s: %w", id, err)
 	}
 	rec.Version = ver
+	rec.State = "" // derived at each read that returns it, never stored
 	return rec, nil
 }
 
@@ -372,6 +438,7 @@ func (s *Service) GetSend(ctx context.Context, owner string, id SendID) (Send, e
 	if err != nil {
 		return Send{}, err
 	}
+	rec.State = rec.Status(s.clock())
 	return rec.Send, nil
 }
 
@@ -399,6 +466,10 @@ func (s *Service) ListSends(ctx context.Context, owner string) ([]Send, error) {
 			return nil, err
 		}
 		out = append(out, rec.Send)
+	}
+	now := s.clock()
+	for i := range out {
+		out[i].State = out[i].Status(now)
 	}
 	// UUID v7 sort by time; the newest first.
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
@@ -438,12 +509,24 @@ func (s *Service) Revoke(ctx context.Context, owner string, id SendID) error {
 // Resend issues a recipient's link again. The old token is not stored, so it cannot be
 // mailed again: Resend mints a new token for that recipient, and the old one (and the grants
 // obtained with it) stops working at once. It returns the invitation to mail; the mail's
-// delivery is recorded by RecordNotified.
+// delivery is recorded by RecordNotified. Resends are bounded per send and per owner
+// (Config.Resend, ErrTooManyResends).
 func (s *Service) Resend(ctx context.Context, owner string, id SendID, recipient string) (Invitation, error) {
 	token, hash, err := s.newToken()
 	if err != nil {
 		return Invitation{}, err
 	}
+	// The owner's budget is taken first and given back if the resend does not happen, so a
+	// burst of concurrent resends cannot pass it.
+	res, ok := s.resends.reserve(owner)
+	if !ok {
+		return Invitation{}, fmt.Errorf("%w: %d per %v for one user", ErrTooManyResends, s.cfg.Resend.PerUser, s.cfg.Resend.Window)
+	}
+	defer func() {
+		if err != nil {
+			res.cancel()
+		}
+	}()
 	var inv Invitation
 	_, err = s.change(ctx, "resend "+string(id), func() (raftfsm.Batch, error) {
 		rec, err := s.ownSend(owner, id)
@@ -458,10 +541,19 @@ func (s *Service) Resend(ctx context.Context, owner string, id SendID, recipient
 		if i < 0 {
 			return raftfsm.Batch{}, ErrRecipientNotFound
 		}
+		// The send's budget, in its record: the version condition makes it exact however
+		// many resends race.
+		if now.Sub(rec.ResendWindow) >= s.cfg.Resend.Window {
+			rec.ResendWindow, rec.ResendCount = now, 0
+		}
+		if rec.ResendCount >= s.cfg.Resend.PerSend {
+			return raftfsm.Batch{}, fmt.Errorf("%w: %d per %v for one send", ErrTooManyResends, s.cfg.Resend.PerSend, s.cfg.Resend.Window)
+		}
+		rec.ResendCount++
 		old := rec.Links[i]
 		rec.Links[i] = hash
 		rec.Recipients[i].LinkIssued = now
-		inv = Invitation{SendID: id, Recipient: rec.Recipients[i].Address, Kind: rec.Recipients[i].Kind, Token: token}
+		inv = Invitation{SendID: id, Recipient: rec.Recipients[i].Address, Name: rec.Recipients[i].Name, Kind: rec.Recipients[i].Kind, Token: token}
 		return raftfsm.Batch{
 			Conds: []raftfsm.Cond{condVersion(sendKey(id), rec.Version), condAbsent(linkKey(hash))},
 			Ops: []raftfsm.Op{

@@ -37,7 +37,11 @@ func TestCreateSendValidation(t *testing.T) {
 		{"101 recipients", base(func(r *SendRequest) { r.To = many }), ErrTooManyRecipients},
 		{"100 recipients after dedup", base(func(r *SendRequest) { r.To = many[:100]; r.Cc = []string{"R0@EXAMPLE.ORG"} }), nil},
 		{"attack: header injection in address", base(func(r *SendRequest) { r.To = []string{"bob@example.org\r\nBcc: eve@evil.example"} }), ErrInvalidRecipient},
-		{"display name form", base(func(r *SendRequest) { r.Cc = []string{"Bob <bob@example.org>"} }), ErrInvalidRecipient},
+		// issue 16 item 9: what people paste from their mail client, the display name kept.
+		{"display name form", base(func(r *SendRequest) { r.Cc = []string{"Bob <bob@example.org>"} }), nil},
+		{"attack: header injection in display name", base(func(r *SendRequest) { r.Cc = []string{"\"Bob\r\nBcc: eve@evil.example\" <bob@example.org>"} }), ErrInvalidRecipient},
+		{"attack: bidi override in display name", base(func(r *SendRequest) { r.Cc = []string{"\"\u202eboB\" <bob@example.org>"} }), ErrInvalidRecipient},
+		{"attack: two addresses behind one name", base(func(r *SendRequest) { r.Cc = []string{"Bob <bob@example.org>, eve@evil.example"} }), ErrInvalidRecipient},
 		{"two addresses in one", base(func(r *SendRequest) { r.Bcc = []string{"a@example.org, b@example.org"} }), ErrInvalidRecipient},
 		{"no domain dot", base(func(r *SendRequest) { r.To = []string{"bob@intranet"} }), ErrInvalidRecipient},
 		{"attack: header injection in subject", base(func(r *SendRequest) { r.Subject = "Hi\r\nBcc: eve@evil.example" }), ErrInvalidText},
@@ -207,4 +211,60 @@ func TestPerRecipientTracking(t *testing.T) {
 	if carol.NotifyCount != 0 || !carol.OpenedFirst.IsZero() || carol.DownloadCount != 0 {
 		t.Fatalf("carol's tracking = %+v", carol)
 	}
+}
+
+// TestParseRecipient guards issue 16 item 9: recipients as people paste them from their mail
+// client, with the display name kept; anything that could smuggle a header or a second
+// address is refused.
+func TestParseRecipient(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, wantName, wantAddr string
+		ok                           bool
+	}{
+		{"bare", "bob@Example.ORG", "", "bob@example.org", true},
+		{"bare with spaces around", "  bob@example.org ", "", "bob@example.org", true},
+		{"name", "Marie Dupont <marie@example.org>", "Marie Dupont", "marie@example.org", true},
+		{"quoted name with comma", `"Dupont, Marie" <marie@example.org>`, "Dupont, Marie", "marie@example.org", true},
+		{"encoded name", "=?utf-8?q?Ren=C3=A9e?= <renee@example.org>", "Renée", "renee@example.org", true},
+		{"non-ASCII name", "Renée Lefèvre <renee@example.org>", "Renée Lefèvre", "renee@example.org", true},
+		{"name equal to address", `"bob@example.org" <bob@example.org>`, "", "bob@example.org", true},
+		{"brackets only", "<bob@example.org>", "", "bob@example.org", true},
+		{"attack: CRLF in name", "\"Bob\r\nBcc: eve@evil.example\" <bob@example.org>", "", "", false},
+		{"attack: bidi in name", "\u202eBob <bob@example.org>", "", "", false},
+		{"attack: two addresses", "Bob <bob@example.org>, eve@evil.example", "", "", false},
+		{"attack: address literal", "Bob <bob@[127.0.0.1]>", "", "", false},
+		{"name too long", strings.Repeat("n", 201) + " <bob@example.org>", "", "", false},
+		{"unclosed", "Bob <bob@example.org", "", "", false},
+		{"empty", "", "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, addr, err := ParseRecipient(tc.in)
+			if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrInvalidRecipient)) {
+				t.Fatalf("ParseRecipient(%q) = %q, %q, %v; want ok %v", tc.in, name, addr, err, tc.ok)
+			}
+			if name != tc.wantName || addr != tc.wantAddr {
+				t.Fatalf("ParseRecipient(%q) = %q, %q; want %q, %q", tc.in, name, addr, tc.wantName, tc.wantAddr)
+			}
+		})
+	}
+}
+
+// FuzzParseRecipient: whatever comes in, an accepted recipient has a plain address
+// NormalizeAddress accepts unchanged and a one-line name with no control or bidi character.
+func FuzzParseRecipient(f *testing.F) {
+	for _, s := range []string{"bob@example.org", "Marie <m@example.org>", `"Dupont, Marie" <m@example.org>`, "=?utf-8?q?Ren=C3=A9e?= <r@example.org>", "a <b@c.d>, e@f.g", "\"x\r\n\" <a@b.c>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, addr, err := ParseRecipient(s)
+		if err != nil {
+			return
+		}
+		if again, err := NormalizeAddress(addr); err != nil || again != addr {
+			t.Fatalf("ParseRecipient(%q) gave address %q that NormalizeAddress reads as %q, %v", s, addr, again, err)
+		}
+		if strings.ContainsFunc(name, func(r rune) bool { return isControl(r) || isBidi(r) }) || len(name) > 4*maxSenderName {
+			t.Fatalf("ParseRecipient(%q) gave name %q", s, name)
+		}
+	})
 }

@@ -39,6 +39,7 @@ type Service struct {
 	now     func() time.Time
 	limiter *ipLimiter
 	checks  challengeChecks // the link challenges' checks in flight
+	resends *userLimiter    // Config.Resend.PerUser
 
 	randMu sync.Mutex // guards rnd: a test source need not be safe for concurrent use
 	rnd    io.Reader
@@ -77,6 +78,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		s.rnd = rand.Reader
 	}
 	s.limiter = newIPLimiter(cfg.LinkRate, s.now)
+	s.resends = newUserLimiter(cfg.Resend.PerUser, cfg.Resend.Window, s.now)
 	return s, nil
 }
 

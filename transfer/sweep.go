@@ -40,7 +40,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 	err := scanJSON(s, prefixSend, func(rec *sendRecord, _ uint64) error {
 		st := rec.Status(now)
 		status[rec.ID] = st
-		if st != StatusActive && !rec.LinksClosed {
+		if !st.live() && !rec.LinksClosed {
 			closing = append(closing, rec.ID)
 		}
 		return nil
@@ -128,7 +128,7 @@ func (s *Service) shredReason(f *File, status func(SendID) SendStatus, now time.
 	var reasons []string
 	for _, id := range f.Sends {
 		st := status(id)
-		if st == StatusActive {
+		if st.live() {
 			return ""
 		}
 		if st == "" {
@@ -150,7 +150,7 @@ func (s *Service) closeLinks(ctx context.Context, id SendID) (bool, error) {
 		}
 		now := s.clock()
 		st := rec.Status(now)
-		if st == StatusActive || rec.LinksClosed {
+		if st.live() || rec.LinksClosed {
 			return raftfsm.Batch{}, errSkip
 		}
 		b := raftfsm.Batch{

@@ -158,6 +158,9 @@ type FinishedUpload struct {
 	// Live says the verdict came from the scan that followed the upload's stream; false:
 	// from a rescan of the stored blocks.
 	Live bool
+	// Sends are the sends waiting for the antivirus that this verdict released (mail their
+	// invitations) or cancelled (tell the sender).
+	Sends []Settled
 }
 
 // UploadInfo is an upload's durable state (tus HEAD).

@@ -184,6 +184,13 @@ func (u *Uploader) sameAsStored(ctx context.Context, m blobstore.Manifest, offse
 }
 
 func (u *Uploader) finished(ctx context.Context, f FinishedUpload) {
+	// The verdict may settle sends that waited for the antivirus (issue 16 item 3); what
+	// fails here, SettleWaitingSends settles later.
+	settled, err := u.svc.SettleSendsOf(ctx, f.File.ID)
+	if err != nil {
+		u.logger.Warn("sends waiting for this file not settled yet", keyFileID, f.File.ID, keyError, err)
+	}
+	f.Sends = settled
 	if u.cfg.OnFinished != nil {
 		u.cfg.OnFinished(ctx, f)
 	}

@@ -62,7 +62,7 @@ func errorStatus(err error) (int, string) {
 	case errors.Is(err, transfer.ErrChallengeRequired), errors.Is(err, transfer.ErrWrongPassword),
 		errors.Is(err, transfer.ErrWrongCode), errors.Is(err, transfer.ErrCodeExpired):
 		return fasthttp.StatusForbidden, transfer.Code(err)
-	case errors.Is(err, transfer.ErrTooManyAttempts):
+	case errors.Is(err, transfer.ErrTooManyAttempts), errors.Is(err, transfer.ErrTooManyResends):
 		return fasthttp.StatusTooManyRequests, transfer.Code(err)
 	case errors.Is(err, transfer.ErrNotRequired):
 		return fasthttp.StatusConflict, transfer.Code(err)
@@ -106,6 +106,7 @@ var messages = map[string][2]string{
 	"wrong_code":             {"Code incorrect.", "Wrong code."},
 	"code_expired":           {"Code expiré : demandez-en un nouveau.", "Code expired: ask for a new one."},
 	"too_many_attempts":      {"Trop d'essais : réessayez plus tard.", "Too many attempts: try again later."},
+	"too_many_resends":       {"Trop de renvois de liens : réessayez plus tard.", "Too many links mailed again: try again later."},
 	"challenge_not_required": {"Cet envoi ne demande pas cette vérification.", "This send does not ask for this check."},
 	"file_name_invalid":      {"Nom de fichier invalide.", "Invalid file name."},
 	"size_invalid":           {"Taille invalide.", "Invalid size."},

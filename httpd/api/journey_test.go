@@ -9,10 +9,12 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"valise/notify"
 	"valise/transfer"
+	"valise/transfer/filetest"
 )
 
 // TestJourney walks the send issue's API journey (issue 11) against the real services, with
@@ -265,5 +267,76 @@ func checkDownloadHeaders(t *testing.T, r reply, sha string) {
 	}
 	if cd := r.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment;") {
 		t.Errorf("Content-Disposition %q", cd)
+	}
+}
+
+// TestCreateSendPendingScan guards issue 16 item 3 through the API: POST /api/v1/sends used
+// to fail while a file's scan still ran. It is accepted at once with the state
+// "pending_scan" and no mail; the state says "active" once every file is clean and the send
+// is settled.
+func TestCreateSendPendingScan(t *testing.T) {
+	w := newWorld(t)
+	alice, bearer := w.user("alice@example.org", "Alice")
+	f := filetest.StoreVerdict(w.ctx, t, w.transfer, w.bs, alice.ID, "", "contrat.pdf", randomData(5000, 3), transfer.VerdictPending)
+	r := w.api("POST", "/api/v1/sends", bearer, createSendJSON{To: []string{"bob@example.org"}, Files: []string{string(f.ID)}})
+	mustStatus(t, r, 201)
+	var created struct {
+		Send struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"send"`
+	}
+	r.json(t, &created)
+	if created.Send.State != "pending_scan" {
+		t.Fatalf("state %q, want pending_scan: %s", created.Send.State, r.body)
+	}
+	if out, _ := w.mail.Outbox(w.ctx); len(out) != 0 {
+		t.Fatalf("%d mails left before the verdict", len(out))
+	}
+	if err := w.transfer.SetVerdict(w.ctx, f.ID, transfer.VerdictClean, ""); err != nil {
+		t.Fatal(err)
+	}
+	if settled, err := w.transfer.SettleWaitingSends(w.ctx); err != nil || len(settled) != 1 || len(settled[0].Invitations) != 1 {
+		t.Fatalf("settle: %+v, %v", settled, err)
+	}
+	r = w.api("GET", "/api/v1/sends/"+created.Send.ID, bearer, nil)
+	mustStatus(t, r, 200)
+	var got struct {
+		State string `json:"state"`
+	}
+	r.json(t, &got)
+	if got.State != "active" {
+		t.Fatalf("state after the verdict %q, want active", got.State)
+	}
+}
+
+// TestResendFloodAnswers429 guards issue 16 item 9: a concurrent burst of resends of one send
+// mails at most the per-send budget (5 by default); the rest answer 429 too_many_resends.
+func TestResendFloodAnswers429(t *testing.T) {
+	w := newWorld(t)
+	alice, bearer := w.user("alice@example.org", "Alice")
+	f := w.upload(alice.ID, "a.pdf", randomData(3000, 5))
+	r := w.api("POST", "/api/v1/sends", bearer, createSendJSON{To: []string{"bob@example.org"}, Files: []string{string(f.ID)}})
+	mustStatus(t, r, 201)
+	var created createdSendJSON
+	r.json(t, &created)
+	const burst = 12
+	codes := make(chan int, burst)
+	var wg sync.WaitGroup
+	for range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- w.api("POST", "/api/v1/sends/"+string(created.Send.ID)+"/resend", bearer, recipientBody{Recipient: "bob@example.org"}).StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[200] != 5 || count[429] != burst-5 {
+		t.Fatalf("answers %v, want 5 × 200 and %d × 429", count, burst-5)
 	}
 }

@@ -83,7 +83,9 @@ func principal(ctx *fasthttp.RequestCtx) Principal {
 	return p
 }
 
-// serveCreateSend creates a send, mails each recipient their link and records it.
+// serveCreateSend creates a send, mails each recipient their link and records it. A send
+// whose files are still being scanned is created at once with the state "pending_scan" and
+// no invitation: its mails leave when every file is clean (issue 16 item 3).
 func (h *Handler) serveCreateSend(ctx *fasthttp.RequestCtx, c call) {
 	p := principal(ctx)
 	var b createSendJSON
@@ -97,7 +99,7 @@ func (h *Handler) serveCreateSend(ctx *fasthttp.RequestCtx, c call) {
 	}
 	req := transfer.SendRequest{
 		From: transfer.Sender{Name: p.Name, Email: p.Email},
-		To:   b.To, Cc: b.Cc, Bcc: b.Bcc, Subject: b.Subject, Message: b.Message,
+		To:   b.To, Cc: b.Cc, Bcc: b.Bcc, Subject: b.Subject, Message: b.Message, Lang: string(p.Language),
 		Options: transfer.Options{
 			Password: b.Options.Password, GeneratePassword: b.Options.GeneratePassword,
 			Expiry:              time.Duration(b.Options.ExpirySeconds) * time.Second,
@@ -133,6 +135,7 @@ func (h *Handler) invite(ctx context.Context, p Principal, s transfer.Send, inv 
 	data := notify.SendData{
 		SenderName: p.Name, SenderEmail: p.Email, Subject: s.Subject, Message: s.Message,
 		Link: h.cfg.PublicURL + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
+		RecipientName: inv.Name,
 	}
 	if data.SenderName == "" {
 		data.SenderName = p.Email

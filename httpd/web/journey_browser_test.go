@@ -51,6 +51,10 @@ func (f storeFiles) OpenFile(ctx context.Context, manifest []byte) (io.ReadSeekC
 func (e *env) mountUploads(t *testing.T, scanner transfer.Scanner) *transfer.Uploader {
 	t.Helper()
 	ucfg := transfer.DefaultUploaderConfig()
+	// As the node does: a verdict's settled sends are mailed (issue 16 item 3).
+	ucfg.OnFinished = func(ctx context.Context, f transfer.FinishedUpload) {
+		e.h.MailSettled(ctx, f.Sends, f.File.ID, f.Signature)
+	}
 	up, err := transfer.NewUploader(ucfg, e.sends, e.bs, scanner, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

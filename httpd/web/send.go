@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,8 +26,13 @@ const (
 
 // composeData is the compose page's own data: what the user typed, kept on an error.
 type composeData struct {
-	To, Cc, Bcc         string
-	Subject, Message    string
+	To, Cc, Bcc      string
+	Subject, Message string
+	// Password is the link password typed, kept when an error sends the form back (issue 16
+	// item 2): a form that came back without it would send the files unprotected. The page
+	// then also carries a password_set marker, and a post with the marker and no password
+	// is refused (passwordLost).
+	Password            string
 	Files               []composeFile // uploaded already (an error sent the form back)
 	ExpiryDays          int
 	ExpiryChoices       []int
@@ -79,18 +86,76 @@ func (h *Handler) fillLimits(r *request, d *composeData) {
 
 func expiryChoices() []int { return []int{1, 3, 7, 14, 30} }
 
-// splitAddresses splits a list of addresses typed by a person: commas, semicolons, spaces or
-// line breaks between them.
+// splitAddresses splits a list of addresses as people type or paste them from a mail
+// client (issue 16 item 9): bare addresses separated by commas, semicolons, spaces or line
+// breaks, or "Display Name <address>" entries, the name quoted or not ("Dupont, Marie
+// <marie@example.org>; Paul <paul@example.org>"). A comma separates entries only after an
+// address, never inside a quoted name or angle brackets. Each entry comes back bare, or as
+// "Name <address>" in RFC 5322 form (transfer.ParseRecipient reads it), the display name
+// kept.
 func splitAddresses(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool {
-		return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
-	})
+	var pieces []string
+	var cur strings.Builder
+	quoted, angle, escaped, sawAt := false, false, false, false
+	for _, r := range s {
+		if r == '@' {
+			sawAt = true
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case quoted && r == '\\':
+			escaped = true
+		case r == '"' && !angle:
+			quoted = !quoted
+		case r == '<' && !quoted:
+			angle = true
+		case r == '>' && !quoted:
+			angle = false
+		case !quoted && !angle && (r == ';' || r == '\n' || r == '\r' || r == ',' && sawAt):
+			pieces = append(pieces, cur.String())
+			cur.Reset()
+			sawAt = false
+			continue
+		}
+		cur.WriteRune(r)
+	}
+	pieces = append(pieces, cur.String())
+	var out []string
+	for _, p := range pieces {
+		p = strings.TrimSpace(p)
+		lt := strings.LastIndexByte(p, '<')
+		if lt < 0 || !strings.HasSuffix(p, ">") {
+			out = append(out, strings.FieldsFunc(p, func(r rune) bool { return strings.ContainsRune(",; \t\r\n", r) })...)
+			continue
+		}
+		name := strings.TrimSpace(p[:lt])
+		if len(name) >= 2 && name[0] == '"' && name[len(name)-1] == '"' {
+			name = strings.ReplaceAll(strings.ReplaceAll(name[1:len(name)-1], `\"`, `"`), `\\`, `\`)
+		}
+		addr := strings.TrimSpace(p[lt+1 : len(p)-1])
+		if addr == "" {
+			if name != "" {
+				out = append(out, p) // transfer refuses it, naming it
+			}
+			continue
+		}
+		if name == "" || strings.ContainsAny(addr, "<>\"\r\n") {
+			out = append(out, addr)
+			continue
+		}
+		out = append(out, (&mail.Address{Name: name, Address: addr}).String())
+	}
+	return out
 }
 
 // createdData is what the page after a send shows: the links, once.
 type createdData struct {
 	Send  transfer.Send
 	Links []createdLink
+	// Pending says the send waits for the antivirus: no link yet, the page says so and
+	// follows the send's page until it is released.
+	Pending bool
 }
 
 // createdLink is one recipient's link, shown once to the sender.
@@ -118,6 +183,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	d := composeData{
 		To: string(args.Peek("to")), Cc: string(args.Peek("cc")), Bcc: string(args.Peek("bcc")),
 		Subject: string(args.Peek("subject")), Message: strings.ReplaceAll(string(args.Peek("message")), "\r\n", "\n"),
+		Password:            string(args.Peek("password")),
 		DeleteAfterDownload: args.Has("delete_after_download"),
 		Receipts:            args.Has("receipts"),
 		EmailCode:           args.Has("email_code"),
@@ -127,6 +193,11 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	fail := func(msg string) {
 		p := h.newPage(r)
 		p.Error = msg
+		if !slices.Contains(d.ExpiryChoices, d.ExpiryDays) {
+			// A value the list lacks would show as its first entry: keep the one posted.
+			d.ExpiryChoices = append(d.ExpiryChoices, d.ExpiryDays)
+			slices.Sort(d.ExpiryChoices)
+		}
 		h.fillLimits(r, &d)
 		p.Data = d
 		h.render(r, fasthttp.StatusUnprocessableEntity, "send", p)
@@ -142,18 +213,31 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 		}
 		ids = append(ids, id)
 	}
-	var err error
-	if d.ExpiryDays, err = strconv.Atoi(string(args.Peek("expiry_days"))); err != nil || d.ExpiryDays < 1 || d.ExpiryDays > maxExpiryDays {
-		d.ExpiryDays = defaultExpiryDay
+	// Every option goes back into the form before anything is checked, so that no error
+	// drops one.
+	expiryErr := error(nil)
+	if d.ExpiryDays, expiryErr = strconv.Atoi(string(args.Peek("expiry_days"))); expiryErr != nil || d.ExpiryDays < 1 || d.ExpiryDays > maxExpiryDays {
+		d.ExpiryDays, expiryErr = defaultExpiryDay, errors.New("expiry")
+	}
+	limitErr := error(nil)
+	if v := string(args.Peek("download_limit")); v != "" {
+		if d.DownloadLimit, limitErr = strconv.Atoi(v); limitErr != nil || d.DownloadLimit < 0 {
+			d.DownloadLimit, limitErr = 0, errors.New("limit")
+		}
+	}
+	switch {
+	case passwordLost(args):
+		// The form showed a password (it came back with one) and none came: a field lost
+		// on the way, not a choice. Refuse, and send the form back without the marker, so
+		// that a user who does want no password only has to send again.
+		fail(tr.translate("send.password_lost"))
+		return
+	case expiryErr != nil:
 		fail(tr.translate("send.expiry_invalid"))
 		return
-	}
-	if v := string(args.Peek("download_limit")); v != "" {
-		if d.DownloadLimit, err = strconv.Atoi(v); err != nil || d.DownloadLimit < 0 {
-			d.DownloadLimit = 0
-			fail(tr.translate("send.limit_invalid"))
-			return
-		}
+	case limitErr != nil:
+		fail(tr.translate("send.limit_invalid"))
+		return
 	}
 	if len(ids) == 0 {
 		fail(tr.translate("transfer.files_invalid"))
@@ -162,9 +246,9 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	req := transfer.SendRequest{
 		From: transfer.Sender{Name: r.user.Name, Email: r.user.Email},
 		To:   splitAddresses(d.To), Cc: splitAddresses(d.Cc), Bcc: splitAddresses(d.Bcc),
-		Subject: d.Subject, Message: d.Message, FileIDs: ids,
+		Subject: d.Subject, Message: d.Message, FileIDs: ids, Lang: r.lang,
 		Options: transfer.Options{
-			Password:            string(args.Peek("password")),
+			Password:            d.Password,
 			Expiry:              time.Duration(d.ExpiryDays) * 24 * time.Hour,
 			DownloadLimit:       d.DownloadLimit,
 			DeleteAfterDownload: d.DeleteAfterDownload,
@@ -172,12 +256,12 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 			EmailCode:           d.EmailCode,
 		},
 	}
-	created, err := h.createSend(r, req)
+	created, err := h.deps.Sends.CreateSend(r.ctx, r.user.ID, req)
 	if err != nil {
 		fail(h.transferMessage(r.lang, err))
 		return
 	}
-	out := createdData{Send: created.Send}
+	out := createdData{Send: created.Send, Pending: created.Send.PendingScan}
 	for _, inv := range created.Invitations {
 		link := h.newLink(inv)
 		if err := h.invite(r.ctx, r, created.Send, inv); err != nil {
@@ -193,43 +277,19 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	}
 	p := h.newPage(r)
 	p.Notice = tr.translate("send.created")
+	if out.Pending {
+		// Files still being scanned: the send waits for the antivirus (issue 16 item 3);
+		// the mails leave by themselves once every file is clean.
+		p.Notice = tr.translate("send.pending")
+	}
 	p.Data = out
 	h.render(r, fasthttp.StatusOK, "created", p)
 }
 
-// createSend creates the send; when a file's scan is still running (the upload just
-// finished) it waits for the verdict, polling, up to Config.ScanWait.
-func (h *Handler) createSend(r *request, req transfer.SendRequest) (transfer.Created, error) {
-	created, err := h.deps.Sends.CreateSend(r.ctx, r.user.ID, req)
-	if !errors.Is(err, transfer.ErrFileScanning) {
-		return created, err
-	}
-	deadline := time.NewTimer(h.cfg.ScanWait)
-	defer deadline.Stop()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-deadline.C:
-			return created, err
-		case <-r.ctx.Done():
-			return created, err
-		case <-tick.C:
-		}
-		if !h.scanPending(r, req.FileIDs) {
-			return h.deps.Sends.CreateSend(r.ctx, r.user.ID, req)
-		}
-	}
-}
-
-// scanPending reports whether one of the files still waits for its verdict.
-func (h *Handler) scanPending(r *request, ids []transfer.FileID) bool {
-	for _, id := range ids {
-		if f, err := h.deps.Sends.GetFile(r.ctx, r.user.ID, id); err == nil && f.Verdict == transfer.VerdictPending {
-			return true
-		}
-	}
-	return false
+// passwordLost reports whether a compose post carries the password_set marker (the form was
+// shown with a password) but no password.
+func passwordLost(args *fasthttp.Args) bool {
+	return args.Has("password_set") && len(args.Peek("password")) == 0
 }
 
 // invite renders and queues one recipient's mail with their link, then records it. The mail
@@ -239,6 +299,7 @@ func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv t
 	data := notify.SendData{
 		SenderName: r.user.Name, SenderEmail: r.user.Email, Subject: s.Subject, Message: s.Message,
 		Link: h.cfg.PublicURL + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
+		RecipientName: inv.Name,
 	}
 	if data.SenderName == "" {
 		data.SenderName = r.user.Email

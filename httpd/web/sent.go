@@ -122,9 +122,13 @@ func (h *Handler) serveResend(r *request, params map[string]string) {
 			h.renderError(r, fasthttp.StatusNotFound, "error.not_found")
 			return
 		}
+		status := fasthttp.StatusUnprocessableEntity
+		if errors.Is(err, transfer.ErrTooManyResends) {
+			status = fasthttp.StatusTooManyRequests
+		}
 		p := h.newPage(r)
 		p.Error = h.transferMessage(r.lang, err)
-		h.render(r, fasthttp.StatusUnprocessableEntity, "error", p)
+		h.render(r, status, "error", p)
 		return
 	}
 	s, err := h.deps.Sends.GetSend(r.cx, r.user.ID, id)

@@ -132,8 +132,11 @@ type Config struct {
 	MaxBodyBytes int `toml:"max_body_bytes"`
 	// SessionMaxAge is the session cookie's Max-Age; account enforces the real limits.
 	SessionMaxAge time.Duration `toml:"session_max_age"`
-	// ScanWait is how long the compose page waits for the virus scan of files uploaded a
-	// moment ago before telling the user to try again.
+	// ScanWait is no longer used: a send whose files are still being scanned is created at
+	// once and waits for the antivirus (issue 16 item 3). Kept so that configurations that
+	// set it still load.
+	//
+	// Deprecated: ignored.
 	ScanWait time.Duration `toml:"scan_wait"`
 	// RequestTimeout bounds the domain calls of one request (a session lookup, a password
 	// check waiting for its Argon2 slot): past it the request is answered, never left hanging.

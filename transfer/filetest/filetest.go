@@ -17,6 +17,12 @@ import (
 // dropped folder, as relativePath metadata when not empty) and the real byte store.
 func Store(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobstore.Store, owner, rel, name string, data []byte) transfer.File {
 	t.Helper()
+	return StoreVerdict(ctx, t, svc, bs, owner, rel, name, data, transfer.VerdictClean)
+}
+
+// StoreVerdict is Store with the verdict v: VerdictPending for a file whose scan still runs.
+func StoreVerdict(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobstore.Store, owner, rel, name string, data []byte, v transfer.Verdict) transfer.File {
+	t.Helper()
 	var md map[string]string
 	if rel != "" {
 		md = map[string]string{transfer.MetadataRelativePath: rel}
@@ -41,7 +47,7 @@ func Store(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobsto
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
-	f, err := svc.CompleteUpload(ctx, owner, up.ID, transfer.Completion{Manifest: mb, SHA256: hex.EncodeToString(sum[:]), Verdict: transfer.VerdictClean})
+	f, err := svc.CompleteUpload(ctx, owner, up.ID, transfer.Completion{Manifest: mb, SHA256: hex.EncodeToString(sum[:]), Verdict: v})
 	if err != nil {
 		t.Fatalf("complete upload: %v", err)
 	}

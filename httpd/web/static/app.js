@@ -63,8 +63,34 @@
 
   var addressRe = /^[^\s@<>(),;:"\[\]]+@[^\s@<>(),;:"\[\]]+\.[^\s@<>(),;:"\[\]]+$/;
 
+  // splitAddresses returns the addresses of a field as the server reads it (send.go's
+  // splitAddresses): bare ones separated by commas, semicolons, spaces or line breaks, or
+  // "Display Name <address>" entries pasted from a mail client; a comma separates entries
+  // only after an address, never inside a quoted name or angle brackets.
   function splitAddresses(s) {
-    return s.split(/[,;\s]+/).filter(function (a) { return a !== ""; });
+    var pieces = [], cur = "", quoted = false, angle = false, escaped = false, sawAt = false;
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charAt(i);
+      if (c === "@") { sawAt = true; }
+      if (escaped) { escaped = false; }
+      else if (quoted && c === "\\") { escaped = true; }
+      else if (c === '"' && !angle) { quoted = !quoted; }
+      else if (c === "<" && !quoted) { angle = true; }
+      else if (c === ">" && !quoted) { angle = false; }
+      else if (!quoted && !angle && (c === ";" || c === "\n" || c === "\r" || (c === "," && sawAt))) {
+        pieces.push(cur); cur = ""; sawAt = false; continue;
+      }
+      cur += c;
+    }
+    pieces.push(cur);
+    var out = [];
+    pieces.forEach(function (p) {
+      p = p.trim();
+      var lt = p.lastIndexOf("<");
+      if (lt >= 0 && p.charAt(p.length - 1) === ">") { out.push(p.slice(lt + 1, -1).trim()); return; }
+      p.split(/[,\s]+/).forEach(function (a) { if (a !== "") { out.push(a); } });
+    });
+    return out;
   }
 
   // collect walks dropped files and folders and resolves to the files, each with its path
@@ -359,8 +385,8 @@
         overallText.textContent = msg.msgWait;
         return;
       }
-      // The form goes: the server may wait for the virus scan of a large file before it
-      // answers, so say so, and keep a second click from sending twice.
+      // The form goes: say so, and keep a second click from sending twice. (A file still
+      // being scanned does not hold the answer: the send waits for the antivirus.)
       var btn = document.getElementById("send-submit");
       btn.disabled = true;
       btn.setAttribute("aria-busy", "true");
