@@ -76,7 +76,7 @@ func (h *Handler) fillLimits(r *request, d *composeData) {
 	if h.deps.Limits == nil {
 		return
 	}
-	l, err := h.deps.Limits.UploadLimits(r.ctx, r.user.ID)
+	l, err := h.deps.Limits.UploadLimits(r.cx, r.user.ID)
 	if err != nil {
 		h.logger.Warn("upload limits unknown", logUserID, r.user.ID, logErr, err)
 		return
@@ -208,7 +208,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 			break
 		}
 		id := transfer.FileID(v)
-		if f, err := h.deps.Sends.GetFile(r.ctx, r.user.ID, id); err == nil {
+		if f, err := h.deps.Sends.GetFile(r.cx, r.user.ID, id); err == nil {
 			d.Files = append(d.Files, composeFile{ID: string(f.ID), Name: f.Path(), Size: f.Size})
 		}
 		ids = append(ids, id)
@@ -256,7 +256,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 			EmailCode:           d.EmailCode,
 		},
 	}
-	created, err := h.deps.Sends.CreateSend(r.ctx, r.user.ID, req)
+	created, err := h.deps.Sends.CreateSend(r.cx, r.user.ID, req)
 	if err != nil {
 		fail(h.transferMessage(r.lang, err))
 		return
@@ -264,7 +264,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	out := createdData{Send: created.Send, Pending: created.Send.PendingScan}
 	for _, inv := range created.Invitations {
 		link := h.newLink(inv)
-		if err := h.invite(r.ctx, r, created.Send, inv); err != nil {
+		if err := h.invite(r.cx, r, created.Send, inv); err != nil {
 			// The send exists; the sender sees the recipient not notified and can resend.
 			h.logger.Error("invitation not queued", logSendID, created.Send.ID, logErr, err)
 		} else {
@@ -272,7 +272,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 		}
 		out.Links = append(out.Links, *link)
 	}
-	if s, err := h.deps.Sends.GetSend(r.ctx, r.user.ID, created.Send.ID); err == nil {
+	if s, err := h.deps.Sends.GetSend(r.cx, r.user.ID, created.Send.ID); err == nil {
 		out.Send = s
 	}
 	p := h.newPage(r)
