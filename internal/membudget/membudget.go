@@ -72,10 +72,11 @@ func (b *Budget) UsedBy(key string) int64 {
 
 // Reservation is bytes held in a Budget until Release.
 type Reservation struct {
-	b    *Budget
-	n    int64
-	keys []string
-	once sync.Once
+	b     *Budget
+	n     int64
+	keys  []string
+	once  sync.Once
+	after func() // run at Release after the bytes are back; nil: nothing
 }
 
 // Release returns the reservation's bytes to the budget and wakes the waiters. It may be
@@ -84,7 +85,12 @@ func (r *Reservation) Release() {
 	if r == nil {
 		return
 	}
-	r.once.Do(func() { r.b.release(r.n, r.keys) })
+	r.once.Do(func() {
+		r.b.release(r.n, r.keys)
+		if r.after != nil {
+			r.after()
+		}
+	})
 }
 
 // Size returns the bytes reserved.

@@ -3,6 +3,7 @@ package membudget_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -167,5 +168,60 @@ func TestAcquireRefusals(t *testing.T) {
 				t.Fatalf("Acquire: %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestGateBoundsZips is the zip flood of issue 16 item 5 (ten zips at once took 97 s of CPU
+// and lost download records): a burst of 10 zips through a gate allowing 2 never has more
+// than 2 streaming, and the refused ones fail with ErrExhausted once the wait is over.
+func TestGateBoundsZips(t *testing.T) {
+	b := newBudget(t, 100*mib, 0)
+	g, err := membudget.NewGate(b, membudget.GateConfig{Costs: [3]int64{1 * mib, 1 * mib, 1 * mib}, MaxZips: 2, Wait: 50 * time.Millisecond, RetryAfter: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var (
+		wg               sync.WaitGroup
+		streaming, peak  atomic.Int32
+		admitted, denied atomic.Int32
+	)
+	for range 10 {
+		wg.Go(func() {
+			r, err := g.Admit(context.Background(), membudget.Zip, "ip:127.0.0.1")
+			if err != nil {
+				if !errors.Is(err, membudget.ErrExhausted) {
+					t.Errorf("refusal %v, want ErrExhausted", err)
+				}
+				denied.Add(1)
+				return
+			}
+			admitted.Add(1)
+			n := streaming.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			<-release
+			streaming.Add(-1)
+			r.Release()
+		})
+	}
+	// Wait until every zip was admitted or refused: the refusals need the wait to pass.
+	deadline := time.Now().Add(time.Minute)
+	for admitted.Load()+denied.Load() < 10 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if peak.Load() > 2 || admitted.Load() != 2 || denied.Load() != 8 {
+		t.Fatalf("peak %d zips streaming, %d admitted, %d refused; want at most 2, 2 and 8", peak.Load(), admitted.Load(), denied.Load())
+	}
+	// The slots came back: a zip is admitted again.
+	r, err := g.Admit(context.Background(), membudget.Zip)
+	if err != nil {
+		t.Fatalf("zip after the others released: %v", err)
+	}
+	r.Release()
+	if g.RetryAfter() != 5 {
+		t.Fatalf("RetryAfter %d, want 5", g.RetryAfter())
 	}
 }
