@@ -22,7 +22,7 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, principal string) (*membudget.R
 	if err == nil {
 		return r, true
 	}
-	s.logger.Warn("upload refused: memory budget exhausted", logErr, err)
+	s.logger.Debug("upload refused: memory budget exhausted", logErr, err)
 	ctx.Response.Header.Set("Retry-After", strconv.Itoa(s.cfg.Gate.RetryAfter()))
 	const msg = "the server is busy: retry later"
 	if cl := ctx.Request.Header.ContentLength(); cl > busyDrainLimit || cl == -1 {
