@@ -48,6 +48,8 @@ var knownSettings = map[string]settingSpec{
 	"branding.color_dark":    {validate: optional(brandColor(true))},  // "": branding.color, lightened
 	"branding.logo":          {validate: optional(validLogo)},         // a data: URL, see web.ParseLogo
 	"metrics.token":          {secret: true, validate: optional(minLen(32))},
+	"limits.memory_budget":   {def: "536870912", validate: intRange(64<<20, 1<<40)}, // bytes; read at start
+	"limits.max_zips":        {def: "2", validate: intRange(1, 64)},                 // zips streaming at once; read at start
 }
 
 // settingKeys returns the known setting keys, sorted.
