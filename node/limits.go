@@ -28,7 +28,7 @@ const (
 	// heapHeadroom is what the Go runtime's soft memory limit allows above the budget: the
 	// metadata store's caches, connections, goroutines. Without a limit the collector lets
 	// the heap grow to twice what is live, budget included.
-	heapHeadroom = 192 << 20
+	heapHeadroom = 128 << 20
 )
 
 // startLimits builds the byte path's memory gate from limits.memory_budget and
