@@ -47,9 +47,9 @@ type Config struct {
 	Managed *ManagedTLS
 	// CAPEM is the cluster CA certificate served at /ca.pem.
 	CAPEM []byte
-	// ReadTimeout bounds reading a request's headers from its first byte (after a new
-	// connection's TLS handshake, Limits.HandshakeTimeout), and the small bodies read whole;
-	// tus bodies have their own deadline per read.
+	// ReadTimeout bounds a new connection's TLS handshake with its first request's header,
+	// a keep-alive request's header from its first byte, and the small bodies read whole; tus
+	// bodies have their own deadline per read.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each write of a response to the connection (not the whole
 	// response: a large download to a slow client must not be cut; see conn.go).
@@ -145,7 +145,8 @@ func (s *Server) Start() error {
 		s.stopTLS()
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
-	s.ln = handshakeListener{Listener: writeTimeoutListener{Listener: tcp, timeout: s.cfg.WriteTimeout}, cfg: tlsCfg, timeout: s.cfg.Limits.HandshakeTimeout}
+	// A *tls.Conn as is: fasthttp then counts it per address and still sees it as TLS.
+	s.ln = tls.NewListener(writeTimeoutListener{Listener: tcp, timeout: s.cfg.WriteTimeout}, tlsCfg)
 	go func() {
 		defer close(s.done)
 		s.err = s.srv.Serve(s.ln)

@@ -137,7 +137,6 @@ func TestConfigValidate(t *testing.T) {
 		{"no cert", func(c *Config) { c.Certificate = tls.Certificate{} }, false},
 		{"tiny header bound", func(c *Config) { c.Limits.HeaderBytes = 512 }, false},
 		{"no per-IP cap", func(c *Config) { c.Limits.MaxConnsPerIP = 0 }, false},
-		{"no handshake timeout", func(c *Config) { c.Limits.HandshakeTimeout = 0 }, false},
 		{"zero timeout", func(c *Config) { c.ReadTimeout = 0 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
