@@ -84,6 +84,26 @@ type flood struct {
 	dlOK, dlBusy, dlOther   atomic.Int64 // GET answers
 	upBytes, dlBytes        atomic.Int64
 	headerDials, headerCuts atomic.Int64
+
+	errMu  sync.Mutex     // guards errors
+	errors map[string]int // the attackers' other outcomes, by kind, for the log
+}
+
+// other counts an outcome that is neither served nor 503.
+func (f *flood) other(kind string, err error, status int) {
+	what := kind + ": " + strconv.Itoa(status)
+	if err != nil {
+		what = kind + ": " + err.Error()
+		if i := strings.LastIndex(what, ": "); i > 0 && len(what) > 120 {
+			what = kind + ":" + what[i+1:]
+		}
+	}
+	f.errMu.Lock()
+	defer f.errMu.Unlock()
+	if f.errors == nil {
+		f.errors = map[string]int{}
+	}
+	f.errors[what]++
 }
 
 // flood start [-headers N] [-uploads N] [-downloads N] [-rate B] [-for D] TOKEN DOWNLOADURL DATA:
@@ -189,6 +209,11 @@ func floodStop(ts *testscript.TestScript, args []string) {
 		time.Since(f.start).Round(time.Second), f.headerDials.Load(), f.headerCuts.Load(), f.heldPeak.Load())
 	ts.Logf("slow uploads: %d PATCH ended, %d answered 503, %d other, %d KiB sent", f.upOK.Load(), f.upBusy.Load(), f.upOther.Load(), f.upBytes.Load()>>10)
 	ts.Logf("slow downloads: %d served, %d answered 503, %d other, %d KiB read", f.dlOK.Load(), f.dlBusy.Load(), f.dlOther.Load(), f.dlBytes.Load()>>10)
+	f.errMu.Lock()
+	for what, n := range f.errors {
+		ts.Logf("  %d × %s", n, what)
+	}
+	f.errMu.Unlock()
 	ts.Logf("node peak RssAnon %d MiB (bound %d MiB), %d MiB before the flood", peak, maxMiB, f.baseKiB>>10)
 	fmt.Fprintf(ts.Stdout(), "peak-rssanon-mib: %d\n", peak)
 	if f.peakKiB.Load() == 0 {
@@ -344,12 +369,14 @@ func (f *flood) slowUpload(ctx context.Context, hc *http.Client, base, token str
 		switch {
 		case err != nil:
 			f.upOther.Add(1)
+			f.other("upload", err, 0)
 		case resp.StatusCode == http.StatusServiceUnavailable:
 			f.upBusy.Add(1)
 		case resp.StatusCode == http.StatusNoContent:
 			f.upOK.Add(1)
 		default:
 			f.upOther.Add(1)
+			f.other("upload", nil, resp.StatusCode)
 		}
 		if err == nil {
 			resp.Body.Close()
@@ -376,6 +403,7 @@ func (f *flood) slowDownload(ctx context.Context, hc *http.Client, url string, r
 		switch {
 		case err != nil:
 			f.dlOther.Add(1)
+			f.other("download", err, 0)
 		case resp.StatusCode == http.StatusServiceUnavailable:
 			f.dlBusy.Add(1)
 		case resp.StatusCode == http.StatusOK:
@@ -393,6 +421,7 @@ func (f *flood) slowDownload(ctx context.Context, hc *http.Client, url string, r
 			}
 		default:
 			f.dlOther.Add(1)
+			f.other("download", nil, resp.StatusCode)
 		}
 		if err == nil {
 			resp.Body.Close()
