@@ -94,8 +94,8 @@ func (f *flood) other(kind string, err error, status int) {
 	what := kind + ": " + strconv.Itoa(status)
 	if err != nil {
 		what = kind + ": " + err.Error()
-		if i := strings.LastIndex(what, ": "); i > 0 && len(what) > 120 {
-			what = kind + ":" + what[i+1:]
+		if i := strings.LastIndex(what, ": "); i > len(kind) {
+			what = kind + ":" + what[i+1:] // the cause, without the URL
 		}
 	}
 	f.errMu.Lock()
