@@ -48,16 +48,17 @@ type Config struct {
 	Managed *ManagedTLS
 	// CAPEM is the cluster CA certificate served at /ca.pem.
 	CAPEM []byte
-	// ReadTimeout bounds reading a request's headers (and body, for the routes so far).
+	// ReadTimeout bounds a new connection's TLS handshake with its first request's header,
+	// a keep-alive request's header from its first byte, and the small bodies read whole; tus
+	// bodies have their own deadline per read.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each write of a response to the connection (not the whole
 	// response: a large download to a slow client must not be cut; see conn.go).
 	WriteTimeout time.Duration
 	// IdleTimeout bounds a keep-alive connection between requests.
 	IdleTimeout time.Duration
-	// BufferSize is the per-connection read and write buffer size; 256 KiB measured best for
-	// large bodies over TLS (docs/performance.md).
-	BufferSize int
+	// Limits bound connections, handshakes and headers (limits.go).
+	Limits Limits
 }
 
 // DefaultConfig returns the timeouts and buffer sizes; the caller sets Listen, Certificate
@@ -65,10 +66,10 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:       ":8443",
-		ReadTimeout:  60 * time.Second,
+		ReadTimeout:  20 * time.Second,
 		WriteTimeout: 60 * time.Second,
-		IdleTimeout:  120 * time.Second,
-		BufferSize:   256 << 10,
+		IdleTimeout:  30 * time.Second,
+		Limits:       DefaultLimits(),
 	}
 }
 
@@ -88,10 +89,7 @@ func (c *Config) Validate() error {
 	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
 		return errors.New("httpd config: timeouts must be positive")
 	}
-	if c.BufferSize < 4<<10 {
-		return errors.New("httpd config: buffer size below 4 KiB")
-	}
-	return nil
+	return c.Limits.validate()
 }
 
 // Server is the HTTPS server. Start it once, Shutdown it once.
@@ -126,14 +124,13 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		Name:                  "valise",
 		NoDefaultServerHeader: true,
 		StreamRequestBody:     true,
-		ReadBufferSize:        cfg.BufferSize,
-		WriteBufferSize:       cfg.BufferSize,
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{s.logger},
 	}
+	applyLimits(s.srv, cfg.Limits)
 	return s, nil
 }
 
@@ -153,6 +150,7 @@ func (s *Server) Start() error {
 		s.stopTLS()
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
+	// A *tls.Conn as is: fasthttp then counts it per address and still sees it as TLS.
 	s.ln = tls.NewListener(writeTimeoutListener{Listener: tcp, timeout: s.cfg.WriteTimeout}, tlsCfg)
 	go func() {
 		defer close(s.done)

@@ -135,7 +135,8 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults with a cert", func(*Config) {}, true},
 		{"no listen", func(c *Config) { c.Listen = "" }, false},
 		{"no cert", func(c *Config) { c.Certificate = tls.Certificate{} }, false},
-		{"tiny buffers", func(c *Config) { c.BufferSize = 512 }, false},
+		{"tiny header bound", func(c *Config) { c.Limits.HeaderBytes = 512 }, false},
+		{"no per-IP cap", func(c *Config) { c.Limits.MaxConnsPerIP = 0 }, false},
 		{"zero timeout", func(c *Config) { c.ReadTimeout = 0 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -33,6 +33,7 @@ import (
 	"valise/httpd/api"
 	"valise/httpd/tus"
 	"valise/internal/clusternet"
+	"valise/internal/membudget"
 	"valise/keyring"
 	"valise/raftfsm"
 	"valise/raftfsm/raftnet"
@@ -75,6 +76,7 @@ type instance struct {
 	retention *transfer.Job
 	uploader  *transfer.Uploader
 	tus       *tus.Server
+	memGate   *membudget.Gate // the byte path's memory budget (limits.go); set before the uploads
 	api       apiMount
 	web       webMount
 	adminLn   net.Listener
@@ -250,6 +252,9 @@ func (n *instance) start(ctx context.Context) error {
 		return err
 	}
 	n.lastPolicy = n.policy()
+	if err := n.startLimits(); err != nil {
+		return err
+	}
 	if err := n.startUploads(); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ const rescanEvery = time.Minute
 func (n *instance) startUploads() error {
 	ucfg := transfer.DefaultUploaderConfig()
 	ucfg.OnFinished = n.uploadFinished
+	ucfg.TeeBuffer = liveScanTee // counted in the memory budget (limits.go)
 	var sc transfer.Scanner
 	if n.scanner != nil && n.scanner.client != nil {
 		sc = scannerSource{n.scanner}
@@ -45,7 +46,9 @@ func (n *instance) startUploads() error {
 	}
 	n.uploader = up
 	n.onStop("uploader", func(context.Context) error { return up.Close() })
-	ts, err := tus.New(tus.DefaultConfig(), uploads.NewBackend(up), n.tusPrincipal, n.logger)
+	tcfg := tus.DefaultConfig()
+	tcfg.Gate = n.memGate
+	ts, err := tus.New(tcfg, uploads.NewBackend(up), n.tusPrincipal, n.logger)
 	if err != nil {
 		return fmt.Errorf("tus server: %w", err)
 	}
@@ -221,6 +224,7 @@ func (n *instance) startAPI() error {
 		Files:    storeFiles{n.blobs},
 		Mailer:   n.mail,
 		Sweeper:  n.retention,
+		Gate:     n.memGate,
 		Logger:   n.logger,
 	})
 	if err != nil {

@@ -39,6 +39,7 @@ import (
 	"golang.org/x/text/language"
 
 	"valise/account"
+	"valise/internal/membudget"
 	"valise/notify"
 	"valise/transfer"
 )
@@ -63,6 +64,9 @@ var (
 	ErrRateLimited = errors.New("api: too many requests")
 	// ErrRangeNotSatisfiable is answered (416) for a Range outside the file.
 	ErrRangeNotSatisfiable = errors.New("api: range not satisfiable")
+	// ErrOverloaded is answered (503, with Retry-After) when a download found no room in the
+	// node's memory budget within the gate's wait (limits.go).
+	ErrOverloaded = errors.New("api: memory budget exhausted")
 )
 
 // Accounts is what the API needs of account; *account.Service implements it. Every method is
@@ -168,6 +172,9 @@ type Deps struct {
 	// Sweeper is poked when a download used a send up (*transfer.Job); nil: the periodic
 	// sweep alone ends used-up sends.
 	Sweeper Sweeper
+	// Gate admits downloads and zips into the node's memory budget and bounds the zips
+	// streaming at once (limits.go); nil admits all.
+	Gate *membudget.Gate
 	// Logger; nil discards.
 	Logger *slog.Logger
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/zip"
 	"github.com/valyala/fasthttp"
 
+	"valise/internal/membudget"
 	"valise/notify"
 	"valise/transfer"
 )
@@ -29,6 +30,18 @@ func (h *Handler) serveDownload(ctx *fasthttp.RequestCtx, c call) {
 		return
 	}
 	token, fileID := c.params["token"], transfer.FileID(c.params["fileID"])
+	var res *membudget.Reservation // released when the stream closes, or on the way out below
+	if !ctx.IsHead() {
+		if res, ok = h.admit(ctx, membudget.Download, token, ip, page); !ok {
+			return
+		}
+	}
+	streaming := false
+	defer func() {
+		if !streaming {
+			res.Release()
+		}
+	}()
 	rangeHdr := string(ctx.Request.Header.Peek("Range"))
 	t, err := h.deps.Links.StartDownload(c, token, grantOf(ctx), fileID, ip, rangeHdr != "")
 	if err != nil {
@@ -78,8 +91,9 @@ func (h *Handler) serveDownload(ctx *fasthttp.RequestCtx, c call) {
 		return
 	}
 	// Everything the stream needs is copied in: it runs after the handler returned.
+	streaming = true
 	ctx.SetBodyStream(&fileStream{
-		h: h, rc: rc, start: r.start, length: r.length, size: size, ticket: t, record: true,
+		h: h, rc: rc, start: r.start, length: r.length, size: size, ticket: t, record: true, res: res,
 	}, int(r.length))
 }
 
@@ -109,7 +123,8 @@ type fileStream struct {
 	start, length int64
 	size          int64
 	ticket        transfer.Ticket
-	record        bool // call FinishDownload on close
+	record        bool                   // call FinishDownload on close
+	res           *membudget.Reservation // the budget held by the stream; released on close
 	sought        bool
 	written       int64
 	closed        bool
@@ -172,6 +187,7 @@ func (s *fileStream) CloseWithError(wErr error) error {
 		return nil
 	}
 	s.closed = true
+	defer s.res.Release()
 	if s.rc != nil {
 		if err := s.rc.Close(); err != nil {
 			s.h.logger.Warn("download read needs heal", logFileID, s.ticket.File.ID, logErr, err)
@@ -210,7 +226,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func (h *Handler) finishDownload(t transfer.Ticket, served int64) transfer.Outcome {
 	ctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.StreamTimeout)
 	defer cancel()
-	out, err := h.deps.Links.FinishDownload(ctx, t, served)
+	out, err := h.recordDownload(ctx, t, served)
 	if err != nil {
 		h.logger.Error("download not recorded", logSendID, t.SendID, logFileID, t.File.ID, logErr, err)
 		return transfer.Outcome{}
@@ -271,6 +287,16 @@ func (h *Handler) serveZip(ctx *fasthttp.RequestCtx, c call) {
 		return
 	}
 	token, grant := c.params["token"], grantOf(ctx)
+	res, ok := h.admit(ctx, membudget.Zip, token, ip, page)
+	if !ok {
+		return
+	}
+	streaming := false
+	defer func() {
+		if !streaming {
+			res.Release()
+		}
+	}()
 	view, err := h.deps.Links.OpenLink(c, token, grant, ip)
 	if err == nil && view.Locked {
 		err = transfer.ErrChallengeRequired
@@ -312,7 +338,11 @@ func (h *Handler) serveZip(ctx *fasthttp.RequestCtx, c call) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	// The writer runs after the handler returns: it gets copies (tickets are values whose
 	// slices come from the domain, not from ctx), never ctx.
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) { h.writeZip(w, tickets) })
+	streaming = true
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer res.Release()
+		h.writeZip(w, tickets)
+	})
 }
 
 // writeZip writes the zip of tickets' files to w and records each file's download; the zip

@@ -42,6 +42,8 @@ func errorStatus(err error) (int, string) {
 	case errors.Is(err, account.ErrBusy):
 		// Too many password checks wait for an Argon2 slot (a link's password, here).
 		return fasthttp.StatusTooManyRequests, "busy"
+	case errors.Is(err, ErrOverloaded):
+		return fasthttp.StatusServiceUnavailable, "server_busy"
 	case errors.Is(err, ErrRangeNotSatisfiable):
 		return fasthttp.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable"
 	case errors.Is(err, account.ErrInvalidInput), errors.Is(err, account.ErrInvalidEmail),
@@ -86,6 +88,7 @@ var messages = map[string][2]string{
 	"rate_limited":           {"Trop de tentatives : réessayez dans un moment.", "Too many attempts: try again in a moment."},
 	"range_not_satisfiable":  {"Plage demandée hors du fichier.", "Requested range outside the file."},
 	"invalid_input":          {"Valeur invalide.", "Invalid value."},
+	"server_busy":            {"Serveur très occupé : réessayez dans un moment.", "Server busy: try again in a moment."},
 	"unavailable":            {"Service momentanément indisponible, réessayez.", "Service temporarily unavailable, try again."},
 	"internal":               {"Erreur interne.", "Internal error."},
 
@@ -197,7 +200,7 @@ func (h *Handler) lang(ctx *fasthttp.RequestCtx) string {
 // message, never err's text.
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, err error) {
 	status, code := errorStatus(err)
-	if status >= 500 {
+	if status >= 500 && !errors.Is(err, ErrOverloaded) { // admit logged it
 		h.logger.Error("request failed", logMethod, string(ctx.Method()), logRoute, routeOf(ctx), logErr, err)
 	}
 	if status == fasthttp.StatusUnauthorized {

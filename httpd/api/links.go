@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"time"
 
@@ -41,7 +42,7 @@ func (h *Handler) failLink(ctx *fasthttp.RequestCtx, err error, page bool) {
 		return
 	}
 	status, code := errorStatus(err)
-	if status >= 500 {
+	if status >= 500 && !errors.Is(err, ErrOverloaded) { // admit logged it
 		h.logger.Error("link request failed", logRoute, routeOf(ctx), logErr, err)
 	}
 	securityHeaders(ctx, kindPage)

@@ -20,6 +20,7 @@ import (
 
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
+	"valise/internal/membudget"
 )
 
 // env is one tus server over TLS on a real file backend.
@@ -38,6 +39,7 @@ type envConfig struct {
 	serverTimeout time.Duration // fasthttp's ReadTimeout
 	dir           string        // the backend's directory; "" for a fresh one
 	quiet         bool          // no debug log (benchmarks)
+	gate          *membudget.Gate
 }
 
 func newEnv(tb testing.TB, c envConfig) *env {
@@ -68,6 +70,7 @@ func newEnv(tb testing.TB, c envConfig) *env {
 	e.backend = b
 	cfg := tus.DefaultConfig()
 	cfg.ReadTimeout = c.readTimeout
+	cfg.Gate = c.gate
 	logger := testLogger(tb)
 	if c.quiet {
 		logger = slog.New(slog.DiscardHandler)

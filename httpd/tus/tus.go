@@ -39,6 +39,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"valise/internal/membudget"
 )
 
 // Protocol constants.
@@ -65,6 +67,9 @@ type Config struct {
 	// so that the client, still sending, sees the answer rather than a reset; a larger rest
 	// closes the connection at once.
 	DrainLimit int64 `toml:"drain_limit"`
+	// Gate, when set, admits each body (PATCH, POST with a body) into the node's memory
+	// budget before the backend allocates its pipeline (limits.go); nil admits all.
+	Gate *membudget.Gate `toml:"-"`
 }
 
 // DefaultConfig returns the configuration used at /api/v1/uploads.
@@ -228,6 +233,11 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, principal string) {
 		if sum, ok = s.checksum(ctx); !ok {
 			return
 		}
+		r, ok := s.admit(ctx, principal)
+		if !ok {
+			return
+		}
+		defer r.Release()
 	}
 	id, err := s.backend.Create(ctx, CreateRequest{Principal: principal, Length: length, Metadata: md})
 	if err != nil {
@@ -297,6 +307,11 @@ func (s *Server) patch(ctx *fasthttp.RequestCtx, principal, id string) {
 	if !s.checkBody(ctx, offset, info.Length) {
 		return
 	}
+	r, ok := s.admit(ctx, principal)
+	if !ok {
+		return
+	}
+	defer r.Release()
 	c := s.newChunk(ctx, info.Length-offset, sum)
 	newOffset, err := s.backend.Write(ctx, principal, id, offset, c)
 	if err != nil {
