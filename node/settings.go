@@ -59,8 +59,8 @@ var knownSettings = map[string]settingSpec{
 	"scan.test_signatures_only": {def: "allow", validate: oneOf("allow", "hold")},
 	"clamd.database_mirror":     {validate: scan.ValidateMirror}, // "": no update
 
-	"limits.memory_budget":   {def: "536870912", validate: intRange(64<<20, 1<<40)}, // bytes; read at start
-	"limits.max_zips":        {def: "2", validate: intRange(1, 64)},                 // zips streaming at once; read at start
+	"limits.memory_budget": {def: "536870912", validate: intRange(64<<20, 1<<40)}, // bytes; read at start
+	"limits.max_zips":      {def: "2", validate: intRange(1, 64)},                 // zips streaming at once; read at start
 }
 
 // settingKeys returns the known setting keys, sorted.
