@@ -139,6 +139,7 @@
     var formError = document.getElementById("form-error");
     var items = []; // {file, upload, li, bar, text, sent, done, failed}
     var paused = false;
+    var maxActive = 2; // uploads running at once (pump)
     var submitWhenDone = false;
     var samples = []; // [time ms, bytes] for the speed, over the last seconds
 
@@ -241,6 +242,7 @@
         if (it.upload && !it.done) { it.upload.abort(true).catch(function () {}); }
         if (it.hidden) { it.hidden.remove(); }
         li.remove();
+        pump();
         refresh();
       });
       it.upload = new tus.Upload(file, {
@@ -259,6 +261,7 @@
           text.textContent = msg.msgDone;
           var url = it.upload.url || "";
           addID(it, url.substring(url.lastIndexOf("/") + 1));
+          pump();
           refresh();
         },
         onError: function (err) {
@@ -267,6 +270,7 @@
           text.textContent = msg.msgFailed + detail;
           showError(shown(file.name) + " — " + msg.msgFailed + detail);
           submitWhenDone = false;
+          pump();
           refresh();
         }
       });
@@ -277,9 +281,27 @@
           it.upload.resumeFromPreviousUpload(previous[0]);
           text.textContent = msg.msgResumed;
         }
-        if (!paused && !it.removed) { it.upload.start(); }
+        it.ready = true;
+        pump();
       });
       refresh();
+    }
+
+    // pump starts the next uploads, at most maxActive at a time: the node admits a few
+    // transfers per user into its memory budget and answers the rest 503, so starting every
+    // file of a large folder at once would only make them wait and retry.
+    function pump() {
+      if (paused) { return; }
+      var active = 0;
+      items.forEach(function (it) {
+        if (it.started && !it.done && !it.failed && !it.removed) { active++; }
+      });
+      items.forEach(function (it) {
+        if (active >= maxActive || it.started || !it.ready || it.removed) { return; }
+        it.started = true;
+        active++;
+        it.upload.start();
+      });
     }
 
     // addFiles checks sizes and quota before any byte flows, then starts the uploads.
@@ -358,8 +380,10 @@
       pauseBtn.setAttribute("aria-pressed", paused ? "true" : "false");
       items.forEach(function (it) {
         if (it.done || it.removed || it.failed) { return; }
+        if (!it.started) { return; }
         if (paused) { it.upload.abort(); } else { it.upload.start(); }
       });
+      pump();
       samples = [];
       refresh();
     });
