@@ -637,6 +637,10 @@ type Ticket struct {
 	// Hold is the download's hold on the file's download limit, "" when the send has no
 	// limit: FinishDownload releases it.
 	Hold string
+	// Zip says the file is served in a zip of the send's files: the caller sets it, and the
+	// zip, not each file, is one download for receipts (one receipt per recipient and zip
+	// in Config.Receipt.Window).
+	Zip bool
 }
 
 // Receipt is what a download receipt mail to the sender says.
@@ -653,8 +657,8 @@ type Receipt struct {
 
 // Outcome is what FinishDownload decided.
 type Outcome struct {
-	// ReceiptDue says a receipt should be mailed to the sender (Options.Receipts and a
-	// complete download); Receipt says what.
+	// ReceiptDue says a receipt should be mailed to the sender (Options.Receipts, a
+	// complete download, and within the bounds of Config.Receipt); Receipt says what.
 	ReceiptDue bool
 	Receipt    Receipt
 	// Counted says the bytes served completed one download of the file.

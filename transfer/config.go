@@ -111,6 +111,9 @@ type Config struct {
 	// Resend bounds how often links are mailed again (Resend), so that nobody can flood a
 	// recipient's mailbox or the relay.
 	Resend ResendConfig `toml:"resend"`
+	// Receipt bounds the download receipts mailed to a sender, so that a recipient who
+	// downloads a file over and over cannot flood the sender's mailbox or the relay.
+	Receipt ReceiptConfig `toml:"receipt"`
 	// SweepInterval is how often the Job runs Sweep.
 	SweepInterval time.Duration `toml:"sweep_interval"`
 }
@@ -154,6 +157,15 @@ type ResendConfig struct {
 	Window  time.Duration `toml:"window"`
 }
 
+// ReceiptConfig bounds download receipts (issue 16 item 9): at most one receipt per
+// recipient and file (or zip) in any Window, and PerSend receipts per send in any Window,
+// both counted in the replicated send record, so they hold on every node and under
+// concurrency. The downloads past the bounds are still recorded and shown to the sender.
+type ReceiptConfig struct {
+	PerSend int           `toml:"per_send"`
+	Window  time.Duration `toml:"window"`
+}
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -176,6 +188,7 @@ func DefaultConfig() Config {
 		},
 		LinkRate:      RateConfig{PerMinute: 30, Burst: 20, MaxClients: 100000},
 		Resend:        ResendConfig{PerSend: 5, PerUser: 30, Window: time.Hour},
+		Receipt:       ReceiptConfig{PerSend: 20, Window: time.Hour},
 		SweepInterval: time.Minute,
 	}
 }
@@ -207,6 +220,8 @@ func (c *Config) Validate() error {
 		return errors.New("transfer config: link_rate per_minute, burst and max_clients must be positive")
 	case c.Resend.PerSend < 1 || c.Resend.PerUser < 1 || c.Resend.Window <= 0:
 		return errors.New("transfer config: resend per_send, per_user and window must be positive")
+	case c.Receipt.PerSend < 1 || c.Receipt.Window <= 0:
+		return errors.New("transfer config: receipt per_send and window must be positive")
 	case c.SweepInterval <= 0:
 		return errors.New("transfer config: sweep_interval must be positive")
 	}

@@ -623,7 +623,7 @@ func (s *Service) FinishDownload(ctx context.Context, t Ticket, served int64) (O
 				details["consumed"] = true
 			}
 			out.SendFinished = active && send.Status(now) != StatusActive
-			if send.Options.Receipts {
+			if send.Options.Receipts && send.receiptDue(now, s.cfg.Receipt, r.Address, t) {
 				out.ReceiptDue = true
 				out.Receipt = Receipt{
 					SendID: send.ID, Owner: send.Owner, SenderEmail: send.From.Email, Recipient: r.Address,
@@ -639,6 +639,36 @@ func (s *Service) FinishDownload(ctx context.Context, t Ticket, served int64) (O
 		return Outcome{}, err
 	}
 	return out, nil
+}
+
+// receiptDue reports whether a complete download by recipient calls for a receipt, and
+// counts it in the send if so: at most one per recipient and file (or zip) in any
+// cfg.Window, and cfg.PerSend per send in a window (issue 16 item 9).
+func (rec *sendRecord) receiptDue(now time.Time, cfg ReceiptConfig, recipient string, t Ticket) bool {
+	key := recipient + "\x00" + string(t.File.ID)
+	if t.Zip {
+		key = recipient + "\x00zip"
+	}
+	for k, at := range rec.LastReceipt {
+		if now.Sub(at) >= cfg.Window {
+			delete(rec.LastReceipt, k)
+		}
+	}
+	if _, ok := rec.LastReceipt[key]; ok {
+		return false
+	}
+	if now.Sub(rec.ReceiptWindow) >= cfg.Window {
+		rec.ReceiptWindow, rec.ReceiptCount = now, 0
+	}
+	if rec.ReceiptCount >= cfg.PerSend {
+		return false
+	}
+	rec.ReceiptCount++
+	if rec.LastReceipt == nil {
+		rec.LastReceipt = map[string]time.Time{}
+	}
+	rec.LastReceipt[key] = now
+	return true
 }
 
 // allFiles reports whether every file has at least n complete downloads.

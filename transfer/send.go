@@ -28,6 +28,12 @@ type sendRecord struct {
 	// ResendWindow starts the window in which ResendCount resends were made (Config.Resend).
 	ResendWindow time.Time `json:"resend_window,omitzero"`
 	ResendCount  int       `json:"resend_count,omitempty"`
+	// ReceiptWindow starts the window in which ReceiptCount receipts were due
+	// (Config.Receipt); LastReceipt holds, by receiptKey, when a recipient's last receipt
+	// for a file or a zip was due, pruned to the window (at most Config.Receipt.PerSend).
+	ReceiptWindow time.Time            `json:"receipt_window,omitzero"`
+	ReceiptCount  int                  `json:"receipt_count,omitempty"`
+	LastReceipt   map[string]time.Time `json:"last_receipt,omitempty"`
 	// Holds are the downloads in progress of files under a download limit (or delete after
 	// download), by file: each holds one of the downloads the limit has left until it ends
 	// or its lease runs out (a node that died mid-download).

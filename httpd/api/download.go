@@ -367,10 +367,14 @@ func (h *Handler) writeZip(w *bufio.Writer, tickets []transfer.Ticket) {
 		if err == nil {
 			err = w.Flush()
 		}
-		if out := h.finishDownload(t, n); out.ReceiptDue {
-			if receipt == nil {
-				receipt = &out.Receipt
-			}
+		// The zip is one download for receipts (issue 16 item 9): its first complete file
+		// claims the recipient's zip receipt, and the receipt lists every file delivered.
+		t.Zip = true
+		out := h.finishDownload(t, n)
+		if out.ReceiptDue && receipt == nil {
+			receipt = &out.Receipt
+		}
+		if out.Counted {
 			delivered = append(delivered, t.File)
 		}
 		if err != nil {
