@@ -258,6 +258,10 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	}
 	created, err := h.deps.Sends.CreateSend(r.cx, r.user.ID, req)
 	if err != nil {
+		if msg, ok := notSendableMessage(tr, err, d.Files); ok {
+			fail(msg)
+			return
+		}
 		fail(h.transferMessage(r.lang, err))
 		return
 	}
@@ -320,6 +324,31 @@ func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv t
 		return fmt.Errorf("record invitation: %w", err)
 	}
 	return nil
+}
+
+// notSendableMessage returns what the user should read about a file CreateSend refused for
+// its verdict, naming the file, and whether err is such a refusal. A file held because it
+// was checked with the antivirus' test signatures only (scan.test_signatures_only=hold) is
+// not one that is infected or could not be scanned (issue 16 item 7): the message says
+// which, as the API's does.
+func notSendableMessage(tr translator, err error, files []composeFile) (string, bool) {
+	var fe *transfer.FileNotSendableError
+	if !errors.As(err, &fe) || fe.Verdict == transfer.VerdictPending {
+		return "", false
+	}
+	name := string(fe.ID)
+	if i := slices.IndexFunc(files, func(f composeFile) bool { return f.ID == string(fe.ID) }); i >= 0 {
+		name = files[i].Name
+	}
+	switch {
+	case fe.Verdict == transfer.VerdictInfected:
+		return tr.translate("transfer.file_infected", "Name", name), true
+	case fe.Verdict == transfer.VerdictNotScanned:
+		return tr.translate("transfer.file_not_scanned", "Name", name), true
+	case transfer.CheckedTestSignaturesOnly(fe.Verdict, fe.Reason):
+		return tr.translate("transfer.file_test_signatures_only", "Name", name), true
+	}
+	return "", false
 }
 
 // transferMessage returns what the user should read about err from transfer.

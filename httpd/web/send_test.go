@@ -372,3 +372,54 @@ func TestResendFloodWeb(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeTestSignaturesOnlyMessage guards issue 16 item 7 in the web UI: a file held by
+// scan.test_signatures_only=hold (found clean by an antivirus that had only its test
+// signatures) was refused with the generic "cannot be sent (virus scan)", as if it were
+// infected. The compose page now names the file and says why, in French and English, as the
+// API does.
+func TestComposeTestSignaturesOnlyMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		lang    account.Language
+		verdict transfer.Verdict
+		reason  string
+		want    string
+	}{
+		{"test signatures, fr", account.LangFR, transfer.VerdictClean, transfer.ReasonTestSignaturesOnly,
+			"« x.bin » n'a été vérifié qu'avec les signatures de test de l'antivirus ; l'administrateur n'autorise pas l'envoi de tels fichiers."},
+		{"test signatures, en", account.LangEN, transfer.VerdictClean, transfer.ReasonTestSignaturesOnly,
+			"“x.bin” was checked with the antivirus' test signatures only; the administrator does not allow sending such files."},
+		{"not scanned, fr", account.LangFR, transfer.VerdictNotScanned, "scanner_down",
+			"« x.bin » n'a pas encore pu être analysé par l'antivirus"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			p := transfer.DefaultPolicy()
+			p.HoldTestSignaturesOnly = true
+			if err := e.sends.SetPolicy(p); err != nil {
+				t.Fatal(err)
+			}
+			alice, _ := e.addUser("alice@example.org", testPassword, tc.lang)
+			f := filetest.StoreVerdict(e.ctx, t, e.sends, e.bs, alice.ID, "", "x.bin", []byte(strings.Repeat("x", 4000)), transfer.VerdictPending)
+			if err := e.sends.SetVerdict(e.ctx, f.ID, tc.verdict, tc.reason); err != nil {
+				t.Fatal(err)
+			}
+			c := e.newClient()
+			c.lang = string(tc.lang)
+			c.mustLogin("alice@example.org", testPassword)
+			r := c.post("/send", url.Values{
+				"csrf": {c.csrf("/send")}, "to": {"bob@example.org"}, "file": {string(f.ID)}, "expiry_days": {"7"},
+			})
+			if r.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422: %s", r.StatusCode, r.body)
+			}
+			if body := html.UnescapeString(r.body); !strings.Contains(body, tc.want) {
+				t.Errorf("the page does not say %q:\n%s", tc.want, body)
+			}
+			if sends, _ := e.sends.ListSends(e.ctx, alice.ID); len(sends) != 0 {
+				t.Fatalf("%d sends created with a held file", len(sends))
+			}
+		})
+	}
+}
