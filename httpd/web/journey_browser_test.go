@@ -50,6 +50,12 @@ func (f storeFiles) OpenFile(ctx context.Context, manifest []byte) (io.ReadSeekC
 // verdicts itself) and the API with the public link pages.
 func (e *env) mountUploads(t *testing.T, scanner transfer.Scanner) *transfer.Uploader {
 	t.Helper()
+	return e.mountUploadsWrapped(t, scanner, nil)
+}
+
+// mountUploadsWrapped is mountUploads with the tus backend wrapped by wrap, when not nil.
+func (e *env) mountUploadsWrapped(t *testing.T, scanner transfer.Scanner, wrap func(tus.Backend) tus.Backend) *transfer.Uploader {
+	t.Helper()
 	ucfg := transfer.DefaultUploaderConfig()
 	// As the node does: a verdict's settled sends are mailed (issue 16 item 3).
 	ucfg.OnFinished = func(ctx context.Context, f transfer.FinishedUpload) {
@@ -60,7 +66,11 @@ func (e *env) mountUploads(t *testing.T, scanner transfer.Scanner) *transfer.Upl
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { up.Close() })
-	ts, err := tus.New(tus.DefaultConfig(), uploads.NewBackend(up), e.h.SessionPrincipal, testLogger(t))
+	var backend tus.Backend = uploads.NewBackend(up)
+	if wrap != nil {
+		backend = wrap(backend)
+	}
+	ts, err := tus.New(tus.DefaultConfig(), backend, e.h.SessionPrincipal, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
