@@ -78,8 +78,8 @@
 // Links (/s/{token}): AllowLinkAttempt first (429), then OpenLink with the grant; CheckLinkPassword,
 // IssueEmailCode (mail the code), CheckEmailCode give a Grant to keep in a cookie;
 // StartDownload gives a Ticket whose Manifest the handler opens in blobstore and streams
-// (Range, zip), then FinishDownload with the bytes served (mail the Receipt when due, one
-// per file or one per zip; Job.Trigger when the send finished).
+// (Range, zip: set Ticket.Zip), then FinishDownload with the bytes served (mail the Receipt
+// when due, one per file or one per zip; Job.Trigger when the send finished).
 //
 // Status codes: ErrLinkNotFound, ErrUploadNotFound, ErrSendNotFound, ErrFileNotFound 404;
 // ErrUploadExpired, ErrDownloadLimit 410; ErrOffsetMismatch, ErrSendNotActive 409; ErrTooLarge, ErrQuotaExceeded 413; ErrChallengeRequired,
@@ -94,4 +94,6 @@
 // against 256-bit tokens; the per-link attempt caps on passwords and e-mail codes are
 // replicated and hold cluster-wide. Resends are bounded per send in the replicated send
 // record (exact cluster-wide) and per user by a token bucket on each node (Config.Resend).
+// Receipts are bounded in the replicated send record too: one per recipient and file (or
+// zip) and Config.Receipt.PerSend per send in Config.Receipt.Window.
 package transfer
