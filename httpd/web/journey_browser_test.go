@@ -128,7 +128,7 @@ const uploadedIDExpr = `(function () {
 // and its redirect), which end a chromedp.Poll with an error.
 func (b *browser) waitAcross(step, cond string) {
 	b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var last error
