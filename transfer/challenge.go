@@ -36,6 +36,13 @@ func (c *challengeChecks) admit(key string, left int) bool {
 	return true
 }
 
+// within reports whether the checks of key running, the caller's included, are at most left.
+func (c *challengeChecks) within(key string, left int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inflight[key] <= left
+}
+
 // release ends a check admit reserved.
 func (c *challengeChecks) release(key string) {
 	c.mu.Lock()

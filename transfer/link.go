@@ -194,6 +194,18 @@ func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password,
 		return Grant{}, fmt.Errorf("%w: checks of this link already running", ErrTooManyAttempts)
 	}
 	defer s.checks.release(key)
+	// Admitted as another check ended, this one may have read the link before that one's
+	// failure was recorded (recorded before its release): read it again before hashing.
+	var fresh linkRecord
+	if _, err := s.getJSON(linkKey(l.hash), &fresh); err != nil {
+		return Grant{}, fmt.Errorf("read link: %w", err)
+	}
+	now = s.clock()
+	linkLocked = now.Before(fresh.LockedUntil)
+	left = ch.checksLeft(ch.PasswordMaxFailures, fresh.PasswordFailures, linkLocked, ch.freshAddr(fresh.Addrs[slot], now))
+	if ch.addrBlocked(&fresh, slot, linkLocked, fresh.LockedSince, now) || !s.checks.within(key, left) {
+		return Grant{}, fmt.Errorf("%w: locked or too many checks since admitted", ErrTooManyAttempts)
+	}
 	okPw, err := s.hasher.VerifyPassword(ctx, password, l.send.PasswordHash)
 	if err != nil {
 		return Grant{}, fmt.Errorf("verify link password: %w", err)
