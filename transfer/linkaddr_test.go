@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // challengeCase is one of a link's challenges, as the tests below drive it.
@@ -166,5 +167,38 @@ func TestLinkBurstPastFloorOneAddress(t *testing.T) {
 				t.Fatalf("right answer from %s after the burst: %+v, %v; want a complete grant", recipientIP, g, err)
 			}
 		})
+	}
+}
+
+// TestLinkAddrRecordsBounded guards the per-address counts of issue 16 item 4 against growing
+// without end: failures from ever new addresses keep at most maxAddrRecords records in the
+// link, forgetting the stalest, and a served lock is forgotten.
+func TestLinkAddrRecordsBounded(t *testing.T) {
+	ch := DefaultConfig().Challenge
+	e := newEnv(t)
+	var link linkRecord
+	for i := range maxAddrRecords + 10 {
+		e.clock.Advance(time.Second)
+		ch.failAddr(&link, addrSlot("password", fmt.Sprintf("10.0.%d.%d", i/256, i%256)), ch.PasswordMaxFailures, e.clock.Now())
+	}
+	if len(link.Addrs) != maxAddrRecords {
+		t.Fatalf("%d address records, want %d", len(link.Addrs), maxAddrRecords)
+	}
+	if _, ok := link.Addrs[addrSlot("password", "10.0.0.0")]; ok {
+		t.Fatal("the stalest address was kept")
+	}
+	last := addrSlot("password", fmt.Sprintf("10.0.0.%d", maxAddrRecords+9))
+	if link.Addrs[last].Failures != 1 {
+		t.Fatalf("the newest address: %+v", link.Addrs[last])
+	}
+	for range ch.PasswordMaxFailures - 1 {
+		ch.failAddr(&link, last, ch.PasswordMaxFailures, e.clock.Now())
+	}
+	if !ch.addrBlocked(&link, last, false, time.Time{}, e.clock.Now()) {
+		t.Fatal("an address with the maximum failures is not locked")
+	}
+	e.clock.Advance(ch.PasswordLockout)
+	if got := ch.freshAddr(link.Addrs[last], e.clock.Now()); got != (addrRecord{}) {
+		t.Fatalf("a served lock is remembered: %+v", got)
 	}
 }
