@@ -130,8 +130,9 @@ var (
 	// older than its validity, already used or burnt by too many attempts.
 	ErrCodeExpired = errors.New("transfer: e-mail code expired")
 
-	// ErrTooManyAttempts is returned by CheckLinkPassword while the link is locked after too
-	// many wrong passwords, by CheckEmailCode when the code's attempts are used up, and by
+	// ErrTooManyAttempts is returned by CheckLinkPassword while the link (or the client
+	// address, for this link) is locked after too many wrong passwords, by CheckEmailCode
+	// while the code (or the address, for it) is locked after too many attempts, and by
 	// IssueEmailCode when too many codes were issued recently.
 	ErrTooManyAttempts = errors.New("transfer: too many attempts")
 

@@ -68,7 +68,7 @@ func TestLinkPasswordBurst(t *testing.T) {
 			if i == right {
 				pw = "open sesame!"
 			}
-			_, errs[i] = e.svc.CheckLinkPassword(e.ctx, tok, "", pw)
+			_, errs[i] = e.svc.CheckLinkPassword(e.ctx, tok, "", pw, "")
 		})
 	}
 	pollFor(t, "every guess answered or being checked", func() bool { return done.Load()+h.held.Load() == n })
@@ -101,11 +101,11 @@ func TestLinkPasswordBurst(t *testing.T) {
 
 	// Locked now: right and wrong alike, neither checked.
 	for range maxFail {
-		e.svc.CheckLinkPassword(e.ctx, tok, "", "yet another guess")
+		e.svc.CheckLinkPassword(e.ctx, tok, "", "yet another guess", "")
 	}
 	before := h.runs.Load()
-	_, wrongErr := e.svc.CheckLinkPassword(e.ctx, tok, "", "still a guess")
-	_, rightErr := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!")
+	_, wrongErr := e.svc.CheckLinkPassword(e.ctx, tok, "", "still a guess", "")
+	_, rightErr := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!", "")
 	if !errors.Is(wrongErr, ErrTooManyAttempts) || !errors.Is(rightErr, ErrTooManyAttempts) {
 		t.Fatalf("while locked: wrong %v, right %v; want ErrTooManyAttempts for both", wrongErr, rightErr)
 	}
@@ -130,13 +130,13 @@ func TestLinkPasswordLockedDuringCheck(t *testing.T) {
 	h.armed.Store(true)
 	rightErr := make(chan error, 1)
 	go func() {
-		_, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!")
+		_, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!", "")
 		rightErr <- err
 	}()
 	pollFor(t, "the right password being checked", func() bool { return h.held.Load() == 1 })
 	var lastWrong error
 	for range e.svc.cfg.Challenge.PasswordMaxFailures {
-		_, lastWrong = other.CheckLinkPassword(e.ctx, tok, "", "a wrong guess")
+		_, lastWrong = other.CheckLinkPassword(e.ctx, tok, "", "a wrong guess", "")
 	}
 	if !errors.Is(lastWrong, ErrWrongPassword) {
 		t.Fatalf("the guess that locked the link: %v", lastWrong)
@@ -170,7 +170,7 @@ func TestEmailCodeBurst(t *testing.T) {
 			if i == right {
 				guess = code.Code
 			}
-			_, errs[i] = e.svc.CheckEmailCode(e.ctx, tok, "", guess)
+			_, errs[i] = e.svc.CheckEmailCode(e.ctx, tok, "", guess, "")
 		})
 	}
 	wg.Wait()

@@ -125,6 +125,11 @@ type ChallengeConfig struct {
 	// PasswordMaxFailures wrong passwords lock the link for PasswordLockout.
 	PasswordMaxFailures int           `toml:"password_max_failures"`
 	PasswordLockout     time.Duration `toml:"password_lockout"`
+	// LockFloor is how long a link's lock (of its password, or of its e-mail code) holds
+	// the client addresses that have no failure of their own on the link: past it, such an
+	// address may answer, one check at a time, while the guessers' addresses stay locked
+	// (issue 16 item 4: one guesser cannot lock the recipient out).
+	LockFloor time.Duration `toml:"lock_floor"`
 	// CodeDigits is an e-mail code's length, 6 to 8.
 	CodeDigits int `toml:"code_digits"`
 	// CodeTTL is how long a code is valid.
@@ -179,6 +184,7 @@ func DefaultConfig() Config {
 			PasswordMinLength:   8,
 			PasswordMaxFailures: 5,
 			PasswordLockout:     15 * time.Minute,
+			LockFloor:           2 * time.Minute,
 			CodeDigits:          8,
 			CodeTTL:             10 * time.Minute,
 			CodeMaxAttempts:     5,
@@ -208,8 +214,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("transfer config: max_files_per_send %d must be within 1..1000", c.MaxFilesPerSend)
 	case c.MaxSubject < 1 || c.MaxMessage < 1:
 		return errors.New("transfer config: max_subject and max_message must be positive")
-	case ch.PasswordMinLength < 1 || ch.PasswordMaxFailures < 1 || ch.PasswordLockout <= 0:
-		return errors.New("transfer config: password_min_length, password_max_failures and password_lockout must be positive")
+	case ch.PasswordMinLength < 1 || ch.PasswordMaxFailures < 1 || ch.PasswordLockout <= 0 || ch.LockFloor <= 0:
+		return errors.New("transfer config: password_min_length, password_max_failures, password_lockout and lock_floor must be positive")
 	case ch.CodeDigits < 6 || ch.CodeDigits > 8:
 		return fmt.Errorf("transfer config: code_digits %d must be within 6..8", ch.CodeDigits)
 	case ch.CodeTTL <= 0 || ch.CodeMaxAttempts < 1 || ch.CodeMaxIssues < 1 || ch.CodeIssueWindow <= 0:

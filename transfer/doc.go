@@ -76,7 +76,8 @@
 // link (settle.go): the verdict releases it (FinishedUpload.Sends, or SettleWaitingSends
 // after a restart) with the Invitations to mail then, or cancels it when a file is infected.
 // Links (/s/{token}): AllowLinkAttempt first (429), then OpenLink with the grant; CheckLinkPassword,
-// IssueEmailCode (mail the code), CheckEmailCode give a Grant to keep in a cookie;
+// IssueEmailCode (mail the code), CheckEmailCode (both given the client address, which
+// their failures are also counted under) give a Grant to keep in a cookie;
 // StartDownload gives a Ticket whose Manifest the handler opens in blobstore and streams
 // (Range, zip: set Ticket.Zip), then FinishDownload with the bytes served (mail the Receipt
 // when due, one per file or one per zip; Job.Trigger when the send finished).

@@ -159,15 +159,21 @@ func (s *Service) refreshFiles(v *LinkView) {
 
 func recipientActor(addr string) string { return "recipient:" + addr }
 
-// CheckLinkPassword checks the send's password for a link. On success it returns a grant:
-// a new one, or grant (a token from an earlier challenge on this link) with the password
-// added; the grant is Complete when no e-mail code is also required. After
-// Challenge.PasswordMaxFailures wrong passwords the link refuses every password
-// (ErrTooManyAttempts) for Challenge.PasswordLockout, unchecked; so is a password that comes
-// while as many checks run as failures remain before the lock, so that a burst of guesses
-// gets no more checks than that. A right password that finds the link locked after its
+// CheckLinkPassword checks the send's password for a link, given from client address
+// clientIP. On success it returns a grant: a new one, or grant (a token from an earlier
+// challenge on this link) with the password added; the grant is Complete when no e-mail code
+// is also required. Failures are counted per link and per (link, client address) in the
+// replicated link record. After Challenge.PasswordMaxFailures wrong passwords in a row the
+// link is locked for Challenge.PasswordLockout, and so is an address after as many of its
+// own. A locked address, and while the link is locked an address with failures of its own
+// or any address during the lock's first Challenge.LockFloor, gets ErrTooManyAttempts for
+// every password, unchecked, right or wrong alike; so is a password that comes while as many
+// checks run as failures remain before the lock (one at a time past the floor), so that a
+// burst of guesses gets no more checks than that. Past the floor an address without failures
+// is checked, so that one guesser cannot lock the recipient out (issue 16 item 4); its
+// failure extends the link's lock. A right password that finds the link locked after its
 // check (by concurrent guesses) gets ErrWrongPassword, the answer a wrong one gets.
-func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password string) (Grant, error) {
+func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password, clientIP string) (Grant, error) {
 	l, err := s.openLink(ctx, token)
 	if err != nil {
 		return Grant{}, err
@@ -175,14 +181,31 @@ func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password 
 	if l.send.PasswordHash == "" {
 		return Grant{}, ErrNotRequired
 	}
-	if s.clock().Before(l.link.LockedUntil) {
+	ch := s.cfg.Challenge
+	slot := addrSlot("password", clientIP)
+	now := s.clock()
+	linkLocked := now.Before(l.link.LockedUntil)
+	if ch.addrBlocked(&l.link, slot, linkLocked, l.link.LockedSince, now) {
 		return Grant{}, ErrTooManyAttempts
 	}
 	key := challengeKey(l.hash, "password")
-	if !s.checks.admit(key, s.cfg.Challenge.PasswordMaxFailures-l.link.PasswordFailures) {
+	left := ch.checksLeft(ch.PasswordMaxFailures, l.link.PasswordFailures, linkLocked, ch.freshAddr(l.link.Addrs[slot], now))
+	if !s.checks.admit(key, left) {
 		return Grant{}, fmt.Errorf("%w: checks of this link already running", ErrTooManyAttempts)
 	}
 	defer s.checks.release(key)
+	// Admitted as another check ended, this one may have read the link before that one's
+	// failure was recorded (recorded before its release): read it again before hashing.
+	var fresh linkRecord
+	if _, err := s.getJSON(linkKey(l.hash), &fresh); err != nil {
+		return Grant{}, fmt.Errorf("read link: %w", err)
+	}
+	now = s.clock()
+	linkLocked = now.Before(fresh.LockedUntil)
+	left = ch.checksLeft(ch.PasswordMaxFailures, fresh.PasswordFailures, linkLocked, ch.freshAddr(fresh.Addrs[slot], now))
+	if ch.addrBlocked(&fresh, slot, linkLocked, fresh.LockedSince, now) || !s.checks.within(key, left) {
+		return Grant{}, fmt.Errorf("%w: locked or too many checks since admitted", ErrTooManyAttempts)
+	}
 	okPw, err := s.hasher.VerifyPassword(ctx, password, l.send.PasswordHash)
 	if err != nil {
 		return Grant{}, fmt.Errorf("verify link password: %w", err)
@@ -194,17 +217,22 @@ func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password 
 				return raftfsm.Batch{}, err
 			}
 			now := s.clock()
-			l.link.PasswordFailures++
-			locked := l.link.PasswordFailures >= s.cfg.Challenge.PasswordMaxFailures
+			lk := &l.link
+			locked := now.Before(lk.LockedUntil)
 			if locked {
-				l.link.PasswordFailures = 0
-				l.link.LockedUntil = now.Add(s.cfg.Challenge.PasswordLockout)
+				// A failure during the lock extends it; its start, and so the floor, is kept.
+				lk.LockedUntil = now.Add(ch.PasswordLockout)
+			} else if lk.PasswordFailures++; lk.PasswordFailures >= ch.PasswordMaxFailures {
+				lk.PasswordFailures = 0
+				lk.LockedUntil, lk.LockedSince = now.Add(ch.PasswordLockout), now
+				locked = true
 			}
+			addrLocked := ch.failAddr(lk, slot, ch.PasswordMaxFailures, now)
 			return raftfsm.Batch{
 				Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), l.linkVer)},
-				Ops:   []raftfsm.Op{put(linkKey(l.hash), l.link)},
+				Ops:   []raftfsm.Op{put(linkKey(l.hash), *lk)},
 				Audit: audit(now, recipientActor(l.recipient().Address), "link.password", string(l.send.ID),
-					map[string]any{"ok": false, "locked": locked}),
+					map[string]any{"ok": false, "locked": locked, "address": clientAddrKey(clientIP), "address_locked": addrLocked}),
 			}, nil
 		})
 		if err != nil {
@@ -215,11 +243,19 @@ func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password 
 	return s.grant(ctx, l, grant, "link.password", func(g *grantRecord, link *linkRecord) error {
 		// Locked meanwhile by concurrent wrong guesses: the right password comes too late,
 		// and is answered as the wrong ones checked with it are.
-		if s.clock().Before(link.LockedUntil) {
+		now := s.clock()
+		locked := now.Before(link.LockedUntil)
+		if ch.addrBlocked(link, slot, locked, link.LockedSince, now) {
 			return fmt.Errorf("%w: locked during the check", ErrWrongPassword)
 		}
 		g.Password = true
-		link.PasswordFailures = 0
+		if !locked { // a lock let through past its floor stays for the other addresses
+			link.PasswordFailures = 0
+		}
+		delete(link.Addrs, slot)
+		if len(link.Addrs) == 0 {
+			link.Addrs = nil
+		}
 		return nil
 	})
 }
@@ -312,7 +348,8 @@ func (s *Service) IssueEmailCode(ctx context.Context, token string) (EmailCode, 
 		l.link.CodeSalt = hex.EncodeToString(salt[:])
 		l.link.CodeHash = hashCode(salt[:], code)
 		l.link.CodeExpires = now.Add(ch.CodeTTL)
-		l.link.CodeAttempts = 0
+		l.link.CodeAttempts, l.link.CodeLocked = 0, time.Time{}
+		forgetAddrs(&l.link, "code") // a new code: every address starts afresh
 		out = EmailCode{Code: code, Recipient: l.recipient().Address, Expires: l.link.CodeExpires, SendID: l.send.ID, SenderName: l.send.From.Name}
 		return raftfsm.Batch{
 			Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), l.linkVer)},
@@ -333,13 +370,19 @@ func hashCode(salt []byte, code string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// CheckEmailCode checks the pending e-mail code of a link. On success the code is used up
-// and the grant returned as CheckLinkPassword does. A wrong code counts one attempt; after
-// Challenge.CodeMaxAttempts the code is burnt (ErrTooManyAttempts, then ErrCodeExpired). A
-// code that comes while as many checks run as attempts remain is refused unchecked
-// (ErrTooManyAttempts); a right code burnt during its check gets ErrCodeExpired, as a wrong
-// one then does.
-func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code string) (Grant, error) {
+// CheckEmailCode checks the pending e-mail code of a link, given from client address
+// clientIP. On success the code is used up and the grant returned as CheckLinkPassword does.
+// A wrong code counts one attempt for the code and one for the address. After
+// Challenge.CodeMaxAttempts attempts the code is locked, and an address after as many of
+// its own: a locked address, and while the code is locked an address with failures of its
+// own or any address during the lock's first Challenge.LockFloor, gets ErrTooManyAttempts,
+// unchecked, right code or wrong alike (the attempt that locks gets it too). Past the floor an
+// address without failures is checked, one at a time, so that one guesser cannot lock the
+// recipient out (issue 16 item 4); after codeBurnFactor × CodeMaxAttempts attempts in all
+// the code is burnt (ErrTooManyAttempts, then ErrCodeExpired). A code that comes while as
+// many checks run as attempts remain is refused unchecked (ErrTooManyAttempts); a right code
+// locked or burnt during its check gets what a wrong one then gets.
+func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code, clientIP string) (Grant, error) {
 	l, err := s.openLink(ctx, token)
 	if err != nil {
 		return Grant{}, err
@@ -347,11 +390,19 @@ func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code string)
 	if !l.send.Options.EmailCode {
 		return Grant{}, ErrNotRequired
 	}
-	if l.link.CodeHash == "" || !s.clock().Before(l.link.CodeExpires) {
+	ch := s.cfg.Challenge
+	now := s.clock()
+	if l.link.CodeHash == "" || !now.Before(l.link.CodeExpires) {
 		return Grant{}, ErrCodeExpired
 	}
+	slot := addrSlot("code", clientIP)
+	codeLocked := func(lk *linkRecord) bool { return lk.CodeAttempts >= ch.CodeMaxAttempts }
+	if ch.addrBlocked(&l.link, slot, codeLocked(&l.link), l.link.CodeLocked, now) {
+		return Grant{}, ErrTooManyAttempts
+	}
 	key := challengeKey(l.hash, "code")
-	if !s.checks.admit(key, s.cfg.Challenge.CodeMaxAttempts-l.link.CodeAttempts) {
+	left := ch.checksLeft(ch.CodeMaxAttempts, l.link.CodeAttempts, codeLocked(&l.link), ch.freshAddr(l.link.Addrs[slot], now))
+	if !s.checks.admit(key, left) {
 		return Grant{}, fmt.Errorf("%w: checks of this code already running", ErrTooManyAttempts)
 	}
 	defer s.checks.release(key)
@@ -367,22 +418,35 @@ func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code string)
 		if lk.CodeHash == "" || !now.Before(lk.CodeExpires) {
 			return raftfsm.Batch{}, ErrCodeExpired
 		}
+		if ch.addrBlocked(lk, slot, codeLocked(lk), lk.CodeLocked, now) {
+			verdict = ErrTooManyAttempts // locked meanwhile: unchecked, as a wrong one now is
+			return raftfsm.Batch{}, errSkip
+		}
 		salt, _ := hex.DecodeString(lk.CodeSalt)
 		if subtle.ConstantTimeCompare([]byte(hashCode(salt, code)), []byte(lk.CodeHash)) == 1 {
 			verdict = nil
 			return raftfsm.Batch{}, errSkip // the grant's batch records the success
 		}
 		lk.CodeAttempts++
+		addrLocked := ch.failAddr(lk, slot, ch.CodeMaxAttempts, now)
 		verdict = ErrWrongCode
-		burnt := lk.CodeAttempts >= s.cfg.Challenge.CodeMaxAttempts
-		if burnt {
+		locked := codeLocked(lk)
+		if locked && lk.CodeLocked.IsZero() {
+			lk.CodeLocked = now
+		}
+		if locked || addrLocked {
 			verdict = ErrTooManyAttempts
-			lk.CodeHash, lk.CodeSalt, lk.CodeExpires, lk.CodeAttempts = "", "", time.Time{}, 0
+		}
+		burnt := lk.CodeAttempts >= codeBurnFactor*ch.CodeMaxAttempts
+		if burnt {
+			lk.CodeHash, lk.CodeSalt, lk.CodeExpires, lk.CodeAttempts, lk.CodeLocked = "", "", time.Time{}, 0, time.Time{}
+			forgetAddrs(lk, "code")
 		}
 		return raftfsm.Batch{
 			Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), l.linkVer)},
 			Ops:   []raftfsm.Op{put(linkKey(l.hash), *lk)},
-			Audit: audit(now, recipientActor(l.recipient().Address), "link.code", string(l.send.ID), map[string]any{"ok": false, "burnt": burnt}),
+			Audit: audit(now, recipientActor(l.recipient().Address), "link.code", string(l.send.ID), map[string]any{
+				"ok": false, "locked": locked, "burnt": burnt, "address": clientAddrKey(clientIP), "address_locked": addrLocked}),
 		}, nil
 	})
 	if err = skipped(err); err != nil {
@@ -393,7 +457,8 @@ func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code string)
 	}
 	return s.grant(ctx, l, grant, "link.code", func(g *grantRecord, link *linkRecord) error {
 		// Check again on the fresh record: burnt by concurrent wrong guesses, expired or
-		// replaced by a newer code since, it no longer opens anything.
+		// replaced by a newer code since, it no longer opens anything; locked meanwhile,
+		// it gets what a wrong one now gets.
 		if link.CodeHash == "" || !s.clock().Before(link.CodeExpires) {
 			return ErrCodeExpired
 		}
@@ -401,7 +466,11 @@ func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code string)
 		if subtle.ConstantTimeCompare([]byte(hashCode(salt, code)), []byte(link.CodeHash)) != 1 {
 			return ErrCodeExpired
 		}
-		link.CodeHash, link.CodeSalt, link.CodeExpires, link.CodeAttempts = "", "", time.Time{}, 0
+		if ch.addrBlocked(link, slot, codeLocked(link), link.CodeLocked, s.clock()) {
+			return fmt.Errorf("%w: locked during the check", ErrTooManyAttempts)
+		}
+		link.CodeHash, link.CodeSalt, link.CodeExpires, link.CodeAttempts, link.CodeLocked = "", "", time.Time{}, 0, time.Time{}
+		forgetAddrs(link, "code")
 		g.Code = true
 		return nil
 	})

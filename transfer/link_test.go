@@ -58,7 +58,7 @@ func TestLinkNotFoundAllAlike(t *testing.T) {
 			if _, err := e.svc.StartDownload(e.ctx, tc.token, "", f.ID, "192.0.2.1", false); err != ErrLinkNotFound {
 				t.Fatalf("StartDownload = %v, want exactly ErrLinkNotFound", err)
 			}
-			if _, err := e.svc.CheckLinkPassword(e.ctx, tc.token, "", "whatever-password"); err != ErrLinkNotFound {
+			if _, err := e.svc.CheckLinkPassword(e.ctx, tc.token, "", "whatever-password", ""); err != ErrLinkNotFound {
 				t.Fatalf("CheckLinkPassword = %v, want exactly ErrLinkNotFound", err)
 			}
 		})
@@ -85,10 +85,10 @@ func TestPasswordChallenge(t *testing.T) {
 	if _, err := e.svc.IssueEmailCode(e.ctx, tok); !errors.Is(err, ErrNotRequired) {
 		t.Fatalf("IssueEmailCode without the option: %v", err)
 	}
-	if _, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "wrong"); !errors.Is(err, ErrWrongPassword) {
+	if _, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "wrong", ""); !errors.Is(err, ErrWrongPassword) {
 		t.Fatalf("wrong password: %v", err)
 	}
-	g, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!")
+	g, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!", "")
 	if err != nil || !g.Complete {
 		t.Fatalf("right password: %+v, %v", g, err)
 	}
@@ -102,15 +102,15 @@ func TestPasswordChallenge(t *testing.T) {
 
 	// Attempt cap: five wrong passwords lock the link, even against the right one.
 	for i := range 5 {
-		if _, err := e.svc.CheckLinkPassword(e.ctx, other, "", "guess"); !errors.Is(err, ErrWrongPassword) {
+		if _, err := e.svc.CheckLinkPassword(e.ctx, other, "", "guess", ""); !errors.Is(err, ErrWrongPassword) {
 			t.Fatalf("guess %d: %v", i, err)
 		}
 	}
-	if _, err := e.svc.CheckLinkPassword(e.ctx, other, "", "open sesame!"); !errors.Is(err, ErrTooManyAttempts) {
+	if _, err := e.svc.CheckLinkPassword(e.ctx, other, "", "open sesame!", ""); !errors.Is(err, ErrTooManyAttempts) {
 		t.Fatalf("right password while locked: %v", err)
 	}
 	e.clock.Advance(15 * time.Minute)
-	if _, err := e.svc.CheckLinkPassword(e.ctx, other, "", "open sesame!"); err != nil {
+	if _, err := e.svc.CheckLinkPassword(e.ctx, other, "", "open sesame!", ""); err != nil {
 		t.Fatalf("right password after the lockout: %v", err)
 	}
 
@@ -127,7 +127,7 @@ func TestEmailCodeChallenge(t *testing.T) {
 	c := e.send("u1", []File{f}, []string{"bob@example.org"}, Options{EmailCode: true})
 	tok := c.Invitations[0].Token
 
-	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", "12345678"); !errors.Is(err, ErrCodeExpired) {
+	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", "12345678", ""); !errors.Is(err, ErrCodeExpired) {
 		t.Fatalf("check before any code: %v", err)
 	}
 	code, err := e.svc.IssueEmailCode(e.ctx, tok)
@@ -145,16 +145,17 @@ func TestEmailCodeChallenge(t *testing.T) {
 	if wrong == code.Code {
 		wrong = "11111111"
 	}
-	// Attempt cap: four wrong codes, the fifth burns the code; the right one is then too late.
+	// Attempt cap: four wrong codes, the fifth locks the code; the right one from the same
+	// address is then refused, as a wrong one is.
 	for i := range 4 {
-		if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", wrong); !errors.Is(err, ErrWrongCode) {
+		if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", wrong, ""); !errors.Is(err, ErrWrongCode) {
 			t.Fatalf("wrong code %d: %v", i, err)
 		}
 	}
-	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", wrong); !errors.Is(err, ErrTooManyAttempts) {
+	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", wrong, ""); !errors.Is(err, ErrTooManyAttempts) {
 		t.Fatalf("fifth wrong code: %v", err)
 	}
-	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", code.Code); !errors.Is(err, ErrCodeExpired) {
+	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", code.Code, ""); !errors.Is(err, ErrTooManyAttempts) {
 		t.Fatalf("right code after the cap: %v", err)
 	}
 
@@ -164,7 +165,7 @@ func TestEmailCodeChallenge(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Advance(10 * time.Minute)
-	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", code.Code); !errors.Is(err, ErrCodeExpired) {
+	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", code.Code, ""); !errors.Is(err, ErrCodeExpired) {
 		t.Fatalf("code after 10 min: %v", err)
 	}
 
@@ -172,12 +173,12 @@ func TestEmailCodeChallenge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := e.svc.CheckEmailCode(e.ctx, tok, "", " "+code.Code+" ")
+	g, err := e.svc.CheckEmailCode(e.ctx, tok, "", " "+code.Code+" ", "")
 	if err != nil || !g.Complete {
 		t.Fatalf("right code: %+v, %v", g, err)
 	}
 	e.download(tok, g.Token, f, true)
-	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", code.Code); !errors.Is(err, ErrCodeExpired) {
+	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", code.Code, ""); !errors.Is(err, ErrCodeExpired) {
 		t.Fatalf("code used twice: %v", err)
 	}
 
@@ -201,7 +202,7 @@ func TestPasswordAndEmailCode(t *testing.T) {
 	e := newEnv(t)
 	f := e.upload("u1", "a.bin", randomData(400, 1), VerdictClean)
 	tok := e.send("u1", []File{f}, []string{"bob@example.org"}, Options{Password: "open sesame!", EmailCode: true}).Invitations[0].Token
-	g, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!")
+	g, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!", "")
 	if err != nil || g.Complete {
 		t.Fatalf("after the password: %+v, %v", g, err)
 	}
@@ -212,7 +213,7 @@ func TestPasswordAndEmailCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g2, err := e.svc.CheckEmailCode(e.ctx, tok, g.Token, code.Code)
+	g2, err := e.svc.CheckEmailCode(e.ctx, tok, g.Token, code.Code, "")
 	if err != nil || !g2.Complete || g2.Token != g.Token {
 		t.Fatalf("after the code: %+v, %v", g2, err)
 	}
@@ -292,7 +293,7 @@ func TestResendInvalidatesOldToken(t *testing.T) {
 	f := e.upload("u1", "a.bin", randomData(400, 1), VerdictClean)
 	c := e.send("u1", []File{f}, []string{"bob@example.org", "carol@example.org"}, Options{Password: "open sesame!"})
 	old := c.Invitations[0].Token
-	g, err := e.svc.CheckLinkPassword(e.ctx, old, "", "open sesame!")
+	g, err := e.svc.CheckLinkPassword(e.ctx, old, "", "open sesame!", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func TestInfectedAfterSendNotServed(t *testing.T) {
 }
 
 // Concurrent wrong guesses are all counted: the cap holds however they interleave, and the
-// right code is refused once the code is burnt.
+// right code from the guessing address is refused once the code is locked.
 func TestEmailCodeConcurrentGuesses(t *testing.T) {
 	e := newEnv(t)
 	f := e.upload("u1", "a.bin", randomData(400, 1), VerdictClean)
@@ -364,7 +365,7 @@ func TestEmailCodeConcurrentGuesses(t *testing.T) {
 			if wrong == code.Code {
 				wrong = "x"
 			}
-			_, err := e.svc.CheckEmailCode(e.ctx, tok, "", wrong)
+			_, err := e.svc.CheckEmailCode(e.ctx, tok, "", wrong, "")
 			errs <- err
 		}()
 	}
@@ -387,7 +388,7 @@ func TestEmailCodeConcurrentGuesses(t *testing.T) {
 	if counts[ErrWrongCode] != 4 || counts[ErrTooManyAttempts] < 1 || counts[ErrTooManyAttempts]+counts[ErrCodeExpired] != guesses-4 {
 		t.Fatalf("outcomes = %v, want 4 wrong, 1 burning, the rest refused or expired", counts)
 	}
-	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", code.Code); !errors.Is(err, ErrCodeExpired) {
-		t.Fatalf("right code after the burn: %v", err)
+	if _, err := e.svc.CheckEmailCode(e.ctx, tok, "", code.Code, ""); !errors.Is(err, ErrTooManyAttempts) {
+		t.Fatalf("right code after the lock: %v", err)
 	}
 }

@@ -59,11 +59,17 @@ type linkRecord struct {
 
 	PasswordFailures int       `json:"password_failures,omitempty"`
 	LockedUntil      time.Time `json:"locked_until,omitzero"`
+	LockedSince      time.Time `json:"locked_since,omitzero"` // when the password's lock began
+
+	// Addrs counts failures per challenge and client address ("password/" or "code/" and
+	// the address key), at most maxAddrRecords; deleted with the link.
+	Addrs map[string]addrRecord `json:"addrs,omitempty"`
 
 	CodeHash     string    `json:"code_hash,omitempty"` // hex SHA-256 of salt ‖ code
 	CodeSalt     string    `json:"code_salt,omitempty"`
 	CodeExpires  time.Time `json:"code_expires,omitzero"`
 	CodeAttempts int       `json:"code_attempts,omitempty"`
+	CodeLocked   time.Time `json:"code_locked,omitzero"`  // when the pending code's lock began
 	CodeIssues   int       `json:"code_issues,omitempty"` // in the window starting at CodeWindow
 	CodeWindow   time.Time `json:"code_window,omitzero"`
 }

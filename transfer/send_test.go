@@ -94,7 +94,7 @@ func TestCreateSendRecipientsAndPassword(t *testing.T) {
 		t.Fatalf("default expiry %v, want %v", got, want)
 	}
 	// The generated password opens the link.
-	if _, err := e.svc.CheckLinkPassword(e.ctx, c.Invitations[0].Token, "", c.Password); err != nil {
+	if _, err := e.svc.CheckLinkPassword(e.ctx, c.Invitations[0].Token, "", c.Password, ""); err != nil {
 		t.Fatalf("generated password refused: %v", err)
 	}
 }
@@ -106,7 +106,7 @@ func TestLinkTokenNeverStored(t *testing.T) {
 	f := e.upload("u1", "a.bin", randomData(500, 1), VerdictClean)
 	c := e.send("u1", []File{f}, []string{"bob@example.org"}, Options{Password: "correct horse battery"})
 	tok := c.Invitations[0].Token
-	g, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "correct horse battery")
+	g, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "correct horse battery", "")
 	if err != nil {
 		t.Fatal(err)
 	}

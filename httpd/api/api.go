@@ -115,12 +115,14 @@ type Links interface {
 	// OpenLink returns what the recipient sees and records the opening: only what the
 	// challenges need (Locked) until grant passed them all.
 	OpenLink(ctx context.Context, token, grant, clientIP string) (transfer.LinkView, error)
-	// CheckLinkPassword checks the send's password and returns a grant.
-	CheckLinkPassword(ctx context.Context, token, grant, password string) (transfer.Grant, error)
+	// CheckLinkPassword checks the send's password, given from client address clientIP,
+	// and returns a grant.
+	CheckLinkPassword(ctx context.Context, token, grant, password, clientIP string) (transfer.Grant, error)
 	// IssueEmailCode makes a code to mail to the link's recipient.
 	IssueEmailCode(ctx context.Context, token string) (transfer.EmailCode, error)
-	// CheckEmailCode checks a mailed code and returns a grant.
-	CheckEmailCode(ctx context.Context, token, grant, code string) (transfer.Grant, error)
+	// CheckEmailCode checks a mailed code, given from client address clientIP, and returns
+	// a grant.
+	CheckEmailCode(ctx context.Context, token, grant, code, clientIP string) (transfer.Grant, error)
 	// StartDownload allows one file's download and returns its ticket (with the manifest).
 	StartDownload(ctx context.Context, token, grant string, fileID transfer.FileID, clientIP string, rangeReq bool) (transfer.Ticket, error)
 	// FinishDownload records a download started by StartDownload that served served bytes

@@ -116,8 +116,9 @@ func (h *Handler) serveLinkPasswordJSON(ctx *fasthttp.RequestCtx, c call) {
 // body of type B, from which answer takes what check checks; a passed check returns the grant,
 // also set as the link's cookie.
 func answerChallenge[B any](h *Handler, ctx *fasthttp.RequestCtx, c call, answer func(B) string,
-	check func(ctx context.Context, token, grant, answer string) (transfer.Grant, error)) {
-	if _, ok := h.allowLink(ctx, false); !ok {
+	check func(ctx context.Context, token, grant, answer, clientIP string) (transfer.Grant, error)) {
+	ip, ok := h.allowLink(ctx, false)
+	if !ok {
 		return
 	}
 	var b B
@@ -126,7 +127,7 @@ func answerChallenge[B any](h *Handler, ctx *fasthttp.RequestCtx, c call, answer
 		return
 	}
 	token := c.params["token"]
-	g, err := check(c, token, grantOf(ctx), answer(b))
+	g, err := check(c, token, grantOf(ctx), answer(b), ip)
 	if err != nil {
 		h.fail(ctx, err)
 		return
@@ -253,7 +254,8 @@ func (h *Handler) pageDone(ctx *fasthttp.RequestCtx, token string, err error, ex
 
 // servePagePassword is the page's password form.
 func (h *Handler) servePagePassword(ctx *fasthttp.RequestCtx, c call) {
-	if _, ok := h.allowLink(ctx, true); !ok {
+	ip, ok := h.allowLink(ctx, true)
+	if !ok {
 		return
 	}
 	token := c.params["token"]
@@ -262,7 +264,7 @@ func (h *Handler) servePagePassword(ctx *fasthttp.RequestCtx, c call) {
 		h.failLink(ctx, err, true)
 		return
 	}
-	g, err := h.deps.Links.CheckLinkPassword(c, token, grantOf(ctx), form.Get("password"))
+	g, err := h.deps.Links.CheckLinkPassword(c, token, grantOf(ctx), form.Get("password"), ip)
 	if err == nil {
 		setGrant(ctx, token, g)
 	}
@@ -285,7 +287,8 @@ func (h *Handler) servePageCode(ctx *fasthttp.RequestCtx, c call) {
 
 // servePageVerify is the page's code form.
 func (h *Handler) servePageVerify(ctx *fasthttp.RequestCtx, c call) {
-	if _, ok := h.allowLink(ctx, true); !ok {
+	ip, ok := h.allowLink(ctx, true)
+	if !ok {
 		return
 	}
 	token := c.params["token"]
@@ -294,7 +297,7 @@ func (h *Handler) servePageVerify(ctx *fasthttp.RequestCtx, c call) {
 		h.failLink(ctx, err, true)
 		return
 	}
-	g, err := h.deps.Links.CheckEmailCode(c, token, grantOf(ctx), form.Get("code"))
+	g, err := h.deps.Links.CheckEmailCode(c, token, grantOf(ctx), form.Get("code"), ip)
 	if err == nil {
 		setGrant(ctx, token, g)
 	}

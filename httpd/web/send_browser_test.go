@@ -83,7 +83,7 @@ func TestBrowserComposeAndSend(t *testing.T) {
 	}
 	// The generated password is the link's: the recipient's challenge accepts it.
 	tokens := strings.TrimPrefix(links[0], "https://valise.example.org/s/")
-	if _, err := e.sends.CheckLinkPassword(e.ctx, tokens, "", password); err != nil {
+	if _, err := e.sends.CheckLinkPassword(e.ctx, tokens, "", password, "127.0.0.1"); err != nil {
 		t.Fatalf("the generated password does not open the link: %v", err)
 	}
 
