@@ -111,7 +111,8 @@ func TestLargeWindows(t *testing.T) {
 		eicarAt int64
 		want    Kind
 	}{
-		{"clean", -1, KindCleanInWindows},
+		// A clean file in real windows is cmd/appliance's send_4g (4 GiB, clean_windows): not
+		// scanned a second time here, which cost 75 s of the suite (issue 16 item 1).
 		// 1 GiB − 20: straddles the end of window 0, whole in window 1 (starts 1 MiB earlier).
 		{"eicar across the first boundary", 1<<30 - 20, KindInfected},
 		{"eicar in the last window", size - 1000, KindInfected},
