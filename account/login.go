@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
+	"valise/internal/clientaddr"
 	"valise/raftfsm"
 )
 
@@ -62,7 +62,7 @@ func (s *Service) CheckPassword(ctx context.Context, email, password string) (Us
 	} else if err != nil {
 		return User{}, err
 	}
-	addr := addrKey(clientIPFrom(ctx))
+	addr := clientaddr.Key(clientIPFrom(ctx))
 	l, err := s.readLocks(subject, addr)
 	if err != nil {
 		return User{}, err
@@ -124,21 +124,6 @@ func unknownSubject(email string) string {
 	}
 	sum := sha256.Sum256([]byte("valise-unknown-login\x00" + norm))
 	return "unknown-" + hex.EncodeToString(sum[:16])
-}
-
-// addrKey maps a client address to the key its failures are counted under: the IPv4
-// address, or the IPv6 /64 (one host commonly holds a whole /64); "unknown" without one.
-func addrKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return "unknown"
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64) // cannot fail for a valid IPv6 address
-		return p.Addr().String()
-	}
-	return a.String()
 }
 
 // readLocks reads the lock records of subject and of its client address addr.

@@ -1,10 +1,11 @@
 package transfer
 
 import (
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"valise/internal/clientaddr"
 )
 
 // challengeChecks counts, per link and challenge, the checks admitted and not yet recorded.
@@ -72,24 +73,9 @@ const (
 	codeBurnFactor = 4
 )
 
-// clientAddrKey maps a client address to the key its failures are counted under: the IPv4
-// address, or the IPv6 /64 (one host commonly holds a whole /64); "unknown" without one.
-func clientAddrKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return "unknown"
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64) // cannot fail for a valid IPv6 address
-		return p.Addr().String()
-	}
-	return a.String()
-}
-
 // addrSlot names the record of challenge ("password", "code") from client address ip in
 // linkRecord.Addrs.
-func addrSlot(challenge, ip string) string { return challenge + "/" + clientAddrKey(ip) }
+func addrSlot(challenge, ip string) string { return challenge + "/" + clientaddr.Key(ip) }
 
 // freshAddr returns r as it stands at now: its own lock while it lasts; once the lock is
 // served, or PasswordLockout after the last failure, nothing.

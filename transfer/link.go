@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"valise/internal/clientaddr"
 	"valise/raftfsm"
 )
 
@@ -232,7 +233,7 @@ func (s *Service) CheckLinkPassword(ctx context.Context, token, grant, password,
 				Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), l.linkVer)},
 				Ops:   []raftfsm.Op{put(linkKey(l.hash), *lk)},
 				Audit: audit(now, recipientActor(l.recipient().Address), "link.password", string(l.send.ID),
-					map[string]any{"ok": false, "locked": locked, "address": clientAddrKey(clientIP), "address_locked": addrLocked}),
+					map[string]any{"ok": false, "locked": locked, "address": clientaddr.Key(clientIP), "address_locked": addrLocked}),
 			}, nil
 		})
 		if err != nil {
@@ -446,7 +447,7 @@ func (s *Service) CheckEmailCode(ctx context.Context, token, grant, code, client
 			Conds: []raftfsm.Cond{condVersion(linkKey(l.hash), l.linkVer)},
 			Ops:   []raftfsm.Op{put(linkKey(l.hash), *lk)},
 			Audit: audit(now, recipientActor(l.recipient().Address), "link.code", string(l.send.ID), map[string]any{
-				"ok": false, "locked": locked, "burnt": burnt, "address": clientAddrKey(clientIP), "address_locked": addrLocked}),
+				"ok": false, "locked": locked, "burnt": burnt, "address": clientaddr.Key(clientIP), "address_locked": addrLocked}),
 		}, nil
 	})
 	if err = skipped(err); err != nil {
