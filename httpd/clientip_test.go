@@ -1,10 +1,8 @@
 package httpd
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -71,22 +69,7 @@ func (echoIP) Handle(ctx *fasthttp.RequestCtx) bool {
 // forwarded client only from a trusted proxy, and the next request on the same keep-alive
 // connection starts again from the peer.
 func TestServerBelievesOnlyTrustedProxies(t *testing.T) {
-	cert, pool := selfSigned(t)
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Certificate = cert
-	s, err := New(cfg, Deps{Ready: &flagReady{}, API: echoIP{}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
+	s, pool := startTest(t, Deps{API: echoIP{}}, nil)
 	client := func(src string) *http.Client {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{

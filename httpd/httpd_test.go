@@ -29,6 +29,39 @@ func (f *flagReady) Ready() error {
 	return nil
 }
 
+// shutdownGuard bounds a test server's shutdown: a hang guard only, never a speed budget.
+const shutdownGuard = time.Minute
+
+// startTest starts a server on 127.0.0.1:0 with a self-signed certificate, its default
+// config changed by mutate (nil: none) and deps (Ready: a flagReady not yet set, when nil),
+// and shuts it down at the test's end. It returns the server and the pool that trusts it.
+func startTest(t *testing.T, deps Deps, mutate func(*Config)) (*Server, *x509.CertPool) {
+	t.Helper()
+	cert, pool := selfSigned(t)
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Certificate = cert
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if deps.Ready == nil {
+		deps.Ready = &flagReady{}
+	}
+	s, err := New(cfg, deps, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGuard)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	return s, pool
+}
+
 func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -69,7 +102,7 @@ func TestServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGuard)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
 			t.Error(err)

@@ -2,13 +2,11 @@ package httpd
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -24,23 +22,7 @@ import (
 // the CA pool that trusts it.
 func startLimited(t *testing.T, mutate func(*Config)) (string, *x509.CertPool) {
 	t.Helper()
-	cert, pool := selfSigned(t)
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Certificate = cert
-	mutate(&cfg)
-	s, err := New(cfg, Deps{Ready: &flagReady{}, API: tlsProbe{}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
+	s, pool := startTest(t, Deps{API: tlsProbe{}}, mutate)
 	return s.Addr().String(), pool
 }
 

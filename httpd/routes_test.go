@@ -2,10 +2,8 @@ package httpd
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -46,24 +44,8 @@ func (m slowMount) Handle(ctx *fasthttp.RequestCtx) bool {
 // response that takes longer than WriteTimeout in total, while each write progresses, must
 // arrive whole (a large download to a slow client). Unknown paths stay 404 with a mount.
 func TestWriteDeadlinePerWrite(t *testing.T) {
-	cert, pool := selfSigned(t)
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Certificate = cert
-	cfg.WriteTimeout = 300 * time.Millisecond
 	m := slowMount{pieces: 12, tick: 100 * time.Millisecond} // 1.2 s in all
-	s, err := New(cfg, Deps{Ready: &flagReady{}, API: m}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
+	s, pool := startTest(t, Deps{API: m}, func(c *Config) { c.WriteTimeout = 300 * time.Millisecond })
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -113,28 +95,12 @@ func (m pathMount) Handle(ctx *fasthttp.RequestCtx) bool {
 // API keeps a path both claim (the link pages under /s/), the web UI gets what the API
 // leaves, and a path neither claims is 404.
 func TestMountOrder(t *testing.T) {
-	cert, pool := selfSigned(t)
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Certificate = cert
 	uploads := func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("uploads") }
-	s, err := New(cfg, Deps{
-		Ready:   &flagReady{},
+	s, pool := startTest(t, Deps{
 		Uploads: uploads,
 		API:     pathMount{"api", []string{"/api/v1/sends", "/s/x"}},
 		Web:     pathMount{"web", []string{"/", "/login", "/s/x", "/healthz", UploadsPrefix}},
-	}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
+	}, nil)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -28,22 +27,7 @@ func TestTLSWeakClientRefused(t *testing.T) {
 	}
 	servers := map[string]func(t *testing.T) server{
 		"static certificate": func(t *testing.T) server {
-			cert, pool := selfSigned(t)
-			cfg := DefaultConfig()
-			cfg.Listen = "127.0.0.1:0"
-			cfg.Certificate = cert
-			s, err := New(cfg, Deps{Ready: alwaysReady{}}, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = s.Shutdown(ctx)
-			})
+			s, pool := startTest(t, Deps{Ready: alwaysReady{}}, nil)
 			return server{s.Addr().String(), pool}
 		},
 		"managed certificates": func(t *testing.T) server {
