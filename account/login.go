@@ -359,19 +359,9 @@ func (s *Service) PurgeLocks(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("purge lock records: %w", err)
 		}
 	}
-	const perBatch = 1000
-	for done := 0; done < len(keys); done += perBatch {
-		chunk := keys[done:min(done+perBatch, len(keys))]
-		ops := make([]raftfsm.Op, len(chunk))
-		for i, k := range chunk {
-			ops[i] = raftfsm.Op{Kind: raftfsm.OpDelete, Key: k}
-		}
-		if _, err := s.store.Propose(ctx, raftfsm.Batch{
-			Ops:   ops,
-			Audit: s.audit(ctx, "user.lock_purge", "", map[string]any{"count": len(chunk)}),
-		}); err != nil {
-			return done, fmt.Errorf("purge lock records: %w", err)
-		}
+	n, err := s.deleteKeys(ctx, keys, "user.lock_purge")
+	if err != nil {
+		return n, fmt.Errorf("purge lock records: %w", err)
 	}
-	return len(keys), nil
+	return n, nil
 }

@@ -189,6 +189,16 @@ func (s *Service) PurgeSessions(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("purge sessions: %w", err)
 	}
+	n, err := s.deleteKeys(ctx, keys, "session.purge")
+	if err != nil {
+		return n, fmt.Errorf("purge sessions: %w", err)
+	}
+	return n, nil
+}
+
+// deleteKeys deletes keys in batches of at most 1000, each journalled as action with its
+// count, and returns how many it deleted before an error.
+func (s *Service) deleteKeys(ctx context.Context, keys [][]byte, action string) (int, error) {
 	const perBatch = 1000
 	for done := 0; done < len(keys); done += perBatch {
 		chunk := keys[done:min(done+perBatch, len(keys))]
@@ -198,9 +208,9 @@ func (s *Service) PurgeSessions(ctx context.Context) (int, error) {
 		}
 		if _, err := s.store.Propose(ctx, raftfsm.Batch{
 			Ops:   ops,
-			Audit: s.audit(ctx, "session.purge", "", map[string]any{"count": len(chunk)}),
+			Audit: s.audit(ctx, action, "", map[string]any{"count": len(chunk)}),
 		}); err != nil {
-			return done, fmt.Errorf("purge sessions: %w", err)
+			return done, err
 		}
 	}
 	return len(keys), nil

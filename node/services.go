@@ -431,8 +431,21 @@ const purgeAccountsEvery = time.Hour
 // purgeAccounts deletes, on the leader, the expired sessions and the lock records that no
 // longer count (guessing leaves one per address tried), until the node stops.
 func (n *instance) purgeAccounts() {
+	n.onLeaderEvery(purgeAccountsEvery, func() {
+		if c, err := n.accounts.PurgeSessions(n.bgCtx); err != nil {
+			n.logger.Warn("purge expired sessions", "err", err, "deleted", c)
+		}
+		if c, err := n.accounts.PurgeLocks(n.bgCtx); err != nil {
+			n.logger.Warn("purge stale lock records", "err", err, "deleted", c)
+		}
+	})
+}
+
+// onLeaderEvery runs job every d while this node is the Raft leader, until the node stops;
+// it is the body of a background goroutine counted in n.bg.
+func (n *instance) onLeaderEvery(d time.Duration, job func()) {
 	defer n.bg.Done()
-	t := time.NewTicker(purgeAccountsEvery)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -440,14 +453,8 @@ func (n *instance) purgeAccounts() {
 			return
 		case <-t.C:
 		}
-		if n.store.Status().State != "Leader" {
-			continue
-		}
-		if c, err := n.accounts.PurgeSessions(n.bgCtx); err != nil {
-			n.logger.Warn("purge expired sessions", "err", err, "deleted", c)
-		}
-		if c, err := n.accounts.PurgeLocks(n.bgCtx); err != nil {
-			n.logger.Warn("purge stale lock records", "err", err, "deleted", c)
+		if n.store.Status().State == "Leader" {
+			job()
 		}
 	}
 }

@@ -143,25 +143,14 @@ func displayName(u account.User) string {
 // rescanHeld rescans, on the leader, the files held because the scanner was down, then
 // settles the sends waiting for the antivirus whose verdicts are all in.
 func (n *instance) rescanHeld() {
-	defer n.bg.Done()
-	t := time.NewTicker(rescanEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.bgCtx.Done():
-			return
-		case <-t.C:
-		}
-		if n.store.Status().State != "Leader" {
-			continue
-		}
+	n.onLeaderEvery(rescanEvery, func() {
 		if c, err := n.uploader.RescanHeld(n.bgCtx); err != nil {
 			n.logger.Warn("rescan held files", "err", err, "scanned", c)
 		} else if c > 0 {
 			n.logger.Info("rescanned held files", "count", c)
 		}
 		n.settleWaitingSends(n.bgCtx)
-	}
+	})
 }
 
 // scannerSource gives the Uploader the node's clamd.
