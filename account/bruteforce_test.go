@@ -9,41 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"valise/internal/checkgate"
 	"valise/raftfsm"
 )
-
-// hashGate is a Config.OnHash that counts the Argon2id runs and, once armed, holds each until
-// opened: a test sees how many checks a burst got before any of them could finish.
-type hashGate struct {
-	armed atomic.Bool
-	runs  atomic.Int64 // hashes run while armed
-	held  atomic.Int64 // hashes waiting at the gate now
-	open  chan struct{}
-}
-
-func newHashGate() *hashGate { return &hashGate{open: make(chan struct{})} }
-
-func (g *hashGate) onHash() {
-	if !g.armed.Load() {
-		return
-	}
-	g.runs.Add(1)
-	g.held.Add(1)
-	<-g.open
-	g.held.Add(-1)
-}
-
-// poll waits until cond holds, failing the test after a generous deadline (a hang guard).
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // TestConcurrentGuessesGetThresholdChecks guards against the lockout race of issue 16 item 4:
 // 300 concurrent guesses for one account (299 wrong, 1 right) used to be hashed all, since
@@ -51,14 +19,14 @@ func poll(t *testing.T, what string, cond func() bool) {
 // hashed: at most Lockout.Threshold hashes run, the rest are refused unhashed, and the right
 // password, when it is refused, gets the very error the wrong ones get.
 func TestConcurrentGuessesGetThresholdChecks(t *testing.T) {
-	gate := newHashGate()
+	gate := checkgate.New()
 	e := newEnvWith(t, func(c *Config) {
-		c.OnHash = gate.onHash
+		c.OnHash = gate.Pass
 		c.Password.MaxConcurrent = 16 // every admitted check reaches the gate
 	})
 	ctx := ctxT(t)
 	e.addUser(t, "target@example.org", goodPassword)
-	gate.armed.Store(true)
+	gate.Arm()
 
 	const n, right = 300, 137
 	errs := make([]error, n)
@@ -76,12 +44,12 @@ func TestConcurrentGuessesGetThresholdChecks(t *testing.T) {
 		})
 	}
 	// Every guess is answered or held at the gate: only then may the checks finish.
-	poll(t, "every guess answered or hashing", func() bool { return done.Load()+gate.held.Load() == n })
-	close(gate.open)
+	checkgate.Poll(t, "every guess answered or hashing", func() bool { return done.Load()+gate.Held() == n })
+	gate.Open()
 	wg.Wait()
 
 	threshold := int64(e.svc.cfg.Lockout.Threshold)
-	if runs := gate.runs.Load(); runs > threshold {
+	if runs := gate.Runs(); runs > threshold {
 		t.Fatalf("%d password hashes for one burst, want at most %d", runs, threshold)
 	}
 	refusedAs := func(err error) string {
@@ -117,7 +85,7 @@ func TestConcurrentGuessesGetThresholdChecks(t *testing.T) {
 			break
 		}
 	}
-	before := gate.runs.Load()
+	before := gate.Runs()
 	_, wrongErr := e.svc.CheckPassword(ctx, "target@example.org", "still wrong here")
 	_, rightErr := e.svc.CheckPassword(ctx, "target@example.org", goodPassword)
 	if !errors.Is(wrongErr, ErrLocked) || !errors.Is(rightErr, ErrLocked) {
@@ -126,7 +94,7 @@ func TestConcurrentGuessesGetThresholdChecks(t *testing.T) {
 	if refusedAs(wrongErr) != refusedAs(rightErr) {
 		t.Fatalf("while locked the right password reads %q, a wrong one %q", refusedAs(rightErr), refusedAs(wrongErr))
 	}
-	if got := gate.runs.Load() - before; got != 0 {
+	if got := gate.Runs() - before; got != 0 {
 		t.Fatalf("%d hashes run while locked", got)
 	}
 }
@@ -135,22 +103,22 @@ func TestConcurrentGuessesGetThresholdChecks(t *testing.T) {
 // accounts (issue 16 item 4): a guesser hammering an address no user has sees the same
 // answers, after the same number of hashes, as one hammering a real user.
 func TestUnknownAddressLockedLikeKnown(t *testing.T) {
-	gate := newHashGate()
-	e := newEnvWith(t, func(c *Config) { c.OnHash = gate.onHash })
-	close(gate.open)
+	gate := checkgate.New()
+	e := newEnvWith(t, func(c *Config) { c.OnHash = gate.Pass })
+	gate.Open()
 	ctx := WithClientIP(ctxT(t), "192.0.2.7")
 	e.addUser(t, "real@example.org", goodPassword)
-	gate.armed.Store(true)
+	gate.Arm()
 	trace := func(email string) []string {
 		var out []string
 		for range e.svc.cfg.Lockout.Threshold + 3 {
-			before := gate.runs.Load()
+			before := gate.Runs()
 			_, err := e.svc.CheckPassword(ctx, email, "not the password at all")
 			var ue *UserError
 			if !errors.As(err, &ue) {
 				t.Fatalf("%s: %v", email, err)
 			}
-			out = append(out, fmt.Sprintf("%s hashes=%d", ue.Key, gate.runs.Load()-before))
+			out = append(out, fmt.Sprintf("%s hashes=%d", ue.Key, gate.Runs()-before))
 		}
 		return out
 	}
@@ -219,15 +187,15 @@ func TestOneAddressCannotLockOthersOut(t *testing.T) {
 // everyone's (issue 16 item 4): beyond MaxQueue waiting hashes a check is refused at once
 // with ErrBusy instead of queueing without bound.
 func TestHashQueueBounded(t *testing.T) {
-	gate := newHashGate()
+	gate := checkgate.New()
 	e := newEnvWith(t, func(c *Config) {
-		c.OnHash = gate.onHash
+		c.OnHash = gate.Pass
 		c.Password.MaxConcurrent = 2
 		c.Password.MaxQueue = 3
 		c.Password.MaxWait = time.Hour // only the queue's length may refuse here
 	})
 	ctx := ctxT(t)
-	gate.armed.Store(true)
+	gate.Arm()
 	const n = 40
 	errs := make([]error, n)
 	var done atomic.Int64
@@ -239,8 +207,8 @@ func TestHashQueueBounded(t *testing.T) {
 		})
 	}
 	// 2 hashing and 3 waiting; the other 35 must be answered while those are still held.
-	poll(t, "the flood beyond the queue answered", func() bool { return done.Load() == n-5 && gate.held.Load() == 2 })
-	close(gate.open)
+	checkgate.Poll(t, "the flood beyond the queue answered", func() bool { return done.Load() == n-5 && gate.Held() == 2 })
+	gate.Open()
 	wg.Wait()
 	busy := 0
 	for _, err := range errs {
@@ -263,8 +231,8 @@ func TestHashQueueBounded(t *testing.T) {
 // right password whose hash ran while guesses on another node locked the user is refused,
 // with exactly the answer of a wrong password that was checked.
 func TestRightPasswordLockedDuringCheck(t *testing.T) {
-	gate := newHashGate()
-	e := newEnvWith(t, func(c *Config) { c.OnHash = gate.onHash })
+	gate := checkgate.New()
+	e := newEnvWith(t, func(c *Config) { c.OnHash = gate.Pass })
 	ctx := ctxT(t)
 	e.addUser(t, "busy@example.org", goodPassword)
 	// Another node: a second service on the same replicated metadata, with its own checks
@@ -273,13 +241,13 @@ func TestRightPasswordLockedDuringCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate.armed.Store(true)
+	gate.Arm()
 	rightErr := make(chan error, 1)
 	go func() {
 		_, err := e.svc.CheckPassword(WithClientIP(ctx, "198.51.100.20"), "busy@example.org", goodPassword)
 		rightErr <- err
 	}()
-	poll(t, "the right password being hashed", func() bool { return gate.held.Load() == 1 })
+	checkgate.Poll(t, "the right password being hashed", func() bool { return gate.Held() == 1 })
 	var wrongErr error
 	for range e.svc.cfg.Lockout.Threshold {
 		_, wrongErr = other.CheckPassword(WithClientIP(ctx, "203.0.113.5"), "busy@example.org", "a wrong guess here")
@@ -287,7 +255,7 @@ func TestRightPasswordLockedDuringCheck(t *testing.T) {
 	if !errors.Is(wrongErr, ErrBadCredentials) {
 		t.Fatalf("the guess that locked the user: %v", wrongErr)
 	}
-	close(gate.open)
+	gate.Open()
 	err = <-rightErr
 	var got, want *UserError
 	if !errors.As(err, &got) || !errors.As(wrongErr, &want) {
@@ -334,9 +302,9 @@ func TestPurgeLocks(t *testing.T) {
 // concurrent checks when the user's own login resets the user's count (issue 16 item 4): the
 // guesser's address keeps its failures, so once its lock ends it gets one check at a time.
 func TestGuesserAddressOneCheckAtATime(t *testing.T) {
-	gate := newHashGate()
+	gate := checkgate.New()
 	e := newEnvWith(t, func(c *Config) {
-		c.OnHash = gate.onHash
+		c.OnHash = gate.Pass
 		c.Password.MaxConcurrent = 16
 	})
 	ctx := ctxT(t)
@@ -349,7 +317,7 @@ func TestGuesserAddressOneCheckAtATime(t *testing.T) {
 	if _, err := e.svc.CheckPassword(WithClientIP(ctx, "198.51.100.3"), "user@example.org", goodPassword); err != nil {
 		t.Fatalf("the user's login after the lock: %v", err)
 	}
-	gate.armed.Store(true)
+	gate.Arm()
 	const n = 20
 	var done atomic.Int64
 	var wg sync.WaitGroup
@@ -359,10 +327,10 @@ func TestGuesserAddressOneCheckAtATime(t *testing.T) {
 			e.svc.CheckPassword(attacker, "user@example.org", fmt.Sprintf("burst guess %d", i))
 		})
 	}
-	poll(t, "the burst answered or hashing", func() bool { return done.Load()+gate.held.Load() == n })
-	close(gate.open)
+	checkgate.Poll(t, "the burst answered or hashing", func() bool { return done.Load()+gate.Held() == n })
+	gate.Open()
 	wg.Wait()
-	if runs := gate.runs.Load(); runs != 1 {
+	if runs := gate.Runs(); runs != 1 {
 		t.Fatalf("%d checks for the guesser's burst after its lock, want 1", runs)
 	}
 }

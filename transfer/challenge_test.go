@@ -7,44 +7,25 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"valise/internal/checkgate"
 )
 
 // gatedHasher is the test hasher with its checks counted and, once armed, held until the
 // gate opens: a test sees how many checks a burst got before any could finish.
 type gatedHasher struct {
 	testHasher
-	armed atomic.Bool
-	runs  atomic.Int64
-	held  atomic.Int64
-	open  chan struct{}
+	*checkgate.Gate
 }
 
-func newGatedHasher() *gatedHasher { return &gatedHasher{open: make(chan struct{})} }
+func newGatedHasher() *gatedHasher { return &gatedHasher{Gate: checkgate.New()} }
 
 func (g *gatedHasher) VerifyPassword(ctx context.Context, pw, hash string) (bool, error) {
-	if g.armed.Load() {
-		g.runs.Add(1)
-		g.held.Add(1)
-		<-g.open
-		g.held.Add(-1)
-	}
+	g.Pass()
 	return g.testHasher.VerifyPassword(ctx, pw, hash)
 }
 
 func withHasher(h PasswordHasher) envOption { return func(_ *Config, d *Deps) { d.Hasher = h } }
-
-// pollFor waits until cond holds; the deadline only guards against a hang.
-func pollFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // TestLinkPasswordBurst guards against the link-password race of issue 16 item 4: 300
 // concurrent guesses (299 wrong, 1 right) used to be checked all before the lock. Now at most
@@ -55,7 +36,7 @@ func TestLinkPasswordBurst(t *testing.T) {
 	e := newEnv(t, withHasher(h))
 	f := e.upload("u1", "a.bin", randomData(400, 1), VerdictClean)
 	tok := e.send("u1", []File{f}, []string{"bob@example.org"}, Options{Password: "open sesame!"}).Invitations[0].Token
-	h.armed.Store(true)
+	h.Arm()
 
 	const n, right = 300, 42
 	errs := make([]error, n)
@@ -71,12 +52,12 @@ func TestLinkPasswordBurst(t *testing.T) {
 			_, errs[i] = e.svc.CheckLinkPassword(e.ctx, tok, "", pw, "")
 		})
 	}
-	pollFor(t, "every guess answered or being checked", func() bool { return done.Load()+h.held.Load() == n })
-	close(h.open)
+	checkgate.Poll(t, "every guess answered or being checked", func() bool { return done.Load()+h.Held() == n })
+	h.Open()
 	wg.Wait()
 
 	maxFail := int64(e.svc.cfg.Challenge.PasswordMaxFailures)
-	if runs := h.runs.Load(); runs > maxFail {
+	if runs := h.Runs(); runs > maxFail {
 		t.Fatalf("%d passwords checked for the burst, want at most %d", runs, maxFail)
 	}
 	kinds := map[error]int{}
@@ -103,13 +84,13 @@ func TestLinkPasswordBurst(t *testing.T) {
 	for range maxFail {
 		e.svc.CheckLinkPassword(e.ctx, tok, "", "yet another guess", "")
 	}
-	before := h.runs.Load()
+	before := h.Runs()
 	_, wrongErr := e.svc.CheckLinkPassword(e.ctx, tok, "", "still a guess", "")
 	_, rightErr := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!", "")
 	if !errors.Is(wrongErr, ErrTooManyAttempts) || !errors.Is(rightErr, ErrTooManyAttempts) {
 		t.Fatalf("while locked: wrong %v, right %v; want ErrTooManyAttempts for both", wrongErr, rightErr)
 	}
-	if got := h.runs.Load() - before; got != 0 {
+	if got := h.Runs() - before; got != 0 {
 		t.Fatalf("%d passwords checked while locked", got)
 	}
 }
@@ -127,13 +108,13 @@ func TestLinkPasswordLockedDuringCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.armed.Store(true)
+	h.Arm()
 	rightErr := make(chan error, 1)
 	go func() {
 		_, err := e.svc.CheckLinkPassword(e.ctx, tok, "", "open sesame!", "")
 		rightErr <- err
 	}()
-	pollFor(t, "the right password being checked", func() bool { return h.held.Load() == 1 })
+	checkgate.Poll(t, "the right password being checked", func() bool { return h.Held() == 1 })
 	var lastWrong error
 	for range e.svc.cfg.Challenge.PasswordMaxFailures {
 		_, lastWrong = other.CheckLinkPassword(e.ctx, tok, "", "a wrong guess", "")
@@ -141,7 +122,7 @@ func TestLinkPasswordLockedDuringCheck(t *testing.T) {
 	if !errors.Is(lastWrong, ErrWrongPassword) {
 		t.Fatalf("the guess that locked the link: %v", lastWrong)
 	}
-	close(h.open)
+	h.Open()
 	if err := <-rightErr; !errors.Is(err, ErrWrongPassword) || errors.Is(err, ErrTooManyAttempts) {
 		t.Fatalf("right password locked out during its check: %v, want ErrWrongPassword as a wrong one", err)
 	}

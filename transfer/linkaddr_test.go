@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"valise/internal/checkgate"
 )
 
 // challengeCase is one of a link's challenges, as the tests below drive it.
@@ -129,7 +131,7 @@ func TestLinkBurstPastFloorOneAddress(t *testing.T) {
 			lockByGuesser(t, e, tc, token)
 			e.clock.Advance(e.svc.cfg.Challenge.LockFloor)
 
-			h.armed.Store(true)
+			h.Arm()
 			errs := make([]error, n)
 			var done atomic.Int64
 			var wg sync.WaitGroup
@@ -139,10 +141,10 @@ func TestLinkBurstPastFloorOneAddress(t *testing.T) {
 					_, errs[i] = tc.check(e, token, fmt.Sprintf("burst guess %d", i), burstIP)
 				})
 			}
-			pollFor(t, "every guess answered or being checked", func() bool { return done.Load()+h.held.Load() == n })
-			close(h.open)
+			checkgate.Poll(t, "every guess answered or being checked", func() bool { return done.Load()+h.Held() == n })
+			h.Open()
 			wg.Wait()
-			if runs := h.runs.Load(); runs > 1 {
+			if runs := h.Runs(); runs > 1 {
 				t.Fatalf("%d passwords checked for the burst past the floor, want at most 1", runs)
 			}
 			for i, err := range errs {

@@ -16,40 +16,8 @@ import (
 	"time"
 
 	"valise/account"
+	"valise/internal/checkgate"
 )
-
-// hashGate is an account.Config.OnHash that counts the Argon2id runs and, once armed, holds
-// each until opened.
-type hashGate struct {
-	armed atomic.Bool
-	runs  atomic.Int64
-	held  atomic.Int64
-	open  chan struct{}
-}
-
-func newHashGate() *hashGate { return &hashGate{open: make(chan struct{})} }
-
-func (g *hashGate) onHash() {
-	if !g.armed.Load() {
-		return
-	}
-	g.runs.Add(1)
-	g.held.Add(1)
-	<-g.open
-	g.held.Add(-1)
-}
-
-// pollUntil waits until cond holds; the deadline only guards against a hang.
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // answer is what a login POST got, read whole; safe to build off the test goroutine.
 type answer struct {
@@ -119,17 +87,17 @@ func highLimits(_ *env, c *Config, _ *Deps) {
 // threshold of passwords are checked; every refusal made before a check is the same page,
 // and the right password, when refused, gets exactly the answer of a wrong one.
 func TestLoginBurstOneAccount(t *testing.T) {
-	gate := newHashGate()
+	gate := checkgate.New()
 	const threshold = 3
 	e := newEnvWith(t, newBlobstore(t), func(c *account.Config) {
-		c.OnHash = gate.onHash
+		c.OnHash = gate.Pass
 		c.Lockout.Threshold = threshold
 		c.Password.MaxConcurrent = 16 // every admitted check reaches the gate
 	}, highLimits)
 	e.addUser("target@example.org", testPassword, account.LangFR)
 	c := e.newClient()
 	csrf := c.csrf("/login")
-	gate.armed.Store(true)
+	gate.Arm()
 
 	const n, right = 300, 211
 	answers := make([]answer, n)
@@ -145,11 +113,11 @@ func TestLoginBurstOneAccount(t *testing.T) {
 			answers[i] = postLogin(e.ctx, c.hc, e.base, csrf, "target@example.org", pw)
 		})
 	}
-	pollUntil(t, "every login answered or being checked", func() bool { return done.Load()+gate.held.Load() == n })
-	close(gate.open)
+	checkgate.Poll(t, "every login answered or being checked", func() bool { return done.Load()+gate.Held() == n })
+	gate.Open()
 	wg.Wait()
 
-	if runs := gate.runs.Load(); runs > threshold {
+	if runs := gate.Runs(); runs > threshold {
 		t.Fatalf("%d passwords checked for the burst, want at most %d", runs, threshold)
 	}
 	seen := map[string]int{}
@@ -176,13 +144,13 @@ func TestLoginBurstOneAccount(t *testing.T) {
 	for range threshold {
 		postLogin(e.ctx, c.hc, e.base, csrf, "target@example.org", "one more wrong guess")
 	}
-	before := gate.runs.Load()
+	before := gate.Runs()
 	wrong := postLogin(e.ctx, c.hc, e.base, csrf, "target@example.org", "still not it")
 	good := postLogin(e.ctx, c.hc, e.base, csrf, "target@example.org", testPassword)
 	if wrong.status != http.StatusTooManyRequests || good.status != wrong.status || good.retryAfter != wrong.retryAfter || good.body != wrong.body {
 		t.Fatalf("while locked: wrong %d %q, right %d %q; want the same 429", wrong.status, wrong.retryAfter, good.status, good.retryAfter)
 	}
-	if got := gate.runs.Load() - before; got != 0 {
+	if got := gate.Runs() - before; got != 0 {
 		t.Fatalf("%d passwords checked while locked", got)
 	}
 }
@@ -203,14 +171,14 @@ func TestLoginRateLimits(t *testing.T) {
 			func(i int) (string, string) { return fmt.Sprintf("127.0.0.%d", 10+i), "user0@example.org" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			gate := newHashGate()
-			close(gate.open)
+			gate := checkgate.New()
+			gate.Open()
 			e := newEnvWith(t, newBlobstore(t), func(c *account.Config) {
-				c.OnHash = gate.onHash
+				c.OnHash = gate.Pass
 				c.Lockout.Threshold = 100
 			}, highLimits, func(_ *env, c *Config, _ *Deps) { tc.limit(c) })
 			e.addUser("user0@example.org", testPassword, account.LangFR)
-			gate.armed.Store(true)
+			gate.Arm()
 			var limited []answer
 			for i := range 8 {
 				src, email := tc.attempt(i)
@@ -230,7 +198,7 @@ func TestLoginRateLimits(t *testing.T) {
 					limited = append(limited, a)
 				}
 			}
-			if runs := gate.runs.Load(); runs != 4 {
+			if runs := gate.Runs(); runs != 4 {
 				t.Fatalf("%d passwords checked, want the 4 within the limit", runs)
 			}
 			for _, a := range limited[1:] {
@@ -247,9 +215,9 @@ func TestLoginRateLimits(t *testing.T) {
 // a login is answered at once with 429 and Retry-After, and once the flood ebbs a user's
 // login works.
 func TestLoginFloodCannotStall(t *testing.T) {
-	gate := newHashGate()
+	gate := checkgate.New()
 	e := newEnvWith(t, newBlobstore(t), func(c *account.Config) {
-		c.OnHash = gate.onHash
+		c.OnHash = gate.Pass
 		c.Password.MaxConcurrent = 1
 		c.Password.MaxQueue = 2
 		c.Password.MaxWait = time.Hour // only the queue's length may refuse here
@@ -257,7 +225,7 @@ func TestLoginFloodCannotStall(t *testing.T) {
 	e.addUser("alice@example.org", testPassword, account.LangFR)
 	c := e.newClient()
 	csrf := c.csrf("/login")
-	gate.armed.Store(true)
+	gate.Arm()
 	const n = 30
 	answers := make([]answer, n)
 	var done atomic.Int64
@@ -269,7 +237,7 @@ func TestLoginFloodCannotStall(t *testing.T) {
 		})
 	}
 	// One hashing, two waiting: every other login is answered while those are still held.
-	pollUntil(t, "the flood beyond the queue answered", func() bool { return done.Load() == n-3 && gate.held.Load() == 1 })
+	checkgate.Poll(t, "the flood beyond the queue answered", func() bool { return done.Load() == n-3 && gate.Held() == 1 })
 	busy := 0
 	for i, a := range answers {
 		if a.status == 0 {
@@ -286,7 +254,7 @@ func TestLoginFloodCannotStall(t *testing.T) {
 	if busy != n-3 {
 		t.Fatalf("%d answered busy, want %d", busy, n-3)
 	}
-	close(gate.open)
+	gate.Open()
 	wg.Wait()
 	if a := e.loginFrom(e.ctx, "", "alice@example.org", testPassword); a.status != http.StatusSeeOther {
 		t.Fatalf("a user's login after the flood: status %d", a.status)
@@ -296,17 +264,17 @@ func TestLoginFloodCannotStall(t *testing.T) {
 // TestLoginRequestDeadline guards against a request waiting without end for an Argon2 slot
 // (issue 16 item 4): every web request has a deadline, past which it is answered.
 func TestLoginRequestDeadline(t *testing.T) {
-	gate := newHashGate()
+	gate := checkgate.New()
 	e := newEnvWith(t, newBlobstore(t), func(c *account.Config) {
-		c.OnHash = gate.onHash
+		c.OnHash = gate.Pass
 		c.Password.MaxConcurrent = 1
 		c.Password.MaxWait = time.Hour
 	}, highLimits, func(_ *env, c *Config, _ *Deps) { c.RequestTimeout = 300 * time.Millisecond })
 	e.addUser("alice@example.org", testPassword, account.LangFR)
-	gate.armed.Store(true)
+	gate.Arm()
 	first := make(chan answer, 1)
 	go func() { first <- e.loginFrom(e.ctx, "", "alice@example.org", "held at the gate") }()
-	pollUntil(t, "the first check holding the only slot", func() bool { return gate.held.Load() == 1 })
+	checkgate.Poll(t, "the first check holding the only slot", func() bool { return gate.Held() == 1 })
 	a := e.loginFrom(e.ctx, "", "alice@example.org", testPassword)
 	if a.err != nil {
 		t.Fatal(a.err)
@@ -314,10 +282,10 @@ func TestLoginRequestDeadline(t *testing.T) {
 	if a.status != http.StatusServiceUnavailable || a.retryAfter == "" {
 		t.Fatalf("a login that could not get a slot in time: status %d, Retry-After %q", a.status, a.retryAfter)
 	}
-	if gate.held.Load() != 1 {
+	if gate.Held() != 1 {
 		t.Fatal("the slot was freed before the second login was answered")
 	}
-	close(gate.open)
+	gate.Open()
 	<-first
 }
 
