@@ -9,8 +9,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
+	"valise/locale"
 )
 
 // File describes one file of a send in a mail.
@@ -76,25 +75,11 @@ type InfectedData struct {
 // Valise", "par Valise".
 const DefaultProduct = "Valise"
 
-// Languages are the message languages; the first is the default.
-var languages = []language.Tag{language.French, language.English}
-
-// matcher picks fr or en for any language tag. Immutable after init.
-var matcher = language.NewMatcher(languages)
-
 // MatchLang returns "fr" or "en" for a language tag or an Accept-Language value; French when
-// nothing matches.
+// nothing matches (locale.Match).
 func MatchLang(lang string) string {
-	tags, _, err := language.ParseAcceptLanguage(lang)
-	if err != nil || len(tags) == 0 {
-		return "fr"
-	}
-	_, i, conf := matcher.Match(tags...)
-	if conf == language.No {
-		return "fr"
-	}
-	base, _ := languages[i].Base()
-	return base.String()
+	l, _ := locale.Match(lang)
+	return l
 }
 
 //go:embed templates/*.tmpl
@@ -105,9 +90,9 @@ var templates = func() map[string]*langTemplates {
 	out := map[string]*langTemplates{}
 	for _, lang := range []string{"fr", "en"} {
 		funcs := map[string]any{
-			"size": func(n int64) string { return FormatSize(lang, n) },
-			"date": func(t time.Time) string { return FormatDate(lang, t) },
-			"dur":  func(d time.Duration) string { return formatDuration(lang, d) },
+			"size": func(n int64) string { return locale.FormatSize(lang, n) },
+			"date": func(t time.Time) string { return locale.FormatDate(lang, t) },
+			"dur":  func(d time.Duration) string { return locale.FormatDuration(lang, d) },
 			// product is the brand's product name; Render binds it for each message.
 			"product": func() string { return DefaultProduct },
 		}
@@ -222,65 +207,4 @@ func tidyText(s string) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n") + "\n"
-}
-
-// FormatSize writes n bytes for humans in lang, in decimal units: "512 octets", "1,5 Mo",
-// "2,3 Go" in French; "512 bytes", "1.5 MB", "2.3 GB" in English.
-func FormatSize(lang string, n int64) string {
-	fr := MatchLang(lang) == "fr"
-	units := []string{"kB", "MB", "GB", "TB", "PB"}
-	tag := language.English
-	if fr {
-		units = []string{"ko", "Mo", "Go", "To", "Po"}
-		tag = language.French
-	}
-	if n < 1000 {
-		if fr {
-			if n < 2 {
-				return fmt.Sprintf("%d octet", n)
-			}
-			return fmt.Sprintf("%d octets", n)
-		}
-		if n == 1 {
-			return "1 byte"
-		}
-		return fmt.Sprintf("%d bytes", n)
-	}
-	v := float64(n) / 1000
-	u := 0
-	for v >= 999.95 && u < len(units)-1 {
-		v /= 1000
-		u++
-	}
-	return message.NewPrinter(tag).Sprintf("%.1f", v) + "\u00a0" + units[u]
-}
-
-var (
-	frMonths = [...]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-		"septembre", "octobre", "novembre", "décembre"}
-	frDays = [...]string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"}
-)
-
-// FormatDate writes t in its own location: "lundi 30 novembre 2026 à 14:05 (UTC)" in French,
-// "Monday 30 November 2026 at 14:05 (UTC)" in English.
-func FormatDate(lang string, t time.Time) string {
-	if MatchLang(lang) == "fr" {
-		return fmt.Sprintf("%s %d %s %d à %s (%s)", frDays[t.Weekday()], t.Day(), frMonths[t.Month()-1],
-			t.Year(), t.Format("15:04"), t.Format("MST"))
-	}
-	return t.Format("Monday 2 January 2006 at 15:04 (MST)")
-}
-
-func formatDuration(lang string, d time.Duration) string {
-	fr := MatchLang(lang) == "fr"
-	switch m := int(d.Round(time.Minute).Minutes()); {
-	case m < 60 && fr:
-		return fmt.Sprintf("%d minutes", m)
-	case m < 60:
-		return fmt.Sprintf("%d minutes", m)
-	case fr:
-		return fmt.Sprintf("%d heure(s)", m/60)
-	default:
-		return fmt.Sprintf("%d hour(s)", m/60)
-	}
 }

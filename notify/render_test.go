@@ -192,43 +192,6 @@ func TestHeaderInjectionInSubjectAndSenderName(t *testing.T) {
 	}
 }
 
-func TestFormatSize(t *testing.T) {
-	for _, tc := range []struct {
-		n      int64
-		fr, en string
-	}{
-		{0, "0 octet", "0 bytes"},
-		{1, "1 octet", "1 byte"},
-		{999, "999 octets", "999 bytes"},
-		{1000, "1,0\u00a0ko", "1.0\u00a0kB"},
-		{1_500_000, "1,5\u00a0Mo", "1.5\u00a0MB"},
-		{999_999_999, "1,0\u00a0Go", "1.0\u00a0GB"},
-		{10 << 30, "10,7\u00a0Go", "10.7\u00a0GB"},
-		{3_000_000_000_000, "3,0\u00a0To", "3.0\u00a0TB"},
-	} {
-		t.Run(tc.en, func(t *testing.T) {
-			if got := FormatSize("fr", tc.n); got != tc.fr {
-				t.Errorf("fr %d = %q, want %q", tc.n, got, tc.fr)
-			}
-			if got := FormatSize("en", tc.n); got != tc.en {
-				t.Errorf("en %d = %q, want %q", tc.n, got, tc.en)
-			}
-		})
-	}
-}
-
-func TestMatchLang(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"fr", "fr"}, {"en", "en"}, {"en-US", "en"}, {"fr-CA,en;q=0.5", "fr"}, {"de-DE", "fr"}, {"", "fr"}, {"!!", "fr"},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			if got := MatchLang(tc.in); got != tc.want {
-				t.Fatalf("MatchLang(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
 // TestRenderBranded: the branding's product name replaces Valise in the From name, the body
 // and the footer of every kind, inertly (markup escaped in HTML, no header break).
 func TestRenderBranded(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"valise/notify"
+	"valise/locale"
 	"valise/transfer"
 )
 
@@ -155,14 +155,14 @@ func (p *pages) renderLink(ctx *fasthttp.RequestCtx, lang string, lp linkPage) {
 		Lang: lang, Title: t.Title, Skip: t.Skip, Token: lp.Token, Notice: lp.Notice, T: t, View: lp.View,
 		Brand:        *p.brand.Load(),
 		NoticeOK:     lp.Notice != "" && lp.Notice == pageMessage("code_sent", lang),
-		Expires:      notify.FormatDate(lang, lp.View.Expires),
+		Expires:      locale.FormatDate(lang, lp.View.Expires),
 		NeedPassword: lp.View.PasswordRequired && !lp.View.PasswordPassed,
 		NeedCode:     lp.View.EmailCodeRequired && !lp.View.EmailCodePassed,
 		OtherLang:    otherLang(lang),
 	}
 	for _, f := range lp.View.Files {
 		data.Files = append(data.Files, pageFile{
-			ID: string(f.ID), Name: f.Path(), Size: notify.FormatSize(lang, f.Size), SHA256: f.SHA256,
+			ID: string(f.ID), Name: f.Path(), Size: locale.FormatSize(lang, f.Size), SHA256: f.SHA256,
 			Verdict: verdictText(f.Verdict, f.VerdictReason, lang), Available: f.Available,
 		})
 		data.AnyAvailable = data.AnyAvailable || f.Available

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"valise/notify"
+	"valise/locale"
 	"valise/transfer"
 )
 
@@ -40,7 +40,7 @@ func TestLinkPageLayout(t *testing.T) {
 				`<link rel="stylesheet" href="/static/style.css">`,
 				`<link rel="stylesheet" href="/static/brand.css">`,
 				`<header class="top">`, `<main id="main"`,
-				notify.FormatSize(tc.lang, int64(len(data))), f.SHA256,
+				locale.FormatSize(tc.lang, int64(len(data))), f.SHA256,
 				// No download attribute: a refused download comes back to this page, which says
 				// why, rather than saving an error as a file (issue 16 item 6).
 				`href="/s/` + tok + `/files/` + string(f.ID) + `" aria-label`,

@@ -25,6 +25,7 @@ import (
 	"valise/httpd/api"
 	"valise/httpd/tus"
 	"valise/httpd/uploads"
+	"valise/locale"
 	"valise/notify"
 	"valise/scan"
 	"valise/transfer"
@@ -339,7 +340,7 @@ func recipientDownloads(t *testing.T, b *browser, e *env, out []notify.Message, 
 	if strings.Contains(rows, "sain") {
 		r.fail("link files", fmt.Errorf("a file checked with test signatures only is called sain: %q", rows))
 	}
-	for _, want := range []string{name, notify.FormatSize("fr", size), hex.EncodeToString(sum[:]), "non vérifié avec de vraies signatures"} {
+	for _, want := range []string{name, locale.FormatSize("fr", size), hex.EncodeToString(sum[:]), "non vérifié avec de vraies signatures"} {
 		if !strings.Contains(rows, want) {
 			r.fail("link files", fmt.Errorf("the file table lacks %q: %q", want, rows))
 		}

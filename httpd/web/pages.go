@@ -9,10 +9,9 @@ import (
 	"path"
 	"strings"
 	"time"
+	"valise/locale"
 
 	"github.com/valyala/fasthttp"
-
-	"valise/notify"
 )
 
 // templateFS holds the pages: layout.html defines the frame, each other file a page that
@@ -34,7 +33,7 @@ func newPages(st *staticFiles) (*pages, error) {
 			if t.IsZero() {
 				return ""
 			}
-			return notify.FormatDate(lang, t)
+			return locale.FormatDate(lang, t)
 		},
 		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	}

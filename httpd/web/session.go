@@ -8,11 +8,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"time"
+	"valise/locale"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/text/language"
-
-	"valise/notify"
 )
 
 // Cookie names. The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.
@@ -154,25 +152,7 @@ func (h *Handler) SessionPrincipal(ctx *fasthttp.RequestCtx) (string, bool) {
 // language chooses the page's language: the switch's cookie, then Accept-Language, then
 // French.
 func (h *Handler) language(ctx *fasthttp.RequestCtx) string {
-	switch string(ctx.Request.Header.Cookie(langCookie)) {
-	case "fr":
-		return "fr"
-	case "en":
-		return "en"
-	}
-	al := ctx.Request.Header.Peek("Accept-Language")
-	if len(al) == 0 || len(al) > 1024 {
-		return "fr"
-	}
-	tags, _, err := language.ParseAcceptLanguage(string(al))
-	if err != nil || len(tags) == 0 {
-		return "fr"
-	}
-	_, idx, conf := h.matcher.Match(tags...)
-	if conf == language.No || idx != 1 {
-		return "fr"
-	}
-	return "en"
+	return locale.Negotiate(string(ctx.Request.Header.Cookie(langCookie)), string(ctx.Request.Header.Peek("Accept-Language")), "")
 }
 
 // serveLang records the language switch's choice and goes back to the page it came from.
@@ -197,4 +177,4 @@ func pageHeaders(ctx *fasthttp.RequestCtx) {
 }
 
 // sizeText writes a size for humans in lang: Mo/Go in French.
-func sizeText(lang string, n int64) string { return notify.FormatSize(lang, n) }
+func sizeText(lang string, n int64) string { return locale.FormatSize(lang, n) }

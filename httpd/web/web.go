@@ -2,7 +2,7 @@
 // change, the language switch, the compose page (files uploaded by the browser with the
 // vendored tus-js-client to /api/v1/uploads), and the sent list with each send's detail,
 // resend and revoke. Pages are server-rendered with html/template, in French by default and
-// in English by Accept-Language or the language switch (go-i18n catalogs under i18n/).
+// in English by Accept-Language or the language switch (the go-i18n catalogs of package locale).
 // Static files (the page's own app.js and style.css, the vendored tus-js-client and htmx) are
 // embedded and served under /static/ with long cache lifetimes keyed by their content hash.
 //
@@ -29,11 +29,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/valyala/fasthttp"
-	"golang.org/x/text/language"
 
 	"valise/account"
+	"valise/locale"
 	"valise/notify"
 	"valise/transfer"
 )
@@ -225,14 +224,12 @@ type Route struct {
 
 // Handler serves the web UI. It is safe for concurrent use.
 type Handler struct {
-	cfg     Config
-	deps    Deps
-	logger  *slog.Logger
-	bundle  *i18n.Bundle
-	matcher language.Matcher
-	pages   *pages
-	static  *staticFiles
-	routes  []route
+	cfg    Config
+	deps   Deps
+	logger *slog.Logger
+	pages  *pages
+	static *staticFiles
+	routes []route
 	// Sign-in rate limits, never nil.
 	loginByAddress, loginByAccount *limiter
 }
@@ -249,8 +246,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	bundle, err := newBundle()
-	if err != nil {
+	if err := locale.Load(); err != nil {
 		return nil, err
 	}
 	st, err := newStaticFiles()
@@ -266,13 +262,11 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		cfg:     cfg,
-		deps:    deps,
-		logger:  logger.With("component", "web"),
-		bundle:  bundle,
-		matcher: language.NewMatcher([]language.Tag{language.French, language.English}),
-		pages:   pg,
-		static:  st,
+		cfg:    cfg,
+		deps:   deps,
+		logger: logger.With("component", "web"),
+		pages:  pg,
+		static: st,
 
 		loginByAddress: newLimiter(cfg.LoginPerAddress),
 		loginByAccount: newLimiter(cfg.LoginPerAccount),
