@@ -1,9 +1,7 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -29,9 +27,9 @@ import (
 const rescanEvery = time.Minute
 
 // startUploads builds the tus uploads: the transfer.Uploader (blobstore, clamd, metadata)
-// behind the tus server, authenticated by bearer token. The uploads of interrupted tus
-// sessions resume from their records; staged data no record names is removed once a leader
-// is known (afterLeader).
+// behind the tus server, authenticated by bearer token or the web UI's session
+// (uploads.Principal). The uploads of interrupted tus sessions resume from their records;
+// staged data no record names is removed once a leader is known (afterLeader).
 func (n *instance) startUploads() error {
 	ucfg := transfer.DefaultUploaderConfig()
 	ucfg.OnFinished = n.uploadFinished
@@ -48,7 +46,8 @@ func (n *instance) startUploads() error {
 	n.onStop("uploader", func(context.Context) error { return up.Close() })
 	tcfg := tus.DefaultConfig()
 	tcfg.Gate = n.memGate
-	ts, err := tus.New(tcfg, uploads.NewBackend(up), n.tusPrincipal, n.logger)
+	principal := uploads.Principal(n.accounts, n.web.sessionPrincipal, n.logger)
+	ts, err := tus.New(tcfg, uploads.NewBackend(up), principal, n.logger)
 	if err != nil {
 		return fmt.Errorf("tus server: %w", err)
 	}
@@ -56,55 +55,14 @@ func (n *instance) startUploads() error {
 	return nil
 }
 
-// httpDeps are the routes of the HTTPS server.
+// httpDeps are the routes of the HTTPS server: the tus uploads behind the browsers' CSRF
+// check (uploads.CSRFGate).
 func (n *instance) httpDeps() httpd.Deps {
 	d := httpd.Deps{Ready: readiness{n}, API: &n.api, Web: &n.web}
 	if n.tus != nil {
-		d.Uploads = n.uploads
+		d.Uploads = uploads.CSRFGate(n.tus.Handle)
 	}
 	return d
-}
-
-// uploads serves the tus uploads. A browser's change, one carrying cookies but no
-// Authorization header with a method other than GET, HEAD and OPTIONS, must carry the
-// session's CSRF token in X-CSRF-Token: without the header it is refused with 403 here,
-// before any lookup (a cross-site request cannot add a header); with a wrong one the
-// principal refuses it and tus answers 401.
-func (n *instance) uploads(ctx *fasthttp.RequestCtx) {
-	browser := len(ctx.Request.Header.Peek("Cookie")) > 0 && len(ctx.Request.Header.Peek("Authorization")) == 0
-	safe := ctx.IsGet() || ctx.IsHead() || ctx.IsOptions()
-	if browser && !safe && len(ctx.Request.Header.Peek("X-CSRF-Token")) == 0 {
-		ctx.Response.Header.Set("Tus-Resumable", "1.0.0")
-		ctx.SetStatusCode(fasthttp.StatusForbidden)
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("forbidden: a browser's upload needs its X-CSRF-Token\n")
-		ctx.SetConnectionClose() // the body, if any, is not read
-		return
-	}
-	n.tus.Handle(ctx)
-}
-
-// tusPrincipal authenticates a tus request: by its bearer token when it carries an
-// Authorization header (account.AuthenticateToken: a linearizable check, so a disabled user
-// or a revoked token is refused at once), otherwise as the web UI's browser, by the session
-// cookie and, on every change, the X-CSRF-Token header (web.Handler.SessionPrincipal).
-func (n *instance) tusPrincipal(ctx *fasthttp.RequestCtx) (string, bool) {
-	auth := ctx.Request.Header.Peek("Authorization")
-	if len(auth) == 0 {
-		return n.web.sessionPrincipal(ctx)
-	}
-	scheme, tok, ok := bytes.Cut(auth, []byte(" "))
-	if !ok || !bytes.EqualFold(scheme, []byte("Bearer")) || len(tok) == 0 || len(tok) > 512 {
-		return "", false
-	}
-	u, _, err := n.accounts.AuthenticateToken(ctx, string(bytes.TrimSpace(tok)))
-	if err != nil {
-		if !errors.Is(err, account.ErrInvalidToken) && !errors.Is(err, account.ErrDisabled) {
-			n.logger.Warn("authenticate an upload", "err", err)
-		}
-		return "", false
-	}
-	return u.ID, true
 }
 
 // uploadFinished mails what a file's verdict settled (the sends that waited for it), and

@@ -1,6 +1,8 @@
 // Package uploads serves transfer's uploads over tus: the tus.Backend on a
 // transfer.Uploader, with IDs as strings and transfer's errors mapped onto tus's (each keeping
-// its cause), so that the tus server answers each with its status.
+// its cause), so that the tus server answers each with its status; and the front end the
+// HTTPS server mounts (front.go): who is asking (a bearer token or the web UI's session) and
+// the browsers' CSRF check.
 package uploads
 
 import (
