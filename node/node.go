@@ -30,7 +30,6 @@ import (
 	"valise/blobstore"
 	"valise/certstore"
 	"valise/httpd"
-	"valise/httpd/api"
 	"valise/httpd/tus"
 	"valise/internal/clusternet"
 	"valise/internal/membudget"
@@ -105,10 +104,9 @@ type instance struct {
 	// proxiesWith is the trusted_proxies value last given to HTTPS. Guarded by settingsMu
 	// once serving.
 	proxiesWith string
-	// apiURL is the public URL the mounted API was built with; apiHandlers every handler
-	// built (the last one serves). Guarded by settingsMu once serving.
-	apiURL      string
-	apiHandlers []*api.Handler
+	// apiURL is the public URL last given to the mounted API. Guarded by settingsMu once
+	// serving.
+	apiURL string
 	// webWith is what the mounted web UI was built with; zero before. Guarded by settingsMu
 	// once serving.
 	webWith webSettings
@@ -134,13 +132,27 @@ func Run(ctx context.Context, cfg Config) error { return run(ctx, cfg, os.Stderr
 
 // run is Run with the log written to logOut.
 func run(ctx context.Context, cfg Config, logOut io.Writer) error {
-	if err := cfg.Validate(); err != nil {
+	n, err := newInstance(cfg, logOut)
+	if err != nil {
 		return err
 	}
+	return n.run(ctx)
+}
+
+// newInstance returns the node of cfg, not started, logging to logOut.
+func newInstance(cfg Config, logOut io.Writer) (*instance, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	// No node_id on the root logger: raftfsm and clusternet add it to their own lines.
-	logger := newLogger(cfg.Log, logOut)
-	n := &instance{cfg: cfg, logger: logger, fatal: make(chan error, 1)}
+	n := &instance{cfg: cfg, logger: newLogger(cfg.Log, logOut), fatal: make(chan error, 1)}
 	n.bgCtx, n.bgCancel = context.WithCancel(context.Background())
+	return n, nil
+}
+
+// run starts the node, serves it until ctx ends or a component fails, and stops it.
+func (n *instance) run(ctx context.Context) error {
+	cfg, logger := &n.cfg, n.logger
 	err := n.start(ctx)
 	if err == nil {
 		select {

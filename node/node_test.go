@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,10 +98,14 @@ func TestInitRun(t *testing.T) {
 	c := adminapi.NewClient(sock)
 	defer c.Close()
 
-	serve := func(t *testing.T) (stop func()) {
+	serve := func(t *testing.T) (n *instance, stop func()) {
+		n, err := newInstance(cfg, t.Output())
+		if err != nil {
+			t.Fatal(err)
+		}
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- run(runCtx, cfg, t.Output()) }()
+		go func() { done <- n.run(runCtx) }()
 		pollUntil(t, 30*time.Second, func() error {
 			st, err := c.Status(ctx)
 			if err != nil {
@@ -111,7 +116,7 @@ func TestInitRun(t *testing.T) {
 			}
 			return nil
 		})
-		return func() {
+		return n, func() {
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("Run = %v", err)
@@ -119,7 +124,7 @@ func TestInitRun(t *testing.T) {
 		}
 	}
 
-	stop := serve(t)
+	served1, stop := serve(t)
 	st, err := c.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -259,10 +264,30 @@ func TestInitRun(t *testing.T) {
 			return err
 		})
 	})
+	// issue 17 item 4: each public_url change built another API handler, and the node kept
+	// every one until it stopped. The one handler now takes each new URL.
+	t.Run("public_url changes keep one API handler", func(t *testing.T) {
+		h := served1.api.h.Load()
+		if h == nil {
+			t.Fatal("no API handler mounted")
+		}
+		for i := range 100 {
+			pub := fmt.Sprintf("https://files.example.org:%d", 9000+i)
+			if _, err := c.SetSetting(ctx, "public_url", pub); err != nil {
+				t.Fatal(err)
+			}
+			if served1.api.h.Load() != h {
+				t.Fatalf("change %d mounted another API handler", i)
+			}
+			if got := h.PublicURL(); got != pub {
+				t.Fatalf("change %d: the API's links use %s, want %s", i, got, pub)
+			}
+		}
+	})
 	stop()
 
 	// A restart keeps metadata, shards and certificates.
-	stop = serve(t)
+	_, stop = serve(t)
 	stopped := false
 	defer func() {
 		if !stopped {

@@ -124,10 +124,11 @@ func (s scannerSource) Client() *scan.Client {
 }
 
 // apiMount is the REST API as mounted in the HTTPS server. The handler is set once the
-// public URL is known (after the listener is bound: port 0) and replaced when public_url
-// changes; before, the API answers 404 like any unknown path.
+// public URL is known (after the listener is bound: port 0) and serves until the node stops,
+// a public_url change given to it (api.Handler.SetPublicURL); before, the API answers 404
+// like any unknown path.
 type apiMount struct {
-	h atomic.Pointer[httpd.Mount] // nil until set
+	h atomic.Pointer[api.Handler] // nil until set, then never replaced
 }
 
 // Handle implements httpd.Mount.
@@ -136,10 +137,8 @@ func (m *apiMount) Handle(ctx *fasthttp.RequestCtx) bool {
 	if h == nil {
 		return false
 	}
-	return (*h).Handle(ctx)
+	return h.Handle(ctx)
 }
-
-func (m *apiMount) set(h httpd.Mount) { m.h.Store(&h) }
 
 // storeFiles opens stored files for downloads: the manifest as transfer keeps it, decoded.
 type storeFiles struct{ s *blobstore.Store }
@@ -154,36 +153,40 @@ func (f storeFiles) OpenFile(ctx context.Context, manifest []byte) (io.ReadSeekC
 }
 
 // startAPI mounts the REST API for the current public URL (the listener is bound by now, so
-// a port chosen at start is known). applySettings calls it again when public_url changes;
-// the handler it replaces finishes its streams until the node stops (closeAPI, registered
-// before HTTPS so that it runs after HTTPS has drained its requests).
+// a port chosen at start is known). applySettings calls it again when public_url changes:
+// the one handler takes the new URL, so that nothing built for the old one is kept (issue 17
+// item 4: a replaced handler had to be kept, to end its streams, until the node stopped).
+// closeAPI is registered before HTTPS, so that it runs after HTTPS has drained its requests.
 func (n *instance) startAPI() error {
 	pub := n.publicURL()
 	if pub == n.apiURL {
 		return nil
 	}
-	acfg := api.DefaultConfig()
-	acfg.PublicURL = pub
-	h, err := api.New(acfg, api.Deps{
-		Accounts: n.accounts,
-		Sends:    n.transfers,
-		Links:    n.transfers,
-		Files:    storeFiles{n.blobs},
-		Mailer:   n.mail,
-		Sweeper:  n.retention,
-		Gate:     n.memGate,
-		Logger:   n.logger,
-	})
-	if err != nil {
-		return fmt.Errorf("rest api: %w", err)
-	}
-	n.api.set(h)
-	if n.apiURL != "" {
+	if h := n.api.h.Load(); h != nil {
+		if err := h.SetPublicURL(pub); err != nil {
+			return fmt.Errorf("rest api: %w", err)
+		}
 		n.logger.Info("public_url changed: links now use it", "public_url", pub)
+	} else {
+		acfg := api.DefaultConfig()
+		acfg.PublicURL = pub
+		h, err := api.New(acfg, api.Deps{
+			Accounts: n.accounts,
+			Sends:    n.transfers,
+			Links:    n.transfers,
+			Files:    storeFiles{n.blobs},
+			Mailer:   n.mail,
+			Sweeper:  n.retention,
+			Gate:     n.memGate,
+			Logger:   n.logger,
+		})
+		if err != nil {
+			return fmt.Errorf("rest api: %w", err)
+		}
+		n.api.h.Store(h)
+		n.applyBrand()
 	}
 	n.apiURL = pub
-	n.apiHandlers = append(n.apiHandlers, h)
-	n.applyBrand()
 	// A new public host gets its certificate from the cluster CA in the background (the
 	// fallback certificate, which does not name it, answers until then).
 	if u, err := url.Parse(pub); err == nil && n.https != nil && len(n.permittedNames("public_url", []string{u.Hostname()})) > 0 {
@@ -223,22 +226,19 @@ func (n *instance) branding(ws webSettings) (web.Colors, web.Logo) {
 	return c, logo
 }
 
-// applyBrand gives the serving API handler (a link's page) the web UI's product name and
-// logo, once both are built.
+// applyBrand gives the API handler (a link's page) the web UI's product name and logo, once
+// both are built.
 func (n *instance) applyBrand() {
-	wh := n.web.h.Load()
-	if wh == nil || len(n.apiHandlers) == 0 {
+	wh, ah := n.web.h.Load(), n.api.h.Load()
+	if wh == nil || ah == nil {
 		return
 	}
-	n.apiHandlers[len(n.apiHandlers)-1].SetBrand(api.Brand{Name: n.webWith.name, LogoURL: wh.LogoURL()})
+	ah.SetBrand(api.Brand{Name: n.webWith.name, LogoURL: wh.LogoURL()})
 }
 
-// closeAPI ends the streams of every API handler built.
+// closeAPI ends the API's streams.
 func (n *instance) closeAPI(context.Context) error {
-	n.settingsMu.Lock()
-	hs := n.apiHandlers
-	n.settingsMu.Unlock()
-	for _, h := range hs {
+	if h := n.api.h.Load(); h != nil {
 		h.Close()
 	}
 	return nil
@@ -248,9 +248,9 @@ func (n *instance) closeAPI(context.Context) error {
 // cluster key-encryption key: the same on every node, so a session may move between them.
 const csrfKeyLabel = "valise/web/csrf/v1"
 
-// webMount is the web UI as mounted in the HTTPS server. Like apiMount, the handler is set
-// once the public URL is known and replaced when public_url or the branding changes; before,
-// its paths answer 404 and browsers' uploads are refused.
+// webMount is the web UI as mounted in the HTTPS server. The handler is set once the public
+// URL is known and replaced when public_url or the branding changes (it holds no streams: the
+// one replaced is dropped); before, its paths answer 404 and browsers' uploads are refused.
 type webMount struct {
 	h atomic.Pointer[web.Handler] // nil until set
 }

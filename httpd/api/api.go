@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -184,7 +185,8 @@ type Deps struct {
 // Config tunes the Handler.
 type Config struct {
 	// PublicURL is the base of the links in mails, "https://valise.example.org" (no
-	// trailing slash): a recipient's link is PublicURL + "/s/" + token.
+	// trailing slash): a recipient's link is PublicURL + "/s/" + token. Handler.SetPublicURL
+	// changes it while serving.
 	PublicURL string `toml:"public_url"`
 	// MaxBodyBytes bounds a JSON or form request body.
 	MaxBodyBytes int `toml:"max_body_bytes"`
@@ -210,10 +212,10 @@ func DefaultConfig() Config {
 
 // Validate reports the first thing wrong with c.
 func (c *Config) Validate() error {
-	u, err := url.Parse(c.PublicURL)
+	if err := checkPublicURL(c.PublicURL); err != nil {
+		return err
+	}
 	switch {
-	case err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.PublicURL, "/"):
-		return fmt.Errorf("api config: public_url %q must be an https URL without trailing slash", c.PublicURL)
 	case c.MaxBodyBytes < 1<<10:
 		return errors.New("api config: max_body_bytes below 1 KiB")
 	case c.StreamTimeout <= 0 || c.RequestTimeout <= 0:
@@ -224,9 +226,18 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// checkPublicURL reports whether pub can be Config.PublicURL.
+func checkPublicURL(pub string) error {
+	u, err := url.Parse(pub)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(pub, "/") {
+		return fmt.Errorf("api config: public_url %q must be an https URL without trailing slash", pub)
+	}
+	return nil
+}
+
 // Handler serves the API and the link pages. It is safe for concurrent use.
 type Handler struct {
-	cfg     Config
+	cfg     Config // cfg.PublicURL is only the first publicURL
 	deps    Deps
 	logger  *slog.Logger
 	matcher language.Matcher
@@ -235,6 +246,10 @@ type Handler struct {
 	openapi []byte
 	baseCtx context.Context // cancelled by Close: ends the streams still running
 	cancel  context.CancelFunc
+
+	// publicURL is the base of the links in mails: cfg.PublicURL, then SetPublicURL's. Never
+	// nil.
+	publicURL atomic.Pointer[string]
 }
 
 // New returns a Handler.
@@ -264,9 +279,24 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		baseCtx: ctx,
 		cancel:  cancel,
 	}
+	h.publicURL.Store(&cfg.PublicURL)
 	h.routes = h.table()
 	return h, nil
 }
+
+// SetPublicURL makes pub, which follows Config.PublicURL's rules, the base of the links in
+// the mails queued from now on. A public_url change needs no new Handler: one replaced would
+// have to be kept, to end its streams, until the node stops (issue 17 item 4).
+func (h *Handler) SetPublicURL(pub string) error {
+	if err := checkPublicURL(pub); err != nil {
+		return err
+	}
+	h.publicURL.Store(&pub)
+	return nil
+}
+
+// PublicURL returns the base of the links in mails.
+func (h *Handler) PublicURL() string { return *h.publicURL.Load() }
 
 // Close ends the downloads still streaming (their domain calls are cancelled). The Handler
 // must not serve after Close.

@@ -134,7 +134,7 @@ func (h *Handler) serveCreateSend(ctx *fasthttp.RequestCtx, c call) {
 func (h *Handler) invite(ctx context.Context, p Principal, s transfer.Send, inv transfer.Invitation) error {
 	data := notify.SendData{
 		SenderName: p.Name, SenderEmail: p.Email, Subject: s.Subject, Message: s.Message,
-		Link: h.cfg.PublicURL + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
+		Link: h.PublicURL() + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
 		RecipientName: inv.Name,
 	}
 	if data.SenderName == "" {
