@@ -8,7 +8,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -433,7 +432,7 @@ func (n *instance) startAdmin() error {
 	}
 	n.adminLn = ln
 	n.adminSrv = &http.Server{
-		Handler:           n.gate(adminapi.NewHandler(&adminService{n: n}, n.logger)),
+		Handler:           adminapi.WhileStarting(n.serving.Load, adminapi.NewHandler(&adminService{n: n}, n.logger)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
 	}
@@ -565,19 +564,6 @@ func defaultServerName(listen, advertise string) string {
 		return ip.String()
 	}
 	return "127.0.0.1"
-}
-
-// gate answers CodeUnavailable until the node serves.
-func (n *instance) gate(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !n.serving.Load() {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(adminapi.Errorf(adminapi.CodeUnavailable, "the node is starting: try again in a moment"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 // reportFatal hands a component's failure to Run, which stops the node.
