@@ -266,6 +266,18 @@ func (s *Service) ByID(ctx context.Context, id string) (User, error) {
 	return rec.User, err
 }
 
+// MailContact returns how to mail the user with this ID: their display name ("" for none),
+// e-mail address and language, from the local state; ErrNotFound if there is none. It lets
+// transfer's use cases mail a sender (a receipt, an infected-file notice) without knowing
+// account (transfer.Contacts).
+func (s *Service) MailContact(ctx context.Context, id string) (name, email, lang string, err error) {
+	u, err := s.ByID(ctx, id)
+	if err != nil {
+		return "", "", "", err
+	}
+	return u.Name, u.Email, string(u.Language), nil
+}
+
 // List returns every user, oldest first (IDs are UUIDv7), from the local state.
 func (s *Service) List(ctx context.Context) ([]User, error) {
 	if err := ctx.Err(); err != nil {

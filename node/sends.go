@@ -6,23 +6,23 @@ import (
 	"valise/transfer"
 )
 
-// mailSettled has the web UI mail what verdicts decided for sends that waited for the
-// antivirus (issue 16 item 3; see web.Handler.MailSettled), and reports whether the sender
-// was told that file is infected.
-func (n *instance) mailSettled(ctx context.Context, settled []transfer.Settled, file transfer.FileID, signature string) bool {
-	if len(settled) == 0 {
-		return false
+// notifier returns how the node's background work mails people: through the mail queue,
+// with the accounts' contacts, under the product name and public URL the web UI was last
+// built with. Before it is built (the node is starting) the links' base is not known: the
+// sends of settled are left out, each logged (the sends are settled, their recipients not
+// notified; the sender sees it on the send's page and can resend), and the product name is
+// read from the settings.
+func (n *instance) notifier(settled []transfer.Settled) (transfer.Notifier, []transfer.Settled) {
+	nt := transfer.Notifier{Mailer: n.mail, Contacts: n.accounts}
+	if b := n.web.brand.Load(); b != nil {
+		nt.Brand = *b
+		return nt, settled
 	}
-	h := n.web.h.Load()
-	if h == nil {
-		// Not mounted yet (the node is starting): the sends are settled, their recipients
-		// not notified; the sender sees it on the send's page and can resend.
-		for _, st := range settled {
-			n.logger.Error("settled send not mailed: the web UI is not started", logSendID, st.Send.ID)
-		}
-		return false
+	nt.Brand.Product = n.setting("branding.name")
+	for _, st := range settled {
+		n.logger.Error("settled send not mailed: the web UI is not started", logSendID, st.Send.ID)
 	}
-	return h.MailSettled(ctx, settled, file, signature)
+	return nt, nil
 }
 
 // settleWaitingSends releases or cancels, on the leader, the sends whose verdicts came
@@ -32,5 +32,9 @@ func (n *instance) settleWaitingSends(ctx context.Context) {
 	if err != nil {
 		n.logger.Warn("settle sends waiting for the antivirus", "err", err)
 	}
-	n.mailSettled(ctx, settled, "", "")
+	if len(settled) == 0 {
+		return
+	}
+	nt, settled := n.notifier(settled)
+	n.transfers.NotifySettled(ctx, settled, nt)
 }

@@ -11,14 +11,12 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"valise/account"
 	"valise/blobstore"
 	"valise/httpd"
 	"valise/httpd/api"
 	"valise/httpd/tus"
 	"valise/httpd/uploads"
 	"valise/httpd/web"
-	"valise/notify"
 	"valise/scan"
 	"valise/transfer"
 )
@@ -66,36 +64,10 @@ func (n *instance) httpDeps() httpd.Deps {
 }
 
 // uploadFinished mails what a file's verdict settled (the sends that waited for it), and
-// tells the sender when their upload was found infected.
+// tells the sender when their upload was found infected (transfer.Service.NotifyVerdict).
 func (n *instance) uploadFinished(ctx context.Context, f transfer.FinishedUpload) {
-	if n.mailSettled(ctx, f.Sends, f.File.ID, f.Signature) || f.File.Verdict != transfer.VerdictInfected {
-		return // the cancelled send's mail told the sender already
-	}
-	n.logger.Warn("upload infected: quarantined", logFileID, f.File.ID, "signature", f.Signature)
-	u, err := n.accounts.ByID(ctx, f.File.Owner)
-	if err != nil {
-		n.logger.Error("tell the sender of an infected upload: owner unknown", logFileID, f.File.ID, "err", err)
-		return
-	}
-	msg, err := notify.Render(notify.KindInfected, string(u.Language), n.setting("branding.name"), notify.InfectedData{
-		SenderName: displayName(u), FileName: f.File.Name, Signature: f.Signature,
-	})
-	if err != nil {
-		n.logger.Error("render the infected-file mail", logFileID, f.File.ID, "err", err)
-		return
-	}
-	msg.To = []string{u.Email}
-	msg.Ref = string(f.File.ID)
-	if _, err := n.mail.Enqueue(ctx, msg, "system"); err != nil {
-		n.logger.Error("queue the infected-file mail", logFileID, f.File.ID, "err", err)
-	}
-}
-
-func displayName(u account.User) string {
-	if u.Name != "" {
-		return u.Name
-	}
-	return u.Email
+	nt, settled := n.notifier(f.Sends)
+	n.transfers.NotifyVerdict(ctx, f.File, f.Signature, settled, nt)
 }
 
 // rescanHeld rescans, on the leader, the files held because the scanner was down, then
@@ -253,6 +225,9 @@ const csrfKeyLabel = "valise/web/csrf/v1"
 // one replaced is dropped); before, its paths answer 404 and browsers' uploads are refused.
 type webMount struct {
 	h atomic.Pointer[web.Handler] // nil until set
+	// brand is the product name and public URL the handler was built with, for the mails
+	// of the node's background work (notifier); nil until set.
+	brand atomic.Pointer[transfer.Brand]
 }
 
 // Handle implements httpd.Mount.
@@ -307,6 +282,7 @@ func (n *instance) startWeb() error {
 	if err != nil {
 		return fmt.Errorf("web ui: %w", err)
 	}
+	n.web.brand.Store(&transfer.Brand{Product: ws.name, PublicURL: ws.publicURL})
 	n.web.h.Store(h)
 	if n.webWith != (webSettings{}) {
 		n.logger.Info("web UI rebuilt for new settings", "public_url", ws.publicURL, "product_name", ws.name)

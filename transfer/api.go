@@ -560,6 +560,9 @@ type Invitation struct {
 	Name      string // the recipient's display name, "" for none
 	Kind      RecipientKind
 	Token     string
+	// Notified is set by the use cases that mail the invitation (SendFiles, ResendLink,
+	// NotifySettled) once its mail is queued and recorded.
+	Notified bool
 }
 
 // Created is what CreateSend returns.
@@ -670,8 +673,8 @@ type Outcome struct {
 }
 
 // Settled is what a verdict decided for a send that waited for the antivirus: released,
-// with the invitations to mail now, or cancelled, to tell the sender. The caller mails them
-// (transfer sends no mail), in Lang.
+// with the invitations to mail now, or cancelled, to tell the sender. NotifyVerdict and
+// NotifySettled mail them, in Lang.
 type Settled struct {
 	Send Send
 	// Lang is the language the sender composed in (SendRequest.Lang).

@@ -18,7 +18,6 @@ func TestForbiddenImports(t *testing.T) {
 		"valise/tui":                     "front ends sit above the domain",
 		"valise/adminapi":                "wire types belong to front ends",
 		"valise/account":                 "link passwords go through the PasswordHasher interface",
-		"valise/notify":                  "mails are sent by the caller, from Invitations and Receipts",
 		"github.com/valyala/fasthttp":    "no HTTP in the domain",
 		"github.com/dgraph-io/badger/v4": "metadata only through raftfsm",
 		"github.com/hashicorp/raft":      "metadata only through raftfsm",

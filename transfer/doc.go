@@ -71,15 +71,17 @@
 // "pending" (a background scan records the verdict later, without holding the PATCH);
 // DELETE → CancelUpload. Uploader does all of this, scanning included, behind the shape of
 // httpd/tus.Backend: the handler only adapts its types and errors. Sends:
-// CreateSend (mail each Invitation, then RecordNotified), ListSends, GetSend, Resend, Revoke.
+// SendFiles (CreateSend, then each Invitation mailed and RecordNotified), ListSends, GetSend,
+// ResendLink (Resend, mailed the same way), Revoke.
 // A send of a file still being scanned is created at once in the state pending_scan, with no
 // link (settle.go): the verdict releases it (FinishedUpload.Sends, or SettleWaitingSends
-// after a restart) with the Invitations to mail then, or cancels it when a file is infected.
+// after a restart) with the Invitations to mail then (NotifyVerdict, NotifySettled), or
+// cancels it when a file is infected.
 // Links (/s/{token}): AllowLinkAttempt first (429), then OpenLink with the grant; CheckLinkPassword,
-// IssueEmailCode (mail the code), CheckEmailCode (both given the client address, which
+// MailEmailCode (IssueEmailCode and its mail), CheckEmailCode (both given the client address, which
 // their failures are also counted under) give a Grant to keep in a cookie;
 // StartDownload gives a Ticket whose Manifest the handler opens in blobstore and streams
-// (Range, zip: set Ticket.Zip), then FinishDownload with the bytes served (mail the Receipt
+// (Range, zip: set Ticket.Zip), then FinishDownload with the bytes served (MailReceipt
 // when due, one per file or one per zip; Job.Trigger when the send finished).
 //
 // Status codes: ErrLinkNotFound, ErrUploadNotFound, ErrSendNotFound, ErrFileNotFound 404;
@@ -87,6 +89,14 @@
 // ErrWrongPassword, ErrWrongCode, ErrCodeExpired 403; ErrTooManyAttempts, ErrTooManyResends 429; ErrLocked 423; ErrChecksumMismatch 460; the other validation errors
 // (ErrChunkIncomplete included) 400; ErrBusy and raftfsm.ErrNotLeader 503. Code gives the
 // stable code of each.
+//
+// # Mails
+//
+// The use cases that tell people (notices.go: SendFiles, ResendLink, MailReceipt,
+// MailEmailCode, NotifyVerdict, NotifySettled) render their mails with notify and queue them
+// through the caller's Notifier: a Mailer (*notify.Sender), the Contacts of senders
+// (*account.Service) and the Brand (product name, public URL), which the caller reads for
+// each call since the settings change them. The front ends compose no mail (issue 17 item 1).
 //
 // # Rate limiting
 //

@@ -9,4 +9,6 @@ const (
 	keyVerdict = "verdict"
 	keyLive    = "live_scan"
 	keyCount   = "count"
+	// keySignature is the signature clamd matched in an infected file.
+	keySignature = "signature"
 )

@@ -23,7 +23,7 @@ import (
 // whose verdicts came while no hook could run (a node restart, another node's Uploader) is
 // settled too. Whichever comes first wins the change; the other finds the send settled and
 // does nothing, so the mails leave once. As for CreateSend, the links are recorded before
-// the caller mails them: a crash in between leaves recipients not notified, which the
+// they are mailed (NotifySettled): a crash in between leaves recipients not notified, which the
 // sender sees and can resend.
 
 // Cancel reasons of a send that waited for the antivirus (Send.CancelReason).

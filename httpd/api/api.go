@@ -7,7 +7,8 @@
 //
 // The Handler reaches the domain through the small interfaces below, declared here for what
 // it uses: *account.Service is the Accounts, *transfer.Service the Sends and Links, a tiny
-// adapter over blobstore the Files, and *notify.Sender the Mailer.
+// adapter over blobstore the Files, and *notify.Sender the Mailer (transfer.Mailer: the mails
+// are composed by transfer's use cases, which the handlers call with the Notifier).
 //
 // Authentication: `Authorization: Bearer vls_…` (account.AuthenticateToken, a linearizable
 // check); the principal is kept in the request's user values (PrincipalFrom). Only the routes
@@ -41,7 +42,6 @@ import (
 
 	"valise/account"
 	"valise/internal/membudget"
-	"valise/notify"
 	"valise/transfer"
 )
 
@@ -77,8 +77,9 @@ type Accounts interface {
 	// linearizable read; an error wrapping account.ErrInvalidToken or account.ErrDisabled
 	// when it must be refused.
 	AuthenticateToken(ctx context.Context, bearer string) (account.User, account.Token, error)
-	// ByID returns a user (for a receipt's language); account.ErrNotFound if gone.
-	ByID(ctx context.Context, id string) (account.User, error)
+	// MailContact returns a user's name, address and language, for a receipt to a sender
+	// (transfer.Contacts); account.ErrNotFound if gone.
+	MailContact(ctx context.Context, userID string) (name, email, lang string, err error)
 	// CreateToken makes a token for userID and returns it with its secret, shown once.
 	CreateToken(ctx context.Context, userID, name string) (account.Token, string, error)
 	// ListTokens returns userID's tokens without secrets.
@@ -92,18 +93,20 @@ type Accounts interface {
 // Sends is the sender's side of transfer; *transfer.Service implements it. Owner-scoped
 // methods answer another owner's object as not found.
 type Sends interface {
-	// CreateSend creates a send and returns one invitation (link token) per recipient.
-	CreateSend(ctx context.Context, owner string, req transfer.SendRequest) (transfer.Created, error)
+	// SendFiles creates a send and mails each recipient their invitation, recording it.
+	SendFiles(ctx context.Context, owner string, req transfer.SendRequest, n transfer.Notifier) (transfer.Created, error)
 	// ListSends returns owner's sends, newest first.
 	ListSends(ctx context.Context, owner string) ([]transfer.Send, error)
 	// GetSend returns owner's send with per-recipient tracking.
 	GetSend(ctx context.Context, owner string, id transfer.SendID) (transfer.Send, error)
-	// Resend mints a new link for one recipient; the old one stops working.
-	Resend(ctx context.Context, owner string, id transfer.SendID, recipient string) (transfer.Invitation, error)
+	// ResendLink mints a new link for one recipient (the old one stops working), mails it in
+	// lang and returns the send as it is now; an error wrapping transfer.ErrNotNotified when
+	// the link was made but not mailed.
+	ResendLink(ctx context.Context, owner string, id transfer.SendID, recipient, lang string, n transfer.Notifier) (transfer.Invitation, transfer.Send, error)
 	// Revoke ends a send at once, on every node.
 	Revoke(ctx context.Context, owner string, id transfer.SendID) error
-	// RecordNotified records that a recipient's mail was queued.
-	RecordNotified(ctx context.Context, id transfer.SendID, recipient string) error
+	// MailReceipt mails the sender of r's send a receipt for files.
+	MailReceipt(ctx context.Context, r transfer.Receipt, files []transfer.LinkFile, n transfer.Notifier) error
 	// GetFile returns owner's complete file (the manifest is never shown).
 	GetFile(ctx context.Context, owner string, id transfer.FileID) (transfer.File, error)
 }
@@ -119,8 +122,9 @@ type Links interface {
 	// CheckLinkPassword checks the send's password, given from client address clientIP,
 	// and returns a grant.
 	CheckLinkPassword(ctx context.Context, token, grant, password, clientIP string) (transfer.Grant, error)
-	// IssueEmailCode makes a code to mail to the link's recipient.
-	IssueEmailCode(ctx context.Context, token string) (transfer.EmailCode, error)
+	// MailEmailCode makes a code for the link and mails it to its recipient in lang; it
+	// returns when the code expires.
+	MailEmailCode(ctx context.Context, token, lang string, n transfer.Notifier) (time.Time, error)
 	// CheckEmailCode checks a mailed code, given from client address clientIP, and returns
 	// a grant.
 	CheckEmailCode(ctx context.Context, token, grant, code, clientIP string) (transfer.Grant, error)
@@ -139,12 +143,6 @@ type Files interface {
 	OpenFile(ctx context.Context, manifest []byte) (io.ReadSeekCloser, error)
 }
 
-// Mailer queues mails; *notify.Sender implements it.
-type Mailer interface {
-	// Enqueue records msg durably for delivery (or in the outbox) and returns it as stored.
-	Enqueue(ctx context.Context, msg notify.Message, actor string) (notify.Message, error)
-}
-
 // Sweeper runs the retention job early; *transfer.Job implements it. Optional.
 type Sweeper interface {
 	// Trigger asks for a sweep soon; it never blocks.
@@ -156,7 +154,6 @@ var (
 	_ Accounts = (*account.Service)(nil)
 	_ Sends    = (*transfer.Service)(nil)
 	_ Links    = (*transfer.Service)(nil)
-	_ Mailer   = (*notify.Sender)(nil)
 	_ Sweeper  = (*transfer.Job)(nil)
 )
 
@@ -171,7 +168,7 @@ type Deps struct {
 	// Files opens stored files (the node's adapter over blobstore.Store).
 	Files Files
 	// Mailer queues invitations, codes and receipts (*notify.Sender).
-	Mailer Mailer
+	Mailer transfer.Mailer
 	// Sweeper is poked when a download used a send up (*transfer.Job); nil: the periodic
 	// sweep alone ends used-up sends.
 	Sweeper Sweeper

@@ -16,7 +16,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/internal/membudget"
-	"valise/notify"
 	"valise/transfer"
 )
 
@@ -242,38 +241,9 @@ func (h *Handler) finishDownload(t transfer.Ticket, served int64) transfer.Outco
 func (h *Handler) sendReceipt(r transfer.Receipt, files []transfer.LinkFile) {
 	ctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.StreamTimeout)
 	defer cancel()
-	if err := h.queueReceipt(ctx, r, files); err != nil {
+	if err := h.deps.Sends.MailReceipt(ctx, r, files, h.notifier()); err != nil {
 		h.logger.Error("receipt not queued", logSendID, r.SendID, logErr, err)
 	}
-}
-
-func (h *Handler) queueReceipt(ctx context.Context, r transfer.Receipt, files []transfer.LinkFile) error {
-	lang := "fr"
-	name := ""
-	if u, err := h.deps.Accounts.ByID(ctx, r.Owner); err == nil {
-		lang, name = string(u.Language), u.Name
-	}
-	subject := ""
-	if s, err := h.deps.Sends.GetSend(ctx, r.Owner, r.SendID); err == nil {
-		subject = s.Subject
-		if name == "" {
-			name = s.From.Name
-		}
-	}
-	data := notify.ReceiptData{SenderName: name, RecipientEmail: r.Recipient, Subject: subject, When: r.At}
-	for _, f := range files {
-		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256,
-			ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned})
-	}
-	msg, err := notify.Render(notify.KindReceipt, lang, h.product(), data)
-	if err != nil {
-		return fmt.Errorf("render receipt: %w", err)
-	}
-	msg.To, msg.Ref = []string{r.SenderEmail}, string(r.SendID)
-	if _, err := h.deps.Mailer.Enqueue(ctx, msg, "system"); err != nil {
-		return fmt.Errorf("queue receipt: %w", err)
-	}
-	return nil
 }
 
 // serveZip streams every available file of a link as one zip. Entries are stored, not

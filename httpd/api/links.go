@@ -8,7 +8,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"valise/notify"
 	"valise/transfer"
 )
 
@@ -156,21 +155,7 @@ func (h *Handler) serveLinkCodeJSON(ctx *fasthttp.RequestCtx, c call) {
 
 // issueCode makes a code for the link and queues its mail, in lang.
 func (h *Handler) issueCode(ctx context.Context, token, lang string) (time.Time, error) {
-	code, err := h.deps.Links.IssueEmailCode(ctx, token)
-	if err != nil {
-		return time.Time{}, err
-	}
-	msg, err := notify.Render(notify.KindVerifyCode, lang, h.product(), notify.CodeData{
-		SenderName: code.SenderName, Code: code.Code, ValidFor: time.Until(code.Expires).Round(time.Minute),
-	})
-	if err != nil {
-		return time.Time{}, err
-	}
-	msg.To, msg.Ref = []string{code.Recipient}, string(code.SendID)
-	if _, err := h.deps.Mailer.Enqueue(ctx, msg, "recipient:"+code.Recipient); err != nil {
-		return time.Time{}, err
-	}
-	return code.Expires, nil
+	return h.deps.Links.MailEmailCode(ctx, token, lang, h.notifier())
 }
 
 // serveLinkVerifyJSON checks a mailed code and returns a grant.

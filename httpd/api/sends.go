@@ -1,13 +1,11 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"valise/notify"
 	"valise/transfer"
 )
 
@@ -83,9 +81,10 @@ func principal(ctx *fasthttp.RequestCtx) Principal {
 	return p
 }
 
-// serveCreateSend creates a send, mails each recipient their link and records it. A send
-// whose files are still being scanned is created at once with the state "pending_scan" and
-// no invitation: its mails leave when every file is clean (issue 16 item 3).
+// serveCreateSend creates a send, mails each recipient their link and records it
+// (transfer.Service.SendFiles). A send whose files are still being scanned is created at once
+// with the state "pending_scan" and no invitation: its mails leave when every file is clean
+// (issue 16 item 3).
 func (h *Handler) serveCreateSend(ctx *fasthttp.RequestCtx, c call) {
 	p := principal(ctx)
 	var b createSendJSON
@@ -112,50 +111,21 @@ func (h *Handler) serveCreateSend(ctx *fasthttp.RequestCtx, c call) {
 	for _, id := range b.Files {
 		req.FileIDs = append(req.FileIDs, transfer.FileID(id))
 	}
-	created, err := h.deps.Sends.CreateSend(c, p.UserID, req)
+	created, err := h.deps.Sends.SendFiles(c, p.UserID, req, h.notifier())
 	if err != nil {
 		h.fail(ctx, err)
 		return
 	}
-	for _, inv := range created.Invitations {
-		if err := h.invite(c, p, created.Send, inv); err != nil {
-			// The send exists; the sender sees the recipient not notified and can resend.
-			h.logger.Error("invitation not queued", logSendID, created.Send.ID, logErr, err)
-		}
-	}
-	send, err := h.deps.Sends.GetSend(c, p.UserID, created.Send.ID)
-	if err != nil {
-		send = created.Send
-	}
-	h.writeJSON(ctx, fasthttp.StatusCreated, createdSendJSON{Send: sendJSON(send), Password: created.Password})
+	h.writeJSON(ctx, fasthttp.StatusCreated, createdSendJSON{Send: sendJSON(created.Send), Password: created.Password})
 }
 
-// invite renders and queues one recipient's mail with their link, then records it.
-func (h *Handler) invite(ctx context.Context, p Principal, s transfer.Send, inv transfer.Invitation) error {
-	data := notify.SendData{
-		SenderName: p.Name, SenderEmail: p.Email, Subject: s.Subject, Message: s.Message,
-		Link: h.PublicURL() + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
-		RecipientName: inv.Name,
+// notifier is how the API's use cases mail: through the Mailer, under the current branding
+// and its current public URL.
+func (h *Handler) notifier() transfer.Notifier {
+	return transfer.Notifier{
+		Mailer: h.deps.Mailer, Contacts: h.deps.Accounts,
+		Brand: transfer.Brand{Product: h.product(), PublicURL: h.PublicURL()},
 	}
-	if data.SenderName == "" {
-		data.SenderName = p.Email
-	}
-	for _, f := range s.Files {
-		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned,
-			TestSignaturesOnly: transfer.CheckedTestSignaturesOnly(f.Verdict, f.VerdictReason)})
-	}
-	msg, err := notify.Render(notify.KindSend, string(p.Language), h.product(), data)
-	if err != nil {
-		return fmt.Errorf("render invitation: %w", err)
-	}
-	msg.To, msg.Ref = []string{inv.Recipient}, string(s.ID)
-	if _, err := h.deps.Mailer.Enqueue(ctx, msg, p.UserID); err != nil {
-		return fmt.Errorf("queue invitation: %w", err)
-	}
-	if err := h.deps.Sends.RecordNotified(ctx, inv.SendID, inv.Recipient); err != nil {
-		return fmt.Errorf("record invitation: %w", err)
-	}
-	return nil
 }
 
 // serveListSends lists the caller's sends.
@@ -190,25 +160,12 @@ func (h *Handler) serveResend(ctx *fasthttp.RequestCtx, c call) {
 		h.fail(ctx, err)
 		return
 	}
-	id := transfer.SendID(c.params["id"])
-	inv, err := h.deps.Sends.Resend(c, p.UserID, id, b.Recipient)
+	_, send, err := h.deps.Sends.ResendLink(c, p.UserID, transfer.SendID(c.params["id"]), b.Recipient, string(p.Language), h.notifier())
 	if err != nil {
 		h.fail(ctx, err)
 		return
 	}
-	s, err := h.deps.Sends.GetSend(c, p.UserID, id)
-	if err == nil {
-		err = h.invite(c, p, s, inv)
-	}
-	if err != nil {
-		h.fail(ctx, err)
-		return
-	}
-	if s, err = h.deps.Sends.GetSend(c, p.UserID, id); err != nil {
-		h.fail(ctx, err)
-		return
-	}
-	h.writeJSON(ctx, fasthttp.StatusOK, sendJSON(s))
+	h.writeJSON(ctx, fasthttp.StatusOK, sendJSON(send))
 }
 
 // serveRevoke ends a send at once.

@@ -60,7 +60,9 @@ func (e *env) mountUploadsWrapped(t *testing.T, scanner transfer.Scanner, wrap f
 	ucfg := transfer.DefaultUploaderConfig()
 	// As the node does: a verdict's settled sends are mailed (issue 16 item 3).
 	ucfg.OnFinished = func(ctx context.Context, f transfer.FinishedUpload) {
-		e.h.MailSettled(ctx, f.Sends, f.File.ID, f.Signature)
+		n := e.h.notifier()
+		n.Contacts = e.accounts
+		e.sends.NotifyVerdict(ctx, f.File, f.Signature, f.Sends, n)
 	}
 	up, err := transfer.NewUploader(ucfg, e.sends, e.bs, scanner, testLogger(t))
 	if err != nil {

@@ -1,9 +1,7 @@
 package web
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/mail"
 	"slices"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"valise/notify"
 	"valise/transfer"
 )
 
@@ -166,9 +163,10 @@ type createdLink struct {
 	Notified  bool
 }
 
-// newLink returns the link shown for an invitation, with its QR code.
+// newLink returns the link shown for an invitation, with its QR code and whether it was
+// mailed.
 func (h *Handler) newLink(inv transfer.Invitation) *createdLink {
-	l := &createdLink{Recipient: inv.Recipient, URL: h.cfg.PublicURL + "/s/" + inv.Token}
+	l := &createdLink{Recipient: inv.Recipient, URL: h.cfg.PublicURL + "/s/" + inv.Token, Notified: inv.Notified}
 	qrURL, err := qrDataURL(l.URL)
 	if err != nil {
 		h.logger.Warn("QR code not drawn", logSendID, inv.SendID, logErr, err)
@@ -256,7 +254,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 			EmailCode:           d.EmailCode,
 		},
 	}
-	created, err := h.deps.Sends.CreateSend(r.cx, r.user.ID, req)
+	created, err := h.deps.Sends.SendFiles(r.cx, r.user.ID, req, h.notifier())
 	if err != nil {
 		if msg, ok := notSendableMessage(tr, err, d.Files); ok {
 			fail(msg)
@@ -267,17 +265,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 	}
 	out := createdData{Send: created.Send, Pending: created.Send.PendingScan}
 	for _, inv := range created.Invitations {
-		link := h.newLink(inv)
-		if err := h.invite(r.cx, r, created.Send, inv); err != nil {
-			// The send exists; the sender sees the recipient not notified and can resend.
-			h.logger.Error("invitation not queued", logSendID, created.Send.ID, logErr, err)
-		} else {
-			link.Notified = true
-		}
-		out.Links = append(out.Links, *link)
-	}
-	if s, err := h.deps.Sends.GetSend(r.cx, r.user.ID, created.Send.ID); err == nil {
-		out.Send = s
+		out.Links = append(out.Links, *h.newLink(inv))
 	}
 	p := h.newPage(r)
 	p.Notice = tr.translate("send.created")
@@ -296,34 +284,12 @@ func passwordLost(args *fasthttp.Args) bool {
 	return args.Has("password_set") && len(args.Peek("password")) == 0
 }
 
-// invite renders and queues one recipient's mail with their link, then records it. The mail
-// is in the language of the page the sender writes in: the recipient's is not known, and the
-// sender's own message is most likely in that language.
-func (h *Handler) invite(ctx context.Context, r *request, s transfer.Send, inv transfer.Invitation) error {
-	data := notify.SendData{
-		SenderName: r.user.Name, SenderEmail: r.user.Email, Subject: s.Subject, Message: s.Message,
-		Link: h.cfg.PublicURL + "/s/" + inv.Token, Expires: s.Expires, PasswordSet: s.Options.PasswordRequired,
-		RecipientName: inv.Name,
-	}
-	if data.SenderName == "" {
-		data.SenderName = r.user.Email
-	}
-	for _, f := range s.Files {
-		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned,
-			TestSignaturesOnly: transfer.CheckedTestSignaturesOnly(f.Verdict, f.VerdictReason)})
-	}
-	msg, err := notify.Render(notify.KindSend, r.lang, h.cfg.ProductName, data)
-	if err != nil {
-		return fmt.Errorf("render invitation: %w", err)
-	}
-	msg.To, msg.Ref = []string{inv.Recipient}, string(s.ID)
-	if _, err := h.deps.Mailer.Enqueue(ctx, msg, r.user.ID); err != nil {
-		return fmt.Errorf("queue invitation: %w", err)
-	}
-	if err := h.deps.Sends.RecordNotified(ctx, inv.SendID, inv.Recipient); err != nil {
-		return fmt.Errorf("record invitation: %w", err)
-	}
-	return nil
+// notifier is how the web UI's use cases mail: through the Mailer, under the product name
+// and public URL this handler was built with. Invitations are in the language of the page
+// the sender writes in: the recipient's is not known, and the sender's own message is most
+// likely in that language.
+func (h *Handler) notifier() transfer.Notifier {
+	return transfer.Notifier{Mailer: h.deps.Mailer, Brand: transfer.Brand{Product: h.cfg.ProductName, PublicURL: h.cfg.PublicURL}}
 }
 
 // notSendableMessage returns what the user should read about a file CreateSend refused for

@@ -290,60 +290,6 @@ func TestComposeKeepsDisplayNames(t *testing.T) {
 	}
 }
 
-// TestMailSettled guards issue 16 item 3's mails: a send released by its files' verdicts
-// mails each recipient a working link once, in the sender's language, greeting them by name;
-// a send cancelled by an infected file tells its sender, saying the send is cancelled.
-func TestMailSettled(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		verdict  transfer.Verdict
-		wantTo   string
-		wantText string
-	}{
-		{"released", transfer.VerdictClean, "bob@example.org", "Bonjour Bob Martin,"},
-		{"cancelled", transfer.VerdictInfected, "alice@example.org", "annulé"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
-			f := filetest.StoreVerdict(e.ctx, t, e.sends, e.bs, alice.ID, "", "contrat.pdf", []byte(strings.Repeat("c", 3000)), transfer.VerdictPending)
-			c, err := e.sends.CreateSend(e.ctx, alice.ID, transfer.SendRequest{
-				From: transfer.Sender{Name: "Alice", Email: "alice@example.org"}, To: []string{"Bob Martin <bob@example.org>"},
-				Subject: "Contrat", FileIDs: []transfer.FileID{f.ID}, Lang: "fr",
-			})
-			if err != nil || c.Send.State != transfer.StatusPendingScan {
-				t.Fatalf("create: %s, %v", c.Send.State, err)
-			}
-			if err := e.sends.SetVerdict(e.ctx, f.ID, tc.verdict, ""); err != nil {
-				t.Fatal(err)
-			}
-			settled, err := e.sends.SettleWaitingSends(e.ctx)
-			if err != nil || len(settled) != 1 {
-				t.Fatalf("settle: %d, %v", len(settled), err)
-			}
-			told := e.h.MailSettled(e.ctx, settled, f.ID, "Eicar-Test-Signature")
-			if told != (tc.verdict == transfer.VerdictInfected) {
-				t.Errorf("MailSettled told the sender of the infected file: %v", told)
-			}
-			out, err := e.mail.Outbox(e.ctx)
-			if err != nil || len(out) != 1 || out[0].To[0] != tc.wantTo || out[0].Lang != "fr" || !strings.Contains(out[0].Text, tc.wantText) {
-				t.Fatalf("outbox: %+v, %v; want one French mail to %s saying %q", out, err, tc.wantTo, tc.wantText)
-			}
-			if tc.verdict == transfer.VerdictClean {
-				i := strings.Index(out[0].Text, "/s/")
-				token := strings.Fields(out[0].Text[i+3:])[0]
-				if _, err := e.sends.OpenLink(e.ctx, token, "", "192.0.2.1"); err != nil {
-					t.Fatalf("the mailed link: %v", err)
-				}
-				s, _ := e.sends.GetSend(e.ctx, alice.ID, c.Send.ID)
-				if s.Recipients[0].NotifyCount != 1 {
-					t.Errorf("notification not recorded: %+v", s.Recipients[0])
-				}
-			}
-		})
-	}
-}
-
 // TestResendFloodWeb guards issue 16 item 9 in the web UI: past the resend budget of a send,
 // the page answers 429 with a message saying why.
 func TestResendFloodWeb(t *testing.T) {

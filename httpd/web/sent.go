@@ -116,8 +116,9 @@ func (h *Handler) renderDetail(r *request, id transfer.SendID, status int, notic
 func (h *Handler) serveResend(r *request, params map[string]string) {
 	id := transfer.SendID(params["id"])
 	recipient := string(r.ctx.PostArgs().Peek("recipient"))
-	inv, err := h.deps.Sends.Resend(r.cx, r.user.ID, id, recipient)
-	if err != nil {
+	inv, _, err := h.deps.Sends.ResendLink(r.cx, r.user.ID, id, recipient, r.lang, h.notifier())
+	if err != nil && !errors.Is(err, transfer.ErrNotNotified) {
+		// Not ErrNotNotified: no link was made. With it, the link shows, not notified.
 		if errors.Is(err, transfer.ErrSendNotFound) {
 			h.renderError(r, fasthttp.StatusNotFound, "error.not_found")
 			return
@@ -131,16 +132,7 @@ func (h *Handler) serveResend(r *request, params map[string]string) {
 		h.render(r, status, "error", p)
 		return
 	}
-	s, err := h.deps.Sends.GetSend(r.cx, r.user.ID, id)
-	link := h.newLink(inv)
-	if err == nil {
-		if err := h.invite(r.cx, r, s, inv); err != nil {
-			h.logger.Error("invitation not queued", logSendID, id, logErr, err)
-		} else {
-			link.Notified = true
-		}
-	}
-	h.renderDetail(r, id, fasthttp.StatusOK, h.translator(r.lang).translate("detail.resent", "Address", inv.Recipient), link)
+	h.renderDetail(r, id, fasthttp.StatusOK, h.translator(r.lang).translate("detail.resent", "Address", inv.Recipient), h.newLink(inv))
 }
 
 // serveRevoke ends the send at once.

@@ -33,7 +33,6 @@ import (
 
 	"valise/account"
 	"valise/locale"
-	"valise/notify"
 	"valise/transfer"
 )
 
@@ -72,26 +71,20 @@ type Accounts interface {
 // Sends is the sender's side of transfer; *transfer.Service implements it. Owner-scoped
 // methods answer another owner's object as not found.
 type Sends interface {
-	// CreateSend creates a send and returns one invitation (link token) per recipient.
-	CreateSend(ctx context.Context, owner string, req transfer.SendRequest) (transfer.Created, error)
+	// SendFiles creates a send and mails each recipient their invitation, recording it.
+	SendFiles(ctx context.Context, owner string, req transfer.SendRequest, n transfer.Notifier) (transfer.Created, error)
 	// ListSends returns owner's sends, newest first.
 	ListSends(ctx context.Context, owner string) ([]transfer.Send, error)
 	// GetSend returns owner's send with per-recipient tracking.
 	GetSend(ctx context.Context, owner string, id transfer.SendID) (transfer.Send, error)
-	// Resend mints a new link for one recipient; the old one stops working.
-	Resend(ctx context.Context, owner string, id transfer.SendID, recipient string) (transfer.Invitation, error)
+	// ResendLink mints a new link for one recipient (the old one stops working) and mails it
+	// in lang; an error wrapping transfer.ErrNotNotified when the link was made but not
+	// mailed.
+	ResendLink(ctx context.Context, owner string, id transfer.SendID, recipient, lang string, n transfer.Notifier) (transfer.Invitation, transfer.Send, error)
 	// Revoke ends a send at once, on every node.
 	Revoke(ctx context.Context, owner string, id transfer.SendID) error
-	// RecordNotified records that a recipient's mail was queued.
-	RecordNotified(ctx context.Context, id transfer.SendID, recipient string) error
 	// GetFile returns owner's complete file.
 	GetFile(ctx context.Context, owner string, id transfer.FileID) (transfer.File, error)
-}
-
-// Mailer queues mails; *notify.Sender implements it.
-type Mailer interface {
-	// Enqueue records msg durably for delivery (or in the outbox) and returns it as stored.
-	Enqueue(ctx context.Context, msg notify.Message, actor string) (notify.Message, error)
 }
 
 // Limits says how much a user may upload and send, so the compose page checks sizes, quota
@@ -107,7 +100,7 @@ type Limits interface {
 type Deps struct {
 	Accounts Accounts
 	Sends    Sends
-	Mailer   Mailer
+	Mailer   transfer.Mailer // *notify.Sender
 	Limits   Limits
 	Logger   *slog.Logger
 }
