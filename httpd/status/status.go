@@ -12,7 +12,7 @@ import (
 )
 
 // ChecksumMismatch is tus's status for a chunk that does not match its Upload-Checksum
-// (the checksum extension; net/http has no name for it).
+// (the checksum extension; fasthttp has no name for it).
 const ChecksumMismatch = 460
 
 // statuses holds the status of each kind; TestEveryKind keeps it complete.
