@@ -40,6 +40,7 @@ const (
 	Locked                   // someone else is changing it right now: retry soon
 	RateLimited              // too many attempts: wait, then retry
 	Corrupted                // the data arrived damaged (a checksum does not match): resend
+	Precondition             // a protocol precondition is unmet (a version header): upgrade
 	Unavailable              // the service cannot answer now (no leader, busy, stopping): retry
 	numKinds
 )
@@ -48,7 +49,8 @@ var kindNames = [numKinds]string{
 	Internal: "internal", Invalid: "invalid", Unauthorized: "unauthorized", Forbidden: "forbidden",
 	NotFound: "not_found", NotAllowed: "not_allowed", Timeout: "timeout", Conflict: "conflict",
 	Gone: "gone", TooLarge: "too_large", Unsupported: "unsupported", OutOfRange: "out_of_range",
-	Locked: "locked", RateLimited: "rate_limited", Corrupted: "corrupted", Unavailable: "unavailable",
+	Locked: "locked", RateLimited: "rate_limited", Corrupted: "corrupted", Precondition: "precondition",
+	Unavailable: "unavailable",
 }
 
 // Kinds returns every kind, Internal first, for tables that must cover them all.

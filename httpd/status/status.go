@@ -32,6 +32,7 @@ var statuses = [...]int{
 	fault.Locked:       fasthttp.StatusLocked,
 	fault.RateLimited:  fasthttp.StatusTooManyRequests,
 	fault.Corrupted:    ChecksumMismatch,
+	fault.Precondition: fasthttp.StatusPreconditionFailed,
 	fault.Unavailable:  fasthttp.StatusServiceUnavailable,
 }
 
