@@ -22,56 +22,66 @@ import (
 	"sync"
 	"time"
 
+	"valise/fault"
 	"valise/raftfsm"
 )
 
-// Errors returned by Service, usually inside a *UserError. Callers test them with errors.Is.
+// Errors returned by Service, usually inside a *UserError. Callers test them with errors.Is;
+// each has a fault.Kind and a stable code (fault.KindOf, fault.CodeOf) that front ends map to
+// their answers (issue 17 item 2). The store's errors are translated at this boundary: see
+// ErrUnavailable.
 var (
 	// ErrNotFound is returned when the user, session or token asked for does not exist.
-	ErrNotFound = errors.New("account: not found")
+	ErrNotFound = fault.New(fault.NotFound, "not_found", "account: not found")
 
 	// ErrEmailTaken is returned by Add when another user already has the e-mail address.
-	ErrEmailTaken = errors.New("account: e-mail address already in use")
+	ErrEmailTaken = fault.New(fault.Conflict, "email_taken", "account: e-mail address already in use")
 
 	// ErrInvalidEmail is returned for an e-mail address that is not a plain addr-spec
 	// (local@domain, ASCII, no display name, no quoting, at most 254 characters).
-	ErrInvalidEmail = errors.New("account: invalid e-mail address")
+	ErrInvalidEmail = fault.New(fault.Invalid, "invalid_input", "account: invalid e-mail address")
 
 	// ErrInvalidInput is returned for a bad name, role, language or token name.
-	ErrInvalidInput = errors.New("account: invalid input")
+	ErrInvalidInput = fault.New(fault.Invalid, "invalid_input", "account: invalid input")
 
 	// ErrWeakPassword is returned when a chosen password is shorter than the configured
 	// minimum or longer than MaxPasswordLen bytes.
-	ErrWeakPassword = errors.New("account: password too weak")
+	ErrWeakPassword = fault.New(fault.Invalid, "invalid_input", "account: password too weak")
 
 	// ErrBadCredentials is returned by CheckPassword for an unknown e-mail address or a wrong
 	// password (the two are indistinguishable, timing included).
-	ErrBadCredentials = errors.New("account: wrong e-mail address or password")
+	ErrBadCredentials = fault.New(fault.Unauthorized, "bad_credentials", "account: wrong e-mail address or password")
 
 	// ErrDisabled is returned when the user is disabled: by CheckPassword (after a right
 	// password only), Session and AuthenticateToken.
-	ErrDisabled = errors.New("account: user disabled")
+	ErrDisabled = fault.New(fault.Unauthorized, "unauthorized", "account: user disabled")
 
 	// ErrLocked is returned by CheckPassword while the user is locked out after repeated
 	// failures; the error also holds a *LockedError saying until when.
-	ErrLocked = errors.New("account: temporarily locked")
+	ErrLocked = fault.New(fault.RateLimited, "account_locked", "account: temporarily locked")
 
 	// ErrInvalidToken is returned by AuthenticateToken for a token that is malformed, unknown
 	// or revoked, and by Session for an unknown session token.
-	ErrInvalidToken = errors.New("account: invalid token")
+	ErrInvalidToken = fault.New(fault.Unauthorized, "unauthorized", "account: invalid token")
 
 	// ErrSessionExpired is returned by Session when the session passed its idle or absolute
 	// limit; it is deleted.
-	ErrSessionExpired = errors.New("account: session expired")
+	ErrSessionExpired = fault.New(fault.Unauthorized, "unauthorized", "account: session expired")
 
 	// ErrBusy is returned when too many password hashes already wait for a slot
 	// (PasswordConfig.MaxQueue), or one waited PasswordConfig.MaxWait: the caller answers
 	// "try again in a moment" (HTTP 429 with Retry-After). Nothing was checked or counted.
-	ErrBusy = errors.New("account: too many password checks at once")
+	ErrBusy = fault.New(fault.RateLimited, "busy", "account: too many password checks at once")
 
 	// ErrBadPHC is returned by ParsePHC for a string that is not an Argon2id PHC hash within
 	// the accepted bounds.
-	ErrBadPHC = errors.New("account: malformed password hash")
+	ErrBadPHC = fault.New(fault.Invalid, "invalid_input", "account: malformed password hash")
+
+	// ErrUnavailable is returned, wrapping the cause, when the store cannot take a change
+	// now: this node is not the Raft leader, none is known, the store is closing, or a change
+	// kept conflicting with concurrent ones after its retries. The caller may retry later
+	// (HTTP 503 with Retry-After), or on the leader.
+	ErrUnavailable = fault.New(fault.Unavailable, "unavailable", "account: store unavailable, retry")
 )
 
 // Store is the replicated metadata as account uses it; *raftfsm.Store implements it.
@@ -231,7 +241,7 @@ func New(cfg Config, store Store, logger *slog.Logger) (*Service, error) {
 	}
 	return &Service{
 		cfg:      cfg,
-		store:    store,
+		store:    storeErrors{store},
 		hasher:   newHasher(cfg.Password, cfg.OnHash),
 		now:      func() time.Time { return now().UTC() },
 		logger:   logger.With("component", "account"),

@@ -299,7 +299,7 @@ func (s *Service) recordFailure(ctx context.Context, subject, addr string) error
 		}
 		return err
 	}
-	return fmt.Errorf("record login failure of %s: %w", subject, raftfsm.ErrConflict)
+	return fmt.Errorf("record login failure of %s: still conflicting: %w: %w", subject, ErrUnavailable, raftfsm.ErrConflict)
 }
 
 // resetFailures deletes a user's lock record and that of the address a right password came

@@ -331,7 +331,7 @@ func (s *Service) updateUser(ctx context.Context, email, action string, change f
 		}
 		return rec.User, nil
 	}
-	return User{}, fmt.Errorf("%s %s: still conflicting after %d attempts: %w", action, email, maxRetries, raftfsm.ErrConflict)
+	return User{}, fmt.Errorf("%s %s: still conflicting after %d attempts: %w: %w", action, email, maxRetries, ErrUnavailable, raftfsm.ErrConflict)
 }
 
 // Disable disables the user with this e-mail address: from the moment it returns, on every
@@ -444,7 +444,7 @@ func (s *Service) changePassword(ctx context.Context, email, action, hash string
 		s.logger.Info("password changed: other sessions and tokens ended", logUserID, rec.ID, "tokens_revoked", revoked)
 		return nil
 	}
-	return fmt.Errorf("%s %s: still conflicting after %d attempts: %w", action, email, maxRetries, raftfsm.ErrConflict)
+	return fmt.Errorf("%s %s: still conflicting after %d attempts: %w: %w", action, email, maxRetries, ErrUnavailable, raftfsm.ErrConflict)
 }
 
 // SetRole changes the role of the user with this e-mail address.

@@ -44,8 +44,8 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("%v until %s", ErrLocked, e.Until.UTC().Format(time.RFC3339))
 }
 
-// Is makes errors.Is(err, ErrLocked) true.
-func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+// Unwrap makes errors.Is(err, ErrLocked) true, and gives its kind and code.
+func (e *LockedError) Unwrap() error { return ErrLocked }
 
 // userErr wraps cause (which wraps or is one of the sentinels) in a *UserError with the
 // sentinel's messages.

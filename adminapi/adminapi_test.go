@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"valise/fault"
 )
 
 // stubService answers the admin calls with fixed values, to test the wire layer alone.
@@ -236,5 +238,23 @@ func TestClientNotRunning(t *testing.T) {
 	defer c.Close()
 	if _, err := c.Status(context.Background()); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("err = %v, want ErrNotRunning", err)
+	}
+}
+
+// TestCodeOfEveryKind checks that every fault kind has an admin code, and that only Internal
+// answers "internal" (issue 17 item 2).
+func TestCodeOfEveryKind(t *testing.T) {
+	valid := map[string]bool{CodeBadRequest: true, CodeNotFound: true, CodeConflict: true,
+		CodeInvalidValue: true, CodeUnavailable: true, CodeInternal: true}
+	for _, k := range fault.Kinds() {
+		t.Run(k.String(), func(t *testing.T) {
+			c := CodeOf(k)
+			if !valid[c] {
+				t.Fatalf("CodeOf(%v) = %q, not an admin code", k, c)
+			}
+			if (c == CodeInternal) != (k == fault.Internal) {
+				t.Fatalf("CodeOf(%v) = %q", k, c)
+			}
+		})
 	}
 }

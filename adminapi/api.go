@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"valise/fault"
 )
 
 // Routes of the admin API. Every body is JSON; errors are an Error object with a non-2xx status.
@@ -75,6 +77,26 @@ func (e *Error) Error() string { return e.Message }
 // choose what the operator sees.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code an operator sees for an error of kind: the one place where the
+// admin API turns fault kinds into codes, as httpd/status does into HTTP statuses (issue 17
+// item 2). The operator acts on users and settings, so a refusal because of the named
+// thing's state (it exists already, is disabled, is locked out) is a conflict.
+func CodeOf(kind fault.Kind) string {
+	switch kind {
+	case fault.NotFound, fault.Gone:
+		return CodeNotFound
+	case fault.Conflict, fault.Locked, fault.Unauthorized, fault.Forbidden, fault.RateLimited:
+		return CodeConflict
+	case fault.Invalid, fault.TooLarge, fault.Unsupported, fault.OutOfRange, fault.Corrupted, fault.Precondition:
+		return CodeInvalidValue
+	case fault.NotAllowed:
+		return CodeBadRequest
+	case fault.Unavailable, fault.Timeout:
+		return CodeUnavailable
+	}
+	return CodeInternal
 }
 
 // Status is the node's state as `appliance status --json` prints it. Its shape is a stable

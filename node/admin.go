@@ -11,6 +11,7 @@ import (
 
 	"valise/account"
 	"valise/adminapi"
+	"valise/fault"
 	"valise/keyring"
 	"valise/notify"
 	"valise/raftfsm"
@@ -343,34 +344,26 @@ func (s *adminService) leader() error {
 	return adminapi.Errorf(adminapi.CodeNotLeader, "this node is not the leader: run the command on %s (%s)", st.LeaderID, st.LeaderAddr)
 }
 
-// translate turns a domain or store error into what the operator sees.
+// translate turns a domain or store error into what the operator sees: first the store's
+// own errors, which the node meets itself (settings) and which say where to retry, then the
+// kind of a domain error through adminapi.CodeOf, with a *account.UserError's message.
 func translate(err error) error {
-	var ue *account.UserError
-	if errors.As(err, &ue) {
-		code := adminapi.CodeInvalidValue
-		switch {
-		case errors.Is(err, account.ErrEmailTaken):
-			code = adminapi.CodeConflict
-		case errors.Is(err, account.ErrNotFound):
-			code = adminapi.CodeNotFound
-		case errors.Is(err, raftfsm.ErrNotLeader):
-			code = adminapi.CodeNotLeader
-		case errors.Is(err, account.ErrLocked), errors.Is(err, account.ErrDisabled):
-			code = adminapi.CodeConflict
-		}
-		return adminapi.Errorf(code, "%s", ue.Message(account.LangEN))
-	}
 	switch {
-	case errors.Is(err, account.ErrNotFound):
-		return adminapi.Errorf(adminapi.CodeNotFound, "not found")
 	case errors.Is(err, raftfsm.ErrNotLeader):
 		return adminapi.Errorf(adminapi.CodeNotLeader, "this node is not the leader")
 	case errors.Is(err, raftfsm.ErrNoLeader):
 		return adminapi.Errorf(adminapi.CodeUnavailable, "no Raft leader is known yet: try again in a moment")
-	case errors.Is(err, raftfsm.ErrConflict):
-		return adminapi.Errorf(adminapi.CodeConflict, "%v", err)
 	case errors.Is(err, raftfsm.ErrClosed):
 		return adminapi.Errorf(adminapi.CodeUnavailable, "the node is stopping")
+	case errors.Is(err, raftfsm.ErrConflict) && fault.KindOf(err) == fault.Internal:
+		return adminapi.Errorf(adminapi.CodeConflict, "%v", err) // a setting changed meanwhile
+	}
+	var ue *account.UserError
+	if errors.As(err, &ue) {
+		return adminapi.Errorf(adminapi.CodeOf(fault.KindOf(err)), "%s", ue.Message(account.LangEN))
+	}
+	if k := fault.KindOf(err); k != fault.Internal {
+		return adminapi.Errorf(adminapi.CodeOf(k), "%v", err)
 	}
 	return err
 }

@@ -13,7 +13,7 @@ func TestDeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := []string{"github.com/wneessen/go-mail", "golang.org/x/text/", "valise/raftfsm", "valise/locale"}
+	allowed := []string{"github.com/wneessen/go-mail", "golang.org/x/text/", "valise/raftfsm", "valise/locale", "valise/fault"}
 	for _, imp := range pkg.Imports {
 		first, _, _ := strings.Cut(imp, "/")
 		if !strings.Contains(first, ".") && first != "valise" {

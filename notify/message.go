@@ -11,27 +11,32 @@ package notify
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
 	"time"
 	"unicode"
+
+	"valise/fault"
 )
 
-// Errors returned by this package. Callers test them with errors.Is.
+// Errors returned by this package. Callers test them with errors.Is; each has a fault.Kind
+// and a stable code that front ends map to their answers (issue 17 item 2).
 var (
 	// ErrUnknownKind is returned by Render for a Kind it has no template for.
-	ErrUnknownKind = errors.New("notify: unknown message kind")
+	ErrUnknownKind = fault.New(fault.Internal, "internal", "notify: unknown message kind")
 	// ErrBadData is returned by Render when data is not the type its Kind needs.
-	ErrBadData = errors.New("notify: wrong data for message kind")
+	ErrBadData = fault.New(fault.Internal, "internal", "notify: wrong data for message kind")
 	// ErrBadAddress is returned by Enqueue for a recipient that is not one plain e-mail
 	// address, and for a message without recipients.
-	ErrBadAddress = errors.New("notify: invalid e-mail address")
+	ErrBadAddress = fault.New(fault.Invalid, "recipient_invalid", "notify: invalid e-mail address")
 	// ErrStopped is returned by Enqueue after Stop.
-	ErrStopped = errors.New("notify: sender stopped")
+	ErrStopped = fault.New(fault.Unavailable, "unavailable", "notify: sender stopped")
 	// ErrBadRecord is returned (wrapped) when a stored queue record cannot be decoded.
-	ErrBadRecord = errors.New("notify: malformed queue record")
+	ErrBadRecord = fault.New(fault.Internal, "internal", "notify: malformed queue record")
+	// ErrUnavailable is returned, wrapping the store's error, when the store cannot take a
+	// change now: this node is not the Raft leader, none is known, or the store is closing.
+	ErrUnavailable = fault.New(fault.Unavailable, "unavailable", "notify: store unavailable")
 )
 
 // Kind says what a message is for.

@@ -2,219 +2,196 @@ package transfer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
+	"valise/fault"
 	"valise/raftfsm"
 )
 
-// Errors returned by Service. Callers test them with errors.Is; Code gives each a stable
-// string for API answers. Errors from the metadata store (raftfsm.ErrNotLeader,
-// raftfsm.ErrNoLeader, raftfsm.ErrClosed) come back wrapped, unchanged.
+// Errors returned by Service. Callers test them with errors.Is; each has a fault.Kind and a
+// stable code (fault.KindOf, fault.CodeOf, Code) that front ends map to their answers
+// (issue 17 item 2). Errors from the metadata store that mean "not now"
+// (raftfsm.ErrNotLeader, raftfsm.ErrNoLeader, raftfsm.ErrClosed) come back wrapped in
+// ErrUnavailable, so a front end needs no knowledge of raftfsm.
 var (
 	// ErrInvalidFileName is returned by CreateUpload (and ValidateFileName) for a file name
 	// that could escape a directory or mislead a reader; the error is a *FileNameError.
-	ErrInvalidFileName = errors.New("transfer: invalid file name")
+	ErrInvalidFileName = fault.New(fault.Invalid, "file_name_invalid", "transfer: invalid file name")
 
 	// ErrInvalidSize is returned by CreateUpload for a negative declared size and by
 	// RecordProgress for an offset outside [0, size].
-	ErrInvalidSize = errors.New("transfer: invalid size")
+	ErrInvalidSize = fault.New(fault.Invalid, "size_invalid", "transfer: invalid size")
 
 	// ErrTooLarge is returned by CreateUpload when the declared size exceeds the policy's
 	// MaxFileSize.
-	ErrTooLarge = errors.New("transfer: file larger than the policy allows")
+	ErrTooLarge = fault.New(fault.TooLarge, "upload_too_large", "transfer: file larger than the policy allows")
 
 	// ErrQuotaExceeded is returned by CreateUpload when the owner's uploads and files would
 	// exceed the policy's quota.
-	ErrQuotaExceeded = errors.New("transfer: quota exceeded")
+	ErrQuotaExceeded = fault.New(fault.TooLarge, "quota_exceeded", "transfer: quota exceeded")
 
 	// ErrInvalidMetadata is returned by CreateUpload for upload metadata beyond the caps
 	// (count, size) or with invalid text.
-	ErrInvalidMetadata = errors.New("transfer: invalid upload metadata")
+	ErrInvalidMetadata = fault.New(fault.Invalid, "metadata_invalid", "transfer: invalid upload metadata")
 
 	// ErrInvalidOwner is returned for an empty or oversized owner ID.
-	ErrInvalidOwner = errors.New("transfer: invalid owner")
+	ErrInvalidOwner = fault.New(fault.Invalid, "owner_invalid", "transfer: invalid owner")
 
 	// ErrUploadNotFound is returned for an upload that does not exist, or belongs to someone
 	// else (tus: 404).
-	ErrUploadNotFound = errors.New("transfer: upload not found")
+	ErrUploadNotFound = fault.New(fault.NotFound, "upload_not_found", "transfer: upload not found")
 
 	// ErrUploadExpired is returned for the owner's upload that passed its expiry without
 	// progress (tus: 410).
-	ErrUploadExpired = errors.New("transfer: upload expired")
+	ErrUploadExpired = fault.New(fault.Gone, "upload_expired", "transfer: upload expired")
 
 	// ErrOffsetMismatch is returned by RecordProgress when the upload is not at the expected
 	// offset, including when a concurrent PATCH won the race (tus: 409).
-	ErrOffsetMismatch = errors.New("transfer: upload offset mismatch")
+	ErrOffsetMismatch = fault.New(fault.Conflict, "offset_mismatch", "transfer: upload offset mismatch")
 
 	// ErrFileNotFound is returned for a file that does not exist (or was destroyed), or
 	// belongs to someone else.
-	ErrFileNotFound = errors.New("transfer: file not found")
+	ErrFileNotFound = fault.New(fault.NotFound, "file_not_found", "transfer: file not found")
 
 	// ErrFileNotSendable is returned by CreateSend for a file whose verdict is not clean
 	// (infected, quarantined, not scanned and held by the policy); the error is a
 	// *FileNotSendableError. A file still being scanned is no reason: the send waits for it
 	// (StatusPendingScan).
-	ErrFileNotSendable = errors.New("transfer: file cannot be sent")
+	ErrFileNotSendable = fault.New(fault.Invalid, "file_not_sendable", "transfer: file cannot be sent")
 
 	// ErrFileScanning names a file still being scanned (VerdictPending). CreateSend no
 	// longer returns it (issue 16 item 3: the send waits for the antivirus instead); the code
 	// "file_scanning" stays for clients that know it.
-	ErrFileScanning = errors.New("transfer: file still being scanned: try again when the scan is done")
+	ErrFileScanning = fault.New(fault.Conflict, "file_scanning", "transfer: file still being scanned: try again when the scan is done")
 
 	// ErrInvalidVerdict is returned for a verdict that is not one of the Verdict constants.
-	ErrInvalidVerdict = errors.New("transfer: invalid verdict")
+	ErrInvalidVerdict = fault.New(fault.Invalid, "verdict_invalid", "transfer: invalid verdict")
 
 	// ErrInvalidRecipient is returned by CreateSend for an address that is not a plain
 	// e-mail address; the error is a *RecipientError.
-	ErrInvalidRecipient = errors.New("transfer: invalid recipient")
+	ErrInvalidRecipient = fault.New(fault.Invalid, "recipient_invalid", "transfer: invalid recipient")
 
 	// ErrNoRecipients is returned by CreateSend with no recipient at all.
-	ErrNoRecipients = errors.New("transfer: no recipient")
+	ErrNoRecipients = fault.New(fault.Invalid, "no_recipients", "transfer: no recipient")
 
 	// ErrTooManyRecipients is returned by CreateSend with more distinct recipients than
 	// Config.MaxRecipients.
-	ErrTooManyRecipients = errors.New("transfer: too many recipients")
+	ErrTooManyRecipients = fault.New(fault.Invalid, "too_many_recipients", "transfer: too many recipients")
 
 	// ErrNoFiles is returned by CreateSend with no file, or more than Config.MaxFilesPerSend,
 	// or the same file twice.
-	ErrNoFiles = errors.New("transfer: no file or too many files")
+	ErrNoFiles = fault.New(fault.Invalid, "files_invalid", "transfer: no file or too many files")
 
 	// ErrSendTooLarge is returned by CreateSend when the files together exceed the policy's
 	// MaxSendBytes.
-	ErrSendTooLarge = errors.New("transfer: the files are too large for one send")
+	ErrSendTooLarge = fault.New(fault.Invalid, "send_too_large", "transfer: the files are too large for one send")
 
 	// ErrInvalidText is returned by CreateSend for a subject, message or sender name that is
 	// too long or holds forbidden characters (control characters, a line break in a subject).
-	ErrInvalidText = errors.New("transfer: invalid subject, message or sender")
+	ErrInvalidText = fault.New(fault.Invalid, "text_invalid", "transfer: invalid subject, message or sender")
 
 	// ErrInvalidOptions is returned by CreateSend for an expiry beyond the policy, a negative
 	// download limit, or a password too short or too long.
-	ErrInvalidOptions = errors.New("transfer: invalid send options")
+	ErrInvalidOptions = fault.New(fault.Invalid, "options_invalid", "transfer: invalid send options")
 
 	// ErrSendNotFound is returned for a send that does not exist or belongs to someone else.
-	ErrSendNotFound = errors.New("transfer: send not found")
+	ErrSendNotFound = fault.New(fault.NotFound, "send_not_found", "transfer: send not found")
 
 	// ErrSendNotActive is returned by Resend for a send that is revoked, cancelled, expired,
 	// used up, or still waiting for the antivirus (its links are not issued yet).
-	ErrSendNotActive = errors.New("transfer: send no longer active")
+	ErrSendNotActive = fault.New(fault.Conflict, "send_not_active", "transfer: send no longer active")
 
 	// ErrTooManyResends is returned by Resend when the send was resent Config.Resend.PerSend
 	// times in the window, or its owner resent Config.Resend.PerUser links (HTTP: 429).
-	ErrTooManyResends = errors.New("transfer: too many resends: try again later")
+	ErrTooManyResends = fault.New(fault.RateLimited, "too_many_resends", "transfer: too many resends: try again later")
 
 	// ErrRecipientNotFound is returned by Resend and RecordNotified for an address that is
 	// not a recipient of the send.
-	ErrRecipientNotFound = errors.New("transfer: recipient not found")
+	ErrRecipientNotFound = fault.New(fault.NotFound, "recipient_not_found", "transfer: recipient not found")
 
 	// ErrLinkNotFound is returned by every public call for a link that is unknown, revoked,
 	// expired, replaced by a resend or whose send is used up: all alike (HTTP: 404).
-	ErrLinkNotFound = errors.New("transfer: link not found")
+	ErrLinkNotFound = fault.New(fault.NotFound, "link_not_found", "transfer: link not found")
 
 	// ErrChallengeRequired is returned by StartDownload when the send requires a password or
 	// an e-mail code and no valid, complete grant was given.
-	ErrChallengeRequired = errors.New("transfer: password or e-mail code required")
+	ErrChallengeRequired = fault.New(fault.Forbidden, "challenge_required", "transfer: password or e-mail code required")
 
 	// ErrNotRequired is returned by CheckLinkPassword, IssueEmailCode and CheckEmailCode when
 	// the send does not ask for that challenge.
-	ErrNotRequired = errors.New("transfer: challenge not required")
+	ErrNotRequired = fault.New(fault.Conflict, "challenge_not_required", "transfer: challenge not required")
 
 	// ErrWrongPassword is returned by CheckLinkPassword for a wrong password.
-	ErrWrongPassword = errors.New("transfer: wrong password")
+	ErrWrongPassword = fault.New(fault.Forbidden, "wrong_password", "transfer: wrong password")
 
 	// ErrWrongCode is returned by CheckEmailCode for a wrong code.
-	ErrWrongCode = errors.New("transfer: wrong e-mail code")
+	ErrWrongCode = fault.New(fault.Forbidden, "wrong_code", "transfer: wrong e-mail code")
 
 	// ErrCodeExpired is returned by CheckEmailCode when no code is pending: never issued,
 	// older than its validity, already used or burnt by too many attempts.
-	ErrCodeExpired = errors.New("transfer: e-mail code expired")
+	ErrCodeExpired = fault.New(fault.Forbidden, "code_expired", "transfer: e-mail code expired")
 
 	// ErrTooManyAttempts is returned by CheckLinkPassword while the link (or the client
 	// address, for this link) is locked after too many wrong passwords, by CheckEmailCode
 	// while the code (or the address, for it) is locked after too many attempts, and by
 	// IssueEmailCode when too many codes were issued recently.
-	ErrTooManyAttempts = errors.New("transfer: too many attempts")
+	ErrTooManyAttempts = fault.New(fault.RateLimited, "too_many_attempts", "transfer: too many attempts")
 
 	// ErrDownloadLimit is returned by StartDownload for a file that reached the send's
 	// download limit (HTTP: 410).
-	ErrDownloadLimit = errors.New("transfer: download limit reached")
+	ErrDownloadLimit = fault.New(fault.Gone, "download_limit", "transfer: download limit reached")
 
 	// ErrDownloadBusy is returned by StartDownload when downloads in progress hold every
 	// download the file's limit has left: it may become available again if one of them is
 	// cut before it served the whole file (HTTP: 409).
-	ErrDownloadBusy = errors.New("transfer: download limit held by downloads in progress")
+	ErrDownloadBusy = fault.New(fault.Conflict, "download_busy", "transfer: download limit held by downloads in progress")
 
 	// ErrLocked is returned by Uploader.Write and Uploader.Terminate while another Write on
 	// the same upload runs in this process (tus: 423).
-	ErrLocked = errors.New("transfer: upload locked by another request")
+	ErrLocked = fault.New(fault.Locked, "upload_locked", "transfer: upload locked by another request")
 
 	// ErrChecksumMismatch is what an UploadChunk's Verify returns (possibly wrapping it) when
 	// the chunk's digest is not the announced one; Uploader.Write rolls the chunk back and
 	// returns it (tus: 460).
-	ErrChecksumMismatch = errors.New("transfer: chunk checksum mismatch")
+	ErrChecksumMismatch = fault.New(fault.Corrupted, "checksum_mismatch", "transfer: chunk checksum mismatch")
 
 	// ErrChunkIncomplete is what an UploadChunk's Verify returns when a chunk with a checksum
 	// was cut before its end; Uploader.Write rolls it back and returns it (tus: 400).
-	ErrChunkIncomplete = errors.New("transfer: chunk cut before its checksum could be verified")
+	ErrChunkIncomplete = fault.New(fault.Invalid, "chunk_incomplete", "transfer: chunk cut before its checksum could be verified")
 
 	// ErrBusy is returned when a change kept conflicting with concurrent changes of the same
 	// records after several attempts; the caller may retry later.
-	ErrBusy = errors.New("transfer: too much contention, retry")
+	ErrBusy = fault.New(fault.Unavailable, "unavailable", "transfer: too much contention, retry")
+
+	// ErrUnavailable is returned, wrapping the store's error, when the metadata store cannot
+	// take a change now: this node is not the Raft leader, none is known, or the store is
+	// closing. The caller may retry, later or on the leader.
+	ErrUnavailable = fault.New(fault.Unavailable, "unavailable", "transfer: metadata store unavailable")
+	// ErrNotNotified is returned, wrapped with the cause, by ResendLink when the new link was
+	// made but its mail could not be queued or recorded: a partial success, the Invitation
+	// returned is valid and the sender sees the recipient not notified.
+	ErrNotNotified = fault.New(fault.Unavailable, "not_notified", "transfer: link made but its mail not queued")
 )
 
 // Code returns the stable, machine-readable code of err for API answers ("link_not_found"),
-// or "internal" for errors that are not transfer's own.
-func Code(err error) string {
-	for _, c := range errorCodes {
-		if errors.Is(err, c.err) {
-			return c.code
-		}
-	}
-	return "internal"
-}
+// or "internal" for errors that have no kind: fault.CodeOf(err).
+func Code(err error) string { return fault.CodeOf(err) }
 
-var errorCodes = [...]struct {
-	err  error
-	code string
-}{
-	{ErrInvalidFileName, "file_name_invalid"},
-	{ErrInvalidSize, "size_invalid"},
-	{ErrTooLarge, "file_too_large"},
-	{ErrQuotaExceeded, "quota_exceeded"},
-	{ErrInvalidMetadata, "metadata_invalid"},
-	{ErrInvalidOwner, "owner_invalid"},
-	{ErrUploadNotFound, "upload_not_found"},
-	{ErrUploadExpired, "upload_expired"},
-	{ErrOffsetMismatch, "offset_mismatch"},
-	{ErrFileNotFound, "file_not_found"},
-	{ErrFileScanning, "file_scanning"}, // before ErrFileNotSendable, which it implies
-	{ErrFileNotSendable, "file_not_sendable"},
-	{ErrInvalidVerdict, "verdict_invalid"},
-	{ErrInvalidRecipient, "recipient_invalid"},
-	{ErrNoRecipients, "no_recipients"},
-	{ErrTooManyRecipients, "too_many_recipients"},
-	{ErrNoFiles, "files_invalid"},
-	{ErrSendTooLarge, "send_too_large"},
-	{ErrInvalidText, "text_invalid"},
-	{ErrInvalidOptions, "options_invalid"},
-	{ErrSendNotFound, "send_not_found"},
-	{ErrSendNotActive, "send_not_active"},
-	{ErrRecipientNotFound, "recipient_not_found"},
-	{ErrTooManyResends, "too_many_resends"},
-	{ErrLinkNotFound, "link_not_found"},
-	{ErrChallengeRequired, "challenge_required"},
-	{ErrNotRequired, "challenge_not_required"},
-	{ErrWrongPassword, "wrong_password"},
-	{ErrWrongCode, "wrong_code"},
-	{ErrCodeExpired, "code_expired"},
-	{ErrTooManyAttempts, "too_many_attempts"},
-	{ErrDownloadLimit, "download_limit"},
-	{ErrDownloadBusy, "download_busy"},
-	{ErrLocked, "upload_locked"},
-	{ErrChecksumMismatch, "checksum_mismatch"},
-	{ErrChunkIncomplete, "chunk_incomplete"},
-	{ErrBusy, "busy"},
+// Sentinels lists every exported sentinel error, for tests that check tables against them
+// (the status table in doc.go, the message catalog).
+func Sentinels() []*fault.Error {
+	return []*fault.Error{
+		ErrInvalidFileName, ErrInvalidSize, ErrTooLarge, ErrQuotaExceeded, ErrInvalidMetadata,
+		ErrInvalidOwner, ErrUploadNotFound, ErrUploadExpired, ErrOffsetMismatch, ErrFileNotFound,
+		ErrFileNotSendable, ErrFileScanning, ErrInvalidVerdict, ErrInvalidRecipient,
+		ErrNoRecipients, ErrTooManyRecipients, ErrNoFiles, ErrSendTooLarge, ErrInvalidText,
+		ErrInvalidOptions, ErrSendNotFound, ErrSendNotActive, ErrTooManyResends,
+		ErrRecipientNotFound, ErrLinkNotFound, ErrChallengeRequired, ErrNotRequired,
+		ErrWrongPassword, ErrWrongCode, ErrCodeExpired, ErrTooManyAttempts, ErrDownloadLimit,
+		ErrDownloadBusy, ErrLocked, ErrChecksumMismatch, ErrChunkIncomplete, ErrBusy,
+		ErrUnavailable, ErrNotNotified,
+	}
 }
 
 // Metadata is the part of raftfsm.Store that transfer uses.

@@ -84,11 +84,26 @@
 // (Range, zip: set Ticket.Zip), then FinishDownload with the bytes served (MailReceipt
 // when due, one per file or one per zip; Job.Trigger when the send finished).
 //
-// Status codes: ErrLinkNotFound, ErrUploadNotFound, ErrSendNotFound, ErrFileNotFound 404;
-// ErrUploadExpired, ErrDownloadLimit 410; ErrOffsetMismatch, ErrSendNotActive 409; ErrTooLarge, ErrQuotaExceeded 413; ErrChallengeRequired,
-// ErrWrongPassword, ErrWrongCode, ErrCodeExpired 403; ErrTooManyAttempts, ErrTooManyResends 429; ErrLocked 423; ErrChecksumMismatch 460; the other validation errors
-// (ErrChunkIncomplete included) 400; ErrBusy and raftfsm.ErrNotLeader 503. Code gives the
-// stable code of each.
+// # Status codes
+//
+// Each error has a fault.Kind; httpd/status turns kinds into the HTTP statuses of the REST
+// API, tus and the web UI, so transfer's errors are answered with these statuses (a test,
+// TestTransferDocTable in httpd/status, checks this table against the kinds):
+//
+//	400 ErrInvalidFileName, ErrInvalidSize, ErrInvalidMetadata, ErrInvalidOwner, ErrFileNotSendable, ErrInvalidVerdict, ErrInvalidRecipient, ErrNoRecipients, ErrTooManyRecipients, ErrNoFiles, ErrSendTooLarge, ErrInvalidText, ErrInvalidOptions, ErrChunkIncomplete
+//	403 ErrChallengeRequired, ErrWrongPassword, ErrWrongCode, ErrCodeExpired
+//	404 ErrUploadNotFound, ErrFileNotFound, ErrSendNotFound, ErrRecipientNotFound, ErrLinkNotFound
+//	409 ErrOffsetMismatch, ErrFileScanning, ErrSendNotActive, ErrNotRequired, ErrDownloadBusy
+//	410 ErrUploadExpired, ErrDownloadLimit
+//	413 ErrTooLarge, ErrQuotaExceeded
+//	423 ErrLocked
+//	429 ErrTooManyResends, ErrTooManyAttempts
+//	460 ErrChecksumMismatch
+//	503 ErrBusy, ErrUnavailable, ErrNotNotified
+//
+// Code gives the stable code of each. A change still conflicting after its retries is ErrBusy,
+// and the store's "not now" errors (no leader, not the leader, closing) are ErrUnavailable:
+// both are 503 with Retry-After, for the client to retry.
 //
 // # Mails
 //

@@ -80,8 +80,8 @@ func (e *FileNameError) Error() string {
 	return fmt.Sprintf("transfer: invalid file name: %s", e.Problem)
 }
 
-// Is makes errors.Is(err, ErrInvalidFileName) true.
-func (e *FileNameError) Is(target error) bool { return target == ErrInvalidFileName }
+// Unwrap makes errors.Is(err, ErrInvalidFileName) true, and gives its kind and code.
+func (e *FileNameError) Unwrap() error { return ErrInvalidFileName }
 
 // ValidateFileName checks a file name given by a client: one path element that cannot
 // escape a directory (no separators, no "." or ".." or other all-dot name), and no character that could hide or

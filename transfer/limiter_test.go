@@ -3,6 +3,8 @@ package transfer
 import (
 	"testing"
 	"time"
+
+	"valise/raftfsm"
 )
 
 // Token guessing is rate-limited per client address (issue 11).
@@ -91,6 +93,12 @@ func TestCodeIsStable(t *testing.T) {
 		{&FileNameError{Problem: NameNUL}, "file_name_invalid"},
 		{&RecipientError{Address: "x"}, "recipient_invalid"},
 		{&FileNotSendableError{Verdict: VerdictInfected}, "file_not_sendable"},
+		{&FileNotSendableError{Verdict: VerdictPending}, "file_scanning"},
+		// issue 17 item 2: one code for a file too large, and "not now" answered alike.
+		{ErrTooLarge, "upload_too_large"},
+		{ErrBusy, "unavailable"},
+		{unavailable(raftfsm.ErrNotLeader), "unavailable"},
+		{unavailable(raftfsm.ErrNoLeader), "unavailable"},
 		{errString("other"), "internal"},
 	} {
 		t.Run(tc.code, func(t *testing.T) {

@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,11 +14,6 @@ import (
 // through the caller's Mailer and records what must be (an invitation's delivery). The front
 // ends (the REST API, the web UI, the node's background work) parse, call one of these and
 // translate the result: none of them composes a mail.
-
-// ErrNotNotified is returned, wrapped with the cause, by ResendLink when the new link was
-// made but its mail could not be queued or recorded: a partial success, the Invitation
-// returned is valid and the sender sees the recipient not notified.
-var ErrNotNotified = errors.New("transfer: link made but its mail not queued")
 
 // Mailer queues rendered mails; *notify.Sender implements it.
 type Mailer interface {

@@ -253,10 +253,13 @@ func (e *FileNotSendableError) Error() string {
 	return fmt.Sprintf("transfer: file %s cannot be sent: verdict %s", e.ID, e.Verdict)
 }
 
-// Is makes errors.Is(err, ErrFileNotSendable) true, and errors.Is(err, ErrFileScanning) for
-// a file still being scanned.
-func (e *FileNotSendableError) Is(target error) bool {
-	return target == ErrFileNotSendable || (target == ErrFileScanning && e.Verdict == VerdictPending)
+// Unwrap makes errors.Is(err, ErrFileNotSendable) true, and errors.Is(err, ErrFileScanning)
+// for a file still being scanned, whose kind and code are then ErrFileScanning's.
+func (e *FileNotSendableError) Unwrap() []error {
+	if e.Verdict == VerdictPending {
+		return []error{ErrFileScanning, ErrFileNotSendable}
+	}
+	return []error{ErrFileNotSendable}
 }
 
 // RecipientError names a bad recipient address. errors.Is(err, ErrInvalidRecipient) holds.
@@ -269,8 +272,8 @@ func (e *RecipientError) Error() string {
 	return fmt.Sprintf("transfer: invalid recipient %q: %s", e.Address, e.Reason)
 }
 
-// Is makes errors.Is(err, ErrInvalidRecipient) true.
-func (e *RecipientError) Is(target error) bool { return target == ErrInvalidRecipient }
+// Unwrap makes errors.Is(err, ErrInvalidRecipient) true, and gives its kind and code.
+func (e *RecipientError) Unwrap() error { return ErrInvalidRecipient }
 
 // NormalizeAddress checks a recipient address given by a client: a bare address
 // (local@domain, no display name, no comment, no line break), at most 254 bytes. It returns

@@ -62,7 +62,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg:    cfg,
-		store:  deps.Store,
+		store:  storeErrors{deps.Store},
 		blobs:  deps.Blobs,
 		hasher: deps.Hasher,
 		quotas: deps.Quotas,

@@ -41,33 +41,35 @@ import (
 	"golang.org/x/text/language"
 
 	"valise/account"
+	"valise/fault"
 	"valise/internal/membudget"
 	"valise/transfer"
 )
 
-// Errors of the HTTP layer itself; the domain's come from account and transfer.
+// Errors of the HTTP layer itself, with their fault kinds so that errorStatus maps them with
+// the domain's (from account and transfer) in one table.
 var (
 	// ErrUnauthorized is answered (401) to a request without valid credentials on a route
 	// that needs them.
-	ErrUnauthorized = errors.New("api: authentication required")
+	ErrUnauthorized = fault.New(fault.Unauthorized, "unauthorized", "api: authentication required")
 	// ErrRouteNotFound is answered (404) for an ID that does not name the caller's object.
-	ErrRouteNotFound = errors.New("api: not found")
+	ErrRouteNotFound = fault.New(fault.NotFound, "not_found", "api: not found")
 	// ErrMethodNotAllowed is answered (405) for a known path with another method.
-	ErrMethodNotAllowed = errors.New("api: method not allowed")
+	ErrMethodNotAllowed = fault.New(fault.NotAllowed, "method_not_allowed", "api: method not allowed")
 	// ErrBadRequest is answered (400) for a body that is not the JSON or form expected.
-	ErrBadRequest = errors.New("api: malformed request")
+	ErrBadRequest = fault.New(fault.Invalid, "bad_request", "api: malformed request")
 	// ErrBodyTooLarge is answered (413) for a request body above Config.MaxBodyBytes.
-	ErrBodyTooLarge = errors.New("api: request body too large")
+	ErrBodyTooLarge = fault.New(fault.TooLarge, "body_too_large", "api: request body too large")
 	// ErrUnsupportedMediaType is answered (415) for a body that is not application/json
 	// (or a form, on the page routes).
-	ErrUnsupportedMediaType = errors.New("api: unsupported media type")
+	ErrUnsupportedMediaType = fault.New(fault.Unsupported, "unsupported_media_type", "api: unsupported media type")
 	// ErrRateLimited is answered (429) when a client address tried too many links.
-	ErrRateLimited = errors.New("api: too many requests")
+	ErrRateLimited = fault.New(fault.RateLimited, "rate_limited", "api: too many requests")
 	// ErrRangeNotSatisfiable is answered (416) for a Range outside the file.
-	ErrRangeNotSatisfiable = errors.New("api: range not satisfiable")
+	ErrRangeNotSatisfiable = fault.New(fault.OutOfRange, "range_not_satisfiable", "api: range not satisfiable")
 	// ErrOverloaded is answered (503, with Retry-After) when a download found no room in the
 	// node's memory budget within the gate's wait (limits.go).
-	ErrOverloaded = errors.New("api: memory budget exhausted")
+	ErrOverloaded = fault.New(fault.Unavailable, "server_busy", "api: memory budget exhausted")
 )
 
 // Accounts is what the API needs of account; *account.Service implements it. Every method is

@@ -9,6 +9,8 @@ import (
 	"unicode"
 
 	"github.com/google/uuid"
+
+	"valise/locale"
 )
 
 // fillPattern replaces a route's parameters with well-formed values naming nothing.
@@ -252,16 +254,18 @@ func TestLinkPageLanguageAndCodeChallenge(t *testing.T) {
 	w.api("GET", "/api/v1/links/"+tok, "", nil).json(t, &v)
 }
 
-// TestErrorMessagesComplete checks that every code errorStatus can give has both messages.
+// TestErrorMessagesComplete checks that every code errorStatus can give has its message in
+// French and in English in the catalog (issue 17 item 2: the API's messages live in
+// locale's catalog, under "api.<code>").
 func TestErrorMessagesComplete(t *testing.T) {
-	for code, m := range messages {
-		if m[0] == "" || m[1] == "" || !unicode.IsUpper([]rune(m[0])[0]) {
-			t.Errorf("code %s: messages %q", code, m)
+	for _, code := range apiCodes() {
+		fr, en := locale.For(locale.French), locale.For(locale.English)
+		if !fr.Has("api."+code) || !en.Has("api."+code) {
+			t.Errorf("code %s: no message in French or English", code)
+			continue
 		}
-	}
-	for _, code := range []string{"unauthorized", "link_not_found", "rate_limited", "range_not_satisfiable", "wrong_password"} {
-		if _, ok := messages[code]; !ok {
-			t.Errorf("no message for %s", code)
+		if m := fr.T("api." + code); !unicode.IsUpper([]rune(m)[0]) || m == en.T("api."+code) {
+			t.Errorf("code %s: messages %q / %q", code, m, en.T("api."+code))
 		}
 	}
 }

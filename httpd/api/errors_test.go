@@ -6,7 +6,8 @@ import (
 	"testing"
 
 	"valise/account"
-	"valise/raftfsm"
+	"valise/fault"
+	"valise/locale"
 	"valise/transfer"
 )
 
@@ -39,7 +40,10 @@ func TestErrorStatus(t *testing.T) {
 		{transfer.ErrInvalidText, 400, "text_invalid"},
 		{transfer.ErrNotRequired, 409, "challenge_not_required"},
 		{transfer.ErrBusy, 503, "unavailable"},
-		{raftfsm.ErrNotLeader, 503, "unavailable"},
+		{transfer.ErrUnavailable, 503, "unavailable"}, // the store's "not now", translated by transfer
+		{account.ErrUnavailable, 503, "unavailable"},  // issue 17 item 2: a conflict after retries is 503 everywhere
+		{transfer.ErrLocked, 423, "upload_locked"},
+		{transfer.ErrTooLarge, 413, "upload_too_large"}, // issue 17 item 2: one code for a file too large
 		{fmt.Errorf("disk on fire"), 500, "internal"},
 	} {
 		t.Run(tc.code+" "+tc.err.Error(), func(t *testing.T) {
@@ -48,7 +52,7 @@ func TestErrorStatus(t *testing.T) {
 				if status != tc.status || code != tc.code {
 					t.Fatalf("errorStatus(%v) = %d %s, want %d %s", err, status, code, tc.status, tc.code)
 				}
-				if _, ok := messages[code]; !ok {
+				if !hasMessage(code) {
 					t.Fatalf("no message for %s", code)
 				}
 			}
@@ -94,10 +98,34 @@ func TestFileNotSendableMessages(t *testing.T) {
 		})
 	}
 	t.Run("catalog complete", func(t *testing.T) {
-		for k, m := range messages {
-			if m[0] == "" || m[1] == "" || m[0] == m[1] {
-				t.Errorf("message %s: %q / %q, want French and English", k, m[0], m[1])
+		for _, k := range []string{keyFileInfected, keyFileNotScanned, keyFileTestSignaturesOnly} {
+			if !hasMessage(k) || message(k, "fr") == message(k, "en") {
+				t.Errorf("message %s: %q / %q, want French and English", k, message(k, "fr"), message(k, "en"))
 			}
 		}
 	})
+}
+
+// hasMessage reports whether the catalog holds code's message in French and English.
+func hasMessage(code string) bool {
+	return locale.For(locale.French).Has("api."+code) && locale.For(locale.English).Has("api."+code)
+}
+
+// apiCodes returns every code the API may answer: its own errors', account's and
+// transfer's, and "internal".
+func apiCodes() []string {
+	codes := []string{fault.InternalCode, fault.UnavailableCode}
+	for _, err := range []*fault.Error{ErrUnauthorized, ErrRouteNotFound, ErrMethodNotAllowed,
+		ErrBadRequest, ErrBodyTooLarge, ErrUnsupportedMediaType, ErrRateLimited,
+		ErrRangeNotSatisfiable, ErrOverloaded,
+		account.ErrNotFound, account.ErrEmailTaken, account.ErrInvalidEmail, account.ErrInvalidInput,
+		account.ErrWeakPassword, account.ErrBadCredentials, account.ErrDisabled, account.ErrLocked,
+		account.ErrInvalidToken, account.ErrSessionExpired, account.ErrBusy, account.ErrBadPHC,
+		account.ErrUnavailable} {
+		codes = append(codes, err.Code())
+	}
+	for _, err := range transfer.Sentinels() {
+		codes = append(codes, err.Code())
+	}
+	return codes
 }

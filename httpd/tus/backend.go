@@ -2,38 +2,41 @@ package tus
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"valise/fault"
 )
 
-// Errors a Backend returns (possibly wrapped) and the handler maps to tus status codes; the
-// chunk returned by the handler to the backend also reports some of them from Verify.
+// Errors a Backend returns (possibly wrapped); the handler answers each with the status of
+// its fault kind (httpd/status). The chunk returned by the handler to the backend also
+// reports some of them from Verify. A Backend may return other kinded errors (fault.New):
+// they are answered by their kind and code too.
 var (
 	// ErrNotFound is returned when no upload has the ID for this principal: it never existed,
 	// was terminated, or belongs to someone else (the two are not told apart). → 404.
-	ErrNotFound = errors.New("tus: upload not found")
+	ErrNotFound = fault.New(fault.NotFound, "upload_not_found", "tus: upload not found")
 	// ErrExpired is returned when the upload exists but its expiry has passed. → 410.
-	ErrExpired = errors.New("tus: upload expired")
+	ErrExpired = fault.New(fault.Gone, "upload_expired", "tus: upload expired")
 	// ErrOffsetMismatch is returned by Write when the offset is not the upload's durable
 	// offset. → 409.
-	ErrOffsetMismatch = errors.New("tus: offset mismatch")
+	ErrOffsetMismatch = fault.New(fault.Conflict, "offset_mismatch", "tus: offset mismatch")
 	// ErrChecksumMismatch is returned by Chunk.Verify, and so by Write, when the chunk's
 	// digest is not the one the client announced. The chunk has been rolled back. → 460.
-	ErrChecksumMismatch = errors.New("tus: checksum mismatch")
+	ErrChecksumMismatch = fault.New(fault.Corrupted, "checksum_mismatch", "tus: checksum mismatch")
 	// ErrIncomplete is returned by Chunk.Verify, and so by Write, when a chunk with a
 	// checksum ended before its end (client cut, deadline): it cannot be verified, so it
 	// is rolled back. → 400 (the client is usually gone).
-	ErrIncomplete = errors.New("tus: chunk cut short before its checksum could be verified")
+	ErrIncomplete = fault.New(fault.Invalid, "chunk_incomplete", "tus: chunk cut short before its checksum could be verified")
 	// ErrTooLarge is returned when an upload would exceed its Upload-Length or the
 	// principal's MaxSize: by Create for the length, by Chunk.Verify and Write for a body
 	// that runs past the length (rolled back). → 413.
-	ErrTooLarge = errors.New("tus: upload too large")
+	ErrTooLarge = fault.New(fault.TooLarge, "upload_too_large", "tus: upload too large")
 	// ErrLocked is returned by Write and Terminate when another Write on the same upload is
 	// in progress; the backend answers at once rather than queueing. → 423.
-	ErrLocked = errors.New("tus: upload locked by another request")
+	ErrLocked = fault.New(fault.Locked, "upload_locked", "tus: upload locked by another request")
 	// ErrBadMetadata is returned by Create when a metadata value is refused (a filename
 	// with a path separator, a control character, too long, ...). → 400.
-	ErrBadMetadata = errors.New("tus: metadata refused")
+	ErrBadMetadata = fault.New(fault.Invalid, "bad_metadata", "tus: metadata refused")
 )
 
 // CreateRequest is what a client asks for when it creates an upload.

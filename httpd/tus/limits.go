@@ -24,12 +24,11 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, principal string) (*membudget.R
 	}
 	s.logger.Debug("upload refused: memory budget exhausted", logErr, err)
 	ctx.Response.Header.Set("Retry-After", strconv.Itoa(s.cfg.Gate.RetryAfter()))
-	const msg = "the server is busy: retry later"
 	if cl := ctx.Request.Header.ContentLength(); cl > busyDrainLimit || cl == -1 {
 		ctx.SetConnectionClose()
-		s.answer(ctx, fasthttp.StatusServiceUnavailable, "busy", msg)
+		s.answer(ctx, errBusy)
 		return nil, false
 	}
-	s.fail(ctx, fasthttp.StatusServiceUnavailable, "busy", msg)
+	s.fail(ctx, errBusy)
 	return nil, false
 }

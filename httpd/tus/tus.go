@@ -27,7 +27,6 @@
 package tus
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +39,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"valise/fault"
+	"valise/httpd/status"
 	"valise/internal/membudget"
 )
 
@@ -52,7 +53,7 @@ const (
 	// OffsetContentType is the media type of a PATCH body.
 	OffsetContentType = "application/offset+octet-stream"
 	// StatusChecksumMismatch is tus's status for a chunk whose checksum does not match.
-	StatusChecksumMismatch = 460
+	StatusChecksumMismatch = status.ChecksumMismatch
 )
 
 // Config is what the tus handler needs.
@@ -126,12 +127,12 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	h.Set("Cache-Control", "no-store")
 	id, collection, ok := s.route(ctx.Path())
 	if !ok {
-		s.refuse(ctx, fasthttp.StatusNotFound, "not_found", "no such resource")
+		s.refuse(ctx, errRouteNotFound)
 		return
 	}
 	principal, ok := s.principal(ctx)
 	if !ok {
-		s.refuse(ctx, fasthttp.StatusUnauthorized, "unauthorized", "authentication required")
+		s.refuse(ctx, errUnauthorized)
 		return
 	}
 	if ctx.IsOptions() {
@@ -144,7 +145,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	}
 	if string(ctx.Request.Header.Peek("Tus-Resumable")) != Version {
 		h.Set("Tus-Version", Version)
-		s.fail(ctx, fasthttp.StatusPreconditionFailed, "tus_version_unsupported", "Tus-Resumable: 1.0.0 is required")
+		s.fail(ctx, errVersion)
 		return
 	}
 	switch {
@@ -152,7 +153,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		s.create(ctx, principal)
 	case collection:
 		h.Set("Allow", "OPTIONS, POST")
-		s.fail(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+		s.fail(ctx, errMethod)
 	case ctx.IsHead():
 		s.head(ctx, principal, id)
 	case ctx.IsPatch():
@@ -161,7 +162,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		s.terminate(ctx, principal, id)
 	default:
 		h.Set("Allow", "OPTIONS, HEAD, PATCH, DELETE")
-		s.fail(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+		s.fail(ctx, errMethod)
 	}
 }
 
@@ -201,22 +202,22 @@ func validID(id string) bool {
 func (s *Server) create(ctx *fasthttp.RequestCtx, principal string) {
 	hdr := &ctx.Request.Header
 	if len(hdr.Peek("Upload-Defer-Length")) > 0 {
-		s.fail(ctx, fasthttp.StatusBadRequest, "defer_length_unsupported", "Upload-Defer-Length is not supported")
+		s.fail(ctx, errDeferLength)
 		return
 	}
 	length, ok := parseSize(hdr.Peek("Upload-Length"))
 	if !ok {
-		s.fail(ctx, fasthttp.StatusBadRequest, "bad_upload_length", "Upload-Length must be a non-negative integer")
+		s.fail(ctx, errUploadLength)
 		return
 	}
 	if limit := s.backend.MaxSize(principal); length > limit {
 		ctx.Response.Header.Set("Tus-Max-Size", strconv.FormatInt(limit, 10))
-		s.fail(ctx, fasthttp.StatusRequestEntityTooLarge, "upload_too_large", "Upload-Length exceeds the maximum size")
+		s.fail(ctx, errLengthTooLarge)
 		return
 	}
 	md, err := ParseMetadata(string(hdr.Peek("Upload-Metadata")))
 	if err != nil {
-		s.fail(ctx, fasthttp.StatusBadRequest, "bad_metadata", "Upload-Metadata is malformed")
+		s.fail(ctx, errMetadata)
 		return
 	}
 	cl := hdr.ContentLength()
@@ -224,7 +225,7 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, principal string) {
 	var sum *Checksum
 	if withBody {
 		if !isOffsetContentType(hdr.ContentType()) {
-			s.fail(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_media_type", "a creation body must be "+OffsetContentType)
+			s.fail(ctx, errContentType)
 			return
 		}
 		if !s.checkBody(ctx, 0, length) {
@@ -282,12 +283,12 @@ func (s *Server) head(ctx *fasthttp.RequestCtx, principal, id string) {
 func (s *Server) patch(ctx *fasthttp.RequestCtx, principal, id string) {
 	hdr := &ctx.Request.Header
 	if !isOffsetContentType(hdr.ContentType()) {
-		s.fail(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be "+OffsetContentType)
+		s.fail(ctx, errContentType)
 		return
 	}
 	offset, ok := parseSize(hdr.Peek("Upload-Offset"))
 	if !ok {
-		s.fail(ctx, fasthttp.StatusBadRequest, "bad_upload_offset", "Upload-Offset must be a non-negative integer")
+		s.fail(ctx, errUploadOffset)
 		return
 	}
 	sum, ok := s.checksum(ctx)
@@ -301,7 +302,7 @@ func (s *Server) patch(ctx *fasthttp.RequestCtx, principal, id string) {
 	}
 	if offset != info.Offset {
 		ctx.Response.Header.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-		s.fail(ctx, fasthttp.StatusConflict, "offset_mismatch", "Upload-Offset is not the upload's offset")
+		s.fail(ctx, ErrOffsetMismatch)
 		return
 	}
 	if !s.checkBody(ctx, offset, info.Length) {
@@ -339,7 +340,7 @@ func (s *Server) terminate(ctx *fasthttp.RequestCtx, principal, id string) {
 // upload's length (413). A chunked body is bounded while it flows, by the Chunk.
 func (s *Server) checkBody(ctx *fasthttp.RequestCtx, offset, length int64) bool {
 	if cl := ctx.Request.Header.ContentLength(); cl >= 0 && int64(cl) > length-offset {
-		s.fail(ctx, fasthttp.StatusRequestEntityTooLarge, "upload_too_large", "the body runs past Upload-Length")
+		s.fail(ctx, errBodyPastLength)
 		return false
 	}
 	return true
@@ -353,11 +354,11 @@ func (s *Server) checksum(ctx *fasthttp.RequestCtx) (*Checksum, bool) {
 	}
 	sum, err := ParseChecksum(string(v))
 	if errors.Is(err, ErrChecksumAlgorithm) {
-		s.fail(ctx, fasthttp.StatusBadRequest, "checksum_algorithm_unsupported", "Upload-Checksum algorithm must be one of "+ChecksumAlgorithms)
+		s.fail(ctx, errChecksumAlgo)
 		return nil, false
 	}
 	if err != nil {
-		s.fail(ctx, fasthttp.StatusBadRequest, "bad_checksum", "Upload-Checksum is malformed")
+		s.fail(ctx, errChecksum)
 		return nil, false
 	}
 	return &sum, true
@@ -374,47 +375,20 @@ func (s *Server) newChunk(ctx *fasthttp.RequestCtx, remaining int64, sum *Checks
 
 // backendError answers a Backend error (c, when not nil, is the chunk that was written).
 func (s *Server) backendError(ctx *fasthttp.RequestCtx, doing string, err error, c *bodyChunk) {
-	status, code, msg := errorStatus(err)
-	if status == fasthttp.StatusInternalServerError && c != nil && c.err != nil {
+	if fault.KindOf(err) == fault.Internal && c != nil && c.err != nil {
 		// The body broke (client cut, per-read deadline): what arrived was kept; the
 		// client, if still there, resumes after HEAD.
+		s.logger.Debug("chunk cut", logOp, doing, logRead, c.read, logErr, err)
 		var ne net.Error
 		if errors.As(c.err, &ne) && ne.Timeout() {
-			status, code, msg = fasthttp.StatusRequestTimeout, "chunk_timeout", "the body stalled past the read timeout"
+			err = errChunkTimeout
 		} else {
-			status, code, msg = fasthttp.StatusBadRequest, "body_incomplete", "the body ended early"
+			err = errBodyIncomplete
 		}
-		s.logger.Debug("chunk cut", logOp, doing, logRead, c.read, logErr, err)
-	} else if status == fasthttp.StatusInternalServerError {
+	} else if fault.KindOf(err) == fault.Internal {
 		s.logger.Error("upload backend", logOp, doing, logErr, err)
 	}
-	s.reject(ctx, c, status, code, msg)
-}
-
-// errorStatus maps a Backend or Chunk error to the status, code and message the client
-// sees: the one place where upload errors become HTTP.
-func errorStatus(err error) (status int, code, message string) {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return fasthttp.StatusNotFound, "upload_not_found", "no such upload"
-	case errors.Is(err, ErrExpired):
-		return fasthttp.StatusGone, "upload_expired", "the upload has expired"
-	case errors.Is(err, ErrOffsetMismatch):
-		return fasthttp.StatusConflict, "offset_mismatch", "Upload-Offset is not the upload's offset"
-	case errors.Is(err, ErrChecksumMismatch):
-		return StatusChecksumMismatch, "checksum_mismatch", "the chunk does not match Upload-Checksum; it was discarded"
-	case errors.Is(err, ErrIncomplete):
-		return fasthttp.StatusBadRequest, "chunk_incomplete", "the chunk ended before it could be verified; it was discarded"
-	case errors.Is(err, ErrTooLarge):
-		return fasthttp.StatusRequestEntityTooLarge, "upload_too_large", "the upload exceeds its length or the maximum size"
-	case errors.Is(err, ErrLocked):
-		return fasthttp.StatusLocked, "upload_locked", "another request is writing this upload"
-	case errors.Is(err, ErrBadMetadata):
-		return fasthttp.StatusBadRequest, "bad_metadata", "Upload-Metadata was refused"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fasthttp.StatusServiceUnavailable, "unavailable", "the server is shutting down"
-	}
-	return fasthttp.StatusInternalServerError, "internal", "internal error"
+	s.reject(ctx, c, err)
 }
 
 // apiError is the JSON body of every error.
@@ -423,33 +397,34 @@ type apiError struct {
 	Message string `json:"message"`
 }
 
-// fail answers an error to a request whose body, if any, has not been read.
-func (s *Server) fail(ctx *fasthttp.RequestCtx, status int, code, message string) {
-	s.reject(ctx, nil, status, code, message)
+// fail answers err to a request whose body, if any, has not been read.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
+	s.reject(ctx, nil, err)
 }
 
-// refuse answers an error to an unauthenticated request without reading its body: a
-// stranger's body is not drained, its connection is closed.
-func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int, code, message string) {
+// refuse answers err to an unauthenticated request without reading its body: a stranger's
+// body is not drained, its connection is closed.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, err error) {
 	if cl := ctx.Request.Header.ContentLength(); cl > 0 || cl == -1 {
 		ctx.SetConnectionClose()
 	}
-	s.answer(ctx, status, code, message)
+	s.answer(ctx, err)
 }
 
-// reject answers status with a JSON error body (none on HEAD, as HTTP wants), after settling
+// reject answers err with a JSON error body (none on HEAD, as HTTP wants), after settling
 // the request body, of which c (nil: nothing) read a part.
-func (s *Server) reject(ctx *fasthttp.RequestCtx, c *bodyChunk, status int, code, message string) {
+func (s *Server) reject(ctx *fasthttp.RequestCtx, c *bodyChunk, err error) {
 	s.settleBody(ctx, c)
-	s.answer(ctx, status, code, message)
+	s.answer(ctx, err)
 }
 
-// answer writes the status and the JSON error body.
-func (s *Server) answer(ctx *fasthttp.RequestCtx, status int, code, message string) {
-	ctx.SetStatusCode(status)
-	b, err := json.Marshal(apiError{Code: code, Message: message})
-	if err != nil {
-		panic(fmt.Sprintf("marshal api error: %v", err)) // two strings always marshal
+// answer writes err's status and JSON error body (errorStatus).
+func (s *Server) answer(ctx *fasthttp.RequestCtx, err error) {
+	st, code, message := errorStatus(err)
+	ctx.SetStatusCode(st)
+	b, merr := json.Marshal(apiError{Code: code, Message: message})
+	if merr != nil {
+		panic(fmt.Sprintf("marshal api error: %v", merr)) // two strings always marshal
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"valise/fault"
 	"valise/transfer"
 )
 
@@ -324,11 +325,14 @@ func (h *Handler) transferMessage(lang string, err error) string {
 	if errors.As(err, &re) {
 		return tr.translate("transfer.recipient_invalid", "Address", re.Address)
 	}
-	code := transfer.Code(err)
-	if code == "internal" {
+	switch fault.KindOf(err) {
+	case fault.Internal:
 		h.logger.Warn("transfer call failed", logErr, err)
 		return tr.translate("error.unavailable")
+	case fault.Unavailable: // no leader, or too much contention: the user retries
+		return tr.translate("error.unavailable")
 	}
+	code := fault.CodeOf(err)
 	msg := tr.translate("transfer." + code)
 	if msg == "transfer."+code {
 		return tr.translate("error.generic")
