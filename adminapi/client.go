@@ -42,9 +42,7 @@ func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
 // Status returns the node's state.
 func (c *Client) Status(ctx context.Context) (Status, error) {
-	var st Status
-	err := c.call(ctx, http.MethodGet, PathStatus, nil, &st)
-	return st, err
+	return call[Status](ctx, c, http.MethodGet, PathStatus, nil)
 }
 
 // Selftest runs a selftest on the node, calling step (if not nil) as each step finishes, and
@@ -80,43 +78,33 @@ func (c *Client) Selftest(ctx context.Context, req SelftestRequest, step func(Se
 
 // VerifyJournal walks the journal's hash chain on the node.
 func (c *Client) VerifyJournal(ctx context.Context) (JournalReport, error) {
-	var rep JournalReport
-	err := c.call(ctx, http.MethodPost, PathJournalVerify, struct{}{}, &rep)
-	return rep, err
+	return call[JournalReport](ctx, c, http.MethodPost, PathJournalVerify, struct{}{})
 }
 
 // Settings lists every known setting.
 func (c *Client) Settings(ctx context.Context) ([]Setting, error) {
-	var list SettingList
-	err := c.call(ctx, http.MethodGet, PathSettings, nil, &list)
+	list, err := call[SettingList](ctx, c, http.MethodGet, PathSettings, nil)
 	return list.Settings, err
 }
 
 // Setting returns one setting.
 func (c *Client) Setting(ctx context.Context, key string) (Setting, error) {
-	var s Setting
-	err := c.call(ctx, http.MethodGet, PathSettings+"/"+url.PathEscape(key), nil, &s)
-	return s, err
+	return call[Setting](ctx, c, http.MethodGet, PathSettings+"/"+url.PathEscape(key), nil)
 }
 
 // SetSetting stores one setting and returns it as stored.
 func (c *Client) SetSetting(ctx context.Context, key, value string) (Setting, error) {
-	var s Setting
-	err := c.call(ctx, http.MethodPut, PathSettings+"/"+url.PathEscape(key), Setting{Key: key, Value: value}, &s)
-	return s, err
+	return call[Setting](ctx, c, http.MethodPut, PathSettings+"/"+url.PathEscape(key), Setting{Key: key, Value: value})
 }
 
 // AddUser creates a user and returns its first password.
 func (c *Client) AddUser(ctx context.Context, req UserAddRequest) (UserAddResponse, error) {
-	var resp UserAddResponse
-	err := c.call(ctx, http.MethodPost, PathUsers, req, &resp)
-	return resp, err
+	return call[UserAddResponse](ctx, c, http.MethodPost, PathUsers, req)
 }
 
 // CheckPassword says whether password is the user's password.
 func (c *Client) CheckPassword(ctx context.Context, email, password string) (bool, error) {
-	var resp PasswordCheckResponse
-	err := c.call(ctx, http.MethodPost, PathPasswordCheck, PasswordCheckRequest{Email: email, Password: password}, &resp)
+	resp, err := call[PasswordCheckResponse](ctx, c, http.MethodPost, PathPasswordCheck, PasswordCheckRequest{Email: email, Password: password})
 	return resp.OK, err
 }
 
@@ -126,56 +114,48 @@ func (c *Client) SetUserDisabled(ctx context.Context, email string, disabled boo
 	if disabled {
 		path = PathUserDisable
 	}
-	var u UserInfo
-	err := c.call(ctx, http.MethodPost, path, UserRef{Email: email}, &u)
-	return u, err
+	return call[UserInfo](ctx, c, http.MethodPost, path, UserRef{Email: email})
 }
 
 // CreateToken creates a personal access token and returns it with its secret (shown once).
 func (c *Client) CreateToken(ctx context.Context, req TokenCreateRequest) (TokenCreateResponse, error) {
-	var resp TokenCreateResponse
-	err := c.call(ctx, http.MethodPost, PathTokens, req, &resp)
-	return resp, err
+	return call[TokenCreateResponse](ctx, c, http.MethodPost, PathTokens, req)
 }
 
 // RevokeToken revokes the token with this ID.
 func (c *Client) RevokeToken(ctx context.Context, id string) error {
-	var out struct{}
-	return c.call(ctx, http.MethodDelete, PathTokens+"/"+url.PathEscape(id), nil, &out)
+	_, err := call[struct{}](ctx, c, http.MethodDelete, PathTokens+"/"+url.PathEscape(id), nil)
+	return err
 }
 
 // Outbox returns the mails kept or waiting, with their bodies.
 func (c *Client) Outbox(ctx context.Context) (Outbox, error) {
-	var out Outbox
-	err := c.call(ctx, http.MethodGet, PathOutbox, nil, &out)
-	return out, err
+	return call[Outbox](ctx, c, http.MethodGet, PathOutbox, nil)
 }
 
 // RenewCA replaces the cluster CA with a new constrained one (`appliance ca renew`).
 func (c *Client) RenewCA(ctx context.Context, req CARenewRequest) (CAInfo, error) {
-	var out CAInfo
-	err := c.call(ctx, http.MethodPost, PathCARenew, req, &out)
-	return out, err
+	return call[CAInfo](ctx, c, http.MethodPost, PathCARenew, req)
 }
 
 // EndCATransition stops trusting the CAs RenewCA replaced (`appliance ca end-transition`).
 func (c *Client) EndCATransition(ctx context.Context) (CAInfo, error) {
-	var out CAInfo
-	err := c.call(ctx, http.MethodPost, PathCAEndTransition, struct{}{}, &out)
-	return out, err
+	return call[CAInfo](ctx, c, http.MethodPost, PathCAEndTransition, struct{}{})
 }
 
-// call sends in (if not nil) as JSON and decodes the reply into out.
-func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+// call sends in (if not nil) as JSON to the node c talks to and decodes its reply, a T: the
+// one shape of every request but the selftest's stream.
+func call[T any](ctx context.Context, c *Client, method, path string, in any) (T, error) {
+	var out T
 	resp, err := c.do(ctx, method, path, in)
 	if err != nil {
-		return err
+		return out, err
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decode %s reply: %w", path, err)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return out, fmt.Errorf("decode %s reply: %w", path, err)
 	}
-	return nil
+	return out, nil
 }
 
 // do sends a request and returns a 2xx response, or the Error the node answered.

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,7 +26,7 @@ func newInitCmd() *cobra.Command {
 			"permitted (--permit-ip) addresses: X.509 name constraints that every browser enforces.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireData(opts.DataDir); err != nil {
+			if err := required("--data DIR", opts.DataDir); err != nil {
 				return err
 			}
 			if cmd.Flags().Changed("disks") && len(opts.DiskPaths) > 0 {
@@ -46,23 +46,7 @@ func newInitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
-			}
-			fmt.Fprintf(out, "node-id: %s\n", res.NodeID)
-			fmt.Fprintf(out, "config: %s\n", res.ConfigPath)
-			fmt.Fprintf(out, "ca-certificate: %s\n", res.CAPath)
-			fmt.Fprintf(out, "admin-email: %s\n", res.AdminEmail)
-			fmt.Fprintf(out, "admin-password: %s\n", res.AdminPassword)
-			fmt.Fprintf(out, "ca-fingerprint: %s\n", res.CAFingerprint)
-			fmt.Fprintf(out, "ca-permitted: %s\n", strings.Join(res.CAPermitted, ", "))
-			for _, name := range res.CANotPermitted {
-				fmt.Fprintf(out, "ca-not-permitted: %s (outside the CA's name constraints: no certificate will name it; see --domain, --permit-ip)\n", name)
-			}
-			return nil
+			return printAnswer(cmd.OutOrStdout(), res, asJSON, printInit)
 		},
 	}
 	f := cmd.Flags()
@@ -80,4 +64,21 @@ func newInitCmd() *cobra.Command {
 	f.StringArrayVar(&settings, "setting", nil, "seed a cluster-wide setting, KEY=VALUE; repeat for each")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// printInit prints what init did, the administrator's first password among it.
+func printInit(out io.Writer, res node.InitResult) error {
+	fields := []field{
+		{"node-id", res.NodeID},
+		{"config", res.ConfigPath},
+		{"ca-certificate", res.CAPath},
+		{"admin-email", res.AdminEmail},
+		{"admin-password", res.AdminPassword},
+		{"ca-fingerprint", res.CAFingerprint},
+		{"ca-permitted", strings.Join(res.CAPermitted, ", ")},
+	}
+	for _, name := range res.CANotPermitted {
+		fields = append(fields, field{"ca-not-permitted", name + " (outside the CA's name constraints: no certificate will name it; see --domain, --permit-ip)"})
+	}
+	return printFields(out, fields)
 }

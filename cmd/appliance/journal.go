@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
+
+	"valise/adminapi"
 )
 
 func newJournalCmd() *cobra.Command {
@@ -17,31 +20,20 @@ func newJournalCmd() *cobra.Command {
 }
 
 func newJournalVerifyCmd() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
+	return newAdminCmd(&cobra.Command{
 		Use:   "verify --data DIR",
 		Short: "Walk the journal's hash chain",
 		Long:  "verify walks the journal's hash chain; it prints the entry count, or the first broken link and exits 1.",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			rep, err := c.VerifyJournal(cmd.Context())
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
+	}, adminCall[adminapi.JournalReport]{
+		call: plainCall((*adminapi.Client).VerifyJournal),
+		text: func(out io.Writer, rep adminapi.JournalReport) error {
 			if !rep.OK {
 				fmt.Fprintf(out, "journal: broken at entry %d (last good link: entry %d, %s)\n", rep.BrokenAt, rep.HeadSeq, rep.HeadHash)
-				return errSilentf(cmd.ErrOrStderr(), "the journal's hash chain is broken at entry %d", rep.BrokenAt)
+				return fmt.Errorf("the journal's hash chain is broken at entry %d", rep.BrokenAt)
 			}
-			fmt.Fprintf(out, "journal: %d entries, chain intact, head %s\n", rep.Entries, rep.HeadHash)
-			return nil
+			_, err := fmt.Fprintf(out, "journal: %d entries, chain intact, head %s\n", rep.Entries, rep.HeadHash)
+			return err
 		},
-	}
-	cf.register(cmd)
-	return cmd
+	})
 }

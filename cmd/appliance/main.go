@@ -53,16 +53,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "appliance: %v\n", err)
 		return exitUsage
-	case errors.Is(err, errSilent):
-		return exitError
 	default:
 		fmt.Fprintf(stderr, "appliance: %v\n", err)
 		return exitError
 	}
 }
-
-// errSilent ends a command with exit status 1 when it has already said why.
-var errSilent = errors.New("failed")
 
 // usageError is a bad command line: exit status 2.
 type usageError struct{ error }

@@ -11,31 +11,29 @@ import (
 
 func newSelftestCmd() *cobra.Command {
 	var (
-		cf     clientFlags
 		size   string
 		keep   bool
 		verify string
+		n      int64 // size, parsed
 	)
-	cmd := &cobra.Command{
+	cmd := newAdminCmd(&cobra.Command{
 		Use:   "selftest --data DIR [--size N]",
 		Short: "Push a generated file through the whole byte path and back",
 		Long: "selftest has the node write a generated file of N bytes (K, M, G suffixes) through the block pipeline,\n" +
 			"commit its manifest through Raft, read it back, check its SHA-256 and delete it (key first, then shards).\n" +
 			"It prints each step with its timing and exits 0 only if every step held.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := parseSize(size)
-			if err != nil {
+	}, adminCall[adminapi.SelftestResult]{
+		check: func([]string) (err error) {
+			if n, err = parseSize(size); err != nil {
 				return usageError{err}
 			}
 			if n <= 0 {
 				return usageError{fmt.Errorf("--size must be positive")}
 			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			return nil
+		},
+		call: func(cmd *cobra.Command, c *adminapi.Client, _ []string) (adminapi.SelftestResult, error) {
 			out := cmd.OutOrStdout()
 			req := adminapi.SelftestRequest{Size: n, Keep: keep, VerifyID: verify}
 			if verify != "" {
@@ -44,13 +42,12 @@ func newSelftestCmd() *cobra.Command {
 			} else {
 				fmt.Fprintf(out, "selftest: %s\n", formatSize(n))
 			}
-			res, err := c.Selftest(cmd.Context(), req, func(s adminapi.SelftestStep) { printStep(out, s) })
-			if err != nil {
-				return err
-			}
+			return c.Selftest(cmd.Context(), req, func(s adminapi.SelftestStep) { printStep(out, s) })
+		},
+		text: func(out io.Writer, res adminapi.SelftestResult) error {
 			if !res.OK {
 				fmt.Fprintf(out, "selftest %s FAILED\n", res.ID)
-				return errSilentf(cmd.ErrOrStderr(), "selftest failed: %s", firstFailure(res))
+				return fmt.Errorf("selftest failed: %s", firstFailure(res))
 			}
 			var total float64
 			for _, s := range res.Steps {
@@ -62,8 +59,7 @@ func newSelftestCmd() *cobra.Command {
 			}
 			return nil
 		},
-	}
-	cf.register(cmd)
+	})
 	cmd.Flags().StringVar(&size, "size", "64M", "bytes to write (suffixes K, M, G)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the file (its ID is printed on a last line `kept: ID`)")
 	cmd.Flags().StringVar(&verify, "verify", "", "read back the kept selftest file ID, check it, and delete it (unless --keep)")
@@ -93,10 +89,4 @@ func firstFailure(res adminapi.SelftestResult) string {
 		}
 	}
 	return "a step did not hold"
-}
-
-// errSilentf prints one sentence to stderr and returns errSilent.
-func errSilentf(stderr io.Writer, format string, args ...any) error {
-	fmt.Fprintf(stderr, "appliance: "+format+"\n", args...)
-	return errSilent
 }

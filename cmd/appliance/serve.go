@@ -20,7 +20,7 @@ func newServeCmd() *cobra.Command {
 			"the admin API on the admin socket. It stops in order on SIGTERM or SIGINT.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireData(dataDir); err != nil {
+			if err := required("--data DIR", dataDir); err != nil {
 				return err
 			}
 			if configPath == "" {

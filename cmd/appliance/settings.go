@@ -4,12 +4,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"valise/adminapi"
 )
 
 func newSettingsCmd() *cobra.Command {
@@ -22,77 +25,69 @@ func newSettingsCmd() *cobra.Command {
 	return cmd
 }
 
+// settingsAnswer is what settings get prints: one setting's value, or every setting.
+type settingsAnswer struct {
+	one *adminapi.Setting // the setting of KEY; nil when no KEY was given
+	all []adminapi.Setting
+}
+
 func newSettingsGetCmd() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
+	return newAdminCmd(&cobra.Command{
 		Use:   "get --data DIR [KEY]",
 		Short: "Print one setting's value, or every setting",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			out := cmd.OutOrStdout()
+	}, adminCall[settingsAnswer]{
+		call: func(cmd *cobra.Command, c *adminapi.Client, args []string) (settingsAnswer, error) {
 			if len(args) == 1 {
 				s, err := c.Setting(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(out, s.Value)
-				return nil
+				return settingsAnswer{one: &s}, err
 			}
-			list, err := c.Settings(cmd.Context())
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-			for _, s := range list {
-				origin := ""
-				if !s.Set {
-					origin = "(default)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, shortValue(s.Value), origin)
-			}
-			return tw.Flush()
+			all, err := c.Settings(cmd.Context())
+			return settingsAnswer{all: all}, err
 		},
+		text: printSettings,
+	})
+}
+
+// printSettings prints one setting's value alone, or every setting as a table.
+func printSettings(out io.Writer, a settingsAnswer) error {
+	if a.one != nil {
+		_, err := fmt.Fprintln(out, a.one.Value)
+		return err
 	}
-	cf.register(cmd)
-	return cmd
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	for _, s := range a.all {
+		origin := ""
+		if !s.Set {
+			origin = "(default)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, shortValue(s.Value), origin)
+	}
+	return tw.Flush()
 }
 
 func newSettingsSetCmd() *cobra.Command {
-	var (
-		cf   clientFlags
-		file string
-	)
-	cmd := &cobra.Command{
+	var file, value string
+	cmd := newAdminCmd(&cobra.Command{
 		Use:   "set --data DIR KEY (VALUE | --file FILE)",
 		Short: "Change one setting, cluster-wide (journalled)",
 		Long: `Change one setting, cluster-wide (journalled). With --file the value is the file's
 content without its final newline; for branding.logo the file is an image (PNG, JPEG, GIF,
 WebP or SVG, at most 96 KiB), sent as a data: URL.`,
 		Args: cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			value, err := settingValue(args, file)
-			if err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			s, err := c.SetSetting(cmd.Context(), args[0], value)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s = %s\n", s.Key, shortValue(s.Value))
-			return nil
+	}, adminCall[adminapi.Setting]{
+		check: func(args []string) (err error) {
+			value, err = settingValue(args, file)
+			return err
 		},
-	}
-	cf.register(cmd)
+		call: func(cmd *cobra.Command, c *adminapi.Client, args []string) (adminapi.Setting, error) {
+			return c.SetSetting(cmd.Context(), args[0], value)
+		},
+		text: func(out io.Writer, s adminapi.Setting) error {
+			_, err := fmt.Fprintf(out, "%s = %s\n", s.Key, shortValue(s.Value))
+			return err
+		},
+	})
 	cmd.Flags().StringVar(&file, "file", "", "read the value from `FILE` (an image for branding.logo)")
 	return cmd
 }

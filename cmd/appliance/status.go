@@ -1,8 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -12,57 +12,41 @@ import (
 )
 
 func newStatusCmd() *cobra.Command {
-	var (
-		cf     clientFlags
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	return newAdminCmd(&cobra.Command{
 		Use:   "status --data DIR [--json]",
 		Short: "Show the node, Raft, members, disks and journal",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			st, err := c.Status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			fmt.Fprintf(out, "node      %s (site %s)\n", st.Node.ID, st.Node.Site)
-			fmt.Fprintf(out, "https     %s\n", st.Node.Addresses.HTTPS)
-			fmt.Fprintf(out, "cluster   %s\n", st.Node.Addresses.Cluster)
-			fmt.Fprintf(out, "raft      %s, term %d, commit %d, applied %d\n", st.Raft.State, st.Raft.Term, st.Raft.CommitIndex, st.Raft.AppliedIndex)
-			verified := "verified"
-			if !st.Journal.Verified {
-				verified = "NOT verified"
-			}
-			fmt.Fprintf(out, "journal   %d entries, %s\n", st.Journal.Entries, verified)
-			fmt.Fprintf(out, "degraded  %d files\n", st.DegradedFiles)
-			fmt.Fprintf(out, "staged    %d uploads\n", st.StagedUploads)
-			fmt.Fprintf(out, "scanner   %s\n", scannerLine(st.Scanner))
-			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "\nMEMBER\tSITE\tADDRESS\tSUFFRAGE\tREACHABLE")
-			for _, m := range st.Members {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", m.ID, m.Site, m.Address, m.Suffrage, m.Reachable)
-			}
-			fmt.Fprintln(tw, "\nDISK\tSTATE\tFREE\tTOTAL")
-			for _, d := range st.Disks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Path, d.State, formatSize(int64(d.FreeBytes)), formatSize(int64(d.TotalBytes)))
-			}
-			return tw.Flush()
-		},
+	}, adminCall[adminapi.Status]{
+		call:      plainCall((*adminapi.Client).Status),
+		text:      printStatus,
+		jsonUsage: "print the status as JSON (a stable shape)",
+	})
+}
+
+// printStatus prints the node's state, then its members and disks as tables.
+func printStatus(out io.Writer, st adminapi.Status) error {
+	fmt.Fprintf(out, "node      %s (site %s)\n", st.Node.ID, st.Node.Site)
+	fmt.Fprintf(out, "https     %s\n", st.Node.Addresses.HTTPS)
+	fmt.Fprintf(out, "cluster   %s\n", st.Node.Addresses.Cluster)
+	fmt.Fprintf(out, "raft      %s, term %d, commit %d, applied %d\n", st.Raft.State, st.Raft.Term, st.Raft.CommitIndex, st.Raft.AppliedIndex)
+	verified := "verified"
+	if !st.Journal.Verified {
+		verified = "NOT verified"
 	}
-	cf.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON (a stable shape)")
-	return cmd
+	fmt.Fprintf(out, "journal   %d entries, %s\n", st.Journal.Entries, verified)
+	fmt.Fprintf(out, "degraded  %d files\n", st.DegradedFiles)
+	fmt.Fprintf(out, "staged    %d uploads\n", st.StagedUploads)
+	fmt.Fprintf(out, "scanner   %s\n", scannerLine(st.Scanner))
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nMEMBER\tSITE\tADDRESS\tSUFFRAGE\tREACHABLE")
+	for _, m := range st.Members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", m.ID, m.Site, m.Address, m.Suffrage, m.Reachable)
+	}
+	fmt.Fprintln(tw, "\nDISK\tSTATE\tFREE\tTOTAL")
+	for _, d := range st.Disks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Path, d.State, formatSize(int64(d.FreeBytes)), formatSize(int64(d.TotalBytes)))
+	}
+	return tw.Flush()
 }
 
 // scannerLine sums up the scanner's state in one line.

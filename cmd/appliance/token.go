@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -19,34 +20,22 @@ func newTokenCmd() *cobra.Command {
 }
 
 func newTokenCreateCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		req adminapi.TokenCreateRequest
-	)
-	cmd := &cobra.Command{
+	var req adminapi.TokenCreateRequest
+	cmd := newAdminCmd(&cobra.Command{
 		Use:   "create --data DIR --email E [--name LABEL]",
 		Short: "Create a personal access token and print it, alone on the last line (shown once)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if req.Email == "" {
-				return usageError{fmt.Errorf("--email is required")}
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			resp, err := c.CreateToken(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "token-id: %s (for %s, %q; revoke with `appliance token revoke --id %s`)\n", resp.ID, resp.Email, resp.Name, resp.ID)
-			fmt.Fprintln(out, resp.Token)
-			return nil
+	}, adminCall[adminapi.TokenCreateResponse]{
+		check: func([]string) error { return required("--email", req.Email) },
+		call: func(cmd *cobra.Command, c *adminapi.Client, _ []string) (adminapi.TokenCreateResponse, error) {
+			return c.CreateToken(cmd.Context(), req)
 		},
-	}
-	cf.register(cmd)
+		text: func(out io.Writer, resp adminapi.TokenCreateResponse) error {
+			fmt.Fprintf(out, "token-id: %s (for %s, %q; revoke with `appliance token revoke --id %s`)\n", resp.ID, resp.Email, resp.Name, resp.ID)
+			_, err := fmt.Fprintln(out, resp.Token)
+			return err
+		},
+	})
 	f := cmd.Flags()
 	f.StringVar(&req.Email, "email", "", "the user's e-mail (required)")
 	f.StringVar(&req.Name, "name", "cli", "a label for the token")
@@ -54,31 +43,21 @@ func newTokenCreateCmd() *cobra.Command {
 }
 
 func newTokenRevokeCmd() *cobra.Command {
-	var (
-		cf clientFlags
-		id string
-	)
-	cmd := &cobra.Command{
+	var id string
+	cmd := newAdminCmd(&cobra.Command{
 		Use:   "revoke --data DIR --id ID",
 		Short: "Revoke a personal access token: it stops working at once, on every node",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if id == "" {
-				return usageError{fmt.Errorf("--id is required")}
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.RevokeToken(cmd.Context(), id); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked: %s\n", id)
-			return nil
+	}, adminCall[string]{
+		check: func([]string) error { return required("--id", id) },
+		call: func(cmd *cobra.Command, c *adminapi.Client, _ []string) (string, error) {
+			return id, c.RevokeToken(cmd.Context(), id)
 		},
-	}
-	cf.register(cmd)
+		text: func(out io.Writer, id string) error {
+			_, err := fmt.Fprintf(out, "revoked: %s\n", id)
+			return err
+		},
+	})
 	cmd.Flags().StringVar(&id, "id", "", "the token's ID, as `token create` printed it (required)")
 	return cmd
 }

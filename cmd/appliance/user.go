@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -20,73 +21,51 @@ func newUserCmd() *cobra.Command {
 
 // newUserDisableCmd is `user disable` (disable true) or `user enable`.
 func newUserDisableCmd(disable bool) *cobra.Command {
-	var (
-		cf    clientFlags
-		email string
-	)
+	var email string
 	verb, short := "enable", "Enable a disabled user again"
 	if disable {
 		verb, short = "disable", "Disable a user: their password, sessions and tokens stop working at once, on every node"
 	}
-	cmd := &cobra.Command{
+	cmd := newAdminCmd(&cobra.Command{
 		Use:   verb + " --data DIR --email E",
 		Short: short,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if email == "" {
-				return usageError{fmt.Errorf("--email is required")}
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			u, err := c.SetUserDisabled(cmd.Context(), email, disable)
-			if err != nil {
-				return err
-			}
+	}, adminCall[adminapi.UserInfo]{
+		check: func([]string) error { return required("--email", email) },
+		call: func(cmd *cobra.Command, c *adminapi.Client, _ []string) (adminapi.UserInfo, error) {
+			return c.SetUserDisabled(cmd.Context(), email, disable)
+		},
+		text: func(out io.Writer, u adminapi.UserInfo) error {
 			state := "enabled"
 			if u.Disabled {
 				state = "disabled"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "user: %s (%s) %s\n", u.Email, u.ID, state)
-			return nil
+			_, err := fmt.Fprintf(out, "user: %s (%s) %s\n", u.Email, u.ID, state)
+			return err
 		},
-	}
-	cf.register(cmd)
+	})
 	cmd.Flags().StringVar(&email, "email", "", "the user's e-mail (required)")
 	return cmd
 }
 
 func newUserAddCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		req adminapi.UserAddRequest
-	)
-	cmd := &cobra.Command{
+	var req adminapi.UserAddRequest
+	cmd := newAdminCmd(&cobra.Command{
 		Use:   "add --data DIR --email E [--role supervisor|manager|user] [--lang fr|en]",
 		Short: "Create a user and print its first password (shown once)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if req.Email == "" {
-				return usageError{fmt.Errorf("--email is required")}
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			resp, err := c.AddUser(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "user: %s (%s, %s, %s)\n", resp.Email, resp.ID, resp.Role, resp.Lang)
-			fmt.Fprintf(out, "password: %s\n", resp.Password)
-			return nil
+	}, adminCall[adminapi.UserAddResponse]{
+		check: func([]string) error { return required("--email", req.Email) },
+		call: func(cmd *cobra.Command, c *adminapi.Client, _ []string) (adminapi.UserAddResponse, error) {
+			return c.AddUser(cmd.Context(), req)
 		},
-	}
-	cf.register(cmd)
+		text: func(out io.Writer, resp adminapi.UserAddResponse) error {
+			return printFields(out, []field{
+				{"user", fmt.Sprintf("%s (%s, %s, %s)", resp.Email, resp.ID, resp.Role, resp.Lang)},
+				{"password", resp.Password},
+			})
+		},
+	})
 	f := cmd.Flags()
 	f.StringVar(&req.Email, "email", "", "the user's e-mail (required)")
 	f.StringVar(&req.Name, "name", "", "the user's display name")
