@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"valise/httpd/csp"
 	"valise/locale"
 	"valise/transfer"
 )
@@ -203,7 +204,7 @@ func (p *pages) render(ctx *fasthttp.RequestCtx, status int, name string, data a
 		return
 	}
 	ctx.SetStatusCode(status)
-	ctx.Response.Header.Set("Content-Security-Policy", cspPage)
+	ctx.Response.Header.Set("Content-Security-Policy", csp.Policy(csp.LinkPage))
 	ctx.SetContentType("text/html; charset=utf-8")
 	ctx.SetBody(b.Bytes())
 }

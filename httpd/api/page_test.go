@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"valise/httpd/csp"
 	"valise/locale"
 	"valise/transfer"
 )
@@ -56,9 +57,9 @@ func TestLinkPageLayout(t *testing.T) {
 					t.Errorf("page carries %q: the CSP forbids inline script and style", bad)
 				}
 			}
-			csp := r.Header.Get("Content-Security-Policy")
-			if csp != cspPage || strings.Contains(csp, "unsafe") || strings.Contains(csp, "allow-scripts") {
-				t.Errorf("CSP %q", csp)
+			policy := r.Header.Get("Content-Security-Policy")
+			if policy != csp.Policy(csp.LinkPage) || strings.Contains(policy, "unsafe") || strings.Contains(policy, "allow-scripts") {
+				t.Errorf("CSP %q", policy)
 			}
 		})
 	}
