@@ -214,6 +214,7 @@ func (n *instance) startAPI() error {
 		Mailer:   n.mail,
 		Sweeper:  n.retention,
 		Gate:     n.memGate,
+		Pages:    &n.web,
 		Logger:   n.logger,
 	})
 	if err != nil {
@@ -265,14 +266,13 @@ func (n *instance) branding(ws webSettings) (web.Colors, web.Logo) {
 	return c, logo
 }
 
-// applyBrand gives the serving API handler (a link's page) the web UI's product name and
-// logo, once both are built.
+// applyBrand gives the serving API handler (its mails) the web UI's product name, once both
+// are built.
 func (n *instance) applyBrand() {
-	wh := n.web.h.Load()
-	if wh == nil || len(n.apiHandlers) == 0 {
+	if n.web.h.Load() == nil || len(n.apiHandlers) == 0 {
 		return
 	}
-	n.apiHandlers[len(n.apiHandlers)-1].SetBrand(api.Brand{Name: n.webWith.name, LogoURL: wh.LogoURL()})
+	n.apiHandlers[len(n.apiHandlers)-1].SetProduct(n.webWith.name)
 }
 
 // closeAPI ends the streams of every API handler built.
@@ -304,6 +304,18 @@ func (m *webMount) Handle(ctx *fasthttp.RequestCtx) bool {
 		return false
 	}
 	return h.Handle(ctx)
+}
+
+// LinkError implements api.LinkPages with the web UI's link error page; before the web UI
+// is built, a bare status.
+func (m *webMount) LinkError(ctx *fasthttp.RequestCtx, status int, code string) {
+	if h := m.h.Load(); h != nil {
+		h.LinkError(ctx, status, code)
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(code + "\n")
 }
 
 // sessionPrincipal authenticates a browser's tus request by its web session.
@@ -342,6 +354,7 @@ func (n *instance) startWeb() error {
 	h, err := web.New(wcfg, web.Deps{
 		Accounts: n.accounts,
 		Sends:    n.transfers,
+		Links:    n.transfers,
 		Mailer:   n.mail,
 		Limits:   n.transfers,
 		Logger:   n.logger,

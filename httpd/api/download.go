@@ -265,7 +265,7 @@ func (h *Handler) queueReceipt(ctx context.Context, r transfer.Receipt, files []
 		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256,
 			ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned})
 	}
-	msg, err := notify.Render(notify.KindReceipt, lang, h.product(), data)
+	msg, err := notify.Render(notify.KindReceipt, lang, *h.product.Load(), data)
 	if err != nil {
 		return fmt.Errorf("render receipt: %w", err)
 	}

@@ -18,8 +18,6 @@ func securityHeaders(ctx *fasthttp.RequestCtx, kind responseKind) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 	switch kind {
-	case kindPage:
-		h.Set("Content-Security-Policy", csp.Policy(csp.LinkPage))
 	case kindDownload:
 		h.Set("Content-Security-Policy", csp.Policy(csp.Download))
 	default:

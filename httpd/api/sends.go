@@ -144,7 +144,7 @@ func (h *Handler) invite(ctx context.Context, p Principal, s transfer.Send, inv 
 		data.Files = append(data.Files, notify.File{Name: f.Path(), Size: f.Size, SHA256: f.SHA256, ScannedInWindows: f.Verdict == transfer.VerdictCleanWindows, NotScanned: f.Verdict == transfer.VerdictNotScanned,
 			TestSignaturesOnly: transfer.CheckedTestSignaturesOnly(f.Verdict, f.VerdictReason)})
 	}
-	msg, err := notify.Render(notify.KindSend, string(p.Language), h.product(), data)
+	msg, err := notify.Render(notify.KindSend, string(p.Language), *h.product.Load(), data)
 	if err != nil {
 		return fmt.Errorf("render invitation: %w", err)
 	}

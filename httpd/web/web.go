@@ -13,8 +13,10 @@
 // of a random nonce kept in the __Host-csrf cookie. Every page is sent with a strict CSP (no
 // inline script or style), nosniff, no-referrer, HSTS and no-store.
 //
-// The recipients' link pages (/s/{token}) are served by httpd/api for now; this package does
-// not answer them.
+// The recipients' link pages (/s/{token}: the page, its password and code forms, the dead-link
+// page) are served here too, without session or CSRF (link.go); the downloads below them
+// (/s/{token}/files/…, /s/{token}/zip) are httpd/api's, which asks LinkError for a browser's
+// error page.
 //
 // fasthttp's memory rules (docs/dependencies.md, trap 4): nothing obtained from a RequestCtx is kept
 // after the handler returns.
@@ -24,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -107,9 +110,11 @@ type Limits interface {
 type Deps struct {
 	Accounts Accounts
 	Sends    Sends
-	Mailer   Mailer
-	Limits   Limits
-	Logger   *slog.Logger
+	// Links serves the recipients' link pages (link.go).
+	Links  Links
+	Mailer Mailer
+	Limits Limits
+	Logger *slog.Logger
 }
 
 // Config tunes the Handler.
@@ -228,8 +233,10 @@ type Handler struct {
 	deps   Deps
 	logger *slog.Logger
 	pages  *pages
-	static *staticFiles
-	routes []route
+	// linkTmpl renders the recipients' link pages (link.go); never changed after New.
+	linkTmpl *template.Template
+	static   *staticFiles
+	routes   []route
 	// Sign-in rate limits, never nil.
 	loginByAddress, loginByAccount *limiter
 }
@@ -239,8 +246,8 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Accounts == nil || deps.Sends == nil || deps.Mailer == nil {
-		return nil, errors.New("web: Deps.Accounts, Sends and Mailer are required")
+	if deps.Accounts == nil || deps.Sends == nil || deps.Links == nil || deps.Mailer == nil {
+		return nil, errors.New("web: Deps.Accounts, Sends, Links and Mailer are required")
 	}
 	logger := deps.Logger
 	if logger == nil {
@@ -261,12 +268,17 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	lt, err := parseLinkTemplates()
+	if err != nil {
+		return nil, err
+	}
 	h := &Handler{
-		cfg:    cfg,
-		deps:   deps,
-		logger: logger.With("component", "web"),
-		pages:  pg,
-		static: st,
+		linkTmpl: lt,
+		cfg:      cfg,
+		deps:     deps,
+		logger:   logger.With("component", "web"),
+		pages:    pg,
+		static:   st,
 
 		loginByAddress: newLimiter(cfg.LoginPerAddress),
 		loginByAccount: newLimiter(cfg.LoginPerAccount),
