@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"valise/locale"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the templates")
@@ -63,6 +65,26 @@ func TestRenderGolden(t *testing.T) {
 					t.Errorf("%s differs from %s:\n%s", tc.name, path, got)
 				}
 			})
+		}
+	}
+}
+
+// TestWordingValuesStayInert: a value put into a catalog message is neither run as template
+// text nor rewritten: its template syntax, NUL bytes and no-break spaces come out as given
+// (text part), escaped as html/template escapes (HTML part).
+func TestWordingValuesStayInert(t *testing.T) {
+	name := "{{.Name}} <b>\x000\x00\u00a0+"
+	for _, tc := range []struct {
+		lang string
+		html bool
+		want string
+	}{
+		{"fr", false, "Bonjour " + name + ","},
+		{"en", false, "Hello " + name + ","},
+		{"fr", true, "Bonjour {{.Name}} &lt;b&gt;\uFFFD0\uFFFD\u00a0&#43;,"},
+	} {
+		if got := wording(locale.For(tc.lang), tc.html, "mail.hello", "Name", name); got != tc.want {
+			t.Errorf("%s html=%v: %q, want %q", tc.lang, tc.html, got, tc.want)
 		}
 	}
 }
