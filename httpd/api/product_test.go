@@ -25,3 +25,25 @@ func TestMailsWearTheProduct(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedDownloadNoticesShow: a browser's refused download goes back to the link's page
+// with ?e=code only for the codes of pageNotices, and the page (httpd/web, since issue 17
+// item 3) must say each of them rather than drop it: the two packages' lists agree.
+func TestRefusedDownloadNoticesShow(t *testing.T) {
+	w := newWorld(t)
+	a, bearer := w.user("jo@example.org", "Jo")
+	f := w.upload(a.ID, "plan.pdf", []byte("plan"))
+	mustStatus(t, w.api("POST", "/api/v1/sends", bearer, createSendJSON{
+		To: []string{"kim@example.org"}, Files: []string{string(f.ID)},
+	}), 201)
+	tok := linkToken(t, w.outbox(1)[0])
+	for code := range pageNotices {
+		t.Run(code, func(t *testing.T) {
+			r := w.call("GET", "/s/"+tok+"?e="+code, nil, nil, false)
+			mustStatus(t, r, 200)
+			if want := `<p class="error" role="alert">` + message(code, "fr") + `</p>`; !strings.Contains(string(r.body), strings.ReplaceAll(want, "'", "&#39;")) {
+				t.Errorf("the page does not say %q:\n%s", want, r.body)
+			}
+		})
+	}
+}
