@@ -24,11 +24,12 @@ type Deps struct {
 	// Uploads serves UploadsPrefix and the paths below it (tus); nil answers 404 there. It
 	// authenticates every request itself.
 	Uploads fasthttp.RequestHandler
-	// API serves the REST API under /api/v1 and the public link pages; nil: 404.
+	// API serves the REST API under /api/v1 and the links' downloads (/s/{token}/files/…,
+	// /s/{token}/zip); nil: 404.
 	API Mount
 	// Web serves the users' web UI (httpd/web): /, the login and compose pages, the static
-	// files. It is tried after API, so the API keeps every path it claims (/s/{token}
-	// included); nil: 404.
+	// files, and the recipients' link pages (/s/{token} and its forms). It is tried after
+	// API, so the API keeps every path it claims; nil: 404.
 	Web Mount
 }
 

@@ -81,10 +81,16 @@ func checkDefaultDeny(t *testing.T, dataDir, httpsAddr string) {
 		"POST /login":   http.StatusForbidden,
 		"POST /lang":    http.StatusForbidden,
 		"GET /static/*": http.StatusOK, // style.css
+		// A recipient's pages and forms (issue 17 item 3): an unknown link is dead.
+		"GET /s/{token}":              http.StatusNotFound,
+		"POST /s/{token}/password":    http.StatusNotFound,
+		"POST /s/{token}/code":        http.StatusNotFound,
+		"POST /s/{token}/code/verify": http.StatusNotFound,
 	}
 	for _, r := range web.Routes() {
 		key := r.Method + " " + r.Pattern
-		path := strings.NewReplacer("{id}", "01a20000-0000-7000-8000-000000000000", "*", "style.css").Replace(r.Pattern)
+		path := strings.NewReplacer("{id}", "01a20000-0000-7000-8000-000000000000", "*", "style.css",
+			"{token}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").Replace(r.Pattern)
 		t.Run("web "+key, func(t *testing.T) {
 			want, contract := webPublic[key]
 			if r.Public != contract {

@@ -150,6 +150,7 @@ func (n *instance) startAPI() error {
 			Mailer:   n.mail,
 			Sweeper:  n.retention,
 			Gate:     n.memGate,
+			Pages:    &n.web,
 			Logger:   n.logger,
 		})
 		if err != nil {
@@ -198,14 +199,13 @@ func (n *instance) branding(ws webSettings) (web.Colors, web.Logo) {
 	return c, logo
 }
 
-// applyBrand gives the API handler (a link's page) the web UI's product name and logo, once
-// both are built.
+// applyBrand gives the API handler (its mails) the web UI's product name, once both are
+// built.
 func (n *instance) applyBrand() {
-	wh, ah := n.web.h.Load(), n.api.h.Load()
-	if wh == nil || ah == nil {
+	if n.web.h.Load() == nil || n.api.h.Load() == nil {
 		return
 	}
-	ah.SetBrand(api.Brand{Name: n.webWith.name, LogoURL: wh.LogoURL()})
+	n.api.h.Load().SetProduct(n.webWith.name)
 }
 
 // closeAPI ends the API's streams.
@@ -237,6 +237,25 @@ func (m *webMount) Handle(ctx *fasthttp.RequestCtx) bool {
 		return false
 	}
 	return h.Handle(ctx)
+}
+
+// ShowsNotice reports whether the web UI's link page shows code's notice; false while the
+// web UI is not built, so that the API answers the error page instead.
+func (m *webMount) ShowsNotice(code string) bool {
+	h := m.h.Load()
+	return h != nil && h.ShowsNotice(code)
+}
+
+// LinkError implements api.LinkPages with the web UI's link error page; before the web UI
+// is built, a bare status.
+func (m *webMount) LinkError(ctx *fasthttp.RequestCtx, status int, code string) {
+	if h := m.h.Load(); h != nil {
+		h.LinkError(ctx, status, code)
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(code + "\n")
 }
 
 // sessionPrincipal authenticates a browser's tus request by its web session.
@@ -275,6 +294,7 @@ func (n *instance) startWeb() error {
 	h, err := web.New(wcfg, web.Deps{
 		Accounts: n.accounts,
 		Sends:    n.transfers,
+		Links:    n.transfers,
 		Mailer:   n.mail,
 		Limits:   n.transfers,
 		Logger:   n.logger,

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	htmltemplate "html/template"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -85,24 +86,73 @@ func MatchLang(lang string) string {
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-// templates holds the parsed templates per language. Immutable after init.
+// templates holds the parsed templates per language: one text and one HTML template for
+// every language, whose wording is the locale catalog's (keys mail.*). Immutable after init.
 var templates = func() map[string]*langTemplates {
 	out := map[string]*langTemplates{}
-	for _, lang := range []string{"fr", "en"} {
+	for _, lang := range locale.Languages {
+		p := locale.For(lang)
 		funcs := map[string]any{
+			"lang": func() string { return lang },
 			"size": func(n int64) string { return locale.FormatSize(lang, n) },
 			"date": func(t time.Time) string { return locale.FormatDate(lang, t) },
 			"dur":  func(d time.Duration) string { return locale.FormatDuration(lang, d) },
 			// product is the brand's product name; Render binds it for each message.
 			"product": func() string { return DefaultProduct },
 		}
+		textFuncs := map[string]any{"t": func(id string, pairs ...any) string { return wording(p, false, id, pairs...) }}
+		htmlFuncs := map[string]any{"t": func(id string, pairs ...any) htmltemplate.HTML {
+			return htmltemplate.HTML(wording(p, true, id, pairs...))
+		}}
 		out[lang] = &langTemplates{
-			text: texttemplate.Must(texttemplate.New(lang).Funcs(funcs).ParseFS(templateFS, "templates/"+lang+".txt.tmpl")),
-			html: htmltemplate.Must(htmltemplate.New(lang).Funcs(funcs).ParseFS(templateFS, "templates/"+lang+".html.tmpl")),
+			text: texttemplate.Must(texttemplate.New(lang).Funcs(funcs).Funcs(textFuncs).ParseFS(templateFS, "templates/mail.txt.tmpl")),
+			html: htmltemplate.Must(htmltemplate.New(lang).Funcs(funcs).Funcs(htmlFuncs).ParseFS(templateFS, "templates/mail.html.tmpl")),
 		}
 	}
 	return out
 }()
+
+// wording returns the catalog's message id from p, with pairs ("Name", value, …) filled in:
+// in a text part the catalog's no-break spaces (French punctuation: "Objet\u00a0:") become
+// spaces, in an HTML part "&nbsp;", and the values are escaped as html/template escapes text.
+// A string value is put in after the message is made, so it never runs as template text and
+// keeps its own characters; an empty one stays empty for the message's conditionals.
+func wording(p locale.Printer, html bool, id string, pairs ...any) string {
+	args := append([]any(nil), pairs...)
+	var values []string
+	for i := 1; i < len(args); i += 2 {
+		if v, ok := args[i].(string); ok && v != "" {
+			args[i] = placeholder(len(values))
+			values = append(values, v)
+		}
+	}
+	out := p.T(id, args...)
+	if html {
+		out = strings.ReplaceAll(out, "\u00a0", "&nbsp;")
+	} else {
+		out = strings.ReplaceAll(out, "\u00a0", " ")
+	}
+	if len(values) == 0 {
+		return out
+	}
+	// One pass: a value holding another's placeholder is never replaced in turn.
+	repl := make([]string, 0, 2*len(values))
+	for i, v := range values {
+		if html {
+			v = htmlText.Replace(v)
+		}
+		repl = append(repl, placeholder(i), v)
+	}
+	return strings.NewReplacer(repl...).Replace(out)
+}
+
+// placeholder stands for the i-th value in a message until wording puts it in: NUL bytes,
+// which no catalog message holds.
+func placeholder(i int) string { return "\x00" + strconv.Itoa(i) + "\x00" }
+
+// htmlText escapes a value as html/template escapes text content (its htmlEscaper), so a
+// user string reads the same whether the template or the catalog's message carries it.
+var htmlText = strings.NewReplacer("\x00", "\uFFFD", `"`, "&#34;", "&", "&amp;", "'", "&#39;", "+", "&#43;", "<", "&lt;", ">", "&gt;")
 
 type langTemplates struct {
 	text *texttemplate.Template

@@ -1,6 +1,9 @@
 // Package api serves Valise's REST API under /api/v1 (accounts' tokens, sends, files, the
-// public link API) and the recipients' public link pages and downloads under /s/{token}, on
-// fasthttp, with the hand-written OpenAPI 3.1 document at /api/v1/openapi.json.
+// public link API) and the recipients' downloads under /s/{token} (a file, the zip), on
+// fasthttp, with the hand-written OpenAPI 3.1 document at /api/v1/openapi.json. It answers
+// JSON and file bytes only: the recipients' pages (/s/{token} itself and its forms) are
+// httpd/web's, which also renders the error page of a browser's refused download
+// (Deps.Pages).
 //
 // The tus uploads at /api/v1/uploads are served by httpd/tus, mounted beside this handler;
 // Handler.Principal authenticates them the same way. The OpenAPI document describes them too.
@@ -177,8 +180,24 @@ type Deps struct {
 	// Gate admits downloads and zips into the node's memory budget and bounds the zips
 	// streaming at once (limits.go); nil admits all.
 	Gate *membudget.Gate
+	// Pages renders the error page of a browser's download that cannot start (httpd/web's
+	// Handler); nil answers JSON to browsers too.
+	Pages LinkPages
 	// Logger; nil discards.
 	Logger *slog.Logger
+}
+
+// LinkPages renders the HTML answers of a link's downloads for browsers; *web.Handler
+// implements it. The API itself writes JSON only.
+type LinkPages interface {
+	// LinkError answers status with the error page of code (a stable error code, as in the
+	// JSON answers), in the request's language. Called on the request goroutine, after the
+	// security headers and Retry-After are set; it must not keep ctx.
+	LinkError(ctx *fasthttp.RequestCtx, status int, code string)
+	// ShowsNotice reports whether the link's page shows the notice of error code after a
+	// redirect to it with ?e=code; the API redirects a browser's refused download there with
+	// those codes only. Safe for concurrent use.
+	ShowsNotice(code string) bool
 }
 
 // Config tunes the Handler.
@@ -234,14 +253,14 @@ func checkPublicURL(pub string) error {
 	return nil
 }
 
-// Handler serves the API and the link pages. It is safe for concurrent use.
+// Handler serves the API and the links' downloads. It is safe for concurrent use.
 type Handler struct {
 	cfg     Config // cfg.PublicURL is only the first publicURL
 	deps    Deps
 	logger  *slog.Logger
 	matcher language.Matcher
 	routes  []route
-	pages   *pages
+	product atomic.Pointer[string] // the product name the mails sign with; never nil
 	openapi []byte
 	baseCtx context.Context // cancelled by Close: ends the streams still running
 	cancel  context.CancelFunc
@@ -263,23 +282,19 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	pg, err := newPages()
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Handler{
 		cfg:     cfg,
 		deps:    deps,
 		logger:  logger.With("component", "api"),
 		matcher: language.NewMatcher([]language.Tag{language.French, language.English}),
-		pages:   pg,
 		openapi: openAPIDocument,
 		baseCtx: ctx,
 		cancel:  cancel,
 	}
 	h.publicURL.Store(&cfg.PublicURL)
 	h.routes = h.table()
+	h.SetProduct("")
 	return h, nil
 }
 
@@ -348,3 +363,12 @@ func (h *Handler) Handle(ctx *fasthttp.RequestCtx) bool {
 // which httpd has put in the request's remote address (httpd/clientip.go); no header is read
 // here.
 func clientIP(ctx *fasthttp.RequestCtx) string { return ctx.RemoteIP().String() }
+
+// SetProduct changes the product name the mails sign with from now on (the branding.name
+// setting); "" keeps "Valise".
+func (h *Handler) SetProduct(name string) {
+	if name == "" {
+		name = "Valise"
+	}
+	h.product.Store(&name)
+}

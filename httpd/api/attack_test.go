@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"valise/httpd/csp"
 
 	"github.com/google/uuid"
 
@@ -139,7 +140,7 @@ func TestAttackMarkupInSubjectAndMessage(t *testing.T) {
 			t.Errorf("page lacks the inert %q", want)
 		}
 	}
-	if got := page.Header.Get("Content-Security-Policy"); got != cspPage {
+	if got := page.Header.Get("Content-Security-Policy"); got != csp.Policy(csp.LinkPage) {
 		t.Errorf("page CSP %q", got)
 	}
 	mail := w.outbox(1)[0]

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net/url"
 
 	"github.com/valyala/fasthttp"
 )
@@ -61,17 +60,4 @@ func (h *Handler) decodeJSON(ctx *fasthttp.RequestCtx, v any) error {
 		return fmt.Errorf("%w: trailing data", ErrBadRequest)
 	}
 	return nil
-}
-
-// readForm reads an application/x-www-form-urlencoded body.
-func (h *Handler) readForm(ctx *fasthttp.RequestCtx) (url.Values, error) {
-	body, err := h.readBody(ctx, "application/x-www-form-urlencoded")
-	if err != nil {
-		return nil, err
-	}
-	v, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	return v, nil
 }

@@ -31,6 +31,7 @@ import (
 	"valise/blobstore/blobtest"
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
+	"valise/httpd/web"
 	"valise/notify"
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
@@ -81,8 +82,9 @@ type world struct {
 	bs       *blobstore.Store
 	mail     *notify.Sender
 	h        *Handler
-	tus      *tus.Server // mounted beside the API, as the node does, on a file backend
-	base     string      // https://127.0.0.1:port
+	web      *web.Handler // the link pages, mounted after the API as the node does
+	tus      *tus.Server  // mounted beside the API, as the node does, on a file backend
+	base     string       // https://127.0.0.1:port
 	client   *http.Client
 	val      validator.Validator
 }
@@ -121,11 +123,19 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	if w.mail, err = notify.New(ncfg, w.meta, testLogger(t)); err != nil {
 		t.Fatal(err)
 	}
+	wcfg := web.DefaultConfig()
+	wcfg.PublicURL = "https://valise.example.org"
+	wcfg.CSRFKey = bytes.Repeat([]byte{42}, 32)
+	if w.web, err = web.New(wcfg, web.Deps{
+		Accounts: w.accounts, Sends: w.transfer, Links: w.transfer, Mailer: w.mail, Logger: testLogger(t),
+	}); err != nil {
+		t.Fatal(err)
+	}
 	cfg := DefaultConfig()
 	cfg.PublicURL = "https://valise.example.org"
 	w.h, err = New(cfg, Deps{
 		Accounts: w.accounts, Sends: w.transfer, Links: w.transfer, Files: storeFiles{w.bs},
-		Mailer: w.mail, Logger: testLogger(t),
+		Mailer: w.mail, Pages: w.web, Logger: testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +189,7 @@ func (w *world) serve() {
 				w.tus.Handle(ctx)
 				return
 			}
-			if !w.h.Handle(ctx) {
+			if !w.h.Handle(ctx) && !w.web.Handle(ctx) {
 				ctx.SetStatusCode(fasthttp.StatusNotFound)
 			}
 		},

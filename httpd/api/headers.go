@@ -4,17 +4,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
-)
 
-// The Content-Security-Policy of each kind of response. Pages keep allow-same-origin in their
-// sandbox: without it a page has an opaque origin, so its password and code forms post
-// cross-site (Origin: null) and the browser neither keeps nor sends the SameSite=Strict grant
-// cookie, and no recipient could pass a challenge. No script can run either way
-// (default-src 'none', no allow-scripts).
-const (
-	cspPage     = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; sandbox allow-forms allow-downloads allow-same-origin"
-	cspAPI      = "default-src 'none'; frame-ancestors 'none'; sandbox"
-	cspDownload = "default-src 'none'; frame-ancestors 'none'; sandbox"
+	"valise/httpd/csp"
 )
 
 // securityHeaders sets the headers every response carries: shared content can never run as
@@ -27,12 +18,10 @@ func securityHeaders(ctx *fasthttp.RequestCtx, kind responseKind) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 	switch kind {
-	case kindPage:
-		h.Set("Content-Security-Policy", cspPage)
 	case kindDownload:
-		h.Set("Content-Security-Policy", cspDownload)
+		h.Set("Content-Security-Policy", csp.Policy(csp.Download))
 	default:
-		h.Set("Content-Security-Policy", cspAPI)
+		h.Set("Content-Security-Policy", csp.Policy(csp.API))
 	}
 }
 

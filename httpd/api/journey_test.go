@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"valise/httpd/csp"
 	"valise/notify"
 	"valise/transfer"
 	"valise/transfer/filetest"
@@ -258,7 +259,7 @@ func checkDownloadHeaders(t *testing.T, r reply, sha string) {
 		"Strict-Transport-Security": "max-age=31536000",
 		"Accept-Ranges":             "bytes",
 		"ETag":                      `"` + sha + `"`,
-		"Content-Security-Policy":   cspDownload,
+		"Content-Security-Policy":   csp.Policy(csp.Download),
 	}
 	for k, v := range want {
 		if got := r.Header.Get(k); got != v {

@@ -16,8 +16,6 @@ import (
 const (
 	grantCookie = "valise_grant"
 	grantHeader = "X-Valise-Grant"
-	// langCookie is the web UI's language cookie ("fr" or "en"), shared with the link pages.
-	langCookie = "lang"
 )
 
 // allowLink applies the per-address rate limit to a request that presents a link token;
@@ -32,11 +30,15 @@ func (h *Handler) allowLink(ctx *fasthttp.RequestCtx, page bool) (string, bool) 
 	return ip, true
 }
 
-// failLink answers an error of a public link route: JSON, or a minimal HTML page for the
-// browser routes. Every flavour of dead link is transfer.ErrLinkNotFound and so gets the
-// same answer.
+// failLink answers an error of a public link route: JSON, or for a browser's download
+// (page) the web UI's error page (Deps.Pages; JSON without it). Every flavour of dead link
+// is transfer.ErrLinkNotFound and so gets the same answer.
 func (h *Handler) failLink(ctx *fasthttp.RequestCtx, err error, page bool) {
 	if !page {
+		h.fail(ctx, err)
+		return
+	}
+	if h.deps.Pages == nil {
 		h.fail(ctx, err)
 		return
 	}
@@ -44,11 +46,9 @@ func (h *Handler) failLink(ctx *fasthttp.RequestCtx, err error, page bool) {
 	if status >= 500 && !errors.Is(err, ErrOverloaded) { // admit logged it
 		h.logger.Error("link request failed", logRoute, routeOf(ctx), logErr, err)
 	}
-	securityHeaders(ctx, kindPage)
 	ctx.Response.Header.Del("Content-Disposition")
 	retryAfter(ctx, status, code)
-	lang := h.pageLang(ctx)
-	h.pages.renderError(ctx, status, lang, message(code, lang))
+	h.deps.Pages.LinkError(ctx, status, code)
 }
 
 // grantOf returns the grant the request presents (header first, then cookie), or "".
@@ -163,67 +163,13 @@ func (h *Handler) serveLinkVerifyJSON(ctx *fasthttp.RequestCtx, c call) {
 	answerChallenge(h, ctx, c, func(b codeBody) string { return b.Code }, h.deps.Links.CheckEmailCode)
 }
 
-// servePage renders the link's page.
-func (h *Handler) servePage(ctx *fasthttp.RequestCtx, c call) {
-	ip, ok := h.allowLink(ctx, true)
-	if !ok {
-		return
-	}
-	token := c.params["token"]
-	v, err := h.deps.Links.OpenLink(c, token, grantOf(ctx), ip)
-	if err != nil {
-		h.failLink(ctx, err, true)
-		return
-	}
-	lang := h.pageLang(ctx)
-	notice := ""
-	if code := string(ctx.QueryArgs().Peek("e")); pageNotices[code] {
-		notice = message(code, lang)
-	}
-	if string(ctx.QueryArgs().Peek("sent")) == "1" {
-		notice = pageMessage("code_sent", lang)
-	}
-	h.pages.renderLink(ctx, lang, linkPage{Token: token, View: v, Notice: notice})
-}
-
-// pageLang is the language of a link page: the switch's choice (?lang=, kept in the web UI's
-// language cookie so the forms' answers stay in it), then the cookie, then h.lang.
-func (h *Handler) pageLang(ctx *fasthttp.RequestCtx) string {
-	switch q := string(ctx.QueryArgs().Peek("lang")); q {
-	case "fr", "en":
-		c := fasthttp.AcquireCookie()
-		defer fasthttp.ReleaseCookie(c)
-		c.SetKey(langCookie)
-		c.SetValue(q)
-		c.SetPath("/")
-		c.SetSecure(true)
-		c.SetHTTPOnly(true)
-		c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
-		c.SetMaxAge(365 * 24 * 3600)
-		ctx.Response.Header.SetCookie(c)
-		return q
-	}
-	switch c := string(ctx.Request.Header.Cookie(langCookie)); c {
-	case "fr", "en":
-		return c
-	}
-	return h.lang(ctx)
-}
-
-// pageNotices are the error codes a page shows after a form's redirect (?e=code): only these
-// are echoed, so the query cannot put text of its choosing on the page.
-var pageNotices = map[string]bool{
-	"wrong_password": true, "wrong_code": true, "code_expired": true, "too_many_attempts": true,
-	"challenge_required": true, "challenge_not_required": true, "bad_request": true,
-	"download_limit": true, "download_busy": true, "file_not_found": true, "range_not_satisfiable": true,
-}
-
-// pageDone redirects a form back to the link's page, with the error's code when there is one;
-// a dead link gets the same 404 page as any.
+// pageDone sends a browser's refused download back to the link's page, with the error's code
+// when the page shows it (Deps.Pages.ShowsNotice); the others, a dead link among them, get
+// the error page.
 func (h *Handler) pageDone(ctx *fasthttp.RequestCtx, token string, err error, extra string) {
 	if err != nil {
 		_, code := errorStatus(err)
-		if !pageNotices[code] {
+		if h.deps.Pages == nil || !h.deps.Pages.ShowsNotice(code) {
 			h.failLink(ctx, err, true)
 			return
 		}
@@ -235,56 +181,4 @@ func (h *Handler) pageDone(ctx *fasthttp.RequestCtx, token string, err error, ex
 	}
 	ctx.Response.Header.Set("Location", loc)
 	ctx.SetStatusCode(fasthttp.StatusSeeOther)
-}
-
-// servePagePassword is the page's password form.
-func (h *Handler) servePagePassword(ctx *fasthttp.RequestCtx, c call) {
-	ip, ok := h.allowLink(ctx, true)
-	if !ok {
-		return
-	}
-	token := c.params["token"]
-	form, err := h.readForm(ctx)
-	if err != nil {
-		h.failLink(ctx, err, true)
-		return
-	}
-	g, err := h.deps.Links.CheckLinkPassword(c, token, grantOf(ctx), form.Get("password"), ip)
-	if err == nil {
-		setGrant(ctx, token, g)
-	}
-	h.pageDone(ctx, token, err, "")
-}
-
-// servePageCode is the page's "send me a code" form.
-func (h *Handler) servePageCode(ctx *fasthttp.RequestCtx, c call) {
-	if _, ok := h.allowLink(ctx, true); !ok {
-		return
-	}
-	token := c.params["token"]
-	if _, err := h.readForm(ctx); err != nil {
-		h.failLink(ctx, err, true)
-		return
-	}
-	_, err := h.issueCode(c, token, h.pageLang(ctx))
-	h.pageDone(ctx, token, err, "sent=1")
-}
-
-// servePageVerify is the page's code form.
-func (h *Handler) servePageVerify(ctx *fasthttp.RequestCtx, c call) {
-	ip, ok := h.allowLink(ctx, true)
-	if !ok {
-		return
-	}
-	token := c.params["token"]
-	form, err := h.readForm(ctx)
-	if err != nil {
-		h.failLink(ctx, err, true)
-		return
-	}
-	g, err := h.deps.Links.CheckEmailCode(c, token, grantOf(ctx), form.Get("code"), ip)
-	if err == nil {
-		setGrant(ctx, token, g)
-	}
-	h.pageDone(ctx, token, err, "")
 }

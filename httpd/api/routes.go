@@ -23,7 +23,6 @@ type responseKind int
 
 const (
 	kindAPI      responseKind = iota // JSON
-	kindPage                         // an HTML page
 	kindDownload                     // a shared file or zip
 )
 
@@ -95,10 +94,6 @@ func (h *Handler) table() []route {
 		{"POST", "/api/v1/links/{token}/code", true, kindAPI, h.serveLinkCodeJSON},
 		{"POST", "/api/v1/links/{token}/code/verify", true, kindAPI, h.serveLinkVerifyJSON},
 
-		{"GET", "/s/{token}", true, kindPage, h.servePage},
-		{"POST", "/s/{token}/password", true, kindPage, h.servePagePassword},
-		{"POST", "/s/{token}/code", true, kindPage, h.servePageCode},
-		{"POST", "/s/{token}/code/verify", true, kindPage, h.servePageVerify},
 		{"GET", "/s/{token}/files/{fileID}", true, kindDownload, h.serveDownload},
 		{"HEAD", "/s/{token}/files/{fileID}", true, kindDownload, h.serveDownload},
 		{"GET", "/s/{token}/zip", true, kindDownload, h.serveZip},

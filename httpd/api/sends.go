@@ -124,7 +124,7 @@ func (h *Handler) serveCreateSend(ctx *fasthttp.RequestCtx, c call) {
 func (h *Handler) notifier() transfer.Notifier {
 	return transfer.Notifier{
 		Mailer: h.deps.Mailer, Contacts: h.deps.Accounts,
-		Brand: transfer.Brand{Product: h.product(), PublicURL: h.PublicURL()},
+		Brand: transfer.Brand{Product: *h.product.Load(), PublicURL: h.PublicURL()},
 	}
 }
 

@@ -122,7 +122,7 @@ func newEnvWith(t *testing.T, bs *blobstore.Store, accountCfg func(*account.Conf
 	cfg := DefaultConfig()
 	cfg.PublicURL = "https://valise.example.org"
 	cfg.CSRFKey = bytes.Repeat([]byte{42}, 32)
-	deps := Deps{Accounts: e.accounts, Sends: e.sends, Mailer: e.mail, Logger: testLogger(t)}
+	deps := Deps{Accounts: e.accounts, Sends: e.sends, Links: e.sends, Mailer: e.mail, Logger: testLogger(t)}
 	for _, o := range opts {
 		o(e, &cfg, &deps)
 	}

@@ -81,13 +81,13 @@ func (e *env) mountUploadsWrapped(t *testing.T, scanner transfer.Scanner, wrap f
 	acfg.PublicURL = "https://valise.example.org"
 	ah, err := api.New(acfg, api.Deps{
 		Accounts: e.accounts, Sends: e.sends, Links: e.sends, Files: storeFiles{e.bs},
-		Mailer: e.mail, Logger: testLogger(t),
+		Mailer: e.mail, Pages: e.h, Logger: testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ah.Close() })
-	ah.SetBrand(api.Brand{Name: e.h.cfg.ProductName, LogoURL: e.h.LogoURL()}) // as the node does
+	ah.SetProduct(e.h.cfg.ProductName) // as the node does
 	mount := func(ctx *fasthttp.RequestCtx) bool {
 		if strings.HasPrefix(string(ctx.Path()), "/api/v1/uploads") {
 			ts.Handle(ctx)

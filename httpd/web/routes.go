@@ -83,7 +83,7 @@ func (h *Handler) table() []route {
 			parts: strings.Split(r.pattern, "/"), serve: r.serve,
 		}
 	}
-	return out
+	return append(out, h.linkRoutes()...)
 }
 
 // request is one request being served, with what the router learnt about it.
@@ -107,9 +107,14 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, rt *route, params map[string]s
 		rt.serve(&request{ctx: ctx}, params)
 		return
 	}
-	pageHeaders(ctx)
 	cx, cancel := h.requestContext(ctx)
 	defer cancel()
+	if isLink(rt.Pattern) {
+		// A recipient's page: no session, no CSRF, its own headers (link.go).
+		rt.serve(&request{ctx: ctx, cx: cx}, params)
+		return
+	}
+	pageHeaders(ctx)
 	r := &request{ctx: ctx, cx: cx, lang: h.language(ctx)}
 	if tok := string(ctx.Request.Header.Cookie(sessionCookie)); tok != "" && len(tok) <= 512 {
 		sess, u, err := h.deps.Accounts.Session(cx, tok)

@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"time"
-	"valise/locale"
 
 	"github.com/valyala/fasthttp"
+
+	"valise/httpd/csp"
+	"valise/locale"
 )
 
 // Cookie names. The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.
@@ -168,7 +170,7 @@ func (h *Handler) serveLang(r *request, _ map[string]string) {
 // pageHeaders sets the security headers of every page.
 func pageHeaders(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+	h.Set("Content-Security-Policy", csp.Policy(csp.App))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Strict-Transport-Security", "max-age=31536000")

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"valise/httpd/csp"
 )
 
 // staticFS holds the page's own files and the vendored libraries (static/vendor, from npm:
@@ -106,7 +108,7 @@ func (h *Handler) serveStatic(r *request, params map[string]string) {
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("Strict-Transport-Security", "max-age=31536000")
 	// Opened on its own (an SVG logo above all), a static file runs nothing and loads nothing.
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+	hd.Set("Content-Security-Policy", csp.Policy(csp.Static))
 	f, ok := h.static.files[params["*"]]
 	if !ok {
 		hd.Set("Cache-Control", "no-store")

@@ -13,8 +13,10 @@
 // of a random nonce kept in the __Host-csrf cookie. Every page is sent with a strict CSP (no
 // inline script or style), nosniff, no-referrer, HSTS and no-store.
 //
-// The recipients' link pages (/s/{token}) are served by httpd/api for now; this package does
-// not answer them.
+// The recipients' link pages (/s/{token}: the page, its password and code forms, the dead-link
+// page) are served here too, without session or CSRF (link.go); the downloads below them
+// (/s/{token}/files/…, /s/{token}/zip) are httpd/api's, which asks LinkError for a browser's
+// error page.
 //
 // fasthttp's memory rules (docs/dependencies.md, trap 4): nothing obtained from a RequestCtx is kept
 // after the handler returns.
@@ -24,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -32,6 +35,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/account"
+	"valise/fault"
 	"valise/locale"
 	"valise/transfer"
 )
@@ -39,11 +43,11 @@ import (
 // Errors of the web layer itself.
 var (
 	// ErrCSRF is answered (403) to a POST without a valid CSRF token, or from another origin.
-	ErrCSRF = errors.New("web: missing or invalid CSRF token")
+	ErrCSRF = fault.New(fault.Forbidden, "csrf", "web: missing or invalid CSRF token")
 	// ErrBodyTooLarge is answered (413) to a form above Config.MaxBodyBytes.
-	ErrBodyTooLarge = errors.New("web: request body too large")
+	ErrBodyTooLarge = fault.New(fault.TooLarge, "body_too_large", "web: request body too large")
 	// ErrBadRequest is answered (400) to a form that cannot be parsed.
-	ErrBadRequest = errors.New("web: malformed request")
+	ErrBadRequest = fault.New(fault.Invalid, "bad_request", "web: malformed request")
 )
 
 // Accounts is what the web UI needs of account; *account.Service implements it. Every method
@@ -100,9 +104,11 @@ type Limits interface {
 type Deps struct {
 	Accounts Accounts
 	Sends    Sends
-	Mailer   transfer.Mailer // *notify.Sender
-	Limits   Limits
-	Logger   *slog.Logger
+	// Links serves the recipients' link pages (link.go).
+	Links  Links
+	Mailer transfer.Mailer // *notify.Sender
+	Limits Limits
+	Logger *slog.Logger
 }
 
 // Config tunes the Handler.
@@ -221,8 +227,10 @@ type Handler struct {
 	deps   Deps
 	logger *slog.Logger
 	pages  *pages
-	static *staticFiles
-	routes []route
+	// linkTmpl renders the recipients' link pages (link.go); never changed after New.
+	linkTmpl *template.Template
+	static   *staticFiles
+	routes   []route
 	// Sign-in rate limits, never nil.
 	loginByAddress, loginByAccount *limiter
 }
@@ -232,8 +240,8 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Accounts == nil || deps.Sends == nil || deps.Mailer == nil {
-		return nil, errors.New("web: Deps.Accounts, Sends and Mailer are required")
+	if deps.Accounts == nil || deps.Sends == nil || deps.Links == nil || deps.Mailer == nil {
+		return nil, errors.New("web: Deps.Accounts, Sends, Links and Mailer are required")
 	}
 	logger := deps.Logger
 	if logger == nil {
@@ -254,12 +262,17 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	lt, err := parseLinkTemplates()
+	if err != nil {
+		return nil, err
+	}
 	h := &Handler{
-		cfg:    cfg,
-		deps:   deps,
-		logger: logger.With("component", "web"),
-		pages:  pg,
-		static: st,
+		linkTmpl: lt,
+		cfg:      cfg,
+		deps:     deps,
+		logger:   logger.With("component", "web"),
+		pages:    pg,
+		static:   st,
 
 		loginByAddress: newLimiter(cfg.LoginPerAddress),
 		loginByAccount: newLimiter(cfg.LoginPerAccount),

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/account"
+	"valise/httpd/csp"
 	"valise/transfer"
 )
 
@@ -425,8 +426,9 @@ func TestHeadersAndStatic(t *testing.T) {
 	if r := c.get("/static/nope.js"); r.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown static file: %d", r.StatusCode)
 	}
-	if r := c.get("/s/sometoken"); r.StatusCode != http.StatusNotFound {
-		t.Errorf("/s/ answered by the web handler: %d", r.StatusCode)
+	// The link pages are this handler's too (issue 17 item 3), under their own CSP.
+	if r := c.get("/s/sometoken"); r.StatusCode != http.StatusNotFound || r.Header.Get("Content-Security-Policy") != csp.Policy(csp.LinkPage) {
+		t.Errorf("unknown link: %d with CSP %q", r.StatusCode, r.Header.Get("Content-Security-Policy"))
 	}
 }
 
