@@ -16,6 +16,7 @@ func TestDeps(t *testing.T) {
 			"github.com/hashicorp/raft-boltdb/...": "the stores are raftfsm own, on Badger",
 			"go.etcd.io/bbolt":                     "the stores are raftfsm own, on Badger",
 		},
+		Except: []string{"valise/internal/logkey"},
 		DenyDirect: map[string]string{
 			"net/http":                 "no HTTP in the metadata layer",
 			"github.com/klauspost/...": "file bytes belong to blobstore",
