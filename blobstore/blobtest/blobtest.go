@@ -24,6 +24,7 @@ import (
 	"testing"
 
 	"valise/blobstore"
+	"valise/internal/testlog"
 )
 
 // KeyWrapper is a blobstore.KeyWrapper sealing keys with AES-256-GCM under a random key
@@ -92,15 +93,7 @@ func (k *KeyWrapper) Wraps() int {
 
 // Logger returns a logger writing to the test's output.
 func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return testlog.New(t, slog.LevelWarn)
 }
 
 // DirDisks creates n directory disks "d0".."d(n-1)" under root (created when missing) and

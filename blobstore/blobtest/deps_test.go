@@ -10,7 +10,7 @@ import (
 // (docs/style.md §1).
 func TestDeps(t *testing.T) {
 	depstest.Check(t, depstest.Rule{
-		Allow:    []string{"valise/blobstore"},
+		Allow:    []string{"valise/internal/testlog", "valise/blobstore"},
 		AllowWhy: "blobtest tests the disks of blobstore and needs nothing else",
 		Deny: map[string]string{
 			"github.com/dgraph-io/badger/v4/...": "no metadata store in the byte path",

@@ -6,10 +6,10 @@ import (
 	"valise/internal/depstest"
 )
 
-// TestDeps keeps checkgate a leaf helper on the standard library (docs/style.md §1).
+// TestDeps keeps checkgate a leaf test helper on the standard library and poll (docs/style.md §1).
 func TestDeps(t *testing.T) {
 	depstest.Check(t, depstest.Rule{
-		Allow:    []string{},
-		AllowWhy: "internal packages use the standard library only",
+		Allow:    []string{"valise/internal/poll"},
+		AllowWhy: "checkgate uses the standard library and poll only",
 	})
 }

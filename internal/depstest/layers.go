@@ -3,13 +3,25 @@ package depstest
 // The maps below are the parts of the direction in docs/style.md §1 that many rules share.
 // Each call returns a fresh map, so a rule may add to it.
 
-// AboveHTTPD denies the layers above httpd: only cmd imports node, and nothing imports cmd.
-func AboveHTTPD() map[string]string {
+// TestOnly denies the packages that exist for tests alone, to production packages.
+func TestOnly() map[string]string {
+	const why = "a test-support package: production code never imports it"
 	return map[string]string{
+		"valise/internal/checkgate": why,
+		"valise/internal/depstest":  why,
+		"valise/internal/poll":      why,
+		"valise/internal/testlog":   why,
+	}
+}
+
+// AboveHTTPD denies the layers above httpd (only cmd imports node, and nothing imports cmd)
+// and, with TestOnly, the test-support packages.
+func AboveHTTPD() map[string]string {
+	return Merge(TestOnly(), map[string]string{
 		"valise/cmd/...":  "imports point from cmd down, never back",
 		"valise/node/...": "nothing but cmd imports the composition root",
 		"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (docs/dependencies.md, trap 5)",
-	}
+	})
 }
 
 // AboveDomain denies the layers above the domain packages: the front ends call the domain, not

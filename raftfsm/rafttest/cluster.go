@@ -30,6 +30,7 @@ import (
 
 	"valise/internal/clusternet"
 	"valise/internal/clusternet/clustertest"
+	"valise/internal/testlog"
 	"valise/raftfsm"
 	"valise/raftfsm/raftnet"
 )
@@ -612,19 +613,5 @@ func (c *Cluster) poll(t testing.TB, what string, cond func() (bool, string)) {
 // TestLogger returns a logger writing records at or above level to t's output until the test
 // and its cleanups end (later records are dropped, since testing forbids them).
 func TestLogger(t testing.TB, level slog.Level) *slog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.done.Store(true) }) // registered first, so it runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-type testWriter struct {
-	t    testing.TB
-	done atomic.Bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	if !w.done.Load() {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
+	return testlog.New(t, level)
 }

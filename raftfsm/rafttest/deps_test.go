@@ -9,7 +9,7 @@ import (
 // TestDeps keeps rafttest a harness of raftfsm alone (docs/style.md §1).
 func TestDeps(t *testing.T) {
 	depstest.Check(t, depstest.Rule{
-		Allow: []string{
+		Allow: []string{"valise/internal/testlog",
 			"valise/raftfsm", "valise/raftfsm/raftnet",
 			"valise/internal/clusternet", "valise/internal/clusternet/clustertest",
 			"github.com/hashicorp/raft",
