@@ -72,10 +72,19 @@ type graph struct {
 	pkgs map[string]*pkg
 }
 
-func load(pattern string) (*graph, error) {
+// goCommand returns the go command on PATH, or an error saying that the rules need it.
+func goCommand() (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return nil, fmt.Errorf("the go command must be on PATH to run go list -deps: %w", err)
+		return "", fmt.Errorf("the go command must be on PATH to run go list -deps: %w", err)
+	}
+	return goBin, nil
+}
+
+func load(pattern string) (*graph, error) {
+	goBin, err := goCommand()
+	if err != nil {
+		return nil, err
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(goBin, "list", "-deps", "-json=ImportPath,Standard,DepOnly,Imports", pattern)

@@ -90,6 +90,17 @@ func TestBrokenRuleFails(t *testing.T) {
 	}
 }
 
+// TestMissingGoFails checks that without the go command the rule fails, saying why, rather
+// than passing on an empty import graph.
+func TestMissingGoFails(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	r := &recorder{TB: t}
+	Check(r, Rule{})
+	if !r.fatal || len(r.errs) != 1 || !strings.Contains(r.errs[0], "go command must be on PATH") {
+		t.Fatalf("check without go = %q, want one fatal failure naming the go command", r.errs)
+	}
+}
+
 // TestMissingPackageFails proves that a rule cannot pass by checking nothing: a package go list
 // cannot load fails the test.
 func TestMissingPackageFails(t *testing.T) {
@@ -104,7 +115,11 @@ func TestMissingPackageFails(t *testing.T) {
 // that calls this helper (issue 17 item 5, "every package's dependency rule runs through the one
 // helper").
 func TestEveryPackageHasTestDeps(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles", "valise/...").Output()
+	goBin, err := goCommand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(goBin, "list", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles", "valise/...").Output()
 	if err != nil {
 		t.Fatalf("go list valise/...: %v", err)
 	}
