@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -123,11 +124,13 @@ func match(pattern, path string) bool {
 	return path == pattern
 }
 
-// matchAny reports whether path matches one of patterns.
-func matchAny(patterns []string, path string) bool {
+// matchAny reports whether one of paths matches one of patterns.
+func matchAny(patterns []string, paths ...string) bool {
 	for _, pat := range patterns {
-		if match(pat, path) {
-			return true
+		for _, path := range paths {
+			if match(pat, path) {
+				return true
+			}
 		}
 	}
 	return false
@@ -155,18 +158,27 @@ func (g *graph) violations(rule Rule) []string {
 			continue
 		}
 		for pat, why := range rule.Deny {
-			if match(pat, path) {
-				out = append(out, fmt.Sprintf("%s imports %s (%s): %s", g.root, path, g.chain(path), why))
+			if !match(pat, path) {
+				continue
 			}
+			via := g.chain(path)
+			if slices.ContainsFunc(via, func(v string) bool { return match(pat, v) && !matchAny(rule.Except, v) }) {
+				continue // reached through another denied package: that one is reported
+			}
+			how := "directly"
+			if len(via) > 0 {
+				how = "via " + strings.Join(via, " → ")
+			}
+			out = append(out, fmt.Sprintf("%s imports %s (%s): %s", g.root, path, how, why))
 		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// chain returns the shortest import chain from the root to path, for a message that says
-// where a transitive import comes from.
-func (g *graph) chain(path string) string {
+// chain returns the packages between the root and path on the shortest import chain, for a
+// message that says where a transitive import comes from: none for a direct import.
+func (g *graph) chain(path string) []string {
 	prev := map[string]string{g.root: ""}
 	queue := []string{g.root}
 	for len(queue) > 0 {
@@ -183,14 +195,9 @@ func (g *graph) chain(path string) string {
 		}
 	}
 	var steps []string
-	for p := path; p != ""; p = prev[p] {
+	for p := prev[path]; p != "" && p != g.root; p = prev[p] {
 		steps = append(steps, p)
 	}
-	if len(steps) == 2 {
-		return "directly"
-	}
-	for i, j := 0, len(steps)-1; i < j; i, j = i+1, j-1 {
-		steps[i], steps[j] = steps[j], steps[i]
-	}
-	return "via " + strings.Join(steps[1:len(steps)-1], " → ")
+	slices.Reverse(steps)
+	return steps
 }
