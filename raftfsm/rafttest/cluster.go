@@ -30,6 +30,7 @@ import (
 
 	"valise/internal/clusternet"
 	"valise/internal/clusternet/clustertest"
+	"valise/internal/poll"
 	"valise/internal/testlog"
 	"valise/raftfsm"
 	"valise/raftfsm/raftnet"
@@ -597,16 +598,14 @@ func (c *Cluster) describe() string {
 // last said.
 func (c *Cluster) poll(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(WaitTimeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
+	err := poll.Within(WaitTimeout, func() error {
+		if ok, state := cond(); !ok {
+			return errors.New(state)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rafttest: timed out after %v waiting for %s: %s", WaitTimeout, what, state)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("rafttest: timed out after %v waiting for %s: %v", WaitTimeout, what, err)
 	}
 }
 
