@@ -1,34 +1,23 @@
-package account
+package account_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps keeps account a domain package (docs/style.md §1): it records through raftfsm and never
-// reaches Badger, Raft, the byte path or anything above the domain.
+// TestDeps keeps account a domain package: it records through raftfsm and never reaches
+// Badger, Raft, the byte path or anything above the domain (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forbidden := map[string]string{
-		"valise/node":                    "nothing but cmd imports the composition root",
-		"valise/httpd":                   "front ends call domain packages, not the reverse",
-		"valise/tui":                     "front ends call domain packages, not the reverse",
-		"valise/adminapi":                "wire types belong to the front ends",
-		"valise/blobstore":               "accounts know nothing of file bytes",
-		"valise/keyring":                 "passwords and tokens need no cluster keys",
-		"github.com/dgraph-io/badger/v4": "the metadata is raftfsm's: go through it",
-		"github.com/hashicorp/raft":      "the metadata is raftfsm's: go through it",
-		"github.com/valyala/fasthttp":    "no HTTP in the domain",
-	}
-	for _, imp := range pkg.Imports {
-		for bad, why := range forbidden {
-			if imp == bad || strings.HasPrefix(imp, bad+"/") {
-				t.Errorf("account imports %s: %s", imp, why)
-			}
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Deny: depstest.Merge(depstest.AboveDomain(), map[string]string{
+			"valise/adminapi":      "wire types belong to the front ends",
+			"valise/blobstore/...": "accounts know nothing of file bytes",
+			"valise/keyring":       "passwords and tokens need no cluster keys",
+		}),
+		DenyDirect: map[string]string{
+			"github.com/dgraph-io/badger/v4/...": "the metadata is raftfsm's: go through it",
+			"github.com/hashicorp/raft":          "the metadata is raftfsm's: go through it",
+		},
+	})
 }

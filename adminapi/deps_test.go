@@ -1,22 +1,16 @@
-package adminapi
+package adminapi_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps keeps adminapi a leaf: the console links it and must never link the node's stores,
-// so it imports the standard library only.
+// TestDeps keeps the adminapi wire types importable by the console without the server
+// (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		first, _, _ := strings.Cut(imp, "/")
-		if strings.Contains(first, ".") || strings.HasPrefix(imp, "valise/") && imp != "valise/fault" {
-			t.Errorf("adminapi imports %s: it must import only the standard library", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow:    []string{"valise/fault"},
+		AllowWhy: "adminapi imports only the standard library and fault (error kinds)",
+	})
 }

@@ -13,8 +13,9 @@ import (
 )
 
 // Disk is one local disk holding shard files and staged tails, addressed by slash-separated
-// relative names ("shards/ab/FILE.0.part"). Implementations must be safe for concurrent use.
-// Faults are injected in tests by embedding a Disk and overriding one method.
+// relative names ("shards/ab/FILE.0.part"). Implementations must be safe for concurrent use,
+// and run blobtest.DiskContract in their tests. Faults are injected in tests with
+// blobtest.FaultDisk, or by embedding a Disk and overriding one method.
 type Disk interface {
 	// ID returns the disk's cluster-wide ID.
 	ID() DiskID
@@ -25,10 +26,13 @@ type Disk interface {
 	// missing; truncate empties an existing file. The new name is durable after the file's
 	// first successful Sync.
 	Create(ctx context.Context, name string, truncate bool) (File, error)
-	// Remove deletes a file; a missing file is not an error.
+	// Remove deletes a file; a missing file is not an error. A File already open on it keeps
+	// reading what it held until closed.
 	Remove(ctx context.Context, name string) error
 	// Rename atomically and durably (the folder is synced) renames oldName to newName,
-	// replacing newName.
+	// replacing newName: a reader opening newName sees the old file or the new one, whole,
+	// and a File already open on the old newName keeps reading it. A missing oldName gives an
+	// error wrapping fs.ErrNotExist.
 	Rename(ctx context.Context, oldName, newName string) error
 	// List returns the names of the files under dir (recursively), relative to the disk, in
 	// no particular order. A missing dir gives no names and no error.

@@ -22,51 +22,6 @@ import (
 	"valise/blobstore/blobtest"
 )
 
-// eioWriteDisk fails every write to its files with EIO.
-type eioWriteDisk struct{ blobstore.Disk }
-
-func (d eioWriteDisk) Create(ctx context.Context, name string, truncate bool) (blobstore.File, error) {
-	f, err := d.Disk.Create(ctx, name, truncate)
-	if err != nil {
-		return nil, err
-	}
-	return eioWriteFile{f}, nil
-}
-
-type eioWriteFile struct{ blobstore.File }
-
-func (eioWriteFile) WriteAt([]byte, int64) (int, error) { return 0, syscall.EIO }
-
-// eioReadDisk fails every read of its files with EIO.
-type eioReadDisk struct{ blobstore.Disk }
-
-func (d eioReadDisk) Open(ctx context.Context, name string) (blobstore.File, error) {
-	f, err := d.Disk.Open(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return eioReadFile{f}, nil
-}
-
-type eioReadFile struct{ blobstore.File }
-
-func (eioReadFile) ReadAt([]byte, int64) (int, error) { return 0, syscall.EIO }
-
-// eioSyncDisk fails fsync.
-type eioSyncDisk struct{ blobstore.Disk }
-
-func (d eioSyncDisk) Create(ctx context.Context, name string, truncate bool) (blobstore.File, error) {
-	f, err := d.Disk.Create(ctx, name, truncate)
-	if err != nil {
-		return nil, err
-	}
-	return eioSyncFile{f}, nil
-}
-
-type eioSyncFile struct{ blobstore.File }
-
-func (eioSyncFile) Sync() error { return syscall.EIO }
-
 // tornDisk writes only the first half of every piece but reports success: a torn write the
 // disk did not notice (power cut in the middle of a page).
 type tornDisk struct{ blobstore.Disk }
@@ -144,11 +99,21 @@ func TestEIO(t *testing.T) {
 		bad      int  // disks wrapped
 		putFails bool // more than the write quorum lost
 	}{
-		{"write one disk", func(d blobstore.Disk) blobstore.Disk { return eioWriteDisk{d} }, 1, false},
-		{"write two disks", func(d blobstore.Disk) blobstore.Disk { return eioWriteDisk{d} }, 2, true},
-		{"fsync one disk", func(d blobstore.Disk) blobstore.Disk { return eioSyncDisk{d} }, 1, false},
-		{"fsync three disks", func(d blobstore.Disk) blobstore.Disk { return eioSyncDisk{d} }, 3, true},
-		{"read two disks", func(d blobstore.Disk) blobstore.Disk { return eioReadDisk{d} }, 2, false},
+		{"write one disk", func(d blobstore.Disk) blobstore.Disk {
+			return blobtest.NewFaultDisk(d).Fail(blobtest.OpWrite, syscall.EIO)
+		}, 1, false},
+		{"write two disks", func(d blobstore.Disk) blobstore.Disk {
+			return blobtest.NewFaultDisk(d).Fail(blobtest.OpWrite, syscall.EIO)
+		}, 2, true},
+		{"fsync one disk", func(d blobstore.Disk) blobstore.Disk {
+			return blobtest.NewFaultDisk(d).Fail(blobtest.OpSync, syscall.EIO)
+		}, 1, false},
+		{"fsync three disks", func(d blobstore.Disk) blobstore.Disk {
+			return blobtest.NewFaultDisk(d).Fail(blobtest.OpSync, syscall.EIO)
+		}, 3, true},
+		{"read two disks", func(d blobstore.Disk) blobstore.Disk {
+			return blobtest.NewFaultDisk(d).Fail(blobtest.OpRead, syscall.EIO)
+		}, 2, false},
 		{"torn writes on two disks", func(d blobstore.Disk) blobstore.Disk { return tornDisk{d} }, 2, false},
 		{"slow disk", func(d blobstore.Disk) blobstore.Disk { return slowDisk{d} }, 1, false},
 	} {
@@ -436,7 +401,7 @@ func TestResumeRemembersLostShards(t *testing.T) {
 	for id, d := range mem {
 		faulty[id] = d
 	}
-	faulty[pm.Shards[2]] = eioWriteDisk{mem[pm.Shards[2]]}
+	faulty[pm.Shards[2]] = blobtest.NewFaultDisk(mem[pm.Shards[2]]).Fail(blobtest.OpWrite, syscall.EIO)
 	s := newStore(t, faulty, "4+2", keys)
 	w, err := s.Create(context.Background(), "lost")
 	must(t, err)

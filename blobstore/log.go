@@ -1,9 +1,11 @@
 package blobstore
 
+import "valise/internal/logkey"
+
 // Log attribute keys.
 const (
-	keyFileID = "file_id"
-	keyDisk   = "disk"
-	keyShard  = "shard"
-	keyStripe = "stripe"
+	keyFileID = logkey.FileID
+	keyDisk   = logkey.Disk
+	keyShard  = logkey.Shard
+	keyStripe = logkey.Stripe
 )

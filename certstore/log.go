@@ -1,10 +1,12 @@
 package certstore
 
+import "valise/internal/logkey"
+
 // Log attribute keys. Logs name keys and locks, never values.
 const (
-	attrComponent = "component"
-	attrErr       = "err"
-	attrLock      = "lock"
-	attrHolder    = "holder"
-	attrExpired   = "expired_at"
+	attrComponent = logkey.Component
+	attrErr       = logkey.Err
+	attrLock      = logkey.Lock
+	attrHolder    = logkey.Holder
+	attrExpired   = logkey.ExpiredAt
 )

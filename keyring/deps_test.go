@@ -1,24 +1,15 @@
-package keyring
+package keyring_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps keeps keyring a leaf: the standard library and golang.org/x/crypto only. In
-// particular it must never import blobstore or raftfsm (the node adapts keyring's methods to
-// their KeyWrapper and HeadSigner interfaces), nor any other Valise package.
+// TestDeps keeps keyring on the standard library and x/crypto (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		first, _, _ := strings.Cut(imp, "/")
-		stdlib := !strings.Contains(first, ".") && first != "valise"
-		if !stdlib && !strings.HasPrefix(imp, "golang.org/x/crypto/") {
-			t.Errorf("keyring imports %s: only the standard library and golang.org/x/crypto are allowed", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow:    []string{"golang.org/x/crypto/..."},
+		AllowWhy: "only the standard library and golang.org/x/crypto are allowed",
+	})
 }

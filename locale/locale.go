@@ -1,7 +1,7 @@
 // Package locale holds what Valise says to people, in French and in English: one language
 // negotiator, one message catalog per language (go-i18n, catalog/active.LANG.toml) shared by
 // the web pages, the API's error messages and the mails, and the formats of sizes, dates and
-// durations. French is the default everywhere (docs/design.md, "Languages").
+// durations. French is the default everywhere (docs/design.md, "Web and TLS").
 //
 // It depends on nothing of Valise's, so every front end and domain package may use it.
 package locale

@@ -1,27 +1,19 @@
-package node
+package node_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps keeps the composition root below the command line and off the console's UI:
-// cmd imports node, never the reverse; the console's screens reach a node only through
-// adminapi.
+// TestDeps keeps node the composition root: only cmd sits above it (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		switch {
-		case strings.HasPrefix(imp, "valise/cmd"):
-			t.Errorf("node imports %s: imports point from cmd to node, never back", imp)
-		case imp == "valise/tui" || strings.HasPrefix(imp, "charm.land/"):
-			t.Errorf("node imports %s: the console's UI runs in its own binary, over adminapi", imp)
-		case imp == "github.com/valyala/fasthttp/fasthttpadaptor":
-			t.Errorf("node imports %s: it buffers whole bodies (docs/dependencies.md, trap 5)", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Deny: depstest.Merge(depstest.TestOnly(), map[string]string{
+			"valise/cmd/...": "imports point from cmd to node, never back",
+			"valise/tui/...": "the console's UI runs in its own binary, over adminapi",
+			"charm.land/...": "the console's UI runs in its own binary, over adminapi",
+			"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (docs/dependencies.md, trap 5)",
+		}),
+	})
 }

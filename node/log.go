@@ -3,16 +3,18 @@ package node
 import (
 	"io"
 	"log/slog"
+
+	"valise/internal/logkey"
 )
 
 // Log attribute keys used by the node.
 const (
-	logNodeID = "node_id"
-	logAddr   = "addr"
-	logDisk   = "disk"
-	logFileID = "file_id"
-	logSendID = "send_id"
-	logStep   = "step"
+	logNodeID = logkey.NodeID
+	logAddr   = logkey.Addr
+	logDisk   = logkey.Disk
+	logFileID = logkey.FileID
+	logSendID = logkey.SendID
+	logStep   = logkey.Step
 )
 
 // newLogger returns the node's logger, writing to w as cfg says.

@@ -14,6 +14,7 @@ import (
 
 	"valise/adminapi"
 	"valise/certstore"
+	"valise/internal/poll"
 )
 
 // fastRaft elects a one-node cluster quickly.
@@ -34,21 +35,6 @@ func shortDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
-}
-
-func pollUntil(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an event
-	}
 }
 
 // TestInitRun initialises a node in process, serves it, and drives it through its admin socket:
@@ -106,7 +92,7 @@ func TestInitRun(t *testing.T) {
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- n.run(runCtx) }()
-		pollUntil(t, 30*time.Second, func() error {
+		poll.UntilNil(t, "the node serving", func() error {
 			st, err := c.Status(ctx)
 			if err != nil {
 				return err
@@ -259,7 +245,7 @@ func TestInitRun(t *testing.T) {
 		if _, err := c.SetSetting(ctx, "public_url", "https://Files.Example.org:8443"); err != nil {
 			t.Fatal(err)
 		}
-		pollUntil(t, 30*time.Second, func() error {
+		poll.UntilNil(t, "a certificate for files.example.org", func() error {
 			_, err := dialCert(t, dir, st.Node.Addresses.HTTPS, "files.example.org")
 			return err
 		})

@@ -19,12 +19,13 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"valise/internal/testlog"
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return testlog.New(t, slog.LevelWarn)
 }
 
 // openStore opens a real one-node raftfsm store on an in-memory Raft transport.
@@ -213,19 +214,3 @@ func (s *session) Reset() {
 }
 
 func (s *session) Logout() error { return nil }
-
-// poll checks cond every 10 ms until it holds, failing with what() after timeout.
-func poll(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatal(what())
-		case <-tick.C:
-		}
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"valise/internal/poll"
 )
 
 func testConfig(relay *Relay) Config {
@@ -135,10 +138,13 @@ func TestDeliverThroughSMTPRelay(t *testing.T) {
 	}
 
 	// The record says sent, without the bodies (they carry the link token).
-	poll(t, 10*time.Second, func() bool {
+	poll.UntilNil(t, "the record marked sent", func() error {
 		q, err := s.Queue(ctx)
-		return err == nil && len(q) == 1 && q[0].State == StateSent
-	}, func() string { q, _ := s.Queue(ctx); return "record not marked sent: " + describe(q) })
+		if err == nil && len(q) == 1 && q[0].State == StateSent {
+			return nil
+		}
+		return fmt.Errorf("queue %s, %v", describe(q), err)
+	})
 	q, _ := s.Queue(ctx)
 	if q[0].Message.Text != "" || q[0].Message.HTML != "" || q[0].Attempts != 1 {
 		t.Fatalf("sent record keeps bodies or counts %d attempts", q[0].Attempts)
@@ -184,10 +190,13 @@ func TestRelayDownIsRetriedThenDelivered(t *testing.T) {
 	if _, err := s.Enqueue(ctx, sendMessage(t, "en"), "user-1"); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 20*time.Second, func() bool {
+	poll.UntilNil(t, "retries recorded", func() error {
 		q, err := s.Queue(ctx)
-		return err == nil && len(q) == 1 && q[0].Attempts >= 3 && q[0].State == StatePending && q[0].LastError != ""
-	}, func() string { q, _ := s.Queue(ctx); return "no retries recorded: " + describe(q) })
+		if err == nil && len(q) == 1 && q[0].Attempts >= 3 && q[0].State == StatePending && q[0].LastError != "" {
+			return nil
+		}
+		return fmt.Errorf("queue %s, %v", describe(q), err)
+	})
 
 	srv := startSMTP(t, addr)
 	if err := s.SetRelay(srv.relay()); err != nil { // same address, the new server's certificate
@@ -198,10 +207,13 @@ func TestRelayDownIsRetriedThenDelivered(t *testing.T) {
 	if !strings.Contains(p.parts["text/plain"], "https://valise.example.org/s/") {
 		t.Fatalf("delivered mail lacks the link")
 	}
-	poll(t, 10*time.Second, func() bool {
-		q, _ := s.Queue(ctx)
-		return len(q) == 1 && q[0].State == StateSent
-	}, func() string { q, _ := s.Queue(ctx); return "not marked sent: " + describe(q) })
+	poll.UntilNil(t, "the record marked sent", func() error {
+		q, err := s.Queue(ctx)
+		if len(q) == 1 && q[0].State == StateSent {
+			return nil
+		}
+		return fmt.Errorf("queue %s, %v", describe(q), err)
+	})
 	failed := 0
 	for _, e := range journal(t, store) {
 		if e.Action == ActionFailed {
@@ -230,10 +242,13 @@ func TestFailedAfterMaxAttempts(t *testing.T) {
 	if _, err := s.Enqueue(ctx, sendMessage(t, "en"), "user-1"); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 20*time.Second, func() bool {
-		q, _ := s.Queue(ctx)
-		return len(q) == 1 && q[0].State == StateFailed
-	}, func() string { q, _ := s.Queue(ctx); return "not marked failed: " + describe(q) })
+	poll.UntilNil(t, "the record marked failed", func() error {
+		q, err := s.Queue(ctx)
+		if len(q) == 1 && q[0].State == StateFailed {
+			return nil
+		}
+		return fmt.Errorf("queue %s, %v", describe(q), err)
+	})
 	q, _ := s.Queue(ctx)
 	if q[0].Attempts != 2 || q[0].LastError == "" {
 		t.Fatalf("record %+v", q[0])
@@ -364,10 +379,13 @@ func TestRelayCertificateIsVerified(t *testing.T) {
 			if _, err := s.Enqueue(ctx, sendMessage(t, "en"), "user-1"); err != nil {
 				t.Fatal(err)
 			}
-			poll(t, 20*time.Second, func() bool {
-				q, _ := s.Queue(ctx)
-				return len(q) == 1 && (q[0].State == StateSent || q[0].LastError != "")
-			}, func() string { q, _ := s.Queue(ctx); return "no outcome: " + describe(q) })
+			poll.UntilNil(t, "an outcome", func() error {
+				q, err := s.Queue(ctx)
+				if len(q) == 1 && (q[0].State == StateSent || q[0].LastError != "") {
+					return nil
+				}
+				return fmt.Errorf("queue %s, %v", describe(q), err)
+			})
 			q, _ := s.Queue(ctx)
 			if sent := q[0].State == StateSent; sent != tc.delivered {
 				t.Fatalf("sent %v, want %v (last error %q)", sent, tc.delivered, q[0].LastError)
@@ -428,10 +446,13 @@ func TestOldDoneRecordsArePurged(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.next(t)
-	poll(t, 10*time.Second, func() bool {
+	poll.UntilNil(t, "the sent record purged", func() error {
 		q, err := s.Queue(ctx)
-		return err == nil && len(q) == 0
-	}, func() string { q, _ := s.Queue(ctx); return "sent record not purged: " + describe(q) })
+		if err == nil && len(q) == 0 {
+			return nil
+		}
+		return fmt.Errorf("queue %s, %v", describe(q), err)
+	})
 	var actions []string
 	for _, e := range journal(t, store) {
 		actions = append(actions, e.Action)

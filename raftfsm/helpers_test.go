@@ -4,11 +4,13 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"valise/internal/testlog"
 )
 
 // testLogger routes logs at Warn and above to the test's output.
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return testlog.New(t, slog.LevelWarn)
 }
 
 // testTime is the fixed audit time of test batches: Apply never reads the clock.
@@ -27,17 +29,5 @@ func delBatch(key string, conds ...Cond) Batch {
 		Conds: conds,
 		Ops:   []Op{{Kind: OpDelete, Key: []byte(key)}},
 		Audit: Audit{Time: testTime, Actor: "test", Action: "test.delete", Target: key},
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
 	}
 }

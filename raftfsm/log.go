@@ -6,21 +6,23 @@ import (
 	"log/slog"
 
 	"github.com/hashicorp/go-hclog"
+
+	"valise/internal/logkey"
 )
 
 // Log attribute keys of the package.
 const (
-	attrComponent   = "component"
-	attrNodeID      = "node_id"
-	attrDir         = "dir"
-	attrErr         = "err"
-	attrApplied     = "applied_index"
-	attrSnapApplied = "snapshot_applied_index"
-	attrSnapshot    = "snapshot"
-	attrRecords     = "records"
-	attrJournalSeq  = "journal_seq"
-	attrTook        = "took"
-	attrRaftLogger  = "raft_logger"
+	attrComponent   = logkey.Component
+	attrNodeID      = logkey.NodeID
+	attrDir         = logkey.Dir
+	attrErr         = logkey.Err
+	attrApplied     = logkey.Applied
+	attrSnapApplied = logkey.SnapshotApplied
+	attrSnapshot    = logkey.Snapshot
+	attrRecords     = logkey.Records
+	attrJournalSeq  = logkey.JournalSeq
+	attrTook        = logkey.Took
+	attrRaftLogger  = logkey.RaftLogger
 )
 
 // hclogSink forwards hashicorp/raft's hclog records at or above min to a slog.Logger.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"valise/internal/poll"
 )
 
 // testConfig has short Raft timeouts for tests on a loaded machine.
@@ -68,7 +70,7 @@ func newOneNode(t testing.TB, dir string) *testNode {
 
 func waitLeader(t testing.TB, s *Store) {
 	t.Helper()
-	waitFor(t, "leadership", 10*time.Second, func() bool { return s.Status().State == "Leader" })
+	poll.Until(t, "leadership", func() bool { return s.Status().State == "Leader" })
 }
 
 func ctx(t testing.TB) context.Context {
@@ -215,7 +217,7 @@ func TestReplayAfterCrash(t *testing.T) {
 	}
 	waitLeader(t, s)
 	// Once leader, raft commits and replays every entry after its snapshot.
-	waitFor(t, "the new term's commit", 10*time.Second, func() bool { return s.Status().CommitIndex > applied })
+	poll.Until(t, "the new term's commit", func() bool { return s.Status().CommitIndex > applied })
 	if err := s.WaitApplied(ctx(t), s.Status().CommitIndex); err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +373,7 @@ func (c *cluster) ReadIndex(ctx context.Context, leader raft.ServerAddress) (uin
 func (c *cluster) leader(t *testing.T, except *testNode) *testNode {
 	t.Helper()
 	var l *testNode
-	waitFor(t, "a leader", 10*time.Second, func() bool {
+	poll.Until(t, "a leader", func() bool {
 		for _, n := range c.nodes {
 			if n != except && n.store.Status().State == "Leader" {
 				l = n
@@ -403,7 +405,7 @@ func (c *cluster) requireSameState(t *testing.T, nodes []*testNode) {
 	t.Helper()
 	var want [32]byte
 	var wantApplied uint64
-	waitFor(t, "the same applied index", 10*time.Second, func() bool {
+	poll.Until(t, "the same applied index", func() bool {
 		wantApplied = nodes[0].store.Status().AppliedIndex
 		for _, n := range nodes[1:] {
 			if n.store.Status().AppliedIndex != wantApplied {
@@ -621,7 +623,7 @@ func TestRejoinFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	var first uint64
-	waitFor(t, "log truncation", 10*time.Second, func() bool {
+	poll.Until(t, "log truncation", func() bool {
 		first, _ = leader.store.logs.FirstIndex()
 		return first > 2
 	})

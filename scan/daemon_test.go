@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"valise/internal/poll"
 )
 
 func TestDaemonStatusTestSignatures(t *testing.T) {
@@ -109,10 +111,12 @@ func TestDaemonRestartsAfterKill(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, func() bool {
-		s := d.Status()
-		return s.Running && s.Restarts >= 1 && s.PID != pid
-	}, func() string { return "clamd not restarted after kill -9: " + d.Status().Reason })
+	poll.UntilNil(t, "clamd restarted after kill -9", func() error {
+		if s := d.Status(); !s.Running || s.Restarts < 1 || s.PID == pid {
+			return errors.New(s.Reason)
+		}
+		return nil
+	})
 	if v, err := d.Client().Scan(ctx, strings.NewReader(string(EICAR()))); err != nil || v.Kind != KindInfected {
 		t.Fatalf("scan after restart = %v, %v", v, err)
 	}
@@ -171,7 +175,7 @@ func TestDaemonBrokenDatabaseKeepsTrying(t *testing.T) {
 	if err := d.Start(context.Background()); err == nil {
 		t.Fatal("Start succeeded with a broken database")
 	}
-	poll(t, 30*time.Second, func() bool { return d.Status().Restarts >= 2 }, func() string { return "no restart attempts" })
+	poll.Until(t, "restart attempts", func() bool { return d.Status().Restarts >= 2 })
 	if st := d.Status(); st.Running || st.Reason == "" {
 		t.Fatalf("status %+v, want not running and why", st)
 	}

@@ -1,22 +1,15 @@
-package scan
+package scan_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps keeps scan on the standard library: it runs inside the node next to the byte path,
-// and its clamd client replaced a third-party one that leaked goroutines (docs/dependencies.md).
+// TestDeps keeps scan on the standard library: it speaks the clamd protocol itself (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		first, _, _ := strings.Cut(imp, "/")
-		if strings.Contains(first, ".") || first == "valise" {
-			t.Errorf("scan imports %s: it must use the standard library only", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow:    []string{},
+		AllowWhy: "scan uses the standard library only",
+	})
 }

@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"valise/internal/poll"
+	"valise/internal/testlog"
 )
 
 // testLimit is the StreamMaxLength of the test package's clamd, so oversize streams are cheap.
@@ -76,7 +79,7 @@ func testLogger(t *testing.T) *slog.Logger { return testLoggerTB(t) }
 
 // testLoggerTB routes logs at Info and above to the test's output.
 func testLoggerTB(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return testlog.New(tb, slog.LevelInfo)
 }
 
 // randomBytes returns n deterministic pseudo-random bytes.
@@ -154,25 +157,13 @@ func (f *fakeClamd) close() {
 // settleGoroutines waits until the goroutine count falls back to at most want.
 func settleGoroutines(t *testing.T, want int) {
 	t.Helper()
-	poll(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= want }, func() string {
+	poll.UntilNil(t, fmt.Sprintf("at most %d goroutines", want), func() error {
+		if runtime.NumGoroutine() <= want {
+			return nil
+		}
 		buf := make([]byte, 1<<16)
 		buf = buf[:runtime.Stack(buf, true)]
-		return fmt.Sprintf("goroutine leak: %d goroutines, want at most %d\n%s", runtime.NumGoroutine(), want, buf)
+		return fmt.Errorf("goroutine leak: %d goroutines\n%s", runtime.NumGoroutine(), buf)
 	})
-}
 
-// poll checks cond every 10 ms until it holds, failing with what() after timeout.
-func poll(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatal(what())
-		case <-tick.C:
-		}
-	}
 }

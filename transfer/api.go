@@ -209,8 +209,9 @@ type Metadata interface {
 	LinearizableRead(ctx context.Context) error
 }
 
-// Blobs is the part of the byte store that retention needs. blobstore provides it through an
-// adapter in the composition root; transfer never reads or writes file bytes itself.
+// Blobs is the part of the byte store that retention needs; StoreBlobs implements it on a
+// blobstore.Store. Retention only shreds manifests and deletes shards: the bytes of an upload
+// are written by the Uploader (uploader.go), straight into a blobstore.Writer.
 type Blobs interface {
 	// ShredManifest returns what is left of a committed file's manifest once its wrapped
 	// data key is removed: enough to find and delete the shards, nothing to decrypt them.

@@ -1,31 +1,23 @@
-package transfer
+package transfer_test
 
 import (
-	"go/build"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// transfer decides; it must not reach up into front ends, nor around raftfsm and blobstore
-// into their storage (docs/style.md §1).
-func TestForbiddenImports(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forbidden := map[string]string{
-		"valise/node":                    "only cmd imports the composition root",
-		"valise/httpd":                   "front ends sit above the domain",
-		"valise/tui":                     "front ends sit above the domain",
-		"valise/adminapi":                "wire types belong to front ends",
-		"valise/account":                 "link passwords go through the PasswordHasher interface",
-		"github.com/valyala/fasthttp":    "no HTTP in the domain",
-		"github.com/dgraph-io/badger/v4": "metadata only through raftfsm",
-		"github.com/hashicorp/raft":      "metadata only through raftfsm",
-		"net/http":                       "no HTTP in the domain",
-	}
-	for _, imp := range pkg.Imports {
-		if why, bad := forbidden[imp]; bad {
-			t.Errorf("transfer imports %s: %s", imp, why)
-		}
-	}
+// TestDeps keeps transfer a domain package: it decides, and reaches storage only through
+// raftfsm and blobstore (docs/style.md §1).
+func TestDeps(t *testing.T) {
+	depstest.Check(t, depstest.Rule{
+		Deny: depstest.Merge(depstest.AboveDomain(), map[string]string{
+			"valise/adminapi":    "wire types belong to the front ends",
+			"valise/account/...": "link passwords go through the PasswordHasher interface",
+		}),
+		DenyDirect: map[string]string{
+			"github.com/dgraph-io/badger/v4/...": "metadata only through raftfsm",
+			"github.com/hashicorp/raft":          "metadata only through raftfsm",
+			"net/http":                           "no HTTP in the domain",
+		},
+	})
 }

@@ -18,6 +18,7 @@ import (
 
 	"valise/blobstore"
 	"valise/blobstore/blobtest"
+	"valise/internal/testlog"
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
 	"valise/transfer/transfertest"
@@ -47,7 +48,7 @@ type lockedRand struct{ r *rand.ChaCha8 }
 func (l lockedRand) Read(p []byte) (int, error) { return l.r.Read(p) }
 
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return testlog.New(t, slog.LevelWarn)
 }
 
 // newMetadata starts a real one-node raftfsm.Store in t.TempDir with short timeouts.

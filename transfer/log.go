@@ -1,14 +1,16 @@
 package transfer
 
+import "valise/internal/logkey"
+
 // Log attribute keys. Never log tokens, codes, passwords, manifests or resume states.
 const (
-	keySendID  = "send_id"
-	keyFileID  = "file_id"
-	keyError   = "err"
-	keySize    = "size"
-	keyVerdict = "verdict"
-	keyLive    = "live_scan"
-	keyCount   = "count"
+	keySendID  = logkey.SendID
+	keyFileID  = logkey.FileID
+	keyError   = logkey.Err
+	keySize    = logkey.Size
+	keyVerdict = logkey.Verdict
+	keyLive    = logkey.LiveScan
+	keyCount   = logkey.Count
 	// keySignature is the signature clamd matched in an infected file.
-	keySignature = "signature"
+	keySignature = logkey.Signature
 )

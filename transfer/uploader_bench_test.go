@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"valise/blobstore"
+	"valise/internal/testlog"
 )
 
 // BenchmarkUploaderPut uploads one file (VALISE_BENCH_UPLOAD_MIB, default 256 MiB) through
@@ -56,7 +57,7 @@ func BenchmarkUploaderPut(b *testing.B) {
 			live++
 		}
 	}
-	up, err := NewUploader(cfg, svc, bs, d, slog.New(slog.NewTextHandler(b.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})))
+	up, err := NewUploader(cfg, svc, bs, d, testlog.New(b, slog.LevelInfo))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package blobtest holds test helpers for blobstore and its callers: an AES-GCM KeyWrapper, a
-// RAM-backed Disk, directory disks under a test's temporary folder, and a Disk that injects
-// faults.
+// RAM-backed Disk, directory disks under a test's temporary folder, a Disk that injects faults
+// (FaultDisk) and the contract every Disk implementation runs (DiskContract).
 package blobtest
 
 import (
@@ -19,10 +19,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
 	"valise/blobstore"
+	"valise/internal/testlog"
 )
 
 // KeyWrapper is a blobstore.KeyWrapper sealing keys with AES-256-GCM under a random key
@@ -91,15 +93,7 @@ func (k *KeyWrapper) Wraps() int {
 
 // Logger returns a logger writing to the test's output.
 func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return testlog.New(t, slog.LevelWarn)
 }
 
 // DirDisks creates n directory disks "d0".."d(n-1)" under root (created when missing) and
@@ -195,6 +189,12 @@ type memFile struct {
 	mu     sync.RWMutex // guards chunks, size
 	chunks [][]byte     // memChunk bytes each, nil where never written (reads as zeros)
 	size   int64
+
+	// refs counts the open handles and unlinked says no name leads to the file any more;
+	// both guarded by MemDisk.mu. An unlinked file is dropped when its last handle closes, so
+	// a reader keeps reading a file that Rename replaced or Remove deleted, as on a real disk.
+	refs     int
+	unlinked bool
 }
 
 // ID returns the disk's ID.
@@ -208,6 +208,7 @@ func (d *MemDisk) Open(_ context.Context, name string) (blobstore.File, error) {
 	if !ok {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
+	f.refs++
 	return &memHandle{d: d, f: f}, nil
 }
 
@@ -220,12 +221,14 @@ func (d *MemDisk) Create(_ context.Context, name string, truncate bool) (blobsto
 		f = &memFile{}
 		d.files[name] = f
 	}
+	f.refs++
 	h := &memHandle{d: d, f: f}
 	if truncate {
 		d.mu.Unlock()
 		err := h.Truncate(0)
 		d.mu.Lock()
 		if err != nil {
+			f.refs--
 			return nil, err
 		}
 	}
@@ -237,14 +240,22 @@ func (d *MemDisk) Remove(_ context.Context, name string) error {
 	d.mu.Lock()
 	f, ok := d.files[name]
 	delete(d.files, name)
+	last := ok && d.unlink(f)
 	d.mu.Unlock()
-	if ok {
+	if last {
 		d.drop(f)
 	}
 	return nil
 }
 
-// drop releases a file no longer named. Lock order: memFile.mu before MemDisk.mu.
+// unlink marks f as reached by no name and reports whether no handle holds it either, so that
+// it must be dropped; called with d.mu held.
+func (d *MemDisk) unlink(f *memFile) bool {
+	f.unlinked = true
+	return f.refs == 0
+}
+
+// drop releases a file no longer named nor open. Lock order: memFile.mu before MemDisk.mu.
 func (d *MemDisk) drop(f *memFile) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -266,8 +277,9 @@ func (d *MemDisk) Rename(_ context.Context, oldName, newName string) error {
 	g, replaced := d.files[newName]
 	delete(d.files, oldName)
 	d.files[newName] = f
+	last := replaced && g != f && d.unlink(g)
 	d.mu.Unlock()
-	if replaced && g != f {
+	if last {
 		d.drop(g)
 	}
 	return nil
@@ -310,8 +322,9 @@ func (d *MemDisk) Files() []string {
 }
 
 type memHandle struct {
-	d *MemDisk
-	f *memFile
+	d      *MemDisk
+	f      *memFile
+	closed atomic.Bool
 }
 
 // resize accounts for a new size against the disk's capacity; called with h.f.mu held.
@@ -405,8 +418,22 @@ func (h *memHandle) Truncate(size int64) error {
 	return h.resize(size)
 }
 
-func (h *memHandle) Sync() error  { return nil }
-func (h *memHandle) Close() error { return nil }
+func (h *memHandle) Sync() error { return nil }
+
+// Close releases the handle; the last handle of an unlinked file drops it.
+func (h *memHandle) Close() error {
+	if h.closed.Swap(true) {
+		return nil
+	}
+	h.d.mu.Lock()
+	h.f.refs--
+	last := h.f.refs == 0 && h.f.unlinked
+	h.d.mu.Unlock()
+	if last {
+		h.d.drop(h.f)
+	}
+	return nil
+}
 
 // DiscardDisk accepts every write and keeps nothing (reads find no file): it measures the
 // write pipeline alone, without the copy a RAM or page-cache disk makes.

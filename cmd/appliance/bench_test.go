@@ -27,6 +27,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/adminapi"
+	"valise/internal/poll"
 )
 
 // benchBlock is a repeated random block: incompressible per block (zstd stores it raw), and
@@ -118,7 +119,7 @@ func BenchmarkSendHTTPS(b *testing.B) {
 	ac := adminapi.NewClient(sock)
 	defer ac.Close()
 	var st adminapi.Status
-	if err := poll(time.Minute, func() error {
+	if err := poll.Within(time.Minute, func() error {
 		st, err = ac.Status(ctx)
 		if err == nil && st.Raft.State != "Leader" {
 			err = fmt.Errorf("raft %s", st.Raft.State)
@@ -188,7 +189,7 @@ func BenchmarkSendHTTPS(b *testing.B) {
 		// The verdict: the scan that followed the stream answers soon after the last byte;
 		// a rescan from the stored blocks takes longer.
 		var verdict []string
-		if err := poll(30*time.Minute, func() error {
+		if err := poll.Within(30*time.Minute, func() error {
 			req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/files/"+id, nil)
 			req.Header.Set("Authorization", "Bearer "+tok.Token)
 			resp := mustDo(b, hc, req, http.StatusOK)

@@ -1,25 +1,19 @@
-package main
+package main_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps keeps the command line thin: it parses flags and calls node (init, serve) or the
-// admin API (everything else); it never opens the stores itself.
+// TestDeps keeps cmd/appliance a thin shell over node (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	allowed := map[string]bool{"valise/node": true, "valise/adminapi": true, "github.com/spf13/cobra": true}
-	for _, imp := range pkg.Imports {
-		first, _, _ := strings.Cut(imp, "/")
-		if strings.Contains(first, ".") || strings.HasPrefix(imp, "valise/") {
-			if !allowed[imp] {
-				t.Errorf("cmd/appliance imports %s: it may import only node, adminapi and cobra", imp)
-			}
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow:    []string{"valise/node", "valise/adminapi", "github.com/spf13/cobra"},
+		AllowWhy: "cmd/appliance may import only node, adminapi and cobra",
+		Deny: depstest.Merge(depstest.TestOnly(), map[string]string{
+			"valise/tui/...": "the console runs in its own binary, over adminapi",
+			"github.com/valyala/fasthttp/fasthttpadaptor": "it buffers whole bodies (docs/dependencies.md, trap 5)",
+		}),
+	})
 }

@@ -36,6 +36,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"valise/internal/poll"
 )
 
 // The commands of this file drive the node over HTTPS as a client would: tus uploads (cut,
@@ -457,7 +459,7 @@ func cmdTusUp(ts *testscript.TestScript, neg bool, args []string) {
 		// The node keeps what it received of the cut chunk (no checksum): HEAD says where
 		// to resume. Poll: the node notices the cut when its read fails.
 		var got int64
-		ts.Check(poll(scriptDeadline, func() error {
+		ts.Check(poll.Within(scriptDeadline, func() error {
 			got = c.offset(url)
 			if got < off {
 				return fmt.Errorf("offset %d went back before %d", got, off)
@@ -569,7 +571,7 @@ func cmdWaitVerdict(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitverdict [-timeout D] TOKEN ID VERDICT")
 	}
 	var last string
-	err := poll(*timeout, func() error {
+	err := poll.Within(*timeout, func() error {
 		req, err := http.NewRequest(http.MethodGet, baseURL(ts)+"/api/v1/files/"+args[1], nil)
 		if err != nil {
 			return err
@@ -891,7 +893,7 @@ func cmdMails(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no relay: run smtpd start first")
 	}
 	var got []smtpMail
-	err = poll(scriptDeadline, func() error {
+	err = poll.Within(scriptDeadline, func() error {
 		s.mu.Lock()
 		got = append([]smtpMail(nil), s.got...)
 		s.mu.Unlock()

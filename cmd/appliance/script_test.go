@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"valise/internal/poll"
 )
 
 // binDir holds the appliance binary built once by TestMain.
@@ -93,21 +95,6 @@ func scriptParams() testscript.Params {
 // scriptDeadline bounds every polling command.
 const scriptDeadline = 60 * time.Second
 
-// poll calls cond every 50 ms until it returns nil or the deadline passes; it returns the last
-// error.
-func poll(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		<-tick.C
-	}
-}
-
 // waitready DATA: waits until the node of DATA answers status with a Raft leader, then until
 // its /readyz answers 200 over HTTPS, trusting only the cluster CA. It sets $HTTPS to the
 // node's HTTPS address and $CAFILE to the cluster CA's file.
@@ -121,7 +108,7 @@ func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	defer c.Close()
 	var httpsAddr string
-	err = poll(scriptDeadline, func() error {
+	err = poll.Within(scriptDeadline, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		st, err := c.Status(ctx)
@@ -149,7 +136,7 @@ func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	url := "https://" + httpsAddr + "/readyz"
-	err = poll(scriptDeadline, func() error {
+	err = poll.Within(scriptDeadline, func() error {
 		resp, err := hc.Get(url)
 		if err != nil {
 			return err
@@ -172,7 +159,7 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitfile GLOB")
 	}
 	pattern := ts.MkAbs(args[0])
-	err := poll(scriptDeadline, func() error {
+	err := poll.Within(scriptDeadline, func() error {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			return err

@@ -32,6 +32,7 @@ import (
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
 	"valise/httpd/web"
+	"valise/internal/testlog"
 	"valise/notify"
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
@@ -41,7 +42,7 @@ import (
 )
 
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return testlog.New(t, slog.LevelWarn)
 }
 
 // newMetadata starts a real one-node raftfsm.Store in t.TempDir with short timeouts.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"valise/internal/membudget"
+	"valise/internal/poll"
 	"valise/transfer"
 )
 
@@ -77,11 +78,11 @@ func TestDownloadPastMemoryBudget(t *testing.T) {
 	other.Release()
 	mustStatus(t, w.call("GET", file, nil, nil, false), 200)
 	mustStatus(t, w.call("GET", zip, nil, nil, false), 200)
-	waitFor(t, "the streams' reservations released", func() bool { return b.Used() == 0 })
+	poll.Until(t, "the streams' reservations released", func() bool { return b.Used() == 0 })
 
 	// The refusals counted nothing: one download of file 0 alone, and the zip's two.
 	owner := w.accountOf(t, "lea@example.org")
-	waitFor(t, "downloads recorded", func() bool {
+	poll.Until(t, "downloads recorded", func() bool {
 		s, err := w.transfer.GetSend(w.ctx, owner, sendID)
 		return err == nil && s.Recipients[0].DownloadCount >= 3
 	})
@@ -109,7 +110,7 @@ func TestParallelZipsRecordEveryDownload(t *testing.T) {
 	wg.Wait()
 	owner := w.accountOf(t, "lea@example.org")
 	var got int
-	waitFor(t, strconv.Itoa(zips*nfiles)+" downloads recorded", func() bool {
+	poll.Until(t, strconv.Itoa(zips*nfiles)+" downloads recorded", func() bool {
 		s, err := w.transfer.GetSend(w.ctx, owner, sendID)
 		if err != nil {
 			t.Fatal(err)
@@ -130,18 +131,4 @@ func (w *world) accountOf(t *testing.T, email string) string {
 		t.Fatal(err)
 	}
 	return u.ID
-}
-
-// waitFor polls cond until it holds, failing after a generous hang guard.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		<-tick.C
-	}
 }

@@ -1,12 +1,14 @@
 package api
 
+import "valise/internal/logkey"
+
 // Log attribute keys. Never log link tokens, grants, codes, passwords or bearer tokens: log
 // IDs and masked routes.
 const (
-	logMethod = "method"
-	logRoute  = "route"
-	logSendID = "send_id"
-	logFileID = "file_id"
-	logUserID = "user_id"
-	logErr    = "err"
+	logMethod = logkey.Method
+	logRoute  = logkey.Route
+	logSendID = logkey.SendID
+	logFileID = logkey.FileID
+	logUserID = logkey.UserID
+	logErr    = logkey.Err
 )

@@ -1,21 +1,17 @@
-package status
+package status_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
 // TestDeps keeps status importable by every package under httpd: it uses fault, fasthttp's
 // status names and the standard library only, never net/http (issue 17 item 2).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		if imp == "net/http" || imp != "valise/fault" && imp != "github.com/valyala/fasthttp" && (strings.HasPrefix(imp, "valise/") || strings.Contains(strings.SplitN(imp, "/", 2)[0], ".")) {
-			t.Errorf("status imports %s: it may use fault, fasthttp and the standard library only", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow:      []string{"valise/fault", "github.com/valyala/fasthttp"},
+		AllowWhy:   "status maps fault's kinds to fasthttp's status codes and needs nothing else",
+		DenyDirect: map[string]string{"net/http": "fasthttp serves; net/http is for test clients"},
+	})
 }

@@ -21,6 +21,7 @@ import (
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
 	"valise/internal/membudget"
+	"valise/internal/testlog"
 )
 
 // env is one tus server over TLS on a real file backend.
@@ -100,14 +101,7 @@ func bearer(ctx *fasthttp.RequestCtx) (string, bool) {
 }
 
 func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tbWriter struct{ tb testing.TB }
-
-func (w tbWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
+	return testlog.New(tb, slog.LevelDebug)
 }
 
 // result is a response read to its end.
@@ -260,18 +254,6 @@ func sha1Header(b []byte) string {
 func sha256Header(b []byte) string {
 	d := sha256.Sum256(b)
 	return "sha256 " + base64.StdEncoding.EncodeToString(d[:])
-}
-
-// poll waits until cond holds, failing after a deadline.
-func poll(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		<-time.After(5 * time.Millisecond)
-	}
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -1,10 +1,12 @@
 package tus
 
+import "valise/internal/logkey"
+
 // Log attribute keys.
 const (
-	logUploadID = "upload_id"
-	logLength   = "length"
-	logOp       = "op"
-	logRead     = "read"
-	logErr      = "err"
+	logUploadID = logkey.UploadID
+	logLength   = logkey.Length
+	logOp       = logkey.Op
+	logRead     = logkey.Read
+	logErr      = logkey.Err
 )

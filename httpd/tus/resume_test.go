@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"valise/httpd/tus"
+	"valise/internal/poll"
 )
 
 // errCut is what the client's body returns to make net/http drop the connection.
@@ -63,7 +64,7 @@ func TestResumeAfterClientCut(t *testing.T) {
 	if !errors.Is(err, errCut) {
 		t.Fatalf("cut PATCH: %v, want the client's cut", err)
 	}
-	poll(t, "the server to finish the cut chunk", func() bool { return e.backend.Writes(id) == 4 })
+	poll.Until(t, "the server to finish the cut chunk", func() bool { return e.backend.Writes(id) == 4 })
 
 	off := e.offset(id)
 	t.Logf("acknowledged %d, sent %d more, HEAD says %d", acked, sent, off)
@@ -170,7 +171,7 @@ func TestConcurrentPatch(t *testing.T) {
 	if _, err := pw.Write(src[:512<<10]); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the first PATCH to be writing", func() bool { return e.backend.Writing(id) })
+	poll.Until(t, "the first PATCH to be writing", func() bool { return e.backend.Writing(id) })
 
 	if res := e.patch(id, 0, src, nil); res.status != http.StatusLocked {
 		t.Fatalf("second PATCH while the first writes: %d, want 423; %s", res.status, res.body)
@@ -310,7 +311,7 @@ func TestCutChunkWithChecksumIsDiscarded(t *testing.T) {
 	if !errors.Is(err, errCut) {
 		t.Fatalf("cut PATCH: %v, want the client's cut", err)
 	}
-	poll(t, "the server to finish the cut chunk", func() bool { return e.backend.Writes(id) == 1 })
+	poll.Until(t, "the server to finish the cut chunk", func() bool { return e.backend.Writes(id) == 1 })
 	if got := e.offset(id); got != 0 {
 		t.Fatalf("offset %d after a cut verified chunk, want 0", got)
 	}

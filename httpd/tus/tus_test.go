@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"valise/httpd/tus"
+	"valise/internal/poll"
 )
 
 // TestStatus drives every status the handler answers, each a named case, over TLS against
@@ -358,7 +359,7 @@ func TestStatus(t *testing.T) {
 				if _, err := pw.Write(big[:512<<10]); err != nil {
 					t.Fatal(err)
 				}
-				poll(t, "the first PATCH to be writing", func() bool { return e.backend.Writing(id) })
+				poll.Until(t, "the first PATCH to be writing", func() bool { return e.backend.Writing(id) })
 				res := e.patch(id, 0, big, nil)
 				if _, err := pw.Write(big[512<<10:]); err != nil {
 					t.Fatal(err)

@@ -1,21 +1,17 @@
-package uploads
+package uploads_test
 
 import (
-	"go/build"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps keeps the adapter thin: tus above, transfer below, nothing else of the project
-// (docs/style.md §1: imports point down).
+// TestDeps keeps uploads an adapter from transfer to tus (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	allowed := map[string]bool{"valise/httpd/tus": true, "valise/transfer": true, "valise/account": true}
-	for _, imp := range pkg.Imports {
-		if len(imp) > 7 && imp[:7] == "valise/" && !allowed[imp] {
-			t.Errorf("uploads imports %s: it adapts transfer to tus and needs nothing else of the project", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow:      []string{"valise/httpd/tus", "valise/transfer", "valise/account", "github.com/valyala/fasthttp"},
+		AllowWhy:   "uploads adapts transfer to tus, authenticates through account and checks a browser's CSRF header; it needs nothing else",
+		Deny:       depstest.AboveHTTPD(),
+		DenyDirect: depstest.Stores(),
+	})
 }

@@ -27,6 +27,7 @@ import (
 	"valise/account"
 	"valise/blobstore"
 	"valise/blobstore/blobtest"
+	"valise/internal/testlog"
 	"valise/notify"
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
@@ -36,7 +37,7 @@ import (
 )
 
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return testlog.New(t, slog.LevelWarn)
 }
 
 // newMetadata starts a real one-node raftfsm.Store in t.TempDir with short timeouts.

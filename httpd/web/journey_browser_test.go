@@ -25,6 +25,7 @@ import (
 	"valise/httpd/api"
 	"valise/httpd/tus"
 	"valise/httpd/uploads"
+	"valise/internal/poll"
 	"valise/locale"
 	"valise/notify"
 	"valise/scan"
@@ -236,7 +237,7 @@ func TestBrowserJourneyFrench(t *testing.T) {
 	if id == "" {
 		b.fail("upload ID", fmt.Errorf("tus-js-client remembered no upload"))
 	}
-	waitFor(t, "the paused upload's bytes to be kept", func() bool { return serverOffset(id) > 0 })
+	poll.Until(t, "the paused upload's bytes to be kept", func() bool { return serverOffset(id) > 0 })
 	paused := serverOffset(id)
 	if paused >= size {
 		t.Fatalf("paused at %d of %d bytes: the pause came too late", paused, size)
@@ -249,7 +250,7 @@ func TestBrowserJourneyFrench(t *testing.T) {
 	// Reload mid-upload, then pick the same file again: the same upload continues.
 	progressAtLeast("upload resumed", 40)
 	b.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("send-form")))
-	waitFor(t, "the bytes sent since the pause to be kept", func() bool { return serverOffset(id) > paused })
+	poll.Until(t, "the bytes sent since the pause to be kept", func() bool { return serverOffset(id) > paused })
 	cut := serverOffset(id)
 	if cut >= size {
 		t.Fatalf("reloaded at %d of %d bytes: the reload came too late", cut, size)
@@ -274,7 +275,7 @@ func TestBrowserJourneyFrench(t *testing.T) {
 	}
 
 	// clamd's verdict on the stored file.
-	waitFor(t, "the scan verdict", func() bool {
+	poll.Until(t, "the scan verdict", func() bool {
 		f, err := e.sends.GetFile(e.ctx, alice.ID, transfer.FileID(id))
 		return err == nil && f.Verdict != transfer.VerdictPending
 	})
@@ -356,7 +357,7 @@ func recipientDownloads(t *testing.T, b *browser, e *env, out []notify.Message, 
 			t.Logf("download dir: %q", names)
 		}
 	}()
-	waitFor(t, "the download", func() bool {
+	poll.Until(t, "the download", func() bool {
 		names, _ := filepath.Glob(filepath.Join(dl, "*"))
 		if len(names) != 1 || strings.HasSuffix(names[0], ".crdownload") {
 			return false

@@ -1,8 +1,10 @@
 package web
 
+import "valise/internal/logkey"
+
 // Log attribute keys.
 const (
-	logErr    = "err"
-	logUserID = "user_id"
-	logSendID = "send_id"
+	logErr    = logkey.Err
+	logUserID = logkey.UserID
+	logSendID = logkey.SendID
 )

@@ -13,6 +13,7 @@ import (
 
 	"valise/account"
 	"valise/httpd/tus"
+	"valise/internal/poll"
 )
 
 // countingBackend is a tus backend that counts the uploads in progress (created, not yet
@@ -113,7 +114,7 @@ func TestBrowserUploadsTwoAtATime(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("to"), "bob@example.org"),
 		chromedp.SetUploadFiles(chromedp.ID("files"), paths))
 	most := 0
-	waitFor(t, "the five uploads", func() bool {
+	poll.Until(t, "the five uploads", func() bool {
 		var done int
 		// Hold the bytes until as many uploads are in progress as the page may run (fewer
 		// only when fewer are left): a page that starts more shows them here.

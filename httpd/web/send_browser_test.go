@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"valise/account"
+	"valise/internal/poll"
 	"valise/transfer"
 )
 
@@ -101,7 +102,7 @@ func TestBrowserComposeAndSend(t *testing.T) {
 // scan to give up (no clamd), then records the file as clean.
 func (e *env) sayClean(owner string, id transfer.FileID) {
 	e.t.Helper()
-	waitFor(e.t, "the scan to settle", func() bool {
+	poll.Until(e.t, "the scan to settle", func() bool {
 		f, err := e.sends.GetFile(e.ctx, owner, id)
 		return err == nil && f.Verdict != transfer.VerdictPending
 	})

@@ -19,6 +19,7 @@ import (
 	"valise/account"
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
+	"valise/internal/poll"
 	"valise/transfer"
 )
 
@@ -81,21 +82,6 @@ func (c *gatedChunk) Read(p []byte) (int, error) {
 	n, err := c.Chunk.Read(p)
 	c.left -= int64(n)
 	return n, err
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(30 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
 }
 
 // TestBrowserUploadPauseReload uploads files with the page's own JavaScript (tus-js-client
@@ -176,7 +162,7 @@ func TestBrowserUploadPauseReload(t *testing.T) {
 	}
 	close(gate)
 	id := gb.gatedID()
-	waitFor(t, "the aborted PATCH to end", func() bool { return fb.Writes(id) >= 1 && !fb.Writing(id) })
+	poll.Until(t, "the aborted PATCH to end", func() bool { return fb.Writes(id) >= 1 && !fb.Writing(id) })
 	cutAt(id)
 	b.do("resume", chromedp.Click(chromedp.ID("pause")))
 	waitIDs("pause.bin uploaded", 1)
@@ -193,7 +179,7 @@ func TestBrowserUploadPauseReload(t *testing.T) {
 	b.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("send-form")))
 	close(gate)
 	id = gb.gatedID()
-	waitFor(t, "the cut PATCH to end", func() bool { return fb.Writes(id) >= 1 && !fb.Writing(id) })
+	poll.Until(t, "the cut PATCH to end", func() bool { return fb.Writes(id) >= 1 && !fb.Writing(id) })
 	cutAt(id)
 	if n := idCount(); n != 0 {
 		b.fail("after reload", fmt.Errorf("%d file IDs in a fresh form", n))

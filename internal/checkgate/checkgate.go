@@ -6,7 +6,8 @@ package checkgate
 import (
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"valise/internal/poll"
 )
 
 // Gate counts the checks that pass it while armed and holds each until Open. Its zero value
@@ -45,15 +46,9 @@ func (g *Gate) Pass() {
 	g.held.Add(-1)
 }
 
-// Poll waits until cond holds, failing t after a generous deadline that only guards against
-// a hang.
+// Poll waits until cond holds, failing t after a deadline that only guards against a hang: it
+// is poll.Until, kept here for the burst tests that use the gate.
 func Poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, what, cond)
 }

@@ -13,15 +13,12 @@ import (
 
 	"valise/internal/clusternet"
 	"valise/internal/clusternet/clustertest"
+	"valise/internal/testlog"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return testlog.New(t, slog.LevelDebug)
 }
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 func listen(t *testing.T, ca *clustertest.CA, id, addr string) *clusternet.Mux {
 	t.Helper()

@@ -1,21 +1,15 @@
-package clusternet
+package clusternet_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps: the cluster port is a leaf helper (docs/style.md §1: internal/<purpose> imports the standard
-// library only), so every package above it may use it without cycles.
+// TestDeps keeps clusternet a leaf helper on the standard library (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		if first, _, _ := strings.Cut(imp, "/"); strings.Contains(first, ".") || first == "valise" {
-			t.Errorf("clusternet imports %s: it must stay standard-library only", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow:    []string{},
+		AllowWhy: "internal packages use the standard library only",
+	})
 }

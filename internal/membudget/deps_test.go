@@ -1,20 +1,15 @@
-package membudget
+package membudget_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps keeps membudget a leaf: the standard library only.
+// TestDeps keeps membudget a leaf helper on the standard library (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		if strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") || strings.HasPrefix(imp, "valise") {
-			t.Errorf("membudget imports %s: internal packages use the standard library only", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow:    []string{},
+		AllowWhy: "internal packages use the standard library only",
+	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"valise/internal/clusternet/clustertest"
+	"valise/internal/poll"
 	"valise/raftfsm"
 	"valise/raftfsm/raftnet"
 	"valise/raftfsm/rafttest"
@@ -146,7 +147,7 @@ func benchNoopFSM(b *testing.B, transport func(i int) raft.Transport) {
 	}
 	findLeader := func() *raft.Raft {
 		var leader *raft.Raft
-		poll(b, 20*time.Second, "a leader", func() bool {
+		poll.Until(b, "a leader", func() bool {
 			for _, r := range rafts {
 				if r.State() == raft.Leader {
 					leader = r

@@ -1,26 +1,18 @@
-package raftnet
+package raftnet_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps: raftnet sits just above raftfsm and the cluster port. It must not reach up into
-// the domain or the node (imports point one way, docs/style.md §1), and production code must not
-// link the test harness or testing.
+// TestDeps keeps raftnet a transport for raftfsm alone, with no test code in it (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	allowed := map[string]bool{"valise/raftfsm": true, "valise/internal/clusternet": true}
-	for _, imp := range pkg.Imports {
-		switch {
-		case imp == "testing" || strings.HasSuffix(imp, "test"):
-			t.Errorf("raftnet imports %s: test code stays in _test files", imp)
-		case strings.HasPrefix(imp, "valise/") && !allowed[imp]:
-			t.Errorf("raftnet imports %s: only raftfsm and internal/clusternet are allowed", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow:    []string{"valise/raftfsm", "valise/internal/clusternet", "github.com/hashicorp/raft", "github.com/hashicorp/go-hclog"},
+		AllowWhy: "raftnet carries Raft over clusternet and needs nothing else",
+		DenyDirect: map[string]string{
+			"testing": "test code stays in _test files and rafttest",
+		},
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"valise/internal/clusternet/clustertest"
+	"valise/internal/poll"
 	"valise/raftfsm/raftnet"
 )
 
@@ -61,7 +62,7 @@ func TestTransportRawRaft(t *testing.T) {
 		nodes = append(nodes, node{r, fsm})
 	}
 	var leader *raft.Raft
-	poll(t, 10*time.Second, "a leader", func() bool {
+	poll.Until(t, "a leader", func() bool {
 		for _, n := range nodes {
 			if n.r.State() == raft.Leader {
 				leader = n.r
@@ -75,7 +76,7 @@ func TestTransportRawRaft(t *testing.T) {
 			t.Fatalf("apply %d: %v", i, err)
 		}
 	}
-	poll(t, 10*time.Second, "every node to apply 20 commands", func() bool {
+	poll.Until(t, "every node to apply 20 commands", func() bool {
 		for _, n := range nodes {
 			if len(n.fsm.Logs()) != 20 {
 				return false

@@ -30,6 +30,8 @@ import (
 
 	"valise/internal/clusternet"
 	"valise/internal/clusternet/clustertest"
+	"valise/internal/poll"
+	"valise/internal/testlog"
 	"valise/raftfsm"
 	"valise/raftfsm/raftnet"
 )
@@ -596,35 +598,19 @@ func (c *Cluster) describe() string {
 // last said.
 func (c *Cluster) poll(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(WaitTimeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
+	err := poll.Within(WaitTimeout, func() error {
+		if ok, state := cond(); !ok {
+			return errors.New(state)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rafttest: timed out after %v waiting for %s: %s", WaitTimeout, what, state)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("rafttest: timed out after %v waiting for %s: %v", WaitTimeout, what, err)
 	}
 }
 
 // TestLogger returns a logger writing records at or above level to t's output until the test
 // and its cleanups end (later records are dropped, since testing forbids them).
 func TestLogger(t testing.TB, level slog.Level) *slog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.done.Store(true) }) // registered first, so it runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-type testWriter struct {
-	t    testing.TB
-	done atomic.Bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	if !w.done.Load() {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
+	return testlog.New(t, level)
 }

@@ -1,25 +1,20 @@
-package rafttest
+package rafttest_test
 
 import (
-	"go/build"
-	"strings"
 	"testing"
+
+	"valise/internal/depstest"
 )
 
-// TestDeps: the harness builds on raftfsm and its transport only; it must not import domain
-// packages or the node, which build on it in their own tests.
+// TestDeps keeps rafttest a harness of raftfsm alone (docs/style.md §1).
 func TestDeps(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	allowed := map[string]bool{
-		"valise/raftfsm": true, "valise/raftfsm/raftnet": true,
-		"valise/internal/clusternet": true, "valise/internal/clusternet/clustertest": true,
-	}
-	for _, imp := range pkg.Imports {
-		if strings.HasPrefix(imp, "valise/") && !allowed[imp] {
-			t.Errorf("rafttest imports %s", imp)
-		}
-	}
+	depstest.Check(t, depstest.Rule{
+		Allow: []string{
+			"valise/raftfsm", "valise/raftfsm/raftnet",
+			"valise/internal/clusternet", "valise/internal/clusternet/clustertest",
+			"github.com/hashicorp/raft",
+			"valise/internal/poll", "valise/internal/testlog",
+		},
+		AllowWhy: "rafttest builds clusters of raftfsm and needs nothing else",
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"valise/internal/testlog"
 	"valise/scan"
 )
 
@@ -69,7 +70,7 @@ func (s *Shared) Close() {
 // daemon (to stop or restart it).
 func StartDaemon(t testing.TB, maxThreads int) *scan.Daemon {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := testlog.New(t, slog.LevelWarn)
 	d, err := start(t.TempDir(), maxThreads, logger)
 	if err != nil {
 		missing(t, err)
