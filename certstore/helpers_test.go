@@ -88,7 +88,7 @@ type leaderStore struct {
 
 func (s leaderStore) Propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, error) {
 	for j := range s.c.N() {
-		if st := s.c.Store(j); st != nil && st.Status().State == "Leader" {
+		if st := s.c.Store(j); st != nil && st.Status().State.IsLeader() {
 			return st.Propose(ctx, b)
 		}
 	}

@@ -41,7 +41,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 			},
 		},
 		Raft: adminapi.RaftInfo{
-			State:        rs.State,
+			State:        rs.State.String(),
 			Term:         rs.Term,
 			CommitIndex:  rs.CommitIndex,
 			AppliedIndex: rs.AppliedIndex,
@@ -335,7 +335,7 @@ func userInfo(u account.User) adminapi.UserInfo {
 // leader answers CodeNotLeader unless this node leads: changes are decided on the leader.
 func (s *adminService) leader() error {
 	st := s.n.store.Status()
-	if st.State == "Leader" {
+	if st.State.IsLeader() {
 		return nil
 	}
 	if st.LeaderID == "" {

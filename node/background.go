@@ -453,7 +453,7 @@ func (n *instance) onLeaderEvery(d time.Duration, job func()) {
 			return
 		case <-t.C:
 		}
-		if n.store.Status().State == "Leader" {
+		if n.store.Status().State.IsLeader() {
 			job()
 		}
 	}

@@ -379,7 +379,7 @@ func waitLeading(ctx context.Context, store *raftfsm.Store) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if store.Status().State == raft.Leader.String() {
+		if store.Status().State.IsLeader() {
 			return nil
 		}
 		select {

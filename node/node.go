@@ -583,7 +583,7 @@ func (n *instance) afterLeader() {
 		return
 	}
 	st := n.store.Status()
-	if st.State == raft.Leader.String() {
+	if st.State.IsLeader() {
 		for _, m := range st.Members {
 			if m.ID == n.cfg.Node.ID && m.Address != n.advertise {
 				if err := n.store.AddVoter(ctx, n.cfg.Node.ID, raft.ServerAddress(n.advertise)); err != nil {
@@ -624,7 +624,7 @@ func (n *instance) ready() error {
 		return errors.New("stores not open")
 	}
 	st := n.store.Status()
-	if st.State == raft.Shutdown.String() {
+	if st.State == raftfsm.Shutdown {
 		return errors.New("raft shut down")
 	}
 	if st.LeaderID == "" {

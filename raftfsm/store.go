@@ -597,10 +597,42 @@ func (s *Store) VerifyJournal(ctx context.Context) (VerifyReport, error) {
 	return s.fsm.verify(ctx)
 }
 
+// State is a node's role in Raft. Its value is hashicorp/raft's name for the role, which the
+// admin API shows as is ("state": "Leader").
+type State string
+
+// The states. A node is Shutdown once closed; Status never reports another value.
+const (
+	Leader    State = "Leader"    // this node decides: changes are proposed here
+	Follower  State = "Follower"  // this node replicates a leader's log
+	Candidate State = "Candidate" // this node stands for election
+	Shutdown  State = "Shutdown"  // this node's Raft is stopped (after Close)
+)
+
+// String returns the state's name, "Leader".
+func (s State) String() string { return string(s) }
+
+// IsLeader reports whether s is Leader: whether this node decides changes.
+func (s State) IsLeader() bool { return s == Leader }
+
+// stateOf maps hashicorp/raft's state to State, so that no caller compares names.
+func stateOf(rs raft.RaftState) State {
+	switch rs {
+	case raft.Leader:
+		return Leader
+	case raft.Follower:
+		return Follower
+	case raft.Candidate:
+		return Candidate
+	default:
+		return Shutdown
+	}
+}
+
 // Status is a node's view of Raft.
 type Status struct {
 	ID           string
-	State        string // "Leader", "Follower", "Candidate" or "Shutdown"
+	State        State
 	Term         uint64
 	CommitIndex  uint64
 	AppliedIndex uint64 // the FSM's, as stored
@@ -617,13 +649,13 @@ type Member struct {
 	Suffrage string // "Voter", "Nonvoter", "Staging"
 }
 
-// Status returns the node's Raft state; after Close, State is "Shutdown".
+// Status returns the node's Raft state; after Close, State is Shutdown.
 func (s *Store) Status() Status {
-	st := Status{ID: s.cfg.NodeID, State: raft.Shutdown.String(), AppliedIndex: s.fsm.applied.Load()}
+	st := Status{ID: s.cfg.NodeID, State: Shutdown, AppliedIndex: s.fsm.applied.Load()}
 	if s.isClosed() {
 		return st
 	}
-	st.State = s.raft.State().String()
+	st.State = stateOf(s.raft.State())
 	st.Term = s.raft.CurrentTerm()
 	st.CommitIndex = s.raft.CommitIndex()
 	st.LastLogIndex = s.raft.LastIndex()

@@ -70,7 +70,7 @@ func newOneNode(t testing.TB, dir string) *testNode {
 
 func waitLeader(t testing.TB, s *Store) {
 	t.Helper()
-	poll.Until(t, "leadership", func() bool { return s.Status().State == "Leader" })
+	poll.Until(t, "leadership", func() bool { return s.Status().State.IsLeader() })
 }
 
 func ctx(t testing.TB) context.Context {
@@ -133,7 +133,7 @@ func TestOneNodeStore(t *testing.T) {
 		t.Fatalf("SignedHead without signer: %v", err)
 	}
 	st := s.Status()
-	if st.State != "Leader" || st.LeaderID != "n1" || len(st.Members) != 1 || st.AppliedIndex < st.CommitIndex-0 && false {
+	if !st.State.IsLeader() || st.LeaderID != "n1" || len(st.Members) != 1 || st.AppliedIndex < st.CommitIndex-0 && false {
 		t.Fatalf("Status = %+v", st)
 	}
 	if err := s.Snapshot(); err != nil {
@@ -375,7 +375,7 @@ func (c *cluster) leader(t *testing.T, except *testNode) *testNode {
 	var l *testNode
 	poll.Until(t, "a leader", func() bool {
 		for _, n := range c.nodes {
-			if n != except && n.store.Status().State == "Leader" {
+			if n != except && n.store.Status().State.IsLeader() {
 				l = n
 				return true
 			}
@@ -578,7 +578,7 @@ func TestClosedAndFollowerErrors(t *testing.T) {
 	if err := lone.LinearizableRead(ctx(t)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("read after close: %v", err)
 	}
-	if st := lone.Status(); st.State != "Shutdown" {
+	if st := lone.Status(); st.State != Shutdown {
 		t.Fatalf("status after close: %+v", st)
 	}
 

@@ -433,7 +433,7 @@ func (c *Cluster) stableLeader() int {
 	}
 	best := -1
 	for i, v := range views {
-		if v.alive && v.st.State == raft.Leader.String() && (best < 0 || v.st.Term > views[best].st.Term) {
+		if v.alive && v.st.State.IsLeader() && (best < 0 || v.st.Term > views[best].st.Term) {
 			best = i
 		}
 	}

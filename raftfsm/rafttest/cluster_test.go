@@ -103,7 +103,7 @@ func testLeaderPartitioned(t *testing.T, opts ...rafttest.Option) {
 	}
 	c.ProposeLeader(t, rafttest.Put("after", "2"))
 	// The old leader has stepped down by now (lease), so no two nodes lead in the same term.
-	if st := c.Store(old).Status(); st.State == "Leader" && st.Term >= c.Store(nl).Status().Term {
+	if st := c.Store(old).Status(); st.State.IsLeader() && st.Term >= c.Store(nl).Status().Term {
 		t.Fatalf("split brain: %s leads in term %d", c.ID(old), st.Term)
 	}
 	c.Heal()

@@ -295,7 +295,7 @@ func nemesis(ctx context.Context, t *testing.T, c *rafttest.Cluster) {
 			target := rng.IntN(c.N())
 			if s := c.Store(target); s != nil {
 				for i := range c.N() { // prefer the leader
-					if st := c.Store(i); st != nil && st.Status().State == "Leader" && rng.IntN(2) == 0 {
+					if st := c.Store(i); st != nil && st.Status().State.IsLeader() && rng.IntN(2) == 0 {
 						target = i
 					}
 				}
@@ -370,7 +370,7 @@ func clientOp(ctx context.Context, t *testing.T, c *rafttest.Cluster, h *history
 	// A write goes to whichever node says it leads, with the version it last saw locally.
 	leader := -1
 	for i := range c.N() {
-		if st := c.Store(i); st != nil && st.Status().State == "Leader" {
+		if st := c.Store(i); st != nil && st.Status().State.IsLeader() {
 			leader = i
 		}
 	}
