@@ -28,8 +28,9 @@ import (
 
 // Errors returned by Service, usually inside a *UserError. Callers test them with errors.Is;
 // each has a fault.Kind and a stable code (fault.KindOf, fault.CodeOf) that front ends map to
-// their answers (issue 17 item 2). The store's errors are translated at this boundary: see
-// ErrUnavailable.
+// their answers (issue 17 item 2). The store's "not now" errors (raftfsm.ErrNotLeader,
+// ErrNoLeader, ErrClosed) come through wrapped and carry the kind Unavailable themselves; a
+// change that keeps conflicting is translated at this boundary into ErrUnavailable.
 var (
 	// ErrNotFound is returned when the user, session or token asked for does not exist.
 	ErrNotFound = fault.New(fault.NotFound, "not_found", "account: not found")
@@ -77,10 +78,9 @@ var (
 	// the accepted bounds.
 	ErrBadPHC = fault.New(fault.Invalid, "invalid_input", "account: malformed password hash")
 
-	// ErrUnavailable is returned, wrapping the cause, when the store cannot take a change
-	// now: this node is not the Raft leader, none is known, the store is closing, or a change
-	// kept conflicting with concurrent ones after its retries. The caller may retry later
-	// (HTTP 503 with Retry-After), or on the leader.
+	// ErrUnavailable is returned, wrapping raftfsm.ErrConflict, when a change kept
+	// conflicting with concurrent ones after its retries. The caller may retry later (HTTP 503
+	// with Retry-After), as after the store's own "not now" errors, which have the same kind.
 	ErrUnavailable = fault.New(fault.Unavailable, "unavailable", "account: store unavailable, retry")
 )
 
@@ -241,7 +241,7 @@ func New(cfg Config, store Store, logger *slog.Logger) (*Service, error) {
 	}
 	return &Service{
 		cfg:      cfg,
-		store:    storeErrors{store},
+		store:    store,
 		hasher:   newHasher(cfg.Password, cfg.OnHash),
 		now:      func() time.Time { return now().UTC() },
 		logger:   logger.With("component", "account"),

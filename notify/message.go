@@ -21,7 +21,9 @@ import (
 )
 
 // Errors returned by this package. Callers test them with errors.Is; each has a fault.Kind
-// and a stable code that front ends map to their answers (issue 17 item 2).
+// and a stable code that front ends map to their answers (issue 17 item 2). The store's
+// "not now" errors (raftfsm.ErrNotLeader, ErrNoLeader, ErrClosed) come through wrapped and
+// have the kind Unavailable themselves.
 var (
 	// ErrUnknownKind is returned by Render for a Kind it has no template for.
 	ErrUnknownKind = fault.New(fault.Internal, "internal", "notify: unknown message kind")
@@ -34,9 +36,6 @@ var (
 	ErrStopped = fault.New(fault.Unavailable, "unavailable", "notify: sender stopped")
 	// ErrBadRecord is returned (wrapped) when a stored queue record cannot be decoded.
 	ErrBadRecord = fault.New(fault.Internal, "internal", "notify: malformed queue record")
-	// ErrUnavailable is returned, wrapping the store's error, when the store cannot take a
-	// change now: this node is not the Raft leader, none is known, or the store is closing.
-	ErrUnavailable = fault.New(fault.Unavailable, "unavailable", "notify: store unavailable")
 )
 
 // Kind says what a message is for.

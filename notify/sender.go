@@ -238,7 +238,7 @@ func New(cfg Config, store Store, logger *slog.Logger) (*Sender, error) {
 	}
 	return &Sender{
 		cfg:    cfg,
-		store:  storeErrors{store},
+		store:  store,
 		logger: logger.With("component", "notify"),
 		now:    time.Now,
 		kick:   make(chan struct{}, 1),

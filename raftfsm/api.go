@@ -9,9 +9,17 @@ package raftfsm
 import (
 	"errors"
 	"time"
+
+	"valise/fault"
 )
 
 // Errors returned by Store. Callers test them with errors.Is.
+//
+// The three "not now" errors, ErrNotLeader, ErrNoLeader and ErrClosed, have the kind
+// fault.Unavailable and the code "unavailable": wrapped by a domain package as any other error,
+// they reach the front ends as "retry later" (503) without the front ends importing raftfsm
+// (issue 17 item 2). The others have no kind: to a front end they are internal errors, and a
+// domain package translates those it expects (ErrConflict) into its own.
 var (
 	// ErrConflict is returned by Propose when a precondition of the batch failed at Apply time.
 	// Nothing of the batch was applied. The error is a *ConflictError naming the key.
@@ -21,17 +29,17 @@ var (
 	// LinearizableRead when this node is not the leader and the call cannot be served here (a
 	// follower forwards nothing: the caller retries on the leader, which Status reports as
 	// LeaderID and LeaderAddr).
-	ErrNotLeader = errors.New("raftfsm: not the leader")
+	ErrNotLeader = fault.New(fault.Unavailable, fault.UnavailableCode, "raftfsm: not the leader")
 
 	// ErrNoLeader is returned by LinearizableRead on a follower that knows no leader (it is
 	// partitioned from the majority, or an election is under way).
-	ErrNoLeader = errors.New("raftfsm: no leader known")
+	ErrNoLeader = fault.New(fault.Unavailable, fault.UnavailableCode, "raftfsm: no leader known")
 
 	// ErrNotFound is returned by Get for a key that has no value.
 	ErrNotFound = errors.New("raftfsm: key not found")
 
 	// ErrClosed is returned by every method after Close (Status then reports "Shutdown").
-	ErrClosed = errors.New("raftfsm: store closed")
+	ErrClosed = fault.New(fault.Unavailable, fault.UnavailableCode, "raftfsm: store closed")
 
 	// ErrBadCommand is wrapped by DecodeBatch for bytes that are not a valid encoded batch.
 	ErrBadCommand = errors.New("raftfsm: malformed command")
