@@ -57,7 +57,7 @@ func TestConcurrentGuessesGetThresholdChecks(t *testing.T) {
 		if !errors.As(err, &ue) {
 			t.Fatalf("not a *UserError: %v", err)
 		}
-		return ue.Key + "|" + ue.FR + "|" + ue.EN
+		return ue.Key + "|" + ue.Message(LangFR) + "|" + ue.Message(LangEN)
 	}
 	answers := map[string]int{}
 	for i, err := range errs {
@@ -261,7 +261,7 @@ func TestRightPasswordLockedDuringCheck(t *testing.T) {
 	if !errors.As(err, &got) || !errors.As(wrongErr, &want) {
 		t.Fatalf("not user errors: %v, %v", err, wrongErr)
 	}
-	if !errors.Is(err, ErrBadCredentials) || got.Key != want.Key || got.FR != want.FR || got.EN != want.EN {
+	if !errors.Is(err, ErrBadCredentials) || got.Key != want.Key || got.Message(LangFR) != want.Message(LangFR) {
 		t.Fatalf("right password locked during its check: %v, want the wrong password's answer", err)
 	}
 }

@@ -4,24 +4,23 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"valise/locale"
 )
 
-// UserError is an error meant for the person at the keyboard: a stable message key (for the
-// API's error code), the message in French and English, and the cause for the log. Show
-// Message, never Error, to a user: Error includes the cause.
+// UserError is an error meant for the person at the keyboard: a stable message key, whose
+// French and English wording is in the one catalog (package locale), and the cause for the
+// log. Show Message, never Error, to a user: Error includes the cause.
 type UserError struct {
-	Key string // stable, dotted: "account.bad_credentials"
-	FR  string // the message in French
-	EN  string // the message in English
+	Key string // stable, dotted: "account.bad_credentials", a message of locale's catalog
 	Err error  // the cause, wrapping one of the package's sentinels; never nil
 }
 
 // Error returns the English message and the cause, for logs.
 func (e *UserError) Error() string {
 	if e.Err == nil {
-		return e.EN
+		return e.Message(LangEN)
 	}
-	return e.EN + " (" + e.Err.Error() + ")"
+	return e.Message(LangEN) + " (" + e.Err.Error() + ")"
 }
 
 // Unwrap returns the cause, so errors.Is(err, ErrLocked) and the like see through.
@@ -29,10 +28,7 @@ func (e *UserError) Unwrap() error { return e.Err }
 
 // Message returns the message in lang (French unless lang is English).
 func (e *UserError) Message(lang Language) string {
-	if lang == LangEN {
-		return e.EN
-	}
-	return e.FR
+	return locale.For(string(lang)).T(e.Key)
 }
 
 // LockedError says until when a user is locked out. errors.Is(err, ErrLocked) is true.
@@ -47,33 +43,32 @@ func (e *LockedError) Error() string {
 // Unwrap makes errors.Is(err, ErrLocked) true, and gives its kind and code.
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
+// userKeys gives each sentinel its message key, first match first: the codes of the
+// sentinels are coarser (three of them are "invalid_input"), the messages finer.
+var userKeys = []struct {
+	err error
+	key string
+}{
+	{ErrNotFound, "account.not_found"},
+	{ErrEmailTaken, "account.email_taken"},
+	{ErrInvalidEmail, "account.invalid_email"},
+	{ErrInvalidInput, "account.invalid_input"},
+	{ErrWeakPassword, "account.weak_password"},
+	{ErrBadCredentials, "account.bad_credentials"},
+	{ErrBusy, "account.busy"},
+	{ErrDisabled, "account.disabled"},
+	{ErrLocked, "account.locked"},
+	{ErrInvalidToken, "account.invalid_token"},
+	{ErrSessionExpired, "account.session_expired"},
+}
+
 // userErr wraps cause (which wraps or is one of the sentinels) in a *UserError with the
-// sentinel's messages.
+// sentinel's message key; "account.error" for any other cause.
 func userErr(cause error) error {
-	key, fr, en := "account.error", "Une erreur est survenue.", "Something went wrong."
-	switch {
-	case errors.Is(cause, ErrNotFound):
-		key, fr, en = "account.not_found", "Introuvable.", "Not found."
-	case errors.Is(cause, ErrEmailTaken):
-		key, fr, en = "account.email_taken", "Cette adresse e-mail est déjà utilisée.", "This e-mail address is already in use."
-	case errors.Is(cause, ErrInvalidEmail):
-		key, fr, en = "account.invalid_email", "Adresse e-mail invalide.", "Invalid e-mail address."
-	case errors.Is(cause, ErrInvalidInput):
-		key, fr, en = "account.invalid_input", "Valeur invalide.", "Invalid value."
-	case errors.Is(cause, ErrWeakPassword):
-		key, fr, en = "account.weak_password", "Mot de passe trop faible ou trop long.", "Password too weak or too long."
-	case errors.Is(cause, ErrBadCredentials):
-		key, fr, en = "account.bad_credentials", "Adresse e-mail ou mot de passe incorrect.", "Wrong e-mail address or password."
-	case errors.Is(cause, ErrBusy):
-		key, fr, en = "account.busy", "Trop de connexions en cours : réessayez dans un moment.", "Too many sign-ins at once: try again in a moment."
-	case errors.Is(cause, ErrDisabled):
-		key, fr, en = "account.disabled", "Ce compte est désactivé.", "This account is disabled."
-	case errors.Is(cause, ErrLocked):
-		key, fr, en = "account.locked", "Trop d'essais : compte bloqué temporairement, réessayez plus tard.", "Too many attempts: account temporarily locked, try again later."
-	case errors.Is(cause, ErrInvalidToken):
-		key, fr, en = "account.invalid_token", "Jeton invalide ou révoqué.", "Invalid or revoked token."
-	case errors.Is(cause, ErrSessionExpired):
-		key, fr, en = "account.session_expired", "Session expirée : reconnectez-vous.", "Session expired: please sign in again."
+	for _, k := range userKeys {
+		if errors.Is(cause, k.err) {
+			return &UserError{Key: k.key, Err: cause}
+		}
 	}
-	return &UserError{Key: key, FR: fr, EN: en, Err: cause}
+	return &UserError{Key: "account.error", Err: cause}
 }
