@@ -1,5 +1,7 @@
 package account
 
+import "valise/userid"
+
 // Key layout under the "account/" prefix. Values are JSON records unless said otherwise.
 //
 //	account/user/<user ID>          userRecord (the user and its password hash)
@@ -23,9 +25,9 @@ const (
 	tokenHashPrefix = prefix + "tokenhash/"
 )
 
-func userKey(id string) []byte     { return []byte(userPrefix + id) }
-func emailKey(email string) []byte { return []byte(emailPrefix + email) }
-func lockKey(userID string) []byte { return []byte(lockPrefix + userID) }
+func userKey(id userid.ID) []byte   { return []byte(userPrefix + id) }
+func emailKey(email string) []byte  { return []byte(emailPrefix + email) }
+func lockKey(subject string) []byte { return []byte(lockPrefix + subject) }
 func lockIPKey(subject, addr string) []byte {
 	return []byte(lockIPPrefix + subject + "/" + addr)
 }

@@ -12,6 +12,7 @@ import (
 
 	"valise/internal/clientaddr"
 	"valise/raftfsm"
+	"valise/userid"
 )
 
 // lockRecord counts a subject's recent wrong passwords: a user's (or an unknown address's),
@@ -56,7 +57,7 @@ func (s *Service) CheckPassword(ctx context.Context, email, password string) (Us
 	}
 	rec, _, err := s.getUserByEmail(email)
 	known := err == nil
-	subject := rec.ID
+	subject := string(rec.ID) // the lock's subject: the user, or a hash of an unknown address
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidEmail) {
 		subject = unknownSubject(email)
 	} else if err != nil {
@@ -304,13 +305,13 @@ func (s *Service) recordFailure(ctx context.Context, subject, addr string) error
 
 // resetFailures deletes a user's lock record and that of the address a right password came
 // from; other addresses keep theirs.
-func (s *Service) resetFailures(ctx context.Context, userID, addr string) error {
+func (s *Service) resetFailures(ctx context.Context, userID userid.ID, addr string) error {
 	_, err := s.store.Propose(ctx, raftfsm.Batch{
 		Ops: []raftfsm.Op{
-			{Kind: raftfsm.OpDelete, Key: lockKey(userID)},
-			{Kind: raftfsm.OpDelete, Key: lockIPKey(userID, addr)},
+			{Kind: raftfsm.OpDelete, Key: lockKey(string(userID))},
+			{Kind: raftfsm.OpDelete, Key: lockIPKey(string(userID), addr)},
 		},
-		Audit: s.audit(ctx, "user.login_reset", userID, nil),
+		Audit: s.audit(ctx, "user.login_reset", string(userID), nil),
 	})
 	return err
 }
@@ -321,8 +322,8 @@ func (s *Service) Unlock(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	ops := []raftfsm.Op{{Kind: raftfsm.OpDelete, Key: lockKey(rec.ID)}}
-	err = s.store.Scan(lockIPKey(rec.ID, ""), func(it raftfsm.Item) error {
+	ops := []raftfsm.Op{{Kind: raftfsm.OpDelete, Key: lockKey(string(rec.ID))}}
+	err = s.store.Scan(lockIPKey(string(rec.ID), ""), func(it raftfsm.Item) error {
 		ops = append(ops, raftfsm.Op{Kind: raftfsm.OpDelete, Key: append([]byte(nil), it.Key...)})
 		return nil
 	})
@@ -331,7 +332,7 @@ func (s *Service) Unlock(ctx context.Context, email string) error {
 	}
 	_, err = s.store.Propose(ctx, raftfsm.Batch{
 		Ops:   ops,
-		Audit: s.audit(ctx, "user.unlock", rec.ID, nil),
+		Audit: s.audit(ctx, "user.unlock", string(rec.ID), nil),
 	})
 	if err != nil {
 		return fmt.Errorf("unlock %s: %w", rec.ID, err)

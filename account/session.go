@@ -10,13 +10,14 @@ import (
 	"github.com/google/uuid"
 
 	"valise/raftfsm"
+	"valise/userid"
 )
 
 // Session is a web login. Its token (a cookie's value) is given once, by CreateSession; only
 // its hash is stored.
 type Session struct {
 	ID       string    `json:"id"` // UUIDv7: names the session in logs and lists
-	UserID   string    `json:"user_id"`
+	UserID   userid.ID `json:"user_id"`
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen"`
 	// Generation is the user's password generation the session was opened under (or moved
@@ -32,7 +33,7 @@ func (c SessionConfig) expired(sess Session, now time.Time) bool {
 // CreateSession opens a session for userID (after CheckPassword) and returns its token, to
 // be set as a cookie and never stored by the caller. ErrNotFound for an unknown user,
 // ErrDisabled for a disabled one.
-func (s *Service) CreateSession(ctx context.Context, userID string) (string, Session, error) {
+func (s *Service) CreateSession(ctx context.Context, userID userid.ID) (string, Session, error) {
 	rec, userVersion, err := s.getUser(userID)
 	if err != nil {
 		return "", Session{}, err
@@ -62,7 +63,7 @@ func (s *Service) CreateSession(ctx context.Context, userID string) (string, Ses
 			{Kind: raftfsm.CondVersion, Key: userKey(userID), Version: userVersion},
 		},
 		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: sessionKey(hash), Value: val}},
-		Audit: s.audit(ctx, "session.create", userID, map[string]any{"session_id": sess.ID}),
+		Audit: s.audit(ctx, "session.create", string(userID), map[string]any{"session_id": sess.ID}),
 	})
 	if err != nil {
 		return "", Session{}, fmt.Errorf("create session for %s: %w", userID, err)
@@ -138,7 +139,7 @@ func (s *Service) touchSession(ctx context.Context, hash string, version uint64,
 	_, err = s.store.Propose(ctx, raftfsm.Batch{
 		Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: sessionKey(hash), Version: version}},
 		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: sessionKey(hash), Value: val}},
-		Audit: s.audit(ctx, "session.touch", sess.UserID, map[string]any{"session_id": sess.ID}),
+		Audit: s.audit(ctx, "session.touch", string(sess.UserID), map[string]any{"session_id": sess.ID}),
 	})
 	return err
 }
@@ -146,7 +147,7 @@ func (s *Service) touchSession(ctx context.Context, hash string, version uint64,
 func (s *Service) deleteSession(ctx context.Context, hash string, sess Session, action string) error {
 	_, err := s.store.Propose(ctx, raftfsm.Batch{
 		Ops:   []raftfsm.Op{{Kind: raftfsm.OpDelete, Key: sessionKey(hash)}},
-		Audit: s.audit(ctx, action, sess.UserID, map[string]any{"session_id": sess.ID}),
+		Audit: s.audit(ctx, action, string(sess.UserID), map[string]any{"session_id": sess.ID}),
 	})
 	return err
 }

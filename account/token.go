@@ -13,13 +13,14 @@ import (
 	"github.com/google/uuid"
 
 	"valise/raftfsm"
+	"valise/userid"
 )
 
 // Token is a personal access token for the API, without its secret: the secret is returned
 // once, by CreateToken, and only its SHA-256 is stored.
 type Token struct {
 	ID      string    `json:"id"` // UUIDv7: what revoke takes
-	UserID  string    `json:"user_id"`
+	UserID  userid.ID `json:"user_id"`
 	Name    string    `json:"name"` // the owner's label: "laptop", "backup script"
 	Created time.Time `json:"created"`
 }
@@ -38,7 +39,7 @@ const maxTokenName = 100
 // CreateToken creates a personal access token for userID, labelled name, and returns it with
 // its secret "vls_…" (shown once: it cannot be read back). It fails with ErrNotFound for an
 // unknown user, ErrDisabled for a disabled one, ErrInvalidInput for a bad name.
-func (s *Service) CreateToken(ctx context.Context, userID, name string) (Token, string, error) {
+func (s *Service) CreateToken(ctx context.Context, userID userid.ID, name string) (Token, string, error) {
 	name = strings.TrimSpace(name)
 	if utf8.RuneCountInString(name) > maxTokenName || !utf8.ValidString(name) ||
 		strings.IndexFunc(name, func(c rune) bool { return unicode.IsControl(c) || unicode.Is(unicode.Bidi_Control, c) }) >= 0 {
@@ -76,7 +77,7 @@ func (s *Service) CreateToken(ctx context.Context, userID, name string) (Token, 
 			{Kind: raftfsm.OpPut, Key: tokenKey(tok.ID), Value: val},
 			{Kind: raftfsm.OpPut, Key: tokenHashKey(hash), Value: []byte(tok.ID)},
 		},
-		Audit: s.audit(ctx, "token.create", userID, map[string]any{"token_id": tok.ID, "name": name}),
+		Audit: s.audit(ctx, "token.create", string(userID), map[string]any{"token_id": tok.ID, "name": name}),
 	})
 	if err != nil {
 		return Token{}, "", fmt.Errorf("create token for %s: %w", userID, err)
@@ -111,7 +112,7 @@ func (s *Service) TokenByID(ctx context.Context, id string) (Token, error) {
 }
 
 // ListTokens returns userID's tokens, oldest first, without their secrets.
-func (s *Service) ListTokens(ctx context.Context, userID string) ([]Token, error) {
+func (s *Service) ListTokens(ctx context.Context, userID userid.ID) ([]Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -145,7 +146,7 @@ func (s *Service) RevokeToken(ctx context.Context, id string) error {
 			{Kind: raftfsm.OpDelete, Key: tokenKey(id)},
 			{Kind: raftfsm.OpDelete, Key: tokenHashKey(rec.Hash)},
 		},
-		Audit: s.audit(ctx, "token.revoke", rec.UserID, map[string]any{"token_id": id}),
+		Audit: s.audit(ctx, "token.revoke", string(rec.UserID), map[string]any{"token_id": id}),
 	})
 	if errors.Is(err, raftfsm.ErrConflict) {
 		return userErr(fmt.Errorf("revoke token %s: %w", id, ErrNotFound))

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"valise/raftfsm"
+	"valise/userid"
 )
 
 // Role is what a user may do.
@@ -94,7 +95,7 @@ func ParseLanguage(s string) (Language, error) {
 
 // User is a person who may sign in.
 type User struct {
-	ID                 string    `json:"id"` // UUIDv7, chosen on the leader
+	ID                 userid.ID `json:"id"` // UUIDv7, chosen on the leader
 	Email              string    `json:"email"`
 	Name               string    `json:"name"`
 	Language           Language  `json:"language"`
@@ -178,7 +179,7 @@ func (s *Service) Add(ctx context.Context, nu NewUser) (User, string, error) {
 		return User{}, "", fmt.Errorf("add user %s: new ID: %w", email, err)
 	}
 	rec := userRecord{User: User{
-		ID: id.String(), Email: email, Name: name, Language: lang, Role: role,
+		ID: userid.ID(id.String()), Email: email, Name: name, Language: lang, Role: role,
 		MustChangePassword: mustChange, Created: s.now(),
 	}, PasswordHash: hash}
 	val, err := json.Marshal(rec)
@@ -194,7 +195,7 @@ func (s *Service) Add(ctx context.Context, nu NewUser) (User, string, error) {
 			{Kind: raftfsm.OpPut, Key: userKey(rec.ID), Value: val},
 			{Kind: raftfsm.OpPut, Key: emailKey(email), Value: []byte(rec.ID)},
 		},
-		Audit: s.audit(ctx, "user.add", rec.ID, map[string]any{"email": email, "role": role.String()}),
+		Audit: s.audit(ctx, "user.add", string(rec.ID), map[string]any{"email": email, "role": role.String()}),
 	}
 	if _, err := s.store.Propose(ctx, b); err != nil {
 		if errors.Is(err, raftfsm.ErrConflict) {
@@ -216,7 +217,7 @@ func (s *Service) audit(ctx context.Context, action, target string, details map[
 }
 
 // getUser reads a user record by ID from the local state, with its version.
-func (s *Service) getUser(id string) (userRecord, uint64, error) {
+func (s *Service) getUser(id userid.ID) (userRecord, uint64, error) {
 	item, err := s.store.Get(userKey(id))
 	if errors.Is(err, raftfsm.ErrNotFound) {
 		return userRecord{}, 0, userErr(fmt.Errorf("user %s: %w", id, ErrNotFound))
@@ -244,7 +245,7 @@ func (s *Service) getUserByEmail(email string) (userRecord, uint64, error) {
 	if err != nil {
 		return userRecord{}, 0, fmt.Errorf("read user %s: %w", norm, err)
 	}
-	return s.getUser(string(item.Value))
+	return s.getUser(userid.ID(item.Value))
 }
 
 // ByEmail returns the user with this e-mail address (normalised first), from the local state;
@@ -258,7 +259,7 @@ func (s *Service) ByEmail(ctx context.Context, email string) (User, error) {
 }
 
 // ByID returns the user with this ID, from the local state; ErrNotFound if there is none.
-func (s *Service) ByID(ctx context.Context, id string) (User, error) {
+func (s *Service) ByID(ctx context.Context, id userid.ID) (User, error) {
 	if err := ctx.Err(); err != nil {
 		return User{}, err
 	}
@@ -271,7 +272,7 @@ func (s *Service) ByID(ctx context.Context, id string) (User, error) {
 // transfer's use cases mail a sender (a receipt, an infected-file notice) without knowing
 // account (transfer.Contacts).
 func (s *Service) MailContact(ctx context.Context, id string) (name, email, lang string, err error) {
-	u, err := s.ByID(ctx, id)
+	u, err := s.ByID(ctx, userid.ID(id))
 	if err != nil {
 		return "", "", "", err
 	}
@@ -321,7 +322,7 @@ func (s *Service) updateUser(ctx context.Context, email, action string, change f
 		_, err = s.store.Propose(ctx, raftfsm.Batch{
 			Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: userKey(rec.ID), Version: version}},
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: userKey(rec.ID), Value: val}},
-			Audit: s.audit(ctx, action, rec.ID, details),
+			Audit: s.audit(ctx, action, string(rec.ID), details),
 		})
 		if errors.Is(err, raftfsm.ErrConflict) {
 			continue
@@ -433,7 +434,7 @@ func (s *Service) changePassword(ctx context.Context, email, action, hash string
 				b.Ops = append(b.Ops, raftfsm.Op{Kind: raftfsm.OpPut, Key: sessionKey(h), Value: sv})
 			}
 		}
-		b.Audit = s.audit(ctx, action, rec.ID, map[string]any{"tokens_revoked": revoked, "session_kept": kept})
+		b.Audit = s.audit(ctx, action, string(rec.ID), map[string]any{"tokens_revoked": revoked, "session_kept": kept})
 		_, err = s.store.Propose(ctx, b)
 		if errors.Is(err, raftfsm.ErrConflict) {
 			continue

@@ -138,7 +138,7 @@ func TestAddAndLookup(t *testing.T) {
 	// The journal names the actor and holds no secret.
 	var found bool
 	err = e.store.Journal(1, func(en raftfsm.Entry) error {
-		if en.Action == "user.add" && en.Target == u.ID {
+		if en.Action == "user.add" && en.Target == string(u.ID) {
 			found = en.Actor == "cli"
 		}
 		return nil

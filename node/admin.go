@@ -222,7 +222,7 @@ func (s *adminService) AddUser(ctx context.Context, req adminapi.UserAddRequest)
 	if err != nil {
 		return adminapi.UserAddResponse{}, translate(err)
 	}
-	return adminapi.UserAddResponse{ID: u.ID, Email: u.Email, Role: u.Role.String(), Lang: string(u.Language), Password: pw}, nil
+	return adminapi.UserAddResponse{ID: string(u.ID), Email: u.Email, Role: u.Role.String(), Lang: string(u.Language), Password: pw}, nil
 }
 
 // CheckPassword implements adminapi.Service.
@@ -281,7 +281,7 @@ func (s *adminService) CreateToken(ctx context.Context, req adminapi.TokenCreate
 	if err != nil {
 		return adminapi.TokenCreateResponse{}, translate(err)
 	}
-	return adminapi.TokenCreateResponse{ID: tok.ID, UserID: u.ID, Email: u.Email, Name: tok.Name, Token: secret}, nil
+	return adminapi.TokenCreateResponse{ID: tok.ID, UserID: string(u.ID), Email: u.Email, Name: tok.Name, Token: secret}, nil
 }
 
 // RevokeToken implements adminapi.Service.
@@ -329,7 +329,7 @@ func outboxMail(m notify.Message, state string) adminapi.OutboxMail {
 }
 
 func userInfo(u account.User) adminapi.UserInfo {
-	return adminapi.UserInfo{ID: u.ID, Email: u.Email, Role: u.Role.String(), Lang: string(u.Language), Disabled: u.Disabled}
+	return adminapi.UserInfo{ID: string(u.ID), Email: u.Email, Role: u.Role.String(), Lang: string(u.Language), Disabled: u.Disabled}
 }
 
 // leader answers CodeNotLeader unless this node leads: changes are decided on the leader.

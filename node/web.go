@@ -19,6 +19,7 @@ import (
 	"valise/httpd/web"
 	"valise/scan"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // rescanEvery is how often the leader rescans the files held because the scanner was down.
@@ -259,7 +260,7 @@ func (m *webMount) LinkError(ctx *fasthttp.RequestCtx, status int, code string) 
 }
 
 // sessionPrincipal authenticates a browser's tus request by its web session.
-func (m *webMount) sessionPrincipal(ctx *fasthttp.RequestCtx) (string, bool) {
+func (m *webMount) sessionPrincipal(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
 	h := m.h.Load()
 	if h == nil {
 		return "", false

@@ -47,6 +47,7 @@ import (
 	"valise/fault"
 	"valise/internal/membudget"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // Errors of the HTTP layer itself, with their fault kinds so that errorStatus maps them with
@@ -86,9 +87,9 @@ type Accounts interface {
 	// (transfer.Contacts); account.ErrNotFound if gone.
 	MailContact(ctx context.Context, userID string) (name, email, lang string, err error)
 	// CreateToken makes a token for userID and returns it with its secret, shown once.
-	CreateToken(ctx context.Context, userID, name string) (account.Token, string, error)
+	CreateToken(ctx context.Context, userID userid.ID, name string) (account.Token, string, error)
 	// ListTokens returns userID's tokens without secrets.
-	ListTokens(ctx context.Context, userID string) ([]account.Token, error)
+	ListTokens(ctx context.Context, userID userid.ID) ([]account.Token, error)
 	// TokenByID returns a token without secret; account.ErrNotFound if none.
 	TokenByID(ctx context.Context, id string) (account.Token, error)
 	// RevokeToken deletes a token; account.ErrNotFound if none.

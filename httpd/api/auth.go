@@ -9,11 +9,12 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/account"
+	"valise/userid"
 )
 
 // Principal is the authenticated caller of a request, kept in its user values.
 type Principal struct {
-	UserID   string
+	UserID   userid.ID
 	Email    string
 	Name     string
 	Language account.Language
@@ -51,7 +52,7 @@ func (h *Handler) authenticate(rctx context.Context, ctx *fasthttp.RequestCtx) (
 
 // Principal authenticates a request for another handler mounted beside this one (the tus
 // uploads) and returns the user's ID; it matches tus.PrincipalFunc. It writes nothing.
-func (h *Handler) Principal(ctx *fasthttp.RequestCtx) (string, bool) {
+func (h *Handler) Principal(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
 	rctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.RequestTimeout)
 	defer cancel()
 	p, err := h.authenticate(rctx, ctx)

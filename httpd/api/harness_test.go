@@ -39,6 +39,7 @@ import (
 	"valise/transfer"
 	"valise/transfer/filetest"
 	"valise/transfer/transfertest"
+	"valise/userid"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -322,15 +323,15 @@ func (w *world) user(email, name string) (account.User, string) {
 
 // upload stores data as owner's file through transfer and the real blobstore, as the tus
 // backend does, with a clean verdict.
-func (w *world) upload(owner, name string, data []byte) transfer.File {
+func (w *world) upload(owner userid.ID, name string, data []byte) transfer.File {
 	w.t.Helper()
 	return w.uploadAt(owner, "", name, data)
 }
 
 // uploadAt is upload with the file's path inside a dropped folder (relativePath metadata).
-func (w *world) uploadAt(owner, rel, name string, data []byte) transfer.File {
+func (w *world) uploadAt(owner userid.ID, rel, name string, data []byte) transfer.File {
 	w.t.Helper()
-	return filetest.Store(w.ctx, w.t, w.transfer, w.bs, owner, rel, name, data)
+	return filetest.Store(w.ctx, w.t, w.transfer, w.bs, string(owner), rel, name, data)
 }
 
 // outbox returns the mails in the outbox, waiting (polling, no sleep-to-wait) until there

@@ -31,7 +31,7 @@ func TestJourney(t *testing.T) {
 	r := w.api("GET", "/api/v1/me", bearer, nil)
 	mustStatus(t, r, 200)
 	r.json(t, &me)
-	if me.ID != alice.ID || me.Email != "alice@example.org" || me.Language != "fr" {
+	if me.ID != string(alice.ID) || me.Email != "alice@example.org" || me.Language != "fr" {
 		t.Fatalf("me = %+v", me)
 	}
 	var created createdTokenJSON
@@ -278,7 +278,7 @@ func checkDownloadHeaders(t *testing.T, r reply, sha string) {
 func TestCreateSendPendingScan(t *testing.T) {
 	w := newWorld(t)
 	alice, bearer := w.user("alice@example.org", "Alice")
-	f := filetest.StoreVerdict(w.ctx, t, w.transfer, w.bs, alice.ID, "", "contrat.pdf", randomData(5000, 3), transfer.VerdictPending)
+	f := filetest.StoreVerdict(w.ctx, t, w.transfer, w.bs, string(alice.ID), "", "contrat.pdf", randomData(5000, 3), transfer.VerdictPending)
 	r := w.api("POST", "/api/v1/sends", bearer, createSendJSON{To: []string{"bob@example.org"}, Files: []string{string(f.ID)}})
 	mustStatus(t, r, 201)
 	var created struct {

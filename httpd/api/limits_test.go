@@ -130,5 +130,5 @@ func (w *world) accountOf(t *testing.T, email string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return u.ID
+	return string(u.ID)
 }

@@ -43,7 +43,7 @@ type newTokenBody struct {
 func (h *Handler) serveMe(ctx *fasthttp.RequestCtx, c call) {
 	p := principal(ctx)
 	h.writeJSON(ctx, fasthttp.StatusOK, meJSON{
-		ID: p.UserID, Email: p.Email, Name: p.Name, Language: string(p.Language), Role: p.Role.String(),
+		ID: string(p.UserID), Email: p.Email, Name: p.Name, Language: string(p.Language), Role: p.Role.String(),
 	})
 }
 

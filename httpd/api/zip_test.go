@@ -97,7 +97,7 @@ func TestPrincipalForTus(t *testing.T) {
 			ctx.SetStatusCode(401)
 			return
 		}
-		ctx.SetBodyString(id)
+		ctx.SetBodyString(string(id))
 	}}
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown below
 	t.Cleanup(func() { _ = srv.Shutdown() })
@@ -106,8 +106,8 @@ func TestPrincipalForTus(t *testing.T) {
 		name, auth string
 		want       string
 	}{
-		{"valid", "Bearer " + bearer, u.ID},
-		{"lower-case scheme", "bearer " + bearer, u.ID},
+		{"valid", "Bearer " + bearer, string(u.ID)},
+		{"lower-case scheme", "bearer " + bearer, string(u.ID)},
 		{"forged", "Bearer vls_AAAA", ""},
 		{"none", "", ""},
 	} {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"valise/fault"
+	"valise/userid"
 )
 
 // Errors a Backend returns (possibly wrapped); the handler answers each with the status of
@@ -42,7 +43,7 @@ var (
 // CreateRequest is what a client asks for when it creates an upload.
 type CreateRequest struct {
 	// Principal is the authenticated caller, never empty.
-	Principal string
+	Principal userid.ID
 	// Length is the upload's total size in bytes (Upload-Length), 0 ≤ Length ≤ MaxSize.
 	Length int64
 	// Metadata is the decoded Upload-Metadata: key → raw value bytes (possibly empty). Never
@@ -98,7 +99,7 @@ type Backend interface {
 
 	// Info returns the upload's durable state. While a Write is in progress it returns the
 	// offset before that chunk. Errors: ErrNotFound, ErrExpired.
-	Info(ctx context.Context, principal, id string) (Info, error)
+	Info(ctx context.Context, principal userid.ID, id string) (Info, error)
 
 	// Write appends the chunk at offset, which must equal the durable offset, and returns
 	// the new durable offset. It reads the chunk to its end (io.EOF) or to its first error,
@@ -117,13 +118,13 @@ type Backend interface {
 	// The bytes never go past the upload's Length (ErrTooLarge, rolled back). A Write that
 	// brings the offset to Length completes the upload before it returns. Two Writes on
 	// the same upload never run at once: the second gets ErrLocked.
-	Write(ctx context.Context, principal, id string, offset int64, chunk Chunk) (newOffset int64, err error)
+	Write(ctx context.Context, principal userid.ID, id string, offset int64, chunk Chunk) (newOffset int64, err error)
 
 	// Terminate deletes the upload and what it stored; it then answers ErrNotFound.
 	// Errors: ErrNotFound, ErrLocked (a Write is in progress).
-	Terminate(ctx context.Context, principal, id string) error
+	Terminate(ctx context.Context, principal userid.ID, id string) error
 
 	// MaxSize returns the largest Upload-Length the principal may declare (policy; the
 	// product default is 10 GiB). It must answer quickly and not block.
-	MaxSize(principal string) int64
+	MaxSize(principal userid.ID) int64
 }

@@ -18,6 +18,7 @@ import (
 
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
+	"valise/userid"
 )
 
 // patternReader streams size bytes made of a repeated 1 MiB random block, without holding
@@ -149,7 +150,7 @@ func (s *sink) Create(_ context.Context, r tus.CreateRequest) (string, error) {
 	return id, nil
 }
 
-func (s *sink) Info(_ context.Context, _, id string) (tus.Info, error) {
+func (s *sink) Info(_ context.Context, _ userid.ID, id string) (tus.Info, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	off, ok := s.uploads[id]
@@ -159,7 +160,7 @@ func (s *sink) Info(_ context.Context, _, id string) (tus.Info, error) {
 	return tus.Info{Offset: off, Length: s.max}, nil
 }
 
-func (s *sink) Write(_ context.Context, _, id string, offset int64, c tus.Chunk) (int64, error) {
+func (s *sink) Write(_ context.Context, _ userid.ID, id string, offset int64, c tus.Chunk) (int64, error) {
 	buf := make([]byte, tustest.BufferSize)
 	var n int64
 	var readErr error
@@ -183,14 +184,14 @@ func (s *sink) Write(_ context.Context, _, id string, offset int64, c tus.Chunk)
 	return offset + n, readErr
 }
 
-func (s *sink) Terminate(_ context.Context, _, id string) error {
+func (s *sink) Terminate(_ context.Context, _ userid.ID, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.uploads, id)
 	return nil
 }
 
-func (s *sink) MaxSize(string) int64 { return s.max }
+func (s *sink) MaxSize(userid.ID) int64 { return s.max }
 
 // BenchmarkDiscardTLS is BenchmarkUploadTLS's baseline: the same TLS stack, server and
 // client, with a handler that reads the body with a 256 KiB buffer and drops it.

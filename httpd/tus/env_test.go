@@ -22,6 +22,7 @@ import (
 	"valise/httpd/tus/tustest"
 	"valise/internal/membudget"
 	"valise/internal/testlog"
+	"valise/userid"
 )
 
 // env is one tus server over TLS on a real file backend.
@@ -95,9 +96,9 @@ func newEnvWith(tb testing.TB, b tus.Backend) *env {
 }
 
 // bearer is the test's authentication: "Authorization: Bearer <principal>".
-func bearer(ctx *fasthttp.RequestCtx) (string, bool) {
+func bearer(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
 	p, ok := strings.CutPrefix(string(ctx.Request.Header.Peek("Authorization")), "Bearer ")
-	return p, ok && p != ""
+	return userid.ID(p), ok && p != ""
 }
 
 func testLogger(tb testing.TB) *slog.Logger {

@@ -6,6 +6,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/internal/membudget"
+	"valise/userid"
 )
 
 // busyDrainLimit is the largest body drained before a 503: a larger one closes the connection
@@ -17,8 +18,8 @@ const busyDrainLimit = 64 << 10
 // cannot take the whole budget (issue 16 item 5). Past the gate's wait it answers 503 with
 // Retry-After and returns false; the caller releases the reservation once the backend's
 // Write returned.
-func (s *Server) admit(ctx *fasthttp.RequestCtx, principal string) (*membudget.Reservation, bool) {
-	r, err := s.cfg.Gate.Admit(ctx, membudget.Upload, "user:"+principal, "ip:"+ctx.RemoteIP().String())
+func (s *Server) admit(ctx *fasthttp.RequestCtx, principal userid.ID) (*membudget.Reservation, bool) {
+	r, err := s.cfg.Gate.Admit(ctx, membudget.Upload, "user:"+string(principal), "ip:"+ctx.RemoteIP().String())
 	if err == nil {
 		return r, true
 	}

@@ -42,6 +42,7 @@ import (
 	"valise/fault"
 	"valise/httpd/status"
 	"valise/internal/membudget"
+	"valise/userid"
 )
 
 // Protocol constants.
@@ -98,7 +99,7 @@ func (c *Config) Validate() error {
 
 // PrincipalFunc names the authenticated caller of a request, or returns false (→ 401). It
 // runs on the request goroutine and must not keep ctx.
-type PrincipalFunc func(ctx *fasthttp.RequestCtx) (principal string, ok bool)
+type PrincipalFunc func(ctx *fasthttp.RequestCtx) (principal userid.ID, ok bool)
 
 // Server is the tus handler. It holds no per-upload state: the Backend does.
 type Server struct {
@@ -199,7 +200,7 @@ func validID(id string) bool {
 }
 
 // create serves POST: creation, and creation-with-upload when the request carries a body.
-func (s *Server) create(ctx *fasthttp.RequestCtx, principal string) {
+func (s *Server) create(ctx *fasthttp.RequestCtx, principal userid.ID) {
 	hdr := &ctx.Request.Header
 	if len(hdr.Peek("Upload-Defer-Length")) > 0 {
 		s.fail(ctx, errDeferLength)
@@ -263,7 +264,7 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, principal string) {
 }
 
 // head serves HEAD: the durable offset.
-func (s *Server) head(ctx *fasthttp.RequestCtx, principal, id string) {
+func (s *Server) head(ctx *fasthttp.RequestCtx, principal userid.ID, id string) {
 	info, err := s.backend.Info(ctx, principal, id)
 	if err != nil {
 		s.backendError(ctx, "info of "+id, err, nil)
@@ -280,7 +281,7 @@ func (s *Server) head(ctx *fasthttp.RequestCtx, principal, id string) {
 }
 
 // patch serves PATCH: one chunk at Upload-Offset.
-func (s *Server) patch(ctx *fasthttp.RequestCtx, principal, id string) {
+func (s *Server) patch(ctx *fasthttp.RequestCtx, principal userid.ID, id string) {
 	hdr := &ctx.Request.Header
 	if !isOffsetContentType(hdr.ContentType()) {
 		s.fail(ctx, errContentType)
@@ -327,7 +328,7 @@ func (s *Server) patch(ctx *fasthttp.RequestCtx, principal, id string) {
 }
 
 // terminate serves DELETE.
-func (s *Server) terminate(ctx *fasthttp.RequestCtx, principal, id string) {
+func (s *Server) terminate(ctx *fasthttp.RequestCtx, principal userid.ID, id string) {
 	if err := s.backend.Terminate(ctx, principal, id); err != nil {
 		s.backendError(ctx, "terminate "+id, err, nil)
 		return

@@ -10,6 +10,7 @@ import (
 
 	"valise/account"
 	"valise/httpd/tus"
+	"valise/userid"
 )
 
 // Tokens checks an access token; account.Service implements it.
@@ -29,7 +30,7 @@ const maxBearer = 512
 // which checks the X-CSRF-Token header on every change (web.Handler.SessionPrincipal). An
 // outage while checking a token is logged and refused.
 func Principal(tokens Tokens, session tus.PrincipalFunc, logger *slog.Logger) tus.PrincipalFunc {
-	return func(ctx *fasthttp.RequestCtx) (string, bool) {
+	return func(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
 		auth := ctx.Request.Header.Peek("Authorization")
 		if len(auth) == 0 {
 			return session(ctx)

@@ -16,6 +16,7 @@ import (
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
 	"valise/raftfsm/rafttest"
+	"valise/userid"
 )
 
 // newAccounts returns a real account.Service on a one-node metadata store, with a cheap
@@ -57,7 +58,7 @@ func (outage) AuthenticateToken(context.Context, string) (account.User, account.
 // "browser", and a change also needs X-CSRF-Token "good". It counts its lookups.
 type browserSession struct{ lookups atomic.Int64 }
 
-func (s *browserSession) principal(ctx *fasthttp.RequestCtx) (string, bool) {
+func (s *browserSession) principal(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
 	s.lookups.Add(1)
 	if len(ctx.Request.Header.Peek("Cookie")) == 0 {
 		return "", false
@@ -100,10 +101,10 @@ func TestPrincipal(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		tokens  Tokens
-		auth    string // Authorization header; "" sends none
-		want    string // the principal; "" refused
-		session bool   // the session was asked
-		logged  bool   // a warning was logged
+		auth    string    // Authorization header; "" sends none
+		want    userid.ID // the principal; "" refused
+		session bool      // the session was asked
+		logged  bool      // a warning was logged
 	}{
 		{"bearer", a, "Bearer " + aliceTok, alice.ID, false, false},
 		{"bearer scheme in lower case", a, "bearer " + aliceTok, alice.ID, false, false},

@@ -34,6 +34,7 @@ import (
 	"valise/transfer"
 	"valise/transfer/filetest"
 	"valise/transfer/transfertest"
+	"valise/userid"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -212,9 +213,9 @@ func (e *env) addUser(email, password string, lang account.Language) (account.Us
 
 // upload stores data as owner's clean file through the real path: transfer's bookkeeping and
 // the real blobstore.
-func (e *env) upload(owner, name string, data []byte) transfer.File {
+func (e *env) upload(owner userid.ID, name string, data []byte) transfer.File {
 	e.t.Helper()
-	return filetest.Store(e.ctx, e.t, e.sends, e.bs, owner, "", name, data)
+	return filetest.Store(e.ctx, e.t, e.sends, e.bs, string(owner), "", name, data)
 }
 
 // client is a browser stand-in: a cookie jar, no automatic redirects, a language.

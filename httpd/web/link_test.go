@@ -10,12 +10,13 @@ import (
 	"valise/httpd/csp"
 	"valise/locale"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // sendTo creates owner's send of files to kim@example.org and returns the link token.
-func (e *env) sendTo(owner string, opts transfer.Options, files ...transfer.FileID) string {
+func (e *env) sendTo(owner userid.ID, opts transfer.Options, files ...transfer.FileID) string {
 	e.t.Helper()
-	created, err := e.sends.CreateSend(e.ctx, owner, transfer.SendRequest{
+	created, err := e.sends.CreateSend(e.ctx, string(owner), transfer.SendRequest{
 		From: transfer.Sender{Name: "Jo", Email: "jo@example.org"}, To: []string{"kim@example.org"},
 		FileIDs: files, Options: opts,
 	})
@@ -26,7 +27,7 @@ func (e *env) sendTo(owner string, opts transfer.Options, files ...transfer.File
 }
 
 // owner adds jo@example.org and returns the ID.
-func (e *env) owner() string {
+func (e *env) owner() userid.ID {
 	e.t.Helper()
 	u, _ := e.addUser("jo@example.org", testPassword, account.LangFR)
 	return u.ID

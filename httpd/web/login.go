@@ -161,7 +161,7 @@ func (h *Handler) servePasswordPost(r *request, _ map[string]string) {
 		}
 	}
 	// The other sessions and the API tokens end with the change; this one lives on.
-	if err := h.deps.Accounts.SetPassword(account.WithActor(r.cx, r.user.ID), r.user.Email, newPW, r.token); err != nil {
+	if err := h.deps.Accounts.SetPassword(account.WithActor(r.cx, string(r.user.ID)), r.user.Email, newPW, r.token); err != nil {
 		msg, ok := h.accountMessage(r.lang, err)
 		if !ok {
 			h.logger.Warn("password not changed", logUserID, r.user.ID, logErr, err)

@@ -14,6 +14,7 @@ import (
 	"valise/account"
 	"valise/httpd/tus"
 	"valise/internal/poll"
+	"valise/userid"
 )
 
 // countingBackend is a tus backend that counts the uploads in progress (created, not yet
@@ -44,7 +45,7 @@ func (c *countingBackend) Create(ctx context.Context, r tus.CreateRequest) (stri
 	return id, nil
 }
 
-func (c *countingBackend) Write(ctx context.Context, principal, id string, offset int64, chunk tus.Chunk) (int64, error) {
+func (c *countingBackend) Write(ctx context.Context, principal userid.ID, id string, offset int64, chunk tus.Chunk) (int64, error) {
 	ch := make(chan struct{})
 	c.mu.Lock()
 	c.waiting = append(c.waiting, ch)
@@ -126,15 +127,15 @@ func TestBrowserUploadsTwoAtATime(t *testing.T) {
 	}
 	b.do("the form has every file",
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelectorAll("#file-ids input[name=file]").length === %d`, files)))
-	stored, err := e.sends.ListFiles(e.ctx, alice.ID)
+	stored, err := e.sends.ListFiles(e.ctx, string(alice.ID))
 	if err != nil || len(stored) != files {
 		t.Fatalf("files %d, %v; want %d", len(stored), err, files)
 	}
 	for _, f := range stored {
-		e.sayClean(alice.ID, f.ID)
+		e.sayClean(string(alice.ID), f.ID)
 	}
 	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.CSS("input.link-url")))
-	s, err := e.sends.GetSend(e.ctx, alice.ID, sends0(t, e, alice.ID))
+	s, err := e.sends.GetSend(e.ctx, string(alice.ID), sends0(t, e, string(alice.ID)))
 	if err != nil || len(s.Files) != files {
 		t.Fatalf("send: %d files, %v; want %d", len(s.Files), err, files)
 	}

@@ -55,8 +55,8 @@ func TestBrowserComposeAndSend(t *testing.T) {
 	password := eval[string](b, "password", `document.getElementById("password").value`)
 	id := transfer.FileID(eval[string](b, "file ID", `document.querySelector("#file-ids input[name=file]").value`))
 
-	e.sayClean(alice.ID, id)
-	f, err := e.sends.GetFile(e.ctx, alice.ID, id)
+	e.sayClean(string(alice.ID), id)
+	f, err := e.sends.GetFile(e.ctx, string(alice.ID), id)
 	if err != nil || f.SHA256 != hex.EncodeToString(sum[:]) || f.Name != "rapport annuel.pdf" {
 		t.Fatalf("stored file %+v, %v; want SHA-256 %x", f, err, sum)
 	}
@@ -71,14 +71,14 @@ func TestBrowserComposeAndSend(t *testing.T) {
 	}
 	b.shot("links")
 	b.checkAccessibility("links page")
-	if loc := eval[string](b, "address after send", `location.pathname`); loc != "/sent/"+string(sends0(t, e, alice.ID)) {
+	if loc := eval[string](b, "address after send", `location.pathname`); loc != "/sent/"+string(sends0(t, e, string(alice.ID))) {
 		b.fail("address after send", fmt.Errorf("address bar at %s: a reload would send again", loc))
 	}
 	out, err := e.mail.Outbox(e.ctx)
 	if err != nil || len(out) != 2 {
 		t.Fatalf("outbox: %d mails, %v", len(out), err)
 	}
-	sends, err := e.sends.ListSends(e.ctx, alice.ID)
+	sends, err := e.sends.ListSends(e.ctx, string(alice.ID))
 	if err != nil || len(sends) != 1 || !sends[0].Options.PasswordRequired {
 		t.Fatalf("sends %+v, %v", sends, err)
 	}
@@ -183,7 +183,7 @@ func testFolderSend(t *testing.T, how string) {
 		give,
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelectorAll("#file-ids input[name=file]").length === %d`, len(want))))
 	b.shot("folder-" + how)
-	files, err := e.sends.ListFiles(e.ctx, alice.ID)
+	files, err := e.sends.ListFiles(e.ctx, string(alice.ID))
 	if err != nil || len(files) != len(want) {
 		t.Fatalf("files %+v, %v", files, err)
 	}
@@ -192,12 +192,12 @@ func testFolderSend(t *testing.T, how string) {
 		if _, ok := want[f.Path()]; !ok || f.SHA256 != hex.EncodeToString(sum[:]) {
 			t.Fatalf("stored %q (folder %q), SHA-256 %s: not one of the folder's files", f.Path(), f.Folder, f.SHA256)
 		}
-		e.sayClean(alice.ID, f.ID)
+		e.sayClean(string(alice.ID), f.ID)
 	}
 
 	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.CSS("input.link-url")))
 	link := eval[string](b, "link", `document.querySelector("input.link-url").value`)
-	b.do("detail", chromedp.Navigate(e.base+"/sent/"+string(sends0(t, e, alice.ID))), chromedp.WaitVisible(chromedp.ID("recipients")))
+	b.do("detail", chromedp.Navigate(e.base+"/sent/"+string(sends0(t, e, string(alice.ID)))), chromedp.WaitVisible(chromedp.ID("recipients")))
 	shown := eval[string](b, "detail files", `document.body.textContent`)
 	for rel := range want {
 		if !strings.Contains(shown, rel) {

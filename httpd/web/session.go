@@ -13,6 +13,7 @@ import (
 
 	"valise/httpd/csp"
 	"valise/locale"
+	"valise/userid"
 )
 
 // Cookie names. The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.
@@ -131,7 +132,7 @@ func (h *Handler) checkCSRF(r *request) error {
 // and, for every method but GET, HEAD and OPTIONS, requires the session's CSRF token in the
 // X-CSRF-Token header. A request carrying an Authorization header is not the browser's: it
 // returns false, leaving it to the bearer-token principal. It writes nothing.
-func (h *Handler) SessionPrincipal(ctx *fasthttp.RequestCtx) (string, bool) {
+func (h *Handler) SessionPrincipal(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
 	if len(ctx.Request.Header.Peek("Authorization")) > 0 {
 		return "", false
 	}

@@ -21,6 +21,7 @@ import (
 	"valise/httpd/tus/tustest"
 	"valise/internal/poll"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // gatedBackend is tustest's file backend whose next Write, once armed, stops after `after`
@@ -51,7 +52,7 @@ func (g *gatedBackend) gatedID() string {
 	return g.id
 }
 
-func (g *gatedBackend) Write(ctx context.Context, principal, id string, offset int64, chunk tus.Chunk) (int64, error) {
+func (g *gatedBackend) Write(ctx context.Context, principal userid.ID, id string, offset int64, chunk tus.Chunk) (int64, error) {
 	g.mu.Lock()
 	if g.armed {
 		g.armed, g.id = false, id
@@ -297,7 +298,7 @@ func TestBrowserLongUploadKeepsSession(t *testing.T) {
 		t.Fatalf("the upload took %v: not longer than the 2 s idle limit, the test proves nothing", took)
 	}
 	id := transfer.FileID(eval[string](b, "file ID", `document.querySelector("#file-ids input[name=file]").value`))
-	e.sayClean(alice.ID, id)
+	e.sayClean(string(alice.ID), id)
 	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.CSS("input.link-url")))
 }
 

@@ -38,6 +38,7 @@ import (
 	"valise/fault"
 	"valise/locale"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // Errors of the web layer itself.
@@ -60,7 +61,7 @@ type Accounts interface {
 	// that came too late.
 	CheckPassword(ctx context.Context, email, password string) (account.User, error)
 	// CreateSession opens a session for userID and returns its token, given once.
-	CreateSession(ctx context.Context, userID string) (string, account.Session, error)
+	CreateSession(ctx context.Context, userID userid.ID) (string, account.Session, error)
 	// Session returns the live session with this token and its user, after a linearizable
 	// read; account.ErrInvalidToken, ErrSessionExpired or ErrDisabled when refused.
 	Session(ctx context.Context, token string) (account.Session, account.User, error)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"valise/httpd/tus"
+	"valise/userid"
 )
 
 // Config is the file backend's configuration.
@@ -49,7 +50,7 @@ var _ tus.Backend = (*Backend)(nil)
 
 // upload is one upload's state; its exported fields are its JSON file.
 type upload struct {
-	Principal string            `json:"principal"`
+	Principal userid.ID         `json:"principal"`
 	Length    int64             `json:"length"`
 	Offset    int64             `json:"offset"` // durable
 	Expires   time.Time         `json:"expires"`
@@ -116,7 +117,7 @@ func (b *Backend) Writes(id string) int {
 }
 
 // MaxSize implements tus.Backend.
-func (b *Backend) MaxSize(string) int64 { return b.cfg.MaxSize }
+func (b *Backend) MaxSize(userid.ID) int64 { return b.cfg.MaxSize }
 
 // Create implements tus.Backend.
 func (b *Backend) Create(_ context.Context, r tus.CreateRequest) (string, error) {
@@ -153,7 +154,7 @@ func (b *Backend) Create(_ context.Context, r tus.CreateRequest) (string, error)
 
 // lookup returns the upload if principal may see it (with ErrExpired when it expired); b.mu
 // must be held.
-func (b *Backend) lookup(principal, id string) (*upload, error) {
+func (b *Backend) lookup(principal userid.ID, id string) (*upload, error) {
 	u := b.uploads[id]
 	if u == nil || u.Principal != principal {
 		return nil, tus.ErrNotFound
@@ -165,7 +166,7 @@ func (b *Backend) lookup(principal, id string) (*upload, error) {
 }
 
 // Info implements tus.Backend.
-func (b *Backend) Info(_ context.Context, principal, id string) (tus.Info, error) {
+func (b *Backend) Info(_ context.Context, principal userid.ID, id string) (tus.Info, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u, err := b.lookup(principal, id)
@@ -176,7 +177,7 @@ func (b *Backend) Info(_ context.Context, principal, id string) (tus.Info, error
 }
 
 // Write implements tus.Backend.
-func (b *Backend) Write(ctx context.Context, principal, id string, offset int64, chunk tus.Chunk) (int64, error) {
+func (b *Backend) Write(ctx context.Context, principal userid.ID, id string, offset int64, chunk tus.Chunk) (int64, error) {
 	defer func() {
 		b.mu.Lock()
 		b.writes[id]++
@@ -302,7 +303,7 @@ func (b *Backend) saveInfo(id string, u *upload) error {
 }
 
 // Terminate implements tus.Backend.
-func (b *Backend) Terminate(_ context.Context, principal, id string) error {
+func (b *Backend) Terminate(_ context.Context, principal userid.ID, id string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u, err := b.lookup(principal, id)
