@@ -152,16 +152,8 @@ func (h *Handler) linkMessage(lang, code string) string {
 	return p.T("api." + code)
 }
 
-// linkHeaders sets the security headers of a link page; httpd sets the others it shares.
-func linkHeaders(ctx *fasthttp.RequestCtx) {
-	h := &ctx.Response.Header
-	h.Set("Content-Security-Policy", csp.Policy(csp.LinkPage))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Strict-Transport-Security", "max-age=31536000")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cache-Control", "no-store")
-}
+// linkHeaders sets the security headers of a link page.
+func linkHeaders(ctx *fasthttp.RequestCtx) { securityHeaders(ctx, csp.LinkPage) }
 
 // linkLang is the language of a link page: the switch's choice (?lang=, kept in the language
 // cookie so the forms' answers stay in it), then the cookie, then Accept-Language; French.
