@@ -1,8 +1,6 @@
 package web
 
 import (
-	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -80,21 +78,6 @@ func (l *limiter) evict(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
-}
-
-// addressKey maps a client address to its bucket: the IPv4 address, or the IPv6 /64 (one host
-// commonly holds a whole /64).
-func addressKey(remote net.IP) string {
-	ip, ok := netip.AddrFromSlice(remote)
-	if !ok {
-		return "unknown"
-	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is6() {
-		p, _ := ip.Prefix(64) // cannot fail for a valid IPv6 address
-		return p.Addr().String()
-	}
-	return ip.String()
 }
 
 // accountKey maps the e-mail address typed to its bucket, whether a user has it or not.
