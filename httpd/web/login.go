@@ -59,7 +59,7 @@ func (h *Handler) serveLoginPost(r *request, _ map[string]string) {
 		return
 	}
 	now := time.Now()
-	if !h.loginByAddress.allow(clientaddr.Key(r.ctx.RemoteIP().String()), now) || !h.loginByAccount.allow(accountKey(email), now) {
+	if !h.loginByAddress.Allow(clientaddr.Key(r.ctx.RemoteIP().String()), now) || !h.loginByAccount.Allow(accountKey(email), now) {
 		tooMany(retryLocked)
 		return
 	}

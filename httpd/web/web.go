@@ -37,6 +37,7 @@ import (
 	"valise/account"
 	"valise/fault"
 	"valise/httpd/route"
+	"valise/internal/keyrate"
 	"valise/locale"
 	"valise/transfer"
 )
@@ -229,7 +230,7 @@ type Handler struct {
 	static   *staticFiles
 	routes   *route.Table[handler]
 	// Sign-in rate limits, never nil.
-	loginByAddress, loginByAccount *limiter
+	loginByAddress, loginByAccount *keyrate.Limiter
 }
 
 // New returns a Handler.
