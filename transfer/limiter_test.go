@@ -46,10 +46,7 @@ func TestAllowLinkAttempt(t *testing.T) {
 	for i := range 100 {
 		l.allow("203.0.113." + itoa(i))
 	}
-	l.mu.Lock()
-	n := len(l.buckets)
-	l.mu.Unlock()
-	if n > 4 {
+	if n := l.lim.Len(); n > 4 {
 		t.Fatalf("%d buckets kept, at most 4", n)
 	}
 }

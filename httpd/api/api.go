@@ -45,6 +45,7 @@ import (
 
 	"valise/account"
 	"valise/fault"
+	"valise/httpd/route"
 	"valise/internal/membudget"
 	"valise/transfer"
 	"valise/userid"
@@ -260,7 +261,7 @@ type Handler struct {
 	deps    Deps
 	logger  *slog.Logger
 	matcher language.Matcher
-	routes  []route
+	routes  *route.Table[handler]
 	product atomic.Pointer[string] // the product name the mails sign with; never nil
 	openapi []byte
 	baseCtx context.Context // cancelled by Close: ends the streams still running
@@ -321,23 +322,12 @@ func (h *Handler) Close() { h.cancel() }
 // writes nothing and returns false, so the server can try its other handlers (tus, health)
 // or answer 404. A known path with another method gets 405.
 func (h *Handler) Handle(ctx *fasthttp.RequestCtx) bool {
-	path := string(ctx.Path())
-	method := string(ctx.Method())
-	var allowed []string
-	for i := range h.routes {
-		r := &h.routes[i]
-		params, ok := r.match(path)
-		if !ok {
-			continue
-		}
-		if r.Method != method {
-			allowed = append(allowed, r.Method)
-			continue
-		}
-		securityHeaders(ctx, r.kind)
+	m, allowed, ok := h.routes.Find(string(ctx.Method()), string(ctx.Path()))
+	if ok {
+		securityHeaders(ctx, m.Value.kind)
 		rctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.RequestTimeout)
 		defer cancel()
-		if !r.Public {
+		if !m.Public {
 			p, err := h.authenticate(rctx, ctx)
 			if err != nil {
 				if cl := ctx.Request.Header.ContentLength(); cl > 0 || cl == -1 {
@@ -348,14 +338,14 @@ func (h *Handler) Handle(ctx *fasthttp.RequestCtx) bool {
 			}
 			ctx.SetUserValue(principalKey, p)
 		}
-		r.serve(ctx, call{Context: rctx, params: params})
+		m.Value.serve(ctx, call{Context: rctx, params: m.Params})
 		return true
 	}
 	if allowed == nil {
 		return false
 	}
 	securityHeaders(ctx, kindAPI)
-	ctx.Response.Header.Set("Allow", strings.Join(allowed, ", "))
+	ctx.Response.Header.Set("Allow", route.Allow(allowed))
 	h.fail(ctx, ErrMethodNotAllowed)
 	return true
 }

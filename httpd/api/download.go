@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/zip"
 	"github.com/valyala/fasthttp"
 
+	"valise/httpd/linkgrant"
 	"valise/internal/membudget"
 	"valise/transfer"
 )
@@ -42,7 +43,7 @@ func (h *Handler) serveDownload(ctx *fasthttp.RequestCtx, c call) {
 		}
 	}()
 	rangeHdr := string(ctx.Request.Header.Peek("Range"))
-	t, err := h.deps.Links.StartDownload(c, token, grantOf(ctx), fileID, ip, rangeHdr != "")
+	t, err := h.deps.Links.StartDownload(c, token, linkgrant.From(ctx), fileID, ip, rangeHdr != "")
 	if err != nil {
 		h.failDownload(ctx, token, err, page)
 		return
@@ -256,7 +257,7 @@ func (h *Handler) serveZip(ctx *fasthttp.RequestCtx, c call) {
 	if !ok {
 		return
 	}
-	token, grant := c.params["token"], grantOf(ctx)
+	token, grant := c.params["token"], linkgrant.From(ctx)
 	res, ok := h.admit(ctx, membudget.Zip, token, ip, page)
 	if !ok {
 		return

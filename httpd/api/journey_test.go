@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"valise/httpd/csp"
+	"valise/httpd/linkgrant"
 	"valise/notify"
 	"valise/transfer"
 	"valise/transfer/filetest"
@@ -128,7 +129,7 @@ func TestJourney(t *testing.T) {
 	r = w.api("POST", "/api/v1/links/"+bob+"/password", "", passwordBody{Password: "correct horse battery"})
 	mustStatus(t, r, 200)
 	r.json(t, &g)
-	if !g.Complete || g.Grant == "" || r.Header.Get(grantHeader) != g.Grant {
+	if !g.Complete || g.Grant == "" || r.Header.Get(linkgrant.Header) != g.Grant {
 		t.Fatalf("grant %s", r.body)
 	}
 	cookie := r.Header.Get("Set-Cookie")
@@ -137,7 +138,7 @@ func TestJourney(t *testing.T) {
 			t.Errorf("cookie %q lacks %q", cookie, want)
 		}
 	}
-	gh := map[string]string{grantHeader: g.Grant}
+	gh := map[string]string{linkgrant.Header: g.Grant}
 	r = w.call("GET", "/api/v1/links/"+bob, gh, nil, true)
 	mustStatus(t, r, 200)
 	r.json(t, &view)

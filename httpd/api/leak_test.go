@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"valise/httpd/linkgrant"
 	"valise/transfer"
 )
 
@@ -88,7 +89,7 @@ func TestAttackLinkContentLeaksBeforeChallenge(t *testing.T) {
 				r.json(t, &g)
 				grant = g.Grant
 				if tc.opts.EmailCode {
-					r := w.call("GET", "/api/v1/links/"+tok, map[string]string{grantHeader: grant}, nil, true)
+					r := w.call("GET", "/api/v1/links/"+tok, map[string]string{linkgrant.Header: grant}, nil, true)
 					leaks("a view after the password alone", r.body)
 					r.json(t, &v)
 					if !v.Locked || !v.PasswordPassed || v.EmailCodePassed {
@@ -97,16 +98,16 @@ func TestAttackLinkContentLeaksBeforeChallenge(t *testing.T) {
 				}
 			}
 			if tc.opts.EmailCode {
-				mustStatus(t, w.call("POST", "/api/v1/links/"+tok+"/code", map[string]string{grantHeader: grant}, nil, true), 202)
+				mustStatus(t, w.call("POST", "/api/v1/links/"+tok+"/code", map[string]string{linkgrant.Header: grant}, nil, true), 202)
 				code := regexp.MustCompile(`\b[0-9]{8}\b`).FindString(w.outbox(2)[1].Text)
 				body, _ := json.Marshal(codeBody{Code: code})
 				var g grantJSON
-				r := w.call("POST", "/api/v1/links/"+tok+"/code/verify", map[string]string{grantHeader: grant, "Content-Type": "application/json"}, body, true)
+				r := w.call("POST", "/api/v1/links/"+tok+"/code/verify", map[string]string{linkgrant.Header: grant, "Content-Type": "application/json"}, body, true)
 				mustStatus(t, r, 200)
 				r.json(t, &g)
 				grant = g.Grant
 			}
-			r = w.call("GET", "/api/v1/links/"+tok, map[string]string{grantHeader: grant}, nil, true)
+			r = w.call("GET", "/api/v1/links/"+tok, map[string]string{linkgrant.Header: grant}, nil, true)
 			mustStatus(t, r, 200)
 			r.json(t, &v)
 			if v.Locked || v.Subject != "Contrat confidentiel" || len(v.Files) != 1 || v.Files[0].SHA256 != f.SHA256 || v.From.Email != "kim@example.org" {

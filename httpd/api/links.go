@@ -8,14 +8,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"valise/httpd/linkgrant"
 	"valise/transfer"
-)
-
-// Grant transport: a cookie scoped to the link's pages for browsers, a header for API
-// clients.
-const (
-	grantCookie = "valise_grant"
-	grantHeader = "X-Valise-Grant"
 )
 
 // allowLink applies the per-address rate limit to a request that presents a link token;
@@ -51,30 +45,6 @@ func (h *Handler) failLink(ctx *fasthttp.RequestCtx, err error, page bool) {
 	h.deps.Pages.LinkError(ctx, status, code)
 }
 
-// grantOf returns the grant the request presents (header first, then cookie), or "".
-func grantOf(ctx *fasthttp.RequestCtx) string {
-	if g := ctx.Request.Header.Peek(grantHeader); len(g) > 0 {
-		return string(g)
-	}
-	return string(ctx.Request.Header.Cookie(grantCookie))
-}
-
-// setGrant hands a grant to the client: a Secure, HttpOnly, SameSite=Strict cookie valid on
-// the link's pages only, and the X-Valise-Grant header.
-func setGrant(ctx *fasthttp.RequestCtx, token string, g transfer.Grant) {
-	c := fasthttp.AcquireCookie()
-	defer fasthttp.ReleaseCookie(c)
-	c.SetKey(grantCookie)
-	c.SetValue(g.Token)
-	c.SetPath("/s/" + token)
-	c.SetSecure(true)
-	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-	c.SetExpire(g.Expires)
-	ctx.Response.Header.SetCookie(c)
-	ctx.Response.Header.Set(grantHeader, g.Token)
-}
-
 // grantJSON is a grant as the API returns it.
 type grantJSON struct {
 	Grant    string    `json:"grant"`
@@ -88,7 +58,7 @@ func (h *Handler) serveLinkJSON(ctx *fasthttp.RequestCtx, c call) {
 	if !ok {
 		return
 	}
-	v, err := h.deps.Links.OpenLink(c, c.params["token"], grantOf(ctx), ip)
+	v, err := h.deps.Links.OpenLink(c, c.params["token"], linkgrant.From(ctx), ip)
 	if err != nil {
 		h.fail(ctx, err)
 		return
@@ -126,12 +96,12 @@ func answerChallenge[B any](h *Handler, ctx *fasthttp.RequestCtx, c call, answer
 		return
 	}
 	token := c.params["token"]
-	g, err := check(c, token, grantOf(ctx), answer(b), ip)
+	g, err := check(c, token, linkgrant.From(ctx), answer(b), ip)
 	if err != nil {
 		h.fail(ctx, err)
 		return
 	}
-	setGrant(ctx, token, g)
+	linkgrant.Set(ctx, token, g.Token, g.Expires)
 	h.writeJSON(ctx, fasthttp.StatusOK, grantJSON{Grant: g.Token, Expires: g.Expires, Complete: g.Complete})
 }
 

@@ -2,21 +2,16 @@ package api
 
 import (
 	"context"
-	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"valise/httpd/route"
 )
 
-// Route is one method and path pattern the Handler serves. Pattern segments in braces
-// ("{token}") match one non-empty path segment.
-type Route struct {
-	// Method is the HTTP method, upper case.
-	Method string
-	// Pattern is the path, "/api/v1/sends/{id}".
-	Pattern string
-	// Public routes answer without authentication; the others answer 401 first.
-	Public bool
-}
+// Route is one method and path pattern the Handler serves (httpd/route: a segment in braces,
+// "{token}", matches one non-empty path segment). Public routes answer without
+// authentication; the others answer 401 first.
+type Route = route.Route
 
 // responseKind chooses the security headers of a response.
 type responseKind int
@@ -26,37 +21,10 @@ const (
 	kindDownload                     // a shared file or zip
 )
 
-// route is a Route with its handler.
-type route struct {
-	Route
+// handler is a route's handler, with the security headers of its responses.
+type handler struct {
 	kind  responseKind
-	parts []string // the pattern split on "/"
 	serve func(ctx *fasthttp.RequestCtx, c call)
-}
-
-// match reports whether path fits the pattern, with the values of its parameters.
-func (r *route) match(path string) (map[string]string, bool) {
-	segs := strings.Split(path, "/")
-	if len(segs) != len(r.parts) {
-		return nil, false
-	}
-	var params map[string]string
-	for i, p := range r.parts {
-		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
-			if segs[i] == "" {
-				return nil, false
-			}
-			if params == nil {
-				params = map[string]string{}
-			}
-			params[p[1:len(p)-1]] = segs[i]
-			continue
-		}
-		if segs[i] != p {
-			return nil, false
-		}
-	}
-	return params, true
 }
 
 // call is what a route's handler gets beside the RequestCtx: the context for the domain
@@ -68,7 +36,7 @@ type call struct {
 }
 
 // table lists every route with its handler: the one source of Routes.
-func (h *Handler) table() []route {
+func (h *Handler) table() *route.Table[handler] {
 	rs := []struct {
 		method, pattern string
 		public          bool
@@ -98,24 +66,16 @@ func (h *Handler) table() []route {
 		{"HEAD", "/s/{token}/files/{fileID}", true, kindDownload, h.serveDownload},
 		{"GET", "/s/{token}/zip", true, kindDownload, h.serveZip},
 	}
-	out := make([]route, len(rs))
-	for i, r := range rs {
-		out[i] = route{
-			Route: Route{Method: r.method, Pattern: r.pattern, Public: r.public},
-			kind:  r.kind, parts: strings.Split(r.pattern, "/"), serve: r.serve,
-		}
+	t := route.New[handler](route.Options{})
+	for _, r := range rs {
+		t.Add(Route{Method: r.method, Pattern: r.pattern, Public: r.public}, handler{kind: r.kind, serve: r.serve})
 	}
-	return out
+	return t
 }
 
 // Routes lists every route a Handler serves, in a stable order, so that tests (and the
 // OpenAPI check) can walk them. It is built from the same table the Handler routes with.
 func Routes() []Route {
 	var h *Handler // method values on a nil receiver are never called here
-	rs := h.table()
-	out := make([]Route, len(rs))
-	for i, r := range rs {
-		out[i] = r.Route
-	}
-	return out
+	return h.table().Routes()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"valise/httpd/linkgrant"
 	"valise/transfer"
 )
 
@@ -44,7 +45,7 @@ func TestZipGeneratedPasswordAndLimit(t *testing.T) {
 	r = w.api("POST", "/api/v1/links/"+tok+"/password", "", passwordBody{Password: cs.Password})
 	mustStatus(t, r, 200)
 	r.json(t, &g)
-	r = w.call("GET", "/s/"+tok+"/zip", map[string]string{grantHeader: g.Grant}, nil, true)
+	r = w.call("GET", "/s/"+tok+"/zip", map[string]string{linkgrant.Header: g.Grant}, nil, true)
 	mustStatus(t, r, 200)
 	if cd := r.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, `attachment; filename="valise-`) {
 		t.Errorf("zip disposition %q", cd)

@@ -248,18 +248,10 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, principal userid.ID) {
 	}
 	ctx.Response.Header.Set("Location", s.cfg.Prefix+"/"+id)
 	s.logger.Debug("upload created", logUploadID, id, logLength, length)
-	if withBody {
-		c := s.newChunk(ctx, length, sum)
-		offset, err := s.backend.Write(ctx, principal, id, 0, c)
-		if err != nil {
-			s.backendError(ctx, "write first chunk of "+id, err, c)
-			return
-		}
-		ctx.Response.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
+	if withBody && !s.write(ctx, principal, id, 0, length, sum, "write first chunk of ") {
+		return
 	}
-	if info, err := s.backend.Info(ctx, principal, id); err == nil {
-		setExpires(ctx, info.Expires)
-	}
+	s.answerExpires(ctx, principal, id)
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 }
 
@@ -314,17 +306,33 @@ func (s *Server) patch(ctx *fasthttp.RequestCtx, principal userid.ID, id string)
 		return
 	}
 	defer r.Release()
-	c := s.newChunk(ctx, info.Length-offset, sum)
-	newOffset, err := s.backend.Write(ctx, principal, id, offset, c)
-	if err != nil {
-		s.backendError(ctx, "write chunk of "+id, err, c)
+	if !s.write(ctx, principal, id, offset, info.Length-offset, sum, "write chunk of ") {
 		return
 	}
-	ctx.Response.Header.Set("Upload-Offset", strconv.FormatInt(newOffset, 10))
-	if after, err := s.backend.Info(ctx, principal, id); err == nil {
-		setExpires(ctx, after.Expires)
-	}
+	s.answerExpires(ctx, principal, id)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// write writes the request's body, at most remaining bytes checked against sum, at offset
+// and answers the new durable offset (Upload-Offset); false means the backend's error was
+// answered (what names the write for the log: "write chunk of ").
+func (s *Server) write(ctx *fasthttp.RequestCtx, principal, id string, offset, remaining int64, sum *Checksum, what string) bool {
+	c := s.newChunk(ctx, remaining, sum)
+	newOffset, err := s.backend.Write(ctx, principal, id, offset, c)
+	if err != nil {
+		s.backendError(ctx, what+id, err, c)
+		return false
+	}
+	ctx.Response.Header.Set("Upload-Offset", strconv.FormatInt(newOffset, 10))
+	return true
+}
+
+// answerExpires sets Upload-Expires after a write, from the upload's state then; an error
+// reading it leaves the header out (the write itself succeeded).
+func (s *Server) answerExpires(ctx *fasthttp.RequestCtx, principal, id string) {
+	if info, err := s.backend.Info(ctx, principal, id); err == nil {
+		setExpires(ctx, info.Expires)
+	}
 }
 
 // terminate serves DELETE.

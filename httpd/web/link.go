@@ -15,6 +15,8 @@ import (
 
 	"valise/fault"
 	"valise/httpd/csp"
+	"valise/httpd/linkgrant"
+	"valise/httpd/route"
 	"valise/httpd/status"
 	"valise/locale"
 	"valise/transfer"
@@ -52,10 +54,6 @@ type Links interface {
 	CheckEmailCode(ctx context.Context, token, grant, code, clientIP string) (transfer.Grant, error)
 }
 
-// Grant transport for browsers: a cookie scoped to the link's pages. httpd/api reads the same
-// cookie for downloads.
-const grantCookie = "valise_grant"
-
 // linkTemplateFS holds the link pages, apart from the layout (templates/*.html).
 //
 //go:embed templates/link/*.tmpl
@@ -69,8 +67,9 @@ func parseLinkTemplates() (*template.Template, error) {
 	return t, nil
 }
 
-// linkRoutes are the link pages' routes; serve runs them without session or CSRF (isLink).
-func (h *Handler) linkRoutes() []route {
+// addLinkRoutes adds the link pages' routes to t; serve runs them without session or CSRF
+// (isLink).
+func (h *Handler) addLinkRoutes(t *route.Table[handler]) {
 	rs := []struct {
 		method, pattern string
 		serve           func(*fasthttp.RequestCtx, context.Context, map[string]string)
@@ -80,16 +79,11 @@ func (h *Handler) linkRoutes() []route {
 		{"POST", "/s/{token}/code", h.serveLinkCode},
 		{"POST", "/s/{token}/code/verify", h.serveLinkVerify},
 	}
-	out := make([]route, len(rs))
-	for i, r := range rs {
+	for _, r := range rs {
 		serve := r.serve
-		out[i] = route{
-			Route: Route{Method: r.method, Pattern: r.pattern, Public: true},
-			parts: strings.Split(r.pattern, "/"),
-			serve: func(rq *request, params map[string]string) { serve(rq.ctx, rq.cx, params) },
-		}
+		t.Add(Route{Method: r.method, Pattern: r.pattern, Public: true},
+			func(rq *request, params map[string]string) { serve(rq.ctx, rq.cx, params) })
 	}
-	return out
 }
 
 // isLink reports whether pattern is one of linkRoutes'.
@@ -158,16 +152,8 @@ func (h *Handler) linkMessage(lang, code string) string {
 	return p.T("api." + code)
 }
 
-// linkHeaders sets the security headers of a link page; httpd sets the others it shares.
-func linkHeaders(ctx *fasthttp.RequestCtx) {
-	h := &ctx.Response.Header
-	h.Set("Content-Security-Policy", csp.Policy(csp.LinkPage))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Strict-Transport-Security", "max-age=31536000")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cache-Control", "no-store")
-}
+// linkHeaders sets the security headers of a link page.
+func linkHeaders(ctx *fasthttp.RequestCtx) { securityHeaders(ctx, csp.LinkPage) }
 
 // linkLang is the language of a link page: the switch's choice (?lang=, kept in the language
 // cookie so the forms' answers stay in it), then the cookie, then Accept-Language; French.
@@ -228,7 +214,7 @@ func (h *Handler) serveLink(ctx *fasthttp.RequestCtx, cx context.Context, params
 		return
 	}
 	token := params["token"]
-	v, err := h.deps.Links.OpenLink(cx, token, string(ctx.Request.Header.Cookie(grantCookie)), ip)
+	v, err := h.deps.Links.OpenLink(cx, token, linkgrant.FromCookie(ctx), ip)
 	if err != nil {
 		h.failLink(ctx, err)
 		return
@@ -284,22 +270,6 @@ func (h *Handler) renderLink(ctx *fasthttp.RequestCtx, status int, name string, 
 	ctx.SetBody(b.Bytes())
 }
 
-// setGrant hands a grant to the browser: a Secure, HttpOnly, SameSite=Strict cookie valid on
-// the link's pages only (and the X-Valise-Grant header, as the REST API does).
-func setGrant(ctx *fasthttp.RequestCtx, token string, g transfer.Grant) {
-	c := fasthttp.AcquireCookie()
-	defer fasthttp.ReleaseCookie(c)
-	c.SetKey(grantCookie)
-	c.SetValue(g.Token)
-	c.SetPath("/s/" + token)
-	c.SetSecure(true)
-	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-	c.SetExpire(g.Expires)
-	ctx.Response.Header.SetCookie(c)
-	ctx.Response.Header.Set("X-Valise-Grant", g.Token)
-}
-
 // linkDone redirects a form back to the link's page, with the error's code when there is one;
 // a dead link gets the same 404 page as any.
 func (h *Handler) linkDone(ctx *fasthttp.RequestCtx, token string, err error, extra string) {
@@ -341,9 +311,9 @@ func (h *Handler) answerLink(ctx *fasthttp.RequestCtx, cx context.Context, token
 		h.failLink(ctx, err)
 		return
 	}
-	g, err := check(cx, token, string(ctx.Request.Header.Cookie(grantCookie)), string(ctx.PostArgs().Peek(field)), ip)
+	g, err := check(cx, token, linkgrant.FromCookie(ctx), string(ctx.PostArgs().Peek(field)), ip)
 	if err == nil {
-		setGrant(ctx, token, g)
+		linkgrant.Set(ctx, token, g.Token, g.Expires)
 	}
 	h.linkDone(ctx, token, err, "")
 }

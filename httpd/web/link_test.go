@@ -8,6 +8,7 @@ import (
 
 	"valise/account"
 	"valise/httpd/csp"
+	"valise/httpd/linkgrant"
 	"valise/locale"
 	"valise/transfer"
 	"valise/userid"
@@ -191,7 +192,7 @@ func TestLinkForms(t *testing.T) {
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/s/"+tok {
 		t.Fatalf("right password: %d to %q", r.StatusCode, r.Header.Get("Location"))
 	}
-	if sc := r.Header.Get("Set-Cookie"); !strings.Contains(sc, grantCookie+"=") || !strings.Contains(sc, "path=/s/"+tok) || !strings.Contains(sc, "SameSite=Strict") {
+	if sc := r.Header.Get("Set-Cookie"); !strings.Contains(sc, linkgrant.Cookie+"=") || !strings.Contains(sc, "path=/s/"+tok) || !strings.Contains(sc, "SameSite=Strict") {
 		t.Errorf("grant cookie %q", sc)
 	}
 	r = c.post("/s/"+tok+"/code", url.Values{})

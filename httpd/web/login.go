@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/account"
+	"valise/internal/clientaddr"
 )
 
 // loginData is the login page's own data.
@@ -58,7 +59,7 @@ func (h *Handler) serveLoginPost(r *request, _ map[string]string) {
 		return
 	}
 	now := time.Now()
-	if !h.loginByAddress.allow(addressKey(r.ctx.RemoteIP()), now) || !h.loginByAccount.allow(accountKey(email), now) {
+	if !h.loginByAddress.Allow(clientaddr.Key(r.ctx.RemoteIP().String()), now) || !h.loginByAccount.Allow(accountKey(email), now) {
 		tooMany(retryLocked)
 		return
 	}

@@ -12,49 +12,14 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/account"
+	"valise/httpd/route"
 )
 
-// route is a Route with its handler.
-type route struct {
-	Route
-	parts []string // the pattern split on "/"
-	serve func(r *request, params map[string]string)
-}
-
-// match reports whether path fits the pattern, with the values of its parameters.
-func (r *route) match(path string) (map[string]string, bool) {
-	if prefix, ok := strings.CutSuffix(r.Pattern, "/*"); ok {
-		rest, ok := strings.CutPrefix(path, prefix+"/")
-		if !ok || rest == "" {
-			return nil, false
-		}
-		return map[string]string{"*": rest}, true
-	}
-	segs := strings.Split(path, "/")
-	if len(segs) != len(r.parts) {
-		return nil, false
-	}
-	var params map[string]string
-	for i, p := range r.parts {
-		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
-			if segs[i] == "" {
-				return nil, false
-			}
-			if params == nil {
-				params = map[string]string{}
-			}
-			params[p[1:len(p)-1]] = segs[i]
-			continue
-		}
-		if segs[i] != p {
-			return nil, false
-		}
-	}
-	return params, true
-}
+// handler is a route's handler, given the request and the path's parameters.
+type handler func(r *request, params map[string]string)
 
 // table lists every route with its handler: the one source of Routes.
-func (h *Handler) table() []route {
+func (h *Handler) table() *route.Table[handler] {
 	rs := []struct {
 		method, pattern string
 		public          bool
@@ -76,14 +41,12 @@ func (h *Handler) table() []route {
 		{"POST", "/sent/{id}/revoke", false, h.serveRevoke},
 		{"GET", "/static/*", true, h.serveStatic},
 	}
-	out := make([]route, len(rs))
-	for i, r := range rs {
-		out[i] = route{
-			Route: Route{Method: r.method, Pattern: r.pattern, Public: r.public},
-			parts: strings.Split(r.pattern, "/"), serve: r.serve,
-		}
+	t := route.New[handler](route.Options{HeadAsGet: true})
+	for _, r := range rs {
+		t.Add(Route{Method: r.method, Pattern: r.pattern, Public: r.public}, r.serve)
 	}
-	return append(out, h.linkRoutes()...)
+	h.addLinkRoutes(t)
+	return t
 }
 
 // request is one request being served, with what the router learnt about it.
@@ -102,16 +65,17 @@ type request struct {
 func (r *request) loggedIn() bool { return r.user != nil }
 
 // serve runs one route: headers, language, session, CSRF, then the route's handler.
-func (h *Handler) serve(ctx *fasthttp.RequestCtx, rt *route, params map[string]string) {
+func (h *Handler) serve(ctx *fasthttp.RequestCtx, rt route.Match[handler]) {
+	params := rt.Params
 	if strings.HasPrefix(rt.Pattern, "/static/") {
-		rt.serve(&request{ctx: ctx}, params)
+		rt.Value(&request{ctx: ctx}, params)
 		return
 	}
 	cx, cancel := h.requestContext(ctx)
 	defer cancel()
 	if isLink(rt.Pattern) {
 		// A recipient's page: no session, no CSRF, its own headers (link.go).
-		rt.serve(&request{ctx: ctx, cx: cx}, params)
+		rt.Value(&request{ctx: ctx, cx: cx}, params)
 		return
 	}
 	pageHeaders(ctx)
@@ -159,7 +123,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, rt *route, params map[string]s
 			return
 		}
 	}
-	rt.serve(r, params)
+	rt.Value(r, params)
 }
 
 // requestContext returns the context of a request's domain calls: ended by

@@ -168,10 +168,14 @@ func (h *Handler) serveLang(r *request, _ map[string]string) {
 	redirect(r.ctx, localPath(string(r.ctx.PostArgs().Peek("next")), "/"))
 }
 
-// pageHeaders sets the security headers of every page.
-func pageHeaders(ctx *fasthttp.RequestCtx) {
+// pageHeaders sets the security headers of every page of the web UI.
+func pageHeaders(ctx *fasthttp.RequestCtx) { securityHeaders(ctx, csp.App) }
+
+// securityHeaders sets the security headers of a page whose policy is kind's (a link page's
+// differs from the web UI's); httpd sets the others it shares.
+func securityHeaders(ctx *fasthttp.RequestCtx, kind csp.Kind) {
 	h := &ctx.Response.Header
-	h.Set("Content-Security-Policy", csp.Policy(csp.App))
+	h.Set("Content-Security-Policy", csp.Policy(kind))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Strict-Transport-Security", "max-age=31536000")

@@ -36,6 +36,8 @@ import (
 
 	"valise/account"
 	"valise/fault"
+	"valise/httpd/route"
+	"valise/internal/keyrate"
 	"valise/locale"
 	"valise/transfer"
 	"valise/userid"
@@ -212,15 +214,11 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Route is one method and path pattern the Handler serves. A segment in braces ("{id}")
-// matches one non-empty path segment; a pattern ending in "/*" matches every path below.
-type Route struct {
-	Method  string
-	Pattern string
-	// Public routes answer without a session; the others redirect to /login (GET) or
-	// answer 403 (POST).
-	Public bool
-}
+// Route is one method and path pattern the Handler serves (httpd/route: a segment in braces,
+// "{id}", matches one non-empty path segment; a pattern ending in "/*" matches every path
+// below). Public routes answer without a session; the others redirect to /login (GET) or
+// answer 403 (POST).
+type Route = route.Route
 
 // Handler serves the web UI. It is safe for concurrent use.
 type Handler struct {
@@ -231,9 +229,9 @@ type Handler struct {
 	// linkTmpl renders the recipients' link pages (link.go); never changed after New.
 	linkTmpl *template.Template
 	static   *staticFiles
-	routes   []route
+	routes   *route.Table[handler]
 	// Sign-in rate limits, never nil.
-	loginByAddress, loginByAccount *limiter
+	loginByAddress, loginByAccount *keyrate.Limiter
 }
 
 // New returns a Handler.
@@ -294,27 +292,16 @@ func (h *Handler) LogoURL() string {
 // Handle serves ctx when its path is one of Routes' patterns and returns true; otherwise it
 // writes nothing and returns false. A known path with another method gets 405.
 func (h *Handler) Handle(ctx *fasthttp.RequestCtx) bool {
-	path := string(ctx.Path())
-	method := string(ctx.Method())
-	var allowed []string
-	for i := range h.routes {
-		r := &h.routes[i]
-		params, ok := r.match(path)
-		if !ok {
-			continue
-		}
-		if r.Method != method && !(r.Method == "GET" && method == "HEAD") {
-			allowed = append(allowed, r.Method)
-			continue
-		}
-		h.serve(ctx, r, params)
+	m, allowed, ok := h.routes.Find(string(ctx.Method()), string(ctx.Path()))
+	if ok {
+		h.serve(ctx, m)
 		return true
 	}
 	if allowed == nil {
 		return false
 	}
 	pageHeaders(ctx)
-	ctx.Response.Header.Set("Allow", strings.Join(allowed, ", "))
+	ctx.Response.Header.Set("Allow", route.Allow(allowed))
 	ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString("method not allowed\n")
@@ -325,10 +312,5 @@ func (h *Handler) Handle(ctx *fasthttp.RequestCtx) bool {
 // the Handler routes with.
 func Routes() []Route {
 	var h *Handler // method values on a nil receiver are never called here
-	rs := h.table()
-	out := make([]Route, len(rs))
-	for i, r := range rs {
-		out[i] = r.Route
-	}
-	return out
+	return h.table().Routes()
 }
