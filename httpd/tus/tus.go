@@ -316,7 +316,7 @@ func (s *Server) patch(ctx *fasthttp.RequestCtx, principal userid.ID, id string)
 // write writes the request's body, at most remaining bytes checked against sum, at offset
 // and answers the new durable offset (Upload-Offset); false means the backend's error was
 // answered (what names the write for the log: "write chunk of ").
-func (s *Server) write(ctx *fasthttp.RequestCtx, principal, id string, offset, remaining int64, sum *Checksum, what string) bool {
+func (s *Server) write(ctx *fasthttp.RequestCtx, principal userid.ID, id string, offset, remaining int64, sum *Checksum, what string) bool {
 	c := s.newChunk(ctx, remaining, sum)
 	newOffset, err := s.backend.Write(ctx, principal, id, offset, c)
 	if err != nil {
@@ -329,7 +329,7 @@ func (s *Server) write(ctx *fasthttp.RequestCtx, principal, id string, offset, r
 
 // answerExpires sets Upload-Expires after a write, from the upload's state then; an error
 // reading it leaves the header out (the write itself succeeded).
-func (s *Server) answerExpires(ctx *fasthttp.RequestCtx, principal, id string) {
+func (s *Server) answerExpires(ctx *fasthttp.RequestCtx, principal userid.ID, id string) {
 	if info, err := s.backend.Info(ctx, principal, id); err == nil {
 		setExpires(ctx, info.Expires)
 	}
