@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -280,5 +281,21 @@ func TestCancelUpload(t *testing.T) {
 	}
 	if _, err := e.svc.GetUpload(e.ctx, "u1", up.ID); !errors.Is(err, ErrUploadNotFound) {
 		t.Fatalf("after cancel: %v", err)
+	}
+}
+
+// The errors package upload returns keep their codes (tus and the API answer them).
+func TestUploaderErrorCodes(t *testing.T) {
+	for err, code := range map[error]string{
+		ErrLocked:           "upload_locked",
+		ErrChecksumMismatch: "checksum_mismatch",
+		ErrChunkIncomplete:  "chunk_incomplete",
+		ErrFileScanning:     "file_scanning",
+		&FileNotSendableError{Verdict: VerdictPending}:    "file_scanning",
+		&FileNotSendableError{Verdict: VerdictNotScanned}: "file_not_sendable",
+	} {
+		if got := Code(fmt.Errorf("write: %w", err)); got != code {
+			t.Errorf("Code(%v) = %q, want %q", err, got, code)
+		}
 	}
 }
