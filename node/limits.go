@@ -39,7 +39,7 @@ const (
 // heapHeadroom, unless GOMEMLIMIT set one.
 //
 // Memory outside the budget, bounded elsewhere: connections (httpd.Limits), the writers kept
-// open between an upload's PATCHes (transfer.UploaderConfig.MaxOpenWriters, 4).
+// open between an upload's PATCHes (upload.Config.MaxOpenWriters, 4).
 func (n *instance) startLimits() error {
 	total, err := strconv.ParseInt(n.setting("limits.memory_budget"), 10, 64)
 	if err != nil {

@@ -36,6 +36,7 @@ import (
 	"valise/raftfsm"
 	"valise/raftfsm/raftnet"
 	"valise/transfer"
+	"valise/upload"
 )
 
 // Errors returned by Init and Run. Callers test them with errors.Is.
@@ -72,7 +73,7 @@ type instance struct {
 	mail      *mailer
 	transfers *transfer.Service
 	retention *transfer.Job
-	uploader  *transfer.Uploader
+	uploader  *upload.Pipeline
 	tus       *tus.Server
 	memGate   *membudget.Gate // the byte path's memory budget (limits.go); set before the uploads
 	api       apiMount

@@ -19,25 +19,26 @@ import (
 	"valise/httpd/web"
 	"valise/scan"
 	"valise/transfer"
+	"valise/upload"
 	"valise/userid"
 )
 
 // rescanEvery is how often the leader rescans the files held because the scanner was down.
 const rescanEvery = time.Minute
 
-// startUploads builds the tus uploads: the transfer.Uploader (blobstore, clamd, metadata)
+// startUploads builds the tus uploads: the upload.Pipeline (blobstore, clamd, metadata)
 // behind the tus server, authenticated by bearer token or the web UI's session
 // (uploads.Principal). The uploads of interrupted tus sessions resume from their records;
 // staged data no record names is removed once a leader is known (afterLeader).
 func (n *instance) startUploads() error {
-	ucfg := transfer.DefaultUploaderConfig()
+	ucfg := upload.DefaultConfig()
 	ucfg.OnFinished = n.uploadFinished
 	ucfg.TeeBuffer = liveScanTee // counted in the memory budget (limits.go)
-	var sc transfer.Scanner
+	var sc upload.Scanner
 	if n.scanner != nil && n.scanner.client != nil {
 		sc = scannerSource{n.scanner}
 	}
-	up, err := transfer.NewUploader(ucfg, n.transfers, n.blobs, sc, n.logger)
+	up, err := upload.New(ucfg, n.transfers, n.blobs, sc, n.logger)
 	if err != nil {
 		return fmt.Errorf("uploader: %w", err)
 	}
@@ -66,7 +67,7 @@ func (n *instance) httpDeps() httpd.Deps {
 
 // uploadFinished mails what a file's verdict settled (the sends that waited for it), and
 // tells the sender when their upload was found infected (transfer.Service.NotifyVerdict).
-func (n *instance) uploadFinished(ctx context.Context, f transfer.FinishedUpload) {
+func (n *instance) uploadFinished(ctx context.Context, f upload.Finished) {
 	nt, settled := n.notifier(f.Sends)
 	n.transfers.NotifyVerdict(ctx, f.File, f.Signature, settled, nt)
 }
@@ -84,10 +85,10 @@ func (n *instance) rescanHeld() {
 	})
 }
 
-// scannerSource gives the Uploader the node's clamd.
+// scannerSource gives the upload pipeline the node's clamd.
 type scannerSource struct{ s *scanner }
 
-// Client implements transfer.Scanner. The private clamd's client is asked afresh each time:
+// Client implements upload.Scanner. The private clamd's client is asked afresh each time:
 // it says whether only test signatures are loaded, which a restart may change.
 func (s scannerSource) Client() *scan.Client {
 	if s.s.daemon != nil {

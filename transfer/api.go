@@ -147,17 +147,19 @@ var (
 	// cut before it served the whole file (HTTP: 409).
 	ErrDownloadBusy = fault.New(fault.Conflict, "download_busy", "transfer: download limit held by downloads in progress")
 
-	// ErrLocked is returned by Uploader.Write and Uploader.Terminate while another Write on
-	// the same upload runs in this process (tus: 423).
+	// ErrLocked is returned by upload.Pipeline's Write and Terminate while another Write on
+	// the same upload runs in this process (tus: 423). This one and the two chunk errors below
+	// are package upload's: they stay here so that one table (Sentinels, doc.go's) holds every
+	// upload error.
 	ErrLocked = fault.New(fault.Locked, "upload_locked", "transfer: upload locked by another request")
 
-	// ErrChecksumMismatch is what an UploadChunk's Verify returns (possibly wrapping it) when
-	// the chunk's digest is not the announced one; Uploader.Write rolls the chunk back and
-	// returns it (tus: 460).
+	// ErrChecksumMismatch is what an upload.Chunk's Verify returns (possibly wrapping it) when
+	// the chunk's digest is not the announced one; upload.Pipeline.Write rolls the chunk back
+	// and returns it (tus: 460).
 	ErrChecksumMismatch = fault.New(fault.Corrupted, "checksum_mismatch", "transfer: chunk checksum mismatch")
 
-	// ErrChunkIncomplete is what an UploadChunk's Verify returns when a chunk with a checksum
-	// was cut before its end; Uploader.Write rolls it back and returns it (tus: 400).
+	// ErrChunkIncomplete is what an upload.Chunk's Verify returns when a chunk with a checksum
+	// was cut before its end; upload.Pipeline.Write rolls it back and returns it (tus: 400).
 	ErrChunkIncomplete = fault.New(fault.Invalid, "chunk_incomplete", "transfer: chunk cut before its checksum could be verified")
 
 	// ErrBusy is returned when a change kept conflicting with concurrent changes of the same
@@ -211,7 +213,7 @@ type Metadata interface {
 
 // Blobs is the part of the byte store that retention needs; StoreBlobs implements it on a
 // blobstore.Store. Retention only shreds manifests and deletes shards: the bytes of an upload
-// are written by the Uploader (uploader.go), straight into a blobstore.Writer.
+// are written by package upload's Pipeline, straight into a blobstore.Writer.
 type Blobs interface {
 	// ShredManifest returns what is left of a committed file's manifest once its wrapped
 	// data key is removed: enough to find and delete the shards, nothing to decrypt them.

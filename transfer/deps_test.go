@@ -13,6 +13,7 @@ func TestDeps(t *testing.T) {
 		Deny: depstest.Merge(depstest.AboveDomain(), map[string]string{
 			"valise/adminapi":    "wire types belong to the front ends",
 			"valise/account/...": "link passwords go through the PasswordHasher interface",
+			"valise/upload":      "the byte path depends on transfer for its records, not the reverse (issue 17 item 7)",
 		}),
 		DenyDirect: map[string]string{
 			"github.com/dgraph-io/badger/v4/...": "metadata only through raftfsm",

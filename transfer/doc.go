@@ -1,7 +1,9 @@
 // Package transfer decides what happens to files sent by secure link: the bookkeeping of
 // resumable uploads, the files they become, sends to recipients with one secret link each,
 // the public side of those links (challenges, downloads, tracking) and the retention job
-// that destroys what has expired.
+// that destroys what has expired. The bytes of an upload take another path: package upload
+// streams them through the scanner into blobstore and records each step here (issue 17
+// item 7); transfer never imports it.
 //
 // transfer decides; raftfsm records; blobstore stores. Every change is one raftfsm.Batch
 // proposed on the leader, with preconditions (CondAbsent, CondVersion) so that concurrent
@@ -69,12 +71,15 @@
 // writer at hand, write the chunk, Checkpoint, then RecordProgress(expected = the request's
 // Upload-Offset); the final PATCH → Commit, CompleteUpload with the live scan's verdict or
 // "pending" (a background scan records the verdict later, without holding the PATCH);
-// DELETE → CancelUpload. Uploader does all of this, scanning included, behind the shape of
-// httpd/tus.Backend: the handler only adapts its types and errors. Sends:
+// DELETE → CancelUpload. Package upload's Pipeline does all of this, scanning included, behind
+// the shape of httpd/tus.Backend: the handler only adapts its types and errors. A few methods
+// are exported for that package alone, to read and record what the byte path needs beyond
+// the calls above: OwnsUploadOrFile, UploadRecord, UploadRecorded, LinearizableRead,
+// FileRecord, ScanFiles, SettleVerdict (ErrNotPending) and Policy. Sends:
 // SendFiles (CreateSend, then each Invitation mailed and RecordNotified), ListSends, GetSend,
 // ResendLink (Resend, mailed the same way), Revoke.
 // A send of a file still being scanned is created at once in the state pending_scan, with no
-// link (settle.go): the verdict releases it (FinishedUpload.Sends, or SettleWaitingSends
+// link (settle.go): the verdict releases it (upload.Finished.Sends, or SettleWaitingSends
 // after a restart) with the Invitations to mail then (NotifyVerdict, NotifySettled), or
 // cancels it when a file is infected.
 // Links (/s/{token}): AllowLinkAttempt first (429), then OpenLink with the grant; CheckLinkPassword,

@@ -119,6 +119,9 @@ func countFiles(t testing.TB, dirs []string, id FileID) int {
 	return n
 }
 
+// owner is the user whose uploads, files and sends most tests make.
+const owner = "alice"
+
 // testHasher hashes link passwords cheaply (transfertest.Hasher).
 type testHasher = transfertest.Hasher
 

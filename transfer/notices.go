@@ -201,7 +201,7 @@ func (s *Service) MailEmailCode(ctx context.Context, token, lang string, n Notif
 }
 
 // NotifyVerdict is the infected notice use case, run when file got its verdict (the
-// Uploader's OnFinished): it mails what the verdict settled (NotifySettled: the sends it
+// upload.Pipeline's OnFinished): it mails what the verdict settled (NotifySettled: the sends it
 // released or cancelled), and when file is infected and no cancelled send said so, tells
 // its owner that it is quarantined. signature is the signature clamd matched, "" when not
 // known. Failures are logged: the verdict stands whatever the mails.

@@ -109,6 +109,10 @@ func (s *Service) quota(ctx context.Context, owner string, pol Policy) (int64, e
 	return q, nil
 }
 
+// Policy returns the policy in force (the last SetPolicy's, else Config.Policy). Package
+// upload reads it for the largest upload and whether large files are scanned.
+func (s *Service) Policy() Policy { return s.policy() }
+
 func (s *Service) policy() Policy {
 	s.policyMu.RLock()
 	defer s.policyMu.RUnlock()

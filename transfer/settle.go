@@ -18,9 +18,10 @@ import (
 //     says so for the caller to tell the sender;
 //   - otherwise (a file still pending, or held until a rescan): nothing yet.
 //
-// Two hooks settle: the Uploader, when it records a file's verdict (FinishedUpload.Sends),
+// Two hooks settle: package upload's Pipeline, when it records a file's verdict (its
+// Finished.Sends),
 // and SettleWaitingSends, which the node runs with its rescan of held files, so that a send
-// whose verdicts came while no hook could run (a node restart, another node's Uploader) is
+// whose verdicts came while no hook could run (a node restart, another node's Pipeline) is
 // settled too. Whichever comes first wins the change; the other finds the send settled and
 // does nothing, so the mails leave once. As for CreateSend, the links are recorded before
 // they are mailed (NotifySettled): a crash in between leaves recipients not notified, which the

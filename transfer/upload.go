@@ -13,6 +13,10 @@ import (
 	"valise/raftfsm"
 )
 
+// ErrNotPending is returned by SettleVerdict for a file that already has its verdict. It is
+// no answer to a client (no fault kind): the background scan that gets it drops its verdict.
+var ErrNotPending = errors.New("transfer: file verdict no longer pending")
+
 // Caps on tus Upload-Metadata.
 const (
 	maxMetadataEntries = 32
@@ -118,10 +122,11 @@ func (s *Service) GetUpload(ctx context.Context, owner string, id FileID) (Uploa
 	return s.ownUpload(owner, id)
 }
 
-// ownsUploadOrFile reports whether id names an upload, or the file it became, that owner
+// OwnsUploadOrFile reports whether id names an upload, or the file it became, that owner
 // owns, from the local state. A read error other than "not found" answers true: the caller's
-// own reads then report it.
-func (s *Service) ownsUploadOrFile(owner string, id FileID) bool {
+// own reads then report it. Package upload asks it first, so that another user's request
+// neither locks an upload nor touches its open writer.
+func (s *Service) OwnsUploadOrFile(owner string, id FileID) bool {
 	if !parseID(string(id)) {
 		return false
 	}
@@ -142,6 +147,57 @@ func (s *Service) ownsUploadOrFile(owner string, id FileID) bool {
 		return true
 	}
 	return false
+}
+
+// UploadRecord returns the owner's upload as recorded, expired or not (GetUpload refuses an
+// expired one), from the local state: ErrUploadNotFound if it is not theirs or does not
+// exist. Package upload reads it to delete an upload's bytes (tus DELETE), expired included.
+func (s *Service) UploadRecord(owner string, id FileID) (Upload, error) {
+	if !parseID(string(id)) {
+		return Upload{}, ErrUploadNotFound
+	}
+	var up Upload
+	ver, err := s.getJSON(uploadKey(id), &up)
+	if errors.Is(err, raftfsm.ErrNotFound) || (err == nil && up.Owner != owner) {
+		return Upload{}, ErrUploadNotFound
+	}
+	if err != nil {
+		return Upload{}, fmt.Errorf("read upload %s: %w", id, err)
+	}
+	up.Version = ver
+	return up, nil
+}
+
+// UploadRecorded reports whether an upload record, whoever's, names id in the local state.
+// Package upload asks it, after LinearizableRead, for the staged data that no record names
+// any more (its CleanOrphans).
+func (s *Service) UploadRecorded(id FileID) (bool, error) {
+	var up Upload
+	_, err := s.getJSON(uploadKey(id), &up)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, raftfsm.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+// LinearizableRead returns once the local state holds every change committed before the
+// call, so that the reads that follow (UploadRecorded, ScanFiles) are linearizable; on a node
+// that is not the leader it fails with ErrUnavailable.
+func (s *Service) LinearizableRead(ctx context.Context) error {
+	return s.store.LinearizableRead(ctx)
+}
+
+// ScanFiles calls fn with every file of every owner (Manifest and Version included: never
+// log the manifest), in ID order, from the local state; an error from fn stops the scan and
+// is returned. Package upload scans them for the files whose verdict is pending or held.
+func (s *Service) ScanFiles(fn func(File) error) error {
+	return scanJSON(s, prefixFile, func(f *File, ver uint64) error {
+		f.Version = ver
+		return fn(*f)
+	})
 }
 
 func (s *Service) ownUpload(owner string, id FileID) (Upload, error) {
@@ -241,16 +297,8 @@ func (s *Service) CompleteUpload(ctx context.Context, owner string, id FileID, c
 // CancelUpload abandons the owner's upload (tus termination): its record goes, its quota
 // is released and its partial shards are left to the sweep.
 func (s *Service) CancelUpload(ctx context.Context, owner string, id FileID) error {
-	if !parseID(string(id)) {
-		return ErrUploadNotFound
-	}
-	var up Upload
-	_, err := s.getJSON(uploadKey(id), &up)
-	if errors.Is(err, raftfsm.ErrNotFound) || (err == nil && up.Owner != owner) {
-		return ErrUploadNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("read upload %s: %w", id, err)
+	if _, err := s.UploadRecord(owner, id); err != nil {
+		return err
 	}
 	return skipped(s.dropUpload(ctx, id, owner, "upload.cancel", "cancelled", nil))
 }
@@ -385,6 +433,25 @@ func (s *Service) GetFile(ctx context.Context, owner string, id FileID) (File, e
 	return f, nil
 }
 
+// FileRecord returns file id whoever owns it, from the local state; ErrFileNotFound if it
+// does not exist (or was destroyed). Package upload's background scan reads it: the scan
+// acts for the system, not for the owner.
+func (s *Service) FileRecord(id FileID) (File, error) {
+	if !parseID(string(id)) {
+		return File{}, ErrFileNotFound
+	}
+	var f File
+	ver, err := s.getJSON(fileKey(id), &f)
+	if errors.Is(err, raftfsm.ErrNotFound) {
+		return File{}, fmt.Errorf("%w: %s", ErrFileNotFound, id)
+	}
+	if err != nil {
+		return File{}, fmt.Errorf("read file %s: %w", id, err)
+	}
+	f.Version = ver
+	return f, nil
+}
+
 // ListFiles returns the owner's files, oldest first.
 func (s *Service) ListFiles(ctx context.Context, owner string) ([]File, error) {
 	var out []File
@@ -429,4 +496,40 @@ func (s *Service) SetVerdict(ctx context.Context, id FileID, v Verdict, reason s
 		}, nil
 	})
 	return err
+}
+
+// SettleVerdict records v as the verdict of file id if it is still VerdictPending
+// (ErrNotPending otherwise, ErrFileNotFound when it is gone) and returns the file as
+// recorded. Infected quarantines it. Package upload's background scan calls it: unlike
+// SetVerdict, it never overwrites a verdict another node's scan recorded first.
+func (s *Service) SettleVerdict(ctx context.Context, id FileID, v Verdict, reason string) (File, error) {
+	if !v.Valid() || v == VerdictPending {
+		return File{}, fmt.Errorf("%w: %q", ErrInvalidVerdict, v)
+	}
+	var f File
+	res, err := s.change(ctx, "record verdict of "+string(id), func() (raftfsm.Batch, error) {
+		f = File{}
+		ver, err := s.getJSON(fileKey(id), &f)
+		if errors.Is(err, raftfsm.ErrNotFound) {
+			return raftfsm.Batch{}, fmt.Errorf("%w: %s", ErrFileNotFound, id)
+		}
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		if f.Verdict != VerdictPending {
+			return raftfsm.Batch{}, fmt.Errorf("%w: %s is %s", ErrNotPending, id, f.Verdict)
+		}
+		f.Verdict, f.VerdictReason = v, reason
+		f.Quarantined = f.Quarantined || v == VerdictInfected
+		return raftfsm.Batch{
+			Conds: []raftfsm.Cond{condVersion(fileKey(id), ver)},
+			Ops:   []raftfsm.Op{put(fileKey(id), f)},
+			Audit: audit(s.clock(), "system", "file.scan", string(id), map[string]any{"verdict": v, "previous": VerdictPending, "reason": reason}),
+		}, nil
+	})
+	if err != nil {
+		return File{}, err
+	}
+	f.Version = res.Index
+	return f, nil
 }

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -281,4 +282,105 @@ func TestCancelUpload(t *testing.T) {
 	if _, err := e.svc.GetUpload(e.ctx, "u1", up.ID); !errors.Is(err, ErrUploadNotFound) {
 		t.Fatalf("after cancel: %v", err)
 	}
+}
+
+// The errors package upload returns keep their codes (tus and the API answer them).
+func TestUploaderErrorCodes(t *testing.T) {
+	for err, code := range map[error]string{
+		ErrLocked:           "upload_locked",
+		ErrChecksumMismatch: "checksum_mismatch",
+		ErrChunkIncomplete:  "chunk_incomplete",
+		ErrFileScanning:     "file_scanning",
+		&FileNotSendableError{Verdict: VerdictPending}:    "file_scanning",
+		&FileNotSendableError{Verdict: VerdictNotScanned}: "file_not_sendable",
+	} {
+		if got := Code(fmt.Errorf("write: %w", err)); got != code {
+			t.Errorf("Code(%v) = %q, want %q", err, got, code)
+		}
+	}
+}
+
+// TestExportsForUpload guards issue 17 item 7: the reads and the record transfer exports for
+// package upload alone keep the contracts the byte path relies on, each checked once here
+// rather than only through the Pipeline.
+func TestExportsForUpload(t *testing.T) {
+	e := newEnv(t)
+	up, err := e.svc.CreateUpload(e.ctx, owner, "a.bin", 100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := e.upload(owner, "b.bin", randomData(500, 3), VerdictPending)
+	const unknown = FileID("0190a4a0-0000-7000-8000-00000000000f")
+
+	t.Run("owns", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			owner string
+			id    FileID
+			want  bool
+		}{
+			{"own upload", owner, up.ID, true},
+			{"own file", owner, f.ID, true},
+			{"another's upload", "bob", up.ID, false},
+			{"another's file", "bob", f.ID, false},
+			{"unknown", owner, unknown, false},
+			{"not a UUID", owner, "../x", false},
+		} {
+			if got := e.svc.OwnsUploadOrFile(tc.owner, tc.id); got != tc.want {
+				t.Errorf("%s: OwnsUploadOrFile = %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	})
+	t.Run("records", func(t *testing.T) {
+		if ok, err := e.svc.UploadRecorded(up.ID); !ok || err != nil {
+			t.Errorf("UploadRecorded(upload) = %v, %v", ok, err)
+		}
+		if ok, err := e.svc.UploadRecorded(unknown); ok || err != nil {
+			t.Errorf("UploadRecorded(unknown) = %v, %v", ok, err)
+		}
+		if _, err := e.svc.UploadRecord("bob", up.ID); !errors.Is(err, ErrUploadNotFound) {
+			t.Errorf("UploadRecord of another's upload: %v, want ErrUploadNotFound", err)
+		}
+		if got, err := e.svc.FileRecord(f.ID); err != nil || got.Owner != owner || got.Version == 0 {
+			t.Errorf("FileRecord: %+v, %v", got, err)
+		}
+		if _, err := e.svc.FileRecord(unknown); !errors.Is(err, ErrFileNotFound) {
+			t.Errorf("FileRecord(unknown): %v, want ErrFileNotFound", err)
+		}
+		if err := e.svc.LinearizableRead(e.ctx); err != nil {
+			t.Errorf("LinearizableRead on the leader: %v", err)
+		}
+		var seen []FileID
+		err := e.svc.ScanFiles(func(sf File) error {
+			if sf.Version == 0 {
+				t.Errorf("ScanFiles gave %s without its version", sf.ID)
+			}
+			seen = append(seen, sf.ID)
+			return nil
+		})
+		if err != nil || len(seen) != 1 || seen[0] != f.ID {
+			t.Errorf("ScanFiles saw %v, %v; want the one file", seen, err)
+		}
+	})
+	t.Run("settle once", func(t *testing.T) {
+		got, err := e.svc.SettleVerdict(e.ctx, f.ID, VerdictClean, "")
+		if err != nil || got.Verdict != VerdictClean {
+			t.Fatalf("SettleVerdict: %s, %v", got.Verdict, err)
+		}
+		if _, err := e.svc.SettleVerdict(e.ctx, f.ID, VerdictInfected, "x"); !errors.Is(err, ErrNotPending) {
+			t.Fatalf("second SettleVerdict: %v, want ErrNotPending", err)
+		}
+		if _, err := e.svc.SettleVerdict(e.ctx, unknown, VerdictClean, ""); !errors.Is(err, ErrFileNotFound) {
+			t.Fatalf("SettleVerdict of an unknown file: %v, want ErrFileNotFound", err)
+		}
+	})
+	t.Run("expired upload still readable", func(t *testing.T) {
+		e.clock.Advance(DefaultConfig().UploadTTL + time.Minute)
+		if _, err := e.svc.GetUpload(e.ctx, owner, up.ID); !errors.Is(err, ErrUploadExpired) {
+			t.Fatalf("GetUpload: %v, want ErrUploadExpired", err)
+		}
+		if got, err := e.svc.UploadRecord(owner, up.ID); err != nil || got.ID != up.ID || got.Version == 0 {
+			t.Fatalf("UploadRecord of the expired upload: %+v, %v", got, err)
+		}
+	})
 }

@@ -9,9 +9,10 @@ import (
 
 	"valise/scan/scantest"
 	"valise/transfer"
+	"valise/upload"
 )
 
-// readerChunk is a tus PATCH body for transfer.Uploader.Write: the bytes of r, no checksum.
+// readerChunk is a tus PATCH body for upload.Pipeline.Write: the bytes of r, no checksum.
 type readerChunk struct{ r *bytes.Reader }
 
 func (c readerChunk) Read(p []byte) (int, error) { return c.r.Read(p) }
@@ -20,7 +21,7 @@ func (c readerChunk) Verify() error              { return nil }
 // TestVerdictWithTestSignaturesSaysSo guards issue 16 item 7: with only the built-in test
 // signatures loaded (an offline node's default), an ordinary file was shown "clean" ("sain")
 // by the API, the recipient's page and the mail, although nothing real had been checked. The
-// file goes through a real clamd with the test signatures only and the real Uploader: the API
+// file goes through a real clamd with the test signatures only and the real upload pipeline: the API
 // gives its verdict reason checked_test_signatures_only, and the mail and the page say "not
 // checked against real signatures".
 func TestVerdictWithTestSignaturesSaysSo(t *testing.T) {
@@ -32,7 +33,7 @@ func TestVerdictWithTestSignaturesSaysSo(t *testing.T) {
 	}
 	w := newWorld(t)
 	a, bearer := w.user("jo@example.org", "Jo")
-	up, err := transfer.NewUploader(transfer.DefaultUploaderConfig(), w.transfer, w.bs, d, testLogger(t))
+	up, err := upload.New(upload.DefaultConfig(), w.transfer, w.bs, d, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,11 @@ import (
 	"valise/internal/depstest"
 )
 
-// TestDeps keeps uploads an adapter from transfer to tus (docs/style.md §1).
+// TestDeps keeps uploads an adapter from the upload pipeline to tus (docs/style.md §1).
 func TestDeps(t *testing.T) {
 	depstest.Check(t, depstest.Rule{
-		Allow:      []string{"valise/httpd/tus", "valise/transfer", "valise/account", "valise/userid", "github.com/valyala/fasthttp"},
-		AllowWhy:   "uploads adapts transfer to tus, authenticates through account (naming users by userid) and checks a browser's CSRF header; it needs nothing else",
+		Allow:      []string{"valise/httpd/tus", "valise/upload", "valise/transfer", "valise/account", "valise/userid", "github.com/valyala/fasthttp"},
+		AllowWhy:   "uploads adapts the upload pipeline and transfer's errors to tus, authenticates through account (naming users by userid) and checks a browser's CSRF header; it needs nothing else",
 		Deny:       depstest.AboveHTTPD(),
 		DenyDirect: depstest.Stores(),
 	})

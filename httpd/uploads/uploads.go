@@ -1,6 +1,5 @@
-// Package uploads serves transfer's uploads over tus: the tus.Backend on a
-// transfer.Uploader, with IDs as strings and transfer's errors mapped onto tus's (each keeping
-// its cause), so that the tus server answers each with its status; and the front end the
+// Package uploads serves uploads over tus: the tus.Backend on an upload.Pipeline, with IDs as
+// strings and transfer's errors mapped onto tus's (each keeping its cause), so that the tus server answers each with its status; and the front end the
 // HTTPS server mounts (front.go): who is asking (a bearer token or the web UI's session) and
 // the browsers' CSRF check.
 package uploads
@@ -12,14 +11,15 @@ import (
 
 	"valise/httpd/tus"
 	"valise/transfer"
+	"valise/upload"
 	"valise/userid"
 )
 
-// Backend adapts a transfer.Uploader to tus.Backend.
-type Backend struct{ u *transfer.Uploader }
+// Backend adapts an upload.Pipeline to tus.Backend.
+type Backend struct{ u *upload.Pipeline }
 
 // NewBackend returns the tus.Backend of u.
-func NewBackend(u *transfer.Uploader) Backend { return Backend{u: u} }
+func NewBackend(u *upload.Pipeline) Backend { return Backend{u: u} }
 
 var _ tus.Backend = Backend{}
 
@@ -52,7 +52,7 @@ func (b Backend) Terminate(ctx context.Context, principal userid.ID, id string) 
 // MaxSize implements tus.Backend.
 func (b Backend) MaxSize(principal userid.ID) int64 { return b.u.MaxSize(string(principal)) }
 
-// errorMap maps transfer's upload errors onto tus's.
+// errorMap maps transfer's upload errors (which upload.Pipeline returns) onto tus's.
 var errorMap = [...]struct{ from, to error }{
 	{transfer.ErrUploadNotFound, tus.ErrNotFound},
 	{transfer.ErrUploadExpired, tus.ErrExpired},

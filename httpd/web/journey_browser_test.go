@@ -30,6 +30,7 @@ import (
 	"valise/notify"
 	"valise/scan"
 	"valise/transfer"
+	"valise/upload"
 )
 
 // startClamd returns the package's shared clamd (main_test.go).
@@ -50,22 +51,22 @@ func (f storeFiles) OpenFile(ctx context.Context, manifest []byte) (io.ReadSeekC
 // mountUploads mounts beside the web UI, as the node does, the tus endpoint on the real
 // uploader (blobstore and metadata, scanning with scanner: nil when the test gives the
 // verdicts itself) and the API with the public link pages.
-func (e *env) mountUploads(t *testing.T, scanner transfer.Scanner) *transfer.Uploader {
+func (e *env) mountUploads(t *testing.T, scanner upload.Scanner) *upload.Pipeline {
 	t.Helper()
 	return e.mountUploadsWrapped(t, scanner, nil)
 }
 
 // mountUploadsWrapped is mountUploads with the tus backend wrapped by wrap, when not nil.
-func (e *env) mountUploadsWrapped(t *testing.T, scanner transfer.Scanner, wrap func(tus.Backend) tus.Backend) *transfer.Uploader {
+func (e *env) mountUploadsWrapped(t *testing.T, scanner upload.Scanner, wrap func(tus.Backend) tus.Backend) *upload.Pipeline {
 	t.Helper()
-	ucfg := transfer.DefaultUploaderConfig()
+	ucfg := upload.DefaultConfig()
 	// As the node does: a verdict's settled sends are mailed (issue 16 item 3).
-	ucfg.OnFinished = func(ctx context.Context, f transfer.FinishedUpload) {
+	ucfg.OnFinished = func(ctx context.Context, f upload.Finished) {
 		n := e.h.notifier()
 		n.Contacts = e.accounts
 		e.sends.NotifyVerdict(ctx, f.File, f.Signature, f.Sends, n)
 	}
-	up, err := transfer.NewUploader(ucfg, e.sends, e.bs, scanner, testLogger(t))
+	up, err := upload.New(ucfg, e.sends, e.bs, scanner, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func (b *browser) waitAcross(step, cond string) {
 var linkRe = regexp.MustCompile(`https://valise\.example\.org/s/[A-Za-z0-9_-]+`)
 
 // TestBrowserJourneyFrench is the issue's journey, in French, in chromium, against the web UI,
-// the REST API's link pages and the tus server over the real Uploader, blobstore and clamd:
+// the REST API's link pages and the tus server over the real upload pipeline, blobstore and clamd:
 // a new user logs in and chooses a password, composes to two recipients with a password,
 // uploads 64 MiB with the page's own JavaScript under a throttled connection, pauses and
 // resumes, reloads mid-upload and picks the same file again (it continues), sends; a

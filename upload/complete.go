@@ -1,4 +1,4 @@
-package transfer
+package upload
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"valise/blobstore"
 	"valise/scan"
+	"valise/transfer"
 )
 
 // The end of an upload: commit, the verdict (live or by a rescan from the stored blocks), and
@@ -20,7 +21,7 @@ import (
 // when it comes within LiveGrace, else pending (a background job then scans it). On error the
 // upload stays at its recorded state, from which the client's retry resumes (reopening the
 // committed shards); the manifest is returned when the commit happened.
-func (u *Uploader) complete(ctx context.Context, principal string, up Upload, o *openUpload) (blobstore.Manifest, error) {
+func (u *Pipeline) complete(ctx context.Context, principal string, up transfer.Upload, o *openUpload) (blobstore.Manifest, error) {
 	m, err := o.w.Commit(ctx)
 	if errors.Is(err, blobstore.ErrHealNeeded) {
 		u.logger.Warn("upload committed without every shard: heal needed", keyFileID, up.ID, keyError, err)
@@ -46,7 +47,7 @@ func (u *Uploader) complete(ctx context.Context, principal string, up Upload, o 
 
 // liveVerdict ends o's live scan, if it followed the whole file, and waits at most LiveGrace
 // for its verdict; nil when there is no live scan to wait for.
-func (u *Uploader) liveVerdict(o *openUpload) *liveScan {
+func (u *Pipeline) liveVerdict(o *openUpload) *liveScan {
 	tee := o.tee
 	if tee == nil {
 		return nil
@@ -71,18 +72,18 @@ func (u *Uploader) liveVerdict(o *openUpload) *liveScan {
 
 // record turns the upload into a file with c's manifest and verdict, or VerdictPending
 // (CompleteUpload); a pending file goes to the background scan.
-func (u *Uploader) record(ctx context.Context, principal string, up Upload, c committed) error {
+func (u *Pipeline) record(ctx context.Context, principal string, up transfer.Upload, c committed) error {
 	mb, err := c.m.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("complete upload %s: %w", up.ID, err)
 	}
-	v, reason := VerdictPending, ""
+	v, reason := transfer.VerdictPending, ""
 	if c.known {
 		v, reason = fromScan(c.sv)
 	} else {
 		u.track(up.ID) // before the record: RescanHeld must not queue it too
 	}
-	f, err := u.svc.CompleteUpload(ctx, principal, up.ID, Completion{
+	f, err := u.svc.CompleteUpload(ctx, principal, up.ID, transfer.Completion{
 		Manifest: mb, SHA256: hex.EncodeToString(c.m.SHA256[:]), Verdict: v, VerdictReason: reason,
 	})
 	if err != nil {
@@ -107,14 +108,14 @@ func (u *Uploader) record(ctx context.Context, principal string, up Upload, c co
 	}
 	u.logger.Info("upload complete", keyFileID, up.ID, keySize, f.Size, keyVerdict, c.sv.String(), keyLive, true)
 	u.notifySettled()
-	u.finished(ctx, FinishedUpload{File: f, Signature: infectedSignature(c.sv), Live: true})
+	u.finished(ctx, Finished{File: f, Signature: infectedSignature(c.sv), Live: true})
 	return nil
 }
 
 // finishCommitted answers the retry of a last chunk whose file was committed but not
 // recorded: the chunk must hold exactly the committed bytes from the recorded offset to the
 // end (they are read back and compared), and the completion is recorded again.
-func (u *Uploader) finishCommitted(ctx context.Context, principal string, up Upload, o *openUpload, chunk UploadChunk) (int64, error) {
+func (u *Pipeline) finishCommitted(ctx context.Context, principal string, up transfer.Upload, o *openUpload, chunk Chunk) (int64, error) {
 	id := up.ID
 	same, rerr := u.sameAsStored(ctx, o.done.m, up.Offset, chunk)
 	verr := chunk.Verify()
@@ -130,7 +131,7 @@ func (u *Uploader) finishCommitted(ctx context.Context, principal string, up Upl
 	case !same:
 		// The client changed the file under a committed upload: nothing can be resumed.
 		u.keep(id, o)
-		return up.Offset, fmt.Errorf("write %s at %d: %w: the bytes differ from those stored", id, up.Offset, ErrOffsetMismatch)
+		return up.Offset, fmt.Errorf("write %s at %d: %w: the bytes differ from those stored", id, up.Offset, transfer.ErrOffsetMismatch)
 	}
 	if err := u.record(pctx, principal, up, *o.done); err != nil {
 		u.keep(id, o)
@@ -141,7 +142,7 @@ func (u *Uploader) finishCommitted(ctx context.Context, principal string, up Upl
 
 // sameAsStored reads the chunk to its end and reports whether it holds exactly the stored
 // bytes of m from offset to the end. rerr is the chunk's read error, or the blobstore's.
-func (u *Uploader) sameAsStored(ctx context.Context, m blobstore.Manifest, offset int64, chunk UploadChunk) (same bool, rerr error) {
+func (u *Pipeline) sameAsStored(ctx context.Context, m blobstore.Manifest, offset int64, chunk Chunk) (same bool, rerr error) {
 	r, err := u.blobs.Open(ctx, m)
 	if err != nil {
 		return false, err
@@ -183,7 +184,7 @@ func (u *Uploader) sameAsStored(ctx context.Context, m blobstore.Manifest, offse
 	}
 }
 
-func (u *Uploader) finished(ctx context.Context, f FinishedUpload) {
+func (u *Pipeline) finished(ctx context.Context, f Finished) {
 	// The verdict may settle sends that waited for the antivirus (issue 16 item 3); what
 	// fails here, SettleWaitingSends settles later.
 	settled, err := u.svc.SettleSendsOf(ctx, f.File.ID)
@@ -203,7 +204,7 @@ func infectedSignature(v scan.Verdict) string {
 	return ""
 }
 
-func (u *Uploader) client() *scan.Client {
+func (u *Pipeline) client() *scan.Client {
 	if u.scanner == nil {
 		return nil
 	}
@@ -216,8 +217,8 @@ func (u *Uploader) client() *scan.Client {
 // failure (a bad or missing reply, unreadable blocks, a scan past ScanTimeout) gives
 // NotScanned(ReasonScanError), which no policy releases. Either way the file is held, and
 // RescanHeld tries again.
-func (u *Uploader) rescan(ctx context.Context, m blobstore.Manifest) scan.Verdict {
-	if m.Size > u.cfg.ScanLimit && u.svc.policy().SkipLargeScan {
+func (u *Pipeline) rescan(ctx context.Context, m blobstore.Manifest) scan.Verdict {
+	if m.Size > u.cfg.ScanLimit && u.svc.Policy().SkipLargeScan {
 		return scan.NotScanned(scan.ReasonTooLarge)
 	}
 	c := u.client()
@@ -260,20 +261,20 @@ func (u *Uploader) rescan(ctx context.Context, m blobstore.Manifest) scan.Verdic
 }
 
 // fromScan turns a scan verdict into the recorded verdict and reason.
-func fromScan(v scan.Verdict) (Verdict, string) {
+func fromScan(v scan.Verdict) (transfer.Verdict, string) {
 	var reason string
 	if v.TestSignaturesOnly {
-		reason = ReasonTestSignaturesOnly
+		reason = transfer.ReasonTestSignaturesOnly
 	}
 	switch v.Kind {
 	case scan.KindClean:
-		return VerdictClean, reason
+		return transfer.VerdictClean, reason
 	case scan.KindCleanInWindows:
-		return VerdictCleanWindows, reason
+		return transfer.VerdictCleanWindows, reason
 	case scan.KindInfected:
-		return VerdictInfected, v.Signature
+		return transfer.VerdictInfected, v.Signature
 	case scan.KindNotScanned:
-		return VerdictNotScanned, v.Reason.Code()
+		return transfer.VerdictNotScanned, v.Reason.Code()
 	}
-	return VerdictNotScanned, scan.ReasonScanError.Code() // no verdict: never released
+	return transfer.VerdictNotScanned, scan.ReasonScanError.Code() // no verdict: never released
 }

@@ -1,4 +1,4 @@
-package transfer
+package upload
 
 import (
 	"bytes"
@@ -14,10 +14,11 @@ import (
 
 	"valise/blobstore"
 	"valise/internal/testlog"
+	"valise/transfer"
 )
 
 // BenchmarkUploaderPut uploads one file (VALISE_BENCH_UPLOAD_MIB, default 256 MiB) through
-// Uploader.Write in 64 MiB chunks, each made durable, with the real metadata, a production
+// Pipeline.Write in 64 MiB chunks, each made durable, with the real metadata, a production
 // blobstore layout (1 MiB blocks, 4+2 over six directories, fsync'd) and a real clamd
 // following the stream. It reports the upload's rate to the final Write's return
 // (write-MB/s: what the client waits for) and to the verdict (verdict-MB/s, through
@@ -35,13 +36,13 @@ func BenchmarkUploaderPut(b *testing.B) {
 	d := startClamd(b)
 	meta := newMetadata(b)
 	bs := benchBlobstore(b)
-	svc, err := New(DefaultConfig(), Deps{Store: meta, Blobs: NewStoreBlobs(bs), Hasher: testHasher{}, Logger: testLogger(b)})
+	svc, err := transfer.New(transfer.DefaultConfig(), transfer.Deps{Store: meta, Blobs: transfer.NewStoreBlobs(bs), Hasher: testHasher{}, Logger: testLogger(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var mu sync.Mutex // guards live and files: OnFinished runs on the background scan's goroutine
 	var live, files int
-	cfg := DefaultUploaderConfig()
+	cfg := DefaultConfig()
 	if v := os.Getenv("VALISE_BENCH_TEE_MIB"); v != "" {
 		mib, err := strconv.Atoi(v)
 		if err != nil || mib < 0 {
@@ -49,7 +50,7 @@ func BenchmarkUploaderPut(b *testing.B) {
 		}
 		cfg.TeeBuffer = mib << 20
 	}
-	cfg.OnFinished = func(_ context.Context, f FinishedUpload) {
+	cfg.OnFinished = func(_ context.Context, f Finished) {
 		mu.Lock()
 		defer mu.Unlock()
 		files++
@@ -57,7 +58,7 @@ func BenchmarkUploaderPut(b *testing.B) {
 			live++
 		}
 	}
-	up, err := NewUploader(cfg, svc, bs, d, testlog.New(b, slog.LevelInfo))
+	up, err := New(cfg, svc, bs, d, testlog.New(b, slog.LevelInfo))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func BenchmarkUploaderPut(b *testing.B) {
 		}
 		v, err := up.WaitVerdict(ctx, "bench", id)
 		toVerdict += time.Since(t00)
-		if err != nil || v != VerdictClean {
+		if err != nil || v != transfer.VerdictClean {
 			b.Fatalf("file %s: %v, verdict %s", id, err, v)
 		}
 	}

@@ -1,4 +1,4 @@
-package transfer
+package upload
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"valise/blobstore"
 	"valise/raftfsm"
 	"valise/scan"
+	"valise/transfer"
 )
 
 // startClamd returns the package's shared clamd (main_test.go).
@@ -51,7 +52,7 @@ func deadClamd(t testing.TB) *scan.Client {
 // errCut is the transport error of a client that went away.
 var errCut = errors.New("test: client cut the connection")
 
-// testChunk implements UploadChunk as the tus handler's chunk does: it reads from a
+// testChunk implements Chunk as the tus handler's chunk does: it reads from a
 // bytes.Reader, optionally checks a SHA-256 announced by the client, and optionally fails
 // with errCut after cut bytes.
 type testChunk struct {
@@ -98,39 +99,39 @@ func (c *testChunk) Verify() error {
 	case c.want == nil:
 		return nil
 	case c.cutHit:
-		return ErrChunkIncomplete
+		return transfer.ErrChunkIncomplete
 	case !bytes.Equal(c.h.Sum(nil), c.want):
-		return ErrChecksumMismatch
+		return transfer.ErrChecksumMismatch
 	}
 	return nil
 }
 
 func sum256(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
-// uenv is an env with an Uploader, a switchable scanner and the events it reported.
+// uenv is an env with an Pipeline, a switchable scanner and the events it reported.
 type uenv struct {
 	*env
 	sc *switchScanner
-	up *Uploader
+	up *Pipeline
 
 	mu     sync.Mutex // guards events and evch
-	events []FinishedUpload
+	events []Finished
 	evch   chan struct{} // closed (and replaced) at each event; nil until needed
 }
 
 const owner = "alice"
 
-func newUEnv(t *testing.T, c *scan.Client, mod ...func(*UploaderConfig)) *uenv {
+func newUEnv(t *testing.T, c *scan.Client, mod ...func(*Config)) *uenv {
 	t.Helper()
 	u := &uenv{env: newEnv(t), sc: &switchScanner{c: c}}
 	u.up = u.newUploader(u.svc, u.bs, mod...)
 	return u
 }
 
-func (u *uenv) newUploader(svc *Service, bs *blobstore.Store, mod ...func(*UploaderConfig)) *Uploader {
+func (u *uenv) newUploader(svc *transfer.Service, bs *blobstore.Store, mod ...func(*Config)) *Pipeline {
 	u.t.Helper()
-	cfg := DefaultUploaderConfig()
-	cfg.OnFinished = func(_ context.Context, f FinishedUpload) {
+	cfg := DefaultConfig()
+	cfg.OnFinished = func(_ context.Context, f Finished) {
 		u.mu.Lock()
 		u.events = append(u.events, f)
 		if u.evch != nil {
@@ -142,7 +143,7 @@ func (u *uenv) newUploader(svc *Service, bs *blobstore.Store, mod ...func(*Uploa
 	for _, m := range mod {
 		m(&cfg)
 	}
-	up, err := NewUploader(cfg, svc, bs, u.sc, testLogger(u.t))
+	up, err := New(cfg, svc, bs, u.sc, testLogger(u.t))
 	if err != nil {
 		u.t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func (u *uenv) newUploader(svc *Service, bs *blobstore.Store, mod ...func(*Uploa
 	return up
 }
 
-func (u *uenv) lastEvent() FinishedUpload {
+func (u *uenv) lastEvent() Finished {
 	u.t.Helper()
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -161,7 +162,7 @@ func (u *uenv) lastEvent() FinishedUpload {
 }
 
 // eventFor waits (a minute at most) until OnFinished reported id and returns its last report.
-func (u *uenv) eventFor(id FileID) FinishedUpload {
+func (u *uenv) eventFor(id transfer.FileID) Finished {
 	u.t.Helper()
 	deadline := time.NewTimer(time.Minute)
 	defer deadline.Stop()
@@ -188,7 +189,7 @@ func (u *uenv) eventFor(id FileID) FinishedUpload {
 }
 
 // hasEvent reports whether OnFinished reported id.
-func (u *uenv) hasEvent(id FileID) bool {
+func (u *uenv) hasEvent(id transfer.FileID) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, ev := range u.events {
@@ -201,7 +202,7 @@ func (u *uenv) hasEvent(id FileID) bool {
 
 // waitVerdict waits (a minute at most) for the background scan's verdict on id through
 // up.WaitVerdict, and returns the file as recorded.
-func (u *uenv) waitVerdict(up *Uploader, id FileID) File {
+func (u *uenv) waitVerdict(up *Pipeline, id transfer.FileID) transfer.File {
 	u.t.Helper()
 	ctx, cancel := context.WithTimeout(u.ctx, time.Minute)
 	defer cancel()
@@ -213,13 +214,13 @@ func (u *uenv) waitVerdict(up *Uploader, id FileID) File {
 	if err != nil {
 		u.t.Fatal(err)
 	}
-	if v == VerdictPending || f.Verdict != v {
+	if v == transfer.VerdictPending || f.Verdict != v {
 		u.t.Fatalf("WaitVerdict gave %s, the file says %s", v, f.Verdict)
 	}
 	return f
 }
 
-func (u *uenv) create(size int) FileID {
+func (u *uenv) create(size int) transfer.FileID {
 	u.t.Helper()
 	id, err := u.up.Create(u.ctx, owner, int64(size), map[string]string{"filename": "report.pdf"})
 	if err != nil {
@@ -229,7 +230,7 @@ func (u *uenv) create(size int) FileID {
 }
 
 // write sends data as one chunk at offset and expects it durable.
-func (u *uenv) write(up *Uploader, id FileID, offset int, data []byte) int {
+func (u *uenv) write(up *Pipeline, id transfer.FileID, offset int, data []byte) int {
 	u.t.Helper()
 	n, err := up.Write(u.ctx, owner, id, int64(offset), newChunk(data).withSum(sum256(data)))
 	if err != nil {
@@ -241,7 +242,7 @@ func (u *uenv) write(up *Uploader, id FileID, offset int, data []byte) int {
 	return int(n)
 }
 
-func (u *uenv) offset(id FileID) int64 {
+func (u *uenv) offset(id transfer.FileID) int64 {
 	u.t.Helper()
 	info, err := u.up.Info(u.ctx, owner, id)
 	if err != nil {
@@ -250,7 +251,7 @@ func (u *uenv) offset(id FileID) int64 {
 	return info.Offset
 }
 
-func (u *uenv) resumeState(id FileID) blobstore.ResumeState {
+func (u *uenv) resumeState(id transfer.FileID) blobstore.ResumeState {
 	u.t.Helper()
 	up, err := u.svc.GetUpload(u.ctx, owner, id)
 	if err != nil {
@@ -265,7 +266,7 @@ func (u *uenv) resumeState(id FileID) blobstore.ResumeState {
 
 // file waits for the verdict of the completed file, returns the file and checks its bytes and
 // SHA-256 against data.
-func (u *uenv) file(id FileID, data []byte) (File, blobstore.Manifest) {
+func (u *uenv) file(id transfer.FileID, data []byte) (transfer.File, blobstore.Manifest) {
 	u.t.Helper()
 	f := u.waitVerdict(u.up, id)
 	want := sha256.Sum256(data)
@@ -322,7 +323,7 @@ func TestUploaderUploads(t *testing.T) {
 				u.write(u.up, id, off, data[off:])
 			}
 			f, _ := u.file(id, data)
-			if f.Verdict != VerdictClean {
+			if f.Verdict != transfer.VerdictClean {
 				t.Fatalf("verdict %s (%s), want clean", f.Verdict, f.VerdictReason)
 			}
 			if ev := u.eventFor(id); tc.size > 0 && !ev.Live {
@@ -349,15 +350,15 @@ func TestUploaderCutThenResume(t *testing.T) {
 	}
 	// A cut with a checksum cannot be verified: rolled back.
 	n2, err := u.up.Write(u.ctx, owner, id, n, newChunk(data[n:]).withSum(sum256(data[n:])).withCut(5000))
-	if !errors.Is(err, ErrChunkIncomplete) || n2 != n {
-		t.Fatalf("cut checksummed chunk: offset %d, err %v; want %d and ErrChunkIncomplete", n2, err, n)
+	if !errors.Is(err, transfer.ErrChunkIncomplete) || n2 != n {
+		t.Fatalf("cut checksummed chunk: offset %d, err %v; want %d and transfer.ErrChunkIncomplete", n2, err, n)
 	}
 	if got := u.offset(id); got != n {
 		t.Fatalf("durable offset %d after the rollback, want %d", got, n)
 	}
 	u.write(u.up, id, int(n), data[n:])
 	f, _ := u.file(id, data)
-	if f.Verdict != VerdictClean {
+	if f.Verdict != transfer.VerdictClean {
 		t.Fatalf("verdict %s", f.Verdict)
 	}
 	if u.eventFor(id).Live {
@@ -376,8 +377,8 @@ func TestUploaderChecksumRollback(t *testing.T) {
 	bad := bytes.Clone(data[off : off+5000])
 	bad[100] ^= 1 // corrupted on the way: the client's checksum is of the good bytes
 	n, err := u.up.Write(u.ctx, owner, id, int64(off), newChunk(bad).withSum(sum256(data[off:off+5000])))
-	if !errors.Is(err, ErrChecksumMismatch) || n != int64(off) {
-		t.Fatalf("bad chunk: offset %d, err %v; want %d and ErrChecksumMismatch", n, err, off)
+	if !errors.Is(err, transfer.ErrChecksumMismatch) || n != int64(off) {
+		t.Fatalf("bad chunk: offset %d, err %v; want %d and transfer.ErrChecksumMismatch", n, err, off)
 	}
 	if got := u.offset(id); got != int64(off) {
 		t.Fatalf("durable offset %d after the rollback, want %d", got, off)
@@ -392,36 +393,9 @@ func TestUploaderChecksumRollback(t *testing.T) {
 	if len(m.Generations) < 2 {
 		t.Fatalf("manifest generations %v: want the rollback's new generation", m.Generations)
 	}
-	if f.Verdict != VerdictClean {
+	if f.Verdict != transfer.VerdictClean {
 		t.Fatalf("verdict %s", f.Verdict)
 	}
-}
-
-// openBlobstore opens a new blobstore over existing disk directories, as a restarted node.
-func openBlobstore(t testing.TB, dirs []string) *blobstore.Store {
-	t.Helper()
-	disks := map[blobstore.DiskID]blobstore.Disk{}
-	var infos []blobstore.DiskInfo
-	for i, dir := range dirs {
-		id := blobstore.DiskID(fmt.Sprintf("d%d", i))
-		d, err := blobstore.NewDirDisk(id, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		disks[id] = d
-		infos = append(infos, blobstore.DiskInfo{ID: id, FreeBytes: 1 << 40})
-	}
-	cfg := blobstore.DefaultConfig()
-	cfg.BlockSize = 256
-	cfg.Layout = "2+1"
-	cfg.MinFreeBytes = 0
-	cmap := blobstore.ClusterMap{Sites: []blobstore.Site{{ID: "s1", Nodes: []blobstore.Node{{ID: "n1", Disks: infos}}}}}
-	bs, err := blobstore.New(cfg, cmap, disks, newTestKeys(t), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bs.Close() })
-	return bs
 }
 
 func TestUploaderRestart(t *testing.T) {
@@ -435,8 +409,8 @@ func TestUploaderRestart(t *testing.T) {
 	u.up.Close() // the process stops: its writers are dropped, nothing is removed
 
 	bs2 := openBlobstore(t, u.dirs)
-	cfg := DefaultConfig()
-	svc2, err := New(cfg, Deps{Store: u.meta, Blobs: NewStoreBlobs(bs2), Hasher: testHasher{}, Logger: testLogger(t), Now: u.clock.Now})
+	cfg := transfer.DefaultConfig()
+	svc2, err := transfer.New(cfg, transfer.Deps{Store: u.meta, Blobs: transfer.NewStoreBlobs(bs2), Hasher: testHasher{}, Logger: testLogger(t), Now: u.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +422,7 @@ func TestUploaderRestart(t *testing.T) {
 	}
 	u.write(up2, id, off, data[off:])
 	f, _ := u.file(id, data)
-	if ev := u.eventFor(id); f.Verdict != VerdictClean || ev.Live {
+	if ev := u.eventFor(id); f.Verdict != transfer.VerdictClean || ev.Live {
 		t.Fatalf("verdict %s, live %v: want clean from a rescan", f.Verdict, ev.Live)
 	}
 }
@@ -470,11 +444,11 @@ func TestUploaderConcurrentWriteLocked(t *testing.T) {
 		done <- result{n, err}
 	}()
 	<-entered
-	if _, err := u.up.Write(u.ctx, owner, id, 0, newChunk(data[:10])); !errors.Is(err, ErrLocked) {
-		t.Errorf("second write: %v, want ErrLocked", err)
+	if _, err := u.up.Write(u.ctx, owner, id, 0, newChunk(data[:10])); !errors.Is(err, transfer.ErrLocked) {
+		t.Errorf("second write: %v, want transfer.ErrLocked", err)
 	}
-	if err := u.up.Terminate(u.ctx, owner, id); !errors.Is(err, ErrLocked) {
-		t.Errorf("terminate during a write: %v, want ErrLocked", err)
+	if err := u.up.Terminate(u.ctx, owner, id); !errors.Is(err, transfer.ErrLocked) {
+		t.Errorf("terminate during a write: %v, want transfer.ErrLocked", err)
 	}
 	if info, err := u.up.Info(u.ctx, owner, id); err != nil || info.Offset != 0 {
 		t.Errorf("info during a write: %+v, %v; want offset 0", info, err)
@@ -509,8 +483,8 @@ func TestAttackWriteToAnotherUsersUploadLeavesItAlone(t *testing.T) {
 	// Bob's PATCH, at the right offset and at a wrong one.
 	for _, at := range []int64{int64(off), 0} {
 		n, err := u.up.Write(u.ctx, "bob", id, at, newChunk(data[off:]))
-		if !errors.Is(err, ErrUploadNotFound) || n != at {
-			t.Fatalf("Bob's write at %d: %d, %v; want ErrUploadNotFound", at, n, err)
+		if !errors.Is(err, transfer.ErrUploadNotFound) || n != at {
+			t.Fatalf("Bob's write at %d: %d, %v; want transfer.ErrUploadNotFound", at, n, err)
 		}
 	}
 	u.up.mu.Lock()
@@ -530,8 +504,8 @@ func TestAttackWriteToAnotherUsersUploadLeavesItAlone(t *testing.T) {
 		done <- err
 	}()
 	<-entered
-	if _, err := u.up.Write(u.ctx, "bob", id, int64(off), newChunk(data[off:])); !errors.Is(err, ErrUploadNotFound) {
-		t.Errorf("Bob's write during Alice's: %v, want ErrUploadNotFound", err)
+	if _, err := u.up.Write(u.ctx, "bob", id, int64(off), newChunk(data[off:])); !errors.Is(err, transfer.ErrUploadNotFound) {
+		t.Errorf("Bob's write during Alice's: %v, want transfer.ErrUploadNotFound", err)
 	}
 	close(slow.release)
 	if err := <-done; err != nil {
@@ -539,7 +513,7 @@ func TestAttackWriteToAnotherUsersUploadLeavesItAlone(t *testing.T) {
 	}
 	u.write(u.up, id, 30000, data[30000:])
 	f, _ := u.file(id, data)
-	if f.Verdict != VerdictClean || !u.eventFor(id).Live {
+	if f.Verdict != transfer.VerdictClean || !u.eventFor(id).Live {
 		t.Fatalf("verdict %s live %v: want clean from the live scan that followed every byte", f.Verdict, u.eventFor(id).Live)
 	}
 }
@@ -569,7 +543,7 @@ func TestUploaderEICAR(t *testing.T) {
 				u.write(up, id, 0, data)
 			}
 			f := u.waitVerdict(up, id)
-			if f.Verdict != VerdictInfected || !f.Quarantined {
+			if f.Verdict != transfer.VerdictInfected || !f.Quarantined {
 				t.Fatalf("verdict %s quarantined %v: want infected, quarantined", f.Verdict, f.Quarantined)
 			}
 			ev := u.eventFor(id)
@@ -578,8 +552,8 @@ func TestUploaderEICAR(t *testing.T) {
 			}
 			// Never served: no send can carry it, so no link can download it.
 			_, err := u.svc.CreateSend(u.ctx, owner, sendOf(id))
-			if !errors.Is(err, ErrFileNotSendable) || errors.Is(err, ErrFileScanning) || Code(err) != "file_not_sendable" {
-				t.Fatalf("send of an infected file: %v (%s), want ErrFileNotSendable", err, Code(err))
+			if !errors.Is(err, transfer.ErrFileNotSendable) || errors.Is(err, transfer.ErrFileScanning) || transfer.Code(err) != "file_not_sendable" {
+				t.Fatalf("send of an infected file: %v (%s), want transfer.ErrFileNotSendable", err, transfer.Code(err))
 			}
 		})
 	}
@@ -600,7 +574,7 @@ func TestUploaderScannerDownThenRescan(t *testing.T) {
 			id := u.create(len(data))
 			u.write(u.up, id, 0, data)
 			f, _ := u.file(id, data)
-			if f.Verdict != VerdictNotScanned || f.VerdictReason != "scanner_down" || f.Verdict.Sendable() {
+			if f.Verdict != transfer.VerdictNotScanned || f.VerdictReason != "scanner_down" || f.Verdict.Sendable() {
 				t.Fatalf("verdict %s (%s): want not_scanned (scanner_down), held", f.Verdict, f.VerdictReason)
 			}
 			if n, err := u.up.RescanHeld(u.ctx); err != nil || n != 0 {
@@ -611,7 +585,7 @@ func TestUploaderScannerDownThenRescan(t *testing.T) {
 				t.Fatalf("rescan: %d, %v; want 1 file", n, err)
 			}
 			f, _ = u.file(id, data)
-			if f.Verdict != VerdictClean || u.lastEvent().File.Verdict != VerdictClean {
+			if f.Verdict != transfer.VerdictClean || u.lastEvent().File.Verdict != transfer.VerdictClean {
 				t.Fatalf("verdict after rescan %s", f.Verdict)
 			}
 		})
@@ -620,14 +594,14 @@ func TestUploaderScannerDownThenRescan(t *testing.T) {
 
 func TestUploaderScanWindows(t *testing.T) {
 	d := startClamd(t)
-	u := newUEnv(t, d.Client(), func(c *UploaderConfig) { c.ScanLimit, c.ScanWindow, c.ScanOverlap = 8192, 4096, 512 })
+	u := newUEnv(t, d.Client(), func(c *Config) { c.ScanLimit, c.ScanWindow, c.ScanOverlap = 8192, 4096, 512 })
 	for _, tc := range []struct {
 		name  string
 		eicar int // offset of EICAR, < 0: none
-		want  Verdict
+		want  transfer.Verdict
 	}{
-		{"clean", -1, VerdictCleanWindows},
-		{"EICAR across a window boundary", 4096 - 30, VerdictInfected},
+		{"clean", -1, transfer.VerdictCleanWindows},
+		{"EICAR across a window boundary", 4096 - 30, transfer.VerdictInfected},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := randomData(20000, 9)
@@ -651,16 +625,16 @@ func TestUploaderBadRequests(t *testing.T) {
 	off := u.write(u.up, id, 0, data[:1000])
 	for _, tc := range []struct {
 		name   string
-		id     FileID
+		id     transfer.FileID
 		offset int64
 		chunk  []byte
 		want   error
 	}{
-		{"offset behind", id, 500, data[500:], ErrOffsetMismatch},
-		{"offset ahead", id, 2000, data[2000:], ErrOffsetMismatch},
-		{"past the length", id, int64(off), append(bytes.Clone(data[off:]), 1, 2, 3), ErrTooLarge},
-		{"unknown upload", "0190a4a0-0000-7000-8000-000000000000", 0, data, ErrUploadNotFound},
-		{"not a UUID", "../etc", 0, data, ErrUploadNotFound},
+		{"offset behind", id, 500, data[500:], transfer.ErrOffsetMismatch},
+		{"offset ahead", id, 2000, data[2000:], transfer.ErrOffsetMismatch},
+		{"past the length", id, int64(off), append(bytes.Clone(data[off:]), 1, 2, 3), transfer.ErrTooLarge},
+		{"unknown upload", "0190a4a0-0000-7000-8000-000000000000", 0, data, transfer.ErrUploadNotFound},
+		{"not a UUID", "../etc", 0, data, transfer.ErrUploadNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, err := u.up.Write(u.ctx, owner, tc.id, tc.offset, newChunk(tc.chunk))
@@ -675,7 +649,7 @@ func TestUploaderBadRequests(t *testing.T) {
 			}
 		})
 	}
-	if _, err := u.up.Write(u.ctx, "mallory", id, int64(off), newChunk(data[off:])); !errors.Is(err, ErrUploadNotFound) {
+	if _, err := u.up.Write(u.ctx, "mallory", id, int64(off), newChunk(data[off:])); !errors.Is(err, transfer.ErrUploadNotFound) {
 		t.Fatalf("another owner's write: %v", err)
 	}
 	st := u.resumeState(id)
@@ -689,13 +663,13 @@ func TestUploaderBadRequests(t *testing.T) {
 		md   map[string]string
 		want error
 	}{
-		{"too large", u.up.MaxSize(owner) + 1, map[string]string{"filename": "a"}, ErrTooLarge},
-		{"no name", 10, map[string]string{}, ErrInvalidFileName},
-		{"traversal", 10, map[string]string{"filename": "../../etc/passwd"}, ErrInvalidFileName},
-		{"RTL override", 10, map[string]string{"filename": "invoice\u202Efdp.exe"}, ErrInvalidFileName},
-		{"control in metadata", 10, map[string]string{"filename": "a", "x": "a\nb"}, ErrInvalidMetadata},
-		{"traversing folder", 10, map[string]string{"filename": "a", MetadataRelativePath: "../a"}, ErrInvalidFileName},
-		{"folder of another file", 10, map[string]string{"filename": "a", MetadataRelativePath: "d/b"}, ErrInvalidFileName},
+		{"too large", u.up.MaxSize(owner) + 1, map[string]string{"filename": "a"}, transfer.ErrTooLarge},
+		{"no name", 10, map[string]string{}, transfer.ErrInvalidFileName},
+		{"traversal", 10, map[string]string{"filename": "../../etc/passwd"}, transfer.ErrInvalidFileName},
+		{"RTL override", 10, map[string]string{"filename": "invoice\u202Efdp.exe"}, transfer.ErrInvalidFileName},
+		{"control in metadata", 10, map[string]string{"filename": "a", "x": "a\nb"}, transfer.ErrInvalidMetadata},
+		{"traversing folder", 10, map[string]string{"filename": "a", transfer.MetadataRelativePath: "../a"}, transfer.ErrInvalidFileName},
+		{"folder of another file", 10, map[string]string{"filename": "a", transfer.MetadataRelativePath: "d/b"}, transfer.ErrInvalidFileName},
 	} {
 		t.Run("create "+tc.name, func(t *testing.T) {
 			if _, err := u.up.Create(u.ctx, owner, tc.size, tc.md); !errors.Is(err, tc.want) {
@@ -725,7 +699,7 @@ func TestUploaderTerminate(t *testing.T) {
 				u.up.Close()
 				u.up = u.newUploader(u.svc, u.bs)
 			}
-			if err := u.up.Terminate(u.ctx, "mallory", id); !errors.Is(err, ErrUploadNotFound) {
+			if err := u.up.Terminate(u.ctx, "mallory", id); !errors.Is(err, transfer.ErrUploadNotFound) {
 				t.Fatalf("another owner's terminate: %v", err)
 			}
 			if err := u.up.Terminate(u.ctx, owner, id); err != nil {
@@ -734,10 +708,10 @@ func TestUploaderTerminate(t *testing.T) {
 			if n := countFiles(t, u.dirs, id); n != 0 {
 				t.Fatalf("%d files left after terminate", n)
 			}
-			if _, err := u.up.Info(u.ctx, owner, id); !errors.Is(err, ErrUploadNotFound) {
+			if _, err := u.up.Info(u.ctx, owner, id); !errors.Is(err, transfer.ErrUploadNotFound) {
 				t.Fatalf("info after terminate: %v", err)
 			}
-			if _, err := u.up.Write(u.ctx, owner, id, 2345, newChunk(data[2345:])); !errors.Is(err, ErrUploadNotFound) {
+			if _, err := u.up.Write(u.ctx, owner, id, 2345, newChunk(data[2345:])); !errors.Is(err, transfer.ErrUploadNotFound) {
 				t.Fatalf("write after terminate: %v", err)
 			}
 		})
@@ -748,7 +722,7 @@ func TestUploaderCrashBeforeFirstRecord(t *testing.T) {
 	u := newUEnv(t, nil)
 	// An orphan: the blobstore file was created and written, the process died before the
 	// upload record existed.
-	orphan := FileID("0190a4a0-1111-7000-8000-000000000001")
+	orphan := transfer.FileID("0190a4a0-1111-7000-8000-000000000001")
 	w, err := u.bs.Create(u.ctx, blobstore.FileID(orphan))
 	if err != nil {
 		t.Fatal(err)
@@ -784,7 +758,8 @@ func TestUploaderCrashBeforeFirstRecord(t *testing.T) {
 	u.file(live, data)
 }
 
-// transfer must not import httpd (the tus adapter lives there and imports transfer).
+// upload must not import httpd (the tus adapter lives there and imports upload); TestDeps
+// checks the whole import graph, this the package's own imports.
 func TestUploaderNoHTTPImport(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {
@@ -792,13 +767,13 @@ func TestUploaderNoHTTPImport(t *testing.T) {
 	}
 	for _, imp := range pkg.Imports {
 		if imp == "valise/httpd" || strings.HasPrefix(imp, "valise/httpd/") {
-			t.Errorf("transfer imports %s", imp)
+			t.Errorf("upload imports %s", imp)
 		}
 	}
 }
 
 func TestUploaderEvictedWritersResume(t *testing.T) {
-	u := newUEnv(t, nil, func(c *UploaderConfig) { c.MaxOpenWriters = 1 })
+	u := newUEnv(t, nil, func(c *Config) { c.MaxOpenWriters = 1 })
 	a, b := randomData(6000, 14), randomData(7000, 15)
 	ida, idb := u.create(len(a)), u.create(len(b))
 	offA, offB := 0, 0
@@ -817,12 +792,12 @@ func TestUploaderExpired(t *testing.T) {
 	data := randomData(3000, 16)
 	id := u.create(len(data))
 	u.write(u.up, id, 0, data[:1000])
-	u.clock.Advance(DefaultConfig().UploadTTL + time.Minute)
-	if _, err := u.up.Info(u.ctx, owner, id); !errors.Is(err, ErrUploadExpired) {
-		t.Fatalf("info: %v, want ErrUploadExpired", err)
+	u.clock.Advance(transfer.DefaultConfig().UploadTTL + time.Minute)
+	if _, err := u.up.Info(u.ctx, owner, id); !errors.Is(err, transfer.ErrUploadExpired) {
+		t.Fatalf("info: %v, want transfer.ErrUploadExpired", err)
 	}
-	if _, err := u.up.Write(u.ctx, owner, id, 1000, newChunk(data[1000:])); !errors.Is(err, ErrUploadExpired) {
-		t.Fatalf("write: %v, want ErrUploadExpired", err)
+	if _, err := u.up.Write(u.ctx, owner, id, 1000, newChunk(data[1000:])); !errors.Is(err, transfer.ErrUploadExpired) {
+		t.Fatalf("write: %v, want transfer.ErrUploadExpired", err)
 	}
 	if err := u.up.Terminate(u.ctx, owner, id); err != nil {
 		t.Fatalf("terminate an expired upload: %v", err)
@@ -835,23 +810,23 @@ func TestUploaderExpired(t *testing.T) {
 func TestUploaderConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		mod  func(*UploaderConfig)
+		mod  func(*Config)
 		ok   bool
 	}{
-		{"defaults", func(*UploaderConfig) {}, true},
-		{"tiny buffer", func(c *UploaderConfig) { c.BufferSize = 100 }, false},
-		{"negative writers", func(c *UploaderConfig) { c.MaxOpenWriters = -1 }, false},
-		{"no persist timeout", func(c *UploaderConfig) { c.PersistTimeout = 0 }, false},
-		{"scan limit past clamd's", func(c *UploaderConfig) { c.ScanLimit = scan.MaxScannable + 1 }, false},
-		{"window past the limit", func(c *UploaderConfig) { c.ScanLimit, c.ScanWindow = 1000, 2000 }, false},
-		{"negative tee", func(c *UploaderConfig) { c.TeeBuffer = -1 }, false},
-		{"no scan worker", func(c *UploaderConfig) { c.ScanWorkers = 0 }, false},
-		{"too many scan workers", func(c *UploaderConfig) { c.ScanWorkers = 65 }, false},
-		{"no live grace", func(c *UploaderConfig) { c.LiveGrace = 0 }, true},
-		{"negative live grace", func(c *UploaderConfig) { c.LiveGrace = -time.Millisecond }, false},
+		{"defaults", func(*Config) {}, true},
+		{"tiny buffer", func(c *Config) { c.BufferSize = 100 }, false},
+		{"negative writers", func(c *Config) { c.MaxOpenWriters = -1 }, false},
+		{"no persist timeout", func(c *Config) { c.PersistTimeout = 0 }, false},
+		{"scan limit past clamd's", func(c *Config) { c.ScanLimit = scan.MaxScannable + 1 }, false},
+		{"window past the limit", func(c *Config) { c.ScanLimit, c.ScanWindow = 1000, 2000 }, false},
+		{"negative tee", func(c *Config) { c.TeeBuffer = -1 }, false},
+		{"no scan worker", func(c *Config) { c.ScanWorkers = 0 }, false},
+		{"too many scan workers", func(c *Config) { c.ScanWorkers = 65 }, false},
+		{"no live grace", func(c *Config) { c.LiveGrace = 0 }, true},
+		{"negative live grace", func(c *Config) { c.LiveGrace = -time.Millisecond }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultUploaderConfig()
+			c := DefaultConfig()
 			tc.mod(&c)
 			if err := c.Validate(); (err == nil) != tc.ok {
 				t.Fatalf("Validate = %v, want ok %v", err, tc.ok)
@@ -860,24 +835,9 @@ func TestUploaderConfigValidate(t *testing.T) {
 	}
 }
 
-func TestUploaderErrorCodes(t *testing.T) {
-	for err, code := range map[error]string{
-		ErrLocked:           "upload_locked",
-		ErrChecksumMismatch: "checksum_mismatch",
-		ErrChunkIncomplete:  "chunk_incomplete",
-		ErrFileScanning:     "file_scanning",
-		&FileNotSendableError{Verdict: VerdictPending}:    "file_scanning",
-		&FileNotSendableError{Verdict: VerdictNotScanned}: "file_not_sendable",
-	} {
-		if got := Code(fmt.Errorf("write: %w", err)); got != code {
-			t.Errorf("Code(%v) = %q, want %q", err, got, code)
-		}
-	}
-}
-
 // failingMeta fails the next n proposals of one audit action, as a lost leadership would.
 type failingMeta struct {
-	Metadata
+	transfer.Metadata
 	action string
 	n      atomic.Int32
 }
@@ -899,7 +859,7 @@ func TestUploaderMetadataFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fm := &failingMeta{action: tc.action}
-			u := &uenv{env: newEnv(t, func(_ *Config, d *Deps) { fm.Metadata = d.Store; d.Store = fm }), sc: &switchScanner{}}
+			u := &uenv{env: newEnv(t, func(d *transfer.Deps) { fm.Metadata = d.Store; d.Store = fm }), sc: &switchScanner{}}
 			u.up = u.newUploader(u.svc, u.bs)
 			data := randomData(12000, 17)
 			id := u.create(len(data))
@@ -929,7 +889,7 @@ func TestUploaderMetadataFailures(t *testing.T) {
 				u.write(u.up, id, off, data[off:])
 			}
 			u.file(id, data)
-			if ev := u.eventFor(id); ev.File.Verdict != VerdictNotScanned {
+			if ev := u.eventFor(id); ev.File.Verdict != transfer.VerdictNotScanned {
 				t.Fatalf("event for %s: verdict %s, want not_scanned (no scanner)", id, ev.File.Verdict)
 			}
 		})

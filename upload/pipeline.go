@@ -1,4 +1,4 @@
-package transfer
+package upload
 
 import (
 	"context"
@@ -11,31 +11,14 @@ import (
 	"time"
 
 	"valise/blobstore"
-	"valise/raftfsm"
 	"valise/scan"
+	"valise/transfer"
 )
 
-// The Uploader is the production backend of tus uploads (httpd/tus.Backend, through a thin
-// adapter in httpd, since transfer never imports httpd). Its errors map one to one onto the
-// tus ones, in that adapter's one mapping function:
-//
-//	ErrUploadNotFound                       → tus.ErrNotFound         404
-//	ErrUploadExpired                        → tus.ErrExpired          410
-//	ErrOffsetMismatch                       → tus.ErrOffsetMismatch   409
-//	ErrChecksumMismatch                     → tus.ErrChecksumMismatch 460
-//	ErrChunkIncomplete                      → tus.ErrIncomplete       400
-//	ErrTooLarge, ErrQuotaExceeded           → tus.ErrTooLarge         413
-//	ErrLocked                               → tus.ErrLocked           423
-//	ErrInvalidFileName, ErrInvalidMetadata  → tus.ErrBadMetadata      400
-//
-// Verify errors of the chunk come back wrapped, unchanged: the adapter's chunk may return
-// either tus's or transfer's sentinels from Verify. Anything else is a storage or metadata
-// error (500, or 503 for raftfsm.ErrNotLeader).
-
-// UploadChunk is the body of one tus PATCH on its way to Uploader.Write; it has the shape of
+// Chunk is the body of one tus PATCH on its way to Pipeline.Write; it has the shape of
 // httpd/tus.Chunk. It is valid only during the Write that received it and is read by that
 // Write's goroutine only.
-type UploadChunk interface {
+type Chunk interface {
 	// Read reads the next bytes of the chunk: io.EOF at its clean end, or the transport's
 	// error (client cut, deadline). It never returns bytes past the upload's length (it
 	// returns an error wrapping ErrTooLarge instead), although Write checks that too.
@@ -59,8 +42,8 @@ type Scanner interface {
 
 var _ Scanner = (*scan.Daemon)(nil)
 
-// UploaderConfig tunes the Uploader.
-type UploaderConfig struct {
+// Config tunes the Pipeline.
+type Config struct {
 	// BufferSize is the size of the reused buffers a retried last chunk is compared with the
 	// stored file through (a Write streams its chunk straight into the blobstore writer's
 	// stripe buffers).
@@ -105,14 +88,14 @@ type UploaderConfig struct {
 	// caller's cue to tell the sender (the node mails through notify). It is called on the
 	// goroutine of Write, of a background scan or of RescanHeld (never two calls for one
 	// verdict) and must not block for long.
-	OnFinished func(ctx context.Context, f FinishedUpload) `toml:"-"`
+	OnFinished func(ctx context.Context, f Finished) `toml:"-"`
 }
 
-// DefaultUploaderConfig returns the defaults: 256 KiB buffers, 4 open writers idle for at
+// DefaultConfig returns the defaults: 256 KiB buffers, 4 open writers idle for at
 // most 10 minutes, one minute to persist, 30 minutes to scan, one background rescan at a
 // time, 20 ms for a live verdict to come with the last PATCH.
-func DefaultUploaderConfig() UploaderConfig {
-	return UploaderConfig{
+func DefaultConfig() Config {
+	return Config{
 		BufferSize:     256 << 10,
 		MaxOpenWriters: 4,
 		IdleWriter:     10 * time.Minute,
@@ -125,7 +108,7 @@ func DefaultUploaderConfig() UploaderConfig {
 }
 
 // Validate checks c.
-func (c *UploaderConfig) Validate() error {
+func (c *Config) Validate() error {
 	switch {
 	case c.BufferSize < 4<<10 || c.BufferSize > 16<<20:
 		return fmt.Errorf("uploader config: buffer_size %d out of 4 KiB..16 MiB", c.BufferSize)
@@ -147,12 +130,12 @@ func (c *UploaderConfig) Validate() error {
 	return nil
 }
 
-// FinishedUpload tells what became of a file once scanned.
-type FinishedUpload struct {
+// Finished tells what became of a file once scanned.
+type Finished struct {
 	// File is the file as recorded (Manifest included: never log it). File.Verdict says
 	// what flows: VerdictInfected means quarantined, tell the sender; VerdictNotScanned
 	// means held until RescanHeld scans it. It is never VerdictPending.
-	File File
+	File transfer.File
 	// Signature is the signature clamd matched, for an infected file.
 	Signature string
 	// Live says the verdict came from the scan that followed the upload's stream; false:
@@ -160,12 +143,12 @@ type FinishedUpload struct {
 	Live bool
 	// Sends are the sends waiting for the antivirus that this verdict released (mail their
 	// invitations) or cancelled (tell the sender).
-	Sends []Settled
+	Sends []transfer.Settled
 }
 
-// UploadInfo is an upload's durable state (tus HEAD).
-type UploadInfo struct {
-	ID FileID
+// Info is an upload's durable state (tus HEAD).
+type Info struct {
+	ID transfer.FileID
 	// Offset is the durable offset; it equals Length once complete.
 	Offset int64
 	// Length is the declared size.
@@ -178,7 +161,7 @@ type UploadInfo struct {
 	Complete bool
 }
 
-// Uploader streams tus uploads into the blobstore and through clamd, with their progress
+// Pipeline streams tus uploads into the blobstore and through clamd, with their progress
 // recorded through the Service. Its methods are safe for concurrent use; Writes on one
 // upload are exclusive (ErrLocked). Close it to release the writers it keeps open and to stop
 // its background scans.
@@ -188,8 +171,8 @@ type UploadInfo struct {
 // LiveGrace, and otherwise as VerdictPending (never sendable, ErrFileScanning); a background
 // job then gives it its verdict: the live scan's, awaited, or a rescan from the stored blocks
 // (ScanWorkers at a time). WaitVerdict blocks until a file has its verdict. Pending files
-// left by a stop are queued again by the next Uploader (NewUploader reads them), and by
-// RescanHeld for any this Uploader does not follow.
+// left by a stop are queued again by the next Pipeline (New reads them), and by
+// RescanHeld for any this Pipeline does not follow.
 //
 // Durability: a chunk is acknowledged only once its blobstore checkpoint is recorded through
 // Raft (RecordProgress). After a crash anywhere before that, the upload resumes from the
@@ -200,11 +183,11 @@ type UploadInfo struct {
 // state like any other; record releases them (ReleaseStaged) once the file is recorded.
 // Without a crash, a failed CompleteUpload is retried when the client resends the last chunk
 // (checked against the stored bytes).
-type Uploader struct {
-	cfg     UploaderConfig
-	svc     *Service         // never nil
-	blobs   *blobstore.Store // never nil
-	scanner Scanner          // may be nil: no scanner, every file held
+type Pipeline struct {
+	cfg     Config
+	svc     *transfer.Service // never nil
+	blobs   *blobstore.Store  // never nil
+	scanner Scanner           // may be nil: no scanner, every file held
 	logger  *slog.Logger
 	bufs    sync.Pool // *[]byte of cfg.BufferSize
 
@@ -212,25 +195,25 @@ type Uploader struct {
 	cancel context.CancelFunc
 
 	mu     sync.Mutex // guards busy, open and closed
-	busy   map[FileID]bool
-	open   map[FileID]*openUpload // writers between PATCHes; none of them busy
+	busy   map[transfer.FileID]bool
+	open   map[transfer.FileID]*openUpload // writers between PATCHes; none of them busy
 	closed bool
 
 	rescanMu sync.Mutex // held by the one RescanHeld running
 
-	// Background scans (uploader_scan.go).
-	wg      sync.WaitGroup // the background goroutines: scan workers, live waits
-	running atomic.Int32   // background goroutines not yet returned (tests look)
-	qmu     sync.Mutex     // guards stopped, queue, tracked and settled
-	stopped bool           // Close began: no background goroutine starts any more
-	queue   []FileID       // pending files waiting for a rescan worker, oldest first
-	tracked map[FileID]bool
+	// Background scans (scan.go).
+	wg      sync.WaitGroup    // the background goroutines: scan workers, live waits
+	running atomic.Int32      // background goroutines not yet returned (tests look)
+	qmu     sync.Mutex        // guards stopped, queue, tracked and settled
+	stopped bool              // Close began: no background goroutine starts any more
+	queue   []transfer.FileID // pending files waiting for a rescan worker, oldest first
+	tracked map[transfer.FileID]bool
 	settled chan struct{} // closed (and replaced) whenever a verdict is recorded
 	wake    chan struct{} // capacity 1: a file was queued
 }
 
 // openUpload is an upload's writer kept between PATCHes, owned by whoever took it from
-// Uploader.open (a Write, Terminate, Close or the eviction).
+// Pipeline.open (a Write, Terminate, Close or the eviction).
 type openUpload struct {
 	w      *blobstore.Writer
 	offset int64 // durable offset the writer is at
@@ -271,27 +254,27 @@ func (o *openUpload) dropTee() {
 	}
 }
 
-// NewUploader returns an Uploader storing into blobs and recording through svc, and starts
+// New returns an Pipeline storing into blobs and recording through svc, and starts
 // its background scans: ScanWorkers workers, and the rescan of the files left pending in the
 // local metadata (by a stop, a crash). scanner may be nil: every file is then held as not
 // scanned (scanner_down). logger nil discards. Close stops it.
-func NewUploader(cfg UploaderConfig, svc *Service, blobs *blobstore.Store, scanner Scanner, logger *slog.Logger) (*Uploader, error) {
+func New(cfg Config, svc *transfer.Service, blobs *blobstore.Store, scanner Scanner, logger *slog.Logger) (*Pipeline, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if svc == nil || blobs == nil {
-		return nil, errors.New("transfer: NewUploader needs a Service and a blobstore")
+		return nil, errors.New("upload: New needs a transfer.Service and a blobstore")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	u := &Uploader{
+	u := &Pipeline{
 		cfg: cfg, svc: svc, blobs: blobs, scanner: scanner,
 		logger: logger.With("component", "uploader"),
 		base:   base, cancel: cancel,
-		busy: map[FileID]bool{}, open: map[FileID]*openUpload{},
-		tracked: map[FileID]bool{}, settled: make(chan struct{}), wake: make(chan struct{}, 1),
+		busy: map[transfer.FileID]bool{}, open: map[transfer.FileID]*openUpload{},
+		tracked: map[transfer.FileID]bool{}, settled: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
 	u.bufs.New = func() any { b := make([]byte, cfg.BufferSize); return &b }
 	u.startScanWorkers()
@@ -303,13 +286,13 @@ func NewUploader(cfg UploaderConfig, svc *Service, blobs *blobstore.Store, scann
 
 // Close closes the writers kept open (their uploads resume from their recorded state), stops
 // the live scans and the background scans and waits for them: the files they were scanning
-// stay pending, for the next Uploader. Writes still running finish (a file they complete
+// stay pending, for the next Pipeline. Writes still running finish (a file they complete
 // stays pending too); their writers are then closed.
-func (u *Uploader) Close() error {
+func (u *Pipeline) Close() error {
 	u.mu.Lock()
 	u.closed = true
 	open := u.open
-	u.open = map[FileID]*openUpload{}
+	u.open = map[transfer.FileID]*openUpload{}
 	u.mu.Unlock()
 	for _, o := range open {
 		o.close()
@@ -324,10 +307,10 @@ func (u *Uploader) Close() error {
 }
 
 // MaxSize returns the largest upload principal may declare: the policy's MaxFileSize.
-func (u *Uploader) MaxSize(principal string) int64 { return u.svc.policy().MaxFileSize }
+func (u *Pipeline) MaxSize(principal string) int64 { return u.svc.Policy().MaxFileSize }
 
 // lock marks id busy; false when it already is.
-func (u *Uploader) lock(id FileID) bool {
+func (u *Pipeline) lock(id transfer.FileID) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.busy[id] {
@@ -337,14 +320,14 @@ func (u *Uploader) lock(id FileID) bool {
 	return true
 }
 
-func (u *Uploader) unlock(id FileID) {
+func (u *Pipeline) unlock(id transfer.FileID) {
 	u.mu.Lock()
 	delete(u.busy, id)
 	u.mu.Unlock()
 }
 
 // take removes id's open writer from the map and returns it (nil: none).
-func (u *Uploader) take(id FileID) *openUpload {
+func (u *Pipeline) take(id transfer.FileID) *openUpload {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	o := u.open[id]
@@ -354,7 +337,7 @@ func (u *Uploader) take(id FileID) *openUpload {
 
 // keep puts o back as id's open writer, closing the writers idle too long or beyond
 // MaxOpenWriters, least recently used first.
-func (u *Uploader) keep(id FileID, o *openUpload) {
+func (u *Pipeline) keep(id transfer.FileID, o *openUpload) {
 	if o == nil {
 		return
 	}
@@ -373,7 +356,7 @@ func (u *Uploader) keep(id FileID, o *openUpload) {
 			}
 		}
 		for len(u.open) > u.cfg.MaxOpenWriters {
-			var lru FileID
+			var lru transfer.FileID
 			for vid, v := range u.open {
 				if v.done == nil && (lru == "" || v.used.Before(u.open[lru].used)) {
 					lru = vid
@@ -405,17 +388,17 @@ func fileName(md map[string]string) string {
 // creates the blobstore file with the same ID and records its first resume state. An upload
 // of length 0 is complete before Create returns (its verdict pending, scanned in the
 // background).
-func (u *Uploader) Create(ctx context.Context, principal string, length int64, metadata map[string]string) (FileID, error) {
+func (u *Pipeline) Create(ctx context.Context, principal string, length int64, metadata map[string]string) (transfer.FileID, error) {
 	up, err := u.svc.CreateUpload(ctx, principal, fileName(metadata), length, metadata)
 	if err != nil {
 		return "", err
 	}
 	id := up.ID
 	if !u.lock(id) {
-		return "", fmt.Errorf("create upload %s: %w", id, ErrLocked) // a fresh ID: cannot happen
+		return "", fmt.Errorf("create upload %s: %w", id, transfer.ErrLocked) // a fresh ID: cannot happen
 	}
 	defer u.unlock(id)
-	fail := func(err error) (FileID, error) {
+	fail := func(err error) (transfer.FileID, error) {
 		cctx, cancel := u.persistCtx(ctx)
 		defer cancel()
 		if cerr := u.svc.CancelUpload(cctx, principal, id); cerr != nil {
@@ -458,24 +441,24 @@ func (u *Uploader) Create(ctx context.Context, principal string, length int64, m
 
 // Info returns the principal's upload as last made durable (tus HEAD); a completed upload
 // reports Offset == Length. ErrUploadNotFound, ErrUploadExpired.
-func (u *Uploader) Info(ctx context.Context, principal string, id FileID) (UploadInfo, error) {
+func (u *Pipeline) Info(ctx context.Context, principal string, id transfer.FileID) (Info, error) {
 	up, err := u.svc.GetUpload(ctx, principal, id)
-	if errors.Is(err, ErrUploadNotFound) {
+	if errors.Is(err, transfer.ErrUploadNotFound) {
 		f, ferr := u.svc.GetFile(ctx, principal, id)
 		if ferr != nil {
-			return UploadInfo{}, err
+			return Info{}, err
 		}
-		return UploadInfo{ID: id, Offset: f.Size, Length: f.Size, Metadata: map[string]string{"filename": f.Name}, Complete: true}, nil
+		return Info{ID: id, Offset: f.Size, Length: f.Size, Metadata: map[string]string{"filename": f.Name}, Complete: true}, nil
 	}
 	if err != nil {
-		return UploadInfo{}, err
+		return Info{}, err
 	}
-	return UploadInfo{ID: id, Offset: up.Offset, Length: up.Size, Expires: up.Expires, Metadata: up.Metadata}, nil
+	return Info{ID: id, Offset: up.Offset, Length: up.Size, Expires: up.Expires, Metadata: up.Metadata}, nil
 }
 
 // persistCtx is the context of the steps that must finish once bytes were received: it
 // outlives the request's cancellation, bounded by PersistTimeout.
-func (u *Uploader) persistCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+func (u *Pipeline) persistCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), u.cfg.PersistTimeout)
 }
 
@@ -491,20 +474,20 @@ func (u *Uploader) persistCtx(ctx context.Context) (context.Context, context.Can
 // returns, with the live scan's verdict when that scan followed the whole upload and answers
 // within LiveGrace, and otherwise with VerdictPending: it never waits for a rescan, nor for
 // clamd beyond LiveGrace. The background scan records the verdict later (WaitVerdict).
-func (u *Uploader) Write(ctx context.Context, principal string, id FileID, offset int64, chunk UploadChunk) (int64, error) {
+func (u *Pipeline) Write(ctx context.Context, principal string, id transfer.FileID, offset int64, chunk Chunk) (int64, error) {
 	// Whose upload it is comes first: another user's Write must neither lock the upload
 	// (its owner's PATCHes would get ErrLocked) nor take and close its open writer (its live
 	// scan, or a committed file waiting for its record, would be lost).
-	if !u.svc.ownsUploadOrFile(principal, id) {
-		return offset, ErrUploadNotFound
+	if !u.svc.OwnsUploadOrFile(principal, id) {
+		return offset, transfer.ErrUploadNotFound
 	}
 	if !u.lock(id) {
-		return offset, fmt.Errorf("write %s: %w", id, ErrLocked)
+		return offset, fmt.Errorf("write %s: %w", id, transfer.ErrLocked)
 	}
 	defer u.unlock(id)
 	up, err := u.svc.GetUpload(ctx, principal, id)
 	if err != nil {
-		if errors.Is(err, ErrUploadNotFound) {
+		if errors.Is(err, transfer.ErrUploadNotFound) {
 			if o := u.take(id); o != nil {
 				o.close() // the upload became a file or was cancelled: its writer is of no use
 			}
@@ -515,7 +498,7 @@ func (u *Uploader) Write(ctx context.Context, principal string, id FileID, offse
 	o := u.take(id)
 	if up.Offset != offset {
 		u.keep(id, o)
-		return up.Offset, fmt.Errorf("write %s at %d: %w: the upload is at %d", id, offset, ErrOffsetMismatch, up.Offset)
+		return up.Offset, fmt.Errorf("write %s at %d: %w: the upload is at %d", id, offset, transfer.ErrOffsetMismatch, up.Offset)
 	}
 	if o != nil && o.done != nil && o.offset == up.Offset {
 		return u.finishCommitted(ctx, principal, up, o, chunk)
@@ -545,7 +528,7 @@ func (u *Uploader) Write(ctx context.Context, principal string, id FileID, offse
 	switch {
 	case overflow:
 		u.rollback(pctx, o, up)
-		return offset, fmt.Errorf("write %s at %d: %w: the chunk runs past the upload's %d bytes", id, offset, ErrTooLarge, up.Size)
+		return offset, fmt.Errorf("write %s at %d: %w: the chunk runs past the upload's %d bytes", id, offset, transfer.ErrTooLarge, up.Size)
 	case verr != nil:
 		u.rollback(pctx, o, up)
 		return offset, fmt.Errorf("write %s at %d: chunk rolled back: %w", id, offset, verr)
@@ -598,7 +581,7 @@ func (u *Uploader) Write(ctx context.Context, principal string, id FileID, offse
 // bytes are copied once, from the connection's TLS buffer, and the live scan copies them from
 // there into its own ring (which never blocks). overflow says the chunk held more; rerr is the
 // chunk's read error (not io.EOF), werr the writer's.
-func (u *Uploader) stream(ctx context.Context, o *openUpload, limit int64, chunk UploadChunk) (written int64, overflow bool, rerr, werr error) {
+func (u *Pipeline) stream(ctx context.Context, o *openUpload, limit int64, chunk Chunk) (written int64, overflow bool, rerr, werr error) {
 	sr := &streamReader{ctx: ctx, chunk: chunk, limit: limit, tee: o.tee}
 	_, err := o.w.ReadFrom(sr)
 	if err == nil || errors.Is(err, errStreamStop) {
@@ -616,7 +599,7 @@ var errStreamStop = errors.New("stream stopped")
 // records why it stopped.
 type streamReader struct {
 	ctx      context.Context
-	chunk    UploadChunk
+	chunk    Chunk
 	tee      *scan.StreamScanner // nil: no live scan
 	limit    int64
 	written  int64
@@ -651,7 +634,7 @@ func (r *streamReader) Read(p []byte) (int, error) {
 		return n, nil
 	case err == io.EOF:
 		return n, io.EOF
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, transfer.ErrTooLarge):
 		r.overflow = true
 		return n, errStreamStop
 	}
@@ -660,7 +643,7 @@ func (r *streamReader) Read(p []byte) (int, error) {
 }
 
 // durableOffset re-reads the upload's offset after a failed record, fallback when unknown.
-func (u *Uploader) durableOffset(ctx context.Context, principal string, id FileID, fallback int64) int64 {
+func (u *Pipeline) durableOffset(ctx context.Context, principal string, id transfer.FileID, fallback int64) int64 {
 	if up, err := u.svc.GetUpload(ctx, principal, id); err == nil {
 		return up.Offset
 	}
@@ -669,19 +652,19 @@ func (u *Uploader) durableOffset(ctx context.Context, principal string, id FileI
 
 // writeCompleted answers a Write to an upload that is no more: when it became the
 // principal's file and offset is its size, the empty chunk the client may send is fine.
-func (u *Uploader) writeCompleted(ctx context.Context, principal string, id FileID, offset int64, chunk UploadChunk, notFound error) (int64, error) {
+func (u *Pipeline) writeCompleted(ctx context.Context, principal string, id transfer.FileID, offset int64, chunk Chunk, notFound error) (int64, error) {
 	f, err := u.svc.GetFile(ctx, principal, id)
 	if err != nil {
 		return offset, notFound
 	}
 	if offset != f.Size {
-		return f.Size, fmt.Errorf("write %s at %d: %w: the upload is complete at %d", id, offset, ErrOffsetMismatch, f.Size)
+		return f.Size, fmt.Errorf("write %s at %d: %w: the upload is complete at %d", id, offset, transfer.ErrOffsetMismatch, f.Size)
 	}
 	var one [1]byte
 	n, _ := chunk.Read(one[:])
 	chunk.Verify()
 	if n > 0 {
-		return f.Size, fmt.Errorf("write %s: %w: the upload is complete", id, ErrTooLarge)
+		return f.Size, fmt.Errorf("write %s: %w: the upload is complete", id, transfer.ErrTooLarge)
 	}
 	return f.Size, nil
 }
@@ -689,7 +672,7 @@ func (u *Uploader) writeCompleted(ctx context.Context, principal string, id File
 // openWriter opens a writer at the upload's durable offset: Resume from its recorded state;
 // with no state at all (the process stopped between the blobstore Create and the first
 // record), whatever was staged is removed and the file created again.
-func (u *Uploader) openWriter(ctx context.Context, up Upload) (*openUpload, error) {
+func (u *Pipeline) openWriter(ctx context.Context, up transfer.Upload) (*openUpload, error) {
 	bid := blobstore.FileID(up.ID)
 	if len(up.ResumeState) == 0 {
 		if up.Offset != 0 {
@@ -721,7 +704,7 @@ func (u *Uploader) openWriter(ctx context.Context, up Upload) (*openUpload, erro
 // rollback discards what the writer took since up's recorded state: the writer is closed
 // and resumed from that state at once (blobstore moves to a new write generation, and
 // truncates the shards), and the live scan, which saw the discarded bytes, is dropped.
-func (u *Uploader) rollback(ctx context.Context, o *openUpload, up Upload) {
+func (u *Pipeline) rollback(ctx context.Context, o *openUpload, up transfer.Upload) {
 	o.close()
 	n, err := u.openWriter(ctx, up)
 	if err != nil {
@@ -734,17 +717,14 @@ func (u *Uploader) rollback(ctx context.Context, o *openUpload, up Upload) {
 // Terminate deletes the principal's upload and its bytes (tus DELETE): CancelUpload, then the
 // writer's Abort or the shards named by its resume state (the tombstone CancelUpload leaves
 // lets the sweep finish if this fails). ErrUploadNotFound, ErrLocked while a Write runs.
-func (u *Uploader) Terminate(ctx context.Context, principal string, id FileID) error {
+func (u *Pipeline) Terminate(ctx context.Context, principal string, id transfer.FileID) error {
 	if !u.lock(id) {
-		return fmt.Errorf("terminate %s: %w", id, ErrLocked)
+		return fmt.Errorf("terminate %s: %w", id, transfer.ErrLocked)
 	}
 	defer u.unlock(id)
-	if !parseID(string(id)) {
-		return ErrUploadNotFound
-	}
-	var up Upload
-	if _, err := u.svc.getJSON(uploadKey(id), &up); err != nil || up.Owner != principal {
-		return ErrUploadNotFound
+	up, err := u.svc.UploadRecord(principal, id)
+	if err != nil {
+		return transfer.ErrUploadNotFound
 	}
 	o := u.take(id)
 	if err := u.svc.CancelUpload(ctx, principal, id); err != nil {
@@ -781,32 +761,30 @@ func (u *Uploader) Terminate(ctx context.Context, principal string, id FileID) e
 // was cancelled before its first checkpoint. Uploads with a record resume from their state;
 // abandoned ones are the sweep's. It returns the number of uploads removed. Run it on the
 // leader (it reads the metadata linearizably first).
-func (u *Uploader) CleanOrphans(ctx context.Context) (int, error) {
+func (u *Pipeline) CleanOrphans(ctx context.Context) (int, error) {
 	staged, err := u.blobs.ListStaged(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("clean orphans: %w", err)
 	}
-	if err := u.svc.store.LinearizableRead(ctx); err != nil {
+	if err := u.svc.LinearizableRead(ctx); err != nil {
 		return 0, fmt.Errorf("clean orphans: %w", err)
 	}
 	orphans := map[blobstore.FileID]bool{}
 	for _, s := range staged {
-		id := FileID(s.FileID)
+		id := transfer.FileID(s.FileID)
 		u.mu.Lock()
 		inUse := u.busy[id] || u.open[id] != nil
 		u.mu.Unlock()
 		if inUse {
 			continue
 		}
-		var up Upload
-		_, err := u.svc.getJSON(uploadKey(id), &up)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, raftfsm.ErrNotFound) {
+		recorded, err := u.svc.UploadRecorded(id)
+		if err != nil {
 			return 0, fmt.Errorf("clean orphans: %w", err)
 		}
-		orphans[s.FileID] = true
+		if !recorded {
+			orphans[s.FileID] = true
+		}
 	}
 	if len(orphans) == 0 {
 		return 0, nil
@@ -824,10 +802,10 @@ func (u *Uploader) CleanOrphans(ctx context.Context) (int, error) {
 // the first file the scanner cannot reach (the others would fail alike); a file whose scan
 // fails (scan_error) does not stop it, and is recorded again only when the outcome changed.
 // It returns the number of files given a new verdict. First it queues for the background
-// scan the pending files no job of this Uploader follows (left by another node, or by a
+// scan the pending files no job of this Pipeline follows (left by another node, or by a
 // completion whose record timed out yet committed): they are not counted. A second call
 // while one runs returns 0 at once. The node runs it on a ticker, on the leader.
-func (u *Uploader) RescanHeld(ctx context.Context) (int, error) {
+func (u *Pipeline) RescanHeld(ctx context.Context) (int, error) {
 	if !u.rescanMu.TryLock() {
 		return 0, nil
 	}
@@ -835,20 +813,19 @@ func (u *Uploader) RescanHeld(ctx context.Context) (int, error) {
 	if _, err := u.requeuePending(); err != nil {
 		return 0, fmt.Errorf("rescan held: %w", err)
 	}
-	pol := u.svc.policy()
+	pol := u.svc.Policy()
 	c := u.client()
 	realSignatures := c != nil && !c.TestSignaturesOnly
-	var held []File
-	err := scanJSON(u.svc, prefixFile, func(f *File, ver uint64) error {
+	var held []transfer.File
+	err := u.svc.ScanFiles(func(f transfer.File) error {
 		// Held: the scanner was down or the scan failed; or too large to scan under a policy
 		// that no longer skips large files. Or checked with test signatures only, now that
 		// real ones are loaded.
 		r := f.VerdictReason
-		if f.Verdict == VerdictNotScanned && (r == scan.ReasonScannerDown.Code() || r == scan.ReasonScanError.Code() ||
+		if f.Verdict == transfer.VerdictNotScanned && (r == scan.ReasonScannerDown.Code() || r == scan.ReasonScanError.Code() ||
 			r == scan.ReasonTooLarge.Code() && !pol.SkipLargeScan) ||
-			realSignatures && !f.Quarantined && CheckedTestSignaturesOnly(f.Verdict, r) {
-			f.Version = ver
-			held = append(held, *f)
+			realSignatures && !f.Quarantined && transfer.CheckedTestSignaturesOnly(f.Verdict, r) {
+			held = append(held, f)
 		}
 		return nil
 	})
@@ -874,16 +851,16 @@ func (u *Uploader) RescanHeld(ctx context.Context) (int, error) {
 			continue // the same outcome again (a scan that keeps failing): on to the others
 		}
 		if err := u.svc.SetVerdict(ctx, f.ID, v, reason); err != nil {
-			if errors.Is(err, ErrFileNotFound) {
+			if errors.Is(err, transfer.ErrFileNotFound) {
 				continue // destroyed meanwhile
 			}
 			return done, fmt.Errorf("rescan held: %w", err)
 		}
 		done++
 		f.Verdict, f.VerdictReason = v, reason
-		f.Quarantined = f.Quarantined || v == VerdictInfected
+		f.Quarantined = f.Quarantined || v == transfer.VerdictInfected
 		u.logger.Info("held file scanned", keyFileID, f.ID, keyVerdict, sv.String())
-		u.finished(ctx, FinishedUpload{File: f, Signature: infectedSignature(sv)})
+		u.finished(ctx, Finished{File: f, Signature: infectedSignature(sv)})
 	}
 	return done, nil
 }

@@ -1,4 +1,4 @@
-package transfer
+package upload
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"valise/raftfsm"
 	"valise/scan"
+	"valise/transfer"
 )
 
 // poison marks the file a poisonClamd always fails on.
@@ -117,14 +118,14 @@ func (s *poisonScanner) Client() *scan.Client {
 	return &scan.Client{Network: "tcp", Addr: s.p.ln.Addr().String(), Timeout: 20 * time.Second, TestSignaturesOnly: real.TestSignaturesOnly}
 }
 
-// newPoisonUEnv is a uenv whose Uploader scans through a poisonScanner over u.sc.
+// newPoisonUEnv is a uenv whose Pipeline scans through a poisonScanner over u.sc.
 func newPoisonUEnv(t *testing.T, c *scan.Client) *uenv {
 	t.Helper()
 	u := &uenv{env: newEnv(t), sc: &switchScanner{c: c}}
-	cfg := DefaultUploaderConfig()
+	cfg := DefaultConfig()
 	cfg.PersistTimeout = 20 * time.Second
 	cfg.ScanTimeout = 30 * time.Second
-	up, err := NewUploader(cfg, u.svc, u.bs, &poisonScanner{Scanner: u.sc, t: t}, testLogger(t))
+	up, err := New(cfg, u.svc, u.bs, &poisonScanner{Scanner: u.sc, t: t}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,9 +141,9 @@ func poisoned(n int, seed uint64) []byte {
 	return b
 }
 
-func setPolicy(t *testing.T, svc *Service, mod func(*Policy)) {
+func setPolicy(t *testing.T, svc *transfer.Service, mod func(*transfer.Policy)) {
 	t.Helper()
-	p := svc.policy()
+	p := svc.Policy()
 	mod(&p)
 	if err := svc.SetPolicy(p); err != nil {
 		t.Fatal(err)
@@ -171,23 +172,23 @@ func journalDetails(t *testing.T, meta *raftfsm.Store, action, target string) []
 func TestScanErrorIsNeverReleased(t *testing.T) {
 	d := startClamd(t)
 	u := newPoisonUEnv(t, d.Client())
-	setPolicy(t, u.svc, func(p *Policy) { p.ReleaseUnscanned, p.SkipLargeScan = true, true })
+	setPolicy(t, u.svc, func(p *transfer.Policy) { p.ReleaseUnscanned, p.SkipLargeScan = true, true })
 
 	bad := poisoned(30000, 1)
 	id := u.create(len(bad))
 	u.write(u.up, id, 0, bad)
 	f := u.waitVerdict(u.up, id)
-	if f.Verdict != VerdictNotScanned || f.VerdictReason != scan.ReasonScanError.Code() {
+	if f.Verdict != transfer.VerdictNotScanned || f.VerdictReason != scan.ReasonScanError.Code() {
 		t.Fatalf("a file whose scan fails: %s (%s), want not_scanned (scan_error)", f.Verdict, f.VerdictReason)
 	}
-	if _, err := u.svc.CreateSend(u.ctx, owner, sendOf(id)); !errors.Is(err, ErrFileNotSendable) {
-		t.Fatalf("send of a file whose scan failed, under release: %v, want ErrFileNotSendable", err)
+	if _, err := u.svc.CreateSend(u.ctx, owner, sendOf(id)); !errors.Is(err, transfer.ErrFileNotSendable) {
+		t.Fatalf("send of a file whose scan failed, under release: %v, want transfer.ErrFileNotSendable", err)
 	}
 
 	good := randomData(30000, 2) // the same scanner scans other files
 	gid := u.create(len(good))
 	u.write(u.up, gid, 0, good)
-	if f := u.waitVerdict(u.up, gid); f.Verdict != VerdictClean {
+	if f := u.waitVerdict(u.up, gid); f.Verdict != transfer.VerdictClean {
 		t.Fatalf("another file: %s (%s), want clean", f.Verdict, f.VerdictReason)
 	}
 }
@@ -199,11 +200,11 @@ func TestScanErrorIsNeverReleased(t *testing.T) {
 func TestRescanHeldGoesOnPastAFileThatAlwaysFails(t *testing.T) {
 	d := startClamd(t)
 	u := newPoisonUEnv(t, nil) // no scanner: every upload is held
-	var ids []FileID
+	var ids []transfer.FileID
 	for i, data := range [][]byte{poisoned(20000, 3), randomData(20000, 4), randomData(20000, 5)} {
 		id := u.create(len(data))
 		u.write(u.up, id, 0, data)
-		if f := u.waitVerdict(u.up, id); f.Verdict != VerdictNotScanned || f.VerdictReason != scan.ReasonScannerDown.Code() {
+		if f := u.waitVerdict(u.up, id); f.Verdict != transfer.VerdictNotScanned || f.VerdictReason != scan.ReasonScannerDown.Code() {
 			t.Fatalf("file %d with no scanner: %s (%s), want not_scanned (scanner_down)", i, f.Verdict, f.VerdictReason)
 		}
 		ids = append(ids, id)
@@ -219,9 +220,9 @@ func TestRescanHeldGoesOnPastAFileThatAlwaysFails(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, reason := VerdictClean, ReasonTestSignaturesOnly
+		want, reason := transfer.VerdictClean, transfer.ReasonTestSignaturesOnly
 		if i == 0 {
-			want, reason = VerdictNotScanned, scan.ReasonScanError.Code()
+			want, reason = transfer.VerdictNotScanned, scan.ReasonScanError.Code()
 		}
 		if f.Verdict != want || f.VerdictReason != reason {
 			t.Errorf("file %d after RescanHeld: %s (%s), want %s (%s)", i, f.Verdict, f.VerdictReason, want, reason)
@@ -249,28 +250,28 @@ func TestCleanVerdictOfTestSignaturesSaysSo(t *testing.T) {
 	id := u.create(len(data))
 	u.write(u.up, id, 0, data)
 	f, _ := u.file(id, data)
-	if f.Verdict != VerdictClean || f.VerdictReason != ReasonTestSignaturesOnly || !CheckedTestSignaturesOnly(f.Verdict, f.VerdictReason) {
-		t.Fatalf("verdict %s (%s), want clean (%s)", f.Verdict, f.VerdictReason, ReasonTestSignaturesOnly)
+	if f.Verdict != transfer.VerdictClean || f.VerdictReason != transfer.ReasonTestSignaturesOnly || !transfer.CheckedTestSignaturesOnly(f.Verdict, f.VerdictReason) {
+		t.Fatalf("verdict %s (%s), want clean (%s)", f.Verdict, f.VerdictReason, transfer.ReasonTestSignaturesOnly)
 	}
 	var journalled bool
 	err := u.meta.Journal(1, func(en raftfsm.Entry) error {
-		journalled = journalled || en.Target == string(id) && strings.Contains(string(en.Details), ReasonTestSignaturesOnly)
+		journalled = journalled || en.Target == string(id) && strings.Contains(string(en.Details), transfer.ReasonTestSignaturesOnly)
 		return nil
 	})
 	if err != nil || !journalled {
 		t.Fatalf("the journal does not say the verdict came from test signatures only (%v)", err)
 	}
 
-	setPolicy(t, u.svc, func(p *Policy) { p.HoldTestSignaturesOnly = true })
-	if _, err := u.svc.CreateSend(u.ctx, owner, sendOf(id)); !errors.Is(err, ErrFileNotSendable) {
-		t.Fatalf("send under scan.test_signatures_only=hold: %v, want ErrFileNotSendable", err)
+	setPolicy(t, u.svc, func(p *transfer.Policy) { p.HoldTestSignaturesOnly = true })
+	if _, err := u.svc.CreateSend(u.ctx, owner, sendOf(id)); !errors.Is(err, transfer.ErrFileNotSendable) {
+		t.Fatalf("send under scan.test_signatures_only=hold: %v, want transfer.ErrFileNotSendable", err)
 	}
-	setPolicy(t, u.svc, func(p *Policy) { p.HoldTestSignaturesOnly = false })
+	setPolicy(t, u.svc, func(p *transfer.Policy) { p.HoldTestSignaturesOnly = false })
 	sent, err := u.svc.CreateSend(u.ctx, owner, sendOf(id))
 	if err != nil {
 		t.Fatalf("send under scan.test_signatures_only=allow: %v", err)
 	}
-	if sf := sent.Send.Files[0]; sf.Verdict != VerdictClean || sf.VerdictReason != ReasonTestSignaturesOnly {
+	if sf := sent.Send.Files[0]; sf.Verdict != transfer.VerdictClean || sf.VerdictReason != transfer.ReasonTestSignaturesOnly {
 		t.Fatalf("the send's file says %s (%s)", sf.Verdict, sf.VerdictReason)
 	}
 
@@ -279,14 +280,14 @@ func TestCleanVerdictOfTestSignaturesSaysSo(t *testing.T) {
 		t.Fatalf("RescanHeld with test signatures only: %d, %v; want 0", n, err)
 	}
 	// ...and gives it a real verdict once real ones are loaded (the same clamd, told so).
-	setPolicy(t, u.svc, func(p *Policy) { p.HoldTestSignaturesOnly = true })
+	setPolicy(t, u.svc, func(p *transfer.Policy) { p.HoldTestSignaturesOnly = true })
 	real := *d.Client()
 	real.TestSignaturesOnly = false
 	u.sc.set(&real)
 	if n, err := u.up.RescanHeld(u.ctx); err != nil || n != 1 {
 		t.Fatalf("RescanHeld with real signatures: %d, %v; want 1", n, err)
 	}
-	if f, err := u.svc.GetFile(u.ctx, owner, id); err != nil || f.Verdict != VerdictClean || f.VerdictReason != "" {
+	if f, err := u.svc.GetFile(u.ctx, owner, id); err != nil || f.Verdict != transfer.VerdictClean || f.VerdictReason != "" {
 		t.Fatalf("after a scan with real signatures: %s (%s), %v; want plain clean", f.Verdict, f.VerdictReason, err)
 	}
 	if _, err := u.svc.CreateSend(u.ctx, owner, sendOf(id)); err != nil {

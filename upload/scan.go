@@ -1,4 +1,4 @@
-package transfer
+package upload
 
 import (
 	"context"
@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"valise/blobstore"
-	"valise/raftfsm"
 	"valise/scan"
+	"valise/transfer"
 )
 
 // Background scanning. The Write that completes an upload records the file with
 // VerdictPending unless the live scan already gave its verdict, and returns; the verdict
-// comes later from one of two background jobs, both owned by the Uploader (started under
+// comes later from one of two background jobs, both owned by the Pipeline (started under
 // qmu while it is open, stopped by Close, which waits for them):
 //
 //   - a live wait, when the live scan saw every byte but clamd had not answered yet: it waits
@@ -25,17 +25,14 @@ import (
 //
 // Either records the verdict only if the file is still pending (settleVerdict), then calls
 // OnFinished. A file is tracked from just before its pending record until its job ends, so
-// that the sweeps for forgotten pending files (at NewUploader, and in every RescanHeld) do not
+// that the sweeps for forgotten pending files (at New, and in every RescanHeld) do not
 // scan it twice. What Close interrupts stays pending in the metadata and is queued again by
-// the next Uploader; a pending file whose job was lost elsewhere (another node's Uploader, a
+// the next Pipeline; a pending file whose job was lost elsewhere (another node's Pipeline, a
 // completion that timed out yet committed) is queued again by the next RescanHeld.
 
 // waitVerdictPoll is how often WaitVerdict rereads a pending file: its verdict may be
-// recorded by another node's Uploader, which this one hears nothing of.
+// recorded by another node's Pipeline, which this one hears nothing of.
 const waitVerdictPoll = 250 * time.Millisecond
-
-// errNotPending is settleVerdict's answer for a file that already has its verdict.
-var errNotPending = errors.New("transfer: file verdict no longer pending")
 
 // liveScan is a live scan whose Finish runs in the background; its fields are set before
 // done closes and only read after.
@@ -56,9 +53,9 @@ func (l *liveScan) ready() bool {
 	}
 }
 
-// goBackground runs f on a goroutine owned by the Uploader; false (and f not run) once Close
+// goBackground runs f on a goroutine owned by the Pipeline; false (and f not run) once Close
 // began.
-func (u *Uploader) goBackground(f func()) bool {
+func (u *Pipeline) goBackground(f func()) bool {
 	u.qmu.Lock()
 	defer u.qmu.Unlock()
 	if u.stopped {
@@ -75,7 +72,7 @@ func (u *Uploader) goBackground(f func()) bool {
 }
 
 // startScanWorkers starts the ScanWorkers rescan workers.
-func (u *Uploader) startScanWorkers() {
+func (u *Pipeline) startScanWorkers() {
 	for range u.cfg.ScanWorkers {
 		u.goBackground(u.scanWorker)
 	}
@@ -83,7 +80,7 @@ func (u *Uploader) startScanWorkers() {
 
 // finishLive marks the end of tee's stream and waits for its verdict in the background,
 // for at most ScanTimeout. nil once Close began (tee is then closed).
-func (u *Uploader) finishLive(tee *scan.StreamScanner) *liveScan {
+func (u *Pipeline) finishLive(tee *scan.StreamScanner) *liveScan {
 	ls := &liveScan{done: make(chan struct{})}
 	ok := u.goBackground(func() {
 		defer close(ls.done)
@@ -98,8 +95,8 @@ func (u *Uploader) finishLive(tee *scan.StreamScanner) *liveScan {
 	return ls
 }
 
-// track marks id as followed by a job of this Uploader; false when it already is.
-func (u *Uploader) track(id FileID) bool {
+// track marks id as followed by a job of this Pipeline; false when it already is.
+func (u *Pipeline) track(id transfer.FileID) bool {
 	u.qmu.Lock()
 	defer u.qmu.Unlock()
 	if u.tracked[id] {
@@ -109,15 +106,15 @@ func (u *Uploader) track(id FileID) bool {
 	return true
 }
 
-func (u *Uploader) untrack(id FileID) {
+func (u *Pipeline) untrack(id transfer.FileID) {
 	u.qmu.Lock()
 	delete(u.tracked, id)
 	u.qmu.Unlock()
 }
 
 // push queues a rescan of the tracked file id; once Close began, id is left pending (the
-// next Uploader queues it again).
-func (u *Uploader) push(id FileID) {
+// next Pipeline queues it again).
+func (u *Pipeline) push(id transfer.FileID) {
 	u.qmu.Lock()
 	defer u.qmu.Unlock()
 	if u.stopped {
@@ -133,7 +130,7 @@ func (u *Uploader) push(id FileID) {
 
 // awaitLive waits in the background for the live scan of the tracked file id, records its
 // verdict, or queues a rescan when the live scan could not give one.
-func (u *Uploader) awaitLive(id FileID, ls *liveScan) {
+func (u *Pipeline) awaitLive(id transfer.FileID, ls *liveScan) {
 	ok := u.goBackground(func() {
 		<-ls.done // Finish ends by ScanTimeout, or at Close
 		if !ls.needsRescan {
@@ -142,7 +139,7 @@ func (u *Uploader) awaitLive(id FileID, ls *liveScan) {
 			return
 		}
 		if u.base.Err() != nil {
-			u.untrack(id) // closing: left pending for the next Uploader
+			u.untrack(id) // closing: left pending for the next Pipeline
 			return
 		}
 		u.logger.Info("live scan could not follow: rescanning the stored blocks", keyFileID, id, keyError, ls.err)
@@ -154,7 +151,7 @@ func (u *Uploader) awaitLive(id FileID, ls *liveScan) {
 }
 
 // nextJob returns the next file to rescan, waiting for one; false once Close began.
-func (u *Uploader) nextJob() (FileID, bool) {
+func (u *Pipeline) nextJob() (transfer.FileID, bool) {
 	for {
 		u.qmu.Lock()
 		if u.stopped {
@@ -184,7 +181,7 @@ func (u *Uploader) nextJob() (FileID, bool) {
 }
 
 // scanWorker rescans queued files until Close.
-func (u *Uploader) scanWorker() {
+func (u *Pipeline) scanWorker() {
 	for {
 		id, ok := u.nextJob()
 		if !ok {
@@ -197,16 +194,16 @@ func (u *Uploader) scanWorker() {
 // rescanPending rescans the tracked pending file id from its stored blocks and records the
 // verdict. A file gone, or no longer pending, is skipped; a scan cut by Close leaves the file
 // pending.
-func (u *Uploader) rescanPending(id FileID) {
+func (u *Pipeline) rescanPending(id transfer.FileID) {
 	defer u.untrack(id)
-	var f File
-	if _, err := u.svc.getJSON(fileKey(id), &f); err != nil {
-		if !errors.Is(err, raftfsm.ErrNotFound) {
+	f, err := u.svc.FileRecord(id)
+	if err != nil {
+		if !errors.Is(err, transfer.ErrFileNotFound) {
 			u.logger.Warn("pending file unreadable: left for the next RescanHeld", keyFileID, id, keyError, err)
 		}
 		return
 	}
-	if f.Verdict != VerdictPending {
+	if f.Verdict != transfer.VerdictPending {
 		return
 	}
 	var m blobstore.Manifest
@@ -222,13 +219,13 @@ func (u *Uploader) rescanPending(id FileID) {
 }
 
 // settle records sv as the verdict of the pending file id and calls OnFinished.
-func (u *Uploader) settle(id FileID, sv scan.Verdict, live bool) {
+func (u *Pipeline) settle(id transfer.FileID, sv scan.Verdict, live bool) {
 	ctx, cancel := context.WithTimeout(u.base, u.cfg.PersistTimeout)
 	defer cancel()
 	v, reason := fromScan(sv)
-	f, err := u.svc.settleVerdict(ctx, id, v, reason)
+	f, err := u.svc.SettleVerdict(ctx, id, v, reason)
 	switch {
-	case errors.Is(err, ErrFileNotFound), errors.Is(err, errNotPending):
+	case errors.Is(err, transfer.ErrFileNotFound), errors.Is(err, transfer.ErrNotPending):
 		u.logger.Debug("verdict not recorded: file gone or already scanned", keyFileID, id, keyError, err)
 		return
 	case err != nil:
@@ -237,29 +234,29 @@ func (u *Uploader) settle(id FileID, sv scan.Verdict, live bool) {
 	}
 	u.logger.Info("file scanned", keyFileID, id, keySize, f.Size, keyVerdict, sv.String(), keyLive, live)
 	u.notifySettled()
-	u.finished(ctx, FinishedUpload{File: f, Signature: infectedSignature(sv), Live: live})
+	u.finished(ctx, Finished{File: f, Signature: infectedSignature(sv), Live: live})
 }
 
-// notifySettled wakes the WaitVerdict calls of this Uploader.
-func (u *Uploader) notifySettled() {
+// notifySettled wakes the WaitVerdict calls of this Pipeline.
+func (u *Pipeline) notifySettled() {
 	u.qmu.Lock()
 	close(u.settled)
 	u.settled = make(chan struct{})
 	u.qmu.Unlock()
 }
 
-func (u *Uploader) settledChan() <-chan struct{} {
+func (u *Pipeline) settledChan() <-chan struct{} {
 	u.qmu.Lock()
 	defer u.qmu.Unlock()
 	return u.settled
 }
 
-// requeuePending queues a rescan of every pending file that no job of this Uploader follows,
+// requeuePending queues a rescan of every pending file that no job of this Pipeline follows,
 // and returns how many it queued. It reads the local state.
-func (u *Uploader) requeuePending() (int, error) {
-	var ids []FileID
-	err := scanJSON(u.svc, prefixFile, func(f *File, _ uint64) error {
-		if f.Verdict == VerdictPending {
+func (u *Pipeline) requeuePending() (int, error) {
+	var ids []transfer.FileID
+	err := u.svc.ScanFiles(func(f transfer.File) error {
+		if f.Verdict == transfer.VerdictPending {
 			ids = append(ids, f.ID)
 		}
 		return nil
@@ -283,8 +280,8 @@ func (u *Uploader) requeuePending() (int, error) {
 // WaitVerdict waits until the owner's file has its verdict (anything but VerdictPending) and
 // returns it, or returns ctx's error. ErrFileNotFound for a file that does not exist (an
 // upload not complete yet included) or is someone else's. The verdict may come from this
-// Uploader or from another node's: a pending file is reread every 250 ms as well.
-func (u *Uploader) WaitVerdict(ctx context.Context, owner string, id FileID) (Verdict, error) {
+// Pipeline or from another node's: a pending file is reread every 250 ms as well.
+func (u *Pipeline) WaitVerdict(ctx context.Context, owner string, id transfer.FileID) (transfer.Verdict, error) {
 	t := time.NewTimer(waitVerdictPoll)
 	defer t.Stop()
 	for {
@@ -293,7 +290,7 @@ func (u *Uploader) WaitVerdict(ctx context.Context, owner string, id FileID) (Ve
 		if err != nil {
 			return "", err
 		}
-		if f.Verdict != VerdictPending {
+		if f.Verdict != transfer.VerdictPending {
 			return f.Verdict, nil
 		}
 		t.Reset(waitVerdictPoll)
@@ -304,39 +301,4 @@ func (u *Uploader) WaitVerdict(ctx context.Context, owner string, id FileID) (Ve
 		case <-t.C:
 		}
 	}
-}
-
-// settleVerdict records v as the verdict of file id if it is still VerdictPending (errNotPending
-// otherwise, ErrFileNotFound when it is gone) and returns the file as recorded. Infected
-// quarantines it.
-func (s *Service) settleVerdict(ctx context.Context, id FileID, v Verdict, reason string) (File, error) {
-	if !v.Valid() || v == VerdictPending {
-		return File{}, fmt.Errorf("%w: %q", ErrInvalidVerdict, v)
-	}
-	var f File
-	res, err := s.change(ctx, "record verdict of "+string(id), func() (raftfsm.Batch, error) {
-		f = File{}
-		ver, err := s.getJSON(fileKey(id), &f)
-		if errors.Is(err, raftfsm.ErrNotFound) {
-			return raftfsm.Batch{}, fmt.Errorf("%w: %s", ErrFileNotFound, id)
-		}
-		if err != nil {
-			return raftfsm.Batch{}, err
-		}
-		if f.Verdict != VerdictPending {
-			return raftfsm.Batch{}, fmt.Errorf("%w: %s is %s", errNotPending, id, f.Verdict)
-		}
-		f.Verdict, f.VerdictReason = v, reason
-		f.Quarantined = f.Quarantined || v == VerdictInfected
-		return raftfsm.Batch{
-			Conds: []raftfsm.Cond{condVersion(fileKey(id), ver)},
-			Ops:   []raftfsm.Op{put(fileKey(id), f)},
-			Audit: audit(s.clock(), "system", "file.scan", string(id), map[string]any{"verdict": v, "previous": VerdictPending, "reason": reason}),
-		}, nil
-	})
-	if err != nil {
-		return File{}, err
-	}
-	f.Version = res.Index
-	return f, nil
 }

@@ -1,16 +1,16 @@
-package transfer
+package upload
 
 import (
 	"context"
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"valise/scan"
+	"valise/transfer"
 )
 
 // heldClamd is a TCP proxy in front of a real clamd that passes the client's bytes to clamd
@@ -120,9 +120,9 @@ func (h *heldClamd) relay(c net.Conn) {
 	<-clientDone
 }
 
-func sendOf(ids ...FileID) SendRequest {
-	return SendRequest{
-		From: Sender{Name: "Alice", Email: "alice@example.org"}, To: []string{"bob@example.org"},
+func sendOf(ids ...transfer.FileID) transfer.SendRequest {
+	return transfer.SendRequest{
+		From: transfer.Sender{Name: "Alice", Email: "alice@example.org"}, To: []string{"bob@example.org"},
 		Subject: "x", FileIDs: ids,
 	}
 }
@@ -130,7 +130,7 @@ func sendOf(ids ...FileID) SendRequest {
 // uploadPending uploads data into a new upload through u.up while the scanner is held, and
 // returns its ID once the final Write returned. With resume, the first chunk goes without
 // a scanner, so the live scan never starts and the file needs a rescan.
-func uploadPending(t *testing.T, u *uenv, held *heldClamd, data []byte, resume bool) FileID {
+func uploadPending(t *testing.T, u *uenv, held *heldClamd, data []byte, resume bool) transfer.FileID {
 	t.Helper()
 	id := u.create(len(data))
 	if resume {
@@ -158,9 +158,9 @@ func TestUploaderWriteReturnsBeforeVerdict(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			held := newHeldClamd(t, d.Client())
-			u := newUEnv(t, held.client(), func(c *UploaderConfig) { c.ScanWorkers = 2 })
-			var ids []FileID
-			datas := map[FileID][]byte{}
+			u := newUEnv(t, held.client(), func(c *Config) { c.ScanWorkers = 2 })
+			var ids []transfer.FileID
+			datas := map[transfer.FileID][]byte{}
 			for i := range tc.files {
 				data := randomData(30000+i, uint64(21+i))
 				id := uploadPending(t, u, held, data, tc.resume)
@@ -172,7 +172,7 @@ func TestUploaderWriteReturnsBeforeVerdict(t *testing.T) {
 			}
 			for _, id := range ids {
 				f, err := u.svc.GetFile(u.ctx, owner, id)
-				if err != nil || f.Verdict != VerdictPending || f.Quarantined {
+				if err != nil || f.Verdict != transfer.VerdictPending || f.Quarantined {
 					t.Fatalf("file after the final Write: verdict %s, %v; want pending", f.Verdict, err)
 				}
 				if info, err := u.up.Info(u.ctx, owner, id); err != nil || !info.Complete {
@@ -182,7 +182,7 @@ func TestUploaderWriteReturnsBeforeVerdict(t *testing.T) {
 					t.Fatal("OnFinished called before clamd answered")
 				}
 				// issue 16 item 3: a send of a pending file waits for the antivirus.
-				if c, err := u.svc.CreateSend(u.ctx, owner, sendOf(id)); err != nil || c.Send.State != StatusPendingScan {
+				if c, err := u.svc.CreateSend(u.ctx, owner, sendOf(id)); err != nil || c.Send.State != transfer.StatusPendingScan {
 					t.Fatalf("send of a pending file: %s, %v; want accepted, waiting for the antivirus", c.Send.State, err)
 				}
 				ctx, cancel := context.WithCancel(u.ctx)
@@ -194,10 +194,10 @@ func TestUploaderWriteReturnsBeforeVerdict(t *testing.T) {
 			held.release()
 			for _, id := range ids {
 				f, _ := u.file(id, datas[id])
-				if f.Verdict != VerdictClean {
+				if f.Verdict != transfer.VerdictClean {
 					t.Fatalf("verdict %s (%s), want clean", f.Verdict, f.VerdictReason)
 				}
-				if ev := u.eventFor(id); ev.Live == tc.resume || ev.File.Verdict != VerdictClean {
+				if ev := u.eventFor(id); ev.Live == tc.resume || ev.File.Verdict != transfer.VerdictClean {
 					t.Fatalf("event: verdict %s live %v", ev.File.Verdict, ev.Live)
 				}
 			}
@@ -209,7 +209,7 @@ func TestUploaderWriteReturnsBeforeVerdict(t *testing.T) {
 }
 
 // Close stops the background scans and waits for them; the files stay pending, and the next
-// Uploader queues them again at start and gives them their verdict.
+// Pipeline queues them again at start and gives them their verdict.
 func TestUploaderCloseThenRestartScansPending(t *testing.T) {
 	d := startClamd(t)
 	for _, tc := range []struct {
@@ -223,8 +223,8 @@ func TestUploaderCloseThenRestartScansPending(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			held := newHeldClamd(t, d.Client())
 			u := newUEnv(t, held.client()) // one worker
-			var ids []FileID
-			datas := map[FileID][]byte{}
+			var ids []transfer.FileID
+			datas := map[transfer.FileID][]byte{}
 			for i := range tc.files {
 				data := randomData(20000+i, uint64(31+i))
 				id := uploadPending(t, u, held, data, tc.resume)
@@ -242,7 +242,7 @@ func TestUploaderCloseThenRestartScansPending(t *testing.T) {
 			}
 			for _, id := range ids {
 				f, err := u.svc.GetFile(u.ctx, owner, id)
-				if err != nil || f.Verdict != VerdictPending {
+				if err != nil || f.Verdict != transfer.VerdictPending {
 					t.Fatalf("after Close: verdict %s, %v; want still pending (a cut scan is no verdict)", f.Verdict, err)
 				}
 				if u.hasEvent(id) {
@@ -253,7 +253,7 @@ func TestUploaderCloseThenRestartScansPending(t *testing.T) {
 			// The restart: new blobstore and Service over the same disks and metadata, the
 			// scanner answering.
 			bs2 := openBlobstore(t, u.dirs)
-			svc2, err := New(DefaultConfig(), Deps{Store: u.meta, Blobs: NewStoreBlobs(bs2), Hasher: testHasher{}, Logger: testLogger(t), Now: u.clock.Now})
+			svc2, err := transfer.New(transfer.DefaultConfig(), transfer.Deps{Store: u.meta, Blobs: transfer.NewStoreBlobs(bs2), Hasher: testHasher{}, Logger: testLogger(t), Now: u.clock.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,7 +261,7 @@ func TestUploaderCloseThenRestartScansPending(t *testing.T) {
 			u.up = u.newUploader(svc2, bs2)
 			for _, id := range ids {
 				f, _ := u.file(id, datas[id])
-				if ev := u.eventFor(id); f.Verdict != VerdictClean || ev.Live {
+				if ev := u.eventFor(id); f.Verdict != transfer.VerdictClean || ev.Live {
 					t.Fatalf("after restart: verdict %s, live %v; want clean from a rescan", f.Verdict, ev.Live)
 				}
 			}
@@ -278,17 +278,17 @@ func TestUploaderRescanHeldQueuesForgottenPending(t *testing.T) {
 	id := u.create(len(data))
 	u.write(u.up, id, 0, data)
 	f := u.waitVerdict(u.up, id)
-	if f.Verdict != VerdictClean {
+	if f.Verdict != transfer.VerdictClean {
 		t.Fatalf("verdict %s", f.Verdict)
 	}
 	// Another node recorded a file pending and stopped: only the metadata knows.
-	if err := u.svc.SetVerdict(u.ctx, id, VerdictPending, ""); err != nil {
+	if err := u.svc.SetVerdict(u.ctx, id, transfer.VerdictPending, ""); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := u.up.RescanHeld(u.ctx); err != nil || n != 0 {
 		t.Fatalf("RescanHeld: %d, %v; want 0 held files scanned", n, err)
 	}
-	if f := u.waitVerdict(u.up, id); f.Verdict != VerdictClean {
+	if f := u.waitVerdict(u.up, id); f.Verdict != transfer.VerdictClean {
 		t.Fatalf("verdict %s after the requeue", f.Verdict)
 	}
 }
@@ -300,7 +300,7 @@ func TestUploaderWaitVerdictErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		owner string
-		id    FileID
+		id    transfer.FileID
 	}{
 		{"upload not complete", owner, id},
 		{"unknown file", owner, "0190a4a0-0000-7000-8000-000000000009"},
@@ -310,12 +310,12 @@ func TestUploaderWaitVerdictErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.owner == "mallory" {
 				u.write(u.up, id, 0, data)
-				if f := u.waitVerdict(u.up, id); f.Verdict != VerdictNotScanned {
+				if f := u.waitVerdict(u.up, id); f.Verdict != transfer.VerdictNotScanned {
 					t.Fatalf("verdict %s with no scanner", f.Verdict)
 				}
 			}
-			if v, err := u.up.WaitVerdict(u.ctx, tc.owner, tc.id); !errors.Is(err, ErrFileNotFound) {
-				t.Fatalf("WaitVerdict: %s, %v; want ErrFileNotFound", v, err)
+			if v, err := u.up.WaitVerdict(u.ctx, tc.owner, tc.id); !errors.Is(err, transfer.ErrFileNotFound) {
+				t.Fatalf("WaitVerdict: %s, %v; want transfer.ErrFileNotFound", v, err)
 			}
 		})
 	}
@@ -327,40 +327,40 @@ func TestUploaderWaitVerdictErrors(t *testing.T) {
 // the scanner, back, gives it a verdict.
 func TestUploaderScanPolicies(t *testing.T) {
 	d := startClamd(t)
-	send := func(u *uenv, id FileID) error {
-		_, err := u.svc.CreateSend(u.ctx, owner, SendRequest{To: []string{"bob@example.org"}, FileIDs: []FileID{id}})
+	send := func(u *uenv, id transfer.FileID) error {
+		_, err := u.svc.CreateSend(u.ctx, owner, transfer.SendRequest{To: []string{"bob@example.org"}, FileIDs: []transfer.FileID{id}})
 		return err
 	}
-	setPolicy := func(u *uenv, mod func(*Policy)) {
-		p := u.svc.policy()
+	setPolicy := func(u *uenv, mod func(*transfer.Policy)) {
+		p := u.svc.Policy()
 		mod(&p)
 		if err := u.svc.SetPolicy(p); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Run("large files not scanned", func(t *testing.T) {
-		u := newUEnv(t, d.Client(), func(c *UploaderConfig) { c.ScanLimit, c.ScanWindow, c.ScanOverlap = 8192, 4096, 512 })
-		setPolicy(u, func(p *Policy) { p.SkipLargeScan = true })
+		u := newUEnv(t, d.Client(), func(c *Config) { c.ScanLimit, c.ScanWindow, c.ScanOverlap = 8192, 4096, 512 })
+		setPolicy(u, func(p *transfer.Policy) { p.SkipLargeScan = true })
 		data := randomData(20000, 21)
 		id := u.create(len(data))
 		u.write(u.up, id, 0, data)
-		if f, _ := u.file(id, data); f.Verdict != VerdictNotScanned || f.VerdictReason != "too_large" {
+		if f, _ := u.file(id, data); f.Verdict != transfer.VerdictNotScanned || f.VerdictReason != "too_large" {
 			t.Fatalf("verdict %s (%s): want not_scanned (too_large)", f.Verdict, f.VerdictReason)
 		}
 		small := randomData(2000, 22)
 		sid := u.create(len(small))
 		u.write(u.up, sid, 0, small)
-		if f, _ := u.file(sid, small); f.Verdict != VerdictClean {
+		if f, _ := u.file(sid, small); f.Verdict != transfer.VerdictClean {
 			t.Fatalf("a file within the limit: verdict %s, want clean", f.Verdict)
 		}
 		if err := send(u, id); err != nil {
 			t.Fatalf("send of a large unscanned file under not_scanned: %v", err)
 		}
-		setPolicy(u, func(p *Policy) { p.SkipLargeScan = false })
+		setPolicy(u, func(p *transfer.Policy) { p.SkipLargeScan = false })
 		if n, err := u.up.RescanHeld(u.ctx); err != nil || n != 1 {
 			t.Fatalf("rescan after going back to windows: %d, %v; want 1 file", n, err)
 		}
-		if f, _ := u.file(id, data); f.Verdict != VerdictCleanWindows {
+		if f, _ := u.file(id, data); f.Verdict != transfer.VerdictCleanWindows {
 			t.Fatalf("verdict after the rescan %s, want clean_windows", f.Verdict)
 		}
 	})
@@ -369,13 +369,13 @@ func TestUploaderScanPolicies(t *testing.T) {
 		data := randomData(9000, 23)
 		id := u.create(len(data))
 		u.write(u.up, id, 0, data)
-		if f, _ := u.file(id, data); f.Verdict != VerdictNotScanned || f.VerdictReason != "scanner_down" {
+		if f, _ := u.file(id, data); f.Verdict != transfer.VerdictNotScanned || f.VerdictReason != "scanner_down" {
 			t.Fatalf("verdict %s (%s): want not_scanned (scanner_down)", f.Verdict, f.VerdictReason)
 		}
-		if err := send(u, id); !errors.Is(err, ErrFileNotSendable) {
-			t.Fatalf("send under hold: %v, want ErrFileNotSendable", err)
+		if err := send(u, id); !errors.Is(err, transfer.ErrFileNotSendable) {
+			t.Fatalf("send under hold: %v, want transfer.ErrFileNotSendable", err)
 		}
-		setPolicy(u, func(p *Policy) { p.ReleaseUnscanned = true })
+		setPolicy(u, func(p *transfer.Policy) { p.ReleaseUnscanned = true })
 		if err := send(u, id); err != nil {
 			t.Fatalf("send under release: %v", err)
 		}
@@ -383,41 +383,8 @@ func TestUploaderScanPolicies(t *testing.T) {
 		if n, err := u.up.RescanHeld(u.ctx); err != nil || n != 1 {
 			t.Fatalf("rescan with the scanner back: %d, %v; want 1 file", n, err)
 		}
-		if f, _ := u.file(id, data); f.Verdict != VerdictClean {
+		if f, _ := u.file(id, data); f.Verdict != transfer.VerdictClean {
 			t.Fatalf("verdict after the rescan %s, want clean", f.Verdict)
 		}
 	})
-}
-
-func TestPolicySendable(t *testing.T) {
-	for _, tc := range []struct {
-		name          string
-		release, skip bool
-		v             Verdict
-		reason        string
-		want          bool
-	}{
-		{"clean", false, false, VerdictClean, "", true},
-		{"clean in windows", false, false, VerdictCleanWindows, "", true},
-		{"infected, whatever the policy", true, true, VerdictInfected, "Eicar-Signature", false},
-		{"pending, whatever the policy", true, true, VerdictPending, "", false},
-		{"scanner down, held", false, true, VerdictNotScanned, "scanner_down", false},
-		{"scanner down, released", true, false, VerdictNotScanned, "scanner_down", true},
-		{"too large, scanned in windows", true, false, VerdictNotScanned, "too_large", false},
-		{"too large, not scanned", false, true, VerdictNotScanned, "too_large", true},
-		{"limit exceeded, never", true, true, VerdictNotScanned, "limit_exceeded", false},
-		// issue 16 item 7: a scan error is never released; test signatures as the policy says.
-		{"scan error, never", true, true, VerdictNotScanned, "scan_error", false},
-		{"test signatures only, allowed", false, false, VerdictClean, ReasonTestSignaturesOnly, true},
-		{"test signatures only, held", false, false, VerdictClean, ReasonTestSignaturesOnly + "/hold", false},
-		{"test signatures only in windows, held", true, true, VerdictCleanWindows, ReasonTestSignaturesOnly + "/hold", false},
-		{"real signatures under hold", false, false, VerdictClean, "/hold", true},
-	} {
-		reason, hold := strings.CutSuffix(tc.reason, "/hold")
-		p := Policy{ReleaseUnscanned: tc.release, SkipLargeScan: tc.skip, HoldTestSignaturesOnly: hold}
-		tc.reason = reason
-		if got := p.sendable(tc.v, tc.reason); got != tc.want {
-			t.Errorf("%s: sendable = %v, want %v", tc.name, got, tc.want)
-		}
-	}
 }
