@@ -271,8 +271,8 @@ func (s *Service) ByID(ctx context.Context, id userid.ID) (User, error) {
 // e-mail address and language, from the local state; ErrNotFound if there is none. It lets
 // transfer's use cases mail a sender (a receipt, an infected-file notice) without knowing
 // account (transfer.Contacts).
-func (s *Service) MailContact(ctx context.Context, id string) (name, email, lang string, err error) {
-	u, err := s.ByID(ctx, userid.ID(id))
+func (s *Service) MailContact(ctx context.Context, id userid.ID) (name, email, lang string, err error) {
+	u, err := s.ByID(ctx, id)
 	if err != nil {
 		return "", "", "", err
 	}

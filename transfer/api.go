@@ -7,6 +7,7 @@ import (
 
 	"valise/fault"
 	"valise/raftfsm"
+	"valise/userid"
 )
 
 // Errors returned by Service. Callers test them with errors.Is; each has a fault.Kind and a
@@ -246,7 +247,7 @@ type PasswordHasher interface {
 type Quotas interface {
 	// Quota returns owner's quota in bytes: 0 for none, or a negative value for "the
 	// policy's QuotaBytes". Called from request goroutines; must not block for long.
-	Quota(ctx context.Context, owner string) (int64, error)
+	Quota(ctx context.Context, owner userid.ID) (int64, error)
 }
 
 // FileID names a file, and the upload it comes from: the same UUID v7, so the byte store
@@ -317,7 +318,7 @@ func CheckedTestSignaturesOnly(v Verdict, reason string) bool {
 // Upload is the bookkeeping of a resumable (tus) upload. Its ID becomes the file's ID.
 type Upload struct {
 	ID       FileID            `json:"id"`
-	Owner    string            `json:"owner"`
+	Owner    userid.ID         `json:"owner"`
 	Name     string            `json:"name"`
 	Folder   string            `json:"folder,omitempty"`   // the path inside a dropped folder, see FolderOf
 	Size     int64             `json:"size"`               // declared (tus Upload-Length)
@@ -346,7 +347,7 @@ type Completion struct {
 // File is a complete upload: what a send can carry.
 type File struct {
 	ID            FileID    `json:"id"`
-	Owner         string    `json:"owner"`
+	Owner         userid.ID `json:"owner"`
 	Name          string    `json:"name"`
 	Folder        string    `json:"folder,omitempty"` // the path inside a dropped folder, see FolderOf
 	Size          int64     `json:"size"`
@@ -484,7 +485,7 @@ type Recipient struct {
 // Send is a send as its sender sees it.
 type Send struct {
 	ID          SendID      `json:"id"`
-	Owner       string      `json:"owner"`
+	Owner       userid.ID   `json:"owner"`
 	From        Sender      `json:"from"`
 	Subject     string      `json:"subject"`
 	Message     string      `json:"message"`
@@ -630,7 +631,7 @@ type Ticket struct {
 // Receipt is what a download receipt mail to the sender says.
 type Receipt struct {
 	SendID      SendID
-	Owner       string
+	Owner       userid.ID
 	SenderEmail string
 	Recipient   string
 	FileID      FileID

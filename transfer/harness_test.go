@@ -22,6 +22,7 @@ import (
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
 	"valise/transfer/transfertest"
+	"valise/userid"
 )
 
 // testClock is a clock the test moves by hand.
@@ -164,7 +165,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 
 // upload stores data as owner's file through the whole path: tus bookkeeping, the real
 // blobstore with a checkpoint midway, completion with verdict.
-func (e *env) upload(owner, name string, data []byte, v Verdict) File {
+func (e *env) upload(owner userid.ID, name string, data []byte, v Verdict) File {
 	e.t.Helper()
 	up, err := e.svc.CreateUpload(e.ctx, owner, name, int64(len(data)), nil)
 	if err != nil {
@@ -203,7 +204,7 @@ func (e *env) upload(owner, name string, data []byte, v Verdict) File {
 }
 
 // send creates a send of files from owner to recipients with options.
-func (e *env) send(owner string, files []File, to []string, opts Options) Created {
+func (e *env) send(owner userid.ID, files []File, to []string, opts Options) Created {
 	e.t.Helper()
 	req := SendRequest{From: Sender{Name: "Alice", Email: "alice@example.org"}, To: to, Subject: "Files", Message: "Here.", Options: opts}
 	for _, f := range files {

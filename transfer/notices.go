@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"valise/notify"
+	"valise/userid"
 )
 
 // The use cases that tell people what happened (issue 17 item 1). Each does what the domain
@@ -29,7 +30,7 @@ type Mailer interface {
 type Contacts interface {
 	// MailContact returns the user's display name ("" for none), e-mail address and
 	// language ("fr" or "en"), or an error when the user is unknown.
-	MailContact(ctx context.Context, userID string) (name, email, lang string, err error)
+	MailContact(ctx context.Context, userID userid.ID) (name, email, lang string, err error)
 }
 
 var _ Mailer = (*notify.Sender)(nil)
@@ -100,14 +101,14 @@ func senderName(name, email string) string {
 // created in the state pending_scan without invitations: its mails leave once its files are
 // clean (NotifyVerdict, NotifySettled). The Send returned is read again after the mails,
 // so that it shows them.
-func (s *Service) SendFiles(ctx context.Context, owner string, req SendRequest, n Notifier) (Created, error) {
+func (s *Service) SendFiles(ctx context.Context, owner userid.ID, req SendRequest, n Notifier) (Created, error) {
 	created, err := s.CreateSend(ctx, owner, req)
 	if err != nil {
 		return created, err
 	}
 	for i := range created.Invitations {
 		inv := &created.Invitations[i]
-		if err := s.invite(ctx, created.Send, inv, req.Lang, owner, n); err != nil {
+		if err := s.invite(ctx, created.Send, inv, req.Lang, string(owner), n); err != nil {
 			s.logger.Error("invitation not queued", keySendID, created.Send.ID, keyError, err)
 		}
 	}
@@ -122,14 +123,14 @@ func (s *Service) SendFiles(ctx context.Context, owner string, req SendRequest, 
 // in lang and records it, and returns the invitation with the send read again. When the
 // link was made but not mailed, the Invitation is returned with an error wrapping
 // ErrNotNotified.
-func (s *Service) ResendLink(ctx context.Context, owner string, id SendID, recipient, lang string, n Notifier) (Invitation, Send, error) {
+func (s *Service) ResendLink(ctx context.Context, owner userid.ID, id SendID, recipient, lang string, n Notifier) (Invitation, Send, error) {
 	inv, err := s.Resend(ctx, owner, id, recipient)
 	if err != nil {
 		return Invitation{}, Send{}, err
 	}
 	send, err := s.GetSend(ctx, owner, id)
 	if err == nil {
-		err = s.invite(ctx, send, &inv, lang, owner, n)
+		err = s.invite(ctx, send, &inv, lang, string(owner), n)
 	}
 	if err != nil {
 		s.logger.Error("invitation not queued", keySendID, id, keyError, err)
@@ -242,7 +243,7 @@ func (s *Service) notifySettled(ctx context.Context, settled []Settled, file Fil
 		send := st.Send
 		if !st.Cancelled {
 			for i := range st.Invitations {
-				if err := s.invite(ctx, send, &st.Invitations[i], st.Lang, send.Owner, n); err != nil {
+				if err := s.invite(ctx, send, &st.Invitations[i], st.Lang, string(send.Owner), n); err != nil {
 					s.logger.Error("an invitation of a released send not queued", keySendID, send.ID, keyError, err)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"valise/notify"
+	"valise/userid"
 )
 
 // The use cases that mail people (issue 17 item 1) against the real notify queue (its outbox,
@@ -16,9 +17,9 @@ import (
 const testPublicURL = "https://valise.example.org"
 
 // contacts is a fake of Contacts: the users it knows, by ID.
-type contacts map[string][3]string // name, email, lang
+type contacts map[userid.ID][3]string // name, email, lang
 
-func (c contacts) MailContact(_ context.Context, id string) (name, email, lang string, err error) {
+func (c contacts) MailContact(_ context.Context, id userid.ID) (name, email, lang string, err error) {
 	v, ok := c[id]
 	if !ok {
 		return "", "", "", errors.New("unknown user")

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"valise/raftfsm"
+	"valise/userid"
 )
 
 // sendRecord is a send as stored: the Send with its secrets.
@@ -88,7 +89,7 @@ const (
 // (ErrFileNotSendable otherwise). A send with a file still being scanned is created at once
 // waiting for the antivirus (StatusPendingScan, issue 16 item 3): no link and no invitation
 // yet; the verdicts settle it (SettleSendsOf, SettleWaitingSends).
-func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest) (Created, error) {
+func (s *Service) CreateSend(ctx context.Context, owner userid.ID, req SendRequest) (Created, error) {
 	if err := checkOwner(owner); err != nil {
 		return Created{}, err
 	}
@@ -206,7 +207,7 @@ func (s *Service) CreateSend(ctx context.Context, owner string, req SendRequest)
 		if rec.PendingScan {
 			details["pending_scan"] = true
 		}
-		b.Audit = audit(now, owner, "send.create", id, details)
+		b.Audit = audit(now, string(owner), "send.create", id, details)
 		rec.Links = nil
 		if !rec.PendingScan {
 			rec.Links = hashes
@@ -435,7 +436,7 @@ func (s *Service) readSend(id SendID) (sendRecord, error) {
 }
 
 // ownSend reads the owner's send: another user's send is ErrSendNotFound, as if absent.
-func (s *Service) ownSend(owner string, id SendID) (sendRecord, error) {
+func (s *Service) ownSend(owner userid.ID, id SendID) (sendRecord, error) {
 	rec, err := s.readSend(id)
 	if err != nil {
 		return sendRecord{}, err
@@ -448,7 +449,7 @@ func (s *Service) ownSend(owner string, id SendID) (sendRecord, error) {
 
 // GetSend returns the owner's send with its per-recipient tracking. Another user's send is
 // ErrSendNotFound.
-func (s *Service) GetSend(ctx context.Context, owner string, id SendID) (Send, error) {
+func (s *Service) GetSend(ctx context.Context, owner userid.ID, id SendID) (Send, error) {
 	rec, err := s.ownSend(owner, id)
 	if err != nil {
 		return Send{}, err
@@ -458,7 +459,7 @@ func (s *Service) GetSend(ctx context.Context, owner string, id SendID) (Send, e
 }
 
 // ListSends returns the owner's sends, newest first.
-func (s *Service) ListSends(ctx context.Context, owner string) ([]Send, error) {
+func (s *Service) ListSends(ctx context.Context, owner userid.ID) ([]Send, error) {
 	if err := checkOwner(owner); err != nil {
 		return nil, err
 	}
@@ -494,7 +495,7 @@ func (s *Service) ListSends(ctx context.Context, owner string) ([]Send, error) {
 // Revoke ends the owner's send at once: its links are deleted and answer ErrLinkNotFound on
 // every node; the sweep then destroys the files no other active send carries. Revoking a
 // revoked send does nothing.
-func (s *Service) Revoke(ctx context.Context, owner string, id SendID) error {
+func (s *Service) Revoke(ctx context.Context, owner userid.ID, id SendID) error {
 	_, err := s.change(ctx, "revoke send "+string(id), func() (raftfsm.Batch, error) {
 		rec, err := s.ownSend(owner, id)
 		if err != nil {
@@ -507,7 +508,7 @@ func (s *Service) Revoke(ctx context.Context, owner string, id SendID) error {
 		rec.RevokedAt = now
 		b := raftfsm.Batch{
 			Conds: []raftfsm.Cond{condVersion(sendKey(id), rec.Version)},
-			Audit: audit(now, owner, "send.revoke", string(id), nil),
+			Audit: audit(now, string(owner), "send.revoke", string(id), nil),
 		}
 		if !rec.LinksClosed {
 			for _, h := range rec.Links {
@@ -526,7 +527,7 @@ func (s *Service) Revoke(ctx context.Context, owner string, id SendID) error {
 // obtained with it) stops working at once. It returns the invitation to mail; the mail's
 // delivery is recorded by RecordNotified. Resends are bounded per send and per owner
 // (Config.Resend, ErrTooManyResends).
-func (s *Service) Resend(ctx context.Context, owner string, id SendID, recipient string) (Invitation, error) {
+func (s *Service) Resend(ctx context.Context, owner userid.ID, id SendID, recipient string) (Invitation, error) {
 	token, hash, err := s.newToken()
 	if err != nil {
 		return Invitation{}, err
@@ -576,7 +577,7 @@ func (s *Service) Resend(ctx context.Context, owner string, id SendID, recipient
 				put(linkKey(hash), linkRecord{SendID: id, Recipient: i, Created: now}),
 				put(sendKey(id), rec),
 			},
-			Audit: audit(now, owner, "send.resend", string(id), map[string]any{"recipient": rec.Recipients[i].Address}),
+			Audit: audit(now, string(owner), "send.resend", string(id), map[string]any{"recipient": rec.Recipients[i].Address}),
 		}, nil
 	})
 	if err != nil {

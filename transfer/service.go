@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"valise/raftfsm"
+	"valise/userid"
 )
 
 // raftfsm.Store is the Metadata of a node.
@@ -95,7 +96,7 @@ func (s *Service) SetPolicy(p Policy) error {
 }
 
 // quota returns owner's quota in bytes, 0 for none.
-func (s *Service) quota(ctx context.Context, owner string, pol Policy) (int64, error) {
+func (s *Service) quota(ctx context.Context, owner userid.ID, pol Policy) (int64, error) {
 	if s.quotas == nil {
 		return pol.QuotaBytes, nil
 	}
@@ -184,7 +185,7 @@ func parseID(id string) bool {
 // maxOwnerLen bounds an owner ID so that every key stays well under raftfsm.MaxKeySize.
 const maxOwnerLen = 128
 
-func checkOwner(owner string) error {
+func checkOwner(owner userid.ID) error {
 	if owner == "" || len(owner) > maxOwnerLen {
 		return fmt.Errorf("%w: %d bytes", ErrInvalidOwner, len(owner))
 	}
@@ -211,13 +212,13 @@ func grantKey(hash string) []byte {
 	return []byte(prefixGrant + hash)
 }
 func tombKey(id FileID) []byte { return []byte(prefixTomb + string(id)) }
-func usageKey(owner string) []byte {
-	return []byte(prefixUsage + url.PathEscape(owner))
+func usageKey(owner userid.ID) []byte {
+	return []byte(prefixUsage + url.PathEscape(string(owner)))
 }
-func ownerSendPrefix(owner string) []byte {
-	return []byte(prefixOwner + url.PathEscape(owner) + "/send/")
+func ownerSendPrefix(owner userid.ID) []byte {
+	return []byte(prefixOwner + url.PathEscape(string(owner)) + "/send/")
 }
-func ownerSendKey(owner string, id SendID) []byte {
+func ownerSendKey(owner userid.ID, id SendID) []byte {
 	return append(ownerSendPrefix(owner), id...)
 }
 

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"valise/userid"
+
 	"golang.org/x/time/rate"
 )
 
@@ -18,7 +20,7 @@ type userLimiter struct {
 	now   func() time.Time
 
 	mu      sync.Mutex // guards buckets
-	buckets map[string]*rate.Limiter
+	buckets map[userid.ID]*rate.Limiter
 }
 
 func newUserLimiter(n int, window time.Duration, now func() time.Time) *userLimiter {
@@ -26,7 +28,7 @@ func newUserLimiter(n int, window time.Duration, now func() time.Time) *userLimi
 		limit:   rate.Limit(float64(n) / window.Seconds()),
 		burst:   n,
 		now:     now,
-		buckets: make(map[string]*rate.Limiter),
+		buckets: make(map[userid.ID]*rate.Limiter),
 	}
 }
 
@@ -39,7 +41,7 @@ type reservation struct {
 func (r reservation) cancel() { r.r.CancelAt(r.now()) }
 
 // reserve takes a token from owner's bucket now; false when it is empty.
-func (l *userLimiter) reserve(owner string) (reservation, bool) {
+func (l *userLimiter) reserve(owner userid.ID) (reservation, bool) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"valise/raftfsm"
+	"valise/userid"
 )
 
 // ErrNotPending is returned by SettleVerdict for a file that already has its verdict. It is
@@ -31,7 +32,7 @@ type usage struct {
 // tombstone records shards to delete once their key is gone.
 type tombstone struct {
 	ID       FileID    `json:"id"`
-	Owner    string    `json:"owner"`
+	Owner    userid.ID `json:"owner"`
 	Upload   bool      `json:"upload,omitempty"` // an abandoned upload, not a committed file
 	Shredded []byte    `json:"shredded"`         // manifest or resume state without key
 	Reason   string    `json:"reason"`
@@ -42,7 +43,7 @@ type tombstone struct {
 // the name (ErrInvalidFileName), the size against the policy (ErrTooLarge) and the owner's
 // quota (ErrQuotaExceeded), which it reserves. The returned Upload's ID is the file's ID
 // for the byte store.
-func (s *Service) CreateUpload(ctx context.Context, owner, name string, size int64, metadata map[string]string) (Upload, error) {
+func (s *Service) CreateUpload(ctx context.Context, owner userid.ID, name string, size int64, metadata map[string]string) (Upload, error) {
 	if err := checkOwner(owner); err != nil {
 		return Upload{}, err
 	}
@@ -89,7 +90,7 @@ func (s *Service) CreateUpload(ctx context.Context, owner, name string, size int
 		return raftfsm.Batch{
 			Conds: []raftfsm.Cond{condAbsent(uploadKey(up.ID)), condVersion(usageKey(owner), ver)},
 			Ops:   []raftfsm.Op{put(uploadKey(up.ID), up), put(usageKey(owner), u)},
-			Audit: audit(now, owner, "upload.create", id, map[string]any{"name": name, "folder": folder, "size": size}),
+			Audit: audit(now, string(owner), "upload.create", id, map[string]any{"name": name, "folder": folder, "size": size}),
 		}, nil
 	})
 	if err != nil {
@@ -118,7 +119,7 @@ func checkMetadata(md map[string]string) error {
 
 // GetUpload returns the owner's upload (tus HEAD): ErrUploadNotFound if it is not theirs or
 // does not exist, ErrUploadExpired past its expiry.
-func (s *Service) GetUpload(ctx context.Context, owner string, id FileID) (Upload, error) {
+func (s *Service) GetUpload(ctx context.Context, owner userid.ID, id FileID) (Upload, error) {
 	return s.ownUpload(owner, id)
 }
 
@@ -126,7 +127,7 @@ func (s *Service) GetUpload(ctx context.Context, owner string, id FileID) (Uploa
 // owns, from the local state. A read error other than "not found" answers true: the caller's
 // own reads then report it. Package upload asks it first, so that another user's request
 // neither locks an upload nor touches its open writer.
-func (s *Service) OwnsUploadOrFile(owner string, id FileID) bool {
+func (s *Service) OwnsUploadOrFile(owner userid.ID, id FileID) bool {
 	if !parseID(string(id)) {
 		return false
 	}
@@ -152,7 +153,7 @@ func (s *Service) OwnsUploadOrFile(owner string, id FileID) bool {
 // UploadRecord returns the owner's upload as recorded, expired or not (GetUpload refuses an
 // expired one), from the local state: ErrUploadNotFound if it is not theirs or does not
 // exist. Package upload reads it to delete an upload's bytes (tus DELETE), expired included.
-func (s *Service) UploadRecord(owner string, id FileID) (Upload, error) {
+func (s *Service) UploadRecord(owner userid.ID, id FileID) (Upload, error) {
 	if !parseID(string(id)) {
 		return Upload{}, ErrUploadNotFound
 	}
@@ -200,7 +201,7 @@ func (s *Service) ScanFiles(fn func(File) error) error {
 	})
 }
 
-func (s *Service) ownUpload(owner string, id FileID) (Upload, error) {
+func (s *Service) ownUpload(owner userid.ID, id FileID) (Upload, error) {
 	if !parseID(string(id)) {
 		return Upload{}, ErrUploadNotFound
 	}
@@ -224,7 +225,7 @@ func (s *Service) ownUpload(owner string, id FileID) (Upload, error) {
 // expectedOffset: otherwise, and when a concurrent PATCH recorded first (the record's
 // version changed), it returns ErrOffsetMismatch and records nothing — two PATCHes can never
 // both win.
-func (s *Service) RecordProgress(ctx context.Context, owner string, id FileID, expectedOffset, newOffset int64, resumeState []byte) (Upload, error) {
+func (s *Service) RecordProgress(ctx context.Context, owner userid.ID, id FileID, expectedOffset, newOffset int64, resumeState []byte) (Upload, error) {
 	up, err := s.ownUpload(owner, id)
 	if err != nil {
 		return Upload{}, err
@@ -241,7 +242,7 @@ func (s *Service) RecordProgress(ctx context.Context, owner string, id FileID, e
 	res, err := s.store.Propose(ctx, raftfsm.Batch{
 		Conds: []raftfsm.Cond{condVersion(uploadKey(id), prev)},
 		Ops:   []raftfsm.Op{put(uploadKey(id), up)},
-		Audit: audit(now, owner, "upload.progress", string(id), map[string]any{"offset": newOffset}),
+		Audit: audit(now, string(owner), "upload.progress", string(id), map[string]any{"offset": newOffset}),
 	})
 	if errors.Is(err, raftfsm.ErrConflict) {
 		return Upload{}, fmt.Errorf("%w: a concurrent request moved upload %s", ErrOffsetMismatch, id)
@@ -257,7 +258,7 @@ func (s *Service) RecordProgress(ctx context.Context, owner string, id FileID, e
 // the scanner's verdict or VerdictPending (the scan goes on in the background and settles
 // it). An infected file is quarantined: kept (for the policy's unsent retention), never
 // sendable, never served.
-func (s *Service) CompleteUpload(ctx context.Context, owner string, id FileID, c Completion) (File, error) {
+func (s *Service) CompleteUpload(ctx context.Context, owner userid.ID, id FileID, c Completion) (File, error) {
 	if !c.Verdict.Valid() {
 		return File{}, fmt.Errorf("%w: %q", ErrInvalidVerdict, c.Verdict)
 	}
@@ -280,7 +281,7 @@ func (s *Service) CompleteUpload(ctx context.Context, owner string, id FileID, c
 	res, err := s.store.Propose(ctx, raftfsm.Batch{
 		Conds: []raftfsm.Cond{condVersion(uploadKey(id), up.Version), condAbsent(fileKey(id))},
 		Ops:   []raftfsm.Op{del(uploadKey(id)), put(fileKey(id), f)},
-		Audit: audit(now, owner, "upload.complete", string(id), map[string]any{
+		Audit: audit(now, string(owner), "upload.complete", string(id), map[string]any{
 			"name": f.Name, "folder": f.Folder, "size": f.Size, "sha256": f.SHA256, "verdict": f.Verdict, "reason": f.VerdictReason,
 		}),
 	})
@@ -296,11 +297,11 @@ func (s *Service) CompleteUpload(ctx context.Context, owner string, id FileID, c
 
 // CancelUpload abandons the owner's upload (tus termination): its record goes, its quota
 // is released and its partial shards are left to the sweep.
-func (s *Service) CancelUpload(ctx context.Context, owner string, id FileID) error {
+func (s *Service) CancelUpload(ctx context.Context, owner userid.ID, id FileID) error {
 	if _, err := s.UploadRecord(owner, id); err != nil {
 		return err
 	}
-	return skipped(s.dropUpload(ctx, id, owner, "upload.cancel", "cancelled", nil))
+	return skipped(s.dropUpload(ctx, id, string(owner), "upload.cancel", "cancelled", nil))
 }
 
 // dropUpload deletes an upload record, releases its reservation and leaves a tombstone for
@@ -345,7 +346,7 @@ func (s *Service) dropUpload(ctx context.Context, id FileID, actor, action, reas
 }
 
 // releaseOps returns the cond and op giving size bytes of owner's reservation back.
-func (s *Service) releaseOps(owner string, size int64) (raftfsm.Batch, error) {
+func (s *Service) releaseOps(owner userid.ID, size int64) (raftfsm.Batch, error) {
 	var u usage
 	ver, err := s.getJSON(usageKey(owner), &u)
 	if errors.Is(err, raftfsm.ErrNotFound) {
@@ -362,7 +363,7 @@ func (s *Service) releaseOps(owner string, size int64) (raftfsm.Batch, error) {
 }
 
 // Usage returns the bytes the owner's uploads and files hold against the quota.
-func (s *Service) Usage(ctx context.Context, owner string) (int64, error) {
+func (s *Service) Usage(ctx context.Context, owner userid.ID) (int64, error) {
 	var u usage
 	_, err := s.getJSON(usageKey(owner), &u)
 	if err != nil && !errors.Is(err, raftfsm.ErrNotFound) {
@@ -382,7 +383,7 @@ type Limits struct {
 }
 
 // UploadLimits returns owner's Limits now.
-func (s *Service) UploadLimits(ctx context.Context, owner string) (Limits, error) {
+func (s *Service) UploadLimits(ctx context.Context, owner userid.ID) (Limits, error) {
 	pol := s.policy()
 	l := Limits{MaxFile: pol.MaxFileSize, QuotaLeft: -1, MaxSend: pol.MaxSendBytes, MaxFiles: s.cfg.MaxFilesPerSend}
 	q, err := s.quota(ctx, owner, pol)
@@ -417,7 +418,7 @@ func (s *Service) ExpiredUploads(ctx context.Context, now time.Time) ([]Upload, 
 }
 
 // GetFile returns the owner's file; ErrFileNotFound if it is not theirs or does not exist.
-func (s *Service) GetFile(ctx context.Context, owner string, id FileID) (File, error) {
+func (s *Service) GetFile(ctx context.Context, owner userid.ID, id FileID) (File, error) {
 	if !parseID(string(id)) {
 		return File{}, ErrFileNotFound
 	}
@@ -453,7 +454,7 @@ func (s *Service) FileRecord(id FileID) (File, error) {
 }
 
 // ListFiles returns the owner's files, oldest first.
-func (s *Service) ListFiles(ctx context.Context, owner string) ([]File, error) {
+func (s *Service) ListFiles(ctx context.Context, owner userid.ID) ([]File, error) {
 	var out []File
 	err := scanJSON(s, prefixFile, func(f *File, ver uint64) error {
 		if f.Owner == owner {

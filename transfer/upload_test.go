@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"valise/blobstore"
+	"valise/userid"
 )
 
 // quotaMap gives per-owner quotas; owners not in it get the policy's.
-type quotaMap map[string]int64
+type quotaMap map[userid.ID]int64
 
-func (q quotaMap) Quota(_ context.Context, owner string) (int64, error) {
+func (q quotaMap) Quota(_ context.Context, owner userid.ID) (int64, error) {
 	if v, ok := q[owner]; ok {
 		return v, nil
 	}
@@ -30,7 +31,7 @@ func TestCreateUploadLimits(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		name  string
-		owner string
+		owner userid.ID
 		size  int64
 		md    map[string]string
 		want  error
@@ -76,8 +77,9 @@ func TestUploadLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name, owner string
-		left        int64
+		name  string
+		owner userid.ID
+		left  int64
 	}{
 		{"policy quota, partly used", "u1", 900},
 		{"policy quota, unused", "u2", 1500},
@@ -150,7 +152,7 @@ func TestRecordProgressChecks(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name             string
-		owner            string
+		owner            userid.ID
 		expected, newOff int64
 		want             error
 	}{
@@ -315,7 +317,7 @@ func TestExportsForUpload(t *testing.T) {
 	t.Run("owns", func(t *testing.T) {
 		for _, tc := range []struct {
 			name  string
-			owner string
+			owner userid.ID
 			id    FileID
 			want  bool
 		}{

@@ -12,6 +12,7 @@ import (
 	"valise/blobstore"
 	"valise/scan"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // The end of an upload: commit, the verdict (live or by a rescan from the stored blocks), and
@@ -21,7 +22,7 @@ import (
 // when it comes within LiveGrace, else pending (a background job then scans it). On error the
 // upload stays at its recorded state, from which the client's retry resumes (reopening the
 // committed shards); the manifest is returned when the commit happened.
-func (u *Pipeline) complete(ctx context.Context, principal string, up transfer.Upload, o *openUpload) (blobstore.Manifest, error) {
+func (u *Pipeline) complete(ctx context.Context, principal userid.ID, up transfer.Upload, o *openUpload) (blobstore.Manifest, error) {
 	m, err := o.w.Commit(ctx)
 	if errors.Is(err, blobstore.ErrHealNeeded) {
 		u.logger.Warn("upload committed without every shard: heal needed", keyFileID, up.ID, keyError, err)
@@ -72,7 +73,7 @@ func (u *Pipeline) liveVerdict(o *openUpload) *liveScan {
 
 // record turns the upload into a file with c's manifest and verdict, or VerdictPending
 // (CompleteUpload); a pending file goes to the background scan.
-func (u *Pipeline) record(ctx context.Context, principal string, up transfer.Upload, c committed) error {
+func (u *Pipeline) record(ctx context.Context, principal userid.ID, up transfer.Upload, c committed) error {
 	mb, err := c.m.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("complete upload %s: %w", up.ID, err)
@@ -115,7 +116,7 @@ func (u *Pipeline) record(ctx context.Context, principal string, up transfer.Upl
 // finishCommitted answers the retry of a last chunk whose file was committed but not
 // recorded: the chunk must hold exactly the committed bytes from the recorded offset to the
 // end (they are read back and compared), and the completion is recorded again.
-func (u *Pipeline) finishCommitted(ctx context.Context, principal string, up transfer.Upload, o *openUpload, chunk Chunk) (int64, error) {
+func (u *Pipeline) finishCommitted(ctx context.Context, principal userid.ID, up transfer.Upload, o *openUpload, chunk Chunk) (int64, error) {
 	id := up.ID
 	same, rerr := u.sameAsStored(ctx, o.done.m, up.Offset, chunk)
 	verr := chunk.Verify()

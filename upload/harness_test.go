@@ -21,6 +21,7 @@ import (
 	"valise/transfer"
 	"valise/transfer/filetest"
 	"valise/transfer/transfertest"
+	"valise/userid"
 )
 
 // The world of the Pipeline's tests: a real metadata store, a real blobstore on directory
@@ -153,7 +154,7 @@ func newEnv(t testing.TB, mods ...func(*transfer.Deps)) *env {
 
 // upload stores data as owner's file with verdict v without the Pipeline: transfer's
 // bookkeeping and the real blobstore (filetest).
-func (e *env) upload(owner, name string, data []byte, v transfer.Verdict) transfer.File {
+func (e *env) upload(owner userid.ID, name string, data []byte, v transfer.Verdict) transfer.File {
 	e.t.Helper()
 	return filetest.StoreVerdict(e.ctx, e.t, e.svc, e.bs, owner, "", name, data, v)
 }

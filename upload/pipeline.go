@@ -13,6 +13,7 @@ import (
 	"valise/blobstore"
 	"valise/scan"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // Chunk is the body of one tus PATCH on its way to Pipeline.Write; it has the shape of
@@ -307,7 +308,7 @@ func (u *Pipeline) Close() error {
 }
 
 // MaxSize returns the largest upload principal may declare: the policy's MaxFileSize.
-func (u *Pipeline) MaxSize(principal string) int64 { return u.svc.Policy().MaxFileSize }
+func (u *Pipeline) MaxSize(principal userid.ID) int64 { return u.svc.Policy().MaxFileSize }
 
 // lock marks id busy; false when it already is.
 func (u *Pipeline) lock(id transfer.FileID) bool {
@@ -388,7 +389,7 @@ func fileName(md map[string]string) string {
 // creates the blobstore file with the same ID and records its first resume state. An upload
 // of length 0 is complete before Create returns (its verdict pending, scanned in the
 // background).
-func (u *Pipeline) Create(ctx context.Context, principal string, length int64, metadata map[string]string) (transfer.FileID, error) {
+func (u *Pipeline) Create(ctx context.Context, principal userid.ID, length int64, metadata map[string]string) (transfer.FileID, error) {
 	up, err := u.svc.CreateUpload(ctx, principal, fileName(metadata), length, metadata)
 	if err != nil {
 		return "", err
@@ -441,7 +442,7 @@ func (u *Pipeline) Create(ctx context.Context, principal string, length int64, m
 
 // Info returns the principal's upload as last made durable (tus HEAD); a completed upload
 // reports Offset == Length. ErrUploadNotFound, ErrUploadExpired.
-func (u *Pipeline) Info(ctx context.Context, principal string, id transfer.FileID) (Info, error) {
+func (u *Pipeline) Info(ctx context.Context, principal userid.ID, id transfer.FileID) (Info, error) {
 	up, err := u.svc.GetUpload(ctx, principal, id)
 	if errors.Is(err, transfer.ErrUploadNotFound) {
 		f, ferr := u.svc.GetFile(ctx, principal, id)
@@ -474,7 +475,7 @@ func (u *Pipeline) persistCtx(ctx context.Context) (context.Context, context.Can
 // returns, with the live scan's verdict when that scan followed the whole upload and answers
 // within LiveGrace, and otherwise with VerdictPending: it never waits for a rescan, nor for
 // clamd beyond LiveGrace. The background scan records the verdict later (WaitVerdict).
-func (u *Pipeline) Write(ctx context.Context, principal string, id transfer.FileID, offset int64, chunk Chunk) (int64, error) {
+func (u *Pipeline) Write(ctx context.Context, principal userid.ID, id transfer.FileID, offset int64, chunk Chunk) (int64, error) {
 	// Whose upload it is comes first: another user's Write must neither lock the upload
 	// (its owner's PATCHes would get ErrLocked) nor take and close its open writer (its live
 	// scan, or a committed file waiting for its record, would be lost).
@@ -643,7 +644,7 @@ func (r *streamReader) Read(p []byte) (int, error) {
 }
 
 // durableOffset re-reads the upload's offset after a failed record, fallback when unknown.
-func (u *Pipeline) durableOffset(ctx context.Context, principal string, id transfer.FileID, fallback int64) int64 {
+func (u *Pipeline) durableOffset(ctx context.Context, principal userid.ID, id transfer.FileID, fallback int64) int64 {
 	if up, err := u.svc.GetUpload(ctx, principal, id); err == nil {
 		return up.Offset
 	}
@@ -652,7 +653,7 @@ func (u *Pipeline) durableOffset(ctx context.Context, principal string, id trans
 
 // writeCompleted answers a Write to an upload that is no more: when it became the
 // principal's file and offset is its size, the empty chunk the client may send is fine.
-func (u *Pipeline) writeCompleted(ctx context.Context, principal string, id transfer.FileID, offset int64, chunk Chunk, notFound error) (int64, error) {
+func (u *Pipeline) writeCompleted(ctx context.Context, principal userid.ID, id transfer.FileID, offset int64, chunk Chunk, notFound error) (int64, error) {
 	f, err := u.svc.GetFile(ctx, principal, id)
 	if err != nil {
 		return offset, notFound
@@ -717,7 +718,7 @@ func (u *Pipeline) rollback(ctx context.Context, o *openUpload, up transfer.Uplo
 // Terminate deletes the principal's upload and its bytes (tus DELETE): CancelUpload, then the
 // writer's Abort or the shards named by its resume state (the tombstone CancelUpload leaves
 // lets the sweep finish if this fails). ErrUploadNotFound, ErrLocked while a Write runs.
-func (u *Pipeline) Terminate(ctx context.Context, principal string, id transfer.FileID) error {
+func (u *Pipeline) Terminate(ctx context.Context, principal userid.ID, id transfer.FileID) error {
 	if !u.lock(id) {
 		return fmt.Errorf("terminate %s: %w", id, transfer.ErrLocked)
 	}

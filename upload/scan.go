@@ -9,6 +9,7 @@ import (
 	"valise/blobstore"
 	"valise/scan"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // Background scanning. The Write that completes an upload records the file with
@@ -281,7 +282,7 @@ func (u *Pipeline) requeuePending() (int, error) {
 // returns it, or returns ctx's error. ErrFileNotFound for a file that does not exist (an
 // upload not complete yet included) or is someone else's. The verdict may come from this
 // Pipeline or from another node's: a pending file is reread every 250 ms as well.
-func (u *Pipeline) WaitVerdict(ctx context.Context, owner string, id transfer.FileID) (transfer.Verdict, error) {
+func (u *Pipeline) WaitVerdict(ctx context.Context, owner userid.ID, id transfer.FileID) (transfer.Verdict, error) {
 	t := time.NewTimer(waitVerdictPoll)
 	defer t.Stop()
 	for {

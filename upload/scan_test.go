@@ -11,6 +11,7 @@ import (
 
 	"valise/scan"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // heldClamd is a TCP proxy in front of a real clamd that passes the client's bytes to clamd
@@ -299,7 +300,7 @@ func TestUploaderWaitVerdictErrors(t *testing.T) {
 	id := u.create(len(data))
 	for _, tc := range []struct {
 		name  string
-		owner string
+		owner userid.ID
 		id    transfer.FileID
 	}{
 		{"upload not complete", owner, id},

@@ -86,7 +86,7 @@ type Accounts interface {
 	AuthenticateToken(ctx context.Context, bearer string) (account.User, account.Token, error)
 	// MailContact returns a user's name, address and language, for a receipt to a sender
 	// (transfer.Contacts); account.ErrNotFound if gone.
-	MailContact(ctx context.Context, userID string) (name, email, lang string, err error)
+	MailContact(ctx context.Context, userID userid.ID) (name, email, lang string, err error)
 	// CreateToken makes a token for userID and returns it with its secret, shown once.
 	CreateToken(ctx context.Context, userID userid.ID, name string) (account.Token, string, error)
 	// ListTokens returns userID's tokens without secrets.
@@ -101,21 +101,21 @@ type Accounts interface {
 // methods answer another owner's object as not found.
 type Sends interface {
 	// SendFiles creates a send and mails each recipient their invitation, recording it.
-	SendFiles(ctx context.Context, owner string, req transfer.SendRequest, n transfer.Notifier) (transfer.Created, error)
+	SendFiles(ctx context.Context, owner userid.ID, req transfer.SendRequest, n transfer.Notifier) (transfer.Created, error)
 	// ListSends returns owner's sends, newest first.
-	ListSends(ctx context.Context, owner string) ([]transfer.Send, error)
+	ListSends(ctx context.Context, owner userid.ID) ([]transfer.Send, error)
 	// GetSend returns owner's send with per-recipient tracking.
-	GetSend(ctx context.Context, owner string, id transfer.SendID) (transfer.Send, error)
+	GetSend(ctx context.Context, owner userid.ID, id transfer.SendID) (transfer.Send, error)
 	// ResendLink mints a new link for one recipient (the old one stops working), mails it in
 	// lang and returns the send as it is now; an error wrapping transfer.ErrNotNotified when
 	// the link was made but not mailed.
-	ResendLink(ctx context.Context, owner string, id transfer.SendID, recipient, lang string, n transfer.Notifier) (transfer.Invitation, transfer.Send, error)
+	ResendLink(ctx context.Context, owner userid.ID, id transfer.SendID, recipient, lang string, n transfer.Notifier) (transfer.Invitation, transfer.Send, error)
 	// Revoke ends a send at once, on every node.
-	Revoke(ctx context.Context, owner string, id transfer.SendID) error
+	Revoke(ctx context.Context, owner userid.ID, id transfer.SendID) error
 	// MailReceipt mails the sender of r's send a receipt for files.
 	MailReceipt(ctx context.Context, r transfer.Receipt, files []transfer.LinkFile, n transfer.Notifier) error
 	// GetFile returns owner's complete file (the manifest is never shown).
-	GetFile(ctx context.Context, owner string, id transfer.FileID) (transfer.File, error)
+	GetFile(ctx context.Context, owner userid.ID, id transfer.FileID) (transfer.File, error)
 }
 
 // Links is the recipients' side of transfer; *transfer.Service implements it. Every call on

@@ -331,7 +331,7 @@ func (w *world) upload(owner userid.ID, name string, data []byte) transfer.File 
 // uploadAt is upload with the file's path inside a dropped folder (relativePath metadata).
 func (w *world) uploadAt(owner userid.ID, rel, name string, data []byte) transfer.File {
 	w.t.Helper()
-	return filetest.Store(w.ctx, w.t, w.transfer, w.bs, string(owner), rel, name, data)
+	return filetest.Store(w.ctx, w.t, w.transfer, w.bs, owner, rel, name, data)
 }
 
 // outbox returns the mails in the outbox, waiting (polling, no sleep-to-wait) until there

@@ -279,7 +279,7 @@ func checkDownloadHeaders(t *testing.T, r reply, sha string) {
 func TestCreateSendPendingScan(t *testing.T) {
 	w := newWorld(t)
 	alice, bearer := w.user("alice@example.org", "Alice")
-	f := filetest.StoreVerdict(w.ctx, t, w.transfer, w.bs, string(alice.ID), "", "contrat.pdf", randomData(5000, 3), transfer.VerdictPending)
+	f := filetest.StoreVerdict(w.ctx, t, w.transfer, w.bs, alice.ID, "", "contrat.pdf", randomData(5000, 3), transfer.VerdictPending)
 	r := w.api("POST", "/api/v1/sends", bearer, createSendJSON{To: []string{"bob@example.org"}, Files: []string{string(f.ID)}})
 	mustStatus(t, r, 201)
 	var created struct {

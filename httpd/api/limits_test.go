@@ -10,6 +10,7 @@ import (
 	"valise/internal/membudget"
 	"valise/internal/poll"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // sendOf uploads n files of owner, sends them to one recipient and returns the link token,
@@ -124,11 +125,11 @@ func TestParallelZipsRecordEveryDownload(t *testing.T) {
 }
 
 // accountOf returns the ID of the user with email.
-func (w *world) accountOf(t *testing.T, email string) string {
+func (w *world) accountOf(t *testing.T, email string) userid.ID {
 	t.Helper()
 	u, err := w.accounts.ByEmail(w.ctx, email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(u.ID)
+	return u.ID
 }

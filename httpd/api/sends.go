@@ -111,7 +111,7 @@ func (h *Handler) serveCreateSend(ctx *fasthttp.RequestCtx, c call) {
 	for _, id := range b.Files {
 		req.FileIDs = append(req.FileIDs, transfer.FileID(id))
 	}
-	created, err := h.deps.Sends.SendFiles(c, string(p.UserID), req, h.notifier())
+	created, err := h.deps.Sends.SendFiles(c, p.UserID, req, h.notifier())
 	if err != nil {
 		h.fail(ctx, err)
 		return
@@ -130,7 +130,7 @@ func (h *Handler) notifier() transfer.Notifier {
 
 // serveListSends lists the caller's sends.
 func (h *Handler) serveListSends(ctx *fasthttp.RequestCtx, c call) {
-	sends, err := h.deps.Sends.ListSends(c, string(principal(ctx).UserID))
+	sends, err := h.deps.Sends.ListSends(c, principal(ctx).UserID)
 	if err != nil {
 		h.fail(ctx, err)
 		return
@@ -144,7 +144,7 @@ func (h *Handler) serveListSends(ctx *fasthttp.RequestCtx, c call) {
 
 // serveGetSend answers one of the caller's sends with per-recipient tracking.
 func (h *Handler) serveGetSend(ctx *fasthttp.RequestCtx, c call) {
-	s, err := h.deps.Sends.GetSend(c, string(principal(ctx).UserID), transfer.SendID(c.params["id"]))
+	s, err := h.deps.Sends.GetSend(c, principal(ctx).UserID, transfer.SendID(c.params["id"]))
 	if err != nil {
 		h.fail(ctx, err)
 		return
@@ -160,7 +160,7 @@ func (h *Handler) serveResend(ctx *fasthttp.RequestCtx, c call) {
 		h.fail(ctx, err)
 		return
 	}
-	_, send, err := h.deps.Sends.ResendLink(c, string(p.UserID), transfer.SendID(c.params["id"]), b.Recipient, string(p.Language), h.notifier())
+	_, send, err := h.deps.Sends.ResendLink(c, p.UserID, transfer.SendID(c.params["id"]), b.Recipient, string(p.Language), h.notifier())
 	if err != nil {
 		h.fail(ctx, err)
 		return
@@ -172,11 +172,11 @@ func (h *Handler) serveResend(ctx *fasthttp.RequestCtx, c call) {
 func (h *Handler) serveRevoke(ctx *fasthttp.RequestCtx, c call) {
 	p := principal(ctx)
 	id := transfer.SendID(c.params["id"])
-	if err := h.deps.Sends.Revoke(c, string(p.UserID), id); err != nil {
+	if err := h.deps.Sends.Revoke(c, p.UserID, id); err != nil {
 		h.fail(ctx, err)
 		return
 	}
-	s, err := h.deps.Sends.GetSend(c, string(p.UserID), id)
+	s, err := h.deps.Sends.GetSend(c, p.UserID, id)
 	if err != nil {
 		h.fail(ctx, err)
 		return
@@ -186,7 +186,7 @@ func (h *Handler) serveRevoke(ctx *fasthttp.RequestCtx, c call) {
 
 // serveGetFile answers one of the caller's files.
 func (h *Handler) serveGetFile(ctx *fasthttp.RequestCtx, c call) {
-	f, err := h.deps.Sends.GetFile(c, string(principal(ctx).UserID), transfer.FileID(c.params["id"]))
+	f, err := h.deps.Sends.GetFile(c, principal(ctx).UserID, transfer.FileID(c.params["id"]))
 	if err != nil {
 		h.fail(ctx, err)
 		return

@@ -39,16 +39,16 @@ func TestVerdictWithTestSignaturesSaysSo(t *testing.T) {
 	}
 	defer up.Close()
 	data := randomData(50_000, 16)
-	id, err := up.Create(w.ctx, string(a.ID), int64(len(data)), map[string]string{"filename": "contrat.pdf"})
+	id, err := up.Create(w.ctx, a.ID, int64(len(data)), map[string]string{"filename": "contrat.pdf"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := up.Write(w.ctx, string(a.ID), id, 0, readerChunk{bytes.NewReader(data)}); err != nil {
+	if _, err := up.Write(w.ctx, a.ID, id, 0, readerChunk{bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, time.Minute) // a hang guard only
 	defer cancel()
-	if v, err := up.WaitVerdict(ctx, string(a.ID), id); err != nil || v != transfer.VerdictClean {
+	if v, err := up.WaitVerdict(ctx, a.ID, id); err != nil || v != transfer.VerdictClean {
 		t.Fatalf("verdict %s, %v; want clean", v, err)
 	}
 

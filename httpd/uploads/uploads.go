@@ -25,13 +25,13 @@ var _ tus.Backend = Backend{}
 
 // Create implements tus.Backend.
 func (b Backend) Create(ctx context.Context, r tus.CreateRequest) (string, error) {
-	id, err := b.u.Create(ctx, string(r.Principal), r.Length, r.Metadata)
+	id, err := b.u.Create(ctx, r.Principal, r.Length, r.Metadata)
 	return string(id), tusError(err)
 }
 
 // Info implements tus.Backend.
 func (b Backend) Info(ctx context.Context, principal userid.ID, id string) (tus.Info, error) {
-	in, err := b.u.Info(ctx, string(principal), transfer.FileID(id))
+	in, err := b.u.Info(ctx, principal, transfer.FileID(id))
 	if err != nil {
 		return tus.Info{}, tusError(err)
 	}
@@ -40,17 +40,17 @@ func (b Backend) Info(ctx context.Context, principal userid.ID, id string) (tus.
 
 // Write implements tus.Backend.
 func (b Backend) Write(ctx context.Context, principal userid.ID, id string, offset int64, chunk tus.Chunk) (int64, error) {
-	off, err := b.u.Write(ctx, string(principal), transfer.FileID(id), offset, chunk)
+	off, err := b.u.Write(ctx, principal, transfer.FileID(id), offset, chunk)
 	return off, tusError(err)
 }
 
 // Terminate implements tus.Backend.
 func (b Backend) Terminate(ctx context.Context, principal userid.ID, id string) error {
-	return tusError(b.u.Terminate(ctx, string(principal), transfer.FileID(id)))
+	return tusError(b.u.Terminate(ctx, principal, transfer.FileID(id)))
 }
 
 // MaxSize implements tus.Backend.
-func (b Backend) MaxSize(principal userid.ID) int64 { return b.u.MaxSize(string(principal)) }
+func (b Backend) MaxSize(principal userid.ID) int64 { return b.u.MaxSize(principal) }
 
 // errorMap maps transfer's upload errors (which upload.Pipeline returns) onto tus's.
 var errorMap = [...]struct{ from, to error }{

@@ -30,7 +30,7 @@ func TestBrowserBrandInBothSchemes(t *testing.T) {
 	e.mountUploads(t, nil)
 	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
 	f := e.upload(alice.ID, "plan.pdf", []byte("le plan"))
-	created, err := e.sends.CreateSend(e.ctx, string(alice.ID), transfer.SendRequest{
+	created, err := e.sends.CreateSend(e.ctx, alice.ID, transfer.SendRequest{
 		From: transfer.Sender{Email: "alice@example.org"}, To: []string{"bob@example.org"},
 		Subject: "Plan", FileIDs: []transfer.FileID{f.ID},
 	})

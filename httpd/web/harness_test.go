@@ -81,7 +81,7 @@ type testLimits struct {
 	maxFiles                int
 }
 
-func (l testLimits) UploadLimits(ctx context.Context, owner string) (transfer.Limits, error) {
+func (l testLimits) UploadLimits(ctx context.Context, owner userid.ID) (transfer.Limits, error) {
 	used, err := l.sends.Usage(ctx, owner)
 	if err != nil {
 		return transfer.Limits{}, err
@@ -215,7 +215,7 @@ func (e *env) addUser(email, password string, lang account.Language) (account.Us
 // the real blobstore.
 func (e *env) upload(owner userid.ID, name string, data []byte) transfer.File {
 	e.t.Helper()
-	return filetest.Store(e.ctx, e.t, e.sends, e.bs, string(owner), "", name, data)
+	return filetest.Store(e.ctx, e.t, e.sends, e.bs, owner, "", name, data)
 }
 
 // client is a browser stand-in: a cookie jar, no automatic redirects, a language.

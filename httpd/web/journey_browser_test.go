@@ -218,7 +218,7 @@ func TestBrowserJourneyFrench(t *testing.T) {
 	}
 	// serverOffset is where the server's copy of the upload stands.
 	serverOffset := func(id string) int64 {
-		in, err := up.Info(e.ctx, string(alice.ID), transfer.FileID(id))
+		in, err := up.Info(e.ctx, alice.ID, transfer.FileID(id))
 		if err != nil {
 			t.Fatalf("upload %s: %v", id, err)
 		}
@@ -277,10 +277,10 @@ func TestBrowserJourneyFrench(t *testing.T) {
 
 	// clamd's verdict on the stored file.
 	poll.Until(t, "the scan verdict", func() bool {
-		f, err := e.sends.GetFile(e.ctx, string(alice.ID), transfer.FileID(id))
+		f, err := e.sends.GetFile(e.ctx, alice.ID, transfer.FileID(id))
 		return err == nil && f.Verdict != transfer.VerdictPending
 	})
-	f, err := e.sends.GetFile(e.ctx, string(alice.ID), transfer.FileID(id))
+	f, err := e.sends.GetFile(e.ctx, alice.ID, transfer.FileID(id))
 	if err != nil || f.SHA256 != hex.EncodeToString(sum[:]) || (f.Verdict != transfer.VerdictClean && f.Verdict != transfer.VerdictCleanWindows) {
 		t.Fatalf("stored file %+v, %v; want SHA-256 %x, clean", f, err, sum)
 	}

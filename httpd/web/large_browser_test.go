@@ -58,7 +58,7 @@ func TestLargeBrowserSend1GiB(t *testing.T) {
 		(document.getElementById("link-1") !== null || document.getElementById("pending-scan") !== null)`)
 	waitOutbox(t, e, 2)
 	sent := time.Since(start)
-	f, err := e.sends.GetFile(e.ctx, string(alice.ID), id)
+	f, err := e.sends.GetFile(e.ctx, alice.ID, id)
 	if err != nil || f.SHA256 != hex.EncodeToString(sum[:]) || f.Size != size {
 		t.Fatalf("stored file %+v, %v; want %d bytes, SHA-256 %x", f, err, size, sum)
 	}

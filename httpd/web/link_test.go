@@ -17,7 +17,7 @@ import (
 // sendTo creates owner's send of files to kim@example.org and returns the link token.
 func (e *env) sendTo(owner userid.ID, opts transfer.Options, files ...transfer.FileID) string {
 	e.t.Helper()
-	created, err := e.sends.CreateSend(e.ctx, string(owner), transfer.SendRequest{
+	created, err := e.sends.CreateSend(e.ctx, owner, transfer.SendRequest{
 		From: transfer.Sender{Name: "Jo", Email: "jo@example.org"}, To: []string{"kim@example.org"},
 		FileIDs: files, Options: opts,
 	})

@@ -127,15 +127,15 @@ func TestBrowserUploadsTwoAtATime(t *testing.T) {
 	}
 	b.do("the form has every file",
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelectorAll("#file-ids input[name=file]").length === %d`, files)))
-	stored, err := e.sends.ListFiles(e.ctx, string(alice.ID))
+	stored, err := e.sends.ListFiles(e.ctx, alice.ID)
 	if err != nil || len(stored) != files {
 		t.Fatalf("files %d, %v; want %d", len(stored), err, files)
 	}
 	for _, f := range stored {
-		e.sayClean(string(alice.ID), f.ID)
+		e.sayClean(alice.ID, f.ID)
 	}
 	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.CSS("input.link-url")))
-	s, err := e.sends.GetSend(e.ctx, string(alice.ID), sends0(t, e, string(alice.ID)))
+	s, err := e.sends.GetSend(e.ctx, alice.ID, sends0(t, e, alice.ID))
 	if err != nil || len(s.Files) != files {
 		t.Fatalf("send: %d files, %v; want %d", len(s.Files), err, files)
 	}

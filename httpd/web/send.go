@@ -74,7 +74,7 @@ func (h *Handler) fillLimits(r *request, d *composeData) {
 	if h.deps.Limits == nil {
 		return
 	}
-	l, err := h.deps.Limits.UploadLimits(r.cx, string(r.user.ID))
+	l, err := h.deps.Limits.UploadLimits(r.cx, r.user.ID)
 	if err != nil {
 		h.logger.Warn("upload limits unknown", logUserID, r.user.ID, logErr, err)
 		return
@@ -207,7 +207,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 			break
 		}
 		id := transfer.FileID(v)
-		if f, err := h.deps.Sends.GetFile(r.cx, string(r.user.ID), id); err == nil {
+		if f, err := h.deps.Sends.GetFile(r.cx, r.user.ID, id); err == nil {
 			d.Files = append(d.Files, composeFile{ID: string(f.ID), Name: f.Path(), Size: f.Size})
 		}
 		ids = append(ids, id)
@@ -255,7 +255,7 @@ func (h *Handler) serveComposePost(r *request, _ map[string]string) {
 			EmailCode:           d.EmailCode,
 		},
 	}
-	created, err := h.deps.Sends.SendFiles(r.cx, string(r.user.ID), req, h.notifier())
+	created, err := h.deps.Sends.SendFiles(r.cx, r.user.ID, req, h.notifier())
 	if err != nil {
 		if msg, ok := notSendableMessage(tr, err, d.Files); ok {
 			fail(msg)

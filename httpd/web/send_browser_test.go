@@ -21,6 +21,7 @@ import (
 	"valise/account"
 	"valise/internal/poll"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // TestBrowserComposeAndSend goes through the compose page in chromium against the real
@@ -55,8 +56,8 @@ func TestBrowserComposeAndSend(t *testing.T) {
 	password := eval[string](b, "password", `document.getElementById("password").value`)
 	id := transfer.FileID(eval[string](b, "file ID", `document.querySelector("#file-ids input[name=file]").value`))
 
-	e.sayClean(string(alice.ID), id)
-	f, err := e.sends.GetFile(e.ctx, string(alice.ID), id)
+	e.sayClean(alice.ID, id)
+	f, err := e.sends.GetFile(e.ctx, alice.ID, id)
 	if err != nil || f.SHA256 != hex.EncodeToString(sum[:]) || f.Name != "rapport annuel.pdf" {
 		t.Fatalf("stored file %+v, %v; want SHA-256 %x", f, err, sum)
 	}
@@ -71,14 +72,14 @@ func TestBrowserComposeAndSend(t *testing.T) {
 	}
 	b.shot("links")
 	b.checkAccessibility("links page")
-	if loc := eval[string](b, "address after send", `location.pathname`); loc != "/sent/"+string(sends0(t, e, string(alice.ID))) {
+	if loc := eval[string](b, "address after send", `location.pathname`); loc != "/sent/"+string(sends0(t, e, alice.ID)) {
 		b.fail("address after send", fmt.Errorf("address bar at %s: a reload would send again", loc))
 	}
 	out, err := e.mail.Outbox(e.ctx)
 	if err != nil || len(out) != 2 {
 		t.Fatalf("outbox: %d mails, %v", len(out), err)
 	}
-	sends, err := e.sends.ListSends(e.ctx, string(alice.ID))
+	sends, err := e.sends.ListSends(e.ctx, alice.ID)
 	if err != nil || len(sends) != 1 || !sends[0].Options.PasswordRequired {
 		t.Fatalf("sends %+v, %v", sends, err)
 	}
@@ -100,7 +101,7 @@ func TestBrowserComposeAndSend(t *testing.T) {
 
 // sayClean plays the scanner's part where the test runs none: it waits for the background
 // scan to give up (no clamd), then records the file as clean.
-func (e *env) sayClean(owner string, id transfer.FileID) {
+func (e *env) sayClean(owner userid.ID, id transfer.FileID) {
 	e.t.Helper()
 	poll.Until(e.t, "the scan to settle", func() bool {
 		f, err := e.sends.GetFile(e.ctx, owner, id)
@@ -112,7 +113,7 @@ func (e *env) sayClean(owner string, id transfer.FileID) {
 }
 
 // sends0 returns the ID of owner's only send.
-func sends0(t *testing.T, e *env, owner string) transfer.SendID {
+func sends0(t *testing.T, e *env, owner userid.ID) transfer.SendID {
 	t.Helper()
 	sends, err := e.sends.ListSends(e.ctx, owner)
 	if err != nil || len(sends) != 1 {
@@ -183,7 +184,7 @@ func testFolderSend(t *testing.T, how string) {
 		give,
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelectorAll("#file-ids input[name=file]").length === %d`, len(want))))
 	b.shot("folder-" + how)
-	files, err := e.sends.ListFiles(e.ctx, string(alice.ID))
+	files, err := e.sends.ListFiles(e.ctx, alice.ID)
 	if err != nil || len(files) != len(want) {
 		t.Fatalf("files %+v, %v", files, err)
 	}
@@ -192,12 +193,12 @@ func testFolderSend(t *testing.T, how string) {
 		if _, ok := want[f.Path()]; !ok || f.SHA256 != hex.EncodeToString(sum[:]) {
 			t.Fatalf("stored %q (folder %q), SHA-256 %s: not one of the folder's files", f.Path(), f.Folder, f.SHA256)
 		}
-		e.sayClean(string(alice.ID), f.ID)
+		e.sayClean(alice.ID, f.ID)
 	}
 
 	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.CSS("input.link-url")))
 	link := eval[string](b, "link", `document.querySelector("input.link-url").value`)
-	b.do("detail", chromedp.Navigate(e.base+"/sent/"+string(sends0(t, e, string(alice.ID)))), chromedp.WaitVisible(chromedp.ID("recipients")))
+	b.do("detail", chromedp.Navigate(e.base+"/sent/"+string(sends0(t, e, alice.ID))), chromedp.WaitVisible(chromedp.ID("recipients")))
 	shown := eval[string](b, "detail files", `document.body.textContent`)
 	for rel := range want {
 		if !strings.Contains(shown, rel) {

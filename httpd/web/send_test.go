@@ -97,7 +97,7 @@ func TestComposeErrorKeepsEveryOption(t *testing.T) {
 	if r = c.post("/send", shown); r.StatusCode != http.StatusOK {
 		t.Fatalf("send: status %d: %s", r.StatusCode, r.body)
 	}
-	sends, err := e.sends.ListSends(e.ctx, string(alice.ID))
+	sends, err := e.sends.ListSends(e.ctx, alice.ID)
 	if err != nil || len(sends) != 1 {
 		t.Fatalf("sends: %d, %v", len(sends), err)
 	}
@@ -128,7 +128,7 @@ func TestComposePasswordLostRefused(t *testing.T) {
 	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Le mot de passe du lien a été effacé") {
 		t.Fatalf("status %d: the lost password was not refused", r.StatusCode)
 	}
-	if sends, _ := e.sends.ListSends(e.ctx, string(alice.ID)); len(sends) != 0 {
+	if sends, _ := e.sends.ListSends(e.ctx, alice.ID); len(sends) != 0 {
 		t.Fatalf("%d sends created without the password the form showed", len(sends))
 	}
 	again := formOf(t, r.body)
@@ -141,7 +141,7 @@ func TestComposePasswordLostRefused(t *testing.T) {
 	if r = c.post("/send", again); r.StatusCode != http.StatusOK {
 		t.Fatalf("deliberate send without password: status %d", r.StatusCode)
 	}
-	sends, _ := e.sends.ListSends(e.ctx, string(alice.ID))
+	sends, _ := e.sends.ListSends(e.ctx, alice.ID)
 	if len(sends) != 1 || sends[0].Options.PasswordRequired || sends[0].Status(sends[0].Created) != transfer.StatusActive {
 		t.Fatalf("sends after the deliberate post: %+v", sends)
 	}
@@ -154,7 +154,7 @@ func TestComposePasswordLostRefused(t *testing.T) {
 func TestComposePendingScanAcceptedAtOnce(t *testing.T) {
 	e := newEnv(t)
 	alice, _ := e.addUser("alice@example.org", testPassword, account.LangFR)
-	f := filetest.StoreVerdict(e.ctx, t, e.sends, e.bs, string(alice.ID), "", "gros.iso", []byte(strings.Repeat("iso ", 4000)), transfer.VerdictPending)
+	f := filetest.StoreVerdict(e.ctx, t, e.sends, e.bs, alice.ID, "", "gros.iso", []byte(strings.Repeat("iso ", 4000)), transfer.VerdictPending)
 	c := e.newClient()
 	c.mustLogin("alice@example.org", testPassword)
 	token := c.csrf("/send")
@@ -169,7 +169,7 @@ func TestComposePendingScanAcceptedAtOnce(t *testing.T) {
 	if out, _ := e.mail.Outbox(e.ctx); len(out) != 0 {
 		t.Fatalf("%d mails left before the verdict", len(out))
 	}
-	sends, _ := e.sends.ListSends(e.ctx, string(alice.ID))
+	sends, _ := e.sends.ListSends(e.ctx, alice.ID)
 	if len(sends) != 1 || sends[0].State != transfer.StatusPendingScan || !sends[0].Options.PasswordRequired {
 		t.Fatalf("sends: %+v", sends)
 	}
@@ -268,7 +268,7 @@ func TestComposeKeepsDisplayNames(t *testing.T) {
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", r.StatusCode, r.body)
 	}
-	sends, _ := e.sends.ListSends(e.ctx, string(alice.ID))
+	sends, _ := e.sends.ListSends(e.ctx, alice.ID)
 	if len(sends) != 1 || len(sends[0].Recipients) != 2 || sends[0].Recipients[0].Name != "Dupont, Marie" || sends[0].Recipients[1].Name != "" {
 		t.Fatalf("recipients %+v", sends)
 	}
@@ -302,7 +302,7 @@ func TestResendFloodWeb(t *testing.T) {
 	if r := c.post("/send", url.Values{"csrf": {token}, "to": {"bob@example.org"}, "file": {string(f.ID)}, "expiry_days": {"7"}}); r.StatusCode != http.StatusOK {
 		t.Fatalf("send: %d", r.StatusCode)
 	}
-	sends, _ := e.sends.ListSends(e.ctx, string(alice.ID))
+	sends, _ := e.sends.ListSends(e.ctx, alice.ID)
 	limit := transfer.DefaultConfig().Resend.PerSend
 	for i := range limit + 1 {
 		r := c.post("/sent/"+string(sends[0].ID)+"/resend", url.Values{"csrf": {token}, "recipient": {"bob@example.org"}})
@@ -347,7 +347,7 @@ func TestComposeTestSignaturesOnlyMessage(t *testing.T) {
 				t.Fatal(err)
 			}
 			alice, _ := e.addUser("alice@example.org", testPassword, tc.lang)
-			f := filetest.StoreVerdict(e.ctx, t, e.sends, e.bs, string(alice.ID), "", "x.bin", []byte(strings.Repeat("x", 4000)), transfer.VerdictPending)
+			f := filetest.StoreVerdict(e.ctx, t, e.sends, e.bs, alice.ID, "", "x.bin", []byte(strings.Repeat("x", 4000)), transfer.VerdictPending)
 			if err := e.sends.SetVerdict(e.ctx, f.ID, tc.verdict, tc.reason); err != nil {
 				t.Fatal(err)
 			}
@@ -363,7 +363,7 @@ func TestComposeTestSignaturesOnlyMessage(t *testing.T) {
 			if body := html.UnescapeString(r.body); !strings.Contains(body, tc.want) {
 				t.Errorf("the page does not say %q:\n%s", tc.want, body)
 			}
-			if sends, _ := e.sends.ListSends(e.ctx, string(alice.ID)); len(sends) != 0 {
+			if sends, _ := e.sends.ListSends(e.ctx, alice.ID); len(sends) != 0 {
 				t.Fatalf("%d sends created with a held file", len(sends))
 			}
 		})

@@ -22,7 +22,7 @@ type sentRow struct {
 
 // serveSentList lists the user's sends, newest first.
 func (h *Handler) serveSentList(r *request, _ map[string]string) {
-	sends, err := h.deps.Sends.ListSends(r.cx, string(r.user.ID))
+	sends, err := h.deps.Sends.ListSends(r.cx, r.user.ID)
 	if err != nil {
 		h.logger.Warn("list sends", logUserID, r.user.ID, logErr, err)
 		h.renderError(r, fasthttp.StatusServiceUnavailable, "error.unavailable")
@@ -84,7 +84,7 @@ func (h *Handler) serveSentDetail(r *request, params map[string]string) {
 }
 
 func (h *Handler) renderDetail(r *request, id transfer.SendID, status int, notice string, newLink *createdLink) {
-	s, err := h.deps.Sends.GetSend(r.cx, string(r.user.ID), id)
+	s, err := h.deps.Sends.GetSend(r.cx, r.user.ID, id)
 	if err != nil {
 		if errors.Is(err, transfer.ErrSendNotFound) {
 			h.renderError(r, fasthttp.StatusNotFound, "error.not_found")
@@ -116,7 +116,7 @@ func (h *Handler) renderDetail(r *request, id transfer.SendID, status int, notic
 func (h *Handler) serveResend(r *request, params map[string]string) {
 	id := transfer.SendID(params["id"])
 	recipient := string(r.ctx.PostArgs().Peek("recipient"))
-	inv, _, err := h.deps.Sends.ResendLink(r.cx, string(r.user.ID), id, recipient, r.lang, h.notifier())
+	inv, _, err := h.deps.Sends.ResendLink(r.cx, r.user.ID, id, recipient, r.lang, h.notifier())
 	if err != nil && !errors.Is(err, transfer.ErrNotNotified) {
 		// Not ErrNotNotified: no link was made. With it, the link shows, not notified.
 		if errors.Is(err, transfer.ErrSendNotFound) {
@@ -138,7 +138,7 @@ func (h *Handler) serveResend(r *request, params map[string]string) {
 // serveRevoke ends the send at once.
 func (h *Handler) serveRevoke(r *request, params map[string]string) {
 	id := transfer.SendID(params["id"])
-	if err := h.deps.Sends.Revoke(r.cx, string(r.user.ID), id); err != nil {
+	if err := h.deps.Sends.Revoke(r.cx, r.user.ID, id); err != nil {
 		if errors.Is(err, transfer.ErrSendNotFound) {
 			h.renderError(r, fasthttp.StatusNotFound, "error.not_found")
 			return

@@ -298,7 +298,7 @@ func TestBrowserLongUploadKeepsSession(t *testing.T) {
 		t.Fatalf("the upload took %v: not longer than the 2 s idle limit, the test proves nothing", took)
 	}
 	id := transfer.FileID(eval[string](b, "file ID", `document.querySelector("#file-ids input[name=file]").value`))
-	e.sayClean(string(alice.ID), id)
+	e.sayClean(alice.ID, id)
 	b.do("send", chromedp.Click(chromedp.ID("send-submit")), chromedp.WaitVisible(chromedp.CSS("input.link-url")))
 }
 

@@ -79,19 +79,19 @@ type Accounts interface {
 // methods answer another owner's object as not found.
 type Sends interface {
 	// SendFiles creates a send and mails each recipient their invitation, recording it.
-	SendFiles(ctx context.Context, owner string, req transfer.SendRequest, n transfer.Notifier) (transfer.Created, error)
+	SendFiles(ctx context.Context, owner userid.ID, req transfer.SendRequest, n transfer.Notifier) (transfer.Created, error)
 	// ListSends returns owner's sends, newest first.
-	ListSends(ctx context.Context, owner string) ([]transfer.Send, error)
+	ListSends(ctx context.Context, owner userid.ID) ([]transfer.Send, error)
 	// GetSend returns owner's send with per-recipient tracking.
-	GetSend(ctx context.Context, owner string, id transfer.SendID) (transfer.Send, error)
+	GetSend(ctx context.Context, owner userid.ID, id transfer.SendID) (transfer.Send, error)
 	// ResendLink mints a new link for one recipient (the old one stops working) and mails it
 	// in lang; an error wrapping transfer.ErrNotNotified when the link was made but not
 	// mailed.
-	ResendLink(ctx context.Context, owner string, id transfer.SendID, recipient, lang string, n transfer.Notifier) (transfer.Invitation, transfer.Send, error)
+	ResendLink(ctx context.Context, owner userid.ID, id transfer.SendID, recipient, lang string, n transfer.Notifier) (transfer.Invitation, transfer.Send, error)
 	// Revoke ends a send at once, on every node.
-	Revoke(ctx context.Context, owner string, id transfer.SendID) error
+	Revoke(ctx context.Context, owner userid.ID, id transfer.SendID) error
 	// GetFile returns owner's complete file.
-	GetFile(ctx context.Context, owner string, id transfer.FileID) (transfer.File, error)
+	GetFile(ctx context.Context, owner userid.ID, id transfer.FileID) (transfer.File, error)
 }
 
 // Limits says how much a user may upload and send, so the compose page checks sizes, quota
@@ -99,7 +99,7 @@ type Sends interface {
 // its policy and usage. Called from request goroutines; it must answer quickly.
 type Limits interface {
 	// UploadLimits returns owner's limits now (transfer.Limits documents each).
-	UploadLimits(ctx context.Context, owner string) (transfer.Limits, error)
+	UploadLimits(ctx context.Context, owner userid.ID) (transfer.Limits, error)
 }
 
 // Deps are the Handler's collaborators; Limits and Logger are optional (no Limits: the

@@ -295,7 +295,7 @@ func TestSendAndFollow(t *testing.T) {
 	if out[0].Lang != "fr" {
 		t.Errorf("mail in %q from a French page", out[0].Lang)
 	}
-	sends, err := e.sends.ListSends(e.ctx, string(alice.ID))
+	sends, err := e.sends.ListSends(e.ctx, alice.ID)
 	if err != nil || len(sends) != 1 {
 		t.Fatalf("sends: %d, %v", len(sends), err)
 	}
@@ -322,7 +322,7 @@ func TestSendAndFollow(t *testing.T) {
 	if !strings.Contains(r.body, "Envoi révoqué") || strings.Contains(r.body, `id="revoke"`) || strings.Contains(r.body, "/resend") {
 		t.Fatal("the revoked send's page still offers revoke or resend, or lacks the notice")
 	}
-	if got, _ := e.sends.GetSend(e.ctx, string(alice.ID), s.ID); got.Status(got.Created) != transfer.StatusRevoked {
+	if got, _ := e.sends.GetSend(e.ctx, alice.ID, s.ID); got.Status(got.Created) != transfer.StatusRevoked {
 		t.Errorf("send not revoked")
 	}
 }
@@ -337,7 +337,7 @@ func TestSentListOnlyOwnSends(t *testing.T) {
 		subject string
 	}{{alice, "Subject of Alice"}, {bob, "Subject of Bob"}} {
 		f := e.upload(tc.owner.ID, "f.txt", []byte("hello "+tc.subject))
-		created, err := e.sends.CreateSend(e.ctx, string(tc.owner.ID), transfer.SendRequest{
+		created, err := e.sends.CreateSend(e.ctx, tc.owner.ID, transfer.SendRequest{
 			From: transfer.Sender{Email: tc.owner.Email}, To: []string{"x@example.org", "y@example.org"}, Subject: tc.subject, FileIDs: []transfer.FileID{f.ID},
 		})
 		if err != nil {
@@ -348,7 +348,7 @@ func TestSentListOnlyOwnSends(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bobSends, _ := e.sends.ListSends(e.ctx, string(bob.ID))
+	bobSends, _ := e.sends.ListSends(e.ctx, bob.ID)
 	c := e.newClient()
 	c.mustLogin("alice@example.org", testPassword)
 	r := c.get("/sent")

@@ -10,18 +10,19 @@ import (
 
 	"valise/blobstore"
 	"valise/transfer"
+	"valise/userid"
 )
 
 // Store stores data as owner's clean file named name through the real path, as the tus
 // backend does without the network: transfer's bookkeeping (with rel, the path inside a
 // dropped folder, as relativePath metadata when not empty) and the real byte store.
-func Store(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobstore.Store, owner, rel, name string, data []byte) transfer.File {
+func Store(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobstore.Store, owner userid.ID, rel, name string, data []byte) transfer.File {
 	t.Helper()
 	return StoreVerdict(ctx, t, svc, bs, owner, rel, name, data, transfer.VerdictClean)
 }
 
 // StoreVerdict is Store with the verdict v: VerdictPending for a file whose scan still runs.
-func StoreVerdict(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobstore.Store, owner, rel, name string, data []byte, v transfer.Verdict) transfer.File {
+func StoreVerdict(ctx context.Context, t testing.TB, svc *transfer.Service, bs *blobstore.Store, owner userid.ID, rel, name string, data []byte, v transfer.Verdict) transfer.File {
 	t.Helper()
 	var md map[string]string
 	if rel != "" {
