@@ -13,8 +13,9 @@ import (
 // Errors returned by Service. Callers test them with errors.Is; each has a fault.Kind and a
 // stable code (fault.KindOf, fault.CodeOf, Code) that front ends map to their answers
 // (issue 17 item 2). Errors from the metadata store that mean "not now"
-// (raftfsm.ErrNotLeader, raftfsm.ErrNoLeader, raftfsm.ErrClosed) come back wrapped in
-// ErrUnavailable, so a front end needs no knowledge of raftfsm.
+// (raftfsm.ErrNotLeader, raftfsm.ErrNoLeader, raftfsm.ErrClosed) come back wrapped; they have
+// the kind Unavailable and the code "unavailable" themselves, so a front end needs no
+// knowledge of raftfsm.
 var (
 	// ErrInvalidFileName is returned by CreateUpload (and ValidateFileName) for a file name
 	// that could escape a directory or mislead a reader; the error is a *FileNameError.
@@ -167,10 +168,6 @@ var (
 	// records after several attempts; the caller may retry later.
 	ErrBusy = fault.New(fault.Unavailable, "unavailable", "transfer: too much contention, retry")
 
-	// ErrUnavailable is returned, wrapping the store's error, when the metadata store cannot
-	// take a change now: this node is not the Raft leader, none is known, or the store is
-	// closing. The caller may retry, later or on the leader.
-	ErrUnavailable = fault.New(fault.Unavailable, "unavailable", "transfer: metadata store unavailable")
 	// ErrNotNotified is returned, wrapped with the cause, by ResendLink when the new link was
 	// made but its mail could not be queued or recorded: a partial success, the Invitation
 	// returned is valid and the sender sees the recipient not notified.
@@ -193,7 +190,7 @@ func Sentinels() []*fault.Error {
 		ErrRecipientNotFound, ErrLinkNotFound, ErrChallengeRequired, ErrNotRequired,
 		ErrWrongPassword, ErrWrongCode, ErrCodeExpired, ErrTooManyAttempts, ErrDownloadLimit,
 		ErrDownloadBusy, ErrLocked, ErrChecksumMismatch, ErrChunkIncomplete, ErrBusy,
-		ErrUnavailable, ErrNotNotified,
+		ErrNotNotified,
 	}
 }
 

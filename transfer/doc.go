@@ -104,11 +104,12 @@
 //	423 ErrLocked
 //	429 ErrTooManyResends, ErrTooManyAttempts
 //	460 ErrChecksumMismatch
-//	503 ErrBusy, ErrUnavailable, ErrNotNotified
+//	503 ErrBusy, ErrNotNotified
 //
 // Code gives the stable code of each. A change still conflicting after its retries is ErrBusy,
-// and the store's "not now" errors (no leader, not the leader, closing) are ErrUnavailable:
-// both are 503 with Retry-After, for the client to retry.
+// and the store's "not now" errors (no leader, not the leader, closing) come back wrapped,
+// with the kind Unavailable they carry themselves: both are 503 with Retry-After, for the
+// client to retry.
 //
 // # Mails
 //

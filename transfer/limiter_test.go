@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -94,8 +95,8 @@ func TestCodeIsStable(t *testing.T) {
 		// issue 17 item 2: one code for a file too large, and "not now" answered alike.
 		{ErrTooLarge, "upload_too_large"},
 		{ErrBusy, "unavailable"},
-		{unavailable(raftfsm.ErrNotLeader), "unavailable"},
-		{unavailable(raftfsm.ErrNoLeader), "unavailable"},
+		{fmt.Errorf("create send: %w", raftfsm.ErrNotLeader), "unavailable"}, // the store's own kind, through the wrapping
+		{fmt.Errorf("read: %w", raftfsm.ErrNoLeader), "unavailable"},
 		{errString("other"), "internal"},
 	} {
 		t.Run(tc.code, func(t *testing.T) {

@@ -63,7 +63,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg:    cfg,
-		store:  storeErrors{deps.Store},
+		store:  deps.Store,
 		blobs:  deps.Blobs,
 		hasher: deps.Hasher,
 		quotas: deps.Quotas,

@@ -186,7 +186,7 @@ func (s *Service) UploadRecorded(id FileID) (bool, error) {
 
 // LinearizableRead returns once the local state holds every change committed before the
 // call, so that the reads that follow (UploadRecorded, ScanFiles) are linearizable; on a node
-// that is not the leader it fails with ErrUnavailable.
+// that is not the leader it fails with an error of kind Unavailable (raftfsm.ErrNotLeader).
 func (s *Service) LinearizableRead(ctx context.Context) error {
 	return s.store.LinearizableRead(ctx)
 }

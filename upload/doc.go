@@ -21,7 +21,7 @@
 //
 // Verify errors of the chunk come back wrapped, unchanged: the adapter's chunk may return
 // either tus's or transfer's sentinels from Verify. Anything else is a storage or metadata
-// error (500, or 503 for transfer.ErrUnavailable).
+// error (500, or 503 for the store's "not now" errors, which have the kind Unavailable).
 //
 // The files of the package: pipeline.go (Create, Write, Terminate, the open writers),
 // complete.go (commit, live verdict, the record that makes the file), scan.go (the

@@ -40,8 +40,7 @@ func TestErrorStatus(t *testing.T) {
 		{transfer.ErrInvalidText, 400, "text_invalid"},
 		{transfer.ErrNotRequired, 409, "challenge_not_required"},
 		{transfer.ErrBusy, 503, "unavailable"},
-		{transfer.ErrUnavailable, 503, "unavailable"}, // the store's "not now", translated by transfer
-		{account.ErrUnavailable, 503, "unavailable"},  // issue 17 item 2: a conflict after retries is 503 everywhere
+		{account.ErrUnavailable, 503, "unavailable"}, // issue 17 item 2: a conflict after retries is 503 everywhere
 		{transfer.ErrLocked, 423, "upload_locked"},
 		{transfer.ErrTooLarge, 413, "upload_too_large"}, // issue 17 item 2: one code for a file too large
 		{fmt.Errorf("disk on fire"), 500, "internal"},
