@@ -46,6 +46,7 @@ import (
 	"valise/account"
 	"valise/fault"
 	"valise/httpd/route"
+	"valise/httpd/status"
 	"valise/internal/membudget"
 	"valise/transfer"
 	"valise/userid"
@@ -62,14 +63,14 @@ var (
 	// ErrMethodNotAllowed is answered (405) for a known path with another method.
 	ErrMethodNotAllowed = fault.New(fault.NotAllowed, "method_not_allowed", "api: method not allowed")
 	// ErrBadRequest is answered (400) for a body that is not the JSON or form expected.
-	ErrBadRequest = fault.New(fault.Invalid, "bad_request", "api: malformed request")
+	ErrBadRequest = status.ErrBadRequest
 	// ErrBodyTooLarge is answered (413) for a request body above Config.MaxBodyBytes.
-	ErrBodyTooLarge = fault.New(fault.TooLarge, "body_too_large", "api: request body too large")
+	ErrBodyTooLarge = status.ErrBodyTooLarge
 	// ErrUnsupportedMediaType is answered (415) for a body that is not application/json
 	// (or a form, on the page routes).
-	ErrUnsupportedMediaType = fault.New(fault.Unsupported, "unsupported_media_type", "api: unsupported media type")
+	ErrUnsupportedMediaType = status.ErrUnsupportedMediaType
 	// ErrRateLimited is answered (429) when a client address tried too many links.
-	ErrRateLimited = fault.New(fault.RateLimited, "rate_limited", "api: too many requests")
+	ErrRateLimited = status.ErrRateLimited
 	// ErrRangeNotSatisfiable is answered (416) for a Range outside the file.
 	ErrRangeNotSatisfiable = fault.New(fault.OutOfRange, "range_not_satisfiable", "api: range not satisfiable")
 	// ErrOverloaded is answered (503, with Retry-After) when a download found no room in the

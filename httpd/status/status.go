@@ -36,6 +36,21 @@ var statuses = [...]int{
 	fault.Unavailable:  fasthttp.StatusServiceUnavailable,
 }
 
+// Errors of the HTTP layer itself that every front end answers alike (the REST API, the web
+// UI and the link pages declare theirs as these), with their kinds so that they map with the
+// domain's in one table.
+var (
+	// ErrBadRequest is answered (400) for a body that is not the JSON or form expected.
+	ErrBadRequest = fault.New(fault.Invalid, "bad_request", "http: malformed request")
+	// ErrBodyTooLarge is answered (413) for a request body above the front end's limit.
+	ErrBodyTooLarge = fault.New(fault.TooLarge, "body_too_large", "http: request body too large")
+	// ErrUnsupportedMediaType is answered (415) for a body of a media type the route does not
+	// take.
+	ErrUnsupportedMediaType = fault.New(fault.Unsupported, "unsupported_media_type", "http: unsupported media type")
+	// ErrRateLimited is answered (429) when a client address tried too many times.
+	ErrRateLimited = fault.New(fault.RateLimited, "rate_limited", "http: too many requests")
+)
+
 // Of returns the HTTP status of kind; 500 for a kind it does not know.
 func Of(kind fault.Kind) int {
 	if int(kind) < len(statuses) && statuses[kind] != 0 {

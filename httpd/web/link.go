@@ -13,7 +13,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"valise/fault"
 	"valise/httpd/csp"
 	"valise/httpd/linkgrant"
 	"valise/httpd/route"
@@ -31,9 +30,9 @@ import (
 // Errors of the link pages.
 var (
 	// ErrRateLimited is answered (429) to a client past the per-address limit on link requests.
-	ErrRateLimited = fault.New(fault.RateLimited, "rate_limited", "web: too many link requests from this address")
+	ErrRateLimited = status.ErrRateLimited
 	// ErrUnsupportedMediaType is answered (415) to a link form whose body is not a form.
-	ErrUnsupportedMediaType = fault.New(fault.Unsupported, "unsupported_media_type", "web: a link form's body must be application/x-www-form-urlencoded")
+	ErrUnsupportedMediaType = status.ErrUnsupportedMediaType
 )
 
 // Links is the recipients' side of transfer; *transfer.Service implements it. Every method is

@@ -37,6 +37,7 @@ import (
 	"valise/account"
 	"valise/fault"
 	"valise/httpd/route"
+	"valise/httpd/status"
 	"valise/internal/keyrate"
 	"valise/locale"
 	"valise/transfer"
@@ -48,9 +49,9 @@ var (
 	// ErrCSRF is answered (403) to a POST without a valid CSRF token, or from another origin.
 	ErrCSRF = fault.New(fault.Forbidden, "csrf", "web: missing or invalid CSRF token")
 	// ErrBodyTooLarge is answered (413) to a form above Config.MaxBodyBytes.
-	ErrBodyTooLarge = fault.New(fault.TooLarge, "body_too_large", "web: request body too large")
+	ErrBodyTooLarge = status.ErrBodyTooLarge
 	// ErrBadRequest is answered (400) to a form that cannot be parsed.
-	ErrBadRequest = fault.New(fault.Invalid, "bad_request", "web: malformed request")
+	ErrBadRequest = status.ErrBadRequest
 )
 
 // Accounts is what the web UI needs of account; *account.Service implements it. Every method
