@@ -87,18 +87,7 @@ func (s *Service) CreateToken(ctx context.Context, userID userid.ID, name string
 
 // getToken reads a token record by ID, with its version.
 func (s *Service) getToken(id string) (tokenRecord, uint64, error) {
-	item, err := s.store.Get(tokenKey(id))
-	if errors.Is(err, raftfsm.ErrNotFound) {
-		return tokenRecord{}, 0, userErr(fmt.Errorf("token %s: %w", id, ErrNotFound))
-	}
-	if err != nil {
-		return tokenRecord{}, 0, fmt.Errorf("read token %s: %w", id, err)
-	}
-	var rec tokenRecord
-	if err := json.Unmarshal(item.Value, &rec); err != nil {
-		return tokenRecord{}, 0, fmt.Errorf("decode token %s: %w", id, err)
-	}
-	return rec, item.Version, nil
+	return getRecord[tokenRecord](s, tokenKey(id), "token "+id)
 }
 
 // TokenByID returns the token with this ID (without secret); ErrNotFound if there is none.

@@ -218,16 +218,22 @@ func (s *Service) audit(ctx context.Context, action, target string, details map[
 
 // getUser reads a user record by ID from the local state, with its version.
 func (s *Service) getUser(id userid.ID) (userRecord, uint64, error) {
-	item, err := s.store.Get(userKey(id))
+	return getRecord[userRecord](s, userKey(id), "user "+string(id))
+}
+
+// getRecord reads the JSON record at key from the local state, with its version; what names
+// it in errors ("user u1"). A missing record is ErrNotFound, in a *UserError.
+func getRecord[T any](s *Service, key []byte, what string) (T, uint64, error) {
+	var rec T
+	item, err := s.store.Get(key)
 	if errors.Is(err, raftfsm.ErrNotFound) {
-		return userRecord{}, 0, userErr(fmt.Errorf("user %s: %w", id, ErrNotFound))
+		return rec, 0, userErr(fmt.Errorf("%s: %w", what, ErrNotFound))
 	}
 	if err != nil {
-		return userRecord{}, 0, fmt.Errorf("read user %s: %w", id, err)
+		return rec, 0, fmt.Errorf("read %s: %w", what, err)
 	}
-	var rec userRecord
 	if err := json.Unmarshal(item.Value, &rec); err != nil {
-		return userRecord{}, 0, fmt.Errorf("decode user %s: %w", id, err)
+		return rec, 0, fmt.Errorf("decode %s: %w", what, err)
 	}
 	return rec, item.Version, nil
 }

@@ -202,18 +202,10 @@ func (s *Service) ScanFiles(fn func(File) error) error {
 }
 
 func (s *Service) ownUpload(owner userid.ID, id FileID) (Upload, error) {
-	if !parseID(string(id)) {
-		return Upload{}, ErrUploadNotFound
-	}
-	var up Upload
-	ver, err := s.getJSON(uploadKey(id), &up)
-	if errors.Is(err, raftfsm.ErrNotFound) || (err == nil && up.Owner != owner) {
-		return Upload{}, ErrUploadNotFound
-	}
+	up, err := s.UploadRecord(owner, id)
 	if err != nil {
-		return Upload{}, fmt.Errorf("read upload %s: %w", id, err)
+		return Upload{}, err
 	}
-	up.Version = ver
 	if !s.clock().Before(up.Expires) {
 		return Upload{}, ErrUploadExpired
 	}
