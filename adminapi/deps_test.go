@@ -10,7 +10,7 @@ import (
 // (docs/style.md §1).
 func TestDeps(t *testing.T) {
 	depstest.Check(t, depstest.Rule{
-		Allow:    []string{"valise/fault"},
-		AllowWhy: "adminapi imports only the standard library and fault (error kinds)",
+		Allow:    []string{"valise/fault", "valise/internal/logkey"},
+		AllowWhy: "adminapi imports only the standard library, fault (error kinds) and the log keys",
 	})
 }

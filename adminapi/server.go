@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"valise/internal/logkey"
 )
 
 // maxRequestBody bounds every admin request body: they are small JSON objects.
@@ -76,7 +77,7 @@ func (h *handler) selftest(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The status line is gone: report the failure as a final, failed result.
-		h.logger.Warn("selftest aborted", "err", err)
+		h.logger.Warn("selftest aborted", logkey.Err, err)
 		res.OK = false
 		res.Steps = append(res.Steps, SelftestStep{Name: "abort", Error: publicMessage(err)})
 	}
@@ -193,7 +194,7 @@ func (h *handler) reply(w http.ResponseWriter, r *http.Request, v any, err error
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(v); err != nil {
-		h.logger.Debug("write admin reply", "path", r.URL.Path, "err", err)
+		h.logger.Debug("write admin reply", "path", r.URL.Path, logkey.Err, err)
 	}
 }
 
@@ -202,7 +203,7 @@ func (h *handler) reply(w http.ResponseWriter, r *http.Request, v any, err error
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		h.logger.Error("admin call", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.logger.Error("admin call", "method", r.Method, "path", r.URL.Path, logkey.Err, err)
 		e = &Error{Code: CodeInternal, Message: err.Error()}
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"valise/internal/logkey"
 )
 
 // healTarget is a shard being rewritten by Heal.
@@ -27,7 +28,7 @@ func (s *Store) Heal(ctx context.Context, m Manifest) (Manifest, HealReport, err
 		var te *targetError
 		if errors.As(err, &te) && !avoid[te.disk] {
 			// The disk took the shard but failed to write or sync it: rebuild the shard elsewhere.
-			s.logger.Warn("heal target failed, moving the shard", keyFileID, m.FileID, keyDisk, te.disk, "err", te.err)
+			s.logger.Warn("heal target failed, moving the shard", keyFileID, m.FileID, keyDisk, te.disk, logkey.Err, te.err)
 			avoid[te.disk] = true
 			continue
 		}
@@ -310,7 +311,7 @@ func (s *Store) Scrub(ctx context.Context, manifests []Manifest, progress func(S
 		switch {
 		case err != nil:
 			rep.Failed[m.FileID] = err
-			s.logger.Error("scrub: file cannot be healed", keyFileID, m.FileID, "err", err)
+			s.logger.Error("scrub: file cannot be healed", keyFileID, m.FileID, logkey.Err, err)
 		case len(hr.Bad) == 0:
 			rep.Healthy++
 		default:

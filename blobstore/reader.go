@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"valise/internal/logkey"
 
 	"github.com/klauspost/reedsolomon"
 )
@@ -109,7 +110,7 @@ func (r *readSet) markBad(i int, err error) {
 func (r *readSet) markBadLocked(i int, err error) {
 	if _, ok := r.bad[i]; !ok {
 		r.bad[i] = err
-		r.s.logger.Warn("shard skipped", keyFileID, r.m.FileID, keyShard, i, keyDisk, r.m.Shards[i], "err", err)
+		r.s.logger.Warn("shard skipped", keyFileID, r.m.FileID, keyShard, i, keyDisk, r.m.Shards[i], logkey.Err, err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"valise/internal/logkey"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/reedsolomon"
@@ -83,7 +84,7 @@ func New(cfg Config, cmap ClusterMap, disks map[DiskID]Disk, keys KeyWrapper, lo
 	if cfg.Layout == "auto" {
 		// Not fatal: the map may grow (SetClusterMap); Create fails until it can hold a layout.
 		if l, err := autoLayout(cmap, cfg.FailureDomain, cfg.MinFreeBytes); err != nil {
-			s.logger.Warn("no automatic layout yet", "err", err)
+			s.logger.Warn("no automatic layout yet", logkey.Err, err)
 		} else {
 			s.logger.Info("automatic layout", "layout", l.String(), "failure_domain", cfg.FailureDomain.String())
 		}

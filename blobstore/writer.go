@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"slices"
 	"sync"
+	"valise/internal/logkey"
 
 	"github.com/klauspost/reedsolomon"
 )
@@ -332,7 +333,7 @@ func (w *Writer) shardFailed(i int, err error) {
 	defer w.mu.Unlock()
 	if w.shardErr[i] == nil {
 		w.shardErr[i] = err
-		w.s.logger.Warn("shard write failed", keyFileID, w.id, keyShard, i, keyDisk, w.shards[i], "err", err)
+		w.s.logger.Warn("shard write failed", keyFileID, w.id, keyShard, i, keyDisk, w.shards[i], logkey.Err, err)
 	}
 }
 
@@ -594,7 +595,7 @@ func (w *Writer) Commit(ctx context.Context) (Manifest, error) {
 		keep[seq] = true
 	}
 	if err := w.s.removeStaged(ctx, w.id, keep); err != nil {
-		w.s.logger.Warn("staged tails left behind", keyFileID, w.id, "err", err)
+		w.s.logger.Warn("staged tails left behind", keyFileID, w.id, logkey.Err, err)
 	}
 	m := Manifest{
 		FileID: w.id, Size: w.offset, Layout: w.layout, BlockSize: w.g.blockSize,

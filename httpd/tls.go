@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"valise/internal/logkey"
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
@@ -183,7 +184,7 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 	for _, name := range m.Names {
 		// One name at a time: ManageSync stops at the first failure.
 		if err := magic.ManageSync(ctx, []string{name}); err != nil {
-			logger.Warn("obtain certificate", "name", name, "err", err)
+			logger.Warn("obtain certificate", "name", name, logkey.Err, err)
 			failed = append(failed, name)
 			if firstErr == nil {
 				firstErr = err
@@ -199,7 +200,7 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 	if len(failed) > 0 {
 		// certmagic retries these with back-off until bg ends (Shutdown).
 		if err := magic.ManageAsync(bg, failed); err != nil {
-			logger.Warn("retry certificates in the background", "names", failed, "err", err)
+			logger.Warn("retry certificates in the background", "names", failed, logkey.Err, err)
 		}
 	}
 	s.certs = &managedCerts{cache: cache, magic: magic, bg: bg, cancel: stopBG, names: slices.Clone(m.Names)}

@@ -20,6 +20,7 @@ import (
 	"valise/account"
 	"valise/adminapi"
 	"valise/httpd"
+	"valise/internal/logkey"
 	"valise/notify"
 	"valise/raftfsm"
 	"valise/scan"
@@ -63,7 +64,7 @@ func (n *instance) startScanner(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := sc.client.Ping(pctx); err != nil {
-			n.logger.Warn("the configured clamd does not answer: uploads are held until scanned", "clamd", sc.address, "err", err)
+			n.logger.Warn("the configured clamd does not answer: uploads are held until scanned", "clamd", sc.address, logkey.Err, err)
 		} else {
 			n.logger.Info("scanner: configured clamd", "clamd", sc.address)
 		}
@@ -79,7 +80,7 @@ func (n *instance) startScanner(ctx context.Context) {
 	if err != nil {
 		sc.reason = err.Error()
 		sc.client = &scan.Client{Network: "unix", Addr: filepath.Join(dcfg.Dir, "clamd.sock")}
-		n.logger.Error("scanner: the private clamd cannot be set up; the node serves without a scanner and holds uploads", "err", err)
+		n.logger.Error("scanner: the private clamd cannot be set up; the node serves without a scanner and holds uploads", logkey.Err, err)
 		return
 	}
 	sc.daemon = d
@@ -88,7 +89,7 @@ func (n *instance) startScanner(ctx context.Context) {
 	wctx, cancel := context.WithTimeout(ctx, scanStartWait)
 	defer cancel()
 	if err := d.Start(wctx); err != nil {
-		n.logger.Error("scanner: the private clamd did not start; the node serves and holds uploads until it does", "err", err, "reason", d.Status().Reason)
+		n.logger.Error("scanner: the private clamd did not start; the node serves and holds uploads until it does", logkey.Err, err, "reason", d.Status().Reason)
 	}
 	st := d.Status()
 	sc.address = "unix:" + st.Socket
@@ -212,7 +213,7 @@ func (n *instance) applyMail(m *mailer) error {
 	defer m.mu.Unlock()
 	if err != nil && err.Error() != m.lastErr {
 		// Keep the relay in use (none at start: the outbox) until the settings are fixed.
-		n.logger.Error("smtp settings unusable: the relay in use is kept", "err", err)
+		n.logger.Error("smtp settings unusable: the relay in use is kept", logkey.Err, err)
 	}
 	m.lastErr = ""
 	if err != nil {
@@ -236,7 +237,7 @@ func (n *instance) applyMail(m *mailer) error {
 	}
 	if err == nil && key != m.relayKey {
 		if err := m.s.SetRelay(relay); err != nil {
-			n.logger.Error("smtp relay refused", "err", err)
+			n.logger.Error("smtp relay refused", logkey.Err, err)
 			return nil
 		}
 		m.relayKey = key
@@ -382,7 +383,7 @@ func (n *instance) applySettings() {
 		p := n.policy()
 		if p != n.lastPolicy {
 			if err := n.transfers.SetPolicy(p); err != nil {
-				n.logger.Error("apply the policy settings", "err", err)
+				n.logger.Error("apply the policy settings", logkey.Err, err)
 			} else {
 				n.lastPolicy = p
 			}
@@ -390,16 +391,16 @@ func (n *instance) applySettings() {
 	}
 	if n.mail != nil {
 		if err := n.applyMail(n.mail); err != nil {
-			n.logger.Error("apply the smtp settings", "err", err)
+			n.logger.Error("apply the smtp settings", logkey.Err, err)
 		}
 	}
 	n.applyProxies()
 	if n.apiURL != "" {
 		if err := n.startAPI(); err != nil {
-			n.logger.Error("apply public_url", "err", err)
+			n.logger.Error("apply public_url", logkey.Err, err)
 		}
 		if err := n.startWeb(); err != nil {
-			n.logger.Error("apply public_url and branding to the web UI", "err", err)
+			n.logger.Error("apply public_url and branding to the web UI", logkey.Err, err)
 		}
 	}
 }
@@ -417,7 +418,7 @@ func (n *instance) applyProxies() {
 	nets, err := httpd.ParseTrustedProxies(v)
 	if err != nil {
 		// settings set checks the value; one stored under older rules trusts nobody.
-		n.logger.Error("trusted_proxies not applied: no proxy is believed", "err", err)
+		n.logger.Error("trusted_proxies not applied: no proxy is believed", logkey.Err, err)
 		nets = nil
 	}
 	n.https.SetTrustedProxies(nets)
@@ -433,10 +434,10 @@ const purgeAccountsEvery = time.Hour
 func (n *instance) purgeAccounts() {
 	n.onLeaderEvery(purgeAccountsEvery, func() {
 		if c, err := n.accounts.PurgeSessions(n.bgCtx); err != nil {
-			n.logger.Warn("purge expired sessions", "err", err, "deleted", c)
+			n.logger.Warn("purge expired sessions", logkey.Err, err, "deleted", c)
 		}
 		if c, err := n.accounts.PurgeLocks(n.bgCtx); err != nil {
-			n.logger.Warn("purge stale lock records", "err", err, "deleted", c)
+			n.logger.Warn("purge stale lock records", logkey.Err, err, "deleted", c)
 		}
 	})
 }
@@ -479,13 +480,13 @@ func (n *instance) setting(key string) string {
 	it, err := n.store.Get([]byte(settingsPrefix + key))
 	if err != nil {
 		if !errors.Is(err, raftfsm.ErrNotFound) {
-			n.logger.Warn("read a setting", "key", key, "err", err)
+			n.logger.Warn("read a setting", "key", key, logkey.Err, err)
 		}
 		return knownSettings[key].def
 	}
 	v, err := openSetting(n.keys, key, it.Value)
 	if err != nil {
-		n.logger.Error("a secret setting does not open with the cluster key: set it again", "key", key, "err", err)
+		n.logger.Error("a secret setting does not open with the cluster key: set it again", "key", key, logkey.Err, err)
 		return knownSettings[key].def
 	}
 	return v

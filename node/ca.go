@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"valise/adminapi"
+	"valise/internal/logkey"
 	"valise/raftfsm"
 )
 
@@ -80,6 +81,6 @@ func (n *instance) recordCA(ctx context.Context, action string, info adminapi.CA
 		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: adminActor, Action: action, Target: n.cfg.Node.ID, Details: details},
 	})
 	if err != nil {
-		n.logger.Warn("journal the cluster CA change", "action", action, "err", err)
+		n.logger.Warn("journal the cluster CA change", "action", action, logkey.Err, err)
 	}
 }

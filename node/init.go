@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"valise/account"
+	"valise/internal/logkey"
 	"valise/keyring"
 	"valise/raftfsm"
 )
@@ -369,7 +370,7 @@ func initMetadata(ctx context.Context, cfg Config, keys *keyring.Keyring, cluste
 		return "", fmt.Errorf("create the administrator: %w", err)
 	}
 	if err := store.Snapshot(); err != nil {
-		logger.Warn("snapshot after init", "err", err)
+		logger.Warn("snapshot after init", logkey.Err, err)
 	}
 	return password, nil
 }

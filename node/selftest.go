@@ -14,6 +14,7 @@ import (
 
 	"valise/adminapi"
 	"valise/blobstore"
+	"valise/internal/logkey"
 	"valise/raftfsm"
 )
 
@@ -84,7 +85,7 @@ func (t *selftestRun) step(name string, fn func() (string, int64, error)) bool {
 	} else {
 		st.Error = err.Error()
 		t.failed = true
-		t.n.logger.Warn("selftest step failed", logFileID, t.res.ID, logStep, name, "err", err)
+		t.n.logger.Warn("selftest step failed", logFileID, t.res.ID, logStep, name, logkey.Err, err)
 	}
 	t.res.Steps = append(t.res.Steps, st)
 	if t.report != nil {
@@ -253,13 +254,13 @@ func (t *selftestRun) cleanup(id blobstore.FileID, m blobstore.Manifest, written
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpDelete, Key: key}},
 			Audit: selftestAudit("selftest.delete", id, m.Size),
 		}); err != nil {
-			t.n.logger.Warn("selftest cleanup: delete the record", logFileID, id, "err", err)
+			t.n.logger.Warn("selftest cleanup: delete the record", logFileID, id, logkey.Err, err)
 			return // keep the shards: the record still points at them; the next start retries
 		}
 	}
 	if written {
 		if err := t.n.blobs.Delete(ctx, m); err != nil {
-			t.n.logger.Warn("selftest cleanup: delete the shards", logFileID, id, "err", err)
+			t.n.logger.Warn("selftest cleanup: delete the shards", logFileID, id, logkey.Err, err)
 		}
 	}
 }
@@ -284,13 +285,13 @@ func (n *instance) cleanSelftests(ctx context.Context) {
 		return nil
 	})
 	if err != nil {
-		n.logger.Warn("scan selftest records", "err", err)
+		n.logger.Warn("scan selftest records", logkey.Err, err)
 		return
 	}
 	for _, l := range found {
 		var m blobstore.Manifest
 		if err := m.UnmarshalBinary(l.rec.Manifest); err != nil {
-			n.logger.Warn("decode a leftover selftest manifest", "key", string(l.key), "err", err)
+			n.logger.Warn("decode a leftover selftest manifest", "key", string(l.key), logkey.Err, err)
 			continue
 		}
 		if _, err := n.store.Propose(ctx, raftfsm.Batch{
@@ -298,11 +299,11 @@ func (n *instance) cleanSelftests(ctx context.Context) {
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpDelete, Key: l.key}},
 			Audit: selftestAudit("selftest.cleanup", m.FileID, m.Size),
 		}); err != nil {
-			n.logger.Warn("delete a leftover selftest record", logFileID, m.FileID, "err", err)
+			n.logger.Warn("delete a leftover selftest record", logFileID, m.FileID, logkey.Err, err)
 			continue
 		}
 		if err := n.blobs.Delete(ctx, m); err != nil {
-			n.logger.Warn("delete a leftover selftest's shards", logFileID, m.FileID, "err", err)
+			n.logger.Warn("delete a leftover selftest's shards", logFileID, m.FileID, logkey.Err, err)
 			continue
 		}
 		n.logger.Info("cleaned an interrupted selftest", logFileID, m.FileID)

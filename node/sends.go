@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 
+	"valise/internal/logkey"
 	"valise/transfer"
 )
 
@@ -30,7 +31,7 @@ func (n *instance) notifier(settled []transfer.Settled) (transfer.Notifier, []tr
 func (n *instance) settleWaitingSends(ctx context.Context) {
 	settled, err := n.transfers.SettleWaitingSends(ctx)
 	if err != nil {
-		n.logger.Warn("settle sends waiting for the antivirus", "err", err)
+		n.logger.Warn("settle sends waiting for the antivirus", logkey.Err, err)
 	}
 	if len(settled) == 0 {
 		return

@@ -17,6 +17,7 @@ import (
 	"valise/httpd/tus"
 	"valise/httpd/uploads"
 	"valise/httpd/web"
+	"valise/internal/logkey"
 	"valise/scan"
 	"valise/transfer"
 	"valise/upload"
@@ -77,7 +78,7 @@ func (n *instance) uploadFinished(ctx context.Context, f upload.Finished) {
 func (n *instance) rescanHeld() {
 	n.onLeaderEvery(rescanEvery, func() {
 		if c, err := n.uploader.RescanHeld(n.bgCtx); err != nil {
-			n.logger.Warn("rescan held files", "err", err, "scanned", c)
+			n.logger.Warn("rescan held files", logkey.Err, err, "scanned", c)
 		} else if c > 0 {
 			n.logger.Info("rescanned held files", "count", c)
 		}
@@ -166,7 +167,7 @@ func (n *instance) startAPI() error {
 	// fallback certificate, which does not name it, answers until then).
 	if u, err := url.Parse(pub); err == nil && n.https != nil && len(n.permittedNames("public_url", []string{u.Hostname()})) > 0 {
 		if err := n.https.ManageNames(u.Hostname()); err != nil {
-			n.logger.Warn("manage a certificate for the public_url host", "host", u.Hostname(), "err", err)
+			n.logger.Warn("manage a certificate for the public_url host", "host", u.Hostname(), logkey.Err, err)
 		}
 	}
 	return nil
@@ -189,14 +190,14 @@ func (n *instance) branding(ws webSettings) (web.Colors, web.Logo) {
 			continue
 		}
 		if err := web.CheckBrandColor(strings.ToLower(v.value), v.dark); err != nil {
-			n.logger.Warn("branding setting not applied: Valise's own colour shows", "key", v.key, "err", err)
+			n.logger.Warn("branding setting not applied: Valise's own colour shows", "key", v.key, logkey.Err, err)
 			continue
 		}
 		*v.to = strings.ToLower(v.value)
 	}
 	logo, err := web.ParseLogo(ws.logo)
 	if err != nil {
-		n.logger.Warn("branding setting not applied: no logo shows", "key", "branding.logo", "err", err)
+		n.logger.Warn("branding setting not applied: no logo shows", "key", "branding.logo", logkey.Err, err)
 	}
 	return c, logo
 }

@@ -9,8 +9,8 @@ import (
 // TestDeps keeps notify a domain package that only composes and sends mail (docs/style.md §1).
 func TestDeps(t *testing.T) {
 	depstest.Check(t, depstest.Rule{
-		Allow:    []string{"github.com/wneessen/go-mail/...", "golang.org/x/text/...", "valise/raftfsm", "valise/locale", "valise/fault"},
-		AllowWhy: "only go-mail, x/text, raftfsm, locale and fault are allowed (no Badger, Raft, HTTP or node)",
+		Allow:    []string{"github.com/wneessen/go-mail/...", "golang.org/x/text/...", "valise/raftfsm", "valise/locale", "valise/fault", "valise/internal/logkey"},
+		AllowWhy: "only go-mail, x/text, raftfsm, locale, fault and the log keys are allowed (no Badger, Raft, HTTP or node)",
 		Deny:     depstest.AboveDomain(),
 	})
 }

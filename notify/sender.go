@@ -16,6 +16,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
+	"valise/internal/logkey"
 	"valise/raftfsm"
 )
 
@@ -447,7 +448,7 @@ func (s *Sender) pass(ctx context.Context) time.Duration {
 	}
 	items, err := s.queueItems(ctx)
 	if err != nil {
-		s.logger.Warn("read mail queue", "err", err)
+		s.logger.Warn("read mail queue", logkey.Err, err)
 		return wait
 	}
 	s.purge(ctx, items)
@@ -489,7 +490,7 @@ func (s *Sender) purge(ctx context.Context, items []queueItem) {
 	b.Audit = raftfsm.Audit{Time: s.now().UTC(), Actor: "system", Action: ActionPurged, Target: QueuePrefix, Details: details}
 	if _, err := s.store.Propose(ctx, b); err != nil {
 		if !errors.Is(err, raftfsm.ErrNotLeader) && !errors.Is(err, raftfsm.ErrConflict) {
-			s.logger.Warn("purge mail queue", "err", err)
+			s.logger.Warn("purge mail queue", logkey.Err, err)
 		}
 		return
 	}
@@ -517,7 +518,7 @@ func (s *Sender) attempt(ctx context.Context, relay *Relay, it queueItem) {
 	claim, err := s.put(ctx, it.key, it.version, rec, s.audit("system", ActionAttempt, m, auditDetails{Attempt: rec.Attempts}))
 	if err != nil {
 		if !errors.Is(err, raftfsm.ErrNotLeader) && !errors.Is(err, raftfsm.ErrConflict) {
-			s.logger.Warn("claim mail delivery", "mail_id", m.ID, "err", err)
+			s.logger.Warn("claim mail delivery", "mail_id", m.ID, logkey.Err, err)
 		}
 		return
 	}
@@ -547,10 +548,10 @@ func (s *Sender) attempt(ctx context.Context, relay *Relay, it queueItem) {
 		}
 		action = ActionFailed
 		d = auditDetails{Attempt: rec.Attempts, Final: final, Error: truncate(sendErr.Error(), 200)}
-		s.logger.Warn("mail delivery failed", "mail_id", m.ID, "attempt", rec.Attempts, "final", final, "err", sendErr)
+		s.logger.Warn("mail delivery failed", "mail_id", m.ID, "attempt", rec.Attempts, "final", final, logkey.Err, sendErr)
 	}
 	if _, err := s.put(ctx, it.key, claim.Index, rec, s.audit("system", action, m, d)); err != nil {
-		s.logger.Warn("record mail delivery", "mail_id", m.ID, "err", err)
+		s.logger.Warn("record mail delivery", "mail_id", m.ID, logkey.Err, err)
 	}
 }
 

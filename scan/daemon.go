@@ -20,6 +20,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"valise/internal/logkey"
 )
 
 // ErrDaemonClosed is returned by Daemon.Start after Close, and ErrDaemonStarted by a second Start.
@@ -445,7 +446,7 @@ func (d *Daemon) updateDatabase() {
 	bin, err := lookBinary(d.cfg.Freshclam, "freshclam", "/usr/bin/freshclam", "install clamav-freshclam")
 	if err != nil {
 		result("update from %s failed: %v", d.cfg.DatabaseMirror, err)
-		d.logger.Error("signature database not updated", "mirror", d.cfg.DatabaseMirror, "err", err)
+		d.logger.Error("signature database not updated", "mirror", d.cfg.DatabaseMirror, logkey.Err, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.UpdateTimeout)
@@ -466,7 +467,7 @@ func (d *Daemon) updateDatabase() {
 		}
 		result("update from %s failed: %v%s", d.cfg.DatabaseMirror, err, out.tail())
 		d.logger.Error("signature database not updated from the mirror: clamd keeps the database it has",
-			"mirror", d.cfg.DatabaseMirror, "err", err, "freshclam", out.tail())
+			"mirror", d.cfg.DatabaseMirror, logkey.Err, err, "freshclam", out.tail())
 		return
 	}
 	result("updated from %s at %s", d.cfg.DatabaseMirror, time.Now().UTC().Format(time.RFC3339))
@@ -586,13 +587,13 @@ func (d *Daemon) supervise(bin string, first chan<- error) {
 			d.status.Restarts++
 			d.mu.Unlock()
 			if err := d.prepare(); err != nil {
-				d.logger.Error("clamd restart", "err", err)
+				d.logger.Error("clamd restart", logkey.Err, err)
 			}
 		}
 		if d.cfg.DatabaseMirror != "" {
 			d.updateDatabase()
 			if err := d.refreshDatabase(); err != nil {
-				d.logger.Error("signature database after the update", "err", err)
+				d.logger.Error("signature database after the update", logkey.Err, err)
 			}
 		}
 		began := time.Now()
@@ -608,7 +609,7 @@ func (d *Daemon) supervise(bin string, first chan<- error) {
 			backoff = d.cfg.RestartMin // it ran long: a fresh failure
 		}
 		d.setReason("%v; restarting in %v", err, backoff)
-		d.logger.Error("clamd is down: files are held unscanned", "err", err, "restart_in", backoff)
+		d.logger.Error("clamd is down: files are held unscanned", logkey.Err, err, "restart_in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-d.stop:

@@ -10,6 +10,7 @@ import (
 
 	"valise/account"
 	"valise/httpd/tus"
+	"valise/internal/logkey"
 	"valise/userid"
 )
 
@@ -42,7 +43,7 @@ func Principal(tokens Tokens, session tus.PrincipalFunc, logger *slog.Logger) tu
 		u, _, err := tokens.AuthenticateToken(ctx, string(bytes.TrimSpace(tok)))
 		if err != nil {
 			if !errors.Is(err, account.ErrInvalidToken) && !errors.Is(err, account.ErrDisabled) {
-				logger.Warn("authenticate an upload", "err", err)
+				logger.Warn("authenticate an upload", logkey.Err, err)
 			}
 			return "", false
 		}

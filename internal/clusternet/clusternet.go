@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"valise/internal/logkey"
 )
 
 // Protocol bytes: the first byte a dialer sends after the handshake.
@@ -261,7 +262,7 @@ func Listen(cfg Config, logger *slog.Logger) (*Mux, error) {
 	}
 	m := &Mux{
 		cfg:       cfg,
-		logger:    logger.With("component", "clusternet", "node_id", cfg.NodeID),
+		logger:    logger.With("component", "clusternet", logkey.NodeID, cfg.NodeID),
 		ln:        ln,
 		closeCh:   make(chan struct{}),
 		listeners: make(map[byte]*protoListener),
@@ -422,7 +423,7 @@ func (m *Mux) acceptLoop() {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			m.logger.Error("cluster port accept stopped", "err", err)
+			m.logger.Error("cluster port accept stopped", logkey.Err, err)
 			return
 		}
 		m.mu.Lock()
@@ -452,7 +453,7 @@ func (m *Mux) serveConn(raw net.Conn) {
 	delete(m.pending, raw)
 	m.mu.Unlock()
 	if err != nil {
-		m.logger.Warn("cluster connection refused", "remote", raw.RemoteAddr().String(), "err", err)
+		m.logger.Warn("cluster connection refused", "remote", raw.RemoteAddr().String(), logkey.Err, err)
 		raw.Close()
 		return
 	}
