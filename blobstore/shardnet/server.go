@@ -9,8 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"slices"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
