@@ -138,7 +138,12 @@ func (s *Server) refuse(c net.Conn) {
 	defer s.forget(c)
 	peer, _ := clusternet.PeerID(c)
 	s.logger.Warn("shard connection refused: too many connections", logkey.NodeID, peer)
-	_ = c.SetWriteDeadline(time.Now().Add(s.cfg.CallTimeout))
+	// Read the hello first: closing with unread data would reset the connection, and the
+	// client could lose the reply that says why.
+	_ = c.SetDeadline(time.Now().Add(s.cfg.CallTimeout))
+	if _, err := io.ReadFull(c, make([]byte, frameHeader+1)); err != nil { // a hello is 6 bytes
+		return
+	}
 	_, _ = c.Write(appendError(nil, fmt.Errorf("%w: %d connections", ErrBusy, s.cfg.MaxConns)))
 }
 
