@@ -190,6 +190,9 @@ func (s *Server) serve(c net.Conn) {
 		}
 		out, keep := s.handle(st, req)
 		st.out = out[:0]
+		if cap(st.out) > 2*(frameHeader+MaxPayload) {
+			st.out = nil // a long list: do not keep its buffer for the connection's life
+		}
 		if len(out) > 0 && !s.reply(c, st, out) {
 			return
 		}

@@ -17,6 +17,7 @@ import (
 	"valise/blobstore/shardnet"
 	"valise/internal/clusternet"
 	"valise/internal/clusternet/clustertest"
+	"valise/internal/poll"
 	"valise/internal/testlog"
 )
 
@@ -326,5 +327,35 @@ func TestRemoteErrorsKeepTheirKind(t *testing.T) {
 		if _, err := d.Create(ctx, name, true); err == nil {
 			t.Errorf("create %q succeeded", name)
 		}
+	}
+}
+
+// TestPoolReuse: sequential calls and files reuse one pooled connection, and Close of the
+// client closes it (the server sees it end).
+func TestPoolReuse(t *testing.T) {
+	p := newPair(t, shardnet.DefaultServerConfig(), shardnet.DefaultClientConfig())
+	d := p.disk()
+	ctx := t.Context()
+	for i := range 20 {
+		if _, _, err := d.Usage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f, err := d.Create(ctx, fmt.Sprintf("pool/%d", i), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := shardnet.OpenConns(p.server); n != 1 {
+			t.Fatalf("after %d sequential calls the server serves %d connections, want the one pooled", i+1, n)
+		}
+	}
+	if err := p.client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the server to see the pooled connection closed", func() bool { return shardnet.OpenConns(p.server) == 0 })
+	if _, _, err := d.Usage(ctx); !errors.Is(err, shardnet.ErrClosed) {
+		t.Fatalf("usage after the client closed = %v, want ErrClosed", err)
 	}
 }
