@@ -27,6 +27,7 @@ import (
 	"valise/account"
 	"valise/adminapi"
 	"valise/blobstore"
+	"valise/blobstore/shardnet"
 	"valise/certstore"
 	"valise/httpd"
 	"valise/httpd/tus"
@@ -68,6 +69,7 @@ type instance struct {
 	cluster   clusterInfo
 	disks     []localDisk
 	blobs     *blobstore.Store
+	shards    *shardnet.Server // serves this node's disks to the other nodes
 	accounts  *account.Service
 	scanner   *scanner
 	mail      *mailer
@@ -375,6 +377,12 @@ func (n *instance) openBlobs(ctx context.Context) error {
 		return fmt.Errorf("open the blobstore: %w", err)
 	}
 	n.onStop("blobstore", func(context.Context) error { return n.blobs.Close() })
+	// The other nodes reach this node's usable disks on the cluster port (issue 18); nothing
+	// places shards on remote disks yet.
+	if n.shards, err = shardnet.NewServer(n.mux, disks, shardnet.DefaultServerConfig(), n.logger); err != nil {
+		return fmt.Errorf("shard server: %w", err)
+	}
+	n.onStop("shard server", func(context.Context) error { return n.shards.Close() })
 
 	staged, err := n.blobs.ListStaged(ctx)
 	if err != nil {

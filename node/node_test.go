@@ -122,6 +122,7 @@ func TestInitRun(t *testing.T) {
 	t.Run("certificate from certmagic", func(t *testing.T) {
 		served = servedCert(t, dir, st.Node.Addresses.HTTPS)
 	})
+	t.Run("shard server answers", func(t *testing.T) { checkShardServer(t, served1) })
 	t.Run("a second run is refused", func(t *testing.T) {
 		c2 := cfg
 		c2.Network.AdminSocket = filepath.Join(shortDir(t), "b.sock")
