@@ -170,7 +170,9 @@ func TestForwardLeaderGone(t *testing.T) {
 		t.Cleanup(func() { srv.Close() })
 		return srv
 	}
-	ok := func(context.Context, raftfsm.Batch) (raftfsm.Result, error) { return raftfsm.Result{Index: 1, JournalSeq: 1}, nil }
+	ok := func(context.Context, raftfsm.Batch) (raftfsm.Result, error) {
+		return raftfsm.Result{Index: 1, JournalSeq: 1}, nil
+	}
 
 	// A pooled connection, then the server restarts (closing it).
 	src := &source{}
