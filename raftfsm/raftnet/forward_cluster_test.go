@@ -129,7 +129,8 @@ func requireExactlyOnce(t *testing.T, c *rafttest.Cluster, action string, want m
 // TestForwardCluster (issue 18, any node takes any request): on a real three-node cluster over
 // mutual TLS, a follower's Propose is forwarded to the leader, commits, is readable at once on
 // the follower and on every node after a linearizable read; a conflict on the leader comes
-// back with its details; a concurrent burst from both followers commits exactly once.
+// back with its details; an oversized batch is refused before anything is sent; a concurrent
+// burst from both followers commits exactly once.
 func TestForwardCluster(t *testing.T) {
 	c := rafttest.NewCluster(t, 3, rafttest.WithMTLS(), rafttest.WithForwarding())
 	t.Run("follower write", func(t *testing.T) {
@@ -182,6 +183,25 @@ func TestForwardCluster(t *testing.T) {
 		s := c.Store(c.Leader(t))
 		if it, err := s.Get([]byte("w/c")); err != nil || string(it.Value) != "x" {
 			t.Fatalf("w/c after the conflicts: %q, %v; want x", it.Value, err)
+		}
+	})
+
+	t.Run("oversized batch refused before sending", func(t *testing.T) {
+		calls := func() (n uint64) {
+			for i := range c.N() {
+				n += c.ForwardCalls(i)
+			}
+			return n
+		}
+		before := calls()
+		b := rafttest.Put("w/big", "")
+		b.Ops[0].Value = make([]byte, raftfsm.MaxBatchSize+1)
+		f := c.Followers(t)[0]
+		if _, err := c.Store(f).Propose(ctxT(t, time.Minute), b); !errors.Is(err, raftfsm.ErrInvalidBatch) {
+			t.Fatalf("oversized batch on follower %s: %v, want ErrInvalidBatch", c.ID(f), err)
+		}
+		if calls() != before {
+			t.Fatal("an oversized batch was forwarded")
 		}
 	})
 
