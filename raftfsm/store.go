@@ -408,8 +408,11 @@ func (s *Store) ProposeLocal(ctx context.Context, b Batch) (Result, error) {
 }
 
 // forward sends an encoded batch to the leader and waits until this node has applied it, so
-// that a read here after Propose sees the write, as on the leader.
+// that a read here after Propose sees the write, as on the leader; both within ApplyTimeout.
 func (s *Store) forward(ctx context.Context, data []byte) (Result, error) {
+	// Bounded as on the leader: a follower cut off after the commit must not wait forever.
+	ctx, cancel := context.WithTimeout(ctx, s.timeout(ctx))
+	defer cancel()
 	addr, id := s.raft.LeaderWithID()
 	if id == "" || addr == "" {
 		return Result{}, fmt.Errorf("propose: %w", ErrNoLeader)
