@@ -38,8 +38,11 @@ func proposeOnce(ctx context.Context, c *rafttest.Cluster, i int, action, key, v
 	b := condPut(action, key, value)
 	for {
 		s := c.Store(i)
+		for j := 0; s == nil && j < c.N(); j++ {
+			s = c.Store(j) // node i was killed (it had become the leader): go on elsewhere
+		}
 		if s == nil {
-			return unknown, fmt.Errorf("%s is down", c.ID(i))
+			return unknown, fmt.Errorf("%s: no node up", key)
 		}
 		_, err := s.Propose(ctx, b)
 		var ce *raftfsm.ConflictError
@@ -154,9 +157,14 @@ func TestForwardCluster(t *testing.T) {
 			t.Fatalf("follower %s right after its write: %+v, %v; want v1 at %d", c.ID(f), it, err, res.Index)
 		}
 		for i := range c.N() {
-			if err := c.Store(i).LinearizableRead(ctxT(t, time.Minute)); err != nil {
-				t.Fatalf("%s: linearizable read: %v", c.ID(i), err)
-			}
+			// A leader change under load makes the read fail with "not now": read again.
+			poll.UntilNil(t, c.ID(i)+": a linearizable read", func() error {
+				err := c.Store(i).LinearizableRead(ctxT(t, time.Minute))
+				if err != nil && !retriable(err) {
+					t.Fatalf("%s: linearizable read: %v", c.ID(i), err)
+				}
+				return err
+			})
 			if it, err := c.Store(i).Get([]byte("w/1")); err != nil || string(it.Value) != "v1" || it.Version != res.Index {
 				t.Fatalf("%s: w/1 = %+v, %v; want v1 at %d", c.ID(i), it, err, res.Index)
 			}
@@ -180,9 +188,11 @@ func TestForwardCluster(t *testing.T) {
 				t.Fatalf("%v on follower: conflict %+v, want cond %+v and version %d", cond.Kind, ce, cond, res.Index)
 			}
 		}
-		s := c.Store(c.Leader(t))
-		if it, err := s.Get([]byte("w/c")); err != nil || string(it.Value) != "x" {
-			t.Fatalf("w/c after the conflicts: %q, %v; want x", it.Value, err)
+		c.RequireSameState(t)
+		for i := range c.N() {
+			if it, err := c.Store(i).Get([]byte("w/c")); err != nil || string(it.Value) != "x" {
+				t.Fatalf("%s: w/c after the conflicts: %q, %v; want x", c.ID(i), it.Value, err)
+			}
 		}
 	})
 
@@ -247,7 +257,6 @@ func TestForwardCluster(t *testing.T) {
 func TestForwardLeaderKilled(t *testing.T) {
 	c := rafttest.NewCluster(t, 3, rafttest.WithMTLS(), rafttest.WithForwarding())
 	fs := c.Followers(t)
-	old := c.Leader(t)
 	const perWorker, workersPerFollower = 15, 3
 	ctx := ctxT(t, 3*time.Minute)
 	var done, unknown atomic.Int64
@@ -279,6 +288,7 @@ func TestForwardLeaderKilled(t *testing.T) {
 	}
 	// Kill the leader once the stream is under way.
 	poll.Until(t, "some forwarded batches committed", func() bool { return done.Load() >= 5 })
+	old := c.Leader(t)
 	c.Kill(old)
 	wg.Wait()
 	close(errs)
