@@ -86,9 +86,10 @@ var (
 
 // Store is the replicated metadata as account uses it; *raftfsm.Store implements it.
 type Store interface {
-	// Propose commits b through Raft on the leader and returns where it landed. It returns an
-	// error wrapping raftfsm.ErrConflict (a *raftfsm.ConflictError) when a condition failed,
-	// raftfsm.ErrNotLeader on a follower.
+	// Propose commits b through Raft (forwarded to the leader from a follower) and returns
+	// where it landed. It returns an error wrapping raftfsm.ErrConflict (a
+	// *raftfsm.ConflictError) when a condition failed, raftfsm.ErrNotLeader or ErrNoLeader
+	// when no leader can take it now.
 	Propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, error)
 	// Get reads key from the local state; raftfsm.ErrNotFound if it has no value.
 	Get(key []byte) (raftfsm.Item, error)

@@ -48,9 +48,10 @@ type locks struct {
 //
 // A lock of the user holds an address without failures of its own only for Lockout.Floor:
 // then it may try, one check at a time. A right password resets the failure counts (of the
-// user and of its address) unless other checks of the user are running. Recording happens
-// on the leader: elsewhere the error also wraps raftfsm.ErrNotLeader, which the caller may
-// treat as "retry on the leader". The caller still checks MustChangePassword.
+// user and of its address) unless other checks of the user are running. Recording is a
+// Propose: on a store that cannot forward it to the leader the error also wraps
+// raftfsm.ErrNotLeader, which the caller may treat as "retry on the leader". The caller still
+// checks MustChangePassword.
 func (s *Service) CheckPassword(ctx context.Context, email, password string) (User, error) {
 	if err := s.store.LinearizableRead(ctx); err != nil {
 		return User{}, fmt.Errorf("check password: %w", err)

@@ -74,9 +74,9 @@ const (
 // Store is the part of raftfsm.Store that Storage uses; *raftfsm.Store implements it.
 type Store interface {
 	// Propose commits b through Raft and returns once it is applied on this node. It returns an
-	// error wrapping raftfsm.ErrConflict when a condition failed, raftfsm.ErrNotLeader on a
-	// follower (unless the node's adapter forwards to the leader), and one wrapping
-	// raftfsm.ErrOutcomeUnknown when the batch may or may not have committed.
+	// error wrapping raftfsm.ErrConflict when a condition failed, raftfsm.ErrNotLeader or
+	// ErrNoLeader when no leader can take it now (a follower forwards to the leader), and one
+	// wrapping raftfsm.ErrOutcomeUnknown when the batch may or may not have committed.
 	Propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, error)
 	// Get reads key from the local state; raftfsm.ErrNotFound if it has no value.
 	Get(key []byte) (raftfsm.Item, error)

@@ -228,7 +228,7 @@ func (n *instance) start(ctx context.Context) error {
 	n.onStop("read-index client", func(context.Context) error { return n.riClient.Close() })
 
 	if n.store, err = raftfsm.Open(n.raftConfig(), raftfsm.Deps{
-		Transport: n.trans, ReadIndex: n.riClient, Signer: headSigner{n.keys}, Logger: n.logger,
+		Transport: n.trans, ReadIndex: n.riClient, Forward: n.riClient, Signer: headSigner{n.keys}, Logger: n.logger,
 	}); err != nil {
 		if errors.Is(err, raftfsm.ErrLocked) {
 			return fmt.Errorf("serve %s: %w", cfg.DataDir, ErrRunning)

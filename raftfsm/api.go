@@ -26,13 +26,15 @@ var (
 	ErrConflict = errors.New("raftfsm: precondition failed")
 
 	// ErrNotLeader is returned by Propose, ReadIndex, AddVoter, RemoveServer and
-	// LinearizableRead when this node is not the leader and the call cannot be served here (a
-	// follower forwards nothing: the caller retries on the leader, which Status reports as
-	// LeaderID and LeaderAddr).
+	// LinearizableRead when this node is not the leader and the call cannot be served here: a
+	// follower without Deps.Forward (or Deps.ReadIndex) serves neither writes nor linearizable
+	// reads, and a forwarded Propose gives it when the node it reached no longer leads (nothing
+	// was proposed: the caller retries).
 	ErrNotLeader = fault.New(fault.Unavailable, fault.UnavailableCode, "raftfsm: not the leader")
 
-	// ErrNoLeader is returned by LinearizableRead on a follower that knows no leader (it is
-	// partitioned from the majority, or an election is under way).
+	// ErrNoLeader is returned by LinearizableRead, and by Propose with Deps.Forward, on a
+	// follower that knows no leader (it is partitioned from the majority, or an election is
+	// under way) or cannot reach it.
 	ErrNoLeader = fault.New(fault.Unavailable, fault.UnavailableCode, "raftfsm: no leader known")
 
 	// ErrNotFound is returned by Get for a key that has no value.

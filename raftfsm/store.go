@@ -90,6 +90,17 @@ type ReadIndexer interface {
 	ReadIndex(ctx context.Context, leader raft.ServerAddress) (uint64, error)
 }
 
+// Forwarder sends a batch proposed on a follower to the leader at addr, which proposes it
+// there (Store.ProposeLocal) and answers with its result; raftnet implements it over the
+// cluster port. batch is EncodeBatch's output. It is called from any goroutine and must honour
+// ctx. Its errors are the leader's Propose errors: a *ConflictError as is, ErrNotLeader when
+// the node at addr no longer leads (nothing proposed), ErrInvalidBatch, and ErrOutcomeUnknown
+// when the batch was sent but its fate is unknown (the connection broke, ctx ended); one
+// wrapping ErrNoLeader when the leader cannot be reached (nothing sent).
+type Forwarder interface {
+	Forward(ctx context.Context, leader raft.ServerAddress, batch []byte) (Result, error)
+}
+
 // Deps are what a Store is built on.
 type Deps struct {
 	// Transport carries Raft between nodes; never nil. The caller owns it and closes it after
@@ -99,6 +110,9 @@ type Deps struct {
 	// ReadIndex serves LinearizableRead on followers; nil means linearizable reads only on
 	// the leader (a follower returns ErrNotLeader).
 	ReadIndex ReadIndexer
+	// Forward serves Propose on followers by sending the batch to the leader; nil means
+	// writes only on the leader (a follower's Propose returns ErrNotLeader).
+	Forward Forwarder
 	// Signer signs the journal head for SignedHead; may be nil.
 	Signer HeadSigner
 	// Logger receives the store's logs and raft's at Warn and above; nil discards them.
@@ -351,11 +365,14 @@ func (s *Store) timeout(ctx context.Context) time.Duration {
 	return max(t, time.Millisecond)
 }
 
-// Propose validates b, proposes it on this node, which must be the leader, and returns the
-// FSM's result once it is committed and applied here. A failed precondition gives a
-// *ConflictError (errors.Is ErrConflict); a follower gives ErrNotLeader; an invalid batch
-// ErrInvalidBatch. When the outcome cannot be known (leadership lost in flight, ctx ended,
-// shutdown) the error wraps ErrOutcomeUnknown.
+// Propose validates b, proposes it through Raft and returns the FSM's result once it is
+// committed and applied here. On a follower it is forwarded to the leader (Deps.Forward), which
+// proposes it there, and the follower then waits until it has applied it too; without a
+// Forwarder a follower gives ErrNotLeader, and with one a follower that knows no leader or
+// cannot reach it gives ErrNoLeader. A failed precondition gives a *ConflictError (errors.Is
+// ErrConflict); an invalid batch ErrInvalidBatch. When the outcome cannot be known (leadership
+// lost in flight, the leader lost during forwarding, ctx ended, shutdown) the error wraps
+// ErrOutcomeUnknown: the caller re-reads before retrying.
 func (s *Store) Propose(ctx context.Context, b Batch) (Result, error) {
 	if s.isClosed() {
 		return Result{}, ErrClosed
@@ -367,11 +384,61 @@ func (s *Store) Propose(ctx context.Context, b Batch) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("propose: %w", err)
 	}
+	if s.raft.State() != raft.Leader && s.deps.Forward != nil {
+		return s.forward(ctx, data)
+	}
+	return s.proposeHere(ctx, data)
+}
+
+// ProposeLocal proposes b on this node, which must be the leader, and never forwards: it is
+// what the leader runs for a follower's forwarded batch (raftnet's call server), so that a
+// batch travels one hop at most. Its errors are Propose's; a follower gives ErrNotLeader.
+func (s *Store) ProposeLocal(ctx context.Context, b Batch) (Result, error) {
+	if s.isClosed() {
+		return Result{}, ErrClosed
+	}
+	data, err := EncodeBatch(b)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("propose: %w", err)
+	}
+	return s.proposeHere(ctx, data)
+}
+
+// forward sends an encoded batch to the leader and waits until this node has applied it, so
+// that a read here after Propose sees the write, as on the leader; both within ApplyTimeout.
+func (s *Store) forward(ctx context.Context, data []byte) (Result, error) {
+	// Bounded as on the leader: a follower cut off after the commit must not wait forever.
+	ctx, cancel := context.WithTimeout(ctx, s.timeout(ctx))
+	defer cancel()
+	addr, id := s.raft.LeaderWithID()
+	if id == "" || addr == "" {
+		return Result{}, fmt.Errorf("propose: %w", ErrNoLeader)
+	}
+	r, err := s.deps.Forward.Forward(ctx, addr, data)
+	if err != nil {
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			return Result{}, ce // the leader's own answer, as its Propose gives it
+		}
+		return Result{}, fmt.Errorf("propose via leader %s: %w", id, err)
+	}
+	if err := s.WaitApplied(ctx, r.Index); err != nil {
+		// Committed on the leader, not yet applied here: to the caller, as if unknown.
+		return Result{}, fmt.Errorf("propose via leader %s: committed at index %d, not yet applied here: %w: %w", id, r.Index, ErrOutcomeUnknown, err)
+	}
+	return r, nil
+}
+
+// proposeHere proposes an encoded batch on this node, which must be the leader.
+func (s *Store) proposeHere(ctx context.Context, data []byte) (Result, error) {
 	if s.raft.State() != raft.Leader {
 		return Result{}, s.notLeader()
 	}
 	f := s.raft.Apply(data, s.timeout(ctx))
-	err = s.await(ctx, f)
+	err := s.await(ctx, f)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrClosed):

@@ -196,8 +196,9 @@ func Sentinels() []*fault.Error {
 
 // Metadata is the part of raftfsm.Store that transfer uses.
 type Metadata interface {
-	// Propose commits b on the leader: all its Conds hold and its Ops apply, or nothing
-	// does (a *raftfsm.ConflictError). On a follower it returns raftfsm.ErrNotLeader.
+	// Propose commits b through the leader (forwarded there from a follower): all its Conds
+	// hold and its Ops apply, or nothing does (a *raftfsm.ConflictError). It returns
+	// raftfsm.ErrNotLeader or ErrNoLeader when no leader can take it now.
 	Propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, error)
 	// Get reads key from the local state; raftfsm.ErrNotFound when it has no value.
 	Get(key []byte) (raftfsm.Item, error)

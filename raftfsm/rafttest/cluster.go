@@ -47,6 +47,7 @@ type Option func(*options)
 
 type options struct {
 	mtls      bool
+	forward   bool
 	configure func(*raftfsm.Config)
 	level     slog.Level
 }
@@ -54,6 +55,11 @@ type options struct {
 // WithMTLS runs Raft and the read-index calls over raftnet and clusternet: real TCP with
 // mutual TLS on 127.0.0.2, 127.0.0.3, …, with a throw-away cluster CA.
 func WithMTLS() Option { return func(o *options) { o.mtls = true } }
+
+// WithForwarding gives every store a Forwarder (raftfsm.Deps.Forward), so that Propose on a
+// follower is forwarded to the leader: over raftnet's propose call WithMTLS, in process
+// otherwise. Forwarded calls go through the fault layer like read-index calls.
+func WithForwarding() Option { return func(o *options) { o.forward = true } }
 
 // WithConfig lets a test change each node's raftfsm.Config after the harness's fast
 // defaults (NodeID and Dir are set after it and cannot be changed).
@@ -98,6 +104,8 @@ type node struct {
 	mux  *clusternet.Mux // WithMTLS only
 	// readIndexCalls counts the node's read-index calls to a leader, across restarts.
 	readIndexCalls atomic.Uint64
+	// forwardCalls counts the node's batches forwarded to a leader, across restarts.
+	forwardCalls atomic.Uint64
 
 	// guarded by Cluster.mu:
 	store  *raftfsm.Store // nil while down
@@ -251,6 +259,9 @@ func (c *Cluster) newTransportLocked(nd *node, logger *slog.Logger, deps *raftfs
 		}
 		inner, nd.client = tr, cl
 		deps.ReadIndex = &faultReadIndexer{inner: cl, self: nd.id, net: c.net, calls: &nd.readIndexCalls}
+		if c.opts.forward {
+			deps.Forward = &faultForwarder{inner: cl, self: nd.id, net: c.net, calls: &nd.forwardCalls}
+		}
 	} else {
 		_, tr := raft.NewInmemTransportWithTimeout(nd.addr, time.Second)
 		for _, other := range c.nodes {
@@ -261,6 +272,9 @@ func (c *Cluster) newTransportLocked(nd *node, logger *slog.Logger, deps *raftfs
 		}
 		inner, nd.inmem = tr, tr
 		deps.ReadIndex = &faultReadIndexer{inner: inmemReadIndexer{c}, self: nd.id, net: c.net, calls: &nd.readIndexCalls}
+		if c.opts.forward {
+			deps.Forward = &faultForwarder{inner: inmemForwarder{c}, self: nd.id, net: c.net, calls: &nd.forwardCalls}
+		}
 	}
 	nd.trans = &faultTransport{inner: inner, self: nd.id, net: c.net}
 	deps.Transport = nd.trans
@@ -354,6 +368,10 @@ func (c *Cluster) Store(i int) *raftfsm.Store {
 // ReadIndexCalls returns how many times node i asked a leader for its read index (the
 // follower half of LinearizableRead).
 func (c *Cluster) ReadIndexCalls(i int) uint64 { return c.list()[i].readIndexCalls.Load() }
+
+// ForwardCalls returns how many batches node i forwarded to a leader (WithForwarding), across
+// restarts.
+func (c *Cluster) ForwardCalls(i int) uint64 { return c.list()[i].forwardCalls.Load() }
 
 // Alive reports whether node i is up.
 func (c *Cluster) Alive(i int) bool { return c.Store(i) != nil }

@@ -143,3 +143,30 @@ func TestAddNode(t *testing.T) {
 	c.RequireSameState(t)
 	c.RequireJournalValid(t)
 }
+
+// TestForwarding (issue 18): with WithForwarding, a follower's Propose goes through the
+// harness's forwarder to the leader and is applied on the follower before it returns.
+func TestForwarding(t *testing.T) {
+	c := rafttest.NewCluster(t, 3, rafttest.WithForwarding())
+	ctx := ctxT(t, time.Minute)
+	for {
+		f := c.Followers(t)[0]
+		before := c.ForwardCalls(f)
+		res, err := c.Store(f).Propose(ctx, rafttest.Put("fw/1", "v"))
+		if (errors.Is(err, raftfsm.ErrNotLeader) || errors.Is(err, raftfsm.ErrNoLeader)) && ctx.Err() == nil {
+			continue // the leader changed under the proposal; nothing was proposed
+		}
+		if err != nil {
+			t.Fatalf("propose on follower %s: %v", c.ID(f), err)
+		}
+		if c.ForwardCalls(f) == before {
+			t.Fatalf("follower %s did not forward", c.ID(f))
+		}
+		if it, err := c.Store(f).Get([]byte("fw/1")); err != nil || it.Version != res.Index {
+			t.Fatalf("follower %s after its write: %+v, %v; want version %d", c.ID(f), it, err, res.Index)
+		}
+		break
+	}
+	c.RequireSameState(t)
+	c.RequireJournalValid(t)
+}

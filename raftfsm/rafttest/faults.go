@@ -206,3 +206,34 @@ func (r inmemReadIndexer) ReadIndex(ctx context.Context, leader raft.ServerAddre
 	}
 	return s.ReadIndex(ctx)
 }
+
+// faultForwarder puts a follower's forwarded proposals behind the same network.
+type faultForwarder struct {
+	inner raftfsm.Forwarder
+	self  string
+	net   *network
+	calls *atomic.Uint64 // the node's forwarded batches, for Cluster.ForwardCalls
+}
+
+func (f *faultForwarder) Forward(ctx context.Context, leader raft.ServerAddress, batch []byte) (raftfsm.Result, error) {
+	f.calls.Add(1)
+	if err := f.net.check(f.self, leader); err != nil {
+		return raftfsm.Result{}, fmt.Errorf("forward to %s: %w: %w", leader, raftfsm.ErrNoLeader, err)
+	}
+	return f.inner.Forward(ctx, leader, batch)
+}
+
+// inmemForwarder proposes forwarded batches in process, on the store at the leader's address.
+type inmemForwarder struct{ c *Cluster }
+
+func (r inmemForwarder) Forward(ctx context.Context, leader raft.ServerAddress, batch []byte) (raftfsm.Result, error) {
+	s := r.c.storeAt(leader)
+	if s == nil {
+		return raftfsm.Result{}, fmt.Errorf("forward to %s: node down: %w: %w", leader, raftfsm.ErrNoLeader, ErrCut)
+	}
+	b, err := raftfsm.DecodeBatch(batch)
+	if err != nil {
+		return raftfsm.Result{}, fmt.Errorf("%w: %w", raftfsm.ErrInvalidBatch, err)
+	}
+	return s.ProposeLocal(ctx, b)
+}
