@@ -32,6 +32,7 @@ import (
 	"valise/httpd"
 	"valise/httpd/tus"
 	"valise/internal/clusternet"
+	"valise/internal/logkey"
 	"valise/internal/membudget"
 	"valise/keyring"
 	"valise/raftfsm"
@@ -161,10 +162,10 @@ func (n *instance) run(ctx context.Context) error {
 		case <-ctx.Done():
 			logger.Info("stopping", "reason", context.Cause(ctx).Error())
 		case err = <-n.fatal:
-			logger.Error("stopping after a component failed", "err", err)
+			logger.Error("stopping after a component failed", logkey.Err, err)
 		}
 	} else {
-		logger.Error("start", "err", err)
+		logger.Error("start", logkey.Err, err)
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Node.ShutdownTimeout)
 	defer cancel()
@@ -315,7 +316,7 @@ func (n *instance) stop(ctx context.Context) error {
 	for i := len(n.stops) - 1; i >= 0; i-- {
 		s := n.stops[i]
 		if err := s.fn(ctx); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, raftfsm.ErrClosed) {
-			n.logger.Warn("stop", "component", s.name, "err", err)
+			n.logger.Warn("stop", "component", s.name, logkey.Err, err)
 			errs = append(errs, fmt.Errorf("stop %s: %w", s.name, err))
 		}
 	}
@@ -414,7 +415,7 @@ func (n *instance) verifyJournalAtStart(ctx context.Context) {
 	n.journalOK = err == nil
 	n.journalMu.Unlock()
 	if err != nil {
-		n.logger.Error("the journal's hash chain does not hold: an operator must investigate", "broken_at", rep.BrokenAt, "err", err)
+		n.logger.Error("the journal's hash chain does not hold: an operator must investigate", "broken_at", rep.BrokenAt, logkey.Err, err)
 		return
 	}
 	n.logger.Info("journal verified", "entries", rep.Entries)
@@ -501,7 +502,7 @@ func (n *instance) startHTTPS(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("start https: %w", ctx.Err())
 		}
-		n.logger.Warn("no raft leader yet: serving HTTPS with the certificates already stored, obtaining the others in the background", "err", werr)
+		n.logger.Warn("no raft leader yet: serving HTTPS with the certificates already stored, obtaining the others in the background", logkey.Err, werr)
 		obtain = noLeaderObtain
 	}
 	hcfg := httpd.DefaultConfig()
@@ -596,7 +597,7 @@ func (n *instance) afterLeader() {
 		for _, m := range st.Members {
 			if m.ID == n.cfg.Node.ID && m.Address != n.advertise {
 				if err := n.store.AddVoter(ctx, n.cfg.Node.ID, raft.ServerAddress(n.advertise)); err != nil {
-					n.logger.Warn("update this node's address in the raft configuration", "from", m.Address, "to", n.advertise, "err", err)
+					n.logger.Warn("update this node's address in the raft configuration", "from", m.Address, "to", n.advertise, logkey.Err, err)
 				} else {
 					n.logger.Info("updated this node's address in the raft configuration", "from", m.Address, "to", n.advertise)
 				}
@@ -604,7 +605,7 @@ func (n *instance) afterLeader() {
 		}
 		n.cleanSelftests(ctx)
 		if c, err := n.uploader.CleanOrphans(ctx); err != nil {
-			n.logger.Warn("clean orphaned staged uploads", "err", err)
+			n.logger.Warn("clean orphaned staged uploads", logkey.Err, err)
 		} else if c > 0 {
 			n.logger.Info("cleaned orphaned staged uploads", "count", c)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"valise/internal/clusternet"
+	"valise/internal/logkey"
 	"valise/raftfsm"
 )
 
@@ -164,7 +165,7 @@ func (s *ReadIndexServer) serve(c net.Conn) {
 		}
 		_ = c.SetWriteDeadline(time.Now().Add(s.cfg.CallTimeout))
 		if _, err := c.Write(reply); err != nil {
-			s.logger.Debug("read-index reply not sent", "peer", peer, "err", err)
+			s.logger.Debug("read-index reply not sent", "peer", peer, logkey.Err, err)
 			return
 		}
 		if !keep {
