@@ -72,7 +72,7 @@ func TestServerBelievesOnlyTrustedProxies(t *testing.T) {
 	s, pool := startTest(t, Deps{API: echoIP{}}, nil)
 	client := func(src string) *http.Client {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		return &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: d.DialContext, MaxConnsPerHost: 1,
 		}}
 	}

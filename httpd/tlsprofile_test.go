@@ -155,7 +155,7 @@ func httpsGet(t *testing.T, addr string, pool *x509.CertPool, path string) strin
 	t.Helper()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("https://" + addr + path)
+	resp, err := (&http.Client{Transport: tr, Timeout: 2 * time.Minute}).Get("https://" + addr + path)
 	if err != nil {
 		t.Fatal(err)
 	}

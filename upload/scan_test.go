@@ -45,7 +45,7 @@ func newHeldClamd(t testing.TB, target *scan.Client) *heldClamd {
 
 // client is a client of the proxy.
 func (h *heldClamd) client() *scan.Client {
-	return &scan.Client{Network: "tcp", Addr: h.ln.Addr().String(), Timeout: 20 * time.Second}
+	return &scan.Client{Network: "tcp", Addr: h.ln.Addr().String(), Timeout: 2 * time.Minute} // a hang guard only
 }
 
 // release lets clamd's replies through, now and from then on.

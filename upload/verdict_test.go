@@ -115,17 +115,14 @@ func (s *poisonScanner) Client() *scan.Client {
 	if s.p == nil || s.last != real {
 		s.p, s.last = newPoisonClamd(s.t, real), real
 	}
-	return &scan.Client{Network: "tcp", Addr: s.p.ln.Addr().String(), Timeout: 20 * time.Second, TestSignaturesOnly: real.TestSignaturesOnly}
+	return &scan.Client{Network: "tcp", Addr: s.p.ln.Addr().String(), Timeout: 2 * time.Minute, TestSignaturesOnly: real.TestSignaturesOnly} // a hang guard only
 }
 
 // newPoisonUEnv is a uenv whose Pipeline scans through a poisonScanner over u.sc.
 func newPoisonUEnv(t *testing.T, c *scan.Client) *uenv {
 	t.Helper()
 	u := &uenv{env: newEnv(t), sc: &switchScanner{c: c}}
-	cfg := DefaultConfig()
-	cfg.PersistTimeout = 20 * time.Second
-	cfg.ScanTimeout = 30 * time.Second
-	up, err := New(cfg, u.svc, u.bs, &poisonScanner{Scanner: u.sc, t: t}, testLogger(t))
+	up, err := New(DefaultConfig(), u.svc, u.bs, &poisonScanner{Scanner: u.sc, t: t}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

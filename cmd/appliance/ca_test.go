@@ -114,7 +114,7 @@ func cmdCAPEM(ts *testscript.TestScript, neg bool, args []string) {
 	pool.AppendCertsFromPEM(file) // read now: ca renew changes it (httpsClient keeps a pool)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("https://" + ts.Getenv("HTTPS") + "/ca.pem")
+	resp, err := (&http.Client{Transport: tr, Timeout: 2 * time.Minute}).Get("https://" + ts.Getenv("HTTPS") + "/ca.pem")
 	ts.Check(err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

@@ -198,8 +198,8 @@ func (w *world) serve() {
 		StreamRequestBody: true,
 		ReadBufferSize:    64 << 10,
 		WriteBufferSize:   64 << 10,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
 		Logger:            fasthttpLog{t},
 	}
 	done := make(chan error, 1)
@@ -224,7 +224,7 @@ func (w *world) serve() {
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
-		Timeout: 30 * time.Second,
+		Timeout: 2 * time.Minute,
 	}
 	w.base = "https://" + ln.Addr().String()
 }

@@ -24,7 +24,7 @@ func (w *world) callFrom(src, method, path string, v any) (int, []byte) {
 		return d.DialContext(ctx, network, addr)
 	}
 	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	c := &http.Client{Transport: tr, Timeout: 2 * time.Minute}
 	body, err := json.Marshal(v)
 	if err != nil {
 		w.t.Fatal(err)

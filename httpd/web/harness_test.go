@@ -233,7 +233,7 @@ func (e *env) newClient() *client {
 	return &client{e: e, hc: &http.Client{
 		Jar:       jar,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.pool}},
-		Timeout:   30 * time.Second,
+		Timeout:   2 * time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
