@@ -11,7 +11,6 @@ import (
 	"maps"
 	"net"
 	"slices"
-	"sync"
 	"time"
 
 	"valise/blobstore"
@@ -51,14 +50,8 @@ func (c *ServerConfig) Validate() error {
 type Server struct {
 	cfg    ServerConfig
 	disks  map[blobstore.DiskID]blobstore.Disk // never changed after NewServer
-	ln     net.Listener
 	logger *slog.Logger
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the accept loop and the connection goroutines
-
-	mu    sync.Mutex // guards conns
-	conns map[net.Conn]struct{}
+	srv    *clusternet.ConnServer
 }
 
 // NewServer starts serving disks (this node's own, by ID) on mux's ProtoShard listener.
@@ -75,67 +68,17 @@ func NewServer(mux *clusternet.Mux, disks map[blobstore.DiskID]blobstore.Disk, c
 	if err != nil {
 		return nil, fmt.Errorf("shard server: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
-		cfg: cfg, disks: maps.Clone(disks), ln: ln, ctx: ctx, cancel: cancel,
-		logger: logger.With(logkey.Component, "shardnet"),
-		conns:  make(map[net.Conn]struct{}),
-	}
-	s.wg.Add(1)
-	go s.acceptLoop()
+	s := &Server{cfg: cfg, disks: maps.Clone(disks), logger: logger.With(logkey.Component, "shardnet")}
+	s.srv = clusternet.Serve(ln, cfg.MaxConns, s.serve, s.refuse)
 	return s, nil
 }
 
 // Close stops the server: no more connections are accepted, open connections are closed
 // (their files with them), and Close waits for the server's goroutines.
-func (s *Server) Close() error {
-	s.cancel()
-	err := s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
-}
-
-func (s *Server) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return // closed
-		}
-		s.mu.Lock()
-		if s.ctx.Err() != nil {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		busy := len(s.conns) >= s.cfg.MaxConns
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		if busy {
-			go s.refuse(c)
-		} else {
-			go s.serve(c)
-		}
-	}
-}
-
-func (s *Server) forget(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	c.Close()
-}
+func (s *Server) Close() error { return s.srv.Close() }
 
 // refuse answers ErrBusy to a connection over MaxConns and closes it.
 func (s *Server) refuse(c net.Conn) {
-	defer s.wg.Done()
-	defer s.forget(c)
 	peer, _ := clusternet.PeerID(c)
 	s.logger.Warn("shard connection refused: too many connections", logkey.NodeID, peer)
 	// Read the hello first: closing with unread data would reset the connection, and the
@@ -149,6 +92,7 @@ func (s *Server) refuse(c net.Conn) {
 
 // conn is the state of one served connection.
 type conn struct {
+	ctx   context.Context // cancelled when the server closes
 	peer  string
 	hello bool
 	file  blobstore.File // the file bound to the connection, or nil
@@ -156,9 +100,8 @@ type conn struct {
 	out   []byte // reply buffer, reused
 }
 
-func (s *Server) serve(c net.Conn) {
-	defer s.wg.Done()
-	st := &conn{}
+func (s *Server) serve(ctx context.Context, c net.Conn) {
+	st := &conn{ctx: ctx}
 	st.peer, _ = clusternet.PeerID(c)
 	defer func() {
 		if st.file != nil {
@@ -166,7 +109,6 @@ func (s *Server) serve(c net.Conn) {
 				s.logger.Warn("close file of an ended shard connection", logkey.NodeID, st.peer, logkey.Disk, st.disk, logkey.Err, err)
 			}
 		}
-		s.forget(c)
 	}()
 	r := bufio.NewReaderSize(c, 64<<10)
 	var buf []byte
@@ -222,7 +164,7 @@ func (s *Server) handle(st *conn, req request) ([]byte, bool) {
 	out := st.out[:0]
 	ok := func() ([]byte, int) { return beginFrame(out, statusOK) }
 	fail := func(err error) ([]byte, bool) { return appendError(out, err), true }
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(st.ctx, s.cfg.CallTimeout)
 	defer cancel()
 
 	switch req.op {

@@ -84,7 +84,7 @@ func readProposeRequest(r io.Reader) (time.Duration, raftfsm.Batch, error) {
 
 // handlePropose reads a propose request from r and returns the reply and whether the
 // connection may carry another call (not after a request it could not read whole).
-func (s *ReadIndexServer) handlePropose(r *bufio.Reader) ([]byte, bool) {
+func (s *ReadIndexServer) handlePropose(ctx context.Context, r *bufio.Reader) ([]byte, bool) {
 	p, ok := s.src.(ProposeSource)
 	if !ok {
 		return errorReply(statusError, "propose calls are not served here"), false
@@ -100,7 +100,7 @@ func (s *ReadIndexServer) handlePropose(r *bufio.Reader) ([]byte, bool) {
 	if budget > 0 && budget < timeout {
 		timeout = budget
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, err := p.ProposeLocal(ctx, b)
 	return proposeReply(res, err), true

@@ -72,14 +72,8 @@ func (c *ServerConfig) Validate() error {
 type ReadIndexServer struct {
 	cfg    ServerConfig
 	src    ReadIndexSource
-	ln     net.Listener
 	logger *slog.Logger
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the accept loop and the connection goroutines
-
-	mu    sync.Mutex // guards conns
-	conns map[net.Conn]struct{}
+	srv    *clusternet.ConnServer
 }
 
 // NewReadIndexServer starts answering read-index calls from src on mux.
@@ -91,59 +85,16 @@ func NewReadIndexServer(mux *clusternet.Mux, src ReadIndexSource, cfg ServerConf
 	if err != nil {
 		return nil, fmt.Errorf("read-index server: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &ReadIndexServer{
-		cfg: cfg, src: src, ln: ln, ctx: ctx, cancel: cancel,
-		logger: logger.With("component", "raftnet-calls"),
-		conns:  make(map[net.Conn]struct{}),
-	}
-	s.wg.Add(1)
-	go s.acceptLoop()
+	s := &ReadIndexServer{cfg: cfg, src: src, logger: logger.With(logkey.Component, "raftnet-calls")}
+	s.srv = clusternet.Serve(ln, 0, s.serve, nil)
 	return s, nil
 }
 
 // Close stops the server: no more calls are accepted, calls in progress are cancelled, open
 // connections are closed, and Close waits for the server's goroutines.
-func (s *ReadIndexServer) Close() error {
-	s.cancel()
-	err := s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
-}
+func (s *ReadIndexServer) Close() error { return s.srv.Close() }
 
-func (s *ReadIndexServer) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return // closed
-		}
-		s.mu.Lock()
-		if s.ctx.Err() != nil {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serve(c)
-	}
-}
-
-func (s *ReadIndexServer) serve(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
-	}()
+func (s *ReadIndexServer) serve(ctx context.Context, c net.Conn) {
 	peer, _ := clusternet.PeerID(c)
 	r := bufio.NewReader(c)
 	for {
@@ -157,11 +108,11 @@ func (s *ReadIndexServer) serve(c net.Conn) {
 		switch op {
 		case opPropose:
 			_ = c.SetReadDeadline(time.Now().Add(s.cfg.CallTimeout)) // the rest of the request
-			reply, keep = s.handlePropose(r)
+			reply, keep = s.handlePropose(ctx, r)
 		case opPing:
 			reply = []byte{statusOK}
 		default:
-			reply, keep = s.handle(op)
+			reply, keep = s.handle(ctx, op)
 		}
 		_ = c.SetWriteDeadline(time.Now().Add(s.cfg.CallTimeout))
 		if _, err := c.Write(reply); err != nil {
@@ -175,11 +126,11 @@ func (s *ReadIndexServer) serve(c net.Conn) {
 }
 
 // handle returns the reply to op and whether the connection may carry another call.
-func (s *ReadIndexServer) handle(op byte) ([]byte, bool) {
+func (s *ReadIndexServer) handle(ctx context.Context, op byte) ([]byte, bool) {
 	if op != opReadIndex {
 		return errorReply(statusError, fmt.Sprintf("unknown op %d", op)), false
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
 	idx, err := s.src.ReadIndex(ctx)
 	if err != nil {
