@@ -18,7 +18,7 @@ func TestRevokedLinkRefusedOnEveryNode(t *testing.T) {
 	svcOn := func(i int) *Service {
 		svc, err := New(DefaultConfig(), Deps{
 			Store: c.Store(i), Blobs: e.blobs, Hasher: testHasher{}, Logger: testLogger(t),
-			Now: e.clock.Now, Rand: lockedRand{rand.NewChaCha8([32]byte{byte(i)})},
+			Now: e.clock.Now, Rand: lockedRand{R: rand.NewChaCha8([32]byte{byte(i)})},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"valise/raftfsm"
+	"valise/transfer/transfertest"
 )
 
 // Token guessing is rate-limited per client address (issue 11).
 func TestAllowLinkAttempt(t *testing.T) {
-	clock := &testClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	clock := transfertest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	l := newIPLimiter(RateConfig{PerMinute: 6, Burst: 3, MaxClients: 4}, clock.Now)
 	for i := range 3 {
 		if !l.allow("198.51.100.7") {
