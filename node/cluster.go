@@ -33,17 +33,52 @@ type clusterInfo struct {
 	ID string `json:"id"` // written in every shard file's header
 }
 
-// nodeRecord describes one node for placement and status.
+// nodeRecord describes one node for placement, membership and status. Every field added
+// since the first release is omitempty, so records written by init before it read back as
+// an active node whose addresses are not yet published.
 type nodeRecord struct {
-	ID    string       `json:"id"`
-	Site  string       `json:"site"`
+	ID   string `json:"id"`
+	Site string `json:"site"`
+	// Cluster is the node's advertised cluster port, host:port: its Raft address, and where
+	// the other nodes reach its disks (shardnet). The node publishes it once a leader is known
+	// whenever it changed; join writes it first.
+	Cluster string `json:"cluster,omitempty"`
+	// HTTPS is the node's advertised HTTPS address, host:port, for status.
+	HTTPS string `json:"https,omitempty"`
+	// State is the node's membership state (nodeJoining, nodeActive, nodeDraining,
+	// nodeRemoved); empty reads as nodeActive.
+	State string       `json:"state,omitempty"`
 	Disks []diskRecord `json:"disks"`
+}
+
+// Membership states of a nodeRecord.
+const (
+	// nodeJoining: join wrote the record; the leader adds the node to Raft as a non-voter.
+	nodeJoining = "joining"
+	// nodeActive: a member serving and holding shards.
+	nodeActive = "active"
+	// nodeDraining: cluster remove or leave asked for it; its shards move elsewhere, then it
+	// is removed from Raft.
+	nodeDraining = "draining"
+	// nodeRemoved: out of the cluster; the record stays for the journal and status.
+	nodeRemoved = "removed"
+)
+
+// state returns r's membership state, nodeActive for records written before states existed.
+func (r nodeRecord) state() string {
+	if r.State == "" {
+		return nodeActive
+	}
+	return r.State
 }
 
 // diskRecord is one disk of a node.
 type diskRecord struct {
 	ID   string `json:"id"`   // cluster-wide disk ID
 	Path string `json:"path"` // on its node
+	// State is "" while the disk serves, "failed" once it failed while serving (its shards are
+	// healed elsewhere), "retired" when it was replaced by an empty disk with a new ID.
+	State string `json:"state,omitempty"`
 }
 
 // diskMarker is the content of a disk's identity file: it ties the directory to its cluster

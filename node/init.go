@@ -145,7 +145,7 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 	}
 
 	cluster := clusterInfo{ID: "c-" + randomHex(8)}
-	rec := nodeRecord{ID: cfg.Node.ID, Site: cfg.Node.Site}
+	rec := nodeRecord{ID: cfg.Node.ID, Site: cfg.Node.Site, State: nodeActive}
 	for i, p := range cfg.DiskPaths() {
 		if err := mkdir(p); err != nil {
 			return res, fmt.Errorf("create disk directory %s: %w", p, err)
