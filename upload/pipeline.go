@@ -175,7 +175,8 @@ type Info struct {
 
 // Pipeline streams tus uploads into the blobstore and through clamd, with their progress
 // recorded through the Service. Its methods are safe for concurrent use; Writes on one
-// upload are exclusive (ErrLocked). Close it to release the writers it keeps open and to stop
+// upload are exclusive (ErrLocked): in this process, and across nodes through the upload's
+// lease in Raft (lease.go). Close it to release the writers it keeps open and to stop
 // its background scans.
 //
 // Scanning: the Write that completes an upload does not wait for clamd. The file is recorded
