@@ -243,27 +243,36 @@ func (s *Service) recordProgress(ctx context.Context, owner userid.ID, id FileID
 	now := s.clock()
 	prev := up.Version
 	up.Offset, up.ResumeState, up.Updated, up.Expires = newOffset, slices.Clone(resumeState), now, now.Add(s.cfg.UploadTTL)
+	res, err := s.proposeFenced(ctx, id, l, raftfsm.Batch{
+		Conds: []raftfsm.Cond{condVersion(uploadKey(id), prev)},
+		Ops:   []raftfsm.Op{put(uploadKey(id), up)},
+		Audit: audit(now, string(owner), "upload.progress", string(id), map[string]any{"offset": newOffset}),
+	})
+	if errors.Is(err, raftfsm.ErrConflict) {
+		return Upload{}, fmt.Errorf("%w: a concurrent request moved upload %s", ErrOffsetMismatch, id)
+	}
+	if err != nil {
+		return Upload{}, fmt.Errorf("record progress of %s: %w", id, err)
+	}
+	up.Version = res.Index
+	return up, nil
+}
+
+// proposeFenced proposes b under upload id's lease fence (leaseFence: l's lease, or no live
+// one), again while only the lease record moved under it (its holder renewed it).
+func (s *Service) proposeFenced(ctx context.Context, id FileID, l *Lease, b raftfsm.Batch) (raftfsm.Result, error) {
+	conds := b.Conds
 	for attempt := 1; ; attempt++ {
 		fence, err := s.leaseFence(id, l)
 		if err != nil {
-			return Upload{}, fmt.Errorf("record progress of %s: %w", id, err)
+			return raftfsm.Result{}, err
 		}
-		res, err := s.store.Propose(ctx, raftfsm.Batch{
-			Conds: []raftfsm.Cond{condVersion(uploadKey(id), prev), fence},
-			Ops:   []raftfsm.Op{put(uploadKey(id), up)},
-			Audit: audit(now, string(owner), "upload.progress", string(id), map[string]any{"offset": newOffset}),
-		})
+		b.Conds = append(slices.Clip(conds), fence)
+		res, err := s.store.Propose(ctx, b)
 		if leaseMoved(err, id) && attempt < maxAttempts {
-			continue // renewed meanwhile: fence again
+			continue
 		}
-		if errors.Is(err, raftfsm.ErrConflict) {
-			return Upload{}, fmt.Errorf("%w: a concurrent request moved upload %s", ErrOffsetMismatch, id)
-		}
-		if err != nil {
-			return Upload{}, fmt.Errorf("record progress of %s: %w", id, err)
-		}
-		up.Version = res.Index
-		return up, nil
+		return res, err
 	}
 }
 
@@ -309,30 +318,21 @@ func (s *Service) completeUpload(ctx context.Context, owner userid.ID, id FileID
 		Verdict: c.Verdict, VerdictReason: c.VerdictReason, Quarantined: c.Verdict == VerdictInfected,
 		Created: now, Manifest: slices.Clone(c.Manifest),
 	}
-	for attempt := 1; ; attempt++ {
-		fence, err := s.leaseFence(id, l)
-		if err != nil {
-			return File{}, fmt.Errorf("complete upload %s: %w", id, err)
-		}
-		res, err := s.store.Propose(ctx, raftfsm.Batch{
-			Conds: []raftfsm.Cond{condVersion(uploadKey(id), up.Version), condAbsent(fileKey(id)), fence},
-			Ops:   []raftfsm.Op{del(uploadKey(id)), del(leaseKey(id)), put(fileKey(id), f)},
-			Audit: audit(now, string(owner), "upload.complete", string(id), map[string]any{
-				"name": f.Name, "folder": f.Folder, "size": f.Size, "sha256": f.SHA256, "verdict": f.Verdict, "reason": f.VerdictReason,
-			}),
-		})
-		if leaseMoved(err, id) && attempt < maxAttempts {
-			continue
-		}
-		if errors.Is(err, raftfsm.ErrConflict) {
-			return File{}, fmt.Errorf("%w: upload %s changed while completing", ErrOffsetMismatch, id)
-		}
-		if err != nil {
-			return File{}, fmt.Errorf("complete upload %s: %w", id, err)
-		}
-		f.Version = res.Index
-		return f, nil
+	res, err := s.proposeFenced(ctx, id, l, raftfsm.Batch{
+		Conds: []raftfsm.Cond{condVersion(uploadKey(id), up.Version), condAbsent(fileKey(id))},
+		Ops:   []raftfsm.Op{del(uploadKey(id)), del(leaseKey(id)), put(fileKey(id), f)},
+		Audit: audit(now, string(owner), "upload.complete", string(id), map[string]any{
+			"name": f.Name, "folder": f.Folder, "size": f.Size, "sha256": f.SHA256, "verdict": f.Verdict, "reason": f.VerdictReason,
+		}),
+	})
+	if errors.Is(err, raftfsm.ErrConflict) {
+		return File{}, fmt.Errorf("%w: upload %s changed while completing", ErrOffsetMismatch, id)
 	}
+	if err != nil {
+		return File{}, fmt.Errorf("complete upload %s: %w", id, err)
+	}
+	f.Version = res.Index
+	return f, nil
 }
 
 // CancelUpload abandons the owner's upload (tus termination): its record goes, its quota
