@@ -120,7 +120,9 @@ func (u *Pipeline) confirm(ctx context.Context, h *held) error {
 	return nil
 }
 
-// release forgets h and ends it in the metadata (best effort: an unreleased lease expires).
+// release forgets h and ends it in the metadata (best effort: an unreleased lease expires, so
+// it waits no longer than LeaseTTL, nor PersistTimeout: Close must not hang on a metadata store
+// that has no leader).
 func (u *Pipeline) release(h *held) {
 	if h == nil {
 		return
@@ -134,7 +136,7 @@ func (u *Pipeline) release(h *held) {
 	if h.lostErr() != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.base), u.cfg.PersistTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.base), min(u.cfg.LeaseTTL, u.cfg.PersistTimeout))
 	defer cancel()
 	if err := u.svc.ReleaseLease(ctx, l); err != nil {
 		u.logger.Warn("upload lease not released: it expires", keyFileID, l.Upload, keyError, err)
