@@ -79,19 +79,25 @@ func (n *Node) CreateUpload(token, name string, size int64) (*Upload, error) {
 	return &Upload{Path: loc, Size: size}, nil
 }
 
-// Patch sends data[up.Offset:up.Offset+n] to n and advances up.Offset on success.
+// Patch sends data[up.Offset:up.Offset+chunk] to n and advances up.Offset on success.
 func (n *Node) Patch(token string, up *Upload, data []byte, chunk int64) error {
 	end := min(up.Offset+chunk, int64(len(data)))
-	resp, b, err := n.request(http.MethodPatch, up.Path, token, map[string]string{
+	return n.PatchBytes(token, up, data[up.Offset:end])
+}
+
+// PatchBytes sends b at up.Offset to n and advances up.Offset on success.
+func (n *Node) PatchBytes(token string, up *Upload, b []byte) error {
+	end := up.Offset + int64(len(b))
+	resp, body, err := n.request(http.MethodPatch, up.Path, token, map[string]string{
 		"Tus-Resumable": "1.0.0",
 		"Upload-Offset": strconv.FormatInt(up.Offset, 10),
 		"Content-Type":  "application/offset+octet-stream",
-	}, bytes.NewReader(data[up.Offset:end]), end-up.Offset)
+	}, bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("%s: tus PATCH at %d: %s: %s", n.Name, up.Offset, resp.Status, b)
+		return fmt.Errorf("%s: tus PATCH at %d: %s: %s", n.Name, up.Offset, resp.Status, body)
 	}
 	got, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
 	if err != nil || got != end {

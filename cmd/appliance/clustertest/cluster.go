@@ -317,6 +317,12 @@ func (n *Node) signal(sig syscall.Signal) {
 	}
 }
 
+// Admin returns a client of the node's admin socket (DIR/admin.sock), for callers that poll
+// faster than a command line can (the failover benchmark). The caller closes it.
+func (n *Node) Admin() *adminapi.Client {
+	return adminapi.NewClient(filepath.Join(n.Dir, "admin.sock"))
+}
+
 // Status returns the node's `status --json`, failing the test if it cannot.
 func (n *Node) Status() adminapi.Status {
 	n.c.t.Helper()
