@@ -340,6 +340,22 @@ func (n *Node) TryStatus() (adminapi.Status, error) {
 	return st, err
 }
 
+// WaitStatus waits until cond accepts the node's status, failing the test with what after the
+// hang guard.
+func (n *Node) WaitStatus(what string, cond func(adminapi.Status) error) {
+	n.c.t.Helper()
+	err := waitFor(readyWait, func() error {
+		st, err := n.TryStatus()
+		if err != nil {
+			return err
+		}
+		return cond(st)
+	})
+	if err != nil {
+		n.c.t.Fatalf("%s: waiting for %s: %v", n.Name, what, err)
+	}
+}
+
 // WaitReady waits until the node knows a leader and its /readyz answers 200 over HTTPS
 // verified against the cluster CA.
 func (n *Node) WaitReady() {
