@@ -374,7 +374,7 @@ func (n *instance) openBlobs(ctx context.Context) error {
 	bcfg.ClusterID = n.cluster.ID
 	bcfg.BlockSize = n.cfg.Blobstore.BlockSize
 	bcfg.Layout = n.cfg.Blobstore.Layout
-	if n.blobs, err = blobstore.New(bcfg, clusterMap(ctx, nodes, n.cfg.Node.ID, disks), disks, keyWrapper{n.keys}, n.logger); err != nil {
+	if n.blobs, err = blobstore.New(bcfg, clusterMap(ctx, nodes, n.cfg.Node.ID, disks), disks, nil, keyWrapper{n.keys}, n.logger); err != nil {
 		return fmt.Errorf("open the blobstore: %w", err)
 	}
 	n.onStop("blobstore", func(context.Context) error { return n.blobs.Close() })
