@@ -29,9 +29,10 @@ type Store struct {
 	enc    *zstd.Encoder   // shared by every writer (EncodeAll is concurrency-safe)
 	dec    *zstd.Decoder   // shared by every reader (DecodeAll is concurrency-safe)
 
-	mu     sync.Mutex // guards cmap, layout and rs
+	mu     sync.Mutex // guards cmap, layout, plan and rs
 	cmap   ClusterMap
 	layout string // "auto" or "k+m", for new files
+	plan   *planned // Plan's answer for cmap and layout; nil: not computed since they changed
 	rs     map[Layout]reedsolomon.Encoder
 }
 
@@ -111,10 +112,16 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// planned is a cached answer of Plan.
+type planned struct {
+	p   LayoutPlan
+	err error
+}
+
 // SetClusterMap replaces the cluster map used to place new files.
 func (s *Store) SetClusterMap(cmap ClusterMap) {
 	s.mu.Lock()
-	s.cmap = cmap
+	s.cmap, s.plan = cmap, nil
 	s.mu.Unlock()
 }
 
@@ -135,7 +142,7 @@ func (s *Store) SetLayout(layout string) error {
 		}
 	}
 	s.mu.Lock()
-	s.layout = layout
+	s.layout, s.plan = layout, nil
 	s.mu.Unlock()
 	return nil
 }
@@ -144,9 +151,12 @@ func (s *Store) SetLayout(layout string) error {
 // survives (see PlanLayout).
 func (s *Store) Plan() (LayoutPlan, error) {
 	s.mu.Lock()
-	cm, layout := s.cmap, s.layout
-	s.mu.Unlock()
-	return PlanLayout(cm, layout, s.cfg.FailureDomain, s.cfg.MinFreeBytes)
+	defer s.mu.Unlock()
+	if s.plan == nil {
+		p, err := PlanLayout(s.cmap, s.layout, s.cfg.FailureDomain, s.cfg.MinFreeBytes)
+		s.plan = &planned{p, err}
+	}
+	return s.plan.p, s.plan.err
 }
 
 // layoutFor resolves the configured layout against the current map.
