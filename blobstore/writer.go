@@ -410,6 +410,9 @@ func (w *Writer) writeStripe(b *stripeBuf) error {
 		}
 	}
 	off := g.slotOffset(b.stripe)
+	// Pieces for other nodes' disks are sent in parallel (each is a network round trip);
+	// local ones are written from this worker.
+	var remote sync.WaitGroup
 	for i, f := range w.files {
 		if f == nil || !w.shardOK(i) {
 			continue
@@ -422,16 +425,24 @@ func (w *Writer) writeStripe(b *stripeBuf) error {
 		} else {
 			pcrc = payloadCRC(shards[i])
 		}
-		putPieceHeader(b.pieces[i], g, b.stripe, b.gen, b.lens, plen, pcrc)
-		if _, err := f.WriteAt(b.pieces[i][:g.hdrSize+plen], off); err != nil {
-			w.shardFailed(i, fmt.Errorf("write stripe %d to %s: %w", b.stripe, w.shards[i], err))
-		} else if wb, ok := f.(writeBacker); ok {
-			select {
-			case w.wbCh <- wbRange{f: wb, off: off, n: int64(g.hdrSize + plen)}:
-			default: // the disk lags: Sync writes this range anyway
+		put := func() {
+			putPieceHeader(b.pieces[i], g, b.stripe, b.gen, b.lens, plen, pcrc)
+			if _, err := f.WriteAt(b.pieces[i][:g.hdrSize+plen], off); err != nil {
+				w.shardFailed(i, fmt.Errorf("write stripe %d to %s: %w", b.stripe, w.shards[i], err))
+			} else if wb, ok := f.(writeBacker); ok {
+				select {
+				case w.wbCh <- wbRange{f: wb, off: off, n: int64(g.hdrSize + plen)}:
+				default: // the disk lags: Sync writes this range anyway
+				}
 			}
 		}
+		if _, local := w.s.disks[w.shards[i]]; local {
+			put()
+		} else {
+			remote.Go(put)
+		}
 	}
+	remote.Wait()
 	return w.quorum()
 }
 
