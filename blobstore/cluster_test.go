@@ -309,3 +309,84 @@ func TestClusterRemoteDiskFailsMidWrite(t *testing.T) {
 		}
 	}
 }
+
+// countingDisk counts the piece reads (past the shard header) of the files opened on it.
+type countingDisk struct {
+	blobstore.Disk
+	mu    *sync.Mutex
+	reads map[blobstore.DiskID]int
+}
+
+func (d countingDisk) Open(ctx context.Context, name string) (blobstore.File, error) {
+	f, err := d.Disk.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return countingFile{f, d}, nil
+}
+
+type countingFile struct {
+	blobstore.File
+	d countingDisk
+}
+
+func (f countingFile) ReadAt(p []byte, off int64) (int, error) {
+	if off >= 512 { // past the shard file header
+		f.d.mu.Lock()
+		f.d.reads[f.d.ID()]++
+		f.d.mu.Unlock()
+	}
+	return f.File.ReadAt(p, off)
+}
+
+// TestClusterDegradedReadsNearestFirst: a read that lacks a data shard takes the piece it
+// needs from a local parity shard, not from another node's (issue 18: "reads the nearest k
+// shards").
+func TestClusterDegradedReadsNearestFirst(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, "3+3", []int{2, 2, 2})
+	data := randomBytes(t, 30*testBlock)
+	m, err := c.stores["s0n0"].Put(ctx, "f1", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reader: a node holding parity shard 4 or 5 but not shard 3 (the first parity shard,
+	// which a read taking shards in index order would use); a data shard of another node is
+	// lost.
+	reader := c.nodeOf[m.Shards[4]]
+	if reader == c.nodeOf[m.Shards[3]] {
+		reader = c.nodeOf[m.Shards[5]]
+	}
+	lost := 0
+	for c.nodeOf[m.Shards[lost]] == reader {
+		lost++
+	}
+	dir := c.dirs[m.Shards[lost]]
+	if err := os.Remove(filepath.Join(dir, "shards", shardDirOf(t, dir), fmt.Sprintf("f1.%d.shard", lost))); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	reads := map[blobstore.DiskID]int{}
+	for id, d := range c.disks {
+		c.disks[id] = countingDisk{d, &mu, reads}
+	}
+	got, err := c.read(reader, m)
+	if !errors.Is(err, blobstore.ErrHealNeeded) || !bytes.Equal(got, data) {
+		t.Fatalf("degraded read on %s: %v", reader, err)
+	}
+	for i := 3; i < 6; i++ {
+		if c.nodeOf[m.Shards[i]] != reader && reads[m.Shards[i]] > 0 {
+			t.Fatalf("the read on %s took %d pieces of parity shard %d from %s (shards %v)", reader, reads[m.Shards[i]], i, m.Shards[i], m.Shards)
+		}
+	}
+}
+
+// shardDirOf returns the one shard folder of a disk holding one file.
+func shardDirOf(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dir, "shards"))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("shard folders of %s: %v %v", dir, ents, err)
+	}
+	return ents[0].Name()
+}

@@ -1,6 +1,7 @@
 package blobstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/cipher"
 	"errors"
@@ -21,8 +22,8 @@ type readSet struct {
 	g    geometry
 	aead cipher.AEAD
 	rs   reedsolomon.Encoder
-	// near lists the shard indexes local shards first: a degraded read takes the pieces it
-	// lacks from the nearest shards.
+	// near lists the shard indexes nearest first (local disks, this site, other sites): a
+	// degraded read takes the pieces it lacks from the nearest shards.
 	near []int
 
 	mu     sync.Mutex // guards files, opened, bad
@@ -53,16 +54,12 @@ func (s *Store) newReadSet(ctx context.Context, m Manifest) (*readSet, error) {
 		s: s, m: m, g: newGeometry(m.Layout, m.BlockSize), aead: aead, rs: rs,
 		files: make([]File, n), opened: make([]bool, n), bad: map[int]error{},
 	}
+	dist := make([]int, n)
 	for i := range n {
-		if _, local := s.disks[m.Shards[i]]; local {
-			r.near = append(r.near, i)
-		}
+		dist[i] = s.distance(m.Shards[i])
+		r.near = append(r.near, i)
 	}
-	for i := range n {
-		if _, local := s.disks[m.Shards[i]]; !local {
-			r.near = append(r.near, i)
-		}
-	}
+	slices.SortStableFunc(r.near, func(a, b int) int { return cmp.Compare(dist[a], dist[b]) })
 	// Open every shard now, in parallel (most may be on other nodes): a missing or foreign
 	// shard file (parity included) is then reported as heal needed even when the data shards
 	// suffice.

@@ -29,10 +29,12 @@ type Store struct {
 	enc    *zstd.Encoder   // shared by every writer (EncodeAll is concurrency-safe)
 	dec    *zstd.Decoder   // shared by every reader (DecodeAll is concurrency-safe)
 
-	mu     sync.Mutex // guards cmap, layout, plan and rs
+	mu     sync.Mutex // guards cmap, siteOf, site, layout, plan and rs
 	cmap   ClusterMap
-	layout string // "auto" or "k+m", for new files
-	plan   *planned // Plan's answer for cmap and layout; nil: not computed since they changed
+	siteOf map[DiskID]SiteID // every disk of cmap
+	site   SiteID            // the site of the local disks in cmap ("" when none is there)
+	layout string            // "auto" or "k+m", for new files
+	plan   *planned          // Plan's answer for cmap and layout; nil: not computed since they changed
 	rs     map[Layout]reedsolomon.Encoder
 }
 
@@ -83,10 +85,10 @@ func New(cfg Config, cmap ClusterMap, disks map[DiskID]Disk, remote DiskSource, 
 		remote: remote,
 		enc:    enc,
 		dec:    dec,
-		cmap:   cmap,
 		layout: cfg.Layout,
 		rs:     map[Layout]reedsolomon.Encoder{},
 	}
+	s.SetClusterMap(cmap)
 	// Not fatal: the map may grow (SetClusterMap); Create fails until it can hold the layout.
 	if p, err := s.Plan(); err != nil {
 		s.logger.Warn("no usable layout yet", logkey.Err, err)
@@ -120,9 +122,34 @@ type planned struct {
 
 // SetClusterMap replaces the cluster map used to place new files.
 func (s *Store) SetClusterMap(cmap ClusterMap) {
+	siteOf := map[DiskID]SiteID{}
+	var site SiteID
+	for _, st := range cmap.Sites {
+		for _, n := range st.Nodes {
+			for _, d := range n.Disks {
+				siteOf[d.ID] = st.ID
+				if _, local := s.disks[d.ID]; local {
+					site = st.ID
+				}
+			}
+		}
+	}
 	s.mu.Lock()
-	s.cmap, s.plan = cmap, nil
+	s.cmap, s.siteOf, s.site, s.plan = cmap, siteOf, site, nil
 	s.mu.Unlock()
+}
+
+// distance ranks a disk for reads: 0 local, 1 on another node of this site, 2 elsewhere.
+func (s *Store) distance(id DiskID) int {
+	if _, local := s.disks[id]; local {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if site, ok := s.siteOf[id]; ok && site == s.site {
+		return 1
+	}
+	return 2
 }
 
 func (s *Store) clusterMap() ClusterMap {
