@@ -27,6 +27,8 @@ const (
 	// usageTimeout bounds one disk's answer: a node slower than that counts as down until the
 	// next refresh.
 	usageTimeout = 2 * time.Second
+	// remoteTimeout bounds every call to another node's disk.
+	remoteTimeout = 10 * time.Second
 )
 
 // layoutSetting is the cluster-wide setting naming the layout of new files.
@@ -80,7 +82,12 @@ func (p *placement) Disk(id blobstore.DiskID) (blobstore.Disk, error) {
 
 // newPlacement asks every disk of the cluster for its free space and builds the first map.
 func (n *instance) newPlacement(ctx context.Context, disks map[blobstore.DiskID]blobstore.Disk, minFree uint64) (*placement, error) {
-	client, err := shardnet.NewClient(n.mux, shardnet.DefaultClientConfig())
+	ccfg := shardnet.DefaultClientConfig()
+	// A call carries at most 1 MiB: 10 s is generous on any LAN, and bounds how long an
+	// upload waits on a node that vanished between two refreshes before counting its shard
+	// as lost.
+	ccfg.Timeout = remoteTimeout
+	client, err := shardnet.NewClient(n.mux, ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("shard client: %w", err)
 	}
