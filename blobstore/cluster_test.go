@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -235,6 +236,24 @@ func TestClusterLosesANode(t *testing.T) {
 		}
 		if got, err := c.read("s0n2", out); err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("read %s on the healed node: %v", mm.FileID, err)
+		}
+	}
+
+	// A delete while a node holding shards is away says so, to be retried; then it finishes.
+	c.setDown("s0n2", true)
+	if err := c.stores["s0n0"].Delete(ctx, m2); !errors.Is(err, blobstore.ErrDiskUnavailable) {
+		t.Fatalf("delete with a node down: %v, want ErrDiskUnavailable", err)
+	}
+	c.setDown("s0n2", false)
+	if err := c.stores["s0n0"].Delete(ctx, m2); err != nil {
+		t.Fatalf("delete again: %v", err)
+	}
+	for id, d := range c.disks {
+		names, err := d.List(ctx, "shards")
+		for _, n := range names {
+			if strings.Contains(n, "/f2.") || err != nil {
+				t.Fatalf("%s after the delete: %v %v", id, names, err)
+			}
 		}
 	}
 

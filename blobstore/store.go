@@ -329,15 +329,23 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // Delete removes a file's shards and staged tails from its disks that can be reached, local or
 // remote, the leftovers of its Commit included (see ReleaseStaged). The caller destroys the
 // wrapped key in its metadata first (crypto-shredding): shards on a disk unreachable now are
-// then unreadable noise.
+// then unreadable noise. A shard on a disk the cluster map knows but that cannot be reached
+// (its node is away) gives an error wrapping ErrDiskUnavailable, after everything else was
+// removed: call Delete again later (it is idempotent).
 func (s *Store) Delete(ctx context.Context, m Manifest) error {
 	if err := validID(m.FileID); err != nil {
 		return err
 	}
 	var errs []error
+	cmap := s.clusterMap()
 	for i, id := range m.Shards {
 		d, err := s.disk(id)
 		if err != nil {
+			if _, known := cmap.disk(id); known {
+				// Its node is away: say so, so that the caller retries later. A disk the map
+				// no longer knows (retired) took its shards with it.
+				errs = append(errs, fmt.Errorf("delete %s shard %d: %w", m.FileID, i, err))
+			}
 			continue
 		}
 		for _, suf := range []string{".shard", ".part", ".heal"} {
