@@ -81,8 +81,12 @@ func (p LayoutPlan) String() string {
 	if !p.ReadsSurvive {
 		return fmt.Sprintf("%s over %d %s: losing it loses the files", p.Layout, p.Domains, p.Domain)
 	}
-	s := fmt.Sprintf("%s over %d %ss, at most %d shards per %s: losing a %s keeps every file readable",
-		p.Layout, p.Domains, p.Domain, p.PerDomain, p.Domain, p.Domain)
+	shards := "shards"
+	if p.PerDomain == 1 {
+		shards = "shard"
+	}
+	s := fmt.Sprintf("%s over %d %ss, at most %d %s per %s: losing a %s keeps every file readable",
+		p.Layout, p.Domains, p.Domain, p.PerDomain, shards, p.Domain, p.Domain)
 	if p.WritesSurvive {
 		return s + " and writable"
 	}
