@@ -151,9 +151,9 @@ const (
 	DiskUp DiskState = iota
 	// DiskDraining serves reads but takes no new shards.
 	DiskDraining
-	// DiskDown neither: its shards count as lost. It still counts for the layout (a node away
-	// for a while): a write may place a shard there, which fails at once and is left for Heal,
-	// as long as the write quorum is up.
+	// DiskDown neither: its shards count as lost. When every disk of its node is down (a node
+	// away for a while), it still counts for the layout: a write may place a shard there,
+	// which fails at once and is left for Heal, as long as the write quorum is up.
 	DiskDown
 )
 

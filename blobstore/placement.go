@@ -94,8 +94,9 @@ func (p LayoutPlan) String() string {
 }
 
 // PlanLayout resolves layout ("auto" or "k+m") and fd (FailureAuto: from the map) against the
-// cluster map, counting the disks that are up with at least minFree bytes free, and those down
-// (a node away for a while still counts: its shards are rebuilt when it returns). An explicit
+// cluster map, counting the disks that are up with at least minFree bytes free, and those of a
+// node whose disks are all down (a node away for a while still counts: its shards are rebuilt
+// when it returns; a single failed disk does not). An explicit
 // layout that the map cannot place, or whose spread puts more than m shards in one failure
 // domain, is refused with an error wrapping ErrNoLayout whose text says why, in a sentence
 // fit for an operator; so is "auto" on a map too small to survive the loss of one domain.
@@ -167,20 +168,25 @@ type placed struct {
 	disk   DiskID
 	node   NodeID
 	site   SiteID
-	down   bool    // counted for the layout and spread, but nothing can be written there now
+	down   bool    // its node is away: counted for the layout and spread, nothing written there now
 	weight float64 // > 0
 }
 
 // members lists the disks that count for layouts and placement: those up with at least
-// minFree bytes free, and those down (their node may be away for a while: a file placed there
-// gets its shard when heal runs after the node returns). Draining disks, full ones and the
-// excluded ones are left out.
+// minFree bytes free, and those of a node whose disks are all down (a node away for a while: a
+// file placed there gets its shard when heal runs after the node returns). A disk down on a
+// node that is up (failed: gone until replaced), draining disks, full ones and the excluded
+// ones are left out.
 func members(cm ClusterMap, minFree uint64, exclude map[DiskID]bool) []placed {
 	var out []placed
 	for _, s := range cm.Sites {
 		for _, n := range s.Nodes {
+			away := len(n.Disks) > 0
 			for _, d := range n.Disks {
-				if exclude[d.ID] || d.State == DiskDraining || d.State == DiskUp && d.FreeBytes < minFree {
+				away = away && d.State == DiskDown
+			}
+			for _, d := range n.Disks {
+				if exclude[d.ID] || d.State == DiskDraining || d.State == DiskUp && d.FreeBytes < minFree || d.State == DiskDown && !away {
 					continue
 				}
 				w := d.Weight
