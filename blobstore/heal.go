@@ -68,15 +68,17 @@ func (s *Store) heal(ctx context.Context, m Manifest, avoid map[DiskID]bool) (Ma
 	for _, r := range m.Generations {
 		maxGen = max(maxGen, r.Gen)
 	}
-	// Shards whose file is missing or refused are rebuilt whole. A shard on another node's disk
-	// that the cluster map says is up is left alone: it cannot be checked from here (no shard
-	// transport yet), and rebuilding it locally would break the spread over failure domains.
+	// Shards whose file is missing or refused are rebuilt whole, on their disk when it can be
+	// reached. A shard on a disk that cannot be reached now but that the cluster map says is up
+	// (a node away for a moment) is left alone: rebuilding it elsewhere would break the spread
+	// over failure domains. One on a disk the map says is down, or no longer knows, is rebuilt
+	// elsewhere.
 	cmap := s.clusterMap()
 	for i := range n {
 		if rset.file(ctx, i) != nil && !avoid[m.Shards[i]] {
 			continue
 		}
-		if _, local := s.disks[m.Shards[i]]; !local {
+		if _, err := s.disk(m.Shards[i]); err != nil && !avoid[m.Shards[i]] {
 			if info, known := cmap.disk(m.Shards[i]); known && info.State != DiskDown {
 				rep.Remote = append(rep.Remote, i)
 				continue
@@ -250,36 +252,39 @@ func (s *Store) healFile(ctx context.Context, out *Manifest, g geometry, i int, 
 	}
 	var t *healTarget
 	err := fmt.Errorf("%w: %s failed before", ErrDiskUnavailable, out.Shards[i])
-	if !avoid[out.Shards[i]] {
+	info, known := s.clusterMap().disk(out.Shards[i])
+	if !known || info.State != DiskUp {
+		// A disk that failed, drains or left the map takes no rebuilt shard.
+		err = fmt.Errorf("%w: %s is not up in the cluster map", ErrDiskUnavailable, out.Shards[i])
+	} else if !avoid[out.Shards[i]] {
 		t, err = try(out.Shards[i])
 		if err == nil {
 			return t, nil
 		}
 	}
-	// Elsewhere: the first usable local disk, in placement order, holding no other shard of
-	// the file.
-	exclude := map[DiskID]bool{}
+	// Elsewhere: an up disk holding no other shard of the file, in the failure domain holding
+	// the fewest of them (see healDisk); a disk that fails is avoided in turn.
+	tried := map[DiskID]bool{}
 	for d := range avoid {
-		exclude[d] = true
-	}
-	for _, d := range out.Shards {
-		exclude[d] = true
+		tried[d] = true
 	}
 	errs := []error{err}
-	for _, p := range spreadOrder(s.clusterMap(), out.FileID, FailureDisk, s.cfg.MinFreeBytes, exclude) {
-		if _, local := s.disks[p.disk]; !local {
-			continue
+	cmap := s.clusterMap()
+	for {
+		did, ok := healDisk(cmap, out.FileID, out.Shards, i, s.cfg.FailureDomain, s.cfg.MinFreeBytes, tried)
+		if !ok {
+			return nil, fmt.Errorf("%w: no other usable disk: %w", ErrNoLayout, errors.Join(errs...))
 		}
-		t, err := try(p.disk)
+		tried[did] = true
+		t, err := try(did)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		s.logger.Warn("shard moved", keyFileID, out.FileID, keyShard, i, "from", out.Shards[i], "to", p.disk)
-		out.Shards[i] = p.disk
+		s.logger.Warn("shard moved", keyFileID, out.FileID, keyShard, i, "from", out.Shards[i], "to", did)
+		out.Shards[i] = did
 		return t, nil
 	}
-	return nil, fmt.Errorf("%w: no other usable local disk: %w", ErrNoLayout, errors.Join(errs...))
 }
 
 // abortHeal removes the ".heal" files of an unfinished heal.

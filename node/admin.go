@@ -173,6 +173,9 @@ func (s *adminService) SetSetting(ctx context.Context, key, value string) (admin
 		}
 		return adminapi.Setting{}, adminapi.Errorf(code, "%v", err)
 	}
+	if err := s.n.checkSetting(key, value); err != nil {
+		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeInvalidValue, "setting %s: %v", key, err)
+	}
 	if err := s.leader(); err != nil {
 		return adminapi.Setting{}, err
 	}

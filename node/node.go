@@ -71,6 +71,7 @@ type instance struct {
 	disks     []localDisk
 	blobs     *blobstore.Store
 	shards    *shardnet.Server // serves this node's disks to the other nodes
+	placement *placement       // the Store's cluster map, other nodes' disks and layout (placement.go)
 	accounts  *account.Service
 	scanner   *scanner
 	mail      *mailer
@@ -366,20 +367,22 @@ func (n *instance) openBlobs(ctx context.Context) error {
 		}
 		n.disks = append(n.disks, ld)
 	}
-	nodes, err := nodeRecords(n.store)
-	if err != nil {
-		return fmt.Errorf("read the node records: %w", err)
-	}
+	var err error
 	bcfg := blobstore.DefaultConfig()
 	bcfg.ClusterID = n.cluster.ID
 	bcfg.BlockSize = n.cfg.Blobstore.BlockSize
-	bcfg.Layout = n.cfg.Blobstore.Layout
-	if n.blobs, err = blobstore.New(bcfg, clusterMap(ctx, nodes, n.cfg.Node.ID, disks), disks, keyWrapper{n.keys}, n.logger); err != nil {
+	if n.placement, err = n.newPlacement(ctx, disks, bcfg.MinFreeBytes); err != nil {
+		return err
+	}
+	bcfg.Layout = n.placement.layout()
+	if n.blobs, err = blobstore.New(bcfg, n.placement.cmap, disks, n.placement, keyWrapper{n.keys}, n.logger); err != nil {
+		n.placement.close()
 		return fmt.Errorf("open the blobstore: %w", err)
 	}
 	n.onStop("blobstore", func(context.Context) error { return n.blobs.Close() })
-	// The other nodes reach this node's usable disks on the cluster port (issue 18); nothing
-	// places shards on remote disks yet.
+	n.placement.start(n.blobs)
+	n.onStop("placement", func(context.Context) error { return n.placement.close() })
+	// The other nodes reach this node's usable disks on the cluster port (issue 18).
 	if n.shards, err = shardnet.NewServer(n.mux, disks, shardnet.DefaultServerConfig(), n.logger); err != nil {
 		return fmt.Errorf("shard server: %w", err)
 	}
