@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"valise/internal/logkey"
 
 	"github.com/klauspost/compress/zstd"
@@ -30,6 +31,8 @@ type Store struct {
 	mu   sync.Mutex // guards cmap and rs
 	cmap ClusterMap
 	rs   map[Layout]reedsolomon.Encoder
+
+	healNeeded atomic.Pointer[func(FileID)] // see SetHealNeeded; nil: none
 }
 
 // New returns a Store over the local disks, placing new files by cmap (which may also name
