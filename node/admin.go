@@ -66,7 +66,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 		})
 	}
 	for _, d := range n.disks {
-		od := adminapi.Disk{Path: d.path, State: d.state}
+		od := adminapi.Disk{Path: d.path, State: n.diskStateFor(d)}
 		if d.disk != nil {
 			total, free, err := d.disk.Usage(ctx)
 			if err != nil {
@@ -91,6 +91,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	out.Journal.Verified = n.journalOK
 	n.journalMu.Unlock()
 	out.Scanner = n.scannerInfo(ctx)
+	n.repair.statusInto(&out)
 	return out, nil
 }
 

@@ -69,6 +69,7 @@ type instance struct {
 	riServer  *raftnet.ReadIndexServer
 	cluster   clusterInfo
 	disks     []localDisk
+	repair    *repairer // heal, scrub, drain, disk probes (heal.go, disks.go); set by openBlobs
 	blobs     *blobstore.Store
 	shards    *shardnet.Server // serves this node's disks to the other nodes
 	accounts  *account.Service
@@ -289,6 +290,7 @@ func (n *instance) start(ctx context.Context) error {
 		return err
 	}
 
+	n.startRepair()
 	n.bg.Add(5)
 	go n.afterLeader()
 	go n.watchHTTPS()
@@ -341,12 +343,18 @@ func (n *instance) raftConfig() raftfsm.Config {
 // leftovers of interrupted selftests.
 func (n *instance) openBlobs(ctx context.Context) error {
 	disks := map[blobstore.DiskID]blobstore.Disk{}
+	n.repair = newRepairer(n)
 	for i, p := range n.cfg.DiskPaths() {
 		ld := localDisk{id: blobstore.DiskID(diskID(n.cfg.Node.ID, i)), path: p, state: "ok"}
 		m, err := readDiskMarker(p)
+		if errors.Is(err, os.ErrNotExist) {
+			m, err = n.adoptDisk(p, i) // an empty directory: a replaced disk (disks.go)
+		}
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			ld.state = "missing"
+		case errors.Is(err, errDiskNotEmpty):
+			ld.state = "no marker and not empty: not used"
 		case err != nil:
 			ld.state = "unreadable"
 		case m.ClusterID != n.cluster.ID || m.NodeID != n.cfg.Node.ID:
