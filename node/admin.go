@@ -66,7 +66,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 		})
 	}
 	for _, d := range n.disks {
-		od := adminapi.Disk{Path: d.path, State: n.diskStateFor(d)}
+		od := adminapi.Disk{Path: d.path, State: d.state}
 		if d.disk != nil {
 			total, free, err := d.disk.Usage(ctx)
 			if err != nil {
@@ -74,6 +74,9 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 			} else {
 				od.TotalBytes, od.FreeBytes = total, free
 			}
+		}
+		if st := n.diskStateFor(d); st != d.state {
+			od.State = st // failed while serving (disks.go)
 		}
 		out.Disks = append(out.Disks, od)
 	}

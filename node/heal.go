@@ -558,7 +558,7 @@ func (r *repairer) recordLast(p adminapi.JobProgress) {
 		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(keyRepairLast + p.Job), Value: b}},
 		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: "system", Action: "repair." + p.Job, Target: p.Trigger, Details: b},
 	})
-	if err != nil {
+	if err != nil && r.ctx.Err() == nil {
 		r.n.logger.Warn("record the repair run", "job", p.Job, logkey.Err, err)
 	}
 }
