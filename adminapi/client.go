@@ -1,7 +1,6 @@
 package adminapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -53,25 +52,19 @@ func (c *Client) Selftest(ctx context.Context, req SelftestRequest, step func(Se
 		return SelftestResult{}, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		var ev SelftestEvent
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return SelftestResult{}, fmt.Errorf("read selftest stream: %w", err)
-		}
+	var res *SelftestResult
+	err = readNDJSON(resp.Body, "selftest", func(ev SelftestEvent) bool {
 		if ev.Step != nil && step != nil {
 			step(*ev.Step)
 		}
-		if ev.Result != nil {
-			return *ev.Result, nil
-		}
+		res = ev.Result
+		return res != nil
+	})
+	if err != nil {
+		return SelftestResult{}, err
 	}
-	if err := sc.Err(); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return SelftestResult{}, fmt.Errorf("read selftest stream: %w", err)
+	if res != nil {
+		return *res, nil
 	}
 	return SelftestResult{}, errors.New("the node closed the selftest stream before its result: it stopped or crashed")
 }

@@ -160,25 +160,42 @@ func (c *Client) job(ctx context.Context, path string, req any, progress func(Jo
 		return JobProgress{}, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	var res *JobProgress
+	err = readNDJSON(resp.Body, path, func(ev JobEvent) bool {
+		if ev.Progress != nil && progress != nil {
+			progress(*ev.Progress)
+		}
+		res = ev.Result
+		return res != nil
+	})
+	if err != nil {
+		return JobProgress{}, err
+	}
+	if res != nil {
+		return *res, nil
+	}
+	return JobProgress{}, fmt.Errorf("the node closed the %s stream before its result: it stopped or crashed (the job goes on if the node still runs: see appliance status)", path)
+}
+
+// readNDJSON decodes the events of a stream (one JSON object per line) from r into each until
+// each returns true. A stream that ends first is no error: the caller sees no last event.
+func readNDJSON[E any](r io.Reader, path string, each func(E) (last bool)) error {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
 		}
-		var ev JobEvent
+		var ev E
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return JobProgress{}, fmt.Errorf("read %s stream: %w", path, err)
+			return fmt.Errorf("read %s stream: %w", path, err)
 		}
-		if ev.Progress != nil && progress != nil {
-			progress(*ev.Progress)
-		}
-		if ev.Result != nil {
-			return *ev.Result, nil
+		if each(ev) {
+			return nil
 		}
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return JobProgress{}, fmt.Errorf("read %s stream: %w", path, err)
+		return fmt.Errorf("read %s stream: %w", path, err)
 	}
-	return JobProgress{}, fmt.Errorf("the node closed the %s stream before its result: it stopped or crashed (the job goes on if the node still runs: see appliance status)", path)
+	return nil
 }

@@ -3,12 +3,7 @@ package adminapi
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net"
-	"net/http"
-	"path/filepath"
 	"testing"
-	"time"
 )
 
 // repairStub is a stubService that also runs repair jobs: two progress lines then the result;
@@ -39,17 +34,7 @@ func (repairStub) Drain(_ context.Context, req DrainRequest, progress func(JobPr
 // the callback before the result, refusals keep their code, and an error once the stream
 // started becomes the result's Error.
 func TestRepairStream(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "r.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: NewHandler(repairStub{}, slog.New(slog.DiscardHandler)), ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close(); <-done })
-	c := NewClient(sock)
-	t.Cleanup(c.Close)
+	c := serveService(t, repairStub{})
 	ctx := context.Background()
 
 	var lines []JobProgress
