@@ -78,9 +78,10 @@ type jobRun struct {
 	started time.Time
 	done    chan struct{} // closed when the run ended; prog is then final
 
-	mu   sync.Mutex // guards prog and seq
-	prog adminapi.JobProgress
-	seq  uint64 // bumped on every change of prog
+	mu       sync.Mutex // guards prog, seq and watchers
+	prog     adminapi.JobProgress
+	seq      uint64 // bumped on every change of prog
+	watchers int    // admin calls that followed the run
 }
 
 // progress returns a copy of the run's progress with its ETA, and its change counter.
@@ -284,6 +285,9 @@ func (r *repairer) start(job, trigger, node string) (*jobRun, error) {
 // watch reports run's progress to progress about once a second until it ends, and returns
 // its final report. The run goes on when ctx ends.
 func (r *repairer) watch(ctx context.Context, run *jobRun, progress func(adminapi.JobProgress)) (adminapi.JobProgress, error) {
+	run.mu.Lock()
+	run.watchers++
+	run.mu.Unlock()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	p, sent := run.progress()

@@ -363,9 +363,17 @@ func TestRepairJobsOneAtATime(t *testing.T) {
 		p, _ := h.c.Heal(context.Background(), nil)
 		second <- p
 	}()
-	poll.Until(t, "the second heal joining", func() bool {
-		st := h.status()
-		return st.Heal != nil && st.Heal.Running
+	poll.Until(t, "the second heal joining the first", func() bool {
+		r := h.n.repair
+		r.mu.Lock()
+		run := r.run
+		r.mu.Unlock()
+		if run == nil {
+			return false
+		}
+		run.mu.Lock()
+		defer run.mu.Unlock()
+		return run.watchers == 2
 	})
 	close(release)
 	p1, p2 := <-first, <-second
