@@ -69,6 +69,9 @@ func (s *adminService) Drain(ctx context.Context, req adminapi.DrainRequest, pro
 		if err := drainFeasible(cm, nodes, node, widest); err != nil {
 			return adminapi.JobProgress{}, adminapi.Errorf(adminapi.CodeInvalidValue, "%v", err)
 		}
+		if err := n.repair.busy(adminapi.JobDrain, node); err != nil {
+			return adminapi.JobProgress{}, err
+		}
 		if err := n.updateNodeRecord(ctx, node, "node.drain", func(r *nodeRecord) { r.State = nodeDraining }); err != nil {
 			return adminapi.JobProgress{}, translate(err)
 		}

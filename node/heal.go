@@ -267,12 +267,7 @@ func (r *repairer) start(job, trigger, node string) (*jobRun, error) {
 		if run.job == job && run.node == node {
 			return run, nil
 		}
-		p, _ := run.progress()
-		what := run.job
-		if run.node != "" {
-			what += " of node " + run.node
-		}
-		return nil, adminapi.Errorf(adminapi.CodeConflict, "a %s is running (%d of %d files done): wait for it to end, then run this again", what, p.FilesDone, p.FilesTotal)
+		return nil, run.busyError()
 	}
 	run := &jobRun{job: job, trigger: trigger, node: node, started: time.Now(), done: make(chan struct{})}
 	run.prog = adminapi.JobProgress{Job: job, Trigger: trigger, Running: true, Started: run.started.UTC().Format(time.RFC3339), ETASeconds: -1}
@@ -280,6 +275,26 @@ func (r *repairer) start(job, trigger, node string) (*jobRun, error) {
 	r.wg.Add(1)
 	go r.execute(run)
 	return run, nil
+}
+
+// busy returns the CodeConflict error of start when another job than job (of node) runs.
+func (r *repairer) busy(job, node string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if run := r.run; run != nil && (run.job != job || run.node != node) {
+		return run.busyError()
+	}
+	return nil
+}
+
+// busyError is the sentence refusing another job while run runs.
+func (run *jobRun) busyError() error {
+	p, _ := run.progress()
+	what := run.job
+	if run.node != "" {
+		what += " of node " + run.node
+	}
+	return adminapi.Errorf(adminapi.CodeConflict, "a %s is running (%d of %d files done): wait for it to end, then run this again", what, p.FilesDone, p.FilesTotal)
 }
 
 // watch reports run's progress to progress about once a second until it ends, and returns

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"valise/adminapi"
 	"valise/blobstore"
 	"valise/internal/poll"
+	"valise/raftfsm"
 )
 
 // healNode is a node served in process for the repair tests, over real disk directories.
@@ -471,4 +473,46 @@ func TestPlacementMap(t *testing.T) {
 	if slices.Contains([]blobstore.DiskState{got["a1"]}, blobstore.DiskDown) {
 		t.Error("a serving disk went down")
 	}
+}
+
+// TestDrainTransitions drains a second node record that holds no shard: its record goes
+// through draining to removed, the drain reports its progress, status shows it, and a second
+// drain of it is refused.
+func TestDrainTransitions(t *testing.T) {
+	h := newHealNode(t, 6, "4+2")
+	id := h.keep(50_000)
+	h.run(adminapi.JobHeal) // the start's heal is over
+	const other = "n-other"
+	rec := nodeRecord{ID: other, Site: "default", State: nodeActive, Disks: []diskRecord{{ID: other + "-d1", Path: "/elsewhere/d1"}}}
+	b, err := json.Marshal(rec)
+	must(t, err)
+	_, err = h.n.store.Propose(t.Context(), raftfsm.Batch{
+		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(prefixNodes + other), Value: b}},
+		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: "test", Action: "node.add", Target: other},
+	})
+	must(t, err)
+	lines := 0
+	p, err := h.c.Drain(t.Context(), adminapi.DrainRequest{Node: other}, func(adminapi.JobProgress) { lines++ })
+	if err != nil || !p.Done || p.Error != "" || p.Failed != 0 || p.FilesTotal != 1 || lines == 0 || p.Trigger != "drain "+other {
+		t.Fatalf("drain = %+v (%d lines), %v", p, lines, err)
+	}
+	nodes, err := nodeRecords(h.n.store)
+	must(t, err)
+	for _, r := range nodes {
+		want := nodeActive
+		if r.ID == other {
+			want = nodeRemoved
+		}
+		if r.state() != want {
+			t.Fatalf("node %s is %s after the drain, want %s", r.ID, r.state(), want)
+		}
+	}
+	if st := h.status(); st.Drain == nil || !st.Drain.Done {
+		t.Fatalf("status drain = %+v", st.Drain)
+	}
+	var e *adminapi.Error
+	if _, err := h.c.Drain(t.Context(), adminapi.DrainRequest{Node: other}, nil); !errors.As(err, &e) || !strings.Contains(e.Message, "removed already") {
+		t.Fatalf("second drain = %v, want refused", err)
+	}
+	h.verify(id)
 }
