@@ -41,6 +41,7 @@ type diskChange struct {
 	oldID  string // the disk replaced ("" for a new disk path), or the failed disk
 	newID  string // the replacement; "" for a failure
 	reason string // why the disk failed
+	back   bool   // a disk recorded failed that serves again: oldID's state is cleared
 }
 
 // adoptDisk takes an empty directory without a marker at the i-th disk path p as a new disk:
@@ -206,9 +207,12 @@ func (r *repairer) publishDisks(ctx context.Context) string {
 		for _, c := range pending {
 			for i := range rec.Disks {
 				if rec.Disks[i].ID == c.oldID {
-					if c.newID != "" {
+					switch {
+					case c.back:
+						rec.Disks[i].State = ""
+					case c.newID != "":
 						rec.Disks[i].State = diskRetired
-					} else {
+					default:
 						rec.Disks[i].State = diskFailed
 					}
 				}
@@ -231,7 +235,7 @@ func (r *repairer) publishDisks(ctx context.Context) string {
 		if c.newID != "" {
 			trigger = "disk replaced"
 			n.logger.Info("replacement disk recorded", logDisk, c.path, "disk_id", c.newID, "retired", c.oldID)
-		} else if trigger == "" {
+		} else if trigger == "" && !c.back {
 			trigger = "disk failed"
 		}
 	}
@@ -326,4 +330,33 @@ func placementMap(cm blobstore.ClusterMap, nodes []nodeRecord) blobstore.Cluster
 		}
 	}
 	return cm
+}
+
+// reviveDisks queues, for every usable local disk that this node's record says failed, the
+// change that puts it back in service: it opened with its marker at this start, and the
+// probes fail it again if it is still broken. Its old shards were rebuilt elsewhere.
+func (r *repairer) reviveDisks() {
+	n := r.n
+	nodes, err := nodeRecords(n.store)
+	if err != nil {
+		return
+	}
+	for _, rec := range nodes {
+		if rec.ID != n.cfg.Node.ID {
+			continue
+		}
+		for _, d := range rec.Disks {
+			if d.State != diskFailed {
+				continue
+			}
+			for _, ld := range n.disks {
+				if string(ld.id) == d.ID && ld.disk != nil {
+					r.mu.Lock()
+					r.pending = append(r.pending, diskChange{path: ld.path, oldID: d.ID, back: true})
+					r.mu.Unlock()
+					n.logger.Warn("a disk recorded failed serves again: placement uses it again", logDisk, ld.path, "disk_id", d.ID)
+				}
+			}
+		}
+	}
 }

@@ -113,6 +113,8 @@ func (j *jobRun) update(fn func(p *adminapi.JobProgress)) {
 func (n *instance) startRepair() {
 	r := n.repair
 	n.blobs.SetHealNeeded(r.markDegraded)
+	r.reviveDisks()
+	r.refreshMap(n.bgCtx) // draining nodes, failed and retired disks out of placement
 	r.wg.Add(1)
 	go r.loop()
 	n.onStop("repair jobs", func(context.Context) error {

@@ -234,6 +234,8 @@ func TestHealAndScrub(t *testing.T) {
 
 	t.Run("disk deleted while serving", func(t *testing.T) {
 		victim := filepath.Dir(filepath.Dir(filepath.Dir(h.shard(ids[0], 2))))
+		marker, err := readDiskMarker(victim)
+		must(t, err)
 		must(t, os.RemoveAll(victim))
 		for _, id := range ids {
 			h.verify(id)
@@ -263,6 +265,24 @@ func TestHealAndScrub(t *testing.T) {
 		poll.UntilNil(t, "the node record saying the disk failed", func() error {
 			return diskRecordState(h.n, victim, diskFailed)
 		})
+
+		// The disk comes back with its marker (it was only unmounted): at the next start it
+		// serves again, and the files still read.
+		h.stop()
+		must(t, os.Mkdir(victim, 0o700))
+		must(t, writeDiskMarker(victim, marker))
+		h.serve()
+		poll.UntilNil(t, "the node record saying the disk serves again", func() error {
+			return diskRecordState(h.n, victim, "")
+		})
+		for _, d := range h.status().Disks {
+			if d.State != "ok" {
+				t.Fatalf("disk %s is %q after it came back", d.Path, d.State)
+			}
+		}
+		for _, id := range ids {
+			h.verify(id)
+		}
 	})
 }
 
