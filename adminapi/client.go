@@ -47,26 +47,12 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 // Selftest runs a selftest on the node, calling step (if not nil) as each step finishes, and
 // returns the result. A failed step is in the result (OK false), not an error.
 func (c *Client) Selftest(ctx context.Context, req SelftestRequest, step func(SelftestStep)) (SelftestResult, error) {
-	resp, err := c.do(ctx, http.MethodPost, PathSelftest, req)
-	if err != nil {
-		return SelftestResult{}, err
-	}
-	defer resp.Body.Close()
-	var res *SelftestResult
-	err = readNDJSON(resp.Body, "selftest", func(ev SelftestEvent) bool {
+	return callStream(ctx, c, PathSelftest, req, "selftest", func(ev SelftestEvent) *SelftestResult {
 		if ev.Step != nil && step != nil {
 			step(*ev.Step)
 		}
-		res = ev.Result
-		return res != nil
-	})
-	if err != nil {
-		return SelftestResult{}, err
-	}
-	if res != nil {
-		return *res, nil
-	}
-	return SelftestResult{}, errors.New("the node closed the selftest stream before its result: it stopped or crashed")
+		return ev.Result
+	}, errors.New("the node closed the selftest stream before its result: it stopped or crashed"))
 }
 
 // VerifyJournal walks the journal's hash chain on the node.

@@ -155,26 +155,35 @@ func (c *Client) Drain(ctx context.Context, req DrainRequest, progress func(JobP
 
 // job calls a job route and reads its stream to the result.
 func (c *Client) job(ctx context.Context, path string, req any, progress func(JobProgress)) (JobProgress, error) {
-	resp, err := c.do(ctx, http.MethodPost, path, req)
-	if err != nil {
-		return JobProgress{}, err
-	}
-	defer resp.Body.Close()
-	var res *JobProgress
-	err = readNDJSON(resp.Body, path, func(ev JobEvent) bool {
+	return callStream(ctx, c, path, req, path, func(ev JobEvent) *JobProgress {
 		if ev.Progress != nil && progress != nil {
 			progress(*ev.Progress)
 		}
-		res = ev.Result
+		return ev.Result
+	}, fmt.Errorf("the node closed the %s stream before its result: it stopped or crashed (the job goes on if the node still runs: see appliance status)", path))
+}
+
+// callStream posts in to path and reads the NDJSON events of the reply into each until one
+// gives the result; closed is the error when the stream ends before it.
+func callStream[E, R any](ctx context.Context, c *Client, path string, in any, what string, each func(E) *R, closed error) (R, error) {
+	var zero R
+	resp, err := c.do(ctx, http.MethodPost, path, in)
+	if err != nil {
+		return zero, err
+	}
+	defer resp.Body.Close()
+	var res *R
+	err = readNDJSON(resp.Body, what, func(ev E) bool {
+		res = each(ev)
 		return res != nil
 	})
 	if err != nil {
-		return JobProgress{}, err
+		return zero, err
 	}
-	if res != nil {
-		return *res, nil
+	if res == nil {
+		return zero, closed
 	}
-	return JobProgress{}, fmt.Errorf("the node closed the %s stream before its result: it stopped or crashed (the job goes on if the node still runs: see appliance status)", path)
+	return *res, nil
 }
 
 // readNDJSON decodes the events of a stream (one JSON object per line) from r into each until
