@@ -23,6 +23,11 @@ func (s *adminService) Drain(ctx context.Context, req adminapi.DrainRequest, pro
 		node = n.cfg.Node.ID
 	}
 	if err := s.leader(); err != nil {
+		if st := n.store.Status(); req.Node == "" && st.LeaderID != "" && !st.State.IsLeader() {
+			// leave on a follower: the leader drives the drain.
+			return adminapi.JobProgress{}, adminapi.Errorf(adminapi.CodeNotLeader,
+				"this node is not the leader: run `appliance cluster remove %s` on the leader %s (%s)", node, st.LeaderID, st.LeaderAddr)
+		}
 		return adminapi.JobProgress{}, err
 	}
 	nodes, err := nodeRecords(n.store)

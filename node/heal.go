@@ -227,7 +227,7 @@ func (r *repairer) schedule(trigger string) {
 	switch {
 	case trigger != "schedule" && trigger != "start":
 		r.start(adminapi.JobHeal, trigger, "")
-	case due(adminapi.JobHeal, "heal.interval") || trigger == "start":
+	case due(adminapi.JobHeal, "heal.interval") || trigger == "start" && n.setting("heal.interval") != "0":
 		if trigger == "start" {
 			trigger = "node start"
 		}
