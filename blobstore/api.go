@@ -516,6 +516,9 @@ func (e *TooManyLostError) Unwrap() error { return ErrTooManyLost }
 //	(*Store).Get(ctx, m Manifest, w io.Writer, offset, length int64) error
 //	(*Store).Heal(ctx, m Manifest) (Manifest, HealReport, error)
 //	(*Store).Scrub(ctx, manifests []Manifest, progress func(ScrubProgress)) (ScrubReport, error)
+//	(*Store).HealAvoiding(ctx, m Manifest, avoid []DiskID) (Manifest, HealReport, error)  // drain, failed disks
+//	(*Store).Check(ctx, m Manifest, avoid []DiskID) ([]int, error)   // shards Heal would rebuild, pieces unread
+//	(*Store).SetHealNeeded(fn func(FileID))   // told of every ErrHealNeeded
 //	(*Store).Delete(ctx, m Manifest) error
 //	(*Store).ListStaged(ctx) ([]StagedUpload, error)
 //	(*Store).CleanStaged(ctx, keep func(FileID) bool) error

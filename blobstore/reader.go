@@ -133,6 +133,7 @@ func (r *readSet) markBad(i int, err error) {
 func (r *readSet) markBadLocked(i int, err error) {
 	if _, ok := r.bad[i]; !ok {
 		r.bad[i] = err
+		r.s.noteHealNeeded(r.m.FileID)
 		r.s.logger.Warn("shard skipped", keyFileID, r.m.FileID, keyShard, i, keyDisk, r.m.Shards[i], logkey.Err, err)
 	}
 }

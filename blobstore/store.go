@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"valise/internal/logkey"
 
 	"github.com/klauspost/compress/zstd"
@@ -36,6 +37,8 @@ type Store struct {
 	layout string            // "auto" or "k+m", for new files
 	plan   *planned          // Plan's answer for cmap and layout; nil: not computed since they changed
 	rs     map[Layout]reedsolomon.Encoder
+
+	healNeeded atomic.Pointer[func(FileID)] // see SetHealNeeded; nil: none
 }
 
 // New returns a Store over the local disks and, through remote (nil: none), the other nodes'

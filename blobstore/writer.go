@@ -628,6 +628,7 @@ func (w *Writer) Commit(ctx context.Context) (Manifest, error) {
 	}
 	if len(hn.Shards) > 0 {
 		hn.FileID = w.id
+		w.s.noteHealNeeded(w.id)
 		return m, &hn
 	}
 	return m, nil

@@ -75,6 +75,9 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 				od.TotalBytes, od.FreeBytes = total, free
 			}
 		}
+		if st := n.diskStateFor(d); st != d.state {
+			od.State = st // failed while serving (disks.go)
+		}
 		out.Disks = append(out.Disks, od)
 	}
 	staged, err := n.blobs.ListStaged(ctx)
@@ -91,6 +94,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	out.Journal.Verified = n.journalOK
 	n.journalMu.Unlock()
 	out.Scanner = n.scannerInfo(ctx)
+	n.repair.statusInto(&out)
 	return out, nil
 }
 

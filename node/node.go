@@ -69,6 +69,7 @@ type instance struct {
 	riServer  *raftnet.ReadIndexServer
 	cluster   clusterInfo
 	disks     []localDisk
+	repair    *repairer // heal, scrub, drain, disk probes (heal.go, disks.go); set by openBlobs
 	blobs     *blobstore.Store
 	shards    *shardnet.Server // serves this node's disks to the other nodes
 	placement *placement       // the Store's cluster map, other nodes' disks and layout (placement.go)
@@ -290,6 +291,7 @@ func (n *instance) start(ctx context.Context) error {
 		return err
 	}
 
+	n.startRepair()
 	n.bg.Add(5)
 	go n.afterLeader()
 	go n.watchHTTPS()
@@ -342,12 +344,18 @@ func (n *instance) raftConfig() raftfsm.Config {
 // leftovers of interrupted selftests.
 func (n *instance) openBlobs(ctx context.Context) error {
 	disks := map[blobstore.DiskID]blobstore.Disk{}
+	n.repair = newRepairer(n)
 	for i, p := range n.cfg.DiskPaths() {
 		ld := localDisk{id: blobstore.DiskID(diskID(n.cfg.Node.ID, i)), path: p, state: "ok"}
 		m, err := readDiskMarker(p)
+		if errors.Is(err, os.ErrNotExist) {
+			m, err = n.adoptDisk(p, i) // an empty directory: a replaced disk (disks.go)
+		}
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			ld.state = "missing"
+		case errors.Is(err, errDiskNotEmpty):
+			ld.state = "no marker and not empty: not used"
 		case err != nil:
 			ld.state = "unreadable"
 		case m.ClusterID != n.cluster.ID || m.NodeID != n.cfg.Node.ID:
@@ -380,6 +388,7 @@ func (n *instance) openBlobs(ctx context.Context) error {
 		return fmt.Errorf("open the blobstore: %w", err)
 	}
 	n.onStop("blobstore", func(context.Context) error { return n.blobs.Close() })
+	n.placement.failed = func(id blobstore.DiskID) bool { return n.repair.diskFailed(id) != "" }
 	n.placement.start(n.blobs)
 	n.onStop("placement", func(context.Context) error { return n.placement.close() })
 	// The other nodes reach this node's usable disks on the cluster port (issue 18).

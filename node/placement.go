@@ -45,11 +45,14 @@ type diskUsage struct {
 // records, the disks' free space and the storage.layout setting. It is the Store's
 // DiskSource: the other nodes' disks through one pooled shard client.
 type placement struct {
-	self    string
-	store   *raftfsm.Store
-	local   map[blobstore.DiskID]blobstore.Disk // this node's usable disks; never changed
-	client  *shardnet.Client
-	layout  func() string // the layout setting's value now
+	self   string
+	store  *raftfsm.Store
+	local  map[blobstore.DiskID]blobstore.Disk // this node's usable disks; never changed
+	client *shardnet.Client
+	layout func() string // the layout setting's value now
+	// failed says whether the repair probes failed a local disk (disks.go): it is down in the
+	// map at once, before the node record says so. Nil: none failed.
+	failed  func(blobstore.DiskID) bool
 	minFree uint64
 	logger  *slog.Logger
 
@@ -122,6 +125,10 @@ func (p *placement) refresh(ctx context.Context) error {
 	var umu sync.Mutex
 	var wg sync.WaitGroup
 	for id, d := range p.local {
+		if p.failed != nil && p.failed(id) {
+			usage[string(id)] = diskUsage{}
+			continue
+		}
 		wg.Go(func() {
 			u, _ := askUsage(ctx, d)
 			umu.Lock()
@@ -270,6 +277,18 @@ func (p *placement) close() error {
 		<-p.done
 	}
 	return p.client.Close()
+}
+
+// update rereads the records and the disks now and gives the Store the new map; it returns
+// the map. For changes that must take effect at once (a failed disk, a drain).
+func (p *placement) update(ctx context.Context) blobstore.ClusterMap {
+	if err := p.refresh(ctx); err != nil {
+		p.logger.Warn("refresh the cluster map", logkey.Err, err)
+	}
+	p.apply()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmap
 }
 
 // plan returns the layout new files get and what it survives, for status.
