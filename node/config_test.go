@@ -35,6 +35,20 @@ func TestDefaultConfig(t *testing.T) {
 		err := vc.Validate()
 		t.Fatalf("defaults plus init's fields: %v", err)
 	}
+	// Issue 18 (failover): LAN timeouts, stated in the file init writes.
+	if r := c.Raft; r.HeartbeatTimeout != 200*time.Millisecond || r.ElectionTimeout != 200*time.Millisecond || r.LeaderLeaseTimeout != 100*time.Millisecond {
+		t.Fatalf("default raft timeouts %+v, want 200ms/200ms/100ms", r)
+	}
+	vc := validConfig(t)
+	b, err := vc.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`heartbeat_timeout = "200ms"`, `election_timeout = "200ms"`, `leader_lease_timeout = "100ms"`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("the config file does not state %s:\n%s", want, b)
+		}
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -57,7 +71,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no disks", func(c *Config) { c.Storage.Disks = nil }, "storage.disks"},
 		{"same disk twice", func(c *Config) { c.Storage.Disks = []string{"d", "./d"} }, "twice"},
 		{"keys inside a disk", func(c *Config) { c.Storage.KeyDir = "disks/d1/keys" }, "key directory"},
-		{"election below heartbeat", func(c *Config) { c.Raft.ElectionTimeout = 500 * time.Millisecond }, "election_timeout"},
+		{"election below heartbeat", func(c *Config) { c.Raft.ElectionTimeout = c.Raft.HeartbeatTimeout / 2 }, "election_timeout"},
+		{"tiny lease", func(c *Config) { c.Raft.LeaderLeaseTimeout = time.Millisecond }, "leader_lease"},
 		{"huge blocks", func(c *Config) { c.Blobstore.BlockSize = 32 << 20 }, "block_size"},
 		{"tiny heartbeat", func(c *Config) { c.Raft.HeartbeatTimeout = time.Millisecond }, "heartbeat"},
 		{"lease above heartbeat", func(c *Config) { c.Raft.LeaderLeaseTimeout = 2 * time.Second }, "leader_lease"},

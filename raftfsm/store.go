@@ -43,13 +43,22 @@ type Config struct {
 	ApplyTimeout time.Duration `toml:"apply_timeout"`
 }
 
-// DefaultConfig returns LAN defaults: a new leader within about two seconds of losing one.
-// NodeID and Dir are left empty.
+// DefaultConfig returns LAN defaults; NodeID and Dir are left empty.
+//
+// The timeouts aim at a new leader within 1 s of the leader's death (docs/performance.md,
+// Failover). A follower starts an election after a random wait between HeartbeatTimeout and
+// twice it without contact, and a candidate retries after ElectionTimeout to twice it; raft
+// sends heartbeats every HeartbeatTimeout/10. With 1000/1000/500 ms a new leader took 1.2 to
+// 2.2 s; with 200/200/100 ms about 0.4 s, and heartbeats every 20 ms still leave a LAN (and a
+// loaded 2-core machine under -race, rafttest.TestConfig) ten missed ones before a needless
+// election. LeaderLeaseTimeout is half of HeartbeatTimeout (raft wants it at most that), so a
+// leader cut off from its quorum steps down before the others elect a new one. On a WAN, raise
+// all three together (raft.* in the node's valise.toml).
 func DefaultConfig() Config {
 	return Config{
-		HeartbeatTimeout:   1 * time.Second,
-		ElectionTimeout:    1 * time.Second,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
+		HeartbeatTimeout:   200 * time.Millisecond,
+		ElectionTimeout:    200 * time.Millisecond,
+		LeaderLeaseTimeout: 100 * time.Millisecond,
 		CommitTimeout:      50 * time.Millisecond,
 		SnapshotThreshold:  8192,
 		SnapshotInterval:   2 * time.Minute,
@@ -81,6 +90,22 @@ func (c Config) Validate() error {
 		return errors.New("raftfsm config: apply_timeout must be positive")
 	}
 	return nil
+}
+
+// raftConfig maps c onto hashicorp/raft's config.
+func (c Config) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.NodeID)
+	rc.HeartbeatTimeout = c.HeartbeatTimeout
+	rc.ElectionTimeout = c.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	rc.CommitTimeout = c.CommitTimeout
+	rc.SnapshotThreshold = c.SnapshotThreshold
+	rc.SnapshotInterval = c.SnapshotInterval
+	rc.TrailingLogs = c.TrailingLogs
+	rc.NoSnapshotRestoreOnStart = true // the FSM persists itself (DESIGN.md)
+	rc.BatchApplyCh = true             // many concurrent proposers: fill each append batch
+	return rc
 }
 
 // ReadIndexer asks the leader at addr for its commit index after the leader has verified its
@@ -184,17 +209,7 @@ func Open(cfg Config, deps Deps) (*Store, error) {
 	if err := s.catchUpFromSnapshot(); err != nil {
 		return nil, fmt.Errorf("raftfsm: open: %w", err)
 	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
-	rc.ElectionTimeout = cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
-	rc.CommitTimeout = cfg.CommitTimeout
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.SnapshotInterval = cfg.SnapshotInterval
-	rc.TrailingLogs = cfg.TrailingLogs
-	rc.NoSnapshotRestoreOnStart = true // the FSM persists itself (DESIGN.md)
-	rc.BatchApplyCh = true             // many concurrent proposers: fill each append batch
+	rc := cfg.raftConfig()
 	rc.Logger = rlog
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("raftfsm: open: %w", err)

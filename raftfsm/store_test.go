@@ -279,6 +279,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no dir", func(c *Config) { c.Dir = "" }, "dir"},
 		{"lease above heartbeat", func(c *Config) { c.LeaderLeaseTimeout = 2 * c.HeartbeatTimeout }, "leader_lease_timeout"},
 		{"election below heartbeat", func(c *Config) { c.ElectionTimeout = c.HeartbeatTimeout / 2 }, "election_timeout"},
+		{"tiny lease", func(c *Config) { c.LeaderLeaseTimeout = time.Millisecond }, "leader_lease_timeout"},
 		{"no apply timeout", func(c *Config) { c.ApplyTimeout = 0 }, "apply_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -289,6 +290,23 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDefaultConfigLAN (issue 18, failover): the defaults are the LAN timeouts the failover
+// aim needs (200/200/100 ms, docs/performance.md), and hashicorp/raft accepts them (its
+// ValidateConfig: lease at most heartbeat, election at least heartbeat, each at least 5ms).
+func TestDefaultConfigLAN(t *testing.T) {
+	c := DefaultConfig()
+	c.NodeID, c.Dir = "n1", t.TempDir()
+	if c.HeartbeatTimeout != 200*time.Millisecond || c.ElectionTimeout != 200*time.Millisecond || c.LeaderLeaseTimeout != 100*time.Millisecond {
+		t.Fatalf("defaults %v/%v/%v, want 200ms/200ms/100ms", c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raft.ValidateConfig(c.raftConfig()); err != nil {
+		t.Fatalf("raft refuses the defaults: %v", err)
 	}
 }
 
