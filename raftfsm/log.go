@@ -23,6 +23,8 @@ const (
 	attrJournalSeq  = logkey.JournalSeq
 	attrTook        = logkey.Took
 	attrRaftLogger  = logkey.RaftLogger
+	attrAddr        = logkey.Addr
+	attrFailures    = logkey.Failures
 )
 
 // hclogSink forwards hashicorp/raft's hclog records at or above min to a slog.Logger.

@@ -387,7 +387,9 @@ func (s *Store) timeout(ctx context.Context) time.Duration {
 // cannot reach it gives ErrNoLeader. A failed precondition gives a *ConflictError (errors.Is
 // ErrConflict); an invalid batch ErrInvalidBatch. When the outcome cannot be known (leadership
 // lost in flight, the leader lost during forwarding, ctx ended, shutdown) the error wraps
-// ErrOutcomeUnknown: the caller re-reads before retrying.
+// ErrOutcomeUnknown: the caller re-reads before retrying. With a Forwarder, Propose itself
+// retries while the leader changes, within ctx and ApplyTimeout, whenever a retry cannot apply
+// b twice (forward.go states the rule).
 func (s *Store) Propose(ctx context.Context, b Batch) (Result, error) {
 	if s.isClosed() {
 		return Result{}, ErrClosed
@@ -399,8 +401,8 @@ func (s *Store) Propose(ctx context.Context, b Batch) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("propose: %w", err)
 	}
-	if s.raft.State() != raft.Leader && s.deps.Forward != nil {
-		return s.forward(ctx, data)
+	if s.deps.Forward != nil {
+		return s.forward(ctx, b, data)
 	}
 	return s.proposeHere(ctx, data)
 }
@@ -420,31 +422,6 @@ func (s *Store) ProposeLocal(ctx context.Context, b Batch) (Result, error) {
 		return Result{}, fmt.Errorf("propose: %w", err)
 	}
 	return s.proposeHere(ctx, data)
-}
-
-// forward sends an encoded batch to the leader and waits until this node has applied it, so
-// that a read here after Propose sees the write, as on the leader; both within ApplyTimeout.
-func (s *Store) forward(ctx context.Context, data []byte) (Result, error) {
-	// Bounded as on the leader: a follower cut off after the commit must not wait forever.
-	ctx, cancel := context.WithTimeout(ctx, s.timeout(ctx))
-	defer cancel()
-	addr, id := s.raft.LeaderWithID()
-	if id == "" || addr == "" {
-		return Result{}, fmt.Errorf("propose: %w", ErrNoLeader)
-	}
-	r, err := s.deps.Forward.Forward(ctx, addr, data)
-	if err != nil {
-		var ce *ConflictError
-		if errors.As(err, &ce) {
-			return Result{}, ce // the leader's own answer, as its Propose gives it
-		}
-		return Result{}, fmt.Errorf("propose via leader %s: %w", id, err)
-	}
-	if err := s.WaitApplied(ctx, r.Index); err != nil {
-		// Committed on the leader, not yet applied here: to the caller, as if unknown.
-		return Result{}, fmt.Errorf("propose via leader %s: committed at index %d, not yet applied here: %w: %w", id, r.Index, ErrOutcomeUnknown, err)
-	}
-	return r, nil
 }
 
 // proposeHere proposes an encoded batch on this node, which must be the leader.

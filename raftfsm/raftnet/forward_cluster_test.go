@@ -305,3 +305,100 @@ func TestForwardLeaderKilled(t *testing.T) {
 	c.Restart(old)
 	requireExactlyOnce(t, c, "test.kill", want)
 }
+
+// TestForwardRetriesLeaderKilled (issue 18, forwarding retries): the leader is killed while
+// both followers forward a stream of writes that their callers propose once each, without
+// retrying. Propose retries inside, within its context, while the cluster elects a new
+// leader: no caller sees "no leader" or "not the leader" (nothing proposed), only a result or
+// an unknown outcome. Every acknowledged write is present exactly once on every node (the old
+// leader restarted), and no write, acknowledged or not, is applied twice — though half of
+// them are unconditional puts, which a careless retry would duplicate.
+func TestForwardRetriesLeaderKilled(t *testing.T) {
+	// A generous ApplyTimeout: the retries end with the election, not with the clock.
+	c := rafttest.NewCluster(t, 3, rafttest.WithMTLS(), rafttest.WithForwarding(),
+		rafttest.WithConfig(func(cfg *raftfsm.Config) { cfg.ApplyTimeout = time.Minute }))
+	fs := c.Followers(t)
+	const perWorker, workersPerFollower = 20, 3
+	const action = "test.once"
+	ctx := ctxT(t, 3*time.Minute)
+	type outcome struct {
+		key, value string
+		err        error
+	}
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	results := make(chan outcome, len(fs)*workersPerFollower*perWorker)
+	for _, node := range fs {
+		s := c.Store(node) // a follower: never killed here
+		for w := range workersPerFollower {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range perWorker {
+					key := fmt.Sprintf("once/%s/%d/%02d", c.ID(node), w, k)
+					value := "v-" + key
+					b := rafttest.Put(key, value)
+					b.Audit.Action = action
+					if k%2 == 0 {
+						b = condPut(action, key, value) // fences itself: retried even after an unknown outcome
+					}
+					_, err := s.Propose(ctx, b)
+					results <- outcome{key, value, err}
+					done.Add(1)
+				}
+			}()
+		}
+	}
+	poll.Until(t, "some forwarded batches committed", func() bool { return done.Load() >= 6 })
+	old := c.Leader(t)
+	c.Kill(old)
+	wg.Wait()
+	close(results)
+	acked := map[string]string{}
+	all := map[string]bool{}
+	unknown := 0
+	for r := range results {
+		all[r.key] = true
+		switch {
+		case r.err == nil:
+			acked[r.key] = r.value
+		case errors.Is(r.err, raftfsm.ErrOutcomeUnknown):
+			unknown++
+		default:
+			t.Errorf("%s: %v; want a result or an unknown outcome (the retry is Propose's)", r.key, r.err)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	if l := c.Leader(t); l == old {
+		t.Fatalf("the killed node %s still leads", c.ID(old))
+	}
+	t.Logf("%d writes: %d acknowledged, %d unknown outcomes", len(all), len(acked), unknown)
+	c.Restart(old)
+	c.RequireSameState(t)
+	c.RequireJournalValid(t)
+	for i := range c.N() {
+		s := c.Store(i)
+		counts := map[string]int{}
+		if err := s.Journal(1, func(e raftfsm.Entry) error {
+			if e.Action == action {
+				counts[e.Target]++
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for key := range all {
+			if counts[key] > 1 {
+				t.Errorf("%s: %s applied %d times", c.ID(i), key, counts[key])
+			}
+		}
+		for key, value := range acked {
+			it, err := s.Get([]byte(key))
+			if err != nil || string(it.Value) != value || counts[key] != 1 {
+				t.Errorf("%s: acknowledged %s = %q, %v, applied %d times; want %q once", c.ID(i), key, it.Value, err, counts[key], value)
+			}
+		}
+	}
+}
