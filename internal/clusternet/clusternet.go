@@ -67,6 +67,9 @@ var (
 	// ErrRefused is returned by Dial when the peer closed the connection instead of
 	// acknowledging the protocol (no listener for it, or it refused our certificate).
 	ErrRefused = errors.New("clusternet: connection refused by peer")
+
+	// ErrRevoked is wrapped by handshakes whose peer certificate Config.Revoked refused.
+	ErrRevoked = errors.New("clusternet: peer certificate revoked")
 )
 
 // Config is what a cluster port needs. Certificates come from the cluster CA (package keyring).
@@ -87,6 +90,14 @@ type Config struct {
 	// MaxHandshakes bounds the incoming connections in their handshake at once; more are
 	// closed at once, so a flood of idle connections costs a bounded number of goroutines.
 	MaxHandshakes int
+	// Revoked, when not nil, is asked about the peer's leaf certificate in every handshake,
+	// on both sides of the mutual TLS (Dial and accept), after its chain verified against CA
+	// and its node ID was read; an error refuses the connection (wrapped with ErrRevoked).
+	// It runs in the handshake's goroutine, possibly many at once, so it must be safe for
+	// concurrent use and fast: no I/O beyond a local read (the node reads the revocation
+	// list of its local Raft state). It must not keep cert. Connections established before
+	// a revocation are not checked again: their owners close them.
+	Revoked func(cert *x509.Certificate) error
 }
 
 // DefaultConfig returns a Config with the timeouts and backlog set; the caller fills in the
@@ -171,9 +182,10 @@ func NodeIDFromCert(cert *x509.Certificate) (string, error) {
 	return id, nil
 }
 
-// verifyPeer checks a peer's certificate chain against the cluster CA for usage and returns
-// the node ID it names; want, when not empty, must be that ID.
-func verifyPeer(ca *x509.CertPool, certs []*x509.Certificate, usage x509.ExtKeyUsage, want string) (string, error) {
+// verifyPeer checks a peer's certificate chain against the cluster CA for usage, and then
+// with revoked when not nil, and returns the node ID it names; want, when not empty, must be
+// that ID.
+func verifyPeer(ca *x509.CertPool, revoked func(*x509.Certificate) error, certs []*x509.Certificate, usage x509.ExtKeyUsage, want string) (string, error) {
 	if len(certs) == 0 {
 		return "", fmt.Errorf("%w: no peer certificate", ErrPeerID)
 	}
@@ -190,6 +202,11 @@ func verifyPeer(ca *x509.CertPool, certs []*x509.Certificate, usage x509.ExtKeyU
 	}
 	if want != "" && id != want {
 		return "", fmt.Errorf("%w: peer is %q, want %q", ErrPeerID, id, want)
+	}
+	if revoked != nil {
+		if err := revoked(certs[0]); err != nil {
+			return "", fmt.Errorf("%w: node %s, serial %x: %w", ErrRevoked, id, certs[0].SerialNumber, err)
+		}
 	}
 	return id, nil
 }
@@ -273,7 +290,7 @@ func Listen(cfg Config, logger *slog.Logger) (*Mux, error) {
 		Certificates: []tls.Certificate{cfg.Cert},
 		ClientAuth:   tls.RequireAnyClientCert, // verified below, against the cluster CA only
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			_, err := verifyPeer(cfg.CA, cs.PeerCertificates, x509.ExtKeyUsageClientAuth, "")
+			_, err := verifyPeer(cfg.CA, cfg.Revoked, cs.PeerCertificates, x509.ExtKeyUsageClientAuth, "")
 			return err
 		},
 	}
@@ -336,7 +353,7 @@ func (m *Mux) Dial(ctx context.Context, proto byte, addr string, wantPeerID stri
 		Certificates:       []tls.Certificate{m.cfg.Cert},
 		InsecureSkipVerify: true, // no host name check: verified below by node ID against the cluster CA
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			id, err := verifyPeer(m.cfg.CA, cs.PeerCertificates, x509.ExtKeyUsageServerAuth, wantPeerID)
+			id, err := verifyPeer(m.cfg.CA, m.cfg.Revoked, cs.PeerCertificates, x509.ExtKeyUsageServerAuth, wantPeerID)
 			peer = id
 			return err
 		},
