@@ -62,6 +62,7 @@ type instance struct {
 	lock      *dirLock
 	keys      *keyring.Keyring
 	mux       *clusternet.Mux
+	revoked   *revocationList // the cluster port's revocation check (revoke.go)
 	advertise string
 	trans     *raftnet.Transport
 	riClient  *raftnet.ReadIndexClient
@@ -211,6 +212,8 @@ func (n *instance) start(ctx context.Context) error {
 	}
 	ccfg := clusternet.DefaultConfig()
 	ccfg.NodeID, ccfg.Cert, ccfg.CA, ccfg.ListenAddr = cfg.Node.ID, nodeCert, n.keys.CertPool(), cfg.Network.ClusterListen
+	n.revoked = newRevocationList(n.logger)
+	ccfg.Revoked = n.revoked.check // refuses every peer until the metadata is open (revoke.go)
 	if n.mux, err = clusternet.Listen(ccfg, n.logger); err != nil {
 		return fmt.Errorf("listen on the cluster port %s: %w", cfg.Network.ClusterListen, err)
 	}
@@ -239,6 +242,7 @@ func (n *instance) start(ctx context.Context) error {
 		return fmt.Errorf("open the metadata: %w", err)
 	}
 	n.onStop("metadata", func(context.Context) error { return n.store.Close() })
+	n.revoked.setStore(n.store)
 	if n.riServer, err = raftnet.NewReadIndexServer(n.mux, n.store, raftnet.DefaultServerConfig(), n.logger); err != nil {
 		return fmt.Errorf("read-index server: %w", err)
 	}

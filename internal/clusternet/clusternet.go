@@ -14,6 +14,11 @@
 // and closes the connection otherwise. Dial returns only after the acknowledgement, so a
 // refused certificate or protocol is an error of Dial, not of the first read.
 //
+// Revocation. Config.Revoked, when set, is asked about the peer's certificate in every
+// handshake, on both sides, after its chain and node ID verified: the node answers from the
+// revocation list in its Raft state (issue 18), so that a replaced node's old certificate or
+// a leaked one is refused.
+//
 // Outgoing connections leave from the node's own cluster IP when the listen address names a
 // specific IP (net.Dialer.LocalAddr), so per-address firewall rules and multi-homed hosts see
 // the node's real address.
