@@ -241,6 +241,10 @@ type Setting struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
 	Set   bool   `json:"set"` // false when Value is the built-in default
+	// Scope is "cluster" for a setting kept in the replicated metadata (the same on every
+	// node) and "node" for one kept in the node's own valise.toml, [local] (a path or a socket
+	// on that machine): settings set of it changes the node it runs against only.
+	Scope string `json:"scope"`
 }
 
 // SettingList is every known setting.

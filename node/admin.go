@@ -153,7 +153,11 @@ func (s *adminService) Setting(_ context.Context, key string) (adminapi.Setting,
 	if !ok {
 		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeUnknownSetting, "%v", validateSetting(key, ""))
 	}
-	out := adminapi.Setting{Key: key, Value: spec.def}
+	out := adminapi.Setting{Key: key, Value: spec.def, Scope: settingScope(key)}
+	if v, ok := s.n.localSetting(key); ok {
+		out.Value, out.Set = v, true
+		return out, nil
+	}
 	it, err := s.n.store.Get([]byte(settingsPrefix + key))
 	switch {
 	case errors.Is(err, raftfsm.ErrNotFound):
@@ -179,6 +183,9 @@ func (s *adminService) SetSetting(ctx context.Context, key, value string) (admin
 	}
 	if err := s.n.checkSetting(key, value); err != nil {
 		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeInvalidValue, "setting %s: %v", key, err)
+	}
+	if knownSettings[key].node {
+		return s.setNodeSetting(ctx, key, value) // localsettings.go: this node's file
 	}
 	if err := s.leader(); err != nil {
 		return adminapi.Setting{}, err

@@ -475,8 +475,12 @@ func (n *instance) watchSettings() {
 	}
 }
 
-// setting returns a setting's value from the local state, or its default.
+// setting returns a setting's value: a node-scope one from this node's configuration
+// (localsettings.go), else from the local state, or its default.
 func (n *instance) setting(key string) string {
+	if v, ok := n.localSetting(key); ok {
+		return v
+	}
 	it, err := n.store.Get([]byte(settingsPrefix + key))
 	if err != nil {
 		if !errors.Is(err, raftfsm.ErrNotFound) {

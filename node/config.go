@@ -26,6 +26,9 @@ type Config struct {
 	// DataDir is the node's data directory (--data). It is not stored in the file: the file
 	// lives in it. Relative paths in the file are relative to it.
 	DataDir string `toml:"-"`
+	// Path is the file the configuration was read from (LoadConfig); settings set writes the
+	// node-scope settings there. Empty: DataDir/valise.toml.
+	Path string `toml:"-"`
 
 	// Node names this node.
 	Node NodeConfig `toml:"node"`
@@ -39,6 +42,9 @@ type Config struct {
 	Blobstore BlobstoreConfig `toml:"blobstore"`
 	// Log says how the node logs.
 	Log LogConfig `toml:"log"`
+	// Local holds the node-scope settings: those naming a path or a socket on this machine
+	// (localsettings.go); `settings set` writes them here.
+	Local LocalConfig `toml:"local"`
 	// Settings seeds the cluster-wide settings at init (keys as `appliance settings` names
 	// them, e.g. "public_url", "smtp.host"); later changes go through `settings set`.
 	Settings map[string]string `toml:"settings,omitempty"`
@@ -204,6 +210,9 @@ func (c *Config) Validate() error {
 	if _, _, err := ParseLayout(c.Blobstore.Layout); err != nil {
 		return fmt.Errorf("config: blobstore.layout: %w", err)
 	}
+	if err := c.Local.validate(); err != nil {
+		return fmt.Errorf("config: local: %w", err)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -304,7 +313,7 @@ func LoadConfig(path, dataDir string) (Config, error) {
 	if und := md.Undecoded(); len(und) > 0 {
 		return Config{}, fmt.Errorf("read config %s: unknown key %s", path, und[0])
 	}
-	cfg.DataDir = dataDir
+	cfg.DataDir, cfg.Path = dataDir, path
 	return cfg, nil
 }
 
@@ -367,6 +376,11 @@ var configDocs = map[string]string{
 	"log":                       "Logging, to stderr.",
 	"log.level":                 "debug, info, warn or error.",
 	"log.format":                "json or text.",
+	"local":                     "Node-scope settings: paths and sockets on this machine (appliance settings set writes them here).",
+	"local.clamd":               "The antivirus this node scans with.",
+	"local.clamd.address":       "unix:/path/clamd.sock or tcp:host:port; empty: the node's private clamd.",
+	"local.smtp":                "The mail relay, as this node reaches it.",
+	"local.smtp.ca_file":        "A PEM file on this node with the CA that signs the relay's certificate; empty: the system's.",
 	"settings":                  "Cluster-wide settings seeded at init; later changes: appliance settings set.",
 }
 

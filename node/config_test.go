@@ -145,6 +145,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadConfig: %v\n%s", err, b)
 	}
+	c.Path = path // where LoadConfig read it
 	if !reflect.DeepEqual(got, c) {
 		t.Fatalf("round trip changed the config:\n got %+v\nwant %+v\nfile:\n%s", got, c, b)
 	}

@@ -297,6 +297,7 @@ func initConfig(opts InitOptions) (Config, error) {
 			cfg.Settings["public_url"] = u
 		}
 	}
+	cfg.moveLocalSeeds() // paths and sockets: this node's file, not the metadata
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}

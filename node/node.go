@@ -59,6 +59,8 @@ type instance struct {
 	cfg    Config
 	logger *slog.Logger
 
+	localMu sync.Mutex // guards cfg.Local, which settings set changes while the node runs
+
 	lock      *dirLock
 	keys      *keyring.Keyring
 	mux       *clusternet.Mux

@@ -22,11 +22,14 @@ const settingsPrefix = "settings/"
 type settingSpec struct {
 	def      string             // the value when never set
 	secret   bool               // shown masked, never journalled
+	node     bool               // node scope: a path or socket on this machine (localsettings.go)
 	validate func(string) error // nil error for an acceptable value
 }
 
-// knownSettings is the allow-list of cluster-wide settings. An empty value means "unset" for
-// the optional ones (no SMTP relay: the outbox; no clamd address: the private clamd).
+// knownSettings is the allow-list of settings: cluster-wide ones, in the metadata, and the
+// node-scope ones marked node, in each node's valise.toml (localsettings.go). An empty value
+// means "unset" for the optional ones (no SMTP relay: the outbox; no clamd address: the
+// private clamd).
 var knownSettings = map[string]settingSpec{
 	"public_url":             {validate: optional(validURL)},
 	"smtp.host":              {validate: optional(validHost)},
@@ -35,8 +38,8 @@ var knownSettings = map[string]settingSpec{
 	"smtp.password":          {secret: true, validate: maxLen(1024)},
 	"smtp.from":              {validate: optional(validEmail)},
 	"smtp.tls":               {def: "starttls", validate: oneOf("starttls", "tls", "none")},
-	"smtp.ca_file":           {validate: optional(validAbsPath)},
-	"clamd.address":          {validate: optional(validClamd)},
+	"smtp.ca_file":           {node: true, validate: optional(validAbsPath)},
+	"clamd.address":          {node: true, validate: optional(validClamd)},
 	"scan.policy":            {def: "hold", validate: oneOf("hold", "release")},
 	"scan.large_files":       {def: "windows", validate: oneOf("windows", "not_scanned")},
 	"retention.default_days": {def: "7", validate: intRange(1, 3650)},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +19,12 @@ import (
 func newSettingsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "settings",
-		Short: "Read and change the cluster-wide settings",
-		Args:  cobra.NoArgs,
+		Short: "Read and change the settings",
+		Long: `Read and change the settings. Most are cluster-wide: kept in the replicated metadata,
+the same on every node, journalled. Those naming a path or a socket on one machine
+(clamd.address, smtp.ca_file) are node settings: kept in the node's own valise.toml, under
+[local], and set on each node that needs them. settings get says each one's scope.`,
+		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newSettingsGetCmd(), newSettingsSetCmd())
 	return cmd
@@ -29,6 +34,15 @@ func newSettingsCmd() *cobra.Command {
 type settingsAnswer struct {
 	one *adminapi.Setting // the setting of KEY; nil when no KEY was given
 	all []adminapi.Setting
+}
+
+// MarshalJSON gives --json its shape: the setting of KEY as an object (key, value, set,
+// scope), or every setting as {"settings": [...]}.
+func (a settingsAnswer) MarshalJSON() ([]byte, error) {
+	if a.one != nil {
+		return json.Marshal(a.one)
+	}
+	return json.Marshal(adminapi.SettingList{Settings: a.all})
 }
 
 func newSettingsGetCmd() *cobra.Command {
@@ -45,23 +59,26 @@ func newSettingsGetCmd() *cobra.Command {
 			all, err := c.Settings(cmd.Context())
 			return settingsAnswer{all: all}, err
 		},
-		text: printSettings,
+		text:      printSettings,
+		jsonUsage: "print the setting, or every setting, as JSON, with its scope (cluster or node)",
 	})
 }
 
-// printSettings prints one setting's value alone, or every setting as a table.
+// printSettings prints one setting's value alone (for scripts), or every setting as a table:
+// key, value, scope (cluster or node) and "(default)" when never set.
 func printSettings(out io.Writer, a settingsAnswer) error {
 	if a.one != nil {
 		_, err := fmt.Fprintln(out, a.one.Value)
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tVALUE\tSCOPE\t")
 	for _, s := range a.all {
 		origin := ""
 		if !s.Set {
 			origin = "(default)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, shortValue(s.Value), origin)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Key, shortValue(s.Value), s.Scope, origin)
 	}
 	return tw.Flush()
 }
@@ -70,10 +87,13 @@ func newSettingsSetCmd() *cobra.Command {
 	var file, value string
 	cmd := newAdminCmd(&cobra.Command{
 		Use:   "set --data DIR KEY (VALUE | --file FILE)",
-		Short: "Change one setting, cluster-wide (journalled)",
-		Long: `Change one setting, cluster-wide (journalled). With --file the value is the file's
-content without its final newline; for branding.logo the file is an image (PNG, JPEG, GIF,
-WebP or SVG, at most 96 KiB), sent as a data: URL.`,
+		Short: "Change one setting: cluster-wide (journalled), or on this node for a node setting",
+		Long: `Change one setting. A cluster setting changes on every node, through the leader, and
+is journalled. A node setting (a path or a socket on this machine: clamd.address,
+smtp.ca_file) is written into this node's valise.toml, under [local], and changes this node
+only: run it against each node that needs it. With --file the value is the file's content
+without its final newline; for branding.logo the file is an image (PNG, JPEG, GIF, WebP or
+SVG, at most 96 KiB), sent as a data: URL.`,
 		Args: cobra.RangeArgs(1, 2),
 	}, adminCall[adminapi.Setting]{
 		check: func(args []string) (err error) {
@@ -84,7 +104,11 @@ WebP or SVG, at most 96 KiB), sent as a data: URL.`,
 			return c.SetSetting(cmd.Context(), args[0], value)
 		},
 		text: func(out io.Writer, s adminapi.Setting) error {
-			_, err := fmt.Fprintf(out, "%s = %s\n", s.Key, shortValue(s.Value))
+			where := ""
+			if s.Scope == "node" {
+				where = " (node setting: this node's valise.toml only)"
+			}
+			_, err := fmt.Fprintf(out, "%s = %s%s\n", s.Key, shortValue(s.Value), where)
 			return err
 		},
 	})
