@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"valise/adminapi"
-	"valise/internal/poll"
 	"valise/raftfsm"
 )
 
@@ -117,29 +116,7 @@ func TestSettingScopes(t *testing.T) {
 	serve := func(t *testing.T) (*instance, func()) {
 		cfg := onDisk()
 		cfg.Log.Format = "text" // as a command-line override: must not reach the file
-		n, err := newInstance(cfg, t.Output())
-		if err != nil {
-			t.Fatal(err)
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- n.run(runCtx) }()
-		poll.UntilNil(t, "the node serving", func() error {
-			st, err := c.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if st.Raft.State != "Leader" {
-				return errors.New(st.Raft.State)
-			}
-			return nil
-		})
-		return n, func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		}
+		return serveLeader(t, cfg, c)
 	}
 	n, stop := serve(t)
 	inMetadata := func(key string) bool {

@@ -37,6 +37,35 @@ func shortDir(t *testing.T) string {
 	return d
 }
 
+// serveLeader runs a node of cfg in process until the returned stop, once it leads (its
+// admin socket answers through c).
+func serveLeader(t *testing.T, cfg Config, c *adminapi.Client) (*instance, func()) {
+	t.Helper()
+	n, err := newInstance(cfg, t.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.run(runCtx) }()
+	poll.UntilNil(t, "the node serving", func() error {
+		st, err := c.Status(runCtx)
+		if err != nil {
+			return err
+		}
+		if st.Raft.State != "Leader" {
+			return errors.New(st.Raft.State)
+		}
+		return nil
+	})
+	return n, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}
+}
+
 // TestInitRun initialises a node in process, serves it, and drives it through its admin socket:
 // status, selftest, settings, users, journal; then stops it and serves it again.
 func TestInitRun(t *testing.T) {
@@ -84,31 +113,7 @@ func TestInitRun(t *testing.T) {
 	c := adminapi.NewClient(sock)
 	defer c.Close()
 
-	serve := func(t *testing.T) (n *instance, stop func()) {
-		n, err := newInstance(cfg, t.Output())
-		if err != nil {
-			t.Fatal(err)
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- n.run(runCtx) }()
-		poll.UntilNil(t, "the node serving", func() error {
-			st, err := c.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if st.Raft.State != "Leader" {
-				return errors.New(st.Raft.State)
-			}
-			return nil
-		})
-		return n, func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		}
-	}
+	serve := func(t *testing.T) (n *instance, stop func()) { return serveLeader(t, cfg, c) }
 
 	served1, stop := serve(t)
 	st, err := c.Status(ctx)

@@ -250,6 +250,16 @@ func TestForwardCluster(t *testing.T) {
 	})
 }
 
+// killLeaderAfter kills the leader once a stream of writes is under way (done has reached n)
+// and returns its index.
+func killLeaderAfter(t *testing.T, c *rafttest.Cluster, done *atomic.Int64, n int64) int {
+	t.Helper()
+	poll.Until(t, "some forwarded batches committed", func() bool { return done.Load() >= n })
+	old := c.Leader(t)
+	c.Kill(old)
+	return old
+}
+
 // TestForwardLeaderKilled (issue 18): the leader is killed while both followers forward a
 // stream of conditional batches. Every caller gets either its result or a retriable error;
 // retried as a domain package would, every batch ends up applied exactly once — no batch
@@ -286,10 +296,7 @@ func TestForwardLeaderKilled(t *testing.T) {
 			}()
 		}
 	}
-	// Kill the leader once the stream is under way.
-	poll.Until(t, "some forwarded batches committed", func() bool { return done.Load() >= 5 })
-	old := c.Leader(t)
-	c.Kill(old)
+	old := killLeaderAfter(t, c, &done, 5)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -349,9 +356,7 @@ func TestForwardRetriesLeaderKilled(t *testing.T) {
 			}()
 		}
 	}
-	poll.Until(t, "some forwarded batches committed", func() bool { return done.Load() >= 6 })
-	old := c.Leader(t)
-	c.Kill(old)
+	old := killLeaderAfter(t, c, &done, 6)
 	wg.Wait()
 	close(results)
 	acked := map[string]string{}
