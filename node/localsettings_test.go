@@ -56,7 +56,9 @@ func TestLocalConfigFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b = []byte(strings.Replace(string(b), "[local]\n", "", 1)) // the case writes its own
+			if strings.HasPrefix(tc.toml, "[local]\n") {
+				b = []byte(strings.Replace(string(b), "[local]\n", "", 1)) // the case writes its own
+			} // else [local.x] appended after the file's own [local]: what a harness does
 			if err := os.WriteFile(path, append(b, tc.toml...), 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -91,8 +91,9 @@ type Options struct {
 	Sites []string
 	// Disks is each node's number of disk directories (default 2).
 	Disks int
-	// ClamdAddress, when set, is given to every node as clamd.address (one clamd shared by
-	// the test binary: scantest.Shared); otherwise each node runs its own.
+	// ClamdAddress, when set, is given to every node as clamd.address, a node setting written
+	// into each node's valise.toml before its first start (one clamd shared by the test
+	// binary: scantest.Shared); otherwise each node runs its own.
 	ClamdAddress string
 }
 
@@ -158,11 +159,12 @@ func New(t testing.TB, opts Options) *Cluster {
 			n.MustRun("join", "--site", site, "--token", token, "--disks", strconv.Itoa(opts.Disks),
 				"--listen", n.HTTPS(), "--cluster-listen", n.ClusterAddr(), c.Nodes[0].URL())
 		}
+		if opts.ClamdAddress != "" {
+			// A node setting (issue 18): in each node's own valise.toml, read at start.
+			n.setLocal("clamd", "address", opts.ClamdAddress)
+		}
 		n.Start()
 		n.WaitReady()
-		if i == 0 && opts.ClamdAddress != "" {
-			n.MustRun("settings", "set", "clamd.address", opts.ClamdAddress)
-		}
 		n.ID = n.Status().Node.ID
 	}
 	c.WaitMembers()
@@ -251,6 +253,22 @@ func (n *Node) Token() string {
 	out := strings.TrimSpace(n.MustRun("cluster", "token"))
 	lines := strings.Split(out, "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// setLocal sets the node setting table.key (clamd.address: "clamd", "address") in the node's
+// valise.toml, as `settings set` would on a running node: a [local.table] table appended.
+func (n *Node) setLocal(table, key, value string) {
+	n.c.t.Helper()
+	f, err := os.OpenFile(filepath.Join(n.Dir, "valise.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = fmt.Fprintf(f, "\n[local.%s]\n%s = %s\n", table, key, strconv.Quote(value))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		n.c.t.Fatalf("%s: set %s.%s: %v", n.Name, table, key, err)
+	}
 }
 
 // Start runs `appliance serve` for the node, its output appended to DIR/node.log.
