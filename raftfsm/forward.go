@@ -121,8 +121,10 @@ func (s *Store) proposeOnLeader(ctx context.Context, data []byte) (Result, raft.
 }
 
 // waitNextLeader returns once a leader is known that is not the node at failed, or the same
-// one after at least minWait (it may have been re-elected, or this node's view lags), or this
-// node leads; or with ctx's error or ErrClosed.
+// one after at least minWait (it may have been re-elected, or this node's view lags); or with
+// ctx's error or ErrClosed. failed is "" when the last attempt was on this node or found no
+// leader: this node leading then counts after minWait too, so that a leader refusing for a
+// while (a leadership transfer) is not asked again in a tight loop.
 func (s *Store) waitNextLeader(ctx context.Context, failed raft.ServerAddress, minWait time.Duration) error {
 	start := time.Now()
 	t := time.NewTicker(5 * time.Millisecond)
@@ -131,11 +133,14 @@ func (s *Store) waitNextLeader(ctx context.Context, failed raft.ServerAddress, m
 		if s.isClosed() {
 			return ErrClosed
 		}
-		if s.raft.State() == raft.Leader {
-			return nil
-		}
+		waited := time.Since(start) >= minWait
 		addr, id := s.raft.LeaderWithID()
-		if id != "" && addr != "" && (addr != failed || time.Since(start) >= minWait) {
+		switch {
+		case s.raft.State() == raft.Leader:
+			if failed != "" || waited {
+				return nil
+			}
+		case id != "" && addr != "" && (addr != failed || waited):
 			return nil
 		}
 		select {
