@@ -304,6 +304,8 @@ func (n *instance) start(ctx context.Context) error {
 	go n.watchSettings()
 	go n.rescanHeld()
 	go n.purgeAccounts()
+	n.bg.Add(1)
+	go n.watchRevocations() // revoke.go
 	n.onStop("background jobs", func(context.Context) error { n.bgCancel(); n.bg.Wait(); return nil })
 
 	n.serving.Store(true)

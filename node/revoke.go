@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
 	"strings"
 	"sync"
@@ -183,8 +184,9 @@ type revocationList struct {
 	logger *slog.Logger
 	store  atomic.Pointer[raftfsm.Store] // nil until setStore
 
-	mu     sync.Mutex     // guards cached
-	cached *revocationSet // nil until first loaded
+	mu        sync.Mutex     // guards cached and published
+	cached    *revocationSet // nil until first loaded
+	published *revocationSet // the list as changed last reported it; nil before
 }
 
 // revocationSet is the list as of one applied index.
@@ -261,4 +263,51 @@ func (l *revocationList) load() (*revocationSet, error) {
 	}
 	l.cached = set
 	return set, nil
+}
+
+// changed reports whether the list differs from the one it last reported (true the first
+// time): watchRevocations then has the cluster port recheck its open connections.
+func (l *revocationList) changed() (bool, error) {
+	set, err := l.load()
+	if err != nil {
+		return false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.published != nil && maps.Equal(l.published.serials, set.serials) &&
+		maps.EqualFunc(l.published.nodes, set.nodes, time.Time.Equal) {
+		return false, nil
+	}
+	l.published = set
+	return true, nil
+}
+
+// revocationRecheck is how often the node looks for a change of the revocation list, to
+// close the connections of peers revoked meanwhile (a handshake checks the list at once).
+const revocationRecheck = time.Second
+
+// watchRevocations closes the open cluster connections of peers whose certificate was
+// revoked since they connected (clusternet.Mux.Recheck): the handshake check covers a
+// connection only when it opens, and Raft's pooled connections live long.
+func (n *instance) watchRevocations() {
+	defer n.bg.Done()
+	t := time.NewTicker(revocationRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-t.C:
+			changed, err := n.revoked.changed()
+			if err != nil {
+				n.logger.Warn("read the revocation list", logkey.Err, err)
+				continue
+			}
+			if changed {
+				if closed := n.mux.Recheck(); closed > 0 {
+					n.logger.Warn("closed the cluster connections of revoked certificates", logkey.Count, closed)
+				}
+			}
+		}
+	}
 }

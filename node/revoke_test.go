@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -159,7 +160,10 @@ func TestRevokedNodeCannotConnect(t *testing.T) {
 				if err != nil {
 					return
 				}
-				c.Close()
+				go func() { // open until the dialer closes it (or Recheck does)
+					_, _ = io.Copy(io.Discard, c)
+					c.Close()
+				}()
 			}
 		}()
 		return peer{m, cert}
@@ -192,12 +196,34 @@ func TestRevokedNodeCannotConnect(t *testing.T) {
 		}
 	}
 	requireConnects("before any revocation", [2]peer{byDate, server}, [2]peer{server, byDate}, [2]peer{bySerial, server}, [2]peer{server, bySerial})
+	// A connection made before the revocation, as Raft's pooled ones are.
+	live, err := byDate.mux.Dial(ctx, clusternet.ProtoCall, server.mux.Addr().String(), "node-s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if changed, err := l.changed(); err != nil || !changed {
+		t.Fatalf("first changed() = %v, %v; want true", changed, err)
+	}
 
 	// join --replace: every certificate of node-d issued up to now (X.509 keeps seconds).
 	if err := revokeNode(ctx, store, "node-d", keyring.IssuedAt(byDate.cert.Leaf).Add(time.Second), "replaced"); err != nil {
 		t.Fatal(err)
 	}
 	requireRefused("node-d revoked by date", byDate)
+	if changed, err := l.changed(); err != nil || !changed {
+		t.Fatalf("changed() after a revocation = %v, %v; want true", changed, err)
+	}
+	if changed, _ := l.changed(); changed {
+		t.Fatal("changed() twice for one revocation")
+	}
+	if n := server.mux.Recheck(); n != 1 {
+		t.Fatalf("Recheck closed %d connections, want node-d's one", n)
+	}
+	_ = live.SetReadDeadline(time.Now().Add(rafttest.WaitTimeout))
+	if _, err := live.Read(make([]byte, 1)); err == nil {
+		t.Fatal("node-d's connection from before its revocation still carries data")
+	}
 	requireConnects("node-d revoked by date", [2]peer{bySerial, server}, [2]peer{server, bySerial})
 
 	if err := revokeSerial(ctx, store, bySerial.cert.Leaf.SerialNumber, "key leaked"); err != nil {

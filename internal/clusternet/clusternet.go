@@ -17,7 +17,7 @@
 // Revocation. Config.Revoked, when set, is asked about the peer's certificate in every
 // handshake, on both sides, after its chain and node ID verified: the node answers from the
 // revocation list in its Raft state (issue 18), so that a replaced node's old certificate or
-// a leaked one is refused.
+// a leaked one is refused; Mux.Recheck closes the open connections of a peer revoked since.
 //
 // Outgoing connections leave from the node's own cluster IP when the listen address names a
 // specific IP (net.Dialer.LocalAddr), so per-address firewall rules and multi-homed hosts see
@@ -101,7 +101,8 @@ type Config struct {
 	// It runs in the handshake's goroutine, possibly many at once, so it must be safe for
 	// concurrent use and fast: no I/O beyond a local read (the node reads the revocation
 	// list of its local Raft state). It must not keep cert. Connections established before
-	// a revocation are not checked again: their owners close them.
+	// a revocation are checked again by Mux.Recheck, which the owner calls when its list
+	// changes.
 	Revoked func(cert *x509.Certificate) error
 }
 
@@ -216,11 +217,14 @@ func verifyPeer(ca *x509.CertPool, revoked func(*x509.Certificate) error, certs 
 	return id, nil
 }
 
-// Conn is a verified cluster connection, accepted or dialed.
+// Conn is a verified cluster connection, accepted or dialed. Its Mux keeps track of it until
+// it is closed, so that Recheck can close it when its peer's certificate gets revoked.
 type Conn struct {
 	*tls.Conn
 	peer  string
 	proto byte
+	leaf  *x509.Certificate // the peer's certificate
+	mux   *Mux
 }
 
 // PeerID returns the node ID the peer's certificate names.
@@ -254,6 +258,7 @@ type Mux struct {
 	closed    bool
 	listeners map[byte]*protoListener // open listeners by protocol
 	pending   map[net.Conn]struct{}   // raw conns in handshake, closed by Close
+	conns     map[*Conn]struct{}      // verified conns not yet closed, for Recheck
 }
 
 // Listen opens the cluster port and starts accepting.
@@ -289,6 +294,7 @@ func Listen(cfg Config, logger *slog.Logger) (*Mux, error) {
 		closeCh:   make(chan struct{}),
 		listeners: make(map[byte]*protoListener),
 		pending:   make(map[net.Conn]struct{}),
+		conns:     make(map[*Conn]struct{}),
 	}
 	m.srvTLS = &tls.Config{
 		MinVersion:   tls.VersionTLS13,
@@ -384,7 +390,7 @@ func (m *Mux) Dial(ctx context.Context, proto byte, addr string, wantPeerID stri
 		return nil, fmt.Errorf("cluster handshake with %s: %w", addr, err)
 	}
 	_ = tc.SetDeadline(time.Time{})
-	return &Conn{Conn: tc, peer: peer, proto: proto}, nil
+	return m.track(&Conn{Conn: tc, peer: peer, proto: proto, leaf: tc.ConnectionState().PeerCertificates[0]}), nil
 }
 
 func (m *Mux) clientHandshake(ctx context.Context, tc *tls.Conn, proto byte) error {
@@ -519,7 +525,7 @@ func (m *Mux) handshake(raw net.Conn) (*Conn, *protoListener, error) {
 		return nil, nil, fmt.Errorf("acknowledge protocol to %s: %w", peer, err)
 	}
 	_ = raw.SetDeadline(time.Time{})
-	return &Conn{Conn: tc, peer: peer, proto: p[0]}, l, nil
+	return m.track(&Conn{Conn: tc, peer: peer, proto: p[0], leaf: cs.PeerCertificates[0]}), l, nil
 }
 
 // protoListener is the net.Listener of one protocol's accepted connections.

@@ -154,3 +154,81 @@ func TestRevokedPeerRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRecheckClosesRevoked (issue 18): a connection made before its peer's certificate was
+// revoked — a pooled Raft connection lives long — is closed by Recheck, on the side that
+// accepted it and on the side that dialed it; a connection of a peer still trusted is kept.
+func TestRecheckClosesRevoked(t *testing.T) {
+	ca := clustertest.NewCA(t)
+	for _, side := range []string{"acceptor", "dialer"} {
+		t.Run(side, func(t *testing.T) {
+			serverList := &revocations{serials: map[string]bool{}}
+			clientList := &revocations{serials: map[string]bool{}}
+			serverCert, clientCert := ca.NodeCert(t, "node-s"), ca.NodeCert(t, "node-c")
+			server := listenRevoking(t, ca, "node-s", serverCert, "127.0.0.2:0", serverList.check)
+			client := listenRevoking(t, ca, "node-c", clientCert, "127.0.0.3:0", clientList.check)
+			other := listenRevoking(t, ca, "node-o", ca.NodeCert(t, "node-o"), "127.0.0.4:0", nil)
+			ln, err := server.Listener(clusternet.ProtoCall)
+			if err != nil {
+				t.Fatal(err)
+			}
+			accepted := make(chan net.Conn, 2)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted <- c
+				}
+			}()
+			dialed, err := client.Dial(ctxT(t), clusternet.ProtoCall, server.Addr().String(), "node-s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dialed.Close()
+			acc := <-accepted
+			defer acc.Close()
+			kept, err := other.Dial(ctxT(t), clusternet.ProtoCall, server.Addr().String(), "node-s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kept.Close()
+			keptAcc := <-accepted
+			defer keptAcc.Close()
+
+			// The side that rechecks closes its end; the other end then reads EOF.
+			var recheck *clusternet.Mux
+			var closedEnd, farEnd net.Conn
+			if side == "acceptor" {
+				serverList.revoke(clientCert)
+				recheck, closedEnd, farEnd = server, acc, dialed
+			} else {
+				clientList.revoke(serverCert)
+				recheck, closedEnd, farEnd = client, dialed, acc
+			}
+			if n := recheck.Recheck(); n != 1 {
+				t.Fatalf("Recheck closed %d connections, want 1", n)
+			}
+			if _, err := closedEnd.Write([]byte("x")); err == nil {
+				t.Fatal("the revoked peer's connection is still open on the rechecking side")
+			}
+			_ = farEnd.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := farEnd.Read(make([]byte, 1)); err == nil {
+				t.Fatal("the far end read data from a closed connection")
+			}
+			// The trusted peer's connection still carries data.
+			if _, err := kept.Write([]byte("k")); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 1)
+			_ = keptAcc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := keptAcc.Read(b); err != nil || b[0] != 'k' {
+				t.Fatalf("a trusted connection after Recheck: %q, %v", b, err)
+			}
+			if n := recheck.Recheck(); n != 0 {
+				t.Fatalf("a second Recheck closed %d connections, want 0 (closed ones are forgotten)", n)
+			}
+		})
+	}
+}
