@@ -43,6 +43,23 @@ func (r *revocations) count() int {
 	return r.calls
 }
 
+// acceptAll passes on every connection ln accepts, until ln is closed; then it closes the
+// channel.
+func acceptAll(ln net.Listener) <-chan net.Conn {
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	return accepted
+}
+
 // listenRevoking is listenCert with a Revoked hook.
 func listenRevoking(t *testing.T, ca *clustertest.CA, id string, cert tls.Certificate, addr string, revoked func(*x509.Certificate) error) *clusternet.Mux {
 	t.Helper()
@@ -83,17 +100,7 @@ func TestRevokedPeerRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			accepted := make(chan net.Conn, 8)
-			go func() {
-				defer close(accepted)
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					accepted <- c
-				}
-			}()
+			accepted := acceptAll(ln)
 
 			// Not revoked yet: the connection works, and both sides asked the hook.
 			c, err := client.Dial(ctxT(t), clusternet.ProtoCall, server.Addr().String(), "node-s")
@@ -172,16 +179,7 @@ func TestRecheckClosesRevoked(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			accepted := make(chan net.Conn, 2)
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					accepted <- c
-				}
-			}()
+			accepted := acceptAll(ln)
 			dialed, err := client.Dial(ctxT(t), clusternet.ProtoCall, server.Addr().String(), "node-s")
 			if err != nil {
 				t.Fatal(err)
