@@ -82,6 +82,9 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 	if opts.DataDir == "" {
 		return res, errors.New("init: no data directory")
 	}
+	if opts.AdminEmail == "" {
+		return res, errors.New("init: no administrator e-mail")
+	}
 	cfg, err := initConfig(opts)
 	if err != nil {
 		return res, err
@@ -243,7 +246,7 @@ func domainOf(advertise string) string {
 	return host
 }
 
-// initConfig builds and validates the configuration init will write.
+// initConfig builds and validates the configuration init (and join) will write.
 func initConfig(opts InitOptions) (Config, error) {
 	cfg := DefaultConfig()
 	cfg.DataDir = opts.DataDir
@@ -284,9 +287,6 @@ func initConfig(opts InitOptions) (Config, error) {
 		for i := 1; i <= opts.Disks; i++ {
 			cfg.Storage.Disks = append(cfg.Storage.Disks, filepath.Join("disks", "d"+strconv.Itoa(i)))
 		}
-	}
-	if opts.AdminEmail == "" {
-		return cfg, errors.New("init: no administrator e-mail")
 	}
 	cfg.Settings = map[string]string{}
 	for k, v := range opts.Settings {
