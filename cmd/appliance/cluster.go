@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"valise/adminapi"
+)
+
+func newClusterCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Manage the cluster's members",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newClusterTokenCmd())
+	return cmd
+}
+
+func newClusterTokenCmd() *cobra.Command {
+	var ttl time.Duration
+	cmd := newAdminCmd(&cobra.Command{
+		Use:   "token --data DIR [--ttl 1h]",
+		Short: "Print a single-use join token, alone on the last line (shown once)",
+		Long: "cluster token prints a token for `appliance join`: it admits one node, until it expires (--ttl, 1 hour\n" +
+			"by default). It carries the cluster CA's fingerprint, which join checks before it sends anything.",
+		Args: cobra.NoArgs,
+	}, adminCall[adminapi.ClusterToken]{
+		check: func([]string) error {
+			if ttl < time.Minute || ttl%time.Second != 0 {
+				return usageError{fmt.Errorf("--ttl %s: want whole seconds, at least 1m", ttl)}
+			}
+			return nil
+		},
+		call: func(cmd *cobra.Command, c *adminapi.Client, _ []string) (adminapi.ClusterToken, error) {
+			return c.ClusterToken(cmd.Context(), adminapi.ClusterTokenRequest{TTLSeconds: int64(ttl / time.Second)})
+		},
+		text: func(out io.Writer, tk adminapi.ClusterToken) error {
+			if err := printFields(out, []field{
+				{"expires", tk.Expires.Format(time.RFC3339)},
+				{"ca-fingerprint", tk.CAFingerprint},
+			}); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(out, tk.Token)
+			return err
+		},
+		jsonUsage: "print the token as JSON",
+	})
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid")
+	return cmd
+}
