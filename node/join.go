@@ -146,8 +146,12 @@ func Join(ctx context.Context, opts JoinOptions) (res JoinResult, err error) {
 	for _, p := range cfg.DiskPaths() {
 		req.Disks = append(req.Disks, joinDisk{Path: p})
 	}
-	admitted, err := postJoin(ctx, base, pool, req)
-	if err != nil {
+	var admitted joinResponse
+	if err := retryJoin(ctx, func() error {
+		var err error
+		admitted, err = postJoin(ctx, base, pool, req)
+		return err
+	}); err != nil {
 		return res, err
 	}
 	// From here on the cluster holds a record of the node: say so if anything fails.
@@ -169,8 +173,15 @@ func Join(ctx context.Context, opts JoinOptions) (res JoinResult, err error) {
 	}
 
 	// 3. The cluster's keys, over mutual TLS on the member's cluster port.
-	bundle, err := fetchKeys(ctx, admitted.Cluster, cert, pool)
-	if err != nil {
+	var bundle keyring.Bundle
+	if err := retryJoin(ctx, func() error {
+		var err error
+		bundle, err = fetchKeys(ctx, admitted.Cluster, cert, pool)
+		if err != nil {
+			err = errRetry{err} // the member may have lost its leader for a moment
+		}
+		return err
+	}); err != nil {
 		return res, err
 	}
 
@@ -185,6 +196,40 @@ func Join(ctx context.Context, opts JoinOptions) (res JoinResult, err error) {
 		CAFingerprint: keyringFingerprint(ca),
 		Members:       admitted.Members,
 	}, nil
+}
+
+// joinAttempts bounds the tries of a step that failed for want of a leader; joinRetryWait is
+// the pause between them.
+const (
+	joinAttempts  = 10
+	joinRetryWait = time.Second
+)
+
+// errRetry marks an error that a new attempt may not meet.
+type errRetry struct{ error }
+
+func (e errRetry) Unwrap() error { return e.error }
+
+// retryJoin runs step until it succeeds, fails for good, or has failed joinAttempts times
+// with an errRetry; it returns the last error unwrapped of its mark.
+func retryJoin(ctx context.Context, step func() error) error {
+	for i := 1; ; i++ {
+		err := step()
+		var r errRetry
+		if err == nil || !errors.As(err, &r) {
+			return err
+		}
+		if i == joinAttempts {
+			return r.error
+		}
+		t := time.NewTimer(joinRetryWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r.error
+		case <-t.C:
+		}
+	}
 }
 
 // joinURL parses the URL of the node to contact: https, a host, nothing after the port.
@@ -267,10 +312,14 @@ func postJoin(ctx context.Context, base *url.URL, pool *x509.CertPool, req joinR
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e joinErrorBody
+		err := fmt.Errorf("join: %s answered %s", base, resp.Status)
 		if json.Unmarshal(body, &e) == nil && e.Message != "" {
-			return out, fmt.Errorf("join: %s refused: %s", base, trimMessage([]byte(e.Message)))
+			err = fmt.Errorf("join: %s refused: %s", base, trimMessage([]byte(e.Message)))
 		}
-		return out, fmt.Errorf("join: %s answered %s", base, resp.Status)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			err = errRetry{err} // no leader for a moment: nothing was decided
+		}
+		return out, err
 	}
 	if err := json.Unmarshal(body, &out); err != nil {
 		return out, fmt.Errorf("join: decode the answer of %s: %w", base, err)
@@ -333,34 +382,13 @@ func fetchKeys(ctx context.Context, addr string, cert tls.Certificate, pool *x50
 // directories with their markers, an empty Raft directory and, last, the configuration. On
 // failure it removes what it created.
 func writeJoined(cfg Config, tok joinToken, admitted joinResponse, bundle keyring.Bundle) (err error) {
-	var undo []string // paths to remove on failure, in creation order
-	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				_ = os.RemoveAll(undo[i])
-			}
-		}
-	}()
-	mkdir := func(dir string) error {
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return err
-			}
-			undo = append(undo, dir)
-		}
-		return nil
-	}
-	if err := mkdir(cfg.DataDir); err != nil {
-		return fmt.Errorf("create the data directory: %w", err)
-	}
-	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("restrict the data directory: %w", err)
+	nd, err := createDataDir(cfg.DataDir)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {
-			for _, p := range contentsOf(cfg.DataDir) {
-				_ = os.RemoveAll(p)
-			}
+			nd.rollback()
 		}
 	}()
 	lock, err := lockDir(cfg.lockPath())
@@ -377,14 +405,14 @@ func writeJoined(cfg Config, tok joinToken, admitted joinResponse, bundle keyrin
 		return fmt.Errorf("join: %w: the keys received sign with another CA", ErrWrongCA)
 	}
 	for i, p := range cfg.DiskPaths() {
-		if err := mkdir(p); err != nil {
+		if err := nd.mkdir(p); err != nil {
 			return fmt.Errorf("create disk directory %s: %w", p, err)
 		}
 		m := diskMarker{ClusterID: admitted.ClusterID, NodeID: cfg.Node.ID, DiskID: admitted.Disks[i].ID}
 		if err := writeDiskMarker(p, m); err != nil {
 			return fmt.Errorf("mark disk %s: %w", p, err)
 		}
-		undo = append(undo, filepath.Join(p, diskMarkerName))
+		nd.created(filepath.Join(p, diskMarkerName))
 	}
 	if err := os.MkdirAll(cfg.raftDir(), 0o700); err != nil {
 		return fmt.Errorf("create the raft directory: %w", err)

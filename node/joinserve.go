@@ -320,7 +320,9 @@ func (j *joinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 		if errors.Is(err, raftfsm.ErrConflict) {
 			return resp, ErrJoinTokenUnknown // spent by a concurrent join
 		}
-		return resp, fmt.Errorf("record the joining node: %w", err)
+		if !errors.Is(err, raftfsm.ErrOutcomeUnknown) || !j.recorded(ctx, nodeID) {
+			return resp, fmt.Errorf("record the joining node: %w", err)
+		}
 	}
 	resp.NodeID = nodeID
 	resp.Certificate = string(chain)
@@ -331,6 +333,16 @@ func (j *joinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 		resp.Members = append(resp.Members, m.Address)
 	}
 	return resp, nil
+}
+
+// recorded says, after a proposal whose outcome is unknown, whether the record of nodeID
+// committed: then the join went through and its answer must reach the node.
+func (j *joinServer) recorded(ctx context.Context, nodeID string) bool {
+	if j.n.store.LinearizableRead(ctx) != nil {
+		return false
+	}
+	_, err := j.n.store.Get([]byte(prefixNodes + nodeID))
+	return err == nil
 }
 
 // sweep deletes an expired token, unless it changed meanwhile; a failure is only logged (the
@@ -389,21 +401,29 @@ func (j *joinServer) serveKeys(ctx context.Context, c net.Conn) {
 // keysFor returns the key bundle if peer's record is joining or active.
 func (j *joinServer) keysFor(ctx context.Context, peer string) (keyring.Bundle, error) {
 	n := j.n
-	if err := n.store.LinearizableRead(ctx); err != nil {
-		return keyring.Bundle{}, fmt.Errorf("read the node record of %s: %w", peer, err)
-	}
 	var rec nodeRecord
-	if err := getJSON(n.store, prefixNodes+peer, &rec); err != nil {
+	err := getJSON(n.store, prefixNodes+peer, &rec)
+	if err != nil || !keysAllowed(rec) {
+		// Not yet applied here, or changed: ask the leader where the cluster stands.
+		if err := n.store.LinearizableRead(ctx); err != nil {
+			return keyring.Bundle{}, fmt.Errorf("read the node record of %s: %w", peer, err)
+		}
+		err = getJSON(n.store, prefixNodes+peer, &rec)
+	}
+	if err != nil {
 		if errors.Is(err, raftfsm.ErrNotFound) {
 			return keyring.Bundle{}, fmt.Errorf("node %s is not recorded in this cluster", peer)
 		}
 		return keyring.Bundle{}, fmt.Errorf("read the node record of %s: %w", peer, err)
 	}
-	if s := rec.state(); s != nodeJoining && s != nodeActive {
-		return keyring.Bundle{}, fmt.Errorf("node %s is %s: only a joining or active node receives the keys", peer, s)
+	if !keysAllowed(rec) {
+		return keyring.Bundle{}, fmt.Errorf("node %s is %s: only a joining or active node receives the keys", peer, rec.state())
 	}
 	return n.keys.Export()
 }
+
+// keysAllowed says whether the node of rec may receive the cluster's keys.
+func keysAllowed(rec nodeRecord) bool { return rec.state() == nodeJoining || rec.state() == nodeActive }
 
 // writeJoinFrame writes one frame: its kind, the payload's length (4 bytes, big-endian), the
 // payload.

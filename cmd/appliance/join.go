@@ -43,18 +43,31 @@ func newJoinCmd() *cobra.Command {
 			return printAnswer(cmd.OutOrStdout(), res, asJSON, printJoin)
 		},
 	}
-	f := cmd.Flags()
 	addDataFlag(cmd, &opts.DataDir)
-	f.StringVar(&opts.Token, "token", "", "the token `appliance cluster token` printed (required)")
-	f.IntVar(&opts.Disks, "disks", 6, "how many disk directories to create under DIR/disks")
-	f.StringArrayVar(&opts.DiskPaths, "disk", nil, "a disk directory (a mount point); repeat for each disk")
-	f.StringVar(&opts.Site, "site", "default", "the site (data centre) this node stands in")
-	f.StringVar(&opts.Listen, "listen", ":8443", "the HTTPS address, host:port")
-	f.StringVar(&opts.ClusterListen, "cluster-listen", ":8444", "the cluster (mTLS) address, host:port")
-	f.StringVar(&opts.Advertise, "advertise", "", "the host peers reach this node at (default: the cluster listen IP, or the first non-loopback address)")
-	f.StringVar(&opts.AdminSocket, "admin-socket", "", "the admin socket to record in the configuration (default DIR/admin.sock)")
-	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&opts.Token, "token", "", "the token `appliance cluster token` printed (required)")
+	addNewNodeFlags(cmd, newNodeFlags{&opts.Disks, &opts.DiskPaths, &opts.Site, &opts.Listen, &opts.ClusterListen, &opts.Advertise, &opts.AdminSocket})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// newNodeFlags point to what the flags of a command making a new node (init, join) set.
+type newNodeFlags struct {
+	disks                                               *int
+	diskPaths                                           *[]string
+	site, listen, clusterListen, advertise, adminSocket *string
+}
+
+// addNewNodeFlags adds to cmd the flags that init and join share: the node's disks, site,
+// addresses and admin socket.
+func addNewNodeFlags(cmd *cobra.Command, p newNodeFlags) {
+	f := cmd.Flags()
+	f.IntVar(p.disks, "disks", 6, "how many disk directories to create under DIR/disks")
+	f.StringArrayVar(p.diskPaths, "disk", nil, "a disk directory (a mount point); repeat for each disk")
+	f.StringVar(p.site, "site", "default", "the site (data centre) this node stands in")
+	f.StringVar(p.listen, "listen", ":8443", "the HTTPS address, host:port")
+	f.StringVar(p.clusterListen, "cluster-listen", ":8444", "the cluster (mTLS) address, host:port")
+	f.StringVar(p.advertise, "advertise", "", "the host peers reach this node at (default: the cluster listen IP, or the first non-loopback address)")
+	f.StringVar(p.adminSocket, "admin-socket", "", "the admin socket to record in the configuration (default DIR/admin.sock)")
 }
 
 // printJoin prints what join did.
