@@ -347,9 +347,11 @@ type CAInfo struct {
 	Refused  []string `json:"refused,omitempty"`
 }
 
-// ClusterTokenRequest asks for a join token valid TTLSeconds (0: one hour).
+// ClusterTokenRequest asks for a join token valid TTLSeconds (0: one hour); with Replace, a
+// token that admits only the replacement of that node (`join --replace`).
 type ClusterTokenRequest struct {
-	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+	Replace    string `json:"replace,omitempty"`
 }
 
 // ClusterToken is a single-use join token, shown once: only a hash of its secret is kept.
@@ -361,7 +363,7 @@ type ClusterToken struct {
 	Expires time.Time `json:"expires"`
 	// CAFingerprint is the cluster CA's fingerprint the token carries, as init prints it.
 	CAFingerprint string `json:"ca_fingerprint"`
-	// Purpose is "join".
+	// Purpose is "join", or "replace:<node ID>".
 	Purpose string `json:"purpose"`
 }
 
@@ -407,6 +409,7 @@ type Service interface {
 	RenewCA(ctx context.Context, req CARenewRequest) (CAInfo, error)
 	// EndCATransition stops trusting and serving the CAs RenewCA replaced.
 	EndCATransition(ctx context.Context) (CAInfo, error)
-	// ClusterToken creates a single-use join token; CodeInvalidValue for a TTL out of range.
+	// ClusterToken creates a single-use join token; CodeInvalidValue for a TTL out of range,
+	// CodeNotFound for a node to replace that is not a member.
 	ClusterToken(ctx context.Context, req ClusterTokenRequest) (ClusterToken, error)
 }

@@ -56,6 +56,9 @@ type JoinOptions struct {
 	AdminSocket string
 	// Raft overrides the default Raft timeouts when not nil (tests shorten them).
 	Raft *RaftConfig
+	// Replace names a member whose data directory was lost: the node joins as it, with the
+	// same node ID and new disks (its token must be made with `cluster token --replace`).
+	Replace string
 }
 
 // JoinResult is what join prints.
@@ -140,7 +143,7 @@ func Join(ctx context.Context, opts JoinOptions) (res JoinResult, err error) {
 		return res, fmt.Errorf("join: certificate request: %w", err)
 	}
 	req := joinRequest{
-		Token: tok.String(), Site: cfg.Node.Site, Cluster: clusterAddr, HTTPS: httpsAddr,
+		Token: tok.String(), Site: cfg.Node.Site, Cluster: clusterAddr, HTTPS: httpsAddr, Replace: opts.Replace,
 		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})),
 	}
 	for _, p := range cfg.DiskPaths() {
@@ -162,6 +165,9 @@ func Join(ctx context.Context, opts JoinOptions) (res JoinResult, err error) {
 	}()
 	if len(admitted.Disks) != len(req.Disks) {
 		return res, fmt.Errorf("join: the cluster named %d disks for %d", len(admitted.Disks), len(req.Disks))
+	}
+	if opts.Replace != "" && admitted.NodeID != opts.Replace {
+		return res, fmt.Errorf("join: the cluster admitted node %s, not %s", admitted.NodeID, opts.Replace)
 	}
 	cfg.Node.ID = admitted.NodeID
 	if err := cfg.Validate(); err != nil {

@@ -56,9 +56,9 @@ var joinRaft = RaftConfig{
 	SnapshotThreshold:  8192,
 }
 
-// runNode serves cfg in process until the test ends, and returns it once its admin socket
-// answers status (once start has finished).
-func runNode(t *testing.T, cfg Config) *instance {
+// runNode serves cfg in process until the test ends (or stop), and returns it once its admin
+// socket answers status (once start has finished).
+func runNode(t *testing.T, cfg Config) (n *instance, stop func()) {
 	t.Helper()
 	n, err := newInstance(cfg, t.Output())
 	if err != nil {
@@ -67,12 +67,16 @@ func runNode(t *testing.T, cfg Config) *instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node %s: Run = %v", cfg.Node.ID, err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("node %s: Run = %v", cfg.Node.ID, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	c := adminapi.NewClient(cfg.AdminSocketPath())
 	t.Cleanup(func() { c.Close() })
 	poll.UntilNil(t, "node "+cfg.Node.ID+" serving", func() error {
@@ -85,7 +89,7 @@ func runNode(t *testing.T, cfg Config) *instance {
 		_, err := c.Status(ctx)
 		return err
 	})
-	return n
+	return n, stop
 }
 
 // addJoinedToRaft is what the leader's membership reconciler does for a node recorded as
@@ -97,6 +101,24 @@ func addJoinedToRaft(members []*instance, id, addr string) error {
 			if m.store.Status().State.IsLeader() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
+				return m.store.AddVoter(ctx, id, raft.ServerAddress(addr))
+			}
+		}
+		return errors.New("no leader among the members")
+	})
+}
+
+// replaceInRaft is what the reconciler does for a replaced node (see addJoinedToRaft): the
+// old member, whose log is lost, leaves Raft before the new incarnation is added.
+func replaceInRaft(members []*instance, id, addr string) error {
+	return poll.Within(time.Minute, func() error {
+		for _, m := range members {
+			if m.store.Status().State.IsLeader() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := m.store.RemoveServer(ctx, id); err != nil {
+					return err
+				}
 				return m.store.AddVoter(ctx, id, raft.ServerAddress(addr))
 			}
 		}
@@ -123,22 +145,27 @@ func TestJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n1 := runNode(t, cfg1)
+	n1, _ := runNode(t, cfg1)
 	c1 := adminapi.NewClient(cfg1.AdminSocketPath())
 	defer c1.Close()
-	token := func(t *testing.T) string {
+	replaceToken := func(t *testing.T, replace string) string {
 		t.Helper()
 		var tk adminapi.ClusterToken
 		poll.UntilNil(t, "a join token", func() error { // no leader for a moment: retry
 			var err error
-			tk, err = c1.ClusterToken(ctx, adminapi.ClusterTokenRequest{})
+			tk, err = c1.ClusterToken(ctx, adminapi.ClusterTokenRequest{Replace: replace})
 			return err
 		})
-		if tk.Purpose != purposeJoin || tk.CAFingerprint != n1.keys.Fingerprint() || time.Until(tk.Expires) < 59*time.Minute {
+		want := purposeJoin
+		if replace != "" {
+			want = purposeReplace + replace
+		}
+		if tk.Purpose != want || tk.CAFingerprint != n1.keys.Fingerprint() || time.Until(tk.Expires) < 59*time.Minute {
 			t.Fatalf("cluster token %+v", tk)
 		}
 		return tk.Token
 	}
+	token := func(t *testing.T) string { t.Helper(); return replaceToken(t, "") }
 	url1 := "https://" + ip1 + ":8443"
 	sock2 := filepath.Join(shortDir(t), "b.sock")
 	joinOpts := func(dir, tok string) JoinOptions {
@@ -316,7 +343,7 @@ func TestJoin(t *testing.T) {
 	// change commits once node 2 answers.
 	added := make(chan error, 1)
 	go func() { added <- addJoinedToRaft([]*instance{n1}, res.NodeID, ip2+":8444") }()
-	n2 := runNode(t, cfg2)
+	n2, _ := runNode(t, cfg2)
 	if err := <-added; err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +391,7 @@ func TestJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { added <- addJoinedToRaft([]*instance{n1, n2}, res3.NodeID, ip3+":8444") }()
-	n3 := runNode(t, cfg3)
+	n3, stop3 := runNode(t, cfg3)
 	if err := <-added; err != nil {
 		t.Fatal(err)
 	}
@@ -372,6 +399,60 @@ func TestJoin(t *testing.T) {
 	if got, err := n3.keys.Unwrap(ctx, "f-join", wrapped); err != nil || !bytes.Equal(got, dataKey) {
 		t.Fatalf("node 3 unwraps node 1's key: %x, %v", got, err)
 	}
+
+	// Node 3 loses its data directory: join --replace makes a new incarnation of it, with the
+	// same ID and new disks, the old ones retired.
+	stop3()
+	if err := os.RemoveAll(dir3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.ClusterToken(ctx, adminapi.ClusterTokenRequest{Replace: "n-nosuch"}); err == nil {
+		t.Fatal("cluster token --replace of an unknown node was accepted")
+	}
+	rtok := replaceToken(t, res3.NodeID)
+	o.DataDir, o.AdminSocket, o.Token = filepath.Join(t.TempDir(), "n3b"), filepath.Join(shortDir(t), "d.sock"), rtok
+	t.Run("a replacement token admits only the replacement", func(t *testing.T) {
+		if _, err := Join(ctx, o); err == nil || !strings.Contains(err.Error(), "only the replacement of node "+res3.NodeID) {
+			t.Fatalf("Join of a new node with a replacement token = %v", err)
+		}
+		p := o
+		p.Token, p.Replace = token(t), res3.NodeID
+		if _, err := Join(ctx, p); err == nil || !strings.Contains(err.Error(), "token admits a new node") {
+			t.Fatalf("Join --replace with a new node's token = %v", err)
+		}
+		leftNothing(t, o.DataDir)
+	})
+	o.Replace = res3.NodeID
+	res3b, err := Join(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res3b.NodeID != res3.NodeID {
+		t.Fatalf("the replacement is node %s, want %s", res3b.NodeID, res3.NodeID)
+	}
+	var rec3 nodeRecord
+	if err := getJSON(n1.store, prefixNodes+res3.NodeID, &rec3); err != nil {
+		t.Fatal(err)
+	}
+	wantDisks := []diskRecord{
+		{ID: diskID(res3.NodeID, 0), Path: filepath.Join(dir3, "disks", "d1"), State: "retired"},
+		{ID: diskID(res3.NodeID, 1), Path: filepath.Join(dir3, "disks", "d2"), State: "retired"},
+		{ID: diskID(res3.NodeID, 2), Path: filepath.Join(o.DataDir, "disks", "d1")},
+		{ID: diskID(res3.NodeID, 3), Path: filepath.Join(o.DataDir, "disks", "d2")},
+	}
+	if rec3.State != nodeJoining || fmt.Sprint(rec3.Disks) != fmt.Sprint(wantDisks) {
+		t.Fatalf("the replaced node's record: %+v, want disks %+v", rec3, wantDisks)
+	}
+	cfg3b, err := LoadConfig(filepath.Join(o.DataDir, ConfigFileName), o.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { added <- replaceInRaft([]*instance{n1, n2}, res3.NodeID, ip3+":8444") }()
+	n3b, _ := runNode(t, cfg3b)
+	if err := <-added; err != nil {
+		t.Fatal(err)
+	}
+	requireSameState(t, n1, n2, n3b)
 }
 
 // requireSameState waits until the nodes are at one applied index, and fails the test if

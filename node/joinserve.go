@@ -74,6 +74,8 @@ type joinRequest struct {
 	Cluster string     `json:"cluster"`
 	HTTPS   string     `json:"https"`
 	Disks   []joinDisk `json:"disks"`
+	// Replace names the node this one replaces (join --replace); its token must be for it.
+	Replace string `json:"replace,omitempty"`
 }
 
 // joinDisk is one of the joining node's disks: its path in the request, with the ID the
@@ -280,47 +282,85 @@ func (j *joinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 		j.sweep(ctx, tok.key(), it.Version, now)
 		return resp, fmt.Errorf("%w (it expired at %s)", ErrJoinTokenExpired, rec.Expires.Format(time.RFC3339))
 	}
-	if rec.Purpose != purposeJoin {
+	replaced, ok := strings.CutPrefix(rec.Purpose, purposeReplace)
+	if !ok {
+		replaced = ""
+	}
+	switch {
+	case ok && req.Replace != replaced:
+		return resp, fmt.Errorf("%w: this token admits only the replacement of node %s (join --replace %s)", ErrJoinRequest, replaced, replaced)
+	case !ok && rec.Purpose != purposeJoin:
 		return resp, ErrJoinTokenUnknown
+	case !ok && req.Replace != "":
+		return resp, fmt.Errorf("%w: this token admits a new node; to replace %s, make one with `appliance cluster token --replace %s`", ErrJoinRequest, req.Replace, req.Replace)
 	}
 	nodes, err := nodeRecords(n.store)
 	if err != nil {
 		return resp, fmt.Errorf("read the node records: %w", err)
 	}
 	for _, o := range nodes {
-		if o.Cluster == req.Cluster && o.state() != nodeRemoved {
+		if o.Cluster == req.Cluster && o.state() != nodeRemoved && o.ID != replaced {
 			return resp, fmt.Errorf("%w: node %s is recorded at %s", ErrJoinAddressTaken, o.ID, req.Cluster)
 		}
 	}
 
 	nodeID := "n-" + randomHex(6)
+	nr := nodeRecord{Site: req.Site, Cluster: req.Cluster, HTTPS: req.HTTPS, State: nodeJoining}
+	nodeCond := raftfsm.Cond{Kind: raftfsm.CondAbsent}
+	if replaced != "" {
+		// Same node ID; the old disks are retired (their shards count as lost, heal rebuilds
+		// them), the new ones numbered after them.
+		nodeID = replaced
+		oi, err := n.store.Get([]byte(prefixNodes + nodeID))
+		if err != nil {
+			return resp, fmt.Errorf("read the record of node %s: %w", nodeID, err)
+		}
+		var old nodeRecord
+		if err := json.Unmarshal(oi.Value, &old); err != nil {
+			return resp, fmt.Errorf("decode the record of node %s: %w", nodeID, err)
+		}
+		if old.state() == nodeRemoved {
+			return resp, fmt.Errorf("%w: node %s was removed from the cluster", ErrJoinRequest, nodeID)
+		}
+		for _, d := range old.Disks {
+			d.State = "retired" // diskRecord.State
+			nr.Disks = append(nr.Disks, d)
+		}
+		nodeCond = raftfsm.Cond{Kind: raftfsm.CondVersion, Version: oi.Version}
+	}
+	nr.ID = nodeID
+	nodeCond.Key = []byte(prefixNodes + nodeID)
 	chain, err := n.keys.SignNodeCSR(nodeID, csr, joinCertValidity)
 	if err != nil {
 		return resp, err
 	}
-	nr := nodeRecord{ID: nodeID, Site: req.Site, Cluster: req.Cluster, HTTPS: req.HTTPS, State: nodeJoining}
+	first := len(nr.Disks)
 	for i, d := range req.Disks {
-		id := diskID(nodeID, i)
+		id := diskID(nodeID, first+i)
 		nr.Disks = append(nr.Disks, diskRecord{ID: id, Path: d.Path})
 		resp.Disks = append(resp.Disks, joinDisk{ID: id, Path: d.Path})
 	}
 	nb, _ := json.Marshal(nr)
+	action := "node.join"
+	if replaced != "" {
+		action = "node.replace"
+	}
 	if _, err := n.store.Propose(ctx, raftfsm.Batch{
 		Conds: []raftfsm.Cond{
 			{Kind: raftfsm.CondVersion, Key: []byte(tok.key()), Version: it.Version},
-			{Kind: raftfsm.CondAbsent, Key: []byte(prefixNodes + nodeID)},
+			nodeCond,
 		},
 		Ops: []raftfsm.Op{
 			{Kind: raftfsm.OpDelete, Key: []byte(tok.key())},
 			{Kind: raftfsm.OpPut, Key: []byte(prefixNodes + nodeID), Value: nb},
 		},
-		Audit: raftfsm.Audit{Time: now, Actor: "join", Action: "node.join", Target: nodeID,
+		Audit: raftfsm.Audit{Time: now, Actor: "join", Action: action, Target: nodeID,
 			Details: mustJSON(map[string]any{"site": nr.Site, "cluster": nr.Cluster, "https": nr.HTTPS, "disks": len(nr.Disks), "token_by": rec.CreatedBy})},
 	}); err != nil {
 		if errors.Is(err, raftfsm.ErrConflict) {
 			return resp, ErrJoinTokenUnknown // spent by a concurrent join
 		}
-		if !errors.Is(err, raftfsm.ErrOutcomeUnknown) || !j.recorded(ctx, nodeID) {
+		if !errors.Is(err, raftfsm.ErrOutcomeUnknown) || !j.recorded(ctx, nodeID, nb) {
 			return resp, fmt.Errorf("record the joining node: %w", err)
 		}
 	}
@@ -337,12 +377,12 @@ func (j *joinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 
 // recorded says, after a proposal whose outcome is unknown, whether the record of nodeID
 // committed: then the join went through and its answer must reach the node.
-func (j *joinServer) recorded(ctx context.Context, nodeID string) bool {
+func (j *joinServer) recorded(ctx context.Context, nodeID string, record []byte) bool {
 	if j.n.store.LinearizableRead(ctx) != nil {
 		return false
 	}
-	_, err := j.n.store.Get([]byte(prefixNodes + nodeID))
-	return err == nil
+	it, err := j.n.store.Get([]byte(prefixNodes + nodeID))
+	return err == nil && bytes.Equal(it.Value, record)
 }
 
 // sweep deletes an expired token, unless it changed meanwhile; a failure is only logged (the

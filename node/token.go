@@ -42,6 +42,9 @@ const (
 	MaxJoinTokenTTL = 7 * 24 * time.Hour
 	// purposeJoin is the purpose of a token that adds a new node.
 	purposeJoin = "join"
+	// purposeReplace, then a node ID, is the purpose of a token that admits only a new
+	// incarnation of that node (join --replace), whose data directory was lost.
+	purposeReplace = "replace:"
 )
 
 // Errors of join tokens, answered to the joining node with their sentence.
@@ -108,7 +111,7 @@ type joinTokenRecord struct {
 	Expires   time.Time `json:"expires"`
 	Created   time.Time `json:"created"`
 	CreatedBy string    `json:"created_by"` // the node whose admin socket made it
-	Purpose   string    `json:"purpose"`    // purposeJoin
+	Purpose   string    `json:"purpose"`    // purposeJoin, or purposeReplace and a node ID
 }
 
 // ClusterToken implements adminapi.Service: a new join token, recorded by its hash, valid
@@ -126,8 +129,20 @@ func (s *adminService) ClusterToken(ctx context.Context, req adminapi.ClusterTok
 	if _, err := rand.Read(tok.secret); err != nil {
 		return adminapi.ClusterToken{}, fmt.Errorf("join token: %w", err)
 	}
+	purpose := purposeJoin
+	if req.Replace != "" {
+		var old nodeRecord
+		err := getJSON(n.store, prefixNodes+req.Replace, &old)
+		if errors.Is(err, raftfsm.ErrNotFound) || err == nil && old.state() == nodeRemoved {
+			return adminapi.ClusterToken{}, adminapi.Errorf(adminapi.CodeNotFound, "--replace %s: no such member of the cluster", req.Replace)
+		}
+		if err != nil {
+			return adminapi.ClusterToken{}, err
+		}
+		purpose = purposeReplace + req.Replace
+	}
 	now := time.Now().UTC()
-	rec := joinTokenRecord{Expires: now.Add(ttl), Created: now, CreatedBy: n.cfg.Node.ID, Purpose: purposeJoin}
+	rec := joinTokenRecord{Expires: now.Add(ttl), Created: now, CreatedBy: n.cfg.Node.ID, Purpose: purpose}
 	b, _ := json.Marshal(rec)
 	batch := raftfsm.Batch{
 		Conds: []raftfsm.Cond{{Kind: raftfsm.CondAbsent, Key: []byte(tok.key())}},

@@ -21,12 +21,16 @@ func newClusterCmd() *cobra.Command {
 }
 
 func newClusterTokenCmd() *cobra.Command {
-	var ttl time.Duration
+	var (
+		ttl     time.Duration
+		replace string
+	)
 	cmd := newAdminCmd(&cobra.Command{
-		Use:   "token --data DIR [--ttl 1h]",
+		Use:   "token --data DIR [--ttl 1h] [--replace NODE]",
 		Short: "Print a single-use join token, alone on the last line (shown once)",
 		Long: "cluster token prints a token for `appliance join`: it admits one node, until it expires (--ttl, 1 hour\n" +
-			"by default). It carries the cluster CA's fingerprint, which join checks before it sends anything.",
+			"by default). It carries the cluster CA's fingerprint, which join checks before it sends anything.\n" +
+			"With --replace NODE it admits only `join --replace NODE`: a new incarnation of a member whose data was lost.",
 		Args: cobra.NoArgs,
 	}, adminCall[adminapi.ClusterToken]{
 		check: func([]string) error {
@@ -36,10 +40,11 @@ func newClusterTokenCmd() *cobra.Command {
 			return nil
 		},
 		call: func(cmd *cobra.Command, c *adminapi.Client, _ []string) (adminapi.ClusterToken, error) {
-			return c.ClusterToken(cmd.Context(), adminapi.ClusterTokenRequest{TTLSeconds: int64(ttl / time.Second)})
+			return c.ClusterToken(cmd.Context(), adminapi.ClusterTokenRequest{TTLSeconds: int64(ttl / time.Second), Replace: replace})
 		},
 		text: func(out io.Writer, tk adminapi.ClusterToken) error {
 			if err := printFields(out, []field{
+				{"purpose", tk.Purpose},
 				{"expires", tk.Expires.Format(time.RFC3339)},
 				{"ca-fingerprint", tk.CAFingerprint},
 			}); err != nil {
@@ -51,5 +56,6 @@ func newClusterTokenCmd() *cobra.Command {
 		jsonUsage: "print the token as JSON",
 	})
 	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid")
+	cmd.Flags().StringVar(&replace, "replace", "", "make a token that admits only the replacement of this node (its ID)")
 	return cmd
 }

@@ -17,13 +17,15 @@ func newJoinCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "join --data DIR --site NAME --token T [--disks N | --disk PATH...] URL",
+		Use:   "join --data DIR --site NAME --token T [--disks N | --disk PATH...] [--replace NODE] URL",
 		Short: "Make an empty directory a new node of a running cluster",
 		Long: "join makes the empty DIR a new node of the cluster that the node at URL (https://host:port, any node)\n" +
 			"belongs to. It checks that node's CA against the token's fingerprint before it sends anything, has the\n" +
 			"cluster admit the node (the token is spent), receives the cluster's keys over mutual TLS and writes the\n" +
 			"configuration, the keys and the disk directories. Then run `appliance serve --data DIR`: the leader adds\n" +
-			"the node to the cluster. The cluster port and the HTTPS port must be fixed (not 0).",
+			"the node to the cluster. The cluster port and the HTTPS port must be fixed (not 0).\n" +
+			"--replace NODE makes DIR a new incarnation of a member whose data directory was lost: same node ID, new\n" +
+			"disks (heal refills them), with a token from `cluster token --replace NODE`.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := required("--data DIR", opts.DataDir); err != nil {
@@ -45,6 +47,7 @@ func newJoinCmd() *cobra.Command {
 	}
 	addDataFlag(cmd, &opts.DataDir)
 	cmd.Flags().StringVar(&opts.Token, "token", "", "the token `appliance cluster token` printed (required)")
+	cmd.Flags().StringVar(&opts.Replace, "replace", "", "join as this member (its node ID), whose data directory was lost")
 	addNewNodeFlags(cmd, newNodeFlags{&opts.Disks, &opts.DiskPaths, &opts.Site, &opts.Listen, &opts.ClusterListen, &opts.Advertise, &opts.AdminSocket})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
