@@ -96,30 +96,30 @@ func runNode(t *testing.T, cfg Config) (n *instance, stop func()) {
 // joining, reduced to one call so that the join tests run before it exists: the lead may
 // switch the tests to the reconciler (and delete this) once node/membership.go lands.
 func addJoinedToRaft(members []*instance, id, addr string) error {
-	return poll.Within(time.Minute, func() error {
-		for _, m := range members {
-			if m.store.Status().State.IsLeader() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				return m.store.AddVoter(ctx, id, raft.ServerAddress(addr))
-			}
-		}
-		return errors.New("no leader among the members")
+	return onLeader(members, func(ctx context.Context, l *instance) error {
+		return l.store.AddVoter(ctx, id, raft.ServerAddress(addr))
 	})
 }
 
 // replaceInRaft is what the reconciler does for a replaced node (see addJoinedToRaft): the
 // old member, whose log is lost, leaves Raft before the new incarnation is added.
 func replaceInRaft(members []*instance, id, addr string) error {
+	return onLeader(members, func(ctx context.Context, l *instance) error {
+		if err := l.store.RemoveServer(ctx, id); err != nil {
+			return err
+		}
+		return l.store.AddVoter(ctx, id, raft.ServerAddress(addr))
+	})
+}
+
+// onLeader runs change on the member that leads, retrying while none does or it fails.
+func onLeader(members []*instance, change func(ctx context.Context, leader *instance) error) error {
 	return poll.Within(time.Minute, func() error {
 		for _, m := range members {
 			if m.store.Status().State.IsLeader() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				if err := m.store.RemoveServer(ctx, id); err != nil {
-					return err
-				}
-				return m.store.AddVoter(ctx, id, raft.ServerAddress(addr))
+				return change(ctx, m)
 			}
 		}
 		return errors.New("no leader among the members")
