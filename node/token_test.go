@@ -60,3 +60,26 @@ func FuzzParseJoinToken(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadJoinFrame: the key frame reader never panics nor allocates past its bound, and
+// reads back what writeJoinFrame wrote.
+func FuzzReadJoinFrame(f *testing.F) {
+	var b bytes.Buffer
+	_ = writeJoinFrame(&b, joinFrameKeys, []byte(`{"kek":""}`))
+	f.Add(b.Bytes())
+	f.Add([]byte{joinFrameError, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{'Z', 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		kind, payload, err := readJoinFrame(bytes.NewReader(in))
+		if err != nil {
+			return
+		}
+		if len(payload) > maxJoinFrame || kind != joinFrameKeys && kind != joinFrameError {
+			t.Fatalf("readJoinFrame accepted kind %#x with %d bytes", kind, len(payload))
+		}
+		var out bytes.Buffer
+		if err := writeJoinFrame(&out, kind, payload); err != nil || !bytes.Equal(out.Bytes(), in[:out.Len()]) {
+			t.Fatalf("frame does not write back as read")
+		}
+	})
+}
