@@ -227,6 +227,11 @@ type JournalReport struct {
 	HeadHash string `json:"head_hash"`           // its hash, hex
 	OK       bool   `json:"ok"`                  // every link holds
 	BrokenAt uint64 `json:"broken_at,omitempty"` // the first entry whose link fails, when !OK
+	// AppliedIndex and StateHash fingerprint the node's whole metadata state, read in one
+	// transaction: nodes of one cluster at the same applied index must show the same hash
+	// (SHA-256, hex), so a split state is seen by comparing them.
+	AppliedIndex uint64 `json:"applied_index"`
+	StateHash    string `json:"state_hash"`
 }
 
 // Setting is one cluster-wide setting.

@@ -115,12 +115,18 @@ func (s *adminService) VerifyJournal(ctx context.Context) (adminapi.JournalRepor
 	if !ok {
 		s.n.logger.Error("the journal's hash chain does not hold: an operator must investigate", "broken_at", rep.BrokenAt)
 	}
+	applied, hash, err := s.n.store.StateHash()
+	if err != nil {
+		return adminapi.JournalReport{}, fmt.Errorf("fingerprint the state: %w", err)
+	}
 	return adminapi.JournalReport{
-		Entries:  rep.Entries,
-		HeadSeq:  rep.Head.Seq,
-		HeadHash: hex.EncodeToString(rep.Head.Hash[:]),
-		OK:       ok,
-		BrokenAt: rep.BrokenAt,
+		Entries:      rep.Entries,
+		HeadSeq:      rep.Head.Seq,
+		HeadHash:     hex.EncodeToString(rep.Head.Hash[:]),
+		OK:           ok,
+		BrokenAt:     rep.BrokenAt,
+		AppliedIndex: applied,
+		StateHash:    hex.EncodeToString(hash[:]),
 	}, nil
 }
 

@@ -150,7 +150,9 @@ var (
 	ErrDownloadBusy = fault.New(fault.Conflict, "download_busy", "transfer: download limit held by downloads in progress")
 
 	// ErrLocked is returned by upload.Pipeline's Write and Terminate while another Write on
-	// the same upload runs in this process (tus: 423). This one and the two chunk errors below
+	// the same upload runs in this process, and by the lease calls (AcquireLease,
+	// RecordProgressLeased…) while another node holds the upload's lease or once it took it
+	// over (tus: 423, which tus clients retry). This one and the two chunk errors below
 	// are package upload's: they stay here so that one table (Sentinels, doc.go's) holds every
 	// upload error.
 	ErrLocked = fault.New(fault.Locked, "upload_locked", "transfer: upload locked by another request")
