@@ -11,8 +11,9 @@
 //
 // Wire. After the TLS 1.3 handshake the dialer writes one protocol byte (ProtoRaft, ProtoCall,
 // ProtoShard, ProtoJoin); the acceptor answers one byte, ackOK, once a listener for that
-// protocol exists, and closes the connection otherwise. Dial returns only after the acknowledgement, so a
-// refused certificate or protocol is an error of Dial, not of the first read.
+// protocol exists, and closes the connection otherwise. Dial returns only after the
+// acknowledgement, so a refused certificate or protocol is an error of Dial, not of the first
+// read.
 //
 // Outgoing connections leave from the node's own cluster IP when the listen address names a
 // specific IP (net.Dialer.LocalAddr), so per-address firewall rules and multi-homed hosts see
@@ -42,7 +43,7 @@ const (
 	ProtoCall byte = 'C'
 	// ProtoShard carries shard traffic (blobstore).
 	ProtoShard byte = 'S'
-	// ProtoJoin carries a joining node's one request for the cluster's keys (node/join.go).
+	// ProtoJoin carries a joining node's one request for the cluster's keys (node/joinserve.go).
 	ProtoJoin byte = 'J'
 )
 
@@ -330,7 +331,63 @@ func (m *Mux) Dial(ctx context.Context, proto byte, addr string, wantPeerID stri
 		return nil, ErrClosed
 	default:
 	}
-	return dial(ctx, &m.dialer, m.cfg.Cert, m.cfg.CA, proto, addr, wantPeerID)
+	raw, err := m.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial cluster port %s: %w", addr, err)
+	}
+	var peer string
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		Certificates:       []tls.Certificate{m.cfg.Cert},
+		InsecureSkipVerify: true, // no host name check: verified below by node ID against the cluster CA
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			id, err := verifyPeer(m.cfg.CA, cs.PeerCertificates, x509.ExtKeyUsageServerAuth, wantPeerID)
+			peer = id
+			return err
+		},
+	}
+	tc := tls.Client(raw, cfg)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = tc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	err = m.clientHandshake(ctx, tc, proto)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		tc.Close()
+		cerr := ctx.Err()
+		if dl, ok := ctx.Deadline(); cerr == nil && ok && !time.Now().Before(dl) {
+			cerr = context.DeadlineExceeded // the conn deadline fired before ctx's timer
+		}
+		if cerr != nil && !errors.Is(err, cerr) {
+			err = fmt.Errorf("%w: %v", cerr, err)
+		}
+		return nil, fmt.Errorf("cluster handshake with %s: %w", addr, err)
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return &Conn{Conn: tc, peer: peer, proto: proto}, nil
+}
+
+func (m *Mux) clientHandshake(ctx context.Context, tc *tls.Conn, proto byte) error {
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	if _, err := tc.Write([]byte{proto}); err != nil {
+		return fmt.Errorf("send protocol byte: %w", err)
+	}
+	var ack [1]byte
+	if _, err := tc.Read(ack[:]); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if ack[0] != ackOK {
+		return fmt.Errorf("%w: bad acknowledgement %#x", ErrRefused, ack[0])
+	}
+	return nil
 }
 
 // Close stops accepting, closes every protocol listener and every connection still in its
