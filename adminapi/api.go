@@ -116,6 +116,12 @@ type Status struct {
 	Journal       JournalInfo `json:"journal"`
 	// Scanner is the antivirus: the node's private clamd or the configured one.
 	Scanner ScannerInfo `json:"scanner"`
+
+	// Heal, Scrub and Drain are the repair jobs: the one running, else the last run (nil
+	// when none ran since this node started).
+	Heal  *JobProgress `json:"heal,omitempty"`
+	Scrub *JobProgress `json:"scrub,omitempty"`
+	Drain *JobProgress `json:"drain,omitempty"`
 }
 
 // ScannerInfo is the state of the node's scanner (clamd), as `status` shows it.

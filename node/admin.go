@@ -75,6 +75,9 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 				od.TotalBytes, od.FreeBytes = total, free
 			}
 		}
+		if st := n.diskStateFor(d); st != d.state {
+			od.State = st // failed while serving (disks.go)
+		}
 		out.Disks = append(out.Disks, od)
 	}
 	staged, err := n.blobs.ListStaged(ctx)
@@ -91,6 +94,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	out.Journal.Verified = n.journalOK
 	n.journalMu.Unlock()
 	out.Scanner = n.scannerInfo(ctx)
+	n.repair.statusInto(&out)
 	return out, nil
 }
 
@@ -172,6 +176,9 @@ func (s *adminService) SetSetting(ctx context.Context, key, value string) (admin
 			code = adminapi.CodeUnknownSetting
 		}
 		return adminapi.Setting{}, adminapi.Errorf(code, "%v", err)
+	}
+	if err := s.n.checkSetting(key, value); err != nil {
+		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeInvalidValue, "setting %s: %v", key, err)
 	}
 	if err := s.leader(); err != nil {
 		return adminapi.Setting{}, err

@@ -174,6 +174,10 @@ var (
 	// made but its mail could not be queued or recorded: a partial success, the Invitation
 	// returned is valid and the sender sees the recipient not notified.
 	ErrNotNotified = fault.New(fault.Unavailable, "not_notified", "transfer: link made but its mail not queued")
+
+	// ErrFileChanged is returned by ReplaceManifest when the file's record changed since the
+	// version the caller read: the caller reads it again and decides anew.
+	ErrFileChanged = fault.New(fault.Conflict, "file_changed", "transfer: file changed meanwhile")
 )
 
 // Code returns the stable, machine-readable code of err for API answers ("link_not_found"),

@@ -31,7 +31,7 @@ func TestStaleGenerationRefusedRemotely(t *testing.T) {
 	open := func(disks map[blobstore.DiskID]blobstore.Disk) *blobstore.Store {
 		cfg := blobstore.DefaultConfig()
 		cfg.BlockSize, cfg.Layout, cfg.MinFreeBytes, cfg.Workers = 256, "2+1", 0, 2
-		s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, keys, blobtest.Logger(t))
+		s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, nil, keys, blobtest.Logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,16 +10,7 @@ import (
 	"valise/adminapi"
 )
 
-func newClusterCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "cluster",
-		Short: "Manage the cluster's members",
-		Args:  cobra.NoArgs,
-	}
-	cmd.AddCommand(newClusterTokenCmd())
-	return cmd
-}
-
+// newClusterTokenCmd is `appliance cluster token`: a single-use join token.
 func newClusterTokenCmd() *cobra.Command {
 	var (
 		ttl     time.Duration
