@@ -87,6 +87,13 @@ func (stubService) EndCATransition(context.Context) (CAInfo, error) {
 	return CAInfo{Fingerprint: "SHA256:new", Trusted: []string{"SHA256:new"}}, nil
 }
 
+func (stubService) ClusterToken(_ context.Context, req ClusterTokenRequest) (ClusterToken, error) {
+	if req.TTLSeconds < 0 {
+		return ClusterToken{}, Errorf(CodeInvalidValue, "bad ttl")
+	}
+	return ClusterToken{Token: "vjt1-ab-cd", Purpose: "join"}, nil
+}
+
 func (stubService) Outbox(context.Context) (Outbox, error) {
 	return Outbox{Mails: []OutboxMail{{ID: "m1", State: "outbox", Kind: "send", To: []string{"b@example.org"}, Text: "https://x/s/tok"}}}, nil
 }
@@ -204,6 +211,14 @@ func TestUsersTokensOutbox(t *testing.T) {
 			}
 			return err
 		}, ""},
+		{"cluster token", func() error {
+			tk, err := c.ClusterToken(ctx, ClusterTokenRequest{TTLSeconds: 60})
+			if err == nil && (tk.Token != "vjt1-ab-cd" || tk.Purpose != "join") {
+				return fmt.Errorf("wrong token %+v", tk)
+			}
+			return err
+		}, ""},
+		{"cluster token bad ttl", func() error { _, err := c.ClusterToken(ctx, ClusterTokenRequest{TTLSeconds: -1}); return err }, CodeInvalidValue},
 		{"ca renew bad domain", func() error { _, err := c.RenewCA(ctx, CARenewRequest{Domains: []string{"bad"}}); return err }, CodeInvalidValue},
 		{"ca end transition", func() error {
 			info, err := c.EndCATransition(ctx)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"valise/fault"
 )
@@ -43,6 +44,9 @@ const (
 	// CAInfo once the replaced CAs are no longer trusted.
 	PathCARenew         = "/v1/ca/renew"
 	PathCAEndTransition = "/v1/ca/end-transition"
+	// PathClusterToken answers POST ClusterTokenRequest with a ClusterToken: a single-use
+	// token for `appliance join`.
+	PathClusterToken = "/v1/cluster/token"
 )
 
 // Error codes carried by Error.Code.
@@ -358,6 +362,26 @@ type CAInfo struct {
 	Refused  []string `json:"refused,omitempty"`
 }
 
+// ClusterTokenRequest asks for a join token valid TTLSeconds (0: one hour); with Replace, a
+// token that admits only the replacement of that node (`join --replace`).
+type ClusterTokenRequest struct {
+	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+	Replace    string `json:"replace,omitempty"`
+}
+
+// ClusterToken is a single-use join token, shown once: only a hash of its secret is kept.
+type ClusterToken struct {
+	// Token is what `appliance join --token` takes: it carries the secret and the cluster
+	// CA's fingerprint, which the joining node checks before it sends anything.
+	Token string `json:"token"`
+	// Expires is when the token stops being accepted.
+	Expires time.Time `json:"expires"`
+	// CAFingerprint is the cluster CA's fingerprint the token carries, as init prints it.
+	CAFingerprint string `json:"ca_fingerprint"`
+	// Purpose is "join", or "replace:<node ID>".
+	Purpose string `json:"purpose"`
+}
+
 // Service is what the node implements behind the admin API. Every method is called from the
 // handler's goroutine for one request, concurrently with others; it returns an *Error to choose
 // the code and message the operator sees, any other error being reported as CodeInternal.
@@ -400,4 +424,7 @@ type Service interface {
 	RenewCA(ctx context.Context, req CARenewRequest) (CAInfo, error)
 	// EndCATransition stops trusting and serving the CAs RenewCA replaced.
 	EndCATransition(ctx context.Context) (CAInfo, error)
+	// ClusterToken creates a single-use join token; CodeInvalidValue for a TTL out of range,
+	// CodeNotFound for a node to replace that is not a member.
+	ClusterToken(ctx context.Context, req ClusterTokenRequest) (ClusterToken, error)
 }

@@ -122,6 +122,11 @@ func (c *Client) EndCATransition(ctx context.Context) (CAInfo, error) {
 	return call[CAInfo](ctx, c, http.MethodPost, PathCAEndTransition, struct{}{})
 }
 
+// ClusterToken creates a single-use join token (`appliance cluster token`).
+func (c *Client) ClusterToken(ctx context.Context, req ClusterTokenRequest) (ClusterToken, error) {
+	return call[ClusterToken](ctx, c, http.MethodPost, PathClusterToken, req)
+}
+
 // call sends in (if not nil) as JSON to the node c talks to and decodes its reply, a T: the
 // one shape of every request but the selftest's stream.
 func call[T any](ctx context.Context, c *Client, method, path string, in any) (T, error) {

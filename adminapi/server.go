@@ -31,6 +31,7 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET "+PathOutbox, h.outbox)
 	mux.HandleFunc("POST "+PathCARenew, h.caRenew)
 	mux.HandleFunc("POST "+PathCAEndTransition, h.caEndTransition)
+	mux.HandleFunc("POST "+PathClusterToken, h.clusterToken)
 	h.handleRepair(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no admin route %s %s", r.Method, r.URL.Path))
@@ -173,6 +174,15 @@ func (h *handler) caEndTransition(w http.ResponseWriter, r *http.Request) {
 	}
 	info, err := h.svc.EndCATransition(r.Context())
 	h.reply(w, r, info, err)
+}
+
+func (h *handler) clusterToken(w http.ResponseWriter, r *http.Request) {
+	var req ClusterTokenRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	tok, err := h.svc.ClusterToken(r.Context(), req)
+	h.reply(w, r, tok, err)
 }
 
 // decode reads r's JSON body into v, answering a CodeBadRequest and returning false when it

@@ -27,6 +27,9 @@ type Deps struct {
 	// API serves the REST API under /api/v1 and the links' downloads (/s/{token}/files/…,
 	// /s/{token}/zip); nil: 404.
 	API Mount
+	// Cluster serves the cluster's own routes (node.JoinPath: a new node asks to join); it
+	// authenticates every request itself (a join token). It is tried before API; nil: 404.
+	Cluster Mount
 	// Web serves the users' web UI (httpd/web): /, the login and compose pages, the static
 	// files, and the recipients' link pages (/s/{token} and its forms). It is tried after
 	// API, so the API keeps every path it claims; nil: 404.
@@ -92,6 +95,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		s.deps.Uploads(ctx)
+		return
+	}
+	if s.deps.Cluster != nil && s.deps.Cluster.Handle(ctx) {
 		return
 	}
 	if s.deps.API != nil && s.deps.API.Handle(ctx) {

@@ -82,6 +82,9 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 	if opts.DataDir == "" {
 		return res, errors.New("init: no data directory")
 	}
+	if opts.AdminEmail == "" {
+		return res, errors.New("init: no administrator e-mail")
+	}
 	cfg, err := initConfig(opts)
 	if err != nil {
 		return res, err
@@ -100,37 +103,13 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 	}
 
 	// Remember what existed, so that a failed init leaves things as it found them.
-	var undo []string // paths to remove on failure, in creation order
-	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				_ = os.RemoveAll(undo[i])
-			}
-		}
-	}()
-	// mkdir creates dir if missing, arranging its removal (or, for an existing empty
-	// directory, the removal of what init puts in it) on failure.
-	mkdir := func(dir string) error {
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return err
-			}
-			undo = append(undo, dir)
-		}
-		return nil
-	}
-	if err := mkdir(opts.DataDir); err != nil {
-		return res, fmt.Errorf("create the data directory: %w", err)
-	}
-	if err := os.Chmod(opts.DataDir, 0o700); err != nil {
-		return res, fmt.Errorf("restrict the data directory: %w", err)
+	nd, err := createDataDir(opts.DataDir)
+	if err != nil {
+		return res, err
 	}
 	defer func() {
 		if err != nil {
-			// The data directory was empty: empty it again (a no-op once it is removed).
-			for _, p := range contentsOf(opts.DataDir) {
-				_ = os.RemoveAll(p)
-			}
+			nd.rollback()
 		}
 	}()
 	lock, err := lockDir(cfg.lockPath())
@@ -147,14 +126,14 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 	cluster := clusterInfo{ID: "c-" + randomHex(8)}
 	rec := nodeRecord{ID: cfg.Node.ID, Site: cfg.Node.Site, State: nodeActive}
 	for i, p := range cfg.DiskPaths() {
-		if err := mkdir(p); err != nil {
+		if err := nd.mkdir(p); err != nil {
 			return res, fmt.Errorf("create disk directory %s: %w", p, err)
 		}
 		id := diskID(cfg.Node.ID, i)
 		if err := writeDiskMarker(p, diskMarker{ClusterID: cluster.ID, NodeID: cfg.Node.ID, DiskID: id}); err != nil {
 			return res, fmt.Errorf("mark disk %s: %w", p, err)
 		}
-		undo = append(undo, filepath.Join(p, diskMarkerName))
+		nd.created(filepath.Join(p, diskMarkerName))
 		rec.Disks = append(rec.Disks, diskRecord{ID: id, Path: p})
 	}
 
@@ -243,7 +222,7 @@ func domainOf(advertise string) string {
 	return host
 }
 
-// initConfig builds and validates the configuration init will write.
+// initConfig builds and validates the configuration init (and join) will write.
 func initConfig(opts InitOptions) (Config, error) {
 	cfg := DefaultConfig()
 	cfg.DataDir = opts.DataDir
@@ -284,9 +263,6 @@ func initConfig(opts InitOptions) (Config, error) {
 		for i := 1; i <= opts.Disks; i++ {
 			cfg.Storage.Disks = append(cfg.Storage.Disks, filepath.Join("disks", "d"+strconv.Itoa(i)))
 		}
-	}
-	if opts.AdminEmail == "" {
-		return cfg, errors.New("init: no administrator e-mail")
 	}
 	cfg.Settings = map[string]string{}
 	for k, v := range opts.Settings {

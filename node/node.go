@@ -76,6 +76,7 @@ type instance struct {
 	blobs     *blobstore.Store
 	shards    *shardnet.Server // serves this node's disks to the other nodes
 	placement *placement       // the Store's cluster map, other nodes' disks and layout (placement.go)
+	joins     *joinServer      // admits joining nodes (joinserve.go)
 	accounts  *account.Service
 	scanner   *scanner
 	mail      *mailer
@@ -250,11 +251,11 @@ func (n *instance) start(ctx context.Context) error {
 	}
 	n.onStop("read-index server", func(context.Context) error { return n.riServer.Close() })
 
-	if err := getJSON(n.store, keyClusterInfo, &n.cluster); err != nil {
-		if errors.Is(err, raftfsm.ErrNotFound) {
-			return fmt.Errorf("%w: %s holds no cluster record (init did not finish: remove the directory and run init again)", ErrNotInitialised, cfg.DataDir)
-		}
-		return fmt.Errorf("read the cluster record: %w", err)
+	if err := n.readClusterInfo(ctx); err != nil { // a joined node waits for the log (join.go)
+		return err
+	}
+	if err := n.startJoin(); err != nil {
+		return err
 	}
 
 	if err := n.openBlobs(ctx); err != nil {

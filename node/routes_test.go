@@ -134,6 +134,9 @@ func checkDefaultDeny(t *testing.T, dataDir, httpsAddr string) {
 		{"GET", "/s/", 404},
 		{"GET", "/static/../keys/ca.key", 404},
 		{"POST", "/healthz", 405},
+		// A joining node's request (issue 18): the join token in its body is the credential.
+		{"GET", JoinPath, 405},
+		{"POST", JoinPath, 415},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			if got := do(tc.method, tc.path); got != tc.want {

@@ -61,6 +61,9 @@ func (n *instance) startUploads() error {
 // check (uploads.CSRFGate).
 func (n *instance) httpDeps() httpd.Deps {
 	d := httpd.Deps{Ready: readiness{n}, API: &n.api, Web: &n.web}
+	if n.joins != nil {
+		d.Cluster = n.joins
+	}
 	if n.tus != nil {
 		d.Uploads = uploads.CSRFGate(n.tus.Handle)
 	}

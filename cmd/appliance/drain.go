@@ -15,7 +15,7 @@ func newClusterCmd() *cobra.Command {
 		Short: "Manage the cluster's nodes",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newClusterRemoveCmd())
+	cmd.AddCommand(newClusterRemoveCmd(), newClusterTokenCmd())
 	return cmd
 }
 

@@ -76,6 +76,7 @@ func scriptParams() testscript.Params {
 				"jsoneq":    cmdJSONEq,
 				"jsonlen":   cmdJSONLen,
 				"checkpw":   cmdCheckPassword,
+				"loopback":  cmdLoopback,
 			}
 			for k, v := range e2eCmds() {
 				cmds[k] = v

@@ -10,9 +10,10 @@
 // both dials and accepts.
 //
 // Wire. After the TLS 1.3 handshake the dialer writes one protocol byte (ProtoRaft, ProtoCall,
-// ProtoShard); the acceptor answers one byte, ackOK, once a listener for that protocol exists,
-// and closes the connection otherwise. Dial returns only after the acknowledgement, so a
-// refused certificate or protocol is an error of Dial, not of the first read.
+// ProtoShard, ProtoJoin); the acceptor answers one byte, ackOK, once a listener for that
+// protocol exists, and closes the connection otherwise. Dial returns only after the
+// acknowledgement, so a refused certificate or protocol is an error of Dial, not of the first
+// read.
 //
 // Revocation. Config.Revoked, when set, is asked about the peer's certificate in every
 // handshake, on both sides, after its chain and node ID verified: the node answers from the
@@ -47,6 +48,8 @@ const (
 	ProtoCall byte = 'C'
 	// ProtoShard carries shard traffic (blobstore).
 	ProtoShard byte = 'S'
+	// ProtoJoin carries a joining node's one request for the cluster's keys (node/joinserve.go).
+	ProtoJoin byte = 'J'
 )
 
 // ackOK is the acceptor's one-byte answer to a known protocol byte.
@@ -62,7 +65,7 @@ var (
 	ErrClosed = errors.New("clusternet: closed")
 
 	// ErrUnknownProto is returned by Listener and Dial for a protocol byte that is not one of
-	// ProtoRaft, ProtoCall, ProtoShard.
+	// ProtoRaft, ProtoCall, ProtoShard, ProtoJoin.
 	ErrUnknownProto = errors.New("clusternet: unknown protocol")
 
 	// ErrPeerID is wrapped by handshakes whose peer certificate names no valid node ID, or
@@ -242,7 +245,9 @@ func PeerID(c net.Conn) (string, bool) {
 	return "", false
 }
 
-func knownProto(p byte) bool { return p == ProtoRaft || p == ProtoCall || p == ProtoShard }
+func knownProto(p byte) bool {
+	return p == ProtoRaft || p == ProtoCall || p == ProtoShard || p == ProtoJoin
+}
 
 // Mux is a running cluster port. Its methods are safe for concurrent use.
 type Mux struct {
