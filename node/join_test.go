@@ -444,6 +444,14 @@ func TestJoin(t *testing.T) {
 	if !admittedState(rec3) || fmt.Sprint(rec3.Disks) != fmt.Sprint(wantDisks) {
 		t.Fatalf("the replaced node's record: %+v, want disks %+v", rec3, wantDisks)
 	}
+	// The lost node's certificates are revoked: those issued before the replacement's.
+	var revoked revokedNode
+	if err := getJSON(n1.store, prefixRevokedNodes+res3.NodeID, &revoked); err != nil {
+		t.Fatalf("no revocation of the replaced node's certificates: %v", err)
+	}
+	if revoked.Before.IsZero() || revoked.Before.After(time.Now()) {
+		t.Fatalf("the replaced node's certificates revoked before %v", revoked.Before)
+	}
 	cfg3b, err := LoadConfig(filepath.Join(o.DataDir, ConfigFileName), o.DataDir)
 	if err != nil {
 		t.Fatal(err)

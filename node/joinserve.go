@@ -323,7 +323,7 @@ func (j *joinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 			return resp, fmt.Errorf("%w: node %s was removed from the cluster", ErrJoinRequest, nodeID)
 		}
 		for _, d := range old.Disks {
-			d.State = "retired" // diskRecord.State
+			d.State = diskRetired
 			nr.Disks = append(nr.Disks, d)
 		}
 		nodeCond = raftfsm.Cond{Kind: raftfsm.CondVersion, Version: oi.Version}
@@ -333,6 +333,21 @@ func (j *joinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 	chain, err := n.keys.SignNodeCSR(nodeID, csr, joinCertValidity)
 	if err != nil {
 		return resp, err
+	}
+	if replaced != "" {
+		// The lost node's certificates are revoked before its replacement is admitted: every
+		// one issued before the new one (node certificates are issued afresh at each start).
+		blk, _ := pem.Decode(chain)
+		if blk == nil {
+			return resp, errors.New("sign node certificate request: no certificate in the chain")
+		}
+		cert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return resp, fmt.Errorf("read the new certificate of %s: %w", nodeID, err)
+		}
+		if err := revokeNode(ctx, n.store, nodeID, keyring.IssuedAt(cert), "replaced by join --replace"); err != nil {
+			return resp, fmt.Errorf("revoke the certificates of the node replaced: %w", err)
+		}
 	}
 	first := len(nr.Disks)
 	for i, d := range req.Disks {

@@ -12,6 +12,6 @@ import (
 // certificate from ca, naming wantPeerID when it is not empty. As Mux.Dial, it returns after
 // the peer acknowledged the protocol.
 func Dial(ctx context.Context, cert tls.Certificate, ca *x509.CertPool, proto byte, addr, wantPeerID string) (*Conn, error) {
-	m := &Mux{cfg: Config{Cert: cert, CA: ca}} // a dialer only: nothing listens, nothing to close
+	m := &Mux{cfg: Config{Cert: cert, CA: ca}, conns: map[*Conn]struct{}{}} // a dialer only: nothing listens
 	return m.Dial(ctx, proto, addr, wantPeerID)
 }
