@@ -111,6 +111,8 @@ func (s *ReadIndexServer) serve(ctx context.Context, c net.Conn) {
 			reply, keep = s.handlePropose(ctx, r)
 		case opPing:
 			reply = []byte{statusOK}
+		case opProgress:
+			reply = s.handleProgress()
 		default:
 			reply, keep = s.handle(ctx, op)
 		}
