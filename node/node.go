@@ -84,6 +84,7 @@ type instance struct {
 	adminLn   net.Listener
 	adminSrv  *http.Server
 	https     *httpd.Server
+	members   *prober // what this node hears from the other members (membership.go)
 
 	// stops are the stop functions of the started components, in start order.
 	stops []stopFunc
@@ -295,6 +296,7 @@ func (n *instance) start(ctx context.Context) error {
 	go n.watchSettings()
 	go n.rescanHeld()
 	go n.purgeAccounts()
+	n.startMembership()
 	n.onStop("background jobs", func(context.Context) error { n.bgCancel(); n.bg.Wait(); return nil })
 
 	n.serving.Store(true)

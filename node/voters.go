@@ -48,10 +48,16 @@ type voterChange struct {
 	Promote bool // true: make ID a voter; false: demote it to a non-voter
 }
 
-// desiredVoters returns the IDs that should vote, sorted.
-func desiredVoters(members []voterMember) []string {
+// desiredVoters returns the IDs that should vote, sorted. Among current voters that fit
+// equally, self (the leader) is kept first, so that the policy does not depose it.
+func desiredVoters(members []voterMember, self string) []string {
 	ms := slices.Clone(members)
-	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	sort.Slice(ms, func(i, j int) bool {
+		if (ms[i].ID == self) != (ms[j].ID == self) {
+			return ms[i].ID == self
+		}
+		return ms[i].ID < ms[j].ID
+	})
 	// The pool: whoever may vote once the policy is met. A voter that is active but down
 	// stays in it (it may only be replaced, not dropped); a draining or removed one does not.
 	var pool []voterMember
@@ -152,7 +158,7 @@ func currentVoters(ms []voterMember) []string {
 // change that would leave fewer reachable voters than a quorum of the voters after it is not
 // made.
 func nextVoterChange(members []voterMember, self string) (voterChange, bool) {
-	want := desiredVoters(members)
+	want := desiredVoters(members, self)
 	byID := map[string]voterMember{}
 	for _, m := range members {
 		byID[m.ID] = m

@@ -30,29 +30,32 @@ func TestDesiredVoters(t *testing.T) {
 		name    string
 		members []voterMember
 		want    string
+		self    string
 	}{
-		{"one node", []voterMember{mem("a1", "A", "vuc")}, "a1"},
-		{"three nodes one site", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "uc")}, "a1,a2,a3"},
-		{"two nodes: one voter", []voterMember{mem("a1", "A", "uc"), mem("a2", "A", "vuc")}, "a2"},
-		{"four nodes: three voters, the current kept", []voterMember{mem("a1", "A", "uc"), mem("a2", "A", "vuc"), mem("a3", "A", "uc"), mem("a4", "A", "vuc")}, "a1,a2,a4"},
-		{"six nodes: five voters", []voterMember{mem("a1", "A", "uc"), mem("a2", "A", "vuc"), mem("a3", "A", "uc"), mem("a4", "A", "vuc"), mem("a5", "A", "vuc"), mem("a6", "A", "uc")}, "a1,a2,a3,a4,a5"},
-		{"seven nodes: the five voters stay", []voterMember{mem("a1", "A", "uc"), mem("a2", "A", "vuc"), mem("a3", "A", "vuc"), mem("a4", "A", "vuc"), mem("a5", "A", "vuc"), mem("a6", "A", "vuc"), mem("a7", "A", "uc")}, "a2,a3,a4,a5,a6"},
-		{"three sites: one voter each, no site majority", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vuc"), mem("b1", "B", "uc"), mem("c1", "C", "uc")}, "a1,b1,c1"},
-		{"three sites of two: five voters, at most two a site", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vuc"), mem("b1", "B", "uc"), mem("b2", "B", "uc"), mem("c1", "C", "uc"), mem("c2", "C", "uc")}, "a1,a2,b1,b2,c1"},
-		{"three sites, one member short", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("b1", "B", "uc"), mem("b2", "B", "uc"), mem("c1", "C", "uc")}, "a1,a2,b1,b2,c1"},
-		{"two sites: a majority site cannot be avoided", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vuc"), mem("b1", "B", "uc")}, "a1,a2,a3"},
-		{"two sites: spread when adding", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "uc"), mem("b1", "B", "uc")}, "a1,a2,b1"},
-		{"not caught up: not promoted", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "u")}, "a1"},
-		{"unreachable: not promoted", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "c")}, "a1"},
-		{"joining: not promoted", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "ucj")}, "a1"},
-		{"a voter down is kept without a replacement", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vc")}, "a1,a2,a3"},
-		{"a voter down is replaced", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vc"), mem("a4", "A", "uc")}, "a1,a2,a4"},
-		{"a draining voter is replaced", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vucd"), mem("a4", "A", "uc")}, "a1,a2,a4"},
-		{"a draining voter without a replacement", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vucd")}, "a1"},
-		{"every voter draining: left as is", []voterMember{mem("a1", "A", "vucd"), mem("a2", "A", "vucd"), mem("a3", "A", "ucj")}, "a1,a2"},
+		{"one node", []voterMember{mem("a1", "A", "vuc")}, "a1", ""},
+		{"three nodes one site", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "uc")}, "a1,a2,a3", ""},
+		{"two nodes: one voter", []voterMember{mem("a1", "A", "uc"), mem("a2", "A", "vuc")}, "a2", ""},
+		{"four nodes: three voters, the current kept", []voterMember{mem("a1", "A", "uc"), mem("a2", "A", "vuc"), mem("a3", "A", "uc"), mem("a4", "A", "vuc")}, "a1,a2,a4", ""},
+		{"six nodes: five voters", []voterMember{mem("a1", "A", "uc"), mem("a2", "A", "vuc"), mem("a3", "A", "uc"), mem("a4", "A", "vuc"), mem("a5", "A", "vuc"), mem("a6", "A", "uc")}, "a1,a2,a3,a4,a5", ""},
+		{"seven nodes: the five voters stay", []voterMember{mem("a1", "A", "uc"), mem("a2", "A", "vuc"), mem("a3", "A", "vuc"), mem("a4", "A", "vuc"), mem("a5", "A", "vuc"), mem("a6", "A", "vuc"), mem("a7", "A", "uc")}, "a2,a3,a4,a5,a6", ""},
+		{"three sites: one voter each, no site majority", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vuc"), mem("b1", "B", "uc"), mem("c1", "C", "uc")}, "a1,b1,c1", ""},
+		{"three sites of two: five voters, at most two a site", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vuc"), mem("b1", "B", "uc"), mem("b2", "B", "uc"), mem("c1", "C", "uc"), mem("c2", "C", "uc")}, "a1,a2,b1,b2,c1", ""},
+		{"three sites, one member short", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("b1", "B", "uc"), mem("b2", "B", "uc"), mem("c1", "C", "uc")}, "a1,a2,b1,b2,c1", ""},
+		{"two sites: a majority site cannot be avoided", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vuc"), mem("b1", "B", "uc")}, "a1,a2,a3", ""},
+		{"two sites: spread when adding", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "uc"), mem("b1", "B", "uc")}, "a1,a2,b1", ""},
+		{"not caught up: not promoted", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "u")}, "a1", ""},
+		{"unreachable: not promoted", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "c")}, "a1", ""},
+		{"joining: not promoted", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "uc"), mem("a3", "A", "ucj")}, "a1", ""},
+		{"a voter down is kept without a replacement", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vc")}, "a1,a2,a3", ""},
+		{"a voter down is replaced", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vc"), mem("a4", "A", "uc")}, "a1,a2,a4", ""},
+		{"a draining voter is replaced", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vucd"), mem("a4", "A", "uc")}, "a1,a2,a4", ""},
+		{"a draining voter without a replacement", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("a3", "A", "vucd")}, "a1", ""},
+		{"every voter draining: left as is", []voterMember{mem("a1", "A", "vucd"), mem("a2", "A", "vucd"), mem("a3", "A", "ucj")}, "a1,a2", ""},
+		{"the leader kept first", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc")}, "a2", "a2"},
+		{"the leader kept first in its site", []voterMember{mem("a1", "A", "vuc"), mem("a2", "A", "vuc"), mem("b1", "B", "uc"), mem("c1", "C", "uc")}, "a2,b1,c1", "a2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := strings.Join(desiredVoters(tc.members), ",")
+			got := strings.Join(desiredVoters(tc.members, tc.self), ",")
 			if got != tc.want {
 				t.Fatalf("desiredVoters = %s, want %s", got, tc.want)
 			}
@@ -88,7 +91,7 @@ func TestNextVoterChange(t *testing.T) {
 				}
 			}
 			if got != tc.want {
-				t.Fatalf("nextVoterChange = %q, want %q (desired %v)", got, tc.want, desiredVoters(tc.members))
+				t.Fatalf("nextVoterChange = %q, want %q (desired %v)", got, tc.want, desiredVoters(tc.members, tc.self))
 			}
 		})
 	}
@@ -122,7 +125,7 @@ func TestVoterPolicyConverges(t *testing.T) {
 				}
 			}
 			got := currentVoters(ms)
-			if want := desiredVoters(ms); !slices.Equal(got, want) {
+			if want := desiredVoters(ms, "a"); !slices.Equal(got, want) {
 				t.Fatalf("%d nodes over %d sites: voters %v, want %v", n, nsites, got, want)
 			}
 			if len(got)%2 != 1 || len(got) > maxVoters || len(got) > n {
