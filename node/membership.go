@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,6 +138,14 @@ func (p *prober) probe(ctx context.Context, members []raftfsm.Member) map[string
 	return out
 }
 
+// forget drops what this node heard from member id: it was replaced, and what its earlier
+// incarnation answered says nothing of the new one.
+func (p *prober) forget(id string) {
+	p.mu.Lock()
+	delete(p.seen, id)
+	p.mu.Unlock()
+}
+
 // reachable reports whether c answered within d of now.
 func (c contact) reachable(now time.Time, d time.Duration) bool {
 	return !c.ok.IsZero() && now.Sub(c.ok) <= d
@@ -226,7 +235,13 @@ func (n *instance) reconcile(ctx context.Context) (bool, error) {
 			}
 		}
 	}
-	// The voter policy, on what this node hears from each member.
+	// The voter policy, on what this node hears from each member. A member's progress counts
+	// only past the last change made to it: what a replaced node's earlier incarnation
+	// answered, to this leader or an earlier one, never makes its new one look caught up.
+	since, err := n.memberChanges()
+	if err != nil {
+		return false, err
+	}
 	seen := n.members.probe(ctx, cfg.Members)
 	now := time.Now()
 	lead := n.store.Progress().LastIndex
@@ -243,7 +258,7 @@ func (n *instance) reconcile(ctx context.Context) (bool, error) {
 		}
 		vm = append(vm, voterMember{
 			ID: m.ID, Site: r.Site, State: r.state(), Voter: m.IsVoter(),
-			CaughtUp:  c.progress.LastIndex+caughtUpLag >= lead && c.progress.LastIndex > 0,
+			CaughtUp:  c.progress.LastIndex > since[m.ID] && c.progress.LastIndex+caughtUpLag >= lead,
 			Reachable: c.reachable(now, grace),
 		})
 	}
@@ -260,9 +275,24 @@ func (n *instance) reconcile(ctx context.Context) (bool, error) {
 	return true, n.changeMember(ctx, m.ID, m.Address, "nonvoter", func() error { return n.store.DemoteVoter(ctx, m.ID) })
 }
 
+// memberChanges returns, for each member the reconciler changed, the log index of its last
+// change (the version of its membershipRecord).
+func (n *instance) memberChanges() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	err := n.store.Scan([]byte(prefixMembership), func(it raftfsm.Item) error {
+		out[strings.TrimPrefix(string(it.Key), prefixMembership)] = it.Version
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the membership records: %w", err)
+	}
+	return out, nil
+}
+
 // admit adds a joining node to Raft as a non-voter, then sets its record active. m is the
 // member of that ID already in Raft, if in.
 func (n *instance) admit(ctx context.Context, r nodeRecord, m raftfsm.Member, in bool) error {
+	n.members.forget(r.ID)
 	if in && m.IsVoter() {
 		// A replaced node (join --replace): its new incarnation has an empty log and must
 		// never vote as the old one did. Out first; a quorum of the others goes on.

@@ -11,12 +11,24 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"valise/adminapi"
 	"valise/internal/poll"
 	"valise/raftfsm"
 )
+
+// clusterRaft are the Raft timeouts of the cluster tests: fastRaft's 50 ms leader lease
+// deposes the leader of several nodes again and again on a loaded 2-core machine under -race.
+var clusterRaft = RaftConfig{
+	HeartbeatTimeout:   500 * time.Millisecond,
+	ElectionTimeout:    500 * time.Millisecond,
+	LeaderLeaseTimeout: 500 * time.Millisecond,
+	CommitTimeout:      10 * time.Millisecond,
+	SnapshotThreshold:  8192,
+}
 
 // testNode is a node of a test cluster, served in process.
 type testNode struct {
@@ -25,6 +37,18 @@ type testNode struct {
 	admin  *adminapi.Client
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
+}
+
+// stop stops the node and waits for it; the test's cleanup calls it too.
+func (tn *testNode) stop(t *testing.T) {
+	tn.once.Do(func() {
+		tn.cancel()
+		if err := <-tn.done; err != nil {
+			t.Errorf("node %s: Run = %v", tn.cfg.Node.ID, err)
+		}
+		tn.admin.Close()
+	})
 }
 
 // serveNode serves cfg in process until the test ends, and returns once it serves.
@@ -37,13 +61,7 @@ func serveNode(t *testing.T, cfg Config) *testNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNode{cfg: cfg, n: n, admin: adminapi.NewClient(cfg.AdminSocketPath()), cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- n.run(ctx) }()
-	t.Cleanup(func() {
-		tn.cancel()
-		if err := <-tn.done; err != nil {
-			t.Errorf("node %s: Run = %v", cfg.Node.ID, err)
-		}
-		tn.admin.Close()
-	})
+	t.Cleanup(func() { tn.stop(t) })
 	// serving is set after every field the test reads: loading it orders those reads.
 	poll.UntilNil(t, "node "+cfg.Node.ID+" serving", func() error {
 		select {
@@ -186,14 +204,16 @@ func recordState(store *raftfsm.Store, id string) string {
 // joining, for a node started on an empty Raft log, makes the leader add it as a non-voter
 // and set the record active; once it runs and has caught up it is promoted, up to three
 // voters, one a site; status on every node lists every member with its site, suffrage, state
-// and reachability, and the leader; a record set removed takes the node out of Raft, and the
-// two left keep one voter. Every change is journalled in order.
+// and reachability, and the leader. A node replaced with an empty log is removed as a voter
+// before it is added back as a non-voter, then promoted once caught up. A record set removed
+// takes the node out of Raft, and the two left keep one voter. Every change is journalled in
+// order.
 func TestMembership(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx := context.Background()
 	if _, err := Init(ctx, InitOptions{
 		DataDir: dir, Disks: 1, Site: "A", AdminEmail: "root@example.org",
-		Listen: "127.0.0.1:0", ClusterListen: freePort(t), AdminSocket: filepath.Join(shortDir(t), "a.sock"), Raft: &fastRaft,
+		Listen: "127.0.0.1:0", ClusterListen: freePort(t), AdminSocket: filepath.Join(shortDir(t), "a.sock"), Raft: &clusterRaft,
 		// No private clamd per node: the test is about membership.
 		Settings: map[string]string{"clamd.address": "unix:/nonexistent/valise-test-clamd.sock"},
 	}); err != nil {
@@ -270,25 +290,56 @@ func TestMembership(t *testing.T) {
 		}
 	})
 
-	// Drain's last step: the record set removed. The node leaves Raft; two nodes keep one voter.
-	leader := func() *instance {
-		for _, tn := range []*testNode{n1, n2, n3} {
-			if tn.n.store.Status().State.IsLeader() {
-				return tn.n
+	// setState sets node id's record state through the leader of nodes, as join --replace and
+	// drain do.
+	setState := func(nodes []*testNode, id, state string) {
+		t.Helper()
+		poll.UntilNil(t, "node "+id+"'s record "+state, func() error {
+			for _, tn := range nodes {
+				if tn.n.store.Status().State.IsLeader() {
+					return tn.n.updateRecord(ctx, id, "test", "cluster.node."+state, func(r *nodeRecord) bool {
+						r.State = state
+						return true
+					})
+				}
 			}
+			return errors.New("no leader")
+		})
+	}
+
+	// Node 3 loses its Raft log and is replaced (join --replace: its record back to joining,
+	// same ID). The leader removes the old voter before it adds the new node as a non-voter:
+	// a node with an empty log must never vote as the old one did.
+	n3.stop(t)
+	for _, sub := range []string{"raft", "snapshots"} {
+		if err := os.RemoveAll(filepath.Join(cfg3.raftDir(), sub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setState([]*testNode{n1, n2}, id3, nodeJoining)
+	poll.UntilNil(t, "node 3 a non-voter again, its record active", func() error {
+		cfg, err := s1.Configuration()
+		if err != nil {
+			return err
+		}
+		if m, _ := cfg.Member(id3); m.Suffrage != raftfsm.SuffrageNonvoter || recordState(s1, id3) != nodeActive {
+			return fmt.Errorf("configuration %s, record %s", suffrages(s1), recordState(s1, id3))
 		}
 		return nil
-	}
-	poll.UntilNil(t, "node 3's record removed", func() error {
-		l := leader()
-		if l == nil {
-			return errors.New("no leader")
-		}
-		return l.updateRecord(ctx, id3, "test", "cluster.node.remove", func(r *nodeRecord) bool {
-			r.State = nodeRemoved
-			return true
-		})
 	})
+	// Nothing the old node 3 answered may promote the new one before it runs: its promotion
+	// must come after this index.
+	restartedAt := s1.Progress().LastIndex
+	n3 = serveNode(t, cfg3)
+	poll.UntilNil(t, "three voters again", func() error {
+		if got, want := suffrages(s1), sortedJoin(id1+"=Voter", id2+"=Voter", id3+"=Voter"); got != want {
+			return fmt.Errorf("configuration %s, want %s", got, want)
+		}
+		return nil
+	})
+
+	// Drain's last step: the record set removed. The node leaves Raft; two nodes keep one voter.
+	setState([]*testNode{n1, n2, n3}, id3, nodeRemoved)
 	poll.UntilNil(t, "node 3 out of raft, one voter left", func() error {
 		got := suffrages(s1)
 		if got != sortedJoin(id1+"=Voter", id2+"=Nonvoter") && got != sortedJoin(id1+"=Nonvoter", id2+"=Voter") {
@@ -299,16 +350,28 @@ func TestMembership(t *testing.T) {
 
 	t.Run("journalled in order", func(t *testing.T) {
 		got := map[string][]string{}
+		var at3 []uint64 // the indexes of node 3's entries
 		if err := s1.Journal(1, func(e raftfsm.Entry) error {
 			if a, ok := strings.CutPrefix(e.Action, "cluster.member."); ok {
 				got[e.Target] = append(got[e.Target], a)
+				if e.Target == id3 {
+					at3 = append(at3, e.Index)
+				}
 			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{"nonvoter", "activate", "voter", "nonvoter", "removed"}; !slices.Equal(got[id3], want) {
+		want := []string{
+			"nonvoter", "activate", "voter", // joined
+			"removed", "nonvoter", "activate", "voter", // replaced: the old voter removed first
+			"nonvoter", "removed", // removed
+		}
+		if !slices.Equal(got[id3], want) {
 			t.Fatalf("journal of node 3's membership: %v, want %v", got[id3], want)
+		}
+		if at3[6] <= restartedAt {
+			t.Fatalf("the replaced node 3 was promoted at index %d, before it ran again (index %d)", at3[6], restartedAt)
 		}
 		if n2 := got[id2]; len(n2) < 3 || !slices.Equal(n2[:3], []string{"nonvoter", "activate", "voter"}) {
 			t.Fatalf("journal of node 2's membership: %v: want non-voter, active, then voter", n2)

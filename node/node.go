@@ -614,7 +614,7 @@ func (n *instance) afterLeader() {
 	} else if st.LeaderID != "" {
 		for _, m := range st.Members {
 			if m.ID == n.cfg.Node.ID && m.Address != n.advertise {
-				n.logger.Warn("this node's address changed; the leader must update it", "from", m.Address, "to", n.advertise, "leader", st.LeaderID)
+				n.logger.Info("this node's address changed; the leader updates it from this node's record", "from", m.Address, "to", n.advertise, "leader", st.LeaderID)
 			}
 		}
 	}
