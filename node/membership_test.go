@@ -22,13 +22,11 @@ import (
 
 // clusterRaft are the Raft timeouts of the cluster tests: fastRaft's 50 ms leader lease
 // deposes the leader of several nodes again and again on a loaded 2-core machine under -race.
-var clusterRaft = RaftConfig{
-	HeartbeatTimeout:   500 * time.Millisecond,
-	ElectionTimeout:    500 * time.Millisecond,
-	LeaderLeaseTimeout: 500 * time.Millisecond,
-	CommitTimeout:      10 * time.Millisecond,
-	SnapshotThreshold:  8192,
-}
+var clusterRaft = func() RaftConfig {
+	c := fastRaft
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	return c
+}()
 
 // testNode is a node of a test cluster, served in process.
 type testNode struct {

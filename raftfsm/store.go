@@ -833,13 +833,9 @@ func (s *Store) WaitLeader(ctx context.Context) (string, error) {
 // only (elsewhere it fails wrapping ErrNotLeader). Promote only a member that has caught up:
 // until it has, a voter that lags counts in the quorum without acknowledging anything.
 func (s *Store) AddVoter(ctx context.Context, id string, addr raft.ServerAddress) error {
-	if s.isClosed() {
-		return ErrClosed
-	}
-	if err := s.wait(ctx, s.raft.AddVoter(raft.ServerID(id), addr, 0, s.timeout(ctx))); err != nil {
-		return fmt.Errorf("add voter %s: %w", id, err)
-	}
-	return nil
+	return s.changeConfig(ctx, "add voter "+id, func(d time.Duration) raft.Future {
+		return s.raft.AddVoter(raft.ServerID(id), addr, 0, d)
+	})
 }
 
 // AddNonvoter adds a member that receives the log and serves reads but never votes nor
@@ -849,13 +845,9 @@ func (s *Store) AddVoter(ctx context.Context, id string, addr raft.ServerAddress
 // It returns once the new configuration is committed, or fails with ctx's error (the change
 // may still commit: read Configuration before retrying).
 func (s *Store) AddNonvoter(ctx context.Context, id string, addr raft.ServerAddress) error {
-	if s.isClosed() {
-		return ErrClosed
-	}
-	if err := s.wait(ctx, s.raft.AddNonvoter(raft.ServerID(id), addr, 0, s.timeout(ctx))); err != nil {
-		return fmt.Errorf("add non-voter %s: %w", id, err)
-	}
-	return nil
+	return s.changeConfig(ctx, "add non-voter "+id, func(d time.Duration) raft.Future {
+		return s.raft.AddNonvoter(raft.ServerID(id), addr, 0, d)
+	})
 }
 
 // DemoteVoter makes a voter a non-voter, which stays in the configuration and keeps
@@ -863,22 +855,26 @@ func (s *Store) AddNonvoter(ctx context.Context, id string, addr raft.ServerAddr
 // wrapping ErrNotLeader. Raft refuses to demote the last voter. Demoting the leader itself
 // makes it step down once the change commits. Its outcome on error is as AddNonvoter's.
 func (s *Store) DemoteVoter(ctx context.Context, id string) error {
-	if s.isClosed() {
-		return ErrClosed
-	}
-	if err := s.wait(ctx, s.raft.DemoteVoter(raft.ServerID(id), 0, s.timeout(ctx))); err != nil {
-		return fmt.Errorf("demote voter %s: %w", id, err)
-	}
-	return nil
+	return s.changeConfig(ctx, "demote voter "+id, func(d time.Duration) raft.Future {
+		return s.raft.DemoteVoter(raft.ServerID(id), 0, d)
+	})
 }
 
 // RemoveServer removes a member; leader only.
 func (s *Store) RemoveServer(ctx context.Context, id string) error {
+	return s.changeConfig(ctx, "remove server "+id, func(d time.Duration) raft.Future {
+		return s.raft.RemoveServer(raft.ServerID(id), 0, d)
+	})
+}
+
+// changeConfig starts a configuration change with change, given how long raft may take, and
+// waits for it under ctx; what names it in errors.
+func (s *Store) changeConfig(ctx context.Context, what string, change func(time.Duration) raft.Future) error {
 	if s.isClosed() {
 		return ErrClosed
 	}
-	if err := s.wait(ctx, s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx))); err != nil {
-		return fmt.Errorf("remove server %s: %w", id, err)
+	if err := s.wait(ctx, change(s.timeout(ctx))); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

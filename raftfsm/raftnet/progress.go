@@ -44,33 +44,7 @@ func (s *ReadIndexServer) handleProgress() []byte {
 // closed is retried once on a fresh one. Bounded by ctx, or ClientConfig.Timeout when ctx has
 // no deadline; the caller keeps it short to tell a node that answers from one that does not.
 func (c *ReadIndexClient) Progress(ctx context.Context, addr raft.ServerAddress) (raftfsm.Progress, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
-		defer cancel()
-	}
-	conn, reused, err := c.get(ctx, addr)
-	if err != nil {
-		return raftfsm.Progress{}, fmt.Errorf("progress of %s: %w", addr, err)
-	}
-	p, err := c.progress(ctx, conn)
-	if err != nil && reused && ctx.Err() == nil && !isRemote(err) {
-		conn.Close()
-		if conn, err = c.dial(ctx, addr); err != nil {
-			return raftfsm.Progress{}, fmt.Errorf("progress of %s: %w", addr, err)
-		}
-		p, err = c.progress(ctx, conn)
-	}
-	if err != nil {
-		if !isRemote(err) {
-			conn.Close()
-		} else {
-			c.put(addr, conn)
-		}
-		return raftfsm.Progress{}, fmt.Errorf("progress of %s: %w", addr, err)
-	}
-	c.put(addr, conn)
-	return p, nil
+	return readCall(ctx, c, addr, "progress of", c.progress)
 }
 
 // progress runs one progress call on conn.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"valise/internal/clusternet"
 	"valise/internal/clusternet/clustertest"
 	"valise/raftfsm"
 	"valise/raftfsm/raftnet"
@@ -20,6 +21,17 @@ type progressSource struct{ p raftfsm.Progress }
 func (s progressSource) ReadIndex(context.Context) (uint64, error) { return 1, nil }
 func (s progressSource) Progress() raftfsm.Progress                { return s.p }
 
+// serveCalls answers calls on mux from src until the test ends.
+func serveCalls(t *testing.T, mux *clusternet.Mux, src raftnet.ReadIndexSource) *raftnet.ReadIndexServer {
+	t.Helper()
+	srv, err := raftnet.NewReadIndexServer(mux, src, raftnet.DefaultServerConfig(), testLogger(t, slog.LevelInfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
 // TestProgressCall (issue 18): any node answers a progress call with its last log index and
 // applied index, on a connection that goes on carrying calls; a node that serves no progress
 // says so, and a node that is gone fails within the caller's deadline.
@@ -29,21 +41,13 @@ func TestProgressCall(t *testing.T) {
 	bMux := newMux(t, ca, "b", "127.0.0.3:0")
 	cMux := newMux(t, ca, "c", "127.0.0.4:0")
 	want := raftfsm.Progress{LastIndex: 1<<63 + 9, Applied: 1<<40 + 3}
-	srv, err := raftnet.NewReadIndexServer(aMux, progressSource{want}, raftnet.DefaultServerConfig(), testLogger(t, slog.LevelInfo))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	plain, err := raftnet.NewReadIndexServer(cMux, sourceFunc(func(context.Context) (uint64, error) { return 1, nil }), raftnet.DefaultServerConfig(), testLogger(t, slog.LevelInfo))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
+	srv := serveCalls(t, aMux, progressSource{want})
+	serveCalls(t, cMux, sourceFunc(func(context.Context) (uint64, error) { return 1, nil }))
 	client, err := raftnet.NewReadIndexClient(bMux, raftnet.DefaultClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	t.Cleanup(func() { client.Close() })
 	ctx := ctxT(t, time.Minute)
 	a := raft.ServerAddress(aMux.Addr().String())
 	for i := range 3 { // the pooled connection carries the next calls
