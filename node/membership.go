@@ -366,61 +366,88 @@ func suffrageName(m raftfsm.Member) string {
 // proposes it conditional on the version read, journalled as action by actor. A record
 // changed meanwhile gives a conflict: the caller reads again at its next pass.
 func (n *instance) updateRecord(ctx context.Context, id, actor, action string, fn func(*nodeRecord) bool) error {
-	key := []byte(prefixNodes + id)
-	it, err := n.store.Get(key)
-	if err != nil {
-		return fmt.Errorf("read the record of node %s: %w", id, err)
-	}
-	var rec nodeRecord
-	if err := json.Unmarshal(it.Value, &rec); err != nil {
-		return fmt.Errorf("decode the record of node %s: %w", id, err)
-	}
-	if !fn(&rec) {
-		return nil
-	}
-	b, err := json.Marshal(rec)
-	if err != nil {
+	b, ok, err := n.recordBatch(id, actor, action, fn)
+	if err != nil || !ok {
 		return err
 	}
-	details, _ := json.Marshal(map[string]string{"state": rec.state(), "cluster": rec.Cluster, "https": rec.HTTPS})
-	if _, err := n.store.Propose(ctx, raftfsm.Batch{
-		Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: key, Version: it.Version}},
-		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: key, Value: b}},
-		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: actor, Action: action, Target: id, Details: details},
-	}); err != nil {
+	if _, err := n.store.Propose(ctx, b); err != nil {
 		return fmt.Errorf("update the record of node %s: %w", id, err)
 	}
 	return nil
 }
 
-// publishSelf waits for a leader, then writes this node's advertised cluster and HTTPS
-// addresses into its record when they differ, retrying until done or the node stops. The
-// leader's reconciler then moves the node's Raft address to the record's.
+// recordBatch is updateRecord's batch; ok is false when fn leaves the record as it is.
+func (n *instance) recordBatch(id, actor, action string, fn func(*nodeRecord) bool) (b raftfsm.Batch, ok bool, err error) {
+	key := []byte(prefixNodes + id)
+	it, err := n.store.Get(key)
+	if err != nil {
+		return b, false, fmt.Errorf("read the record of node %s: %w", id, err)
+	}
+	var rec nodeRecord
+	if err := json.Unmarshal(it.Value, &rec); err != nil {
+		return b, false, fmt.Errorf("decode the record of node %s: %w", id, err)
+	}
+	if !fn(&rec) {
+		return b, false, nil
+	}
+	value, err := json.Marshal(rec)
+	if err != nil {
+		return b, false, err
+	}
+	details, _ := json.Marshal(map[string]string{"state": rec.state(), "cluster": rec.Cluster, "https": rec.HTTPS})
+	return raftfsm.Batch{
+		Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: key, Version: it.Version}},
+		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: key, Value: value}},
+		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: actor, Action: action, Target: id, Details: details},
+	}, true, nil
+}
+
+// publishWait is how long publishSelf waits to hear from a leader before it sends its
+// addresses to every member it knows: a leader that has this node's old address never calls.
+const publishWait = 3 * time.Second
+
+// publishSelf writes this node's advertised cluster and HTTPS addresses into its record when
+// they differ, retrying until done or the node stops: through the leader once one is known,
+// else straight to each member of the configuration this node knows, which the leader takes
+// and the others refuse (a node whose address changed hears from no leader until the leader
+// has its new address). The leader's reconciler then moves the node's Raft address to the
+// record's.
 func (n *instance) publishSelf() {
 	defer n.bg.Done()
 	ctx := n.bgCtx
 	https := httpsAdvertised(n.cfg.Network.Advertise, n.https.Addr().String())
+	publish := func(r *nodeRecord) bool {
+		if r.Cluster == n.advertise && r.HTTPS == https {
+			return false
+		}
+		r.Cluster, r.HTTPS = n.advertise, https
+		return true
+	}
+	actor := "node:" + n.cfg.Node.ID
 	t := time.NewTicker(reconcileEvery)
 	defer t.Stop()
 	for {
-		if _, err := n.store.WaitLeader(ctx); err != nil {
+		wctx, cancel := context.WithTimeout(ctx, publishWait)
+		_, werr := n.store.WaitLeader(wctx)
+		cancel()
+		var err error
+		switch {
+		case ctx.Err() != nil:
 			return
+		case werr != nil:
+			err = n.publishToAny(ctx, actor, publish)
+		default:
+			err = n.updateRecord(ctx, n.cfg.Node.ID, actor, "cluster.node.addresses", publish)
 		}
-		changed := false
-		err := n.updateRecord(ctx, n.cfg.Node.ID, "node:"+n.cfg.Node.ID, "cluster.node.addresses", func(r *nodeRecord) bool {
-			if r.Cluster == n.advertise && r.HTTPS == https {
-				return false
-			}
-			r.Cluster, r.HTTPS, changed = n.advertise, https, true
-			return true
-		})
 		if err == nil {
-			if changed {
+			if _, changed, _ := n.recordBatch(n.cfg.Node.ID, actor, "", publish); !changed {
 				n.logger.Info("membership: this node's addresses are published", "cluster", n.advertise, "https", https)
+				return
 			}
-			return
-		}
-		if !errors.Is(err, raftfsm.ErrNotFound) {
+		} else if errors.Is(err, raftfsm.ErrConflict) || errors.Is(err, raftfsm.ErrNotFound) {
+			// This node's state is behind the leader's (it is catching up): again once it is.
+			n.logger.Debug("membership: publish this node's addresses", logkey.Err, err)
+		} else {
 			n.logger.Warn("membership: publish this node's addresses", logkey.Err, err)
 		}
 		select {
@@ -429,6 +456,41 @@ func (n *instance) publishSelf() {
 		case <-t.C:
 		}
 	}
+}
+
+// publishToAny sends the batch that publishes this node's addresses to each other member of
+// the configuration this node knows until one, the leader, takes it.
+func (n *instance) publishToAny(ctx context.Context, actor string, publish func(*nodeRecord) bool) error {
+	b, ok, err := n.recordBatch(n.cfg.Node.ID, actor, "cluster.node.addresses", publish)
+	if err != nil || !ok {
+		return err
+	}
+	data, err := raftfsm.EncodeBatch(b)
+	if err != nil {
+		return err
+	}
+	cfg, err := n.store.Configuration()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range cfg.Members {
+		if m.ID == n.cfg.Node.ID {
+			continue
+		}
+		fctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		_, err := n.riClient.Forward(fctx, raft.ServerAddress(m.Address), data)
+		cancel()
+		if err == nil {
+			n.logger.Info("membership: this node's addresses sent to the leader", "leader", m.ID, "cluster", n.advertise)
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", m.ID, err))
+	}
+	if len(errs) == 0 {
+		return errors.New("no leader known, and no other member either")
+	}
+	return fmt.Errorf("no leader known, and no member took this node's addresses: %w", errors.Join(errs...))
 }
 
 // httpsAdvertised is the HTTPS address other nodes and status show for this node: the

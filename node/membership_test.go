@@ -202,7 +202,8 @@ func recordState(store *raftfsm.Store, id string) string {
 // joining, for a node started on an empty Raft log, makes the leader add it as a non-voter
 // and set the record active; once it runs and has caught up it is promoted, up to three
 // voters, one a site; status on every node lists every member with its site, suffrage, state
-// and reachability, and the leader. A node replaced with an empty log is removed as a voter
+// and reachability, and the leader. A node restarted on another address is reached there. A
+// node replaced with an empty log is removed as a voter
 // before it is added back as a non-voter, then promoted once caught up. A record set removed
 // takes the node out of Raft, and the two left keep one voter. Every change is journalled in
 // order.
@@ -286,6 +287,29 @@ func TestMembership(t *testing.T) {
 				return nil
 			})
 		}
+	})
+
+	// Node 2 comes back on another cluster port: it publishes its new address (to the leader,
+	// which has its old one and so never calls it), and the leader moves its Raft address.
+	n2.stop(t)
+	cfg2.Network.ClusterListen = freePort(t)
+	n2 = serveNode(t, cfg2)
+	poll.UntilNil(t, "node 2's new address in raft and in status", func() error {
+		cfg, err := s1.Configuration()
+		if err != nil {
+			return err
+		}
+		if m, _ := cfg.Member(id2); m.Address != cfg2.Network.ClusterListen || !m.IsVoter() {
+			return fmt.Errorf("node 2 in raft: %+v, want a voter at %s", m, cfg2.Network.ClusterListen)
+		}
+		st, err := n2.admin.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if m := memberOf(st, id2); m.Address != cfg2.Network.ClusterListen || st.Raft.LeaderID == "" {
+			return fmt.Errorf("node 2's status: %+v, leader %q", m, st.Raft.LeaderID)
+		}
+		return nil
 	})
 
 	// setState sets node id's record state through the leader of nodes, as join --replace and
