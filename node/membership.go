@@ -219,17 +219,25 @@ func (n *instance) reconcile(ctx context.Context) (bool, error) {
 			if r.Cluster == "" {
 				continue // join writes the address; nothing to add yet
 			}
+			if r.ID == n.cfg.Node.ID {
+				// This node leads with its log: a replacement of it is a mistake, and removing
+				// it first would take a live node out.
+				n.logger.Warn("membership: this node's own record says joining; leaving it as is", logNodeID, r.ID)
+				continue
+			}
 			return true, n.admit(ctx, r, m, in)
 		case nodeRemoved:
 			// A voter is demoted by the policy first, which keeps a quorum; the leader leaves
 			// its own removal to the next leader.
 			if in && !m.IsVoter() && r.ID != n.cfg.Node.ID {
-				return true, n.changeMember(ctx, r.ID, "", "removed", func() error { return n.store.RemoveServer(ctx, r.ID) })
+				return true, n.changeMember(ctx, "removed", membershipRecord{ID: r.ID, Suffrage: "removed"}, func() error {
+					return n.store.RemoveServer(ctx, r.ID)
+				})
 			}
 		default:
 			if in && r.Cluster != "" && m.Address != r.Cluster && r.ID != n.cfg.Node.ID {
 				// AddNonvoter only updates the address of a member, a voter stays a voter.
-				return true, n.changeMember(ctx, r.ID, r.Cluster, suffrageName(m), func() error {
+				return true, n.changeMember(ctx, "address", membershipRecord{ID: r.ID, Address: r.Cluster, Suffrage: suffrageName(m)}, func() error {
 					return n.store.AddNonvoter(ctx, r.ID, raft.ServerAddress(r.Cluster))
 				})
 			}
@@ -268,11 +276,13 @@ func (n *instance) reconcile(ctx context.Context) (bool, error) {
 	}
 	m, _ := cfg.Member(change.ID)
 	if change.Promote {
-		return true, n.changeMember(ctx, m.ID, m.Address, "voter", func() error {
+		return true, n.changeMember(ctx, "voter", membershipRecord{ID: m.ID, Address: m.Address, Suffrage: "voter"}, func() error {
 			return n.store.AddVoter(ctx, m.ID, raft.ServerAddress(m.Address))
 		})
 	}
-	return true, n.changeMember(ctx, m.ID, m.Address, "nonvoter", func() error { return n.store.DemoteVoter(ctx, m.ID) })
+	return true, n.changeMember(ctx, "nonvoter", membershipRecord{ID: m.ID, Address: m.Address, Suffrage: "nonvoter"}, func() error {
+		return n.store.DemoteVoter(ctx, m.ID)
+	})
 }
 
 // memberChanges returns, for each member the reconciler changed, the log index of its last
@@ -296,11 +306,13 @@ func (n *instance) admit(ctx context.Context, r nodeRecord, m raftfsm.Member, in
 	if in && m.IsVoter() {
 		// A replaced node (join --replace): its new incarnation has an empty log and must
 		// never vote as the old one did. Out first; a quorum of the others goes on.
-		if err := n.changeMember(ctx, r.ID, "", "removed", func() error { return n.store.RemoveServer(ctx, r.ID) }); err != nil {
+		if err := n.changeMember(ctx, "removed", membershipRecord{ID: r.ID, Suffrage: "removed"}, func() error {
+			return n.store.RemoveServer(ctx, r.ID)
+		}); err != nil {
 			return err
 		}
 	}
-	if err := n.changeMember(ctx, r.ID, r.Cluster, "nonvoter", func() error {
+	if err := n.changeMember(ctx, "nonvoter", membershipRecord{ID: r.ID, Address: r.Cluster, Suffrage: "nonvoter"}, func() error {
 		return n.store.AddNonvoter(ctx, r.ID, raft.ServerAddress(r.Cluster))
 	}); err != nil {
 		return err
@@ -318,18 +330,20 @@ func (n *instance) admit(ctx context.Context, r nodeRecord, m raftfsm.Member, in
 	return err
 }
 
-// changeMember makes one Raft configuration change, then journals it (action
-// cluster.member.<suffrage>) and logs it. The journal entry follows the change: a leader that
-// fails between the two leaves the change made and unjournalled, which the log still shows.
-func (n *instance) changeMember(ctx context.Context, id, addr, suffrage string, change func() error) error {
+// changeMember makes one Raft configuration change, then journals it as
+// cluster.member.<action> ("voter", "nonvoter", "removed", "address") with rec, what the member
+// is after it, and logs it. The journal entry follows the change: a leader that fails between
+// the two leaves the change made and unjournalled, which the log still shows.
+func (n *instance) changeMember(ctx context.Context, action string, rec membershipRecord, change func() error) error {
+	id := rec.ID
 	if err := change(); err != nil {
-		return fmt.Errorf("make %s a %s: %w", id, suffrage, err)
+		return fmt.Errorf("membership %s of %s: %w", action, id, err)
 	}
-	n.logger.Info("membership: raft configuration changed", logNodeID, id, logAddr, addr, "suffrage", suffrage)
-	b, _ := json.Marshal(membershipRecord{ID: id, Address: addr, Suffrage: suffrage})
+	n.logger.Info("membership: raft configuration changed", logNodeID, id, "change", action, logAddr, rec.Address, "suffrage", rec.Suffrage)
+	b, _ := json.Marshal(rec)
 	batch := raftfsm.Batch{
 		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(prefixMembership + id), Value: b}},
-		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: membershipActor, Action: "cluster.member." + suffrage, Target: id, Details: b},
+		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: membershipActor, Action: "cluster.member." + action, Target: id, Details: b},
 	}
 	// A change may depose this leader (it demoted itself): the entry then goes to the next
 	// one, once elected. Retried only while nothing was proposed.
@@ -342,13 +356,13 @@ func (n *instance) changeMember(ctx context.Context, id, addr, suffrage string, 
 		}
 		retry := (errors.Is(err, raftfsm.ErrNoLeader) || errors.Is(err, raftfsm.ErrNotLeader)) && !errors.Is(err, raftfsm.ErrOutcomeUnknown)
 		if !retry {
-			return fmt.Errorf("journal %s made a %s: %w", id, suffrage, err)
+			return fmt.Errorf("journal membership %s of %s: %w", action, id, err)
 		}
 		t := time.NewTimer(100 * time.Millisecond) // pace the retries while a leader is elected
 		select {
 		case <-jctx.Done():
 			t.Stop()
-			return fmt.Errorf("journal %s made a %s: %w", id, suffrage, err)
+			return fmt.Errorf("journal membership %s of %s: %w", action, id, err)
 		case <-t.C:
 		}
 	}
