@@ -416,3 +416,20 @@ func memberOf(st adminapi.Status, id string) adminapi.Member {
 	}
 	return adminapi.Member{}
 }
+
+// TestHTTPSAdvertised: the HTTPS address a node publishes takes the advertised host (never its
+// port, which is the cluster port's) and the bound HTTPS port.
+func TestHTTPSAdvertised(t *testing.T) {
+	for _, tc := range []struct{ name, advertise, bound, want string }{
+		{"bound IP", "", "127.0.0.1:8443", "127.0.0.1:8443"},
+		{"advertised name", "files.example.org", "0.0.0.0:8443", "files.example.org:8443"},
+		{"advertised with the cluster port", "10.0.0.5:8444", "0.0.0.0:8443", "10.0.0.5:8443"},
+		{"ipv6", "[fd00::5]:8444", "[::]:8443", "[fd00::5]:8443"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := httpsAdvertised(tc.advertise, tc.bound); got != tc.want {
+				t.Fatalf("httpsAdvertised(%q, %q) = %q, want %q", tc.advertise, tc.bound, got, tc.want)
+			}
+		})
+	}
+}
