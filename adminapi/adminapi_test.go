@@ -91,14 +91,17 @@ func (stubService) Outbox(context.Context) (Outbox, error) {
 	return Outbox{Mails: []OutboxMail{{ID: "m1", State: "outbox", Kind: "send", To: []string{"b@example.org"}, Text: "https://x/s/tok"}}}, nil
 }
 
-func serve(t *testing.T) *Client {
+func serve(t *testing.T) *Client { t.Helper(); return serveService(t, stubService{}) }
+
+// serveService serves svc's admin API on a socket and returns a client of it.
+func serveService(t *testing.T, svc Service) *Client {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "a.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: NewHandler(stubService{}, slog.New(slog.DiscardHandler)), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: NewHandler(svc, slog.New(slog.DiscardHandler)), ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close(); <-done })

@@ -112,6 +112,12 @@ type Status struct {
 	Journal       JournalInfo `json:"journal"`
 	// Scanner is the antivirus: the node's private clamd or the configured one.
 	Scanner ScannerInfo `json:"scanner"`
+
+	// Heal, Scrub and Drain are the repair jobs: the one running, else the last run (nil
+	// when none ran since this node started).
+	Heal  *JobProgress `json:"heal,omitempty"`
+	Scrub *JobProgress `json:"scrub,omitempty"`
+	Drain *JobProgress `json:"drain,omitempty"`
 }
 
 // ScannerInfo is the state of the node's scanner (clamd), as `status` shows it.
@@ -243,6 +249,11 @@ type JournalReport struct {
 	HeadHash string `json:"head_hash"`           // its hash, hex
 	OK       bool   `json:"ok"`                  // every link holds
 	BrokenAt uint64 `json:"broken_at,omitempty"` // the first entry whose link fails, when !OK
+	// AppliedIndex and StateHash fingerprint the node's whole metadata state, read in one
+	// transaction: nodes of one cluster at the same applied index must show the same hash
+	// (SHA-256, hex), so a split state is seen by comparing them.
+	AppliedIndex uint64 `json:"applied_index"`
+	StateHash    string `json:"state_hash"`
 }
 
 // Setting is one cluster-wide setting.

@@ -1,7 +1,6 @@
 package adminapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -48,32 +47,12 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 // Selftest runs a selftest on the node, calling step (if not nil) as each step finishes, and
 // returns the result. A failed step is in the result (OK false), not an error.
 func (c *Client) Selftest(ctx context.Context, req SelftestRequest, step func(SelftestStep)) (SelftestResult, error) {
-	resp, err := c.do(ctx, http.MethodPost, PathSelftest, req)
-	if err != nil {
-		return SelftestResult{}, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		var ev SelftestEvent
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return SelftestResult{}, fmt.Errorf("read selftest stream: %w", err)
-		}
+	return callStream(ctx, c, PathSelftest, req, "selftest", func(ev SelftestEvent) *SelftestResult {
 		if ev.Step != nil && step != nil {
 			step(*ev.Step)
 		}
-		if ev.Result != nil {
-			return *ev.Result, nil
-		}
-	}
-	if err := sc.Err(); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return SelftestResult{}, fmt.Errorf("read selftest stream: %w", err)
-	}
-	return SelftestResult{}, errors.New("the node closed the selftest stream before its result: it stopped or crashed")
+		return ev.Result
+	}, errors.New("the node closed the selftest stream before its result: it stopped or crashed"))
 }
 
 // VerifyJournal walks the journal's hash chain on the node.

@@ -31,6 +31,7 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET "+PathOutbox, h.outbox)
 	mux.HandleFunc("POST "+PathCARenew, h.caRenew)
 	mux.HandleFunc("POST "+PathCAEndTransition, h.caEndTransition)
+	h.handleRepair(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no admin route %s %s", r.Method, r.URL.Path))
 	})

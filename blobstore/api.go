@@ -37,13 +37,14 @@ var (
 	// not a valid encoding.
 	ErrBadFormat = errors.New("blobstore: malformed encoding")
 
-	// ErrNoLayout is returned by AutoLayout, and wrapped by Create, when the cluster map cannot
-	// hold any layout that survives the loss of one failure domain, or has too few usable disks
-	// for the configured layout.
+	// ErrNoLayout is returned by AutoLayout and PlanLayout, and wrapped by Create and SetLayout,
+	// when the cluster map cannot hold any layout that survives the loss of one failure domain,
+	// when an explicit layout's spread cannot survive it, when the map has too few usable disks
+	// for the layout, or too few up for a write quorum. Its text says why, for an operator.
 	ErrNoLayout = errors.New("blobstore: no usable layout")
 
-	// ErrDiskUnavailable is wrapped when a shard's disk is not among the local disks (a remote
-	// disk: no shard transport yet); the shard counts as lost.
+	// ErrDiskUnavailable is wrapped when a shard's disk is neither local nor reachable through
+	// the Store's DiskSource (unknown, or its node is down); the shard counts as lost.
 	ErrDiskUnavailable = errors.New("blobstore: disk unavailable")
 
 	// ErrWriterDone is returned by Writer methods after Commit, Abort or Close.
@@ -93,9 +94,12 @@ const (
 	FailureNode
 	// FailureSite spreads shards over sites: any one site may be lost.
 	FailureSite
+	// FailureAuto follows the cluster map: site with 3 sites or more, node with 3 nodes or
+	// more, else disk.
+	FailureAuto
 )
 
-// String returns "disk", "node" or "site".
+// String returns "disk", "node", "site" or "auto".
 func (f FailureDomain) String() string {
 	switch f {
 	case FailureDisk:
@@ -104,6 +108,8 @@ func (f FailureDomain) String() string {
 		return "node"
 	case FailureSite:
 		return "site"
+	case FailureAuto:
+		return "auto"
 	}
 	return fmt.Sprintf("FailureDomain(%d)", int(f))
 }
@@ -111,7 +117,7 @@ func (f FailureDomain) String() string {
 // MarshalText encodes the domain as its String, for config files.
 func (f FailureDomain) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
 
-// UnmarshalText parses "disk", "node" or "site", for config files.
+// UnmarshalText parses "disk", "node", "site" or "auto", for config files.
 func (f *FailureDomain) UnmarshalText(b []byte) error {
 	v, err := ParseFailureDomain(string(b))
 	if err != nil {
@@ -121,9 +127,11 @@ func (f *FailureDomain) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// ParseFailureDomain parses "disk", "node" or "site".
+// ParseFailureDomain parses "disk", "node", "site" or "auto".
 func ParseFailureDomain(s string) (FailureDomain, error) {
 	switch s {
+	case "auto":
+		return FailureAuto, nil
 	case "disk":
 		return FailureDisk, nil
 	case "node":
@@ -131,7 +139,7 @@ func ParseFailureDomain(s string) (FailureDomain, error) {
 	case "site":
 		return FailureSite, nil
 	}
-	return 0, fmt.Errorf("%w: failure domain %q (want disk, node or site)", ErrInvalidConfig, s)
+	return 0, fmt.Errorf("%w: failure domain %q (want disk, node, site or auto)", ErrInvalidConfig, s)
 }
 
 // DiskState says whether placement may put new shards on a disk and reads may use it.
@@ -143,7 +151,9 @@ const (
 	DiskUp DiskState = iota
 	// DiskDraining serves reads but takes no new shards.
 	DiskDraining
-	// DiskDown neither: its shards count as lost.
+	// DiskDown neither: its shards count as lost. When every disk of its node is down (a node
+	// away for a while), it still counts for the layout: a write may place a shard there,
+	// which fails at once and is left for Heal, as long as the write quorum is up.
 	DiskDown
 )
 
@@ -227,11 +237,24 @@ func (l Layout) validate() error {
 }
 
 // AutoLayout picks k+m for the cluster so that the loss of any one failure domain fd leaves
-// every stripe readable: each domain holds at most m shards of a stripe. It prefers wide, cheap
-// layouts: 6 disks on one node with FailureDisk give 4+2; 3 nodes with FailureNode give 8+4 (or
-// 4+2 with fewer disks). It returns an error wrapping ErrNoLayout when fewer than two domains
-// have usable disks.
+// every stripe readable (each domain holds at most m shards of a stripe) and, when the cluster
+// is big enough, writable (the shards left still make a write quorum): 6 disks on one node give
+// 4+2; 3 nodes of 2 disks, or 3 sites of 2 nodes, give 3+3 (two shards per domain); 2 nodes
+// of 6 disks with FailureNode give 4+4 (readable only). See PlanLayout for what it survives.
+// It returns an error wrapping ErrNoLayout when fewer than two domains have usable disks.
 func AutoLayout(cm ClusterMap, fd FailureDomain) (Layout, error) { return autoLayout(cm, fd, 0) }
+
+// DiskSource gives a Store the disks that are not its own: another node's disk reached over
+// the cluster port. Disk is called for every shard file opened (by writes, reads, resumes,
+// heals and deletes), from any goroutine, so it must be safe for concurrent use and must not
+// block on the network: it returns a Disk whose calls do the I/O (and fail, when the node
+// stops answering, as any failing disk does: the shard counts as lost). It returns an error
+// wrapping ErrDiskUnavailable for a disk it does not know or whose node is known to be down,
+// so that reads and writes skip it at once rather than wait for a timeout. The Store asks its
+// own disks first: a DiskSource may return local disks too, or not.
+type DiskSource interface {
+	Disk(id DiskID) (Disk, error)
+}
 
 // KeyWrapper seals small secrets (a file's data key, a staged tail's one-time key) for storage in
 // the caller's metadata. The keyring implements it with the cluster key. It is called from the
@@ -253,9 +276,11 @@ type Config struct {
 	// reads (a stripe holds K blocks). Default 1 MiB; tests use small blocks. Frozen per file:
 	// the Manifest records it.
 	BlockSize int `toml:"block_size"`
-	// Layout is "auto" (AutoLayout of the cluster map and FailureDomain) or "k+m".
+	// Layout is "auto" (AutoLayout of the cluster map and FailureDomain) or "k+m": the initial
+	// value of Store.SetLayout.
 	Layout string `toml:"layout"`
-	// FailureDomain is what the automatic layout survives the loss of.
+	// FailureDomain is what the layout's spread survives the loss of; FailureAuto (the
+	// default) follows the cluster map.
 	FailureDomain FailureDomain `toml:"failure_domain"`
 	// Workers is the number of goroutines per Writer (and per Get) that compress, seal and
 	// erasure-code; 0 means min(GOMAXPROCS, 4). The SHA-256 of a put runs on one more.
@@ -266,13 +291,14 @@ type Config struct {
 	MinFreeBytes uint64 `toml:"min_free_bytes"`
 }
 
-// DefaultConfig returns the defaults: 1 MiB blocks, auto layout over disks, compression on.
+// DefaultConfig returns the defaults: 1 MiB blocks, auto layout, failure domain from the map,
+// compression on.
 func DefaultConfig() Config {
 	return Config{
 		ClusterID:     "valise",
 		BlockSize:     1 << 20,
 		Layout:        "auto",
-		FailureDomain: FailureDisk,
+		FailureDomain: FailureAuto,
 		Compress:      true,
 		MinFreeBytes:  64 << 20,
 	}
@@ -297,7 +323,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	if c.FailureDomain < FailureDisk || c.FailureDomain > FailureSite {
+	if c.FailureDomain < FailureDisk || c.FailureDomain > FailureAuto {
 		return fmt.Errorf("%w: failure domain %d", ErrInvalidConfig, c.FailureDomain)
 	}
 	if c.Workers < 0 || c.Workers > 64 {
@@ -400,8 +426,10 @@ type HealReport struct {
 	Repaired int
 	// Moved lists shard indexes rewritten on another disk (the returned Manifest changed).
 	Moved []int
-	// Remote lists shard indexes on other nodes' disks, up in the cluster map: neither checked
-	// nor used (no shard transport yet).
+	// Remote lists shard indexes on other nodes' disks that the cluster map says are up but
+	// that could not be reached now: neither checked nor used nor moved (rebuilding them
+	// elsewhere would undo the spread over failure domains for a node away for a moment).
+	// The file still needs a heal once they are back.
 	Remote []int
 }
 
@@ -477,8 +505,10 @@ func (e *TooManyLostError) Unwrap() error { return ErrTooManyLost }
 
 // The Store's methods (implemented in store.go, writer.go, reader.go, heal.go):
 //
-//	New(cfg Config, cmap ClusterMap, disks map[DiskID]Disk, keys KeyWrapper, logger *slog.Logger) (*Store, error)
+//	New(cfg Config, cmap ClusterMap, disks map[DiskID]Disk, remote DiskSource, keys KeyWrapper, logger *slog.Logger) (*Store, error)
 //	(*Store).SetClusterMap(cmap ClusterMap)
+//	(*Store).SetLayout(layout string) error   // "auto" or "k+m", for new files
+//	(*Store).Plan() (LayoutPlan, error)        // the layout new files get, and what it survives
 //	(*Store).Create(ctx, id FileID) (*Writer, error)
 //	(*Store).Resume(ctx, st ResumeState) (*Writer, error)
 //	(*Store).Put(ctx, id FileID, r io.Reader) (Manifest, error)
@@ -486,6 +516,9 @@ func (e *TooManyLostError) Unwrap() error { return ErrTooManyLost }
 //	(*Store).Get(ctx, m Manifest, w io.Writer, offset, length int64) error
 //	(*Store).Heal(ctx, m Manifest) (Manifest, HealReport, error)
 //	(*Store).Scrub(ctx, manifests []Manifest, progress func(ScrubProgress)) (ScrubReport, error)
+//	(*Store).HealAvoiding(ctx, m Manifest, avoid []DiskID) (Manifest, HealReport, error)  // drain, failed disks
+//	(*Store).Check(ctx, m Manifest, avoid []DiskID) ([]int, error)   // shards Heal would rebuild, pieces unread
+//	(*Store).SetHealNeeded(fn func(FileID))   // told of every ErrHealNeeded
 //	(*Store).Delete(ctx, m Manifest) error
 //	(*Store).ListStaged(ctx) ([]StagedUpload, error)
 //	(*Store).CleanStaged(ctx, keep func(FileID) bool) error
@@ -504,3 +537,4 @@ func (e *TooManyLostError) Unwrap() error { return ErrTooManyLost }
 //
 //	NewDirDisk(id DiskID, path string) (Disk, error)
 //	LocalClusterMap(ctx, site SiteID, node NodeID, disks map[DiskID]Disk) ClusterMap
+//	PlanLayout(cm ClusterMap, layout string, fd FailureDomain, minFree uint64) (LayoutPlan, error)

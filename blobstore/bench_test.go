@@ -110,7 +110,7 @@ func benchStore(b *testing.B, where string) (*blobstore.Store, map[blobstore.Dis
 	if w, err := strconv.Atoi(os.Getenv("VALISE_BENCH_WORKERS")); err == nil {
 		cfg.Workers = w // default: min(GOMAXPROCS, 4)
 	}
-	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, blobtest.NewKeyWrapper(), blobtest.Logger(b))
+	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, nil, blobtest.NewKeyWrapper(), blobtest.Logger(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func BenchmarkRatios(b *testing.B) {
 		}
 		cfg := blobstore.DefaultConfig()
 		cfg.Layout, cfg.MinFreeBytes = "4+2", 0
-		sd, err := blobstore.New(cfg, blobtest.ClusterMap(discard), discard, blobtest.NewKeyWrapper(), blobtest.Logger(b))
+		sd, err := blobstore.New(cfg, blobtest.ClusterMap(discard), discard, nil, blobtest.NewKeyWrapper(), blobtest.Logger(b))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -150,6 +150,9 @@ func (d *dirDisk) Create(_ context.Context, name string, truncate bool) (File, e
 		// The name is new: sync the folders that hold it at the first Sync.
 		df.syncDirs = append([]string{dir}, newDirs...)
 	}
+	if isShardPart(name) {
+		return &fencedFile{df}, nil // fence.go
+	}
 	return df, nil
 }
 

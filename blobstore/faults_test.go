@@ -73,7 +73,7 @@ func newStore(t *testing.T, disks map[blobstore.DiskID]blobstore.Disk, layout st
 	cfg.Layout = layout
 	cfg.Workers = 2
 	cfg.MinFreeBytes = 0
-	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, kw, blobtest.Logger(t))
+	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, nil, kw, blobtest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestENOSPC(t *testing.T) {
 	cfg.BlockSize = 64 << 10
 	cfg.Layout = "4+2"
 	cfg.MinFreeBytes = 0
-	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, blobtest.NewKeyWrapper(), blobtest.Logger(t))
+	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, nil, blobtest.NewKeyWrapper(), blobtest.Logger(t))
 	must(t, err)
 	defer s.Close()
 	small := randomData(1, 300<<10)

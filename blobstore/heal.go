@@ -2,8 +2,10 @@ package blobstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"valise/internal/logkey"
 )
@@ -22,7 +24,22 @@ type healTarget struct {
 // returned Manifest differs from m (its Shards) and the caller commits it. More than m pieces
 // lost in a stripe: an error wrapping ErrTooManyLost, nothing changed.
 func (s *Store) Heal(ctx context.Context, m Manifest) (Manifest, HealReport, error) {
-	avoid := map[DiskID]bool{}
+	return s.HealAvoiding(ctx, m, nil)
+}
+
+// HealAvoiding is Heal with the shards on the disks of avoid counted as lost: they are rebuilt
+// from the others on disks outside avoid (a drained node's disks, a failed disk), and the
+// returned Manifest names their new disks. The shard files left on avoid are not removed.
+func (s *Store) HealAvoiding(ctx context.Context, m Manifest, avoid []DiskID) (Manifest, HealReport, error) {
+	av := map[DiskID]bool{}
+	for _, d := range avoid {
+		av[d] = true
+	}
+	return s.healLoop(ctx, m, av)
+}
+
+// healLoop runs heal, moving a shard off a disk that fails while heal writes it.
+func (s *Store) healLoop(ctx context.Context, m Manifest, avoid map[DiskID]bool) (Manifest, HealReport, error) {
 	for {
 		out, rep, err := s.heal(ctx, m, avoid)
 		var te *targetError
@@ -68,15 +85,17 @@ func (s *Store) heal(ctx context.Context, m Manifest, avoid map[DiskID]bool) (Ma
 	for _, r := range m.Generations {
 		maxGen = max(maxGen, r.Gen)
 	}
-	// Shards whose file is missing or refused are rebuilt whole. A shard on another node's disk
-	// that the cluster map says is up is left alone: it cannot be checked from here (no shard
-	// transport yet), and rebuilding it locally would break the spread over failure domains.
+	// Shards whose file is missing or refused are rebuilt whole, on their disk when it can be
+	// reached. A shard on a disk that cannot be reached now but that the cluster map says is up
+	// (a node away for a moment) is left alone: rebuilding it elsewhere would break the spread
+	// over failure domains. One on a disk the map says is down, or no longer knows, is rebuilt
+	// elsewhere.
 	cmap := s.clusterMap()
 	for i := range n {
 		if rset.file(ctx, i) != nil && !avoid[m.Shards[i]] {
 			continue
 		}
-		if _, local := s.disks[m.Shards[i]]; !local {
+		if _, err := s.disk(m.Shards[i]); err != nil && !avoid[m.Shards[i]] {
 			if info, known := cmap.disk(m.Shards[i]); known && info.State != DiskDown {
 				rep.Remote = append(rep.Remote, i)
 				continue
@@ -250,36 +269,39 @@ func (s *Store) healFile(ctx context.Context, out *Manifest, g geometry, i int, 
 	}
 	var t *healTarget
 	err := fmt.Errorf("%w: %s failed before", ErrDiskUnavailable, out.Shards[i])
-	if !avoid[out.Shards[i]] {
+	info, known := s.clusterMap().disk(out.Shards[i])
+	if !known || info.State != DiskUp {
+		// A disk that failed, drains or left the map takes no rebuilt shard.
+		err = fmt.Errorf("%w: %s is not up in the cluster map", ErrDiskUnavailable, out.Shards[i])
+	} else if !avoid[out.Shards[i]] {
 		t, err = try(out.Shards[i])
 		if err == nil {
 			return t, nil
 		}
 	}
-	// Elsewhere: the first usable local disk, in placement order, holding no other shard of
-	// the file.
-	exclude := map[DiskID]bool{}
+	// Elsewhere: an up disk holding no other shard of the file, in the failure domain holding
+	// the fewest of them (see healDisk); a disk that fails is avoided in turn.
+	tried := map[DiskID]bool{}
 	for d := range avoid {
-		exclude[d] = true
-	}
-	for _, d := range out.Shards {
-		exclude[d] = true
+		tried[d] = true
 	}
 	errs := []error{err}
-	for _, p := range spreadOrder(s.clusterMap(), out.FileID, FailureDisk, s.cfg.MinFreeBytes, exclude) {
-		if _, local := s.disks[p.disk]; !local {
-			continue
+	cmap := s.clusterMap()
+	for {
+		did, ok := healDisk(cmap, out.FileID, out.Shards, i, s.cfg.FailureDomain, s.cfg.MinFreeBytes, tried)
+		if !ok {
+			return nil, fmt.Errorf("%w: no other usable disk: %w", ErrNoLayout, errors.Join(errs...))
 		}
-		t, err := try(p.disk)
+		tried[did] = true
+		t, err := try(did)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		s.logger.Warn("shard moved", keyFileID, out.FileID, keyShard, i, "from", out.Shards[i], "to", p.disk)
-		out.Shards[i] = p.disk
+		s.logger.Warn("shard moved", keyFileID, out.FileID, keyShard, i, "from", out.Shards[i], "to", did)
+		out.Shards[i] = did
 		return t, nil
 	}
-	return nil, fmt.Errorf("%w: no other usable local disk: %w", ErrNoLayout, errors.Join(errs...))
 }
 
 // abortHeal removes the ".heal" files of an unfinished heal.
@@ -328,4 +350,75 @@ func (s *Store) Scrub(ctx context.Context, manifests []Manifest, progress func(S
 		}
 	}
 	return rep, nil
+}
+
+// Check reports the shard indexes of m that Heal would rebuild, without the file's key and
+// without reading its pieces: a shard file missing, refused (its header names another file,
+// shard, layout or cluster), shorter than its last piece says, or on a disk of avoid. It is
+// the cheap pass of the heal job; bit rot inside a piece is found by Heal and Scrub, which
+// check every checksum. Shards on other nodes' disks that the cluster map says are up are
+// not checked (see HealReport.Remote). An error only for a manifest that cannot be used.
+func (s *Store) Check(ctx context.Context, m Manifest, avoid []DiskID) ([]int, error) {
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	g := newGeometry(m.Layout, m.BlockSize)
+	stripes := g.stripes(m.Size)
+	cmap := s.clusterMap()
+	var bad []int
+	for i, did := range m.Shards {
+		if slices.Contains(avoid, did) {
+			bad = append(bad, i)
+			continue
+		}
+		if _, local := s.disks[did]; !local {
+			if info, known := cmap.disk(did); known && info.State != DiskDown {
+				continue
+			}
+		}
+		f, err := s.openShard(ctx, m, g, i, ".shard")
+		if err != nil {
+			bad = append(bad, i)
+			continue
+		}
+		if stripes > 0 && !pieceFits(f, g, stripes-1) {
+			bad = append(bad, i)
+		}
+		f.Close()
+	}
+	return bad, nil
+}
+
+// pieceFits reports whether the header of the piece of stripe st is sound and the file holds
+// the whole piece it announces (a truncated shard file fails).
+func pieceFits(f File, g geometry, st uint64) bool {
+	hdr := make([]byte, g.hdrSize)
+	off := g.slotOffset(st)
+	if n, err := f.ReadAt(hdr, off); n < len(hdr) && err != nil {
+		return false
+	}
+	if string(hdr[:4]) != pieceMagic || crc32.Checksum(hdr[:g.hdrSize-4], castagnoli) != binary.BigEndian.Uint32(hdr[g.hdrSize-4:]) {
+		return false
+	}
+	size, err := f.Size()
+	return err == nil && size >= off+int64(g.hdrSize)+int64(binary.BigEndian.Uint32(hdr[16:]))
+}
+
+// SetHealNeeded has fn called with a file's ID whenever a read skips one of its shards or a
+// Commit reaches its quorum without every shard (the cases that return ErrHealNeeded), so the
+// caller can count the files heal has to repair. fn must be quick and safe for concurrent use;
+// nil stops the calls.
+func (s *Store) SetHealNeeded(fn func(FileID)) {
+	if fn == nil {
+		s.healNeeded.Store(nil)
+		return
+	}
+	s.healNeeded.Store(&fn)
+}
+
+// noteHealNeeded calls the SetHealNeeded function, if any.
+func (s *Store) noteHealNeeded(id FileID) {
+	if fn := s.healNeeded.Load(); fn != nil {
+		(*fn)(id)
+	}
 }

@@ -54,7 +54,7 @@ func rssChild(t *testing.T, v string) {
 	disks, _ := blobtest.DirDisks(t, t.TempDir(), 6)
 	cfg := blobstore.DefaultConfig()
 	cfg.MinFreeBytes = 0
-	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, blobtest.NewKeyWrapper(), blobtest.Logger(t))
+	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, nil, blobtest.NewKeyWrapper(), blobtest.Logger(t))
 	must(t, err)
 	defer s.Close()
 	h := sha256.New()

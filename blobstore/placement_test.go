@@ -1,15 +1,19 @@
 package blobstore
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 )
 
-func testMap(sites, nodes, disks int) ClusterMap {
+// shape builds a cluster map: per site, per node, its number of disks.
+func shape(sites ...[]int) ClusterMap {
 	var cm ClusterMap
-	for s := range sites {
+	for s, nodes := range sites {
 		site := Site{ID: SiteID(fmt.Sprintf("s%d", s))}
-		for n := range nodes {
+		for n, disks := range nodes {
 			node := Node{ID: NodeID(fmt.Sprintf("s%dn%d", s, n))}
 			for d := range disks {
 				node.Disks = append(node.Disks, DiskInfo{ID: DiskID(fmt.Sprintf("s%dn%dd%d", s, n, d)), FreeBytes: 1 << 40})
@@ -21,110 +25,270 @@ func testMap(sites, nodes, disks int) ClusterMap {
 	return cm
 }
 
-func TestAutoLayout(t *testing.T) {
+// setNode changes every disk of a node.
+func setNode(cm ClusterMap, site, node int, f func(*DiskInfo)) ClusterMap {
+	for i := range cm.Sites[site].Nodes[node].Disks {
+		f(&cm.Sites[site].Nodes[node].Disks[i])
+	}
+	return cm
+}
+
+// TestPlanLayout: the automatic layout survives the failure domain of the map, with writes
+// going on when the cluster is big enough (issue 18).
+func TestPlanLayout(t *testing.T) {
+	const minFree = 1 << 20
 	for _, tc := range []struct {
-		name                string
-		sites, nodes, disks int
-		fd                  FailureDomain
-		want                string // "" = ErrNoLayout
+		name   string
+		cm     ClusterMap
+		fd     FailureDomain
+		want   string // "" = ErrNoLayout
+		domain FailureDomain
+		per    int
+		writes bool
 	}{
-		{"6 disks on one node", 1, 1, 6, FailureDisk, "4+2"},
-		{"1 disk", 1, 1, 1, FailureDisk, ""},
-		{"2 disks", 1, 1, 2, FailureDisk, "1+1"},
-		{"3 disks", 1, 1, 3, FailureDisk, "2+1"},
-		{"4 disks", 1, 1, 4, FailureDisk, "2+2"},
-		{"12 disks", 1, 1, 12, FailureDisk, "8+4"},
-		{"one node, node domain", 1, 1, 6, FailureNode, ""},
-		{"3 nodes of 2 disks", 1, 3, 2, FailureNode, "4+2"},
-		{"3 nodes of 6 disks", 1, 3, 6, FailureNode, "8+4"},
-		{"2 nodes of 6 disks", 1, 2, 6, FailureNode, "2+2"},
-		{"3 sites of 2 nodes of 2 disks", 3, 2, 2, FailureSite, "8+4"},
-		{"one site, site domain", 1, 3, 6, FailureSite, ""},
+		{"1 node 6 disks", shape([]int{6}), FailureAuto, "4+2", FailureDisk, 1, true},
+		{"1 node 1 disk", shape([]int{1}), FailureAuto, "", FailureDisk, 0, false},
+		{"1 node 2 disks", shape([]int{2}), FailureAuto, "1+1", FailureDisk, 1, false},
+		{"1 node 3 disks", shape([]int{3}), FailureAuto, "2+1", FailureDisk, 1, false},
+		{"1 node 4 disks", shape([]int{4}), FailureAuto, "2+2", FailureDisk, 1, true},
+		{"1 node 8 disks", shape([]int{8}), FailureAuto, "6+2", FailureDisk, 1, true},
+		{"1 node 12 disks", shape([]int{12}), FailureAuto, "8+4", FailureDisk, 1, true},
+		{"one node, node domain", shape([]int{6}), FailureNode, "", FailureNode, 0, false},
+		{"3 nodes x 1 disk", shape([]int{1, 1, 1}), FailureAuto, "2+1", FailureNode, 1, false},
+		{"3 nodes x 2 disks", shape([]int{2, 2, 2}), FailureAuto, "3+3", FailureNode, 2, true},
+		{"3 nodes x 6 disks", shape([]int{6, 6, 6}), FailureAuto, "7+5", FailureNode, 4, true},
+		{"4 nodes x 3 disks", shape([]int{3, 3, 3, 3}), FailureAuto, "8+4", FailureNode, 3, true},
+		{"2 nodes x 6 disks, auto: disk", shape([]int{6, 6}), FailureAuto, "8+4", FailureDisk, 1, true},
+		{"2 nodes x 6 disks, node domain", shape([]int{6, 6}), FailureNode, "4+4", FailureNode, 4, false},
+		{"3 sites x 2 nodes", shape([]int{1, 1}, []int{1, 1}, []int{1, 1}), FailureAuto, "3+3", FailureSite, 2, true},
+		{"3 sites x 2 nodes x 2 disks", shape([]int{2, 2}, []int{2, 2}, []int{2, 2}), FailureAuto, "7+5", FailureSite, 4, true},
+		{"2 sites x 2 nodes x 2 disks", shape([]int{2, 2}, []int{2, 2}), FailureAuto, "4+4", FailureNode, 2, true},
+		{"2 sites x 1 node x 3 disks", shape([]int{3}, []int{3}), FailureAuto, "4+2", FailureDisk, 1, true},
+		{"2 sites, site domain", shape([]int{3}, []int{3}), FailureSite, "3+3", FailureSite, 3, false},
+		{"uneven nodes 4/1/1", shape([]int{4, 1, 1}), FailureAuto, "2+2", FailureNode, 2, false},
+		{"a full disk excluded", func() ClusterMap {
+			cm := shape([]int{6})
+			cm.Sites[0].Nodes[0].Disks[2].FreeBytes = minFree - 1
+			return cm
+		}(), FailureAuto, "3+2", FailureDisk, 1, true},
+		{"a draining node excluded", setNode(shape([]int{2, 2, 2}), 0, 2, func(d *DiskInfo) { d.State = DiskDraining }),
+			FailureAuto, "2+2", FailureDisk, 1, true},
+		{"a down node still counts", setNode(shape([]int{2, 2, 2}), 0, 1, func(d *DiskInfo) { d.State = DiskDown; d.FreeBytes = 0 }),
+			FailureAuto, "3+3", FailureNode, 2, true},
+		{"a failed disk does not", func() ClusterMap {
+			cm := shape([]int{6})
+			cm.Sites[0].Nodes[0].Disks[0].State = DiskDown
+			cm.Sites[0].Nodes[0].Disks[1].State = DiskDown
+			return cm
+		}(), FailureAuto, "2+2", FailureDisk, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := AutoLayout(testMap(tc.sites, tc.nodes, tc.disks), tc.fd)
+			p, err := PlanLayout(tc.cm, "auto", tc.fd, minFree)
 			if tc.want == "" {
-				if err == nil {
-					t.Fatalf("got %s, want ErrNoLayout", l)
+				if !errors.Is(err, ErrNoLayout) {
+					t.Fatalf("got %s, %v; want ErrNoLayout", p.Layout, err)
 				}
 				return
 			}
-			if err != nil || l.String() != tc.want {
-				t.Fatalf("got %s, %v; want %s", l, err, tc.want)
+			if err != nil || p.Layout.String() != tc.want {
+				t.Fatalf("got %s, %v; want %s", p.Layout, err, tc.want)
 			}
+			if p.Domain != tc.domain || p.PerDomain != tc.per || p.WritesSurvive != tc.writes || !p.ReadsSurvive || !p.Auto {
+				t.Fatalf("plan %+v; want domain %s, %d per domain, writes survive %v", p, tc.domain, tc.per, tc.writes)
+			}
+			t.Log(p)
 		})
 	}
 }
 
-func TestPlacementSpreadAndDeterminism(t *testing.T) {
+// TestPlanLayoutExplicit: an explicit layout that cannot survive the failure domain is
+// refused with a sentence saying why.
+func TestPlanLayoutExplicit(t *testing.T) {
 	for _, tc := range []struct {
-		name                string
-		sites, nodes, disks int
-		l                   Layout
-		fd                  FailureDomain
+		name, layout string
+		cm           ClusterMap
+		fd           FailureDomain
+		refused      string // a part of the sentence; "" = accepted
+		writes       bool
 	}{
-		{"one node 4+2", 1, 1, 6, Layout{4, 2}, FailureDisk},
-		{"one node 8 disks 4+2", 1, 1, 8, Layout{4, 2}, FailureDisk},
-		{"3 nodes 4+2", 1, 3, 4, Layout{4, 2}, FailureNode},
-		{"3 sites 8+4", 3, 2, 3, Layout{8, 4}, FailureSite},
+		{"4+2 on one node", "4+2", shape([]int{6}), FailureAuto, "", true},
+		{"4+2 on 3 nodes: reads only", "4+2", shape([]int{2, 2, 2}), FailureAuto, "", false},
+		{"3+3 on 3 sites", "3+3", shape([]int{1, 1}, []int{1, 1}, []int{1, 1}), FailureAuto, "", true},
+		{"5+1 on 3 nodes", "5+1", shape([]int{2, 2, 2}), FailureAuto, "would put 2 shards of a stripe in one of the 3 nodes", false},
+		{"4+2 on 2 sites, site domain", "4+2", shape([]int{3}, []int{3}), FailureSite, "losing that site would lose more than its 2 parity shards", false},
+		{"8+4 on 6 disks", "8+4", shape([]int{2, 2, 2}), FailureAuto, "needs 12 disks, the cluster has 6 usable", false},
+		{"no parity on 4 disks", "4+0", shape([]int{4}), FailureAuto, "would put 1 shards", false},
+		{"1+0 on one disk", "1+0", shape([]int{1}), FailureAuto, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cm := testMap(tc.sites, tc.nodes, tc.disks)
+			p, err := PlanLayout(tc.cm, tc.layout, tc.fd, 0)
+			if tc.refused != "" {
+				if !errors.Is(err, ErrNoLayout) || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("got %v; want ErrNoLayout saying %q", err, tc.refused)
+				}
+				return
+			}
+			if err != nil || p.Layout.String() != tc.layout || p.WritesSurvive != tc.writes || p.Auto {
+				t.Fatalf("got %+v, %v; want %s, writes survive %v", p, err, tc.layout, tc.writes)
+			}
+		})
+	}
+	if _, err := PlanLayout(shape([]int{6}), "four", FailureAuto, 0); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("malformed layout: %v", err)
+	}
+}
+
+// TestPlacementSpread: every file's shards spread so that no failure domain holds more than the
+// plan says, on distinct disks, deterministically, and every disk gets some.
+func TestPlacementSpread(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cm   ClusterMap
+		l    Layout
+	}{
+		{"one node 4+2", shape([]int{6}), Layout{4, 2}},
+		{"one node 8 disks 4+2", shape([]int{8}), Layout{4, 2}},
+		{"3 nodes 3+3", shape([]int{2, 2, 2}), Layout{3, 3}},
+		{"3 nodes of 4 disks 4+2", shape([]int{4, 4, 4}), Layout{4, 2}},
+		{"uneven nodes 2+2", shape([]int{4, 1, 1}), Layout{2, 2}},
+		{"3 sites 3+3", shape([]int{1, 1}, []int{1, 1}, []int{1, 1}), Layout{3, 3}},
+		{"3 sites 7+5", shape([]int{2, 2}, []int{2, 2}, []int{2, 2}), Layout{7, 5}},
+		{"2 sites 4+4", shape([]int{2, 2}, []int{2, 2}), Layout{4, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, err := PlanLayout(tc.cm, tc.l.String(), FailureAuto, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := members(tc.cm, 0, nil)
+			byDisk := map[DiskID]placed{}
+			for _, p := range all {
+				byDisk[p.disk] = p
+			}
 			use := map[DiskID]int{}
 			for f := range 300 {
 				id := FileID(fmt.Sprintf("file-%d", f))
-				a, err := place(cm, id, tc.l, 0, nil)
+				a, down, err := place(tc.cm, id, tc.l, FailureAuto, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
-				b, _ := place(cm, id, tc.l, 0, nil)
+				b, _, _ := place(tc.cm, id, tc.l, FailureAuto, 0)
 				if fmt.Sprint(a) != fmt.Sprint(b) {
 					t.Fatalf("placement of %s not deterministic: %v vs %v", id, a, b)
 				}
-				seen := map[DiskID]bool{}
 				var ps []placed
-				for _, d := range a {
-					if seen[d] {
-						t.Fatalf("disk %s used twice for %s", d, id)
+				seen := map[DiskID]bool{}
+				for i, d := range a {
+					if seen[d] || down[i] {
+						t.Fatalf("%s: disk %s used twice or down: %v", id, d, a)
 					}
 					seen[d] = true
 					use[d]++
-					for _, p := range spreadOrder(cm, id, tc.fd, 0, nil) {
-						if p.disk == d {
-							ps = append(ps, p)
+					ps = append(ps, byDisk[d])
+				}
+				for _, fd := range []FailureDomain{FailureDisk, FailureNode, FailureSite} {
+					if fd == plan.Domain || fd < plan.Domain {
+						if got := maxPerDomain(ps, fd); got > plan.PerDomain {
+							t.Fatalf("%s: %d shards in one %s, the plan says %d", id, got, fd, plan.PerDomain)
 						}
 					}
 				}
-				if got := maxPerDomain(ps, tc.fd); got > tc.l.M {
-					t.Fatalf("%s: %d shards in one %s, layout %s survives %d", id, got, tc.fd, tc.l, tc.l.M)
-				}
 			}
-			total := tc.sites * tc.nodes * tc.disks
-			if len(use) != total {
-				t.Fatalf("only %d of %d disks ever used", len(use), total)
+			if len(use) != len(all) {
+				t.Fatalf("only %d of %d disks ever used", len(use), len(all))
 			}
 		})
 	}
 }
 
-func TestPlacementSkipsFullAndDownDisks(t *testing.T) {
-	cm := testMap(1, 1, 8)
-	cm.Sites[0].Nodes[0].Disks[0].State = DiskDown
-	cm.Sites[0].Nodes[0].Disks[1].FreeBytes = 10
-	cm.Sites[0].Nodes[0].Disks[2].State = DiskDraining
-	for f := range 50 {
-		ds, err := place(cm, FileID(fmt.Sprintf("f%d", f)), Layout{4, 1}, 1000, nil)
+// TestPlacementWeights: a disk with less free space (a smaller weight) gets fewer new shards.
+func TestPlacementWeights(t *testing.T) {
+	cm := shape([]int{8})
+	for i := range cm.Sites[0].Nodes[0].Disks {
+		cm.Sites[0].Nodes[0].Disks[i].Weight = 10
+	}
+	cm.Sites[0].Nodes[0].Disks[0].Weight = 1
+	use := map[DiskID]int{}
+	for f := range 2000 {
+		ds, _, err := place(cm, FileID(fmt.Sprintf("f%d", f)), Layout{4, 2}, FailureAuto, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range ds {
-			if d == "s0n0d0" || d == "s0n0d1" || d == "s0n0d2" {
+			use[d]++
+		}
+	}
+	if small, big := use["s0n0d0"], use["s0n0d1"]; small*2 > big {
+		t.Fatalf("a disk of weight 1 got %d shards, one of weight 10 %d", small, big)
+	}
+}
+
+// TestPlacementDownAndFull: full, draining and failed disks take nothing; the disks of a node
+// that is away take shards only to keep the spread (they fail at once, left for heal), and only
+// while the write quorum is up.
+func TestPlacementDownAndFull(t *testing.T) {
+	cm := shape([]int{8})
+	disks := cm.Sites[0].Nodes[0].Disks
+	disks[0].State = DiskDown
+	disks[1].FreeBytes = 10
+	disks[2].State = DiskDraining
+	for f := range 50 {
+		ds, down, err := place(cm, FileID(fmt.Sprintf("f%d", f)), Layout{4, 1}, FailureAuto, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range ds {
+			if d == "s0n0d0" || d == "s0n0d1" || d == "s0n0d2" || down[i] {
 				t.Fatalf("placed on unusable disk %s", d)
 			}
 		}
 	}
-	if _, err := place(cm, "x", Layout{4, 2}, 1000, nil); err == nil {
-		t.Fatal("4+2 on 5 usable disks must fail")
+	// A disk down on a node that is up failed: it does not count, 4+2 does not fit in 5.
+	if _, _, err := place(cm, "x", Layout{4, 2}, FailureAuto, 1000); !errors.Is(err, ErrNoLayout) {
+		t.Fatalf("4+2 on 5 usable disks: %v", err)
+	}
+	// 3 nodes x 2 disks, 3+3, a node down: its two shards are placed there and fail, 4 are up.
+	cm = setNode(shape([]int{2, 2, 2}), 0, 2, func(d *DiskInfo) { d.State = DiskDown })
+	for f := range 50 {
+		ds, down, err := place(cm, FileID(fmt.Sprintf("f%d", f)), Layout{3, 3}, FailureAuto, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for i, d := range ds {
+			if down[i] != strings.HasPrefix(string(d), "s0n2") {
+				t.Fatalf("%v %v", ds, down)
+			}
+			if down[i] {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Fatalf("%d shards on the down node, want 2: %v", n, ds)
+		}
+	}
+	// Two nodes down: 2 up < quorum 4.
+	cm = setNode(cm, 0, 1, func(d *DiskInfo) { d.State = DiskDown })
+	if _, _, err := place(cm, "y", Layout{3, 3}, FailureAuto, 0); !errors.Is(err, ErrNoLayout) {
+		t.Fatalf("3+3 with 2 of 6 disks up: %v", err)
+	}
+}
+
+// TestHealDisk: a rebuilt shard goes to an up disk of the failure domain holding the fewest of
+// the file's other shards.
+func TestHealDisk(t *testing.T) {
+	cm := shape([]int{3, 3, 3})
+	// 3+3 on s0n0d0 s0n0d1 s0n1d0 s0n1d1 s0n2d0 s0n2d1: shard 5's disk failed.
+	shards := []DiskID{"s0n0d0", "s0n0d1", "s0n1d0", "s0n1d1", "s0n2d0", "s0n2d1"}
+	cm.Sites[0].Nodes[2].Disks[1].State = DiskDown
+	for f := range 20 {
+		d, ok := healDisk(cm, FileID(fmt.Sprintf("f%d", f)), shards, 5, FailureAuto, 0, nil)
+		if !ok || d != "s0n2d2" {
+			t.Fatalf("heal target %s %v, want s0n2d2 (same node, the only one with 1 shard left)", d, ok)
+		}
+	}
+	if d, ok := healDisk(cm, "f", shards, 5, FailureAuto, 0, map[DiskID]bool{"s0n2d2": true}); !ok || d == "s0n2d2" || slices.Contains(shards, d) {
+		t.Fatalf("with s0n2d2 avoided: %s %v", d, ok)
 	}
 }
 

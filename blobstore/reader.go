@@ -1,6 +1,7 @@
 package blobstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/cipher"
 	"errors"
@@ -21,6 +22,9 @@ type readSet struct {
 	g    geometry
 	aead cipher.AEAD
 	rs   reedsolomon.Encoder
+	// near lists the shard indexes nearest first (local disks, this site, other sites): a
+	// degraded read takes the pieces it lacks from the nearest shards.
+	near []int
 
 	mu     sync.Mutex // guards files, opened, bad
 	files  []File
@@ -50,11 +54,30 @@ func (s *Store) newReadSet(ctx context.Context, m Manifest) (*readSet, error) {
 		s: s, m: m, g: newGeometry(m.Layout, m.BlockSize), aead: aead, rs: rs,
 		files: make([]File, n), opened: make([]bool, n), bad: map[int]error{},
 	}
-	// Open every shard now: a missing or foreign shard file (parity included) is then reported
-	// as heal needed even when the data shards suffice.
+	dist := make([]int, n)
 	for i := range n {
-		r.file(ctx, i)
+		dist[i] = s.distance(m.Shards[i])
+		r.near = append(r.near, i)
 	}
+	slices.SortStableFunc(r.near, func(a, b int) int { return cmp.Compare(dist[a], dist[b]) })
+	// Open every shard now, in parallel (most may be on other nodes): a missing or foreign
+	// shard file (parity included) is then reported as heal needed even when the data shards
+	// suffice.
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			f, err := s.openShard(ctx, m, r.g, i, ".shard")
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.opened[i] = true
+			if err != nil {
+				r.markBadLocked(i, err)
+				return
+			}
+			r.files[i] = f
+		})
+	}
+	wg.Wait()
 	return r, nil
 }
 
@@ -110,6 +133,7 @@ func (r *readSet) markBad(i int, err error) {
 func (r *readSet) markBadLocked(i int, err error) {
 	if _, ok := r.bad[i]; !ok {
 		r.bad[i] = err
+		r.s.noteHealNeeded(r.m.FileID)
 		r.s.logger.Warn("shard skipped", keyFileID, r.m.FileID, keyShard, i, keyDisk, r.m.Shards[i], logkey.Err, err)
 	}
 }
@@ -312,7 +336,10 @@ func (r *readSet) decodeStripeMode(ctx context.Context, stripe uint64, j0, j1 in
 			count++
 		}
 	}
-	for i := 0; i < n && count < g.k; i++ {
+	for _, i := range r.near {
+		if count >= g.k {
+			break
+		}
 		if sc.good[i] || causes[i] != nil {
 			continue
 		}

@@ -110,7 +110,17 @@ func writeFileAtomic(ctx context.Context, d Disk, name string, data []byte) erro
 // file whose manifest the caller has recorded must never be resumed (the recorded manifest
 // would no longer read it): release its leftovers with ReleaseStaged instead. A state whose
 // staged tail is gone fails with ErrBadResumeState before any shard file is touched.
-func (s *Store) Resume(ctx context.Context, st ResumeState) (*Writer, error) {
+//
+// With AtLeastGeneration(g), the new generation is also at least g: the caller claimed g through
+// its metadata (an upload's lease, in Raft) before resuming, so that two nodes never pick the
+// same generation even when each reads stale headers from a subset of the shards; the headers'
+// high-water mark stays a second guard. Writer.Generation tells the generation picked: one above
+// the claim must be claimed too before anything is written.
+func (s *Store) Resume(ctx context.Context, st ResumeState, opts ...ResumeOption) (*Writer, error) {
+	var o resumeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := st.check(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResumeState, err)
 	}
@@ -174,7 +184,7 @@ func (s *Store) Resume(ctx context.Context, st ResumeState) (*Writer, error) {
 		w.closeFiles()
 		return nil, fmt.Errorf("%w: %s: write generations exhausted", ErrBadResumeState, st.FileID)
 	}
-	w.gen = hw + 1
+	w.gen = max(hw+1, o.minGen)
 	for i, f := range w.files {
 		if f == nil {
 			continue
@@ -216,6 +226,22 @@ func (s *Store) Resume(ctx context.Context, st ResumeState) (*Writer, error) {
 	s.logger.Info("write resumed", keyFileID, st.FileID, "offset", st.Offset, "generation", w.gen)
 	return w, nil
 }
+
+// ResumeOption tunes a Resume.
+type ResumeOption func(*resumeOptions)
+
+type resumeOptions struct {
+	minGen uint32 // 0: none
+}
+
+// AtLeastGeneration makes Resume move to write generation gen or above (see Resume).
+func AtLeastGeneration(gen uint32) ResumeOption {
+	return func(o *resumeOptions) { o.minGen = max(o.minGen, gen) }
+}
+
+// Generation returns the write generation the Writer seals under: 1 after Create, the one
+// Resume moved to after Resume.
+func (w *Writer) Generation() uint32 { return w.gen }
 
 // reopenPart opens shard i for writing without truncating it, renaming a committed shard back
 // to its in-progress name (a Commit cut short).

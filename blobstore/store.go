@@ -11,31 +11,40 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"valise/internal/logkey"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/reedsolomon"
 )
 
-// Store reads and writes files on its local disks. It is safe for concurrent use; each Writer
-// and Reader it returns is used by one goroutine at a time.
+// Store reads and writes files on the disks of the cluster: its local disks, and the others
+// through its DiskSource. It is safe for concurrent use; each Writer and Reader it returns is
+// used by one goroutine at a time.
 type Store struct {
 	cfg    Config
 	logger *slog.Logger
 	keys   KeyWrapper
 	disks  map[DiskID]Disk // local disks; never changed after New
+	remote DiskSource      // the other disks; nil: local disks only
 	enc    *zstd.Encoder   // shared by every writer (EncodeAll is concurrency-safe)
 	dec    *zstd.Decoder   // shared by every reader (DecodeAll is concurrency-safe)
 
-	mu   sync.Mutex // guards cmap and rs
-	cmap ClusterMap
-	rs   map[Layout]reedsolomon.Encoder
+	mu     sync.Mutex // guards cmap, siteOf, site, layout, plan and rs
+	cmap   ClusterMap
+	siteOf map[DiskID]SiteID // every disk of cmap
+	site   SiteID            // the site of the local disks in cmap ("" when none is there)
+	layout string            // "auto" or "k+m", for new files
+	plan   *planned          // Plan's answer for cmap and layout; nil: not computed since they changed
+	rs     map[Layout]reedsolomon.Encoder
+
+	healNeeded atomic.Pointer[func(FileID)] // see SetHealNeeded; nil: none
 }
 
-// New returns a Store over the local disks, placing new files by cmap (which may also name
-// disks of other nodes: shards placed there count as unavailable until a shard transport
-// exists). keys wraps each file's data key.
-func New(cfg Config, cmap ClusterMap, disks map[DiskID]Disk, keys KeyWrapper, logger *slog.Logger) (*Store, error) {
+// New returns a Store over the local disks and, through remote (nil: none), the other nodes'
+// disks, placing new files by cmap, which names every disk of the cluster (see ClusterMap;
+// SetClusterMap replaces it). keys wraps each file's data key.
+func New(cfg Config, cmap ClusterMap, disks map[DiskID]Disk, remote DiskSource, keys KeyWrapper, logger *slog.Logger) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -76,18 +85,18 @@ func New(cfg Config, cmap ClusterMap, disks map[DiskID]Disk, keys KeyWrapper, lo
 		logger: logger.With("component", "blobstore"),
 		keys:   keys,
 		disks:  local,
+		remote: remote,
 		enc:    enc,
 		dec:    dec,
-		cmap:   cmap,
+		layout: cfg.Layout,
 		rs:     map[Layout]reedsolomon.Encoder{},
 	}
-	if cfg.Layout == "auto" {
-		// Not fatal: the map may grow (SetClusterMap); Create fails until it can hold a layout.
-		if l, err := autoLayout(cmap, cfg.FailureDomain, cfg.MinFreeBytes); err != nil {
-			s.logger.Warn("no automatic layout yet", logkey.Err, err)
-		} else {
-			s.logger.Info("automatic layout", "layout", l.String(), "failure_domain", cfg.FailureDomain.String())
-		}
+	s.SetClusterMap(cmap)
+	// Not fatal: the map may grow (SetClusterMap); Create fails until it can hold the layout.
+	if p, err := s.Plan(); err != nil {
+		s.logger.Warn("no usable layout yet", logkey.Err, err)
+	} else {
+		s.logger.Info("layout", "layout", p.Layout.String(), "failure_domain", p.Domain.String(), "writes_survive", p.WritesSurvive)
 	}
 	return s, nil
 }
@@ -108,11 +117,42 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// planned is a cached answer of Plan.
+type planned struct {
+	p   LayoutPlan
+	err error
+}
+
 // SetClusterMap replaces the cluster map used to place new files.
 func (s *Store) SetClusterMap(cmap ClusterMap) {
+	siteOf := map[DiskID]SiteID{}
+	var site SiteID
+	for _, st := range cmap.Sites {
+		for _, n := range st.Nodes {
+			for _, d := range n.Disks {
+				siteOf[d.ID] = st.ID
+				if _, local := s.disks[d.ID]; local {
+					site = st.ID
+				}
+			}
+		}
+	}
 	s.mu.Lock()
-	s.cmap = cmap
+	s.cmap, s.siteOf, s.site, s.plan = cmap, siteOf, site, nil
 	s.mu.Unlock()
+}
+
+// distance ranks a disk for reads: 0 local, 1 on another node of this site, 2 elsewhere.
+func (s *Store) distance(id DiskID) int {
+	if _, local := s.disks[id]; local {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if site, ok := s.siteOf[id]; ok && site == s.site {
+		return 1
+	}
+	return 2
 }
 
 func (s *Store) clusterMap() ClusterMap {
@@ -121,12 +161,38 @@ func (s *Store) clusterMap() ClusterMap {
 	return s.cmap
 }
 
+// SetLayout sets the layout of the files created from now on: "auto" or "k+m" (files already
+// written keep theirs). It refuses a malformed layout (ErrInvalidConfig); one that the current
+// map cannot place or whose spread cannot survive the failure domain is taken, and Create
+// fails with PlanLayout's sentence until the map can hold it: check with PlanLayout first.
+func (s *Store) SetLayout(layout string) error {
+	if layout != "auto" {
+		if _, err := ParseLayout(layout); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.layout, s.plan = layout, nil
+	s.mu.Unlock()
+	return nil
+}
+
+// Plan resolves the layout against the current cluster map: what new files get and what it
+// survives (see PlanLayout).
+func (s *Store) Plan() (LayoutPlan, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.plan == nil {
+		p, err := PlanLayout(s.cmap, s.layout, s.cfg.FailureDomain, s.cfg.MinFreeBytes)
+		s.plan = &planned{p, err}
+	}
+	return s.plan.p, s.plan.err
+}
+
 // layoutFor resolves the configured layout against the current map.
 func (s *Store) layoutFor() (Layout, error) {
-	if s.cfg.Layout != "auto" {
-		return ParseLayout(s.cfg.Layout)
-	}
-	return autoLayout(s.clusterMap(), s.cfg.FailureDomain, s.cfg.MinFreeBytes)
+	p, err := s.Plan()
+	return p.Layout, err
 }
 
 // codec returns the shared Reed-Solomon encoder of a layout (safe for concurrent use).
@@ -149,13 +215,41 @@ func (s *Store) codec(l Layout) (reedsolomon.Encoder, error) {
 	return e, nil
 }
 
-// disk returns the local disk of id, or an error wrapping ErrDiskUnavailable.
+// disk returns the disk of id, local or from the DiskSource, or an error wrapping
+// ErrDiskUnavailable.
 func (s *Store) disk(id DiskID) (Disk, error) {
-	d, ok := s.disks[id]
-	if !ok {
+	if d, ok := s.disks[id]; ok {
+		return d, nil
+	}
+	if s.remote == nil {
 		return nil, fmt.Errorf("%w: %s is not a local disk", ErrDiskUnavailable, id)
 	}
+	d, err := s.remote.Disk(id)
+	if err != nil {
+		if errors.Is(err, ErrDiskUnavailable) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrDiskUnavailable, id, err)
+	}
 	return d, nil
+}
+
+// fileDisks returns the disks that may hold files of a file whose shards are on shards: the
+// local disks, and those of its shards reachable through the DiskSource.
+func (s *Store) fileDisks(shards []DiskID) map[DiskID]Disk {
+	out := make(map[DiskID]Disk, len(s.disks)+len(shards))
+	for id, d := range s.disks {
+		out[id] = d
+	}
+	for _, id := range shards {
+		if _, ok := out[id]; ok {
+			continue
+		}
+		if d, err := s.disk(id); err == nil {
+			out[id] = d
+		}
+	}
+	return out
 }
 
 // writeQuorum is the number of shards a write needs durable: more than half of them (so two
@@ -235,18 +329,26 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// Delete removes a file's shards and staged tails from the local disks, the leftovers of its
-// Commit included (see ReleaseStaged). The caller destroys the wrapped key in its metadata
-// first (crypto-shredding): shards of remote disks are then unreadable even if that node is
-// down now.
+// Delete removes a file's shards and staged tails from its disks that can be reached, local or
+// remote, the leftovers of its Commit included (see ReleaseStaged). The caller destroys the
+// wrapped key in its metadata first (crypto-shredding): shards on a disk unreachable now are
+// then unreadable noise. A shard on a disk the cluster map knows but that cannot be reached
+// (its node is away) gives an error wrapping ErrDiskUnavailable, after everything else was
+// removed: call Delete again later (it is idempotent).
 func (s *Store) Delete(ctx context.Context, m Manifest) error {
 	if err := validID(m.FileID); err != nil {
 		return err
 	}
 	var errs []error
+	cmap := s.clusterMap()
 	for i, id := range m.Shards {
 		d, err := s.disk(id)
 		if err != nil {
+			if _, known := cmap.disk(id); known {
+				// Its node is away: say so, so that the caller retries later. A disk the map
+				// no longer knows (retired) took its shards with it.
+				errs = append(errs, fmt.Errorf("delete %s shard %d: %w", m.FileID, i, err))
+			}
 			continue
 		}
 		for _, suf := range []string{".shard", ".part", ".heal"} {
@@ -255,11 +357,12 @@ func (s *Store) Delete(ctx context.Context, m Manifest) error {
 			}
 		}
 	}
-	errs = append(errs, s.removeStaged(ctx, m.FileID, nil))
+	errs = append(errs, s.removeStaged(ctx, m.FileID, m.Shards, nil))
 	return errors.Join(errs...)
 }
 
-// ReleaseStaged removes from the local disks what the Commit of m's file left so that the
+// ReleaseStaged removes from the file's disks (local and reachable remote) what the Commit of
+// m's file left so that the
 // caller's last ResumeState could still Resume (the staged tails of its last checkpoints, see
 // Writer.Commit), and any in-progress shard file of it (".part" of a shard that failed during
 // the write). Call it once m is durably recorded in the caller's metadata (after the Raft
@@ -272,7 +375,7 @@ func (s *Store) ReleaseStaged(ctx context.Context, m Manifest) error {
 		return err
 	}
 	var errs []error
-	for did, d := range s.disks {
+	for did, d := range s.fileDisks(m.Shards) {
 		names, err := d.List(ctx, shardsDir+"/"+idPrefix(m.FileID))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("list shards on %s: %w", did, err))
@@ -286,17 +389,18 @@ func (s *Store) ReleaseStaged(ctx context.Context, m Manifest) error {
 			}
 		}
 	}
-	errs = append(errs, s.removeStaged(ctx, m.FileID, nil))
+	errs = append(errs, s.removeStaged(ctx, m.FileID, m.Shards, nil))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("release staged %s: %w", m.FileID, err)
 	}
 	return nil
 }
 
-// removeStaged removes the staged tails of id on every local disk, except the sequences kept.
-func (s *Store) removeStaged(ctx context.Context, id FileID, keep map[uint64]bool) error {
+// removeStaged removes the staged tails of id, except the sequences kept, on every local disk
+// and on the reachable disks of its shards (staged tails are written beside the shards).
+func (s *Store) removeStaged(ctx context.Context, id FileID, shards []DiskID, keep map[uint64]bool) error {
 	var errs []error
-	for _, d := range s.disks {
+	for _, d := range s.fileDisks(shards) {
 		names, err := d.List(ctx, stagedDir)
 		if err != nil {
 			errs = append(errs, err)
@@ -397,7 +501,7 @@ func (s *Store) CleanStaged(ctx context.Context, keep func(FileID) bool) error {
 				}
 			}
 		}
-		errs = append(errs, s.removeStaged(ctx, u.FileID, nil))
+		errs = append(errs, s.removeStaged(ctx, u.FileID, nil, nil))
 		s.logger.Info("staged upload removed", keyFileID, u.FileID, "bytes", u.Bytes)
 	}
 	return errors.Join(errs...)

@@ -47,7 +47,7 @@ func newEnv(t *testing.T, ndisks int, layout string) *env {
 // open returns a new Store instance over the same disks and keys.
 func (e *env) open() *blobstore.Store {
 	e.t.Helper()
-	s, err := blobstore.New(e.cfg, blobtest.ClusterMap(e.disks), e.disks, e.keys, blobtest.Logger(e.t))
+	s, err := blobstore.New(e.cfg, blobtest.ClusterMap(e.disks), e.disks, nil, e.keys, blobtest.Logger(e.t))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ var damages = []damage{
 		cfg := e.cfg
 		cfg.ClusterID = "other-cluster"
 		disks, dirs := blobtest.DirDisks(e.t, e.t.TempDir(), 6)
-		o, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, e.keys, blobtest.Logger(e.t))
+		o, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, nil, e.keys, blobtest.Logger(e.t))
 		must(e.t, err)
 		defer o.Close()
 		om, err := o.Put(context.Background(), m.FileID, bytes.NewReader(randomData(99, 3000)))
@@ -576,7 +576,7 @@ func TestCompressionSavesSpace(t *testing.T) {
 	cfg.BlockSize = 256 << 10
 	cfg.Layout = "4+2"
 	cfg.MinFreeBytes = 0
-	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, blobtest.NewKeyWrapper(), blobtest.Logger(t))
+	s, err := blobstore.New(cfg, blobtest.ClusterMap(disks), disks, nil, blobtest.NewKeyWrapper(), blobtest.Logger(t))
 	must(t, err)
 	defer s.Close()
 	allocated := func(id string) int64 {

@@ -84,7 +84,7 @@ func (s *Store) Create(ctx context.Context, id FileID) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	shards, err := place(s.clusterMap(), id, l, s.cfg.MinFreeBytes, nil)
+	shards, down, err := place(s.clusterMap(), id, l, s.cfg.FailureDomain, s.cfg.MinFreeBytes)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", id, err)
 	}
@@ -98,6 +98,11 @@ func (s *Store) Create(ctx context.Context, id FileID) (*Writer, error) {
 		return nil, err
 	}
 	for i, did := range shards {
+		if down[i] {
+			// Placed there to keep the spread (its node is away): left for Heal.
+			w.shardFailed(i, fmt.Errorf("%w: %s is down", ErrDiskUnavailable, did))
+			continue
+		}
 		f, err := s.openShardForWrite(ctx, id, i, did, w.g, true)
 		if err != nil {
 			w.shardFailed(i, err)
@@ -405,6 +410,9 @@ func (w *Writer) writeStripe(b *stripeBuf) error {
 		}
 	}
 	off := g.slotOffset(b.stripe)
+	// Pieces for other nodes' disks are sent in parallel (each is a network round trip);
+	// local ones are written from this worker.
+	var remote sync.WaitGroup
 	for i, f := range w.files {
 		if f == nil || !w.shardOK(i) {
 			continue
@@ -417,16 +425,24 @@ func (w *Writer) writeStripe(b *stripeBuf) error {
 		} else {
 			pcrc = payloadCRC(shards[i])
 		}
-		putPieceHeader(b.pieces[i], g, b.stripe, b.gen, b.lens, plen, pcrc)
-		if _, err := f.WriteAt(b.pieces[i][:g.hdrSize+plen], off); err != nil {
-			w.shardFailed(i, fmt.Errorf("write stripe %d to %s: %w", b.stripe, w.shards[i], err))
-		} else if wb, ok := f.(writeBacker); ok {
-			select {
-			case w.wbCh <- wbRange{f: wb, off: off, n: int64(g.hdrSize + plen)}:
-			default: // the disk lags: Sync writes this range anyway
+		put := func() {
+			putPieceHeader(b.pieces[i], g, b.stripe, b.gen, b.lens, plen, pcrc)
+			if _, err := f.WriteAt(b.pieces[i][:g.hdrSize+plen], off); err != nil {
+				w.shardFailed(i, fmt.Errorf("write stripe %d to %s: %w", b.stripe, w.shards[i], err))
+			} else if wb, ok := f.(writeBacker); ok {
+				select {
+				case w.wbCh <- wbRange{f: wb, off: off, n: int64(g.hdrSize + plen)}:
+				default: // the disk lags: Sync writes this range anyway
+				}
 			}
 		}
+		if _, local := w.s.disks[w.shards[i]]; local {
+			put()
+		} else {
+			remote.Go(put)
+		}
 	}
+	remote.Wait()
 	return w.quorum()
 }
 
@@ -594,7 +610,7 @@ func (w *Writer) Commit(ctx context.Context) (Manifest, error) {
 	for _, seq := range w.stagedSeqs {
 		keep[seq] = true
 	}
-	if err := w.s.removeStaged(ctx, w.id, keep); err != nil {
+	if err := w.s.removeStaged(ctx, w.id, w.shards, keep); err != nil {
 		w.s.logger.Warn("staged tails left behind", keyFileID, w.id, logkey.Err, err)
 	}
 	m := Manifest{
@@ -612,6 +628,7 @@ func (w *Writer) Commit(ctx context.Context) (Manifest, error) {
 	}
 	if len(hn.Shards) > 0 {
 		hn.FileID = w.id
+		w.s.noteHealNeeded(w.id)
 		return m, &hn
 	}
 	return m, nil
@@ -649,7 +666,7 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-// Abort stops the writer and removes its shard files and staged tails from the local disks.
+// Abort stops the writer and removes its shard files and staged tails from its disks.
 func (w *Writer) Abort(ctx context.Context) error {
 	if w.committed {
 		return ErrWriterDone
@@ -669,7 +686,7 @@ func (w *Writer) Abort(ctx context.Context) error {
 			}
 		}
 	}
-	errs = append(errs, w.s.removeStaged(ctx, w.id, nil))
+	errs = append(errs, w.s.removeStaged(ctx, w.id, w.shards, nil))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("abort %s: %w", w.id, err)
 	}

@@ -60,6 +60,9 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 				od.TotalBytes, od.FreeBytes = total, free
 			}
 		}
+		if st := n.diskStateFor(d); st != d.state {
+			od.State = st // failed while serving (disks.go)
+		}
 		out.Disks = append(out.Disks, od)
 	}
 	staged, err := n.blobs.ListStaged(ctx)
@@ -76,6 +79,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	out.Journal.Verified = n.journalOK
 	n.journalMu.Unlock()
 	out.Scanner = n.scannerInfo(ctx)
+	n.repair.statusInto(&out)
 	return out, nil
 }
 
@@ -100,12 +104,18 @@ func (s *adminService) VerifyJournal(ctx context.Context) (adminapi.JournalRepor
 	if !ok {
 		s.n.logger.Error("the journal's hash chain does not hold: an operator must investigate", "broken_at", rep.BrokenAt)
 	}
+	applied, hash, err := s.n.store.StateHash()
+	if err != nil {
+		return adminapi.JournalReport{}, fmt.Errorf("fingerprint the state: %w", err)
+	}
 	return adminapi.JournalReport{
-		Entries:  rep.Entries,
-		HeadSeq:  rep.Head.Seq,
-		HeadHash: hex.EncodeToString(rep.Head.Hash[:]),
-		OK:       ok,
-		BrokenAt: rep.BrokenAt,
+		Entries:      rep.Entries,
+		HeadSeq:      rep.Head.Seq,
+		HeadHash:     hex.EncodeToString(rep.Head.Hash[:]),
+		OK:           ok,
+		BrokenAt:     rep.BrokenAt,
+		AppliedIndex: applied,
+		StateHash:    hex.EncodeToString(hash[:]),
 	}, nil
 }
 
@@ -151,6 +161,9 @@ func (s *adminService) SetSetting(ctx context.Context, key, value string) (admin
 			code = adminapi.CodeUnknownSetting
 		}
 		return adminapi.Setting{}, adminapi.Errorf(code, "%v", err)
+	}
+	if err := s.n.checkSetting(key, value); err != nil {
+		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeInvalidValue, "setting %s: %v", key, err)
 	}
 	if err := s.leader(); err != nil {
 		return adminapi.Setting{}, err

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,12 +140,20 @@ func nodeRecords(store *raftfsm.Store) ([]nodeRecord, error) {
 	return out, err
 }
 
-// clusterMap builds blobstore's placement input from the node records; local disks carry
-// their free space and state, remote ones are marked down until the shard transport exists.
-func clusterMap(ctx context.Context, nodes []nodeRecord, self string, local map[blobstore.DiskID]blobstore.Disk) blobstore.ClusterMap {
+// clusterMap builds blobstore's placement input from the node records and what the node learnt
+// of each disk's free space (usage, by disk ID; see placement.refresh). Removed and joining
+// nodes are left out, and so are retired disks (replaced by a new disk: the map no longer
+// knows them, so heal rebuilds their shards elsewhere). A draining node's disks are
+// DiskDraining; a failed disk, and one that did not answer (its node down or unreachable),
+// are DiskDown: they still count for the layout, as a node may be away for a while. A disk's
+// weight is its free space in GiB (at least 1), so emptier disks take more new shards.
+func clusterMap(nodes []nodeRecord, self string, usage map[string]diskUsage) blobstore.ClusterMap {
 	sites := map[string]*blobstore.Site{}
 	var order []string
 	for _, n := range nodes {
+		if st := n.state(); st == nodeRemoved || st == nodeJoining && n.ID != self {
+			continue
+		}
 		s, ok := sites[n.Site]
 		if !ok {
 			s = &blobstore.Site{ID: blobstore.SiteID(n.Site)}
@@ -155,10 +162,15 @@ func clusterMap(ctx context.Context, nodes []nodeRecord, self string, local map[
 		}
 		bn := blobstore.Node{ID: blobstore.NodeID(n.ID)}
 		for _, d := range n.Disks {
+			if d.State == "retired" {
+				continue
+			}
 			info := blobstore.DiskInfo{ID: blobstore.DiskID(d.ID), State: blobstore.DiskDown}
-			if disk, ok := local[blobstore.DiskID(d.ID)]; ok && n.ID == self {
-				if _, free, err := disk.Usage(ctx); err == nil {
-					info.FreeBytes, info.State = free, blobstore.DiskUp
+			if u := usage[d.ID]; u.ok && d.State == "" {
+				info.FreeBytes, info.State = u.free, blobstore.DiskUp
+				info.Weight = max(1, float64(u.free)/(1<<30))
+				if n.state() == nodeDraining {
+					info.State = blobstore.DiskDraining
 				}
 			}
 			bn.Disks = append(bn.Disks, info)

@@ -97,7 +97,8 @@ type BlobstoreConfig struct {
 	// BlockSize is the plaintext block size in bytes (1 MiB by default).
 	BlockSize int `toml:"block_size"`
 	// Layout is the erasure-coding layout: "auto" (from the cluster's failure domains: 6 disks
-	// on one node give 4+2), or "K+M" such as "4+2".
+	// on one node give 4+2), or "K+M" such as "4+2". Read only while the cluster-wide setting
+	// storage.layout was never set (appliance settings set storage.layout): it is its seed.
 	Layout string `toml:"layout"`
 }
 
@@ -353,7 +354,7 @@ var configDocs = map[string]string{
 	"raft.snapshot_threshold":   "Log entries past the last snapshot that trigger a new one.",
 	"blobstore":                 "The byte path.",
 	"blobstore.block_size":      "Plaintext block size in bytes.",
-	"blobstore.layout":          "Erasure coding: auto (6 disks on one node give 4+2) or K+M.",
+	"blobstore.layout":          "Erasure coding until the setting storage.layout is set: auto or K+M.",
 	"log":                       "Logging, to stderr.",
 	"log.level":                 "debug, info, warn or error.",
 	"log.format":                "json or text.",

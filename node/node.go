@@ -69,8 +69,10 @@ type instance struct {
 	riServer  *raftnet.ReadIndexServer
 	cluster   clusterInfo
 	disks     []localDisk
+	repair    *repairer // heal, scrub, drain, disk probes (heal.go, disks.go); set by openBlobs
 	blobs     *blobstore.Store
 	shards    *shardnet.Server // serves this node's disks to the other nodes
+	placement *placement       // the Store's cluster map, other nodes' disks and layout (placement.go)
 	accounts  *account.Service
 	scanner   *scanner
 	mail      *mailer
@@ -290,6 +292,7 @@ func (n *instance) start(ctx context.Context) error {
 		return err
 	}
 
+	n.startRepair()
 	n.bg.Add(5)
 	go n.afterLeader()
 	go n.watchHTTPS()
@@ -343,12 +346,18 @@ func (n *instance) raftConfig() raftfsm.Config {
 // leftovers of interrupted selftests.
 func (n *instance) openBlobs(ctx context.Context) error {
 	disks := map[blobstore.DiskID]blobstore.Disk{}
+	n.repair = newRepairer(n)
 	for i, p := range n.cfg.DiskPaths() {
 		ld := localDisk{id: blobstore.DiskID(diskID(n.cfg.Node.ID, i)), path: p, state: "ok"}
 		m, err := readDiskMarker(p)
+		if errors.Is(err, os.ErrNotExist) {
+			m, err = n.adoptDisk(p, i) // an empty directory: a replaced disk (disks.go)
+		}
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			ld.state = "missing"
+		case errors.Is(err, errDiskNotEmpty):
+			ld.state = "no marker and not empty: not used"
 		case err != nil:
 			ld.state = "unreadable"
 		case m.ClusterID != n.cluster.ID || m.NodeID != n.cfg.Node.ID:
@@ -368,20 +377,23 @@ func (n *instance) openBlobs(ctx context.Context) error {
 		}
 		n.disks = append(n.disks, ld)
 	}
-	nodes, err := nodeRecords(n.store)
-	if err != nil {
-		return fmt.Errorf("read the node records: %w", err)
-	}
+	var err error
 	bcfg := blobstore.DefaultConfig()
 	bcfg.ClusterID = n.cluster.ID
 	bcfg.BlockSize = n.cfg.Blobstore.BlockSize
-	bcfg.Layout = n.cfg.Blobstore.Layout
-	if n.blobs, err = blobstore.New(bcfg, clusterMap(ctx, nodes, n.cfg.Node.ID, disks), disks, keyWrapper{n.keys}, n.logger); err != nil {
+	if n.placement, err = n.newPlacement(ctx, disks, bcfg.MinFreeBytes); err != nil {
+		return err
+	}
+	bcfg.Layout = n.placement.layout()
+	if n.blobs, err = blobstore.New(bcfg, n.placement.cmap, disks, n.placement, keyWrapper{n.keys}, n.logger); err != nil {
+		n.placement.close()
 		return fmt.Errorf("open the blobstore: %w", err)
 	}
 	n.onStop("blobstore", func(context.Context) error { return n.blobs.Close() })
-	// The other nodes reach this node's usable disks on the cluster port (issue 18); nothing
-	// places shards on remote disks yet.
+	n.placement.failed = func(id blobstore.DiskID) bool { return n.repair.diskFailed(id) != "" }
+	n.placement.start(n.blobs)
+	n.onStop("placement", func(context.Context) error { return n.placement.close() })
+	// The other nodes reach this node's usable disks on the cluster port (issue 18).
 	if n.shards, err = shardnet.NewServer(n.mux, disks, shardnet.DefaultServerConfig(), n.logger); err != nil {
 		return fmt.Errorf("shard server: %w", err)
 	}

@@ -61,6 +61,21 @@ var knownSettings = map[string]settingSpec{
 
 	"limits.memory_budget": {def: "536870912", validate: intRange(64<<20, 1<<40)}, // bytes; read at start
 	"limits.max_zips":      {def: "2", validate: intRange(1, 64)},                 // zips streaming at once; read at start
+
+	// The repair jobs (heal.go): how often the leader heals and scrubs ("0": never on a
+	// schedule), and the bytes per second they may read ("0": unlimited).
+	"heal.interval":  {def: "1h", validate: validInterval},
+	"scrub.interval": {def: "168h", validate: validInterval},
+	"heal.bandwidth": {def: "0", validate: validBandwidth},
+	// storage.layout: the erasure-coding layout of new files, "auto" or K+M (placement.go);
+	// settings set also refuses one the cluster cannot spread to survive its failure domain.
+	layoutSetting: {def: "auto", validate: validLayout},
+}
+
+// validLayout accepts "auto" or K+M (1 ≤ K ≤ 32, 0 ≤ M ≤ 16).
+func validLayout(v string) error {
+	_, _, err := ParseLayout(v)
+	return err
 }
 
 // settingKeys returns the known setting keys, sorted.

@@ -16,6 +16,10 @@ func TestValidateSetting(t *testing.T) {
 		ok         bool
 	}{
 		{"public_url", "https://files.example.org", true},
+		{"storage.layout", "auto", true},
+		{"storage.layout", "3+3", true},
+		{"storage.layout", "3 + 3", false},
+		{"storage.layout", "", false},
 		{"public_url", "", true},
 		{"public_url", "ftp://files.example.org", false},
 		{"public_url", "https://user:pw@files.example.org", false},

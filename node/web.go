@@ -35,6 +35,7 @@ func (n *instance) startUploads() error {
 	ucfg := upload.DefaultConfig()
 	ucfg.OnFinished = n.uploadFinished
 	ucfg.TeeBuffer = liveScanTee // counted in the memory budget (limits.go)
+	ucfg.Node = n.cfg.Node.ID    // the holder of the uploads' leases (issue 18)
 	var sc upload.Scanner
 	if n.scanner != nil && n.scanner.client != nil {
 		sc = scannerSource{n.scanner}

@@ -20,6 +20,8 @@ echo "== go benchmarks: raftfsm, raftfsm/raftnet (-benchtime=$RAFT_BENCHTIME)"
 go test -run '^$' -bench . -benchtime="$RAFT_BENCHTIME" -timeout 30m ./raftfsm ./raftfsm/raftnet
 echo "== go benchmarks: blobstore (-benchtime=$BENCHTIME)"
 go test -run '^$' -bench . -benchtime="$BENCHTIME" -timeout 30m ./blobstore
+echo "== cluster benchmarks: real appliance processes on loopback (1 GiB transfer, 10 leader kills)"
+go test -run '^$' -bench . -benchtime=1x -timeout 30m ./cmd/appliance/clustertest
 
 [ -x "$BIN" ] || { echo "bench: $BIN is missing: run \`make build\` first" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/valise-bench.XXXXXX")

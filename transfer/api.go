@@ -150,7 +150,9 @@ var (
 	ErrDownloadBusy = fault.New(fault.Conflict, "download_busy", "transfer: download limit held by downloads in progress")
 
 	// ErrLocked is returned by upload.Pipeline's Write and Terminate while another Write on
-	// the same upload runs in this process (tus: 423). This one and the two chunk errors below
+	// the same upload runs in this process, and by the lease calls (AcquireLease,
+	// RecordProgressLeased…) while another node holds the upload's lease or once it took it
+	// over (tus: 423, which tus clients retry). This one and the two chunk errors below
 	// are package upload's: they stay here so that one table (Sentinels, doc.go's) holds every
 	// upload error.
 	ErrLocked = fault.New(fault.Locked, "upload_locked", "transfer: upload locked by another request")
@@ -172,6 +174,10 @@ var (
 	// made but its mail could not be queued or recorded: a partial success, the Invitation
 	// returned is valid and the sender sees the recipient not notified.
 	ErrNotNotified = fault.New(fault.Unavailable, "not_notified", "transfer: link made but its mail not queued")
+
+	// ErrFileChanged is returned by ReplaceManifest when the file's record changed since the
+	// version the caller read: the caller reads it again and decides anew.
+	ErrFileChanged = fault.New(fault.Conflict, "file_changed", "transfer: file changed meanwhile")
 )
 
 // Code returns the stable, machine-readable code of err for API answers ("link_not_found"),

@@ -19,6 +19,8 @@
 //	transfer/grant/<sha256 of grant>   a short-lived grant after a passed challenge
 //	transfer/usage/<owner>             bytes reserved by an owner's uploads and files
 //	transfer/tomb/<file id>            shards still to delete after the key was destroyed
+//	transfer/lease/<file id>           which node writes an upload, till when, and its write
+//	                                   generation (lease.go); goes with the upload
 //
 // # Secrets
 //

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -216,8 +217,19 @@ func (s *Service) ownUpload(owner userid.ID, id FileID) (Upload, error) {
 // store's resume state for that offset, and pushes its expiry back. The upload must be at
 // expectedOffset: otherwise, and when a concurrent PATCH recorded first (the record's
 // version changed), it returns ErrOffsetMismatch and records nothing — two PATCHes can never
-// both win.
+// both win. While another node holds the upload's lease it returns ErrLocked: writers take a
+// lease and record with RecordProgressLeased.
 func (s *Service) RecordProgress(ctx context.Context, owner userid.ID, id FileID, expectedOffset, newOffset int64, resumeState []byte) (Upload, error) {
+	return s.recordProgress(ctx, owner, id, nil, expectedOffset, newOffset, resumeState)
+}
+
+// RecordProgressLeased is RecordProgress under l, the upload's lease: it returns ErrLocked,
+// recording nothing, once l is no longer the upload's (another node took it over).
+func (s *Service) RecordProgressLeased(ctx context.Context, owner userid.ID, l Lease, expectedOffset, newOffset int64, resumeState []byte) (Upload, error) {
+	return s.recordProgress(ctx, owner, l.Upload, &l, expectedOffset, newOffset, resumeState)
+}
+
+func (s *Service) recordProgress(ctx context.Context, owner userid.ID, id FileID, l *Lease, expectedOffset, newOffset int64, resumeState []byte) (Upload, error) {
 	up, err := s.ownUpload(owner, id)
 	if err != nil {
 		return Upload{}, err
@@ -231,7 +243,7 @@ func (s *Service) RecordProgress(ctx context.Context, owner userid.ID, id FileID
 	now := s.clock()
 	prev := up.Version
 	up.Offset, up.ResumeState, up.Updated, up.Expires = newOffset, slices.Clone(resumeState), now, now.Add(s.cfg.UploadTTL)
-	res, err := s.store.Propose(ctx, raftfsm.Batch{
+	res, err := s.proposeFenced(ctx, id, l, raftfsm.Batch{
 		Conds: []raftfsm.Cond{condVersion(uploadKey(id), prev)},
 		Ops:   []raftfsm.Op{put(uploadKey(id), up)},
 		Audit: audit(now, string(owner), "upload.progress", string(id), map[string]any{"offset": newOffset}),
@@ -246,11 +258,47 @@ func (s *Service) RecordProgress(ctx context.Context, owner userid.ID, id FileID
 	return up, nil
 }
 
+// proposeFenced proposes b under upload id's lease fence (leaseFence: l's lease, or no live
+// one), again while only the lease record moved under it (its holder renewed it).
+func (s *Service) proposeFenced(ctx context.Context, id FileID, l *Lease, b raftfsm.Batch) (raftfsm.Result, error) {
+	conds := b.Conds
+	for attempt := 1; ; attempt++ {
+		fence, err := s.leaseFence(id, l)
+		if err != nil {
+			return raftfsm.Result{}, err
+		}
+		b.Conds = append(slices.Clip(conds), fence)
+		res, err := s.store.Propose(ctx, b)
+		if leaseMoved(err, id) && attempt < maxAttempts {
+			continue
+		}
+		return res, err
+	}
+}
+
+// leaseMoved says err is a conflict on upload id's lease record (a renewal, or a takeover
+// which the next fence reports).
+func leaseMoved(err error, id FileID) bool {
+	var ce *raftfsm.ConflictError
+	return errors.As(err, &ce) && bytes.Equal(ce.Cond.Key, leaseKey(id))
+}
+
 // CompleteUpload turns the owner's upload into a File once the byte store committed it, with
 // the scanner's verdict or VerdictPending (the scan goes on in the background and settles
 // it). An infected file is quarantined: kept (for the policy's unsent retention), never
-// sendable, never served.
+// sendable, never served. The upload's lease goes with it; while another node holds that
+// lease it returns ErrLocked (writers complete with CompleteUploadLeased).
 func (s *Service) CompleteUpload(ctx context.Context, owner userid.ID, id FileID, c Completion) (File, error) {
+	return s.completeUpload(ctx, owner, id, nil, c)
+}
+
+// CompleteUploadLeased is CompleteUpload under l, the upload's lease: it returns ErrLocked,
+// recording nothing, once l is no longer the upload's.
+func (s *Service) CompleteUploadLeased(ctx context.Context, owner userid.ID, l Lease, c Completion) (File, error) {
+	return s.completeUpload(ctx, owner, l.Upload, &l, c)
+}
+
+func (s *Service) completeUpload(ctx context.Context, owner userid.ID, id FileID, l *Lease, c Completion) (File, error) {
 	if !c.Verdict.Valid() {
 		return File{}, fmt.Errorf("%w: %q", ErrInvalidVerdict, c.Verdict)
 	}
@@ -270,9 +318,9 @@ func (s *Service) CompleteUpload(ctx context.Context, owner userid.ID, id FileID
 		Verdict: c.Verdict, VerdictReason: c.VerdictReason, Quarantined: c.Verdict == VerdictInfected,
 		Created: now, Manifest: slices.Clone(c.Manifest),
 	}
-	res, err := s.store.Propose(ctx, raftfsm.Batch{
+	res, err := s.proposeFenced(ctx, id, l, raftfsm.Batch{
 		Conds: []raftfsm.Cond{condVersion(uploadKey(id), up.Version), condAbsent(fileKey(id))},
-		Ops:   []raftfsm.Op{del(uploadKey(id)), put(fileKey(id), f)},
+		Ops:   []raftfsm.Op{del(uploadKey(id)), del(leaseKey(id)), put(fileKey(id), f)},
 		Audit: audit(now, string(owner), "upload.complete", string(id), map[string]any{
 			"name": f.Name, "folder": f.Folder, "size": f.Size, "sha256": f.SHA256, "verdict": f.Verdict, "reason": f.VerdictReason,
 		}),
@@ -315,7 +363,7 @@ func (s *Service) dropUpload(ctx context.Context, id FileID, actor, action, reas
 		now := s.clock()
 		b := raftfsm.Batch{
 			Conds: []raftfsm.Cond{condVersion(uploadKey(id), ver)},
-			Ops:   []raftfsm.Op{del(uploadKey(id))},
+			Ops:   []raftfsm.Op{del(uploadKey(id)), del(leaseKey(id))},
 			Audit: audit(now, actor, action, string(id), map[string]any{"name": up.Name, "offset": up.Offset, "reason": reason}),
 		}
 		if len(up.ResumeState) > 0 {

@@ -134,7 +134,7 @@ func benchBlobstore(b *testing.B) *blobstore.Store {
 	cfg.Layout = "4+2"
 	cfg.MinFreeBytes = 0
 	cmap := blobstore.ClusterMap{Sites: []blobstore.Site{{ID: "s1", Nodes: []blobstore.Node{{ID: "n1", Disks: infos}}}}}
-	bs, err := blobstore.New(cfg, cmap, disks, transfertest.Keys(), testLogger(b))
+	bs, err := blobstore.New(cfg, cmap, disks, nil, transfertest.Keys(), testLogger(b))
 	if err != nil {
 		b.Fatal(err)
 	}

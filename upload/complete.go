@@ -27,7 +27,7 @@ func (u *Pipeline) complete(ctx context.Context, principal userid.ID, up transfe
 	if errors.Is(err, blobstore.ErrHealNeeded) {
 		u.logger.Warn("upload committed without every shard: heal needed", keyFileID, up.ID, keyError, err)
 	} else if err != nil {
-		u.rollback(ctx, o, up)
+		u.rollback(ctx, principal, o, up)
 		return blobstore.Manifest{}, fmt.Errorf("complete upload %s: commit: %w", up.ID, err)
 	}
 	c := committed{m: m, live: u.liveVerdict(o)}
@@ -39,7 +39,7 @@ func (u *Pipeline) complete(ctx context.Context, principal userid.ID, up transfe
 		}
 		c.live = nil
 	}
-	if err := u.record(ctx, principal, up, c); err != nil {
+	if err := u.record(ctx, principal, up, o.lease, c); err != nil {
 		o.done = &c
 		return m, err
 	}
@@ -73,7 +73,7 @@ func (u *Pipeline) liveVerdict(o *openUpload) *liveScan {
 
 // record turns the upload into a file with c's manifest and verdict, or VerdictPending
 // (CompleteUpload); a pending file goes to the background scan.
-func (u *Pipeline) record(ctx context.Context, principal userid.ID, up transfer.Upload, c committed) error {
+func (u *Pipeline) record(ctx context.Context, principal userid.ID, up transfer.Upload, h *held, c committed) error {
 	mb, err := c.m.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("complete upload %s: %w", up.ID, err)
@@ -84,7 +84,7 @@ func (u *Pipeline) record(ctx context.Context, principal userid.ID, up transfer.
 	} else {
 		u.track(up.ID) // before the record: RescanHeld must not queue it too
 	}
-	f, err := u.svc.CompleteUpload(ctx, principal, up.ID, transfer.Completion{
+	f, err := u.svc.CompleteUploadLeased(ctx, principal, h.lease(), transfer.Completion{
 		Manifest: mb, SHA256: hex.EncodeToString(c.m.SHA256[:]), Verdict: v, VerdictReason: reason,
 	})
 	if err != nil {
@@ -93,6 +93,7 @@ func (u *Pipeline) record(ctx context.Context, principal userid.ID, up transfer.
 		}
 		return fmt.Errorf("complete upload %s: %w", up.ID, err)
 	}
+	u.forget(h) // deleted with the upload
 	// The manifest is recorded: the staged tails kept for a resume after a crash between
 	// Commit and CompleteUpload are no longer needed. A failure leaves them to CleanOrphans.
 	if err := u.blobs.ReleaseStaged(ctx, c.m); err != nil {
@@ -134,7 +135,7 @@ func (u *Pipeline) finishCommitted(ctx context.Context, principal userid.ID, up 
 		u.keep(id, o)
 		return up.Offset, fmt.Errorf("write %s at %d: %w: the bytes differ from those stored", id, up.Offset, transfer.ErrOffsetMismatch)
 	}
-	if err := u.record(pctx, principal, up, *o.done); err != nil {
+	if err := u.record(pctx, principal, up, o.lease, *o.done); err != nil {
 		u.keep(id, o)
 		return up.Offset, err
 	}

@@ -23,7 +23,12 @@
 // either tus's or transfer's sentinels from Verify. Anything else is a storage or metadata
 // error (500, or 503 for the store's "not now" errors, which have the kind Unavailable).
 //
+// transfer.ErrLocked also answers a Write (and an open of the writer) while another node holds
+// the upload's lease (lease.go): 423 Locked, which tus clients retry (tus-js-client retries 409
+// and 423 with its retryDelays) until the holder's PATCH ends or, the holder dead, its lease
+// expires (Config.LeaseTTL).
+//
 // The files of the package: pipeline.go (Create, Write, Terminate, the open writers),
 // complete.go (commit, live verdict, the record that makes the file), scan.go (the
-// background scans and WaitVerdict).
+// background scans and WaitVerdict), lease.go (the uploads' leases across nodes).
 package upload

@@ -90,11 +90,19 @@ type Config struct {
 	// goroutine of Write, of a background scan or of RescanHeld (never two calls for one
 	// verdict) and must not block for long.
 	OnFinished func(ctx context.Context, f Finished) `toml:"-"`
+	// Node names this node in the uploads' leases (lease.go): the node ID. Empty: a random
+	// name per Pipeline (one node; tests), which a restarted process cannot take back before
+	// the lease expires.
+	Node string `toml:"-"`
+	// LeaseTTL is how long an upload's lease lasts without renewal: how long after the last
+	// PATCH (or the death of its node) another node may take an upload over. Renewed every
+	// LeaseTTL/3 while a PATCH is written; at most transfer.MaxLeaseTTL.
+	LeaseTTL time.Duration `toml:"lease_ttl"`
 }
 
 // DefaultConfig returns the defaults: 256 KiB buffers, 4 open writers idle for at
 // most 10 minutes, one minute to persist, 30 minutes to scan, one background rescan at a
-// time, 20 ms for a live verdict to come with the last PATCH.
+// time, 20 ms for a live verdict to come with the last PATCH, leases of 5 s.
 func DefaultConfig() Config {
 	return Config{
 		BufferSize:     256 << 10,
@@ -105,6 +113,7 @@ func DefaultConfig() Config {
 		ScanWorkers:    1,
 		LiveGrace:      20 * time.Millisecond,
 		ScanLimit:      scan.MaxScannable,
+		LeaseTTL:       5 * time.Second,
 	}
 }
 
@@ -127,6 +136,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("uploader config: scan_workers %d out of 1..64", c.ScanWorkers)
 	case c.LiveGrace < 0 || c.LiveGrace > time.Minute:
 		return fmt.Errorf("uploader config: live_grace %v out of 0..1m", c.LiveGrace)
+	case c.LeaseTTL < 300*time.Millisecond || c.LeaseTTL > transfer.MaxLeaseTTL:
+		return fmt.Errorf("uploader config: lease_ttl %v out of 300ms..%v", c.LeaseTTL, transfer.MaxLeaseTTL)
 	}
 	return nil
 }
@@ -164,7 +175,8 @@ type Info struct {
 
 // Pipeline streams tus uploads into the blobstore and through clamd, with their progress
 // recorded through the Service. Its methods are safe for concurrent use; Writes on one
-// upload are exclusive (ErrLocked). Close it to release the writers it keeps open and to stop
+// upload are exclusive (ErrLocked): in this process, and across nodes through the upload's
+// lease in Raft (lease.go). Close it to release the writers it keeps open and to stop
 // its background scans.
 //
 // Scanning: the Write that completes an upload does not wait for clamd. The file is recorded
@@ -191,13 +203,15 @@ type Pipeline struct {
 	scanner Scanner           // may be nil: no scanner, every file held
 	logger  *slog.Logger
 	bufs    sync.Pool // *[]byte of cfg.BufferSize
+	node    string    // the holder named in the uploads' leases
 
 	base   context.Context // lives until Close: the live scans run under it
 	cancel context.CancelFunc
 
-	mu     sync.Mutex // guards busy, open and closed
+	mu     sync.Mutex // guards busy, open, leases and closed
 	busy   map[transfer.FileID]bool
 	open   map[transfer.FileID]*openUpload // writers between PATCHes; none of them busy
+	leases map[transfer.FileID]*held       // the leases of the writers open (lease.go)
 	closed bool
 
 	rescanMu sync.Mutex // held by the one RescanHeld running
@@ -217,7 +231,9 @@ type Pipeline struct {
 // Pipeline.open (a Write, Terminate, Close or the eviction).
 type openUpload struct {
 	w      *blobstore.Writer
-	offset int64 // durable offset the writer is at
+	lease  *held     // the upload's lease, held while w is open; never nil
+	owner  *Pipeline // releases the lease at close
+	offset int64     // durable offset the writer is at
 	// tee, when not nil, is the live scan that has seen every byte of the file from offset
 	// 0 through w: its verdict covers the file.
 	tee  *scan.StreamScanner
@@ -239,13 +255,15 @@ type committed struct {
 	live  *liveScan
 }
 
-// close releases the writer without removing anything (a later Resume continues).
+// close releases the writer without removing anything (a later Resume continues), and the
+// upload's lease.
 func (o *openUpload) close() {
 	if o == nil {
 		return
 	}
 	o.dropTee()
 	o.w.Close()
+	o.owner.release(o.lease)
 }
 
 func (o *openUpload) dropTee() {
@@ -274,10 +292,14 @@ func New(cfg Config, svc *transfer.Service, blobs *blobstore.Store, scanner Scan
 		cfg: cfg, svc: svc, blobs: blobs, scanner: scanner,
 		logger: logger.With("component", "uploader"),
 		base:   base, cancel: cancel,
-		busy: map[transfer.FileID]bool{}, open: map[transfer.FileID]*openUpload{},
+		busy: map[transfer.FileID]bool{}, open: map[transfer.FileID]*openUpload{}, leases: map[transfer.FileID]*held{},
 		tracked: map[transfer.FileID]bool{}, settled: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
 	u.bufs.New = func() any { b := make([]byte, cfg.BufferSize); return &b }
+	if u.node = cfg.Node; u.node == "" {
+		u.node = randomNode()
+	}
+	u.goBackground(u.renewLeases)
 	u.startScanWorkers()
 	if _, err := u.requeuePending(); err != nil {
 		u.logger.Warn("pending files not queued: RescanHeld will", keyError, err)
@@ -407,11 +429,16 @@ func (u *Pipeline) Create(ctx context.Context, principal userid.ID, length int64
 		}
 		return "", err
 	}
+	h, err := u.acquire(ctx, principal, id, 1)
+	if err != nil {
+		return fail(err)
+	}
 	w, err := u.blobs.Create(ctx, blobstore.FileID(id))
 	if err != nil {
+		u.forget(h)
 		return fail(fmt.Errorf("create upload %s: %w", id, err))
 	}
-	o := &openUpload{w: w}
+	o := &openUpload{w: w, lease: h, owner: u}
 	if length == 0 {
 		if m, err := u.complete(ctx, principal, up, o); err != nil {
 			if len(m.Shards) > 0 {
@@ -419,6 +446,7 @@ func (u *Pipeline) Create(ctx context.Context, principal userid.ID, length int64
 			} else {
 				w.Abort(ctx)
 			}
+			u.forget(h)
 			return fail(err)
 		}
 		return id, nil
@@ -427,13 +455,14 @@ func (u *Pipeline) Create(ctx context.Context, principal userid.ID, length int64
 	if err == nil {
 		var stb []byte
 		if stb, err = st.MarshalBinary(); err == nil {
-			_, err = u.svc.RecordProgress(ctx, principal, id, 0, 0, stb)
+			_, err = u.svc.RecordProgressLeased(ctx, principal, h.lease(), 0, 0, stb)
 		}
 	}
 	if err != nil {
 		if aerr := w.Abort(ctx); aerr != nil {
 			u.logger.Warn("staged upload left behind", keyFileID, id, keyError, aerr)
 		}
+		u.forget(h)
 		return fail(fmt.Errorf("create upload %s: first checkpoint: %w", id, err))
 	}
 	u.keep(id, o)
@@ -501,12 +530,25 @@ func (u *Pipeline) Write(ctx context.Context, principal userid.ID, id transfer.F
 		u.keep(id, o)
 		return up.Offset, fmt.Errorf("write %s at %d: %w: the upload is at %d", id, offset, transfer.ErrOffsetMismatch, up.Offset)
 	}
+	if o != nil {
+		// Kept open since the last PATCH: still ours only if no other node took the upload
+		// over meanwhile (lease.go).
+		if err := u.confirm(ctx, o.lease); err != nil {
+			if !errors.Is(err, transfer.ErrLocked) {
+				u.keep(id, o)
+				return offset, fmt.Errorf("write %s: renew lease: %w", id, err)
+			}
+			u.logger.Info("upload taken over by another node: resuming from its record", keyFileID, id, keyError, err)
+			o.close()
+			o = nil
+		}
+	}
 	if o != nil && o.done != nil && o.offset == up.Offset {
 		return u.finishCommitted(ctx, principal, up, o, chunk)
 	}
 	if o == nil || o.offset != up.Offset {
 		o.close()
-		if o, err = u.openWriter(ctx, up); err != nil {
+		if o, err = u.openWriter(ctx, principal, up); err != nil {
 			return offset, err
 		}
 	}
@@ -528,13 +570,13 @@ func (u *Pipeline) Write(ctx context.Context, principal userid.ID, id transfer.F
 	defer cancel()
 	switch {
 	case overflow:
-		u.rollback(pctx, o, up)
+		u.rollback(pctx, principal, o, up)
 		return offset, fmt.Errorf("write %s at %d: %w: the chunk runs past the upload's %d bytes", id, offset, transfer.ErrTooLarge, up.Size)
 	case verr != nil:
-		u.rollback(pctx, o, up)
+		u.rollback(pctx, principal, o, up)
 		return offset, fmt.Errorf("write %s at %d: chunk rolled back: %w", id, offset, verr)
 	case werr != nil:
-		u.rollback(pctx, o, up)
+		u.rollback(pctx, principal, o, up)
 		return offset, fmt.Errorf("write %s at %d: %w", id, offset, werr)
 	}
 	readErr := func(off int64) (int64, error) {
@@ -563,10 +605,10 @@ func (u *Pipeline) Write(ctx context.Context, principal userid.ID, id transfer.F
 		stb, err = st.MarshalBinary()
 	}
 	if err != nil {
-		u.rollback(pctx, o, up)
+		u.rollback(pctx, principal, o, up)
 		return offset, fmt.Errorf("write %s at %d: checkpoint: %w", id, offset, err)
 	}
-	if _, err := u.svc.RecordProgress(pctx, principal, id, offset, newOffset, stb); err != nil {
+	if _, err := u.svc.RecordProgressLeased(pctx, principal, o.lease.lease(), offset, newOffset, stb); err != nil {
 		// The record may or may not have been committed (a timeout): never truncate here.
 		// The next Write resumes from whatever the metadata holds.
 		o.close()
@@ -670,44 +712,53 @@ func (u *Pipeline) writeCompleted(ctx context.Context, principal userid.ID, id t
 	return f.Size, nil
 }
 
-// openWriter opens a writer at the upload's durable offset: Resume from its recorded state;
-// with no state at all (the process stopped between the blobstore Create and the first
-// record), whatever was staged is removed and the file created again.
-func (u *Pipeline) openWriter(ctx context.Context, up transfer.Upload) (*openUpload, error) {
+// openWriter opens a writer at the upload's durable offset under the upload's lease, which it
+// takes first (transfer.ErrLocked while another node holds it): Resume from its recorded state
+// at the generation the lease claimed or above; with no state at all (the process stopped
+// between the blobstore Create and the first record), whatever was staged is removed and the
+// file created again (a new data key: its generation 1 reuses no nonce).
+func (u *Pipeline) openWriter(ctx context.Context, principal userid.ID, up transfer.Upload) (*openUpload, error) {
 	bid := blobstore.FileID(up.ID)
+	var st blobstore.ResumeState
+	atLeast := uint32(1)
 	if len(up.ResumeState) == 0 {
 		if up.Offset != 0 {
 			return nil, fmt.Errorf("open upload %s: no resume state at offset %d", up.ID, up.Offset)
 		}
-		if err := u.blobs.CleanStaged(ctx, func(f blobstore.FileID) bool { return f != bid }); err != nil {
-			return nil, fmt.Errorf("open upload %s: clean staged: %w", up.ID, err)
-		}
-		w, err := u.blobs.Create(ctx, bid)
-		if err != nil {
+	} else {
+		if err := st.UnmarshalBinary(up.ResumeState); err != nil {
 			return nil, fmt.Errorf("open upload %s: %w", up.ID, err)
 		}
-		return &openUpload{w: w}, nil
+		if st.FileID != bid || st.Offset != up.Offset {
+			return nil, fmt.Errorf("open upload %s: resume state of %s at %d, upload at %d", up.ID, st.FileID, st.Offset, up.Offset)
+		}
+		atLeast = max(st.Generation, st.Generation+1) // no wrap: AcquireLease refuses past the last
 	}
-	var st blobstore.ResumeState
-	if err := st.UnmarshalBinary(up.ResumeState); err != nil {
-		return nil, fmt.Errorf("open upload %s: %w", up.ID, err)
-	}
-	if st.FileID != bid || st.Offset != up.Offset {
-		return nil, fmt.Errorf("open upload %s: resume state of %s at %d, upload at %d", up.ID, st.FileID, st.Offset, up.Offset)
-	}
-	w, err := u.blobs.Resume(ctx, st)
+	h, err := u.acquire(ctx, principal, up.ID, atLeast)
 	if err != nil {
+		return nil, err
+	}
+	var w *blobstore.Writer
+	if len(up.ResumeState) == 0 {
+		if err = u.blobs.CleanStaged(ctx, func(f blobstore.FileID) bool { return f != bid }); err == nil {
+			w, err = u.blobs.Create(ctx, bid)
+		}
+	} else {
+		w, err = u.resume(ctx, h, st)
+	}
+	if err != nil {
+		u.release(h)
 		return nil, fmt.Errorf("open upload %s: %w", up.ID, err)
 	}
-	return &openUpload{w: w, offset: up.Offset}, nil
+	return &openUpload{w: w, lease: h, owner: u, offset: up.Offset}, nil
 }
 
 // rollback discards what the writer took since up's recorded state: the writer is closed
 // and resumed from that state at once (blobstore moves to a new write generation, and
 // truncates the shards), and the live scan, which saw the discarded bytes, is dropped.
-func (u *Pipeline) rollback(ctx context.Context, o *openUpload, up transfer.Upload) {
+func (u *Pipeline) rollback(ctx context.Context, principal userid.ID, o *openUpload, up transfer.Upload) {
 	o.close()
-	n, err := u.openWriter(ctx, up)
+	n, err := u.openWriter(ctx, principal, up)
 	if err != nil {
 		u.logger.Warn("rollback: resume later", keyFileID, up.ID, keyError, err)
 		return
@@ -731,6 +782,9 @@ func (u *Pipeline) Terminate(ctx context.Context, principal userid.ID, id transf
 	if err := u.svc.CancelUpload(ctx, principal, id); err != nil {
 		u.keep(id, o)
 		return err
+	}
+	if o != nil {
+		u.forget(o.lease) // gone with the upload
 	}
 	if o != nil && o.done == nil {
 		o.dropTee()

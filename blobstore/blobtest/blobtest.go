@@ -492,7 +492,7 @@ func NewDirStore(t testing.TB, n int, layout string, blockSize int) (*blobstore.
 	}
 	cfg.Layout = layout
 	cfg.MinFreeBytes = 0
-	bs, err := blobstore.New(cfg, ClusterMap(disks), disks, NewKeyWrapperWithKey(bytes.Repeat([]byte{7}, 32)), Logger(t))
+	bs, err := blobstore.New(cfg, ClusterMap(disks), disks, nil, NewKeyWrapperWithKey(bytes.Repeat([]byte{7}, 32)), Logger(t))
 	if err != nil {
 		t.Fatalf("blobstore: %v", err)
 	}

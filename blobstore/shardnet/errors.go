@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"syscall"
+
+	"valise/blobstore"
 )
 
 // kindError returns the sentinel a RemoteError of kind wraps.
@@ -22,6 +24,8 @@ func kindError(kind byte) error {
 		return ErrProtocol
 	case kindBusy:
 		return ErrBusy
+	case kindStale:
+		return blobstore.ErrStaleGeneration
 	}
 	return nil
 }
@@ -41,6 +45,8 @@ func errorKind(err error) byte {
 		return kindNoFile
 	case errors.Is(err, ErrBusy):
 		return kindBusy
+	case errors.Is(err, blobstore.ErrStaleGeneration):
+		return kindStale
 	case errors.Is(err, fs.ErrNotExist):
 		return kindNotExist
 	case errors.Is(err, fs.ErrExist):

@@ -32,6 +32,7 @@ type pair struct {
 	client    *shardnet.Client
 	addr      string
 	local     blobstore.Disk // the served disk, a real directory
+	diskID    blobstore.DiskID
 }
 
 func newMux(t testing.TB, ca *clustertest.CA, id string) *clusternet.Mux {
@@ -49,15 +50,21 @@ func newMux(t testing.TB, ca *clustertest.CA, id string) *clusternet.Mux {
 // newPair serves one directory disk, "disk-1", and returns a client of it.
 func newPair(t testing.TB, scfg shardnet.ServerConfig, ccfg shardnet.ClientConfig) *pair {
 	t.Helper()
-	p := &pair{ca: clustertest.NewCA(t)}
+	return newPairOf(t, "disk-1", scfg, ccfg)
+}
+
+// newPairOf serves one directory disk named id and returns a client of it.
+func newPairOf(t testing.TB, id blobstore.DiskID, scfg shardnet.ServerConfig, ccfg shardnet.ClientConfig) *pair {
+	t.Helper()
+	p := &pair{ca: clustertest.NewCA(t), diskID: id}
 	p.serverMux = newMux(t, p.ca, serverNode)
 	p.clientMux = newMux(t, p.ca, clientNode)
 	p.addr = p.serverMux.Addr().String()
 	var err error
-	if p.local, err = blobstore.NewDirDisk("disk-1", t.TempDir()); err != nil {
+	if p.local, err = blobstore.NewDirDisk(id, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	p.server, err = shardnet.NewServer(p.serverMux, map[blobstore.DiskID]blobstore.Disk{"disk-1": p.local}, scfg, testlog.New(t, slog.LevelWarn))
+	p.server, err = shardnet.NewServer(p.serverMux, map[blobstore.DiskID]blobstore.Disk{id: p.local}, scfg, testlog.New(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +77,7 @@ func newPair(t testing.TB, scfg shardnet.ServerConfig, ccfg shardnet.ClientConfi
 }
 
 func (p *pair) disk() *shardnet.RemoteDisk {
-	return p.client.RemoteDisk(p.addr, serverNode, "disk-1")
+	return p.client.RemoteDisk(p.addr, serverNode, p.diskID)
 }
 
 // TestRemoteDiskContract runs the Disk contract against a directory disk served over a real

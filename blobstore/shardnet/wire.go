@@ -42,7 +42,10 @@
 //
 // Errors. A remote failure comes back as a *RemoteError that wraps the errno the remote disk
 // reported (so errors.Is(err, fs.ErrNotExist) and syscall.ENOSPC work across the wire) and a
-// sentinel of this package for its kind. A frame that breaks the protocol (unknown type,
+// sentinel of this package for its kind, or blobstore.ErrStaleGeneration: the served disk
+// applies blobstore's generation fence to shard files being written (a write of an older
+// generation than the file's header is refused, issue 18), so a writer on another node that
+// lost its upload's lease cannot change a shard that a newer writer reopened. A frame that breaks the protocol (unknown type,
 // oversized or malformed payload) is refused: the server answers ErrProtocol and closes the
 // connection; the client drops the connection and returns an error wrapping ErrProtocol.
 package shardnet
@@ -109,6 +112,7 @@ const (
 	kindProtocol    byte = 5
 	kindNoFile      byte = 6
 	kindBusy        byte = 7
+	kindStale       byte = 8 // blobstore.ErrStaleGeneration: the disk's generation fence
 )
 
 // Errors returned by this package. Callers test them with errors.Is.

@@ -37,6 +37,10 @@ func TestAdminCommandsShape(t *testing.T) {
 		{path: []string{"outbox"}, json: true},
 		{path: []string{"ca", "renew"}, json: true},
 		{path: []string{"ca", "end-transition"}, json: true},
+		{path: []string{"heal"}, json: true},
+		{path: []string{"scrub"}, json: true},
+		{path: []string{"cluster", "remove"}, args: []string{"n-2"}, json: true},
+		{path: []string{"leave"}, json: true},
 	}
 	// The commands that do not talk to a running node (docs/design.md).
 	own := map[string]bool{"init": true, "serve": true}
@@ -117,6 +121,7 @@ func TestAdminCommandsCheckFirst(t *testing.T) {
 		{[]string{"token", "create"}, exitUsage, "appliance: --email is required\n"},
 		{[]string{"token", "revoke"}, exitUsage, "appliance: --id is required\n"},
 		{[]string{"selftest", "--size", "0"}, exitUsage, "appliance: --size must be positive\n"},
+		{[]string{"cluster", "remove"}, exitUsage, "appliance: cluster remove takes one argument: the ID of the node to remove\n"},
 		{[]string{"settings", "set", "k"}, exitError, "appliance: give k a value, or --file FILE\n"},
 		{[]string{"settings", "set", "k", "v", "--file", "f"}, exitError, "appliance: give the value or --file, not both\n"},
 	}

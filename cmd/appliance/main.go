@@ -73,5 +73,6 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newInitCmd(), newServeCmd(), newStatusCmd(), newSelftestCmd(),
 		newJournalCmd(), newSettingsCmd(), newUserCmd(), newTokenCmd(), newOutboxCmd(), newCACmd())
+	root.AddCommand(newHealCmd(), newScrubCmd(), newClusterCmd(), newLeaveCmd())
 	return root
 }

@@ -81,7 +81,7 @@ func OpenBlobstore(t testing.TB, dirs []string) *blobstore.Store {
 	cfg.Layout = "2+1"
 	cfg.MinFreeBytes = 0
 	cmap := blobstore.ClusterMap{Sites: []blobstore.Site{{ID: "s1", Nodes: []blobstore.Node{{ID: "n1", Disks: infos}}}}}
-	bs, err := blobstore.New(cfg, cmap, disks, Keys(), Logger(t))
+	bs, err := blobstore.New(cfg, cmap, disks, nil, Keys(), Logger(t))
 	if err != nil {
 		t.Fatalf("blobstore: %v", err)
 	}

@@ -1,0 +1,253 @@
+package clustertest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"valise/adminapi"
+)
+
+// This file is a user of the cluster as curl would be: an API token, tus uploads, a send, and
+// the recipient's download by link, against any node's HTTPS address.
+
+// User creates a user on node n and returns an API token of theirs.
+func (n *Node) User(email string) string {
+	n.c.t.Helper()
+	n.MustRun("user", "add", "--email", email, "--name", "Test user", "--lang", "en")
+	out := strings.TrimSpace(n.MustRun("token", "create", "--email", email))
+	lines := strings.Split(out, "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// request sends one API request with the bearer token.
+func (n *Node) request(method, path, token string, hdr map[string]string, body io.Reader, length int64) (*http.Response, []byte, error) {
+	req, err := http.NewRequest(method, n.URL()+path, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	if body != nil {
+		req.ContentLength = length
+	}
+	resp, err := n.Client().Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// Upload is one tus upload in progress: its URL path (valid on every node) and offset.
+type Upload struct {
+	Path   string // /api/v1/uploads/…
+	Size   int64
+	Offset int64
+}
+
+// CreateUpload creates a tus upload of size bytes named name on n.
+func (n *Node) CreateUpload(token, name string, size int64) (*Upload, error) {
+	resp, b, err := n.request(http.MethodPost, "/api/v1/uploads", token, map[string]string{
+		"Tus-Resumable":   "1.0.0",
+		"Upload-Length":   strconv.FormatInt(size, 10),
+		"Upload-Metadata": "filename " + base64.StdEncoding.EncodeToString([]byte(name)),
+	}, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("%s: tus POST: %s: %s", n.Name, resp.Status, b)
+	}
+	loc := resp.Header.Get("Location")
+	if i := strings.Index(loc, "/api/"); i > 0 {
+		loc = loc[i:]
+	}
+	return &Upload{Path: loc, Size: size}, nil
+}
+
+// Patch sends data[up.Offset:up.Offset+chunk] to n and advances up.Offset on success.
+func (n *Node) Patch(token string, up *Upload, data []byte, chunk int64) error {
+	end := min(up.Offset+chunk, int64(len(data)))
+	return n.PatchBytes(token, up, data[up.Offset:end])
+}
+
+// PatchBytes sends b at up.Offset to n and advances up.Offset on success.
+func (n *Node) PatchBytes(token string, up *Upload, b []byte) error {
+	end := up.Offset + int64(len(b))
+	resp, body, err := n.request(http.MethodPatch, up.Path, token, map[string]string{
+		"Tus-Resumable": "1.0.0",
+		"Upload-Offset": strconv.FormatInt(up.Offset, 10),
+		"Content-Type":  "application/offset+octet-stream",
+	}, bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("%s: tus PATCH at %d: %s: %s", n.Name, up.Offset, resp.Status, body)
+	}
+	got, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
+	if err != nil || got != end {
+		return fmt.Errorf("%s: tus PATCH at %d: offset %q, want %d", n.Name, up.Offset, resp.Header.Get("Upload-Offset"), end)
+	}
+	up.Offset = end
+	return nil
+}
+
+// Offset asks n for the upload's offset (tus HEAD) and sets up.Offset to it.
+func (n *Node) Offset(token string, up *Upload) error {
+	resp, b, err := n.request(http.MethodHead, up.Path, token, map[string]string{"Tus-Resumable": "1.0.0"}, nil, 0)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: tus HEAD: %s: %s", n.Name, resp.Status, b)
+	}
+	off, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s: tus HEAD: %w", n.Name, err)
+	}
+	up.Offset = off
+	return nil
+}
+
+// FileID returns the file ID of an upload: the last element of its path.
+func (up *Upload) FileID() string { return up.Path[strings.LastIndexByte(up.Path, '/')+1:] }
+
+// UploadAll uploads data to n in chunks and returns the file ID.
+func (n *Node) UploadAll(token, name string, data []byte, chunk int64) (string, error) {
+	up, err := n.CreateUpload(token, name, int64(len(data)))
+	if err != nil {
+		return "", err
+	}
+	for up.Offset < up.Size {
+		if err := n.Patch(token, up, data, chunk); err != nil {
+			return "", err
+		}
+	}
+	return up.FileID(), nil
+}
+
+// fileInfo is what GET /api/v1/files/ID says of a file.
+type fileInfo struct {
+	Verdict string `json:"verdict"`
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+}
+
+// WaitClean waits until the file's verdict is clean and returns its SHA-256 as the node
+// reports it.
+func (n *Node) WaitClean(token, id string) string {
+	n.c.t.Helper()
+	var f fileInfo
+	err := waitFor(readyWait, func() error {
+		resp, b, err := n.request(http.MethodGet, "/api/v1/files/"+id, token, nil, nil, 0)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("file %s: %s: %s", id, resp.Status, b)
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			return err
+		}
+		if f.Verdict != "clean" {
+			return fmt.Errorf("file %s: verdict %q", id, f.Verdict)
+		}
+		return nil
+	})
+	if err != nil {
+		n.c.t.Fatalf("%s: %v", n.Name, err)
+	}
+	return f.SHA256
+}
+
+// linkRE finds a link in a mail's text.
+var linkRE = regexp.MustCompile(`https://[^\s/]+/s/([A-Za-z0-9_-]{43})`)
+
+// Send sends the files to one recipient from n and returns the send's ID and the recipient's
+// link token, read from the outbox (no relay is configured).
+func (n *Node) Send(token, to string, files ...string) (sendID, link string, err error) {
+	body, err := json.Marshal(map[string]any{"to": []string{to}, "subject": "clustertest", "files": files})
+	if err != nil {
+		return "", "", err
+	}
+	resp, b, err := n.request(http.MethodPost, "/api/v1/sends", token, map[string]string{"Content-Type": "application/json"}, bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		return "", "", err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return "", "", fmt.Errorf("%s: POST /api/v1/sends: %s: %s", n.Name, resp.Status, b)
+	}
+	var created struct {
+		Send struct {
+			ID string `json:"id"`
+		} `json:"send"`
+	}
+	if err := json.Unmarshal(b, &created); err != nil || created.Send.ID == "" {
+		return "", "", fmt.Errorf("%s: POST /api/v1/sends: no send ID in %s", n.Name, b)
+	}
+	var ob adminapi.Outbox
+	if err := n.RunJSON(&ob, "outbox"); err != nil {
+		return "", "", err
+	}
+	for i := len(ob.Mails) - 1; i >= 0; i-- {
+		m := ob.Mails[i]
+		if m.Kind != "send" || len(m.To) == 0 || m.To[0] != to {
+			continue
+		}
+		if sm := linkRE.FindStringSubmatch(m.Text); sm != nil {
+			return created.Send.ID, sm[1], nil
+		}
+	}
+	return "", "", fmt.Errorf("%s: no link for %s in the outbox", n.Name, to)
+}
+
+// Revoke revokes a send from n.
+func (n *Node) Revoke(token, sendID string) error {
+	resp, b, err := n.request(http.MethodPost, "/api/v1/sends/"+sendID+"/revoke", token, nil, nil, 0)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: revoke %s: %s: %s", n.Name, sendID, resp.Status, b)
+	}
+	return nil
+}
+
+// Download fetches a file by link from n and returns its SHA-256, hex.
+func (n *Node) Download(link, fileID string) (string, error) {
+	resp, err := n.Client().Get(n.URL() + "/s/" + link + "/files/" + fileID)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return "", fmt.Errorf("%s: download %s: %s: %s", n.Name, fileID, resp.Status, b)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, resp.Body); err != nil {
+		return "", fmt.Errorf("%s: download %s: %w", n.Name, fileID, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// SHA256 returns the hex SHA-256 of data.
+func SHA256(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
