@@ -167,15 +167,35 @@ type RaftInfo struct {
 	Term         uint64 `json:"term"`
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
+	// LeaderID names the leader this node knows ("" when none is known).
+	LeaderID string `json:"leader_id"`
+	// LeaderAddress is the leader's cluster address ("" when none is known).
+	LeaderAddress string `json:"leader_address"`
 }
 
-// Member is one server of the Raft configuration.
+// Member is one node of the cluster: a server of the Raft configuration, or a node whose
+// record says it is joining and that the leader has not added yet.
 type Member struct {
-	ID        string `json:"id"`
-	Site      string `json:"site"`
-	Address   string `json:"address"`  // its advertised cluster address
-	Suffrage  string `json:"suffrage"` // "Voter", "Nonvoter" or "Staging"
-	Reachable bool   `json:"reachable"`
+	ID      string `json:"id"`
+	Site    string `json:"site"`
+	Address string `json:"address"` // its advertised cluster address
+	// Suffrage is "Voter", "Nonvoter", "Staging", or "None" for a node not in the Raft
+	// configuration (joining, not added yet).
+	Suffrage string `json:"suffrage"`
+	// Reachable is true when the member answered this node within the last few seconds.
+	Reachable bool `json:"reachable"`
+	// State is the node record's membership state: "joining", "active", "draining" or
+	// "removed".
+	State string `json:"state"`
+	// HTTPS is its advertised HTTPS address, host:port ("" until the node published it).
+	HTTPS string `json:"https,omitempty"`
+	// Leader is true for the leader this node knows.
+	Leader bool `json:"leader"`
+	// LastContact is when the member last answered this node (RFC 3339, UTC); "" if never
+	// since this node started.
+	LastContact string `json:"last_contact,omitempty"`
+	// AppliedIndex is the member's applied index as it last answered (0 if never).
+	AppliedIndex uint64 `json:"applied_index"`
 }
 
 // Disk is one of this node's data disks.

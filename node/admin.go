@@ -45,26 +45,11 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 			Term:         rs.Term,
 			CommitIndex:  rs.CommitIndex,
 			AppliedIndex: rs.AppliedIndex,
+			LeaderID:     rs.LeaderID, LeaderAddress: rs.LeaderAddr,
 		},
-		Members: []adminapi.Member{},
-		Disks:   []adminapi.Disk{},
+		Disks: []adminapi.Disk{},
 	}
-	sites := map[string]string{}
-	if nodes, err := nodeRecords(n.store); err == nil {
-		for _, r := range nodes {
-			sites[r.ID] = r.Site
-		}
-	}
-	for _, m := range rs.Members {
-		out.Members = append(out.Members, adminapi.Member{
-			ID:       m.ID,
-			Site:     sites[m.ID],
-			Address:  m.Address,
-			Suffrage: m.Suffrage,
-			// Without a peer health check yet: this node, and the leader it hears from.
-			Reachable: m.ID == n.cfg.Node.ID || m.ID == rs.LeaderID,
-		})
-	}
+	out.Members = n.memberStatus(ctx, rs)
 	for _, d := range n.disks {
 		od := adminapi.Disk{Path: d.path, State: d.state}
 		if d.disk != nil {

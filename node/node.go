@@ -90,6 +90,7 @@ type instance struct {
 	adminLn   net.Listener
 	adminSrv  *http.Server
 	https     *httpd.Server
+	members   *prober // what this node hears from the other members (membership.go)
 
 	// stops are the stop functions of the started components, in start order.
 	stops []stopFunc
@@ -307,6 +308,7 @@ func (n *instance) start(ctx context.Context) error {
 	go n.purgeAccounts()
 	n.bg.Add(1)
 	go n.watchRevocations() // revoke.go
+	n.startMembership()
 	n.onStop("background jobs", func(context.Context) error { n.bgCancel(); n.bg.Wait(); return nil })
 
 	n.serving.Store(true)
@@ -633,7 +635,7 @@ func (n *instance) afterLeader() {
 	} else if st.LeaderID != "" {
 		for _, m := range st.Members {
 			if m.ID == n.cfg.Node.ID && m.Address != n.advertise {
-				n.logger.Warn("this node's address changed; the leader must update it", "from", m.Address, "to", n.advertise, "leader", st.LeaderID)
+				n.logger.Info("this node's address changed; the leader updates it from this node's record", "from", m.Address, "to", n.advertise, "leader", st.LeaderID)
 			}
 		}
 	}

@@ -710,7 +710,45 @@ type Status struct {
 type Member struct {
 	ID       string
 	Address  string
-	Suffrage string // "Voter", "Nonvoter", "Staging"
+	Suffrage string // SuffrageVoter, SuffrageNonvoter or "Staging" (never written by raftfsm)
+}
+
+// The suffrages of a Member: hashicorp/raft's names for them.
+const (
+	// SuffrageVoter: the member votes and counts in every quorum.
+	SuffrageVoter = "Voter"
+	// SuffrageNonvoter: the member receives the log and serves reads, but never votes nor
+	// counts in a quorum.
+	SuffrageNonvoter = "Nonvoter"
+)
+
+// IsVoter reports whether m votes.
+func (m Member) IsVoter() bool { return m.Suffrage == SuffrageVoter }
+
+// Configuration is the latest Raft configuration this node knows, committed or not.
+type Configuration struct {
+	Members []Member
+}
+
+// Member returns the member id and whether it is in c.
+func (c Configuration) Member(id string) (Member, bool) {
+	for _, m := range c.Members {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+// Voters counts c's voters.
+func (c Configuration) Voters() int {
+	n := 0
+	for _, m := range c.Members {
+		if m.IsVoter() {
+			n++
+		}
+	}
+	return n
 }
 
 // Status returns the node's Raft state; after Close, State is Shutdown.
@@ -725,12 +763,46 @@ func (s *Store) Status() Status {
 	st.LastLogIndex = s.raft.LastIndex()
 	addr, id := s.raft.LeaderWithID()
 	st.LeaderID, st.LeaderAddr = string(id), string(addr)
-	if f := s.raft.GetConfiguration(); f.Error() == nil {
-		for _, srv := range f.Configuration().Servers {
-			st.Members = append(st.Members, Member{ID: string(srv.ID), Address: string(srv.Address), Suffrage: srv.Suffrage.String()})
-		}
+	if c, err := s.Configuration(); err == nil {
+		st.Members = c.Members
 	}
 	return st
+}
+
+// Configuration returns the latest Raft configuration this node knows, committed or not (the
+// leader's may be newer). It fails with ErrClosed after Close. It never blocks: a copy.
+func (s *Store) Configuration() (Configuration, error) {
+	if s.isClosed() {
+		return Configuration{}, ErrClosed
+	}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrRaftShutdown) {
+			return Configuration{}, ErrClosed
+		}
+		return Configuration{}, fmt.Errorf("raft configuration: %w", err)
+	}
+	var c Configuration // f.Index() is always 0 in hashicorp/raft v1.8: not given
+	for _, srv := range f.Configuration().Servers {
+		c.Members = append(c.Members, Member{ID: string(srv.ID), Address: string(srv.Address), Suffrage: srv.Suffrage.String()})
+	}
+	return c, nil
+}
+
+// Progress is how far a node's log and state are: the leader compares a member's with its
+// own to tell whether the member has caught up.
+type Progress struct {
+	LastIndex uint64 // the last entry in the node's log
+	Applied   uint64 // the FSM's applied index, as stored
+}
+
+// Progress returns this node's Progress; zero after Close. It never blocks and is safe from
+// any goroutine (raftnet's progress call answers with it).
+func (s *Store) Progress() Progress {
+	if s.isClosed() {
+		return Progress{}
+	}
+	return Progress{LastIndex: s.raft.LastIndex(), Applied: s.fsm.applied.Load()}
 }
 
 // WaitLeader returns the leader's ID once one is known, or ctx's error.
@@ -754,24 +826,52 @@ func (s *Store) WaitLeader(ctx context.Context) (string, error) {
 	}
 }
 
-// AddVoter adds (or updates the address of) a voting member; leader only.
+// AddVoter adds (or updates the address of) a voting member, or promotes a non-voter; leader
+// only (elsewhere it fails wrapping ErrNotLeader). Promote only a member that has caught up:
+// until it has, a voter that lags counts in the quorum without acknowledging anything.
 func (s *Store) AddVoter(ctx context.Context, id string, addr raft.ServerAddress) error {
-	if s.isClosed() {
-		return ErrClosed
-	}
-	if err := s.wait(ctx, s.raft.AddVoter(raft.ServerID(id), addr, 0, s.timeout(ctx))); err != nil {
-		return fmt.Errorf("add voter %s: %w", id, err)
-	}
-	return nil
+	return s.changeConfig(ctx, "add voter "+id, func(d time.Duration) raft.Future {
+		return s.raft.AddVoter(raft.ServerID(id), addr, 0, d)
+	})
+}
+
+// AddNonvoter adds a member that receives the log and serves reads but never votes nor
+// counts in a quorum: how a new or replaced node joins, so that it catches up before it can
+// weigh on elections and commits. For a member already in the configuration it only updates
+// the address (a voter stays a voter). Leader only: elsewhere it fails wrapping ErrNotLeader.
+// It returns once the new configuration is committed, or fails with ctx's error (the change
+// may still commit: read Configuration before retrying).
+func (s *Store) AddNonvoter(ctx context.Context, id string, addr raft.ServerAddress) error {
+	return s.changeConfig(ctx, "add non-voter "+id, func(d time.Duration) raft.Future {
+		return s.raft.AddNonvoter(raft.ServerID(id), addr, 0, d)
+	})
+}
+
+// DemoteVoter makes a voter a non-voter, which stays in the configuration and keeps
+// replicating; a non-voter or an unknown ID is left as is. Leader only: elsewhere it fails
+// wrapping ErrNotLeader. Raft refuses to demote the last voter. Demoting the leader itself
+// makes it step down once the change commits. Its outcome on error is as AddNonvoter's.
+func (s *Store) DemoteVoter(ctx context.Context, id string) error {
+	return s.changeConfig(ctx, "demote voter "+id, func(d time.Duration) raft.Future {
+		return s.raft.DemoteVoter(raft.ServerID(id), 0, d)
+	})
 }
 
 // RemoveServer removes a member; leader only.
 func (s *Store) RemoveServer(ctx context.Context, id string) error {
+	return s.changeConfig(ctx, "remove server "+id, func(d time.Duration) raft.Future {
+		return s.raft.RemoveServer(raft.ServerID(id), 0, d)
+	})
+}
+
+// changeConfig starts a configuration change with change, given how long raft may take, and
+// waits for it under ctx; what names it in errors.
+func (s *Store) changeConfig(ctx context.Context, what string, change func(time.Duration) raft.Future) error {
 	if s.isClosed() {
 		return ErrClosed
 	}
-	if err := s.wait(ctx, s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx))); err != nil {
-		return fmt.Errorf("remove server %s: %w", id, err)
+	if err := s.wait(ctx, change(s.timeout(ctx))); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

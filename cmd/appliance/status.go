@@ -29,6 +29,11 @@ func printStatus(out io.Writer, st adminapi.Status) error {
 	fmt.Fprintf(out, "https     %s\n", st.Node.Addresses.HTTPS)
 	fmt.Fprintf(out, "cluster   %s\n", st.Node.Addresses.Cluster)
 	fmt.Fprintf(out, "raft      %s, term %d, commit %d, applied %d\n", st.Raft.State, st.Raft.Term, st.Raft.CommitIndex, st.Raft.AppliedIndex)
+	leader := "none known"
+	if st.Raft.LeaderID != "" {
+		leader = st.Raft.LeaderID + " at " + st.Raft.LeaderAddress
+	}
+	fmt.Fprintf(out, "leader    %s\n", leader)
 	verified := "verified"
 	if !st.Journal.Verified {
 		verified = "NOT verified"
@@ -38,9 +43,13 @@ func printStatus(out io.Writer, st adminapi.Status) error {
 	fmt.Fprintf(out, "staged    %d uploads\n", st.StagedUploads)
 	fmt.Fprintf(out, "scanner   %s\n", scannerLine(st.Scanner))
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nMEMBER\tSITE\tADDRESS\tSUFFRAGE\tREACHABLE")
+	fmt.Fprintln(tw, "\nMEMBER\tSITE\tADDRESS\tSUFFRAGE\tSTATE\tREACHABLE\tLAST CONTACT")
 	for _, m := range st.Members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", m.ID, m.Site, m.Address, m.Suffrage, m.Reachable)
+		id := m.ID
+		if m.Leader {
+			id += " (leader)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", id, m.Site, m.Address, m.Suffrage, m.State, m.Reachable, lastContact(m.LastContact, time.Now()))
 	}
 	fmt.Fprintln(tw, "\nDISK\tSTATE\tFREE\tTOTAL")
 	for _, d := range st.Disks {
@@ -73,4 +82,17 @@ func scannerLine(s adminapi.ScannerInfo) string {
 		line += "; " + s.Advice
 	}
 	return line
+}
+
+// lastContact shows an RFC 3339 time of last contact as an age ("1.2s ago"), "never" when
+// empty.
+func lastContact(at string, now time.Time) string {
+	if at == "" {
+		return "never"
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return at
+	}
+	return max(0, now.Sub(t)).Round(100*time.Millisecond).String() + " ago"
 }

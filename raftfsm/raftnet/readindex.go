@@ -111,6 +111,8 @@ func (s *ReadIndexServer) serve(ctx context.Context, c net.Conn) {
 			reply, keep = s.handlePropose(ctx, r)
 		case opPing:
 			reply = []byte{statusOK}
+		case opProgress:
+			reply = s.handleProgress()
 		default:
 			reply, keep = s.handle(ctx, op)
 		}
@@ -257,36 +259,43 @@ func NewReadIndexClient(mux *clusternet.Mux, cfg ClientConfig) (*ReadIndexClient
 // ReadIndex asks the node at leader to verify its leadership and return its commit index. An
 // error wrapping raftfsm.ErrNotLeader means that node is not (or no longer) the leader.
 func (c *ReadIndexClient) ReadIndex(ctx context.Context, leader raft.ServerAddress) (uint64, error) {
+	return readCall(ctx, c, leader, "read index from", c.call)
+}
+
+// readCall runs call, a read that may be asked twice, on a pooled or fresh connection to addr,
+// within ctx or ClientConfig.Timeout when ctx has no deadline; what prefixes its errors.
+func readCall[T any](ctx context.Context, c *ReadIndexClient, addr raft.ServerAddress, what string, call func(context.Context, *clusternet.Conn) (T, error)) (T, error) {
+	var zero T
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
 		defer cancel()
 	}
-	conn, reused, err := c.get(ctx, leader)
+	conn, reused, err := c.get(ctx, addr)
 	if err != nil {
-		return 0, fmt.Errorf("read index from %s: %w", leader, err)
+		return zero, fmt.Errorf("%s %s: %w", what, addr, err)
 	}
-	idx, err := c.call(ctx, conn)
+	v, err := call(ctx, conn)
 	if err != nil && reused && ctx.Err() == nil && !isRemote(err) {
 		// A pooled connection may have been closed by the peer's idle timeout: retry once on
 		// a fresh one. The call is a read, so asking twice is harmless.
 		conn.Close()
-		conn, err = c.dial(ctx, leader)
+		conn, err = c.dial(ctx, addr)
 		if err != nil {
-			return 0, fmt.Errorf("read index from %s: %w", leader, err)
+			return zero, fmt.Errorf("%s %s: %w", what, addr, err)
 		}
-		idx, err = c.call(ctx, conn)
+		v, err = call(ctx, conn)
 	}
 	if err != nil {
 		if !isRemote(err) {
 			conn.Close()
-			return 0, fmt.Errorf("read index from %s: %w", leader, err)
+			return zero, fmt.Errorf("%s %s: %w", what, addr, err)
 		}
-		c.put(leader, conn)
-		return 0, fmt.Errorf("read index from %s: %w", leader, err)
+		c.put(addr, conn)
+		return zero, fmt.Errorf("%s %s: %w", what, addr, err)
 	}
-	c.put(leader, conn)
-	return idx, nil
+	c.put(addr, conn)
+	return v, nil
 }
 
 func isRemote(err error) bool {

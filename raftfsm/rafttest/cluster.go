@@ -177,17 +177,8 @@ func (c *Cluster) newNode(i int) *node {
 // controlling goroutine, not while other goroutines use the cluster.
 func (c *Cluster) AddNode(t testing.TB) int {
 	t.Helper()
-	c.mu.Lock()
-	i := len(c.nodes)
-	c.mu.Unlock()
-	nd := c.newNode(i)
-	c.mu.Lock()
-	c.nodes = append(c.nodes[:i:i], nd)
-	c.mu.Unlock()
-	c.net.setDown(nd.id, true)
-	if err := c.start(i); err != nil {
-		t.Fatalf("rafttest: start %s: %v", nd.id, err)
-	}
+	i := c.StartNode(t)
+	nd := c.list()[i]
 	deadline := time.Now().Add(WaitTimeout)
 	for {
 		l := c.Leader(t)
@@ -201,6 +192,25 @@ func (c *Cluster) AddNode(t testing.TB) int {
 			t.Fatalf("rafttest: add voter %s: %v", nd.id, err)
 		}
 	}
+}
+
+// StartNode starts a new node on empty stores, outside the Raft configuration until a leader
+// adds it (AddVoter, AddNonvoter), and returns its index. Call it from the controlling
+// goroutine, not while other goroutines use the cluster.
+func (c *Cluster) StartNode(t testing.TB) int {
+	t.Helper()
+	c.mu.Lock()
+	i := len(c.nodes)
+	c.mu.Unlock()
+	nd := c.newNode(i)
+	c.mu.Lock()
+	c.nodes = append(c.nodes[:i:i], nd)
+	c.mu.Unlock()
+	c.net.setDown(nd.id, true)
+	if err := c.start(i); err != nil {
+		t.Fatalf("rafttest: start %s: %v", nd.id, err)
+	}
+	return i
 }
 
 // start opens node i's store on a fresh transport. Called with the node down.
