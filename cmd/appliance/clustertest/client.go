@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -228,9 +230,15 @@ func (n *Node) Revoke(token, sendID string) error {
 	return nil
 }
 
-// Download fetches a file by link from n and returns its SHA-256, hex.
+// Download fetches a file by link from n and returns its SHA-256, hex. Each download comes
+// from an address of its own in 127.0.0.0/8, as recipients on a network do: the nodes limit
+// link attempts per client address.
 func (n *Node) Download(link, fileID string) (string, error) {
-	resp, err := n.Client().Get(n.URL() + "/s/" + link + "/files/" + fileID)
+	hc := n.Client()
+	tr := hc.Transport.(*http.Transport)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1+byte(mrand.IntN(99)), byte(mrand.IntN(256)), 1+byte(mrand.IntN(254)))}}
+	tr.DialContext = d.DialContext
+	resp, err := hc.Get(n.URL() + "/s/" + link + "/files/" + fileID)
 	if err != nil {
 		return "", err
 	}

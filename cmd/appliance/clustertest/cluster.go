@@ -450,9 +450,22 @@ func WaitLeaderAmong(t testing.TB, nodes []*Node) *Node {
 	return leader
 }
 
-// WaitMembers waits until every running node lists every node of the cluster as a member.
+// Voters returns how many voters the membership policy gives a cluster of n nodes: every
+// node up to five, in odd numbers (docs/design.md, Joining).
+func Voters(n int) int {
+	v := min(n, 5)
+	if v%2 == 0 {
+		v--
+	}
+	return v
+}
+
+// WaitMembers waits until every running node lists every node of the cluster as an active
+// member, with as many voters as the membership policy gives the cluster: a fault test
+// starts from a cluster that can lose one node.
 func (c *Cluster) WaitMembers() {
 	c.t.Helper()
+	want := Voters(len(c.Nodes))
 	err := waitFor(readyWait, func() error {
 		for _, n := range c.Nodes {
 			if !n.Running() {
@@ -462,8 +475,17 @@ func (c *Cluster) WaitMembers() {
 			if err != nil {
 				return err
 			}
-			if len(st.Members) < len(c.Nodes) {
-				return fmt.Errorf("%s lists %d members of %d", n.Name, len(st.Members), len(c.Nodes))
+			voters := 0
+			for _, m := range st.Members {
+				if m.State != "active" {
+					return fmt.Errorf("%s says member %s is %s", n.Name, m.ID, m.State)
+				}
+				if m.Suffrage == "Voter" {
+					voters++
+				}
+			}
+			if len(st.Members) < len(c.Nodes) || voters != want {
+				return fmt.Errorf("%s lists %d members of %d, %d voters of %d", n.Name, len(st.Members), len(c.Nodes), voters, want)
 			}
 		}
 		return nil
