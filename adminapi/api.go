@@ -122,6 +122,35 @@ type Status struct {
 	Heal  *JobProgress `json:"heal,omitempty"`
 	Scrub *JobProgress `json:"scrub,omitempty"`
 	Drain *JobProgress `json:"drain,omitempty"`
+
+	// Layout is the erasure-coding layout new files get and what it survives.
+	Layout LayoutInfo `json:"layout"`
+	// ClusterDisks is every disk of the cluster as this node's placement sees it: the disks of
+	// the other nodes too, with the free space they last reported.
+	ClusterDisks []ClusterDisk `json:"cluster_disks"`
+}
+
+// LayoutInfo is the layout in force for new files (the storage.layout setting resolved
+// against the cluster map) and what the loss of one failure domain leaves.
+type LayoutInfo struct {
+	Layout        string `json:"layout"`         // "k+m", e.g. "3+3"; "" when none can be placed
+	Auto          bool   `json:"auto"`           // chosen by storage.layout "auto"
+	FailureDomain string `json:"failure_domain"` // "disk", "node" or "site"
+	Domains       int    `json:"domains"`        // failure domains holding usable disks
+	PerDomain     int    `json:"per_domain"`     // most shards of one stripe in one domain
+	ReadsSurvive  bool   `json:"reads_survive"`  // every file stays readable after losing one domain
+	WritesSurvive bool   `json:"writes_survive"` // uploads go on after losing one domain
+	// Summary says it in a sentence; when no layout can be placed, why.
+	Summary string `json:"summary"`
+}
+
+// ClusterDisk is one disk of the cluster in the placement map.
+type ClusterDisk struct {
+	Node      string `json:"node"`
+	Site      string `json:"site"`
+	ID        string `json:"id"`
+	FreeBytes uint64 `json:"free_bytes"`
+	State     string `json:"state"` // "up", "draining" or "down"
 }
 
 // ScannerInfo is the state of the node's scanner (clamd), as `status` shows it.

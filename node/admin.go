@@ -80,6 +80,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	n.journalMu.Unlock()
 	out.Scanner = n.scannerInfo(ctx)
 	n.repair.statusInto(&out)
+	out.Layout, out.ClusterDisks = n.placement.status()
 	return out, nil
 }
 

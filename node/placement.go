@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"valise/adminapi"
 	"valise/blobstore"
 	"valise/blobstore/shardnet"
 	"valise/internal/logkey"
@@ -289,6 +290,31 @@ func (p *placement) update(ctx context.Context) blobstore.ClusterMap {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cmap
+}
+
+// status returns, for `status`, the layout new files get and every disk of the map.
+func (p *placement) status() (adminapi.LayoutInfo, []adminapi.ClusterDisk) {
+	var li adminapi.LayoutInfo
+	if plan, err := p.plan(); err != nil {
+		li.Summary = err.Error()
+	} else {
+		li = adminapi.LayoutInfo{
+			Layout: plan.Layout.String(), Auto: plan.Auto, FailureDomain: plan.Domain.String(),
+			Domains: plan.Domains, PerDomain: plan.PerDomain,
+			ReadsSurvive: plan.ReadsSurvive, WritesSurvive: plan.WritesSurvive, Summary: plan.String(),
+		}
+	}
+	disks := []adminapi.ClusterDisk{}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.cmap.Sites {
+		for _, n := range s.Nodes {
+			for _, d := range n.Disks {
+				disks = append(disks, adminapi.ClusterDisk{Node: string(n.ID), Site: string(s.ID), ID: string(d.ID), FreeBytes: d.FreeBytes, State: d.State.String()})
+			}
+		}
+	}
+	return li, disks
 }
 
 // plan returns the layout new files get and what it survives, for status.

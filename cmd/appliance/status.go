@@ -39,6 +39,7 @@ func printStatus(out io.Writer, st adminapi.Status) error {
 		verified = "NOT verified"
 	}
 	fmt.Fprintf(out, "journal   %d entries, %s\n", st.Journal.Entries, verified)
+	fmt.Fprintf(out, "layout    %s\n", layoutLine(st.Layout))
 	fmt.Fprintf(out, "degraded  %d files\n", st.DegradedFiles)
 	fmt.Fprintf(out, "staged    %d uploads\n", st.StagedUploads)
 	fmt.Fprintf(out, "scanner   %s\n", scannerLine(st.Scanner))
@@ -55,7 +56,22 @@ func printStatus(out io.Writer, st adminapi.Status) error {
 	for _, d := range st.Disks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Path, d.State, formatSize(int64(d.FreeBytes)), formatSize(int64(d.TotalBytes)))
 	}
+	fmt.Fprintln(tw, "\nCLUSTER DISK\tNODE\tSITE\tSTATE\tFREE")
+	for _, d := range st.ClusterDisks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Node, d.Site, d.State, formatSize(int64(d.FreeBytes)))
+	}
 	return tw.Flush()
+}
+
+// layoutLine says which layout new files get and what it survives.
+func layoutLine(l adminapi.LayoutInfo) string {
+	if l.Layout == "" {
+		return "none: " + l.Summary
+	}
+	if l.Auto {
+		return l.Summary + " (auto)"
+	}
+	return l.Summary
 }
 
 // scannerLine sums up the scanner's state in one line.

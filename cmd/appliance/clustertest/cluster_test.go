@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"valise/adminapi"
 	"valise/cmd/appliance/clustertest"
 	"valise/scan/scantest"
 )
@@ -84,6 +85,27 @@ func TestSendOnOneDownloadFromAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkEveryNode(t, c, []sent{{id, link, clustertest.SHA256(data)}})
+
+	// Every node shows the layout in force and every disk of the cluster: three sites of two
+	// disks give 3+3, two shards per site, so losing a site keeps files readable and writable.
+	for _, n := range c.Nodes {
+		n.WaitStatus("the layout and the cluster's disks", func(st adminapi.Status) error {
+			l := st.Layout
+			if l.Layout != "3+3" || l.FailureDomain != "site" || l.PerDomain != 2 || !l.ReadsSurvive || !l.WritesSurvive {
+				return fmt.Errorf("layout %+v, want 3+3 over sites, two per site, surviving reads and writes", l)
+			}
+			up := 0
+			for _, d := range st.ClusterDisks {
+				if d.State == "up" {
+					up++
+				}
+			}
+			if up != 6 {
+				return fmt.Errorf("%d cluster disks up, want 6: %+v", up, st.ClusterDisks)
+			}
+			return nil
+		})
+	}
 	c.Converged()
 }
 
