@@ -204,9 +204,19 @@ func TestClusterLosesANode(t *testing.T) {
 			t.Fatalf("read on %s with a node lost: %v, equal %v", node, err, bytes.Equal(got, data))
 		}
 	}
-	// Heal finds no disk outside the file's own for the down node's shards: nothing moves.
-	if _, rep, err := c.stores["s0n0"].Heal(ctx, m); err == nil && len(rep.Moved) > 0 {
-		t.Fatalf("heal moved shards off a down node: %+v", rep)
+	// Heal rebuilds the down node's two shards beside the others' own, since no node then
+	// holds more than m = 3: the healed file reads back whole with the node still down.
+	healed, rep, err := c.stores["s0n0"].Heal(ctx, m)
+	if err != nil || len(rep.Moved) != 2 {
+		t.Fatalf("heal with a node down: %+v, %v; want its 2 shards moved", rep, err)
+	}
+	for n, k := range c.perNode(healed) {
+		if k > 3 || n == "s0n2" {
+			t.Fatalf("node %s holds %d shards of the healed file %v: more than m, or on the down node", n, k, healed.Shards)
+		}
+	}
+	if got, err := c.read("s0n1", healed); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read of the healed file with the node down: %v, equal %v", err, bytes.Equal(got, data))
 	}
 
 	// Writes go on with the node down: its two shards fail at once, the quorum holds.
