@@ -58,14 +58,17 @@ func copyID(id blobstore.FileID) (blobstore.FileID, error) {
 // and resolves the intents left by an interrupted run.
 func (r *repairer) rebalanceStart(ctx context.Context) error {
 	n := r.n
+	if err := n.store.LinearizableRead(ctx); err != nil {
+		return fmt.Errorf("linearizable read: %w", err)
+	}
+	// The layout and map in force now, the last storage.layout set included (placement
+	// applies them on a tick otherwise).
+	r.refreshMap(ctx)
 	p, err := n.blobs.Plan()
 	if err != nil {
 		return fmt.Errorf("no layout for new files: %w", err)
 	}
 	n.logger.Info("rebalance: files move to the layout of new files", "layout", p.Layout.String())
-	if err := n.store.LinearizableRead(ctx); err != nil {
-		return fmt.Errorf("linearizable read: %w", err)
-	}
 	var keys []string
 	err = n.store.Scan([]byte(prefixRebalance), func(it raftfsm.Item) error {
 		keys = append(keys, string(it.Key))
