@@ -144,6 +144,35 @@ func TestRebalance(t *testing.T) {
 	}
 }
 
+// holdBandwidth sets heal.bandwidth to 1MB/s and holds the job at its first wait on it: held
+// is closed once the job waits, release (idempotent, also called at cleanup) lets it go on.
+// Later waits return at once.
+func (h *healNode) holdBandwidth() (held <-chan struct{}, release func()) {
+	h.t.Helper()
+	hold, free := make(chan struct{}), make(chan struct{})
+	var first, freed sync.Once
+	release = func() { freed.Do(func() { close(free) }) }
+	h.t.Cleanup(release)
+	h.n.repair.bucket.sleep = func(ctx context.Context, _ time.Duration) error {
+		waits := false
+		first.Do(func() { waits = true })
+		if !waits {
+			return nil
+		}
+		close(hold)
+		select {
+		case <-free:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if _, err := h.c.SetSetting(h.t.Context(), "heal.bandwidth", "1MB/s"); err != nil {
+		h.t.Fatal(err)
+	}
+	return hold, release
+}
+
 // shardOf returns the path of shard i of manifest m.
 func (h *healNode) shardOf(m blobstore.Manifest, i int) string {
 	h.t.Helper()
@@ -158,25 +187,7 @@ func TestRebalanceConcurrentDelete(t *testing.T) {
 	h := newHealNode(t, 6, "4+2")
 	ids := []string{h.keep(3 << 20), h.keep(3 << 20)}
 	h.setLayout("3+3")
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	h.n.repair.bucket.sleep = func(ctx context.Context, _ time.Duration) error {
-		first := false
-		once.Do(func() { first = true })
-		if !first {
-			return nil
-		}
-		close(held)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if _, err := h.c.SetSetting(t.Context(), "heal.bandwidth", "1MB/s"); err != nil {
-		t.Fatal(err)
-	}
+	held, release := h.holdBandwidth()
 	done := make(chan adminapi.JobProgress, 1)
 	go func() {
 		p, _ := h.c.Rebalance(context.Background(), nil)
@@ -185,22 +196,19 @@ func TestRebalanceConcurrentDelete(t *testing.T) {
 	<-held
 	var e *adminapi.Error
 	if _, err := h.c.Heal(t.Context(), nil); !errors.As(err, &e) || e.Code != adminapi.CodeConflict || !strings.Contains(e.Message, "a rebalance is running") {
-		close(release)
 		t.Fatalf("heal during a rebalance = %v, want a conflict saying a rebalance runs", err)
 	}
 	in := h.intents()
 	if len(in) != 1 {
-		close(release)
 		t.Fatalf("intents while a copy waits = %v, want 1", in)
 	}
 	copyID := blobstore.FileID(in[0])
 	victim, _, _ := strings.Cut(in[0], ".r")
 	if h.filesOf(copyID) != 6 {
-		close(release)
 		t.Fatalf("the copy %s has %d shard files before its record, want 6", copyID, h.filesOf(copyID))
 	}
 	r, err := h.c.Selftest(t.Context(), adminapi.SelftestRequest{VerifyID: victim}, nil) // reads, then deletes
-	close(release)
+	release()
 	if err != nil || !r.OK {
 		t.Fatalf("delete %s = %+v, %v", victim, r, err)
 	}
