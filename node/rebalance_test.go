@@ -18,6 +18,27 @@ import (
 	"valise/raftfsm"
 )
 
+// keepSettled writes a kept selftest file as keep does, trying again while the node's start
+// is not over: the sweep of orphaned staged uploads that runs once a leader is known
+// (afterLeader, CleanOrphans) takes a selftest being written for an orphan and removes its
+// shard parts, which fails that selftest.
+func (h *healNode) keepSettled(size int64) string {
+	h.t.Helper()
+	var id string
+	poll.UntilNil(h.t, "a kept selftest file", func() error {
+		r, err := h.c.Selftest(h.t.Context(), adminapi.SelftestRequest{Size: size, Keep: true}, nil)
+		if err != nil {
+			return err
+		}
+		if !r.OK {
+			return fmt.Errorf("selftest %+v", r.Steps)
+		}
+		id = r.ID
+		return nil
+	})
+	return id
+}
+
 // setLayout sets storage.layout and waits for the Store to give new files that layout.
 func (h *healNode) setLayout(layout string) {
 	h.t.Helper()
@@ -91,7 +112,7 @@ func (h *healNode) rebalance() adminapi.JobProgress {
 // them again.
 func TestRebalance(t *testing.T) {
 	h := newHealNode(t, 7, "4+2")
-	ids := []string{h.keep(150_000), h.keep(90_001), h.keep(1)}
+	ids := []string{h.keepSettled(150_000), h.keepSettled(90_001), h.keepSettled(1)}
 	if p := h.rebalance(); p.Moved != 0 || p.FilesTotal != 3 {
 		t.Fatalf("rebalance with every file in the current layout: %+v", p)
 	}
@@ -185,7 +206,7 @@ func (h *healNode) shardOf(m blobstore.Manifest, i int) string {
 // is refused.
 func TestRebalanceConcurrentDelete(t *testing.T) {
 	h := newHealNode(t, 6, "4+2")
-	ids := []string{h.keep(3 << 20), h.keep(3 << 20)}
+	ids := []string{h.keepSettled(3 << 20), h.keepSettled(3 << 20)}
 	h.setLayout("3+3")
 	held, release := h.holdBandwidth()
 	done := make(chan adminapi.JobProgress, 1)
@@ -237,7 +258,7 @@ func TestRebalanceConcurrentDelete(t *testing.T) {
 // the second's old shards, and moves what is still to move.
 func TestRebalanceInterrupted(t *testing.T) {
 	h := newHealNode(t, 6, "4+2")
-	ids := []string{h.keep(70_000), h.keep(50_000)}
+	ids := []string{h.keepSettled(70_000), h.keepSettled(50_000)}
 	h.setLayout("3+3")
 	r := h.n.repair
 	ctx := t.Context()
