@@ -3,7 +3,10 @@ package blobstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -80,12 +83,50 @@ func TestHealAvoiding(t *testing.T) {
 	if bad, err := e.s.Check(ctx, m2, avoid); err != nil || len(bad) != 0 {
 		t.Fatalf("Check of the moved file = %v, %v", bad, err)
 	}
-	t.Run("not enough other disks", func(t *testing.T) {
-		// 6 disks for 4+2: nowhere to put a shard off an avoided disk.
+	t.Run("no free disk: beside another shard", func(t *testing.T) {
+		// 6 disks for 4+2, one node: every disk holds a shard; a disk may hold m = 2, so the
+		// shard off the avoided disk goes beside another one, as a second shard file there.
 		e := newEnv(t, 6, "4+2")
+		m := e.put("beside", data)
+		m2, rep, err := e.s.HealAvoiding(ctx, m, m.Shards[:1])
+		must(t, err)
+		if !slices.Equal(rep.Moved, []int{0}) || m2.Shards[0] == m.Shards[0] || !slices.Contains(m.Shards[1:], m2.Shards[0]) {
+			t.Fatalf("moved %v to %v, want shard 0 beside another shard: %v", rep.Moved, m2.Shards[0], m.Shards)
+		}
+		if got, err := e.get(m2); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read after moving: %v", err)
+		}
+		if bad, err := e.s.Check(ctx, m2, nil); err != nil || len(bad) != 0 {
+			t.Fatalf("Check of the moved file = %v, %v", bad, err)
+		}
+		// The disk holding two shards is lost: 2 ≤ m, the file still reads and heals.
+		twice := m2.Shards[0]
+		m3, _, err := e.s.HealAvoiding(ctx, m2, []blobstore.DiskID{twice})
+		must(t, err)
+		if slices.Contains(m3.Shards, twice) {
+			t.Fatalf("shards left on the avoided disk: %v", m3.Shards)
+		}
+		if got, err := e.get(m3); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read after losing the disk holding two shards: %v", err)
+		}
+		// Delete removes both shard files of a disk holding two.
+		must(t, e.s.Delete(ctx, m3))
+		for id, dir := range e.dirs {
+			filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && strings.Contains(p, "beside.") && !slices.Contains(m.Shards[:1], id) && id != twice {
+					t.Errorf("left after Delete on %s: %s", id, p)
+				}
+				return nil
+			})
+		}
+	})
+	t.Run("every disk would exceed m", func(t *testing.T) {
+		// 5 disks for 4+1, one node: a second shard on any disk puts 2 > m = 1 in it.
+		e := newEnv(t, 5, "4+1")
 		m := e.put("nowhere", data)
-		if _, _, err := e.s.HealAvoiding(ctx, m, m.Shards[:1]); err == nil {
-			t.Fatal("HealAvoiding found a disk that does not exist")
+		_, _, err := e.s.HealAvoiding(ctx, m, m.Shards[:1])
+		if !errors.Is(err, blobstore.ErrNoLayout) || !strings.Contains(err.Error(), "one more there would lose the file") {
+			t.Fatalf("HealAvoiding = %v, want a refusal saying the domains are full", err)
 		}
 		if got, err := e.get(m); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("a refused move hurt the file: %v", err)

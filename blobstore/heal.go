@@ -279,8 +279,8 @@ func (s *Store) healFile(ctx context.Context, out *Manifest, g geometry, i int, 
 			return t, nil
 		}
 	}
-	// Elsewhere: an up disk holding no other shard of the file, in the failure domain holding
-	// the fewest of them (see healDisk); a disk that fails is avoided in turn.
+	// Elsewhere, under the placement rule (no failure domain above m shards of the file): see
+	// healDisk; a disk that fails is avoided in turn.
 	tried := map[DiskID]bool{}
 	for d := range avoid {
 		tried[d] = true
@@ -288,9 +288,9 @@ func (s *Store) healFile(ctx context.Context, out *Manifest, g geometry, i int, 
 	errs := []error{err}
 	cmap := s.clusterMap()
 	for {
-		did, ok := healDisk(cmap, out.FileID, out.Shards, i, s.cfg.FailureDomain, s.cfg.MinFreeBytes, tried)
-		if !ok {
-			return nil, fmt.Errorf("%w: no other usable disk: %w", ErrNoLayout, errors.Join(errs...))
+		did, err := healDisk(cmap, out.FileID, out.Shards, i, Layout{K: g.k, M: g.m}, s.cfg.FailureDomain, s.cfg.MinFreeBytes, tried)
+		if err != nil {
+			return nil, fmt.Errorf("%w (before: %w)", err, errors.Join(errs...))
 		}
 		tried[did] = true
 		t, err := try(did)

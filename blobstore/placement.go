@@ -244,22 +244,25 @@ func maxPerDomain(ps []placed, fd FailureDomain) int {
 	return best
 }
 
-// spreadCounts counts the shards already placed per failure domain, site and node.
+// spreadCounts counts the shards already placed per disk, failure domain, site and node.
 type spreadCounts struct {
 	domain, site, node map[string]int
+	disk               map[DiskID]int
 }
 
 func newSpreadCounts() spreadCounts {
-	return spreadCounts{domain: map[string]int{}, site: map[string]int{}, node: map[string]int{}}
+	return spreadCounts{domain: map[string]int{}, site: map[string]int{}, node: map[string]int{}, disk: map[DiskID]int{}}
 }
 
 func (c spreadCounts) add(p placed, fd FailureDomain) {
+	c.disk[p.disk]++
 	c.domain[domainKey(p, fd)]++
 	c.site[string(p.site)]++
 	c.node[domainKey(p, FailureNode)]++
 }
 
-// spread picks n of the candidates ms for file id, one at a time: each time the disk whose
+// spread picks n of the candidates ms for file id, one at a time: each time the disk holding
+// the fewest shards so far (none, but for heal: see healDisk), then the one whose
 // failure domain holds the fewest shards so far (water-filling: the fullest domain ends with
 // as few shards as the disks allow), then an up disk before a down one, then the site and the
 // node with the fewest, then the highest weighted rendezvous score of the file ID, so that the
@@ -278,7 +281,7 @@ func spreadFrom(ms []placed, id FileID, n int, fd FailureDomain, c spreadCounts)
 	var out []placed
 	for len(out) < n {
 		best := -1
-		var bk [5]float64
+		var bk [6]float64
 		for i, p := range ms {
 			if used[i] {
 				continue
@@ -287,7 +290,7 @@ func spreadFrom(ms []placed, id FileID, n int, fd FailureDomain, c spreadCounts)
 			if p.down {
 				down = 1
 			}
-			k := [5]float64{float64(c.domain[domainKey(p, fd)]), down, float64(c.site[string(p.site)]), float64(c.node[domainKey(p, FailureNode)]), -score[i]}
+			k := [6]float64{float64(c.disk[p.disk]), float64(c.domain[domainKey(p, fd)]), down, float64(c.site[string(p.site)]), float64(c.node[domainKey(p, FailureNode)]), -score[i]}
 			if best < 0 || slices.Compare(k[:], bk[:]) < 0 {
 				best, bk = i, k
 			}
@@ -328,17 +331,15 @@ func place(cm ClusterMap, id FileID, l Layout, fd FailureDomain, minFree uint64)
 	return out, down, nil
 }
 
-// healTarget picks the disk on which to rebuild shard i of a file whose shards are on disks:
-// an up disk holding none of them and not in avoid, in the failure domain, site and node
-// holding the fewest of the file's other shards (see spread). ok is false when there is none.
-func healDisk(cm ClusterMap, id FileID, disks []DiskID, i int, fd FailureDomain, minFree uint64, avoid map[DiskID]bool) (DiskID, bool) {
-	exclude := map[DiskID]bool{}
-	for d := range avoid {
-		exclude[d] = true
-	}
-	for _, d := range disks {
-		exclude[d] = true
-	}
+// healDisk picks the disk on which to rebuild shard i of a file of layout l whose shards are
+// on disks, under the placement rule: no failure domain holds more than l.M shards of the
+// file. The candidates are the up disks not in avoid (nor shard i's own disk) whose domain,
+// with the rebuilt shard, stays within l.M; among them, a disk holding none of the file's
+// other shards first, then the failure domain, site and node holding the fewest of them (see
+// spread). So when every disk already holds a shard (3+3 on six disks), the shard goes beside
+// another one in a domain that stays within l.M: two shards of a file on one disk are two
+// files. The error, wrapping ErrNoLayout, says why there is none.
+func healDisk(cm ClusterMap, id FileID, disks []DiskID, i int, l Layout, fd FailureDomain, minFree uint64, avoid map[DiskID]bool) (DiskID, error) {
 	all := members(cm, minFree, nil)
 	fd = resolveDomain(all, fd)
 	c := newSpreadCounts()
@@ -352,17 +353,28 @@ func healDisk(cm ClusterMap, id FileID, disks []DiskID, i int, fd FailureDomain,
 			}
 		}
 	}
-	var up []placed
+	var ok []placed
+	up, full := 0, 0
 	for _, p := range all {
-		if !p.down && !exclude[p.disk] {
-			up = append(up, p)
+		if p.down || avoid[p.disk] || p.disk == disks[i] {
+			continue
 		}
+		up++
+		if c.domain[domainKey(p, fd)]+1 > l.M {
+			full++
+			continue
+		}
+		ok = append(ok, p)
 	}
-	ps := spreadFrom(up, id, 1, fd, c)
-	if len(ps) == 0 {
-		return "", false
+	ps := spreadFrom(ok, id, 1, fd, c)
+	switch {
+	case len(ps) > 0:
+		return ps[0].disk, nil
+	case up == 0:
+		return "", fmt.Errorf("%w: no other up disk with room in the cluster map", ErrNoLayout)
 	}
-	return ps[0].disk, true
+	return "", fmt.Errorf("%w: each of the %d other up disks is in a %s already holding %d shards of layout %s: "+
+		"one more there would lose the file with that %s; add or replace a disk", ErrNoLayout, full, fd, l.M, l, fd)
 }
 
 // rendezvous is the weighted rendezvous (highest random weight) score of a candidate for id:

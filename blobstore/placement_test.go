@@ -282,13 +282,115 @@ func TestHealDisk(t *testing.T) {
 	shards := []DiskID{"s0n0d0", "s0n0d1", "s0n1d0", "s0n1d1", "s0n2d0", "s0n2d1"}
 	cm.Sites[0].Nodes[2].Disks[1].State = DiskDown
 	for f := range 20 {
-		d, ok := healDisk(cm, FileID(fmt.Sprintf("f%d", f)), shards, 5, FailureAuto, 0, nil)
-		if !ok || d != "s0n2d2" {
-			t.Fatalf("heal target %s %v, want s0n2d2 (same node, the only one with 1 shard left)", d, ok)
+		d, err := healDisk(cm, FileID(fmt.Sprintf("f%d", f)), shards, 5, Layout{3, 3}, FailureAuto, 0, nil)
+		if err != nil || d != "s0n2d2" {
+			t.Fatalf("heal target %s %v, want s0n2d2 (same node, the only one with 1 shard left)", d, err)
 		}
 	}
-	if d, ok := healDisk(cm, "f", shards, 5, FailureAuto, 0, map[DiskID]bool{"s0n2d2": true}); !ok || d == "s0n2d2" || slices.Contains(shards, d) {
-		t.Fatalf("with s0n2d2 avoided: %s %v", d, ok)
+	if d, err := healDisk(cm, "f", shards, 5, Layout{3, 3}, FailureAuto, 0, map[DiskID]bool{"s0n2d2": true}); err != nil || d == "s0n2d2" || slices.Contains(shards, d) {
+		t.Fatalf("with s0n2d2 avoided: %s %v", d, err)
+	}
+}
+
+// TestHealDiskNoFreeDisk: when every usable disk holds a shard of the file, the rebuilt shard
+// goes beside another one, in a failure domain that stays within m shards of the file, the
+// one holding the fewest; when every candidate would put more than m in a domain, heal is
+// refused with a sentence saying so (issue 18).
+func TestHealDiskNoFreeDisk(t *testing.T) {
+	down := func(cm ClusterMap, ids ...DiskID) ClusterMap {
+		for s := range cm.Sites {
+			for n := range cm.Sites[s].Nodes {
+				for d := range cm.Sites[s].Nodes[n].Disks {
+					if slices.Contains(ids, cm.Sites[s].Nodes[n].Disks[d].ID) {
+						cm.Sites[s].Nodes[n].Disks[d].State = DiskDown
+					}
+				}
+			}
+		}
+		return cm
+	}
+	for _, tc := range []struct {
+		name   string
+		cm     ClusterMap
+		layout Layout
+		fd     FailureDomain
+		shards []DiskID
+		lost   int
+		avoid  []DiskID
+		want   []DiskID // any of these; nil: refused
+		errHas string
+	}{{
+		// The clustertest shape: 3 sites × 1 node × 2 disks, 3+3, one disk gone: its site's
+		// other disk (2 shards of the site, ≤ 3), not a disk of a site holding 2 already.
+		name: "three sites, one disk lost", cm: down(shape([]int{2}, []int{2}, []int{2}), "s1n0d0"),
+		layout: Layout{3, 3}, fd: FailureAuto,
+		shards: []DiskID{"s0n0d0", "s0n0d1", "s1n0d0", "s1n0d1", "s2n0d0", "s2n0d1"}, lost: 2,
+		want: []DiskID{"s1n0d1"},
+	}, {
+		// The lost disk's own site cannot take it (its other disk is avoided: failing too):
+		// a site then holds 3 = m.
+		name: "three sites, the site's other disk avoided", cm: down(shape([]int{2}, []int{2}, []int{2}), "s1n0d0"),
+		layout: Layout{3, 3}, fd: FailureAuto,
+		shards: []DiskID{"s0n0d0", "s0n0d1", "s1n0d0", "s1n0d1", "s2n0d0", "s2n0d1"}, lost: 2,
+		avoid: []DiskID{"s1n0d1"},
+		want:  []DiskID{"s0n0d0", "s0n0d1", "s2n0d0", "s2n0d1"},
+	}, {
+		// A free disk exists: it comes first, even in a domain holding more shards.
+		name: "free disk first", cm: down(shape([]int{2}, []int{2}, []int{3}), "s1n0d0"),
+		layout: Layout{3, 3}, fd: FailureAuto,
+		shards: []DiskID{"s0n0d0", "s0n0d1", "s1n0d0", "s1n0d1", "s2n0d0", "s2n0d1"}, lost: 2,
+		want: []DiskID{"s2n0d2"},
+	}, {
+		// Disk domain, 4+2 on six disks of one node, one lost: any other disk (2 ≤ m).
+		name: "disk domain, no free disk", cm: down(shape([]int{6}), "s0n0d3"),
+		layout: Layout{4, 2}, fd: FailureDisk,
+		shards: []DiskID{"s0n0d0", "s0n0d1", "s0n0d2", "s0n0d3", "s0n0d4", "s0n0d5"}, lost: 3,
+		want: []DiskID{"s0n0d0", "s0n0d1", "s0n0d2", "s0n0d4", "s0n0d5"},
+	}, {
+		// 4+1 over disks: one more shard on any disk makes 2 > m = 1.
+		name: "m=1, every disk holds a shard: refused", cm: down(shape([]int{5}), "s0n0d0"),
+		layout: Layout{4, 1}, fd: FailureDisk,
+		shards: []DiskID{"s0n0d0", "s0n0d1", "s0n0d2", "s0n0d3", "s0n0d4"}, lost: 0,
+		errHas: "one more there would lose the file",
+	}, {
+		// Node domain, 2+1 on three nodes of one disk each: the only candidates are the two
+		// other nodes, each holding 1 = m.
+		name: "node domain, only candidates break m: refused", cm: down(shape([]int{1, 1, 1}), "s0n2d0"),
+		layout: Layout{2, 1}, fd: FailureNode,
+		shards: []DiskID{"s0n0d0", "s0n1d0", "s0n2d0"}, lost: 2,
+		errHas: "already holding 1 shards of layout 2+1",
+	}, {
+		// Site domain, 3+3 with sites holding 3, 2, 1 and the lost shard in the site of 2:
+		// the site of 3 is refused, the site of 1 has no free disk but stays within m.
+		name: "site domain, fullest site refused", cm: down(shape([]int{3}, []int{2}, []int{1}), "s1n0d1"),
+		layout: Layout{3, 3}, fd: FailureSite,
+		shards: []DiskID{"s0n0d0", "s0n0d1", "s0n0d2", "s1n0d0", "s1n0d1", "s2n0d0"}, lost: 4,
+		avoid: []DiskID{"s1n0d0"},
+		want:  []DiskID{"s2n0d0"},
+	}, {
+		name: "no other up disk", cm: down(shape([]int{1, 1}), "s0n1d0", "s0n0d0"),
+		layout: Layout{1, 1}, fd: FailureDisk,
+		shards: []DiskID{"s0n0d0", "s0n1d0"}, lost: 1,
+		errHas: "no other up disk",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			avoid := map[DiskID]bool{}
+			for _, d := range tc.avoid {
+				avoid[d] = true
+			}
+			for f := range 10 {
+				d, err := healDisk(tc.cm, FileID(fmt.Sprintf("f%d", f)), tc.shards, tc.lost, tc.layout, tc.fd, 0, avoid)
+				if tc.want == nil {
+					if !errors.Is(err, ErrNoLayout) || !strings.Contains(err.Error(), tc.errHas) {
+						t.Fatalf("target %s, err %v: want a refusal saying %q", d, err, tc.errHas)
+					}
+					continue
+				}
+				if err != nil || !slices.Contains(tc.want, d) {
+					t.Fatalf("target %s, err %v: want one of %v", d, err, tc.want)
+				}
+			}
+		})
 	}
 }
 

@@ -461,16 +461,20 @@ func (n *instance) onLeaderEvery(d time.Duration, job func()) {
 }
 
 // watchSettings rereads the settings every settingsRefresh until the node stops.
-func (n *instance) watchSettings() {
+func (n *instance) watchSettings() { n.every(settingsRefresh, n.applySettings) }
+
+// every calls fn every d until the node stops, as one of the background jobs (n.bg: the
+// caller has counted it).
+func (n *instance) every(d time.Duration, fn func()) {
 	defer n.bg.Done()
-	t := time.NewTicker(settingsRefresh)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-n.bgCtx.Done():
 			return
 		case <-t.C:
-			n.applySettings()
+			fn()
 		}
 	}
 }

@@ -43,6 +43,10 @@ type repairer struct {
 	kick   chan string  // a trigger asks the loop for a heal now (disk replaced, failed)
 	probe  diskProbe    // the disk probes' state
 
+	markKick  chan struct{} // wakes the publisher of degraded marks (degraded.go)
+	probeKick chan struct{} // a local disk call failed: probe now (diskwatch.go)
+	marksMu   sync.Mutex    // serialises publishing and clearing the degraded marks
+
 	mu       sync.Mutex                      // guards the fields below
 	run      *jobRun                         // the job running; nil when none
 	last     map[string]adminapi.JobProgress // the last finished run of each job
@@ -65,6 +69,7 @@ func newRepairer(n *instance) *repairer {
 		degraded: map[blobstore.FileID]time.Time{},
 		failed:   map[blobstore.DiskID]string{},
 	}
+	r.markKick, r.probeKick = make(chan struct{}, 1), make(chan struct{}, 1)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
 }
@@ -117,6 +122,8 @@ func (n *instance) startRepair() {
 	r.refreshMap(n.bgCtx) // draining nodes, failed and retired disks out of placement
 	r.wg.Add(1)
 	go r.loop()
+	r.startMarks()
+	r.startProbeWatch()
 	n.onStop("repair jobs", func(context.Context) error {
 		r.mu.Lock()
 		r.closed = true
@@ -135,6 +142,7 @@ func (r *repairer) markDegraded(id blobstore.FileID) {
 		r.degraded[id] = time.Now()
 	}
 	r.mu.Unlock()
+	r.wakeMarks()
 }
 
 func (r *repairer) clearDegraded(id blobstore.FileID) {
@@ -145,15 +153,21 @@ func (r *repairer) clearDegraded(id blobstore.FileID) {
 
 func (r *repairer) isDegraded(id blobstore.FileID) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	_, ok := r.degraded[id]
-	return ok
+	r.mu.Unlock()
+	return ok || r.sharedMark(id) != 0
 }
 
 // statusInto fills status's degraded count and job fields.
 func (r *repairer) statusInto(st *adminapi.Status) {
+	shared := r.sharedMarks() // degraded.go
 	r.mu.Lock()
-	st.DegradedFiles = int64(len(r.degraded))
+	st.DegradedFiles = int64(len(shared))
+	for id := range r.degraded {
+		if _, ok := shared[id]; !ok {
+			st.DegradedFiles++
+		}
+	}
 	run := r.run
 	last := map[string]adminapi.JobProgress{}
 	for k, v := range r.last {
@@ -442,6 +456,7 @@ func (r *repairer) execute(run *jobRun) {
 			}
 		}
 		r.mu.Unlock()
+		r.clearGoneMarks(ctx, seen, run.started)
 		return
 	}
 	final, _ := run.progress()
@@ -508,7 +523,7 @@ func (r *repairer) repairOne(ctx context.Context, run *jobRun, it repairItem) {
 			return
 		}
 	}
-	r.clearDegraded(it.m.FileID)
+	r.clearMarks(ctx, it.m.FileID, time.Now()) // degraded.go; marks name the blobstore ID
 	if len(rep.Bad) > 0 || len(rep.Moved) > 0 {
 		run.update(func(p *adminapi.JobProgress) {
 			p.Repaired++

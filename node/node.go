@@ -379,7 +379,7 @@ func (n *instance) openBlobs(ctx context.Context) error {
 				break
 			}
 			ld.disk = d
-			disks[ld.id] = d
+			disks[ld.id] = n.repair.watchDisk(d, p) // its errors wake the probes (diskwatch.go)
 		}
 		if ld.state != "ok" {
 			n.logger.Warn("disk not usable: its shards count as lost until it returns", logDisk, p, "state", ld.state)

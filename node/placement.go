@@ -127,7 +127,9 @@ func (p *placement) refresh(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for id, d := range p.local {
 		if p.failed != nil && p.failed(id) {
+			umu.Lock() // the goroutines of the disks before write too
 			usage[string(id)] = diskUsage{}
+			umu.Unlock()
 			continue
 		}
 		wg.Go(func() {

@@ -263,9 +263,7 @@ func (r *repairer) rebalanceOne(ctx context.Context, run *jobRun, it repairItem)
 		fail(fmt.Errorf("record the new manifest: %w", err))
 		return nil
 	}
-	if r.isDegraded(it.m.FileID) {
-		r.clearDegraded(it.m.FileID)
-	}
+	r.clearMarks(cctx, it.m.FileID, time.Now()) // degraded.go: the old blobstore ID is gone
 	if err := n.blobs.Delete(cctx, it.m); err != nil {
 		n.logger.Warn("rebalance: delete the old shards (the next run retries)", logFileID, it.id, logkey.Err, err)
 	} else if err := r.dropIntent(cctx, id); err != nil {

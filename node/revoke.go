@@ -290,24 +290,16 @@ const revocationRecheck = time.Second
 // revoked since they connected (clusternet.Mux.Recheck): the handshake check covers a
 // connection only when it opens, and Raft's pooled connections live long.
 func (n *instance) watchRevocations() {
-	defer n.bg.Done()
-	t := time.NewTicker(revocationRecheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.bgCtx.Done():
+	n.every(revocationRecheck, func() {
+		changed, err := n.revoked.changed()
+		if err != nil {
+			n.logger.Warn("read the revocation list", logkey.Err, err)
 			return
-		case <-t.C:
-			changed, err := n.revoked.changed()
-			if err != nil {
-				n.logger.Warn("read the revocation list", logkey.Err, err)
-				continue
-			}
-			if changed {
-				if closed := n.mux.Recheck(); closed > 0 {
-					n.logger.Warn("closed the cluster connections of revoked certificates", logkey.Count, closed)
-				}
+		}
+		if changed {
+			if closed := n.mux.Recheck(); closed > 0 {
+				n.logger.Warn("closed the cluster connections of revoked certificates", logkey.Count, closed)
 			}
 		}
-	}
+	})
 }

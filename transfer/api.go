@@ -196,7 +196,7 @@ func Sentinels() []*fault.Error {
 		ErrRecipientNotFound, ErrLinkNotFound, ErrChallengeRequired, ErrNotRequired,
 		ErrWrongPassword, ErrWrongCode, ErrCodeExpired, ErrTooManyAttempts, ErrDownloadLimit,
 		ErrDownloadBusy, ErrLocked, ErrChecksumMismatch, ErrChunkIncomplete, ErrBusy,
-		ErrNotNotified,
+		ErrNotNotified, ErrFileChanged,
 	}
 }
 

@@ -100,7 +100,7 @@
 //	400 ErrInvalidFileName, ErrInvalidSize, ErrInvalidMetadata, ErrInvalidOwner, ErrFileNotSendable, ErrInvalidVerdict, ErrInvalidRecipient, ErrNoRecipients, ErrTooManyRecipients, ErrNoFiles, ErrSendTooLarge, ErrInvalidText, ErrInvalidOptions, ErrChunkIncomplete
 //	403 ErrChallengeRequired, ErrWrongPassword, ErrWrongCode, ErrCodeExpired
 //	404 ErrUploadNotFound, ErrFileNotFound, ErrSendNotFound, ErrRecipientNotFound, ErrLinkNotFound
-//	409 ErrOffsetMismatch, ErrFileScanning, ErrSendNotActive, ErrNotRequired, ErrDownloadBusy
+//	409 ErrOffsetMismatch, ErrFileScanning, ErrSendNotActive, ErrNotRequired, ErrDownloadBusy, ErrFileChanged
 //	410 ErrUploadExpired, ErrDownloadLimit
 //	413 ErrTooLarge, ErrQuotaExceeded
 //	423 ErrLocked

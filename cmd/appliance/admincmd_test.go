@@ -26,8 +26,8 @@ func TestAdminCommandsShape(t *testing.T) {
 	}{
 		{path: []string{"status"}, json: true},
 		{path: []string{"selftest"}, preface: "selftest: 64.0 MiB\n"},
-		{path: []string{"journal", "verify"}},
-		{path: []string{"settings", "get"}},
+		{path: []string{"journal", "verify"}, json: true},
+		{path: []string{"settings", "get"}, json: true},
 		{path: []string{"settings", "set"}, args: []string{"scan.policy", "hold"}},
 		{path: []string{"user", "add"}, args: []string{"--email", "a@example.org"}},
 		{path: []string{"user", "disable"}, args: []string{"--email", "a@example.org"}},
@@ -42,9 +42,10 @@ func TestAdminCommandsShape(t *testing.T) {
 		{path: []string{"rebalance"}, json: true},
 		{path: []string{"cluster", "remove"}, args: []string{"n-2"}, json: true},
 		{path: []string{"leave"}, json: true},
+		{path: []string{"cluster", "token"}, json: true},
 	}
 	// The commands that do not talk to a running node (docs/design.md).
-	own := map[string]bool{"init": true, "serve": true}
+	own := map[string]bool{"init": true, "serve": true, "join": true}
 
 	var leaves []string
 	var walk func(c *cobra.Command, words []string)

@@ -3,7 +3,8 @@
 // The command-line contract is in docs/design.md ("The command-line and HTTP contract").
 //
 // Exit status: 0 on success, 1 on an error, 2 on a usage error, 3 when the node is not
-// running. Errors go to stderr as one sentence.
+// running, 4 when the cluster cannot answer right now (no leader during an election, no
+// quorum): the same command may succeed if tried again. Errors go to stderr as one sentence.
 package main
 
 import (
@@ -26,6 +27,9 @@ const (
 	exitError      = 1
 	exitUsage      = 2
 	exitNotRunning = 3
+	// exitUnavailable: the node answered that the cluster cannot serve the request now; a
+	// script may retry the same command.
+	exitUnavailable = 4
 )
 
 func main() {
@@ -46,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	var ue usageError
+	var ae *adminapi.Error
 	switch {
 	case errors.Is(err, adminapi.ErrNotRunning):
 		fmt.Fprintln(stderr, "appliance: node not running")
@@ -53,6 +58,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "appliance: %v\n", err)
 		return exitUsage
+	case errors.As(err, &ae) && ae.Code == adminapi.CodeUnavailable:
+		fmt.Fprintf(stderr, "appliance: %v\n", err)
+		return exitUnavailable
 	default:
 		fmt.Fprintf(stderr, "appliance: %v\n", err)
 		return exitError

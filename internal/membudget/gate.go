@@ -100,8 +100,15 @@ func (g *Gate) Admit(ctx context.Context, kind Kind, keys ...string) (*Reservati
 	if kind < 0 || kind >= numKinds {
 		return nil, fmt.Errorf("membudget: unknown kind %d", kind)
 	}
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.Wait)
+	// The wait is a timer of its own, tied to ctx's cancellation by AfterFunc rather than
+	// derived from ctx: ctx is often a fasthttp RequestCtx, and a timer context derived from
+	// it reads the request's values when it fires, racing with fasthttp's reset of the
+	// request once the handler returned (docs/dependencies.md, fasthttp).
+	wctx, cancel := context.WithTimeout(context.Background(), g.cfg.Wait)
 	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	ctx = wctx
 	if kind == Zip && g.zips != nil {
 		select {
 		case g.zips <- struct{}{}:

@@ -41,7 +41,7 @@ func BenchmarkTransfer(b *testing.B) {
 		{"nodes=3", []string{"paris", "lyon", "lille"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			c := clustertest.New(b, clustertest.Options{Sites: bc.sites, ClamdAddress: "unix:" + clamd.Daemon(b).Client().Addr})
+			c := clustertest.New(b, clustertest.Options{Sites: bc.sites, ClamdAddress: "unix:" + clamd.Daemon(b).Client().Addr, LAN: true})
 			up, down := c.Nodes[0], c.Nodes[len(c.Nodes)-1]
 			token := up.User("alice@example.org")
 			size := benchSize(b)
@@ -91,7 +91,7 @@ func BenchmarkTransfer(b *testing.B) {
 // the survivors' admin sockets. The killed node is restarted and the cluster converges
 // between kills.
 func BenchmarkLeaderFailover(b *testing.B) {
-	c := clustertest.New(b, clustertest.Options{Sites: []string{"paris", "lyon", "lille"}, ClamdAddress: "unix:" + clamd.Daemon(b).Client().Addr})
+	c := clustertest.New(b, clustertest.Options{Sites: []string{"paris", "lyon", "lille"}, ClamdAddress: "unix:" + clamd.Daemon(b).Client().Addr, LAN: true})
 	const kills = 10
 	var took []time.Duration
 	b.ResetTimer()

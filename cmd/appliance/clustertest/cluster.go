@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,7 +96,16 @@ type Options struct {
 	// into each node's valise.toml before its first start (one clamd shared by the test
 	// binary: scantest.Shared); otherwise each node runs its own.
 	ClamdAddress string
+	// LAN keeps the configuration's LAN Raft timeouts (200/200/100 ms), for the benchmarks.
+	// Otherwise the nodes get TestRaftTimeouts: the fault tests run beside the race suite on
+	// two cores, where a leader starved for 100 ms would step down again and again; what they
+	// check does not depend on how fast a leader is elected.
+	LAN bool
 }
+
+// TestRaftTimeouts are the heartbeat, election and leader lease timeouts the fault tests give
+// their nodes unless Options.LAN.
+var TestRaftTimeouts = [3]string{"1s", "1s", "500ms"}
 
 // Cluster is a set of appliance processes that form one cluster.
 type Cluster struct {
@@ -158,6 +168,9 @@ func New(t testing.TB, opts Options) *Cluster {
 			token := c.Nodes[0].Token()
 			n.MustRun("join", "--site", site, "--token", token, "--disks", strconv.Itoa(opts.Disks),
 				"--listen", n.HTTPS(), "--cluster-listen", n.ClusterAddr(), c.Nodes[0].URL())
+		}
+		if !opts.LAN {
+			n.setRaftTimeouts(TestRaftTimeouts)
 		}
 		if opts.ClamdAddress != "" {
 			// A node setting (issue 18): in each node's own valise.toml, read at start.
@@ -225,10 +238,36 @@ func (n *Node) Run(args ...string) (string, error) {
 	return out.String(), nil
 }
 
-// MustRun is Run, failing the test on error.
+// ExitUnavailable is the exit status of a command the cluster could not answer right now
+// (no leader during an election, no quorum): the same command may succeed if tried again.
+const ExitUnavailable = 4
+
+// ExitCode returns the exit status in an error from Run, 0 for nil, -1 when the command did
+// not exit by itself.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// MustRun is Run, failing the test on error. A command answered ExitUnavailable is tried again
+// until the hang guard, as a script would: an election may be under way.
 func (n *Node) MustRun(args ...string) string {
 	n.c.t.Helper()
-	out, err := n.Run(args...)
+	var out string
+	err := waitFor(readyWait, func() error {
+		var err error
+		out, err = n.Run(args...)
+		if err != nil && ExitCode(err) != ExitUnavailable {
+			return stop{err}
+		}
+		return err
+	})
 	if err != nil {
 		n.c.t.Fatal(err)
 	}
@@ -268,6 +307,33 @@ func (n *Node) setLocal(table, key, value string) {
 	}
 	if err != nil {
 		n.c.t.Fatalf("%s: set %s.%s: %v", n.Name, table, key, err)
+	}
+}
+
+// raftTimeoutRE matches the Raft timeouts init and join write into valise.toml.
+var raftTimeoutRE = regexp.MustCompile(`(?m)^(\s*)(heartbeat_timeout|election_timeout|leader_lease_timeout) = "[^"]*"$`)
+
+// setRaftTimeouts rewrites the heartbeat, election and leader lease timeouts in the node's
+// valise.toml.
+func (n *Node) setRaftTimeouts(t [3]string) {
+	n.c.t.Helper()
+	path := filepath.Join(n.Dir, "valise.toml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		n.c.t.Fatal(err)
+	}
+	found := 0
+	b = raftTimeoutRE.ReplaceAllFunc(b, func(m []byte) []byte {
+		found++
+		sm := raftTimeoutRE.FindSubmatch(m)
+		v := map[string]string{"heartbeat_timeout": t[0], "election_timeout": t[1], "leader_lease_timeout": t[2]}[string(sm[2])]
+		return []byte(fmt.Sprintf("%s%s = %q", sm[1], sm[2], v))
+	})
+	if found != 3 {
+		n.c.t.Fatalf("%s: %d Raft timeouts in %s, want 3", n.Name, found, path)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		n.c.t.Fatal(err)
 	}
 }
 

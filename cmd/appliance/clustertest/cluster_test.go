@@ -221,9 +221,13 @@ func TestPartitionedLeader(t *testing.T) {
 
 	// The majority elects a leader among its own.
 	clustertest.WaitLeaderAmong(t, majority)
-	// The minority refuses writes, with an error that says the cluster is unavailable.
+	// The minority refuses writes, with an error that says the cluster is unavailable: an
+	// upload, and an administrator's command (exit status 4: try again).
 	if _, err := old.UploadAll(token, "b.bin", data, 1<<20); err == nil {
 		t.Fatal("an upload on the isolated old leader was acknowledged")
+	}
+	if _, err := old.Run("user", "add", "--email", "mallory@example.org"); clustertest.ExitCode(err) != clustertest.ExitUnavailable {
+		t.Fatalf("user add on the isolated old leader: %v, want exit status %d", err, clustertest.ExitUnavailable)
 	}
 	// Revoked on the majority: refused everywhere that answers.
 	if err := majority[1].Revoke(token, sendID); err != nil {
