@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,8 @@ import (
 	"valise/blobstore"
 	"valise/internal/poll"
 	"valise/raftfsm"
+	"valise/transfer"
+	"valise/transfer/filetest"
 )
 
 // keepSettled writes a kept selftest file as keep does, trying again while the node's start
@@ -113,7 +116,9 @@ func (h *healNode) rebalance() adminapi.JobProgress {
 func TestRebalance(t *testing.T) {
 	h := newHealNode(t, 7, "4+2")
 	ids := []string{h.keepSettled(150_000), h.keepSettled(90_001), h.keepSettled(1)}
-	if p := h.rebalance(); p.Moved != 0 || p.FilesTotal != 3 {
+	data := bytes.Repeat([]byte("a transfer file, through ScanFiles and ReplaceManifest. "), 2000)
+	tf := filetest.Store(t.Context(), t, h.n.transfers, h.n.blobs, "alice", "", "a.txt", data)
+	if p := h.rebalance(); p.Moved != 0 || p.FilesTotal != 4 {
 		t.Fatalf("rebalance with every file in the current layout: %+v", p)
 	}
 	for _, layout := range []string{"3+3", "4+2"} {
@@ -122,10 +127,16 @@ func TestRebalance(t *testing.T) {
 			for _, id := range ids {
 				old[id] = h.manifest(id)
 			}
+			oldTF, _ := h.transferFile(tf.ID)
 			h.setLayout(layout)
 			p := h.rebalance()
-			if p.Moved != 3 || p.FilesTotal != 3 || p.Trigger != "admin" {
-				t.Fatalf("rebalance moved %d of %d files (trigger %q), want 3 of 3", p.Moved, p.FilesTotal, p.Trigger)
+			if p.Moved != 4 || p.FilesTotal != 4 || p.Trigger != "admin" {
+				t.Fatalf("rebalance moved %d of %d files (trigger %q), want 4 of 4", p.Moved, p.FilesTotal, p.Trigger)
+			}
+			m, got := h.transferFile(tf.ID)
+			if !bytes.Equal(got, data) || m.Layout.String() != layout || m.FileID == oldTF.FileID || h.filesOf(oldTF.FileID) != 0 {
+				t.Fatalf("transfer file after rebalance: %d bytes (want %d), copy %s layout %s, %d old shard files",
+					len(got), len(data), m.FileID, m.Layout, h.filesOf(oldTF.FileID))
 			}
 			for _, id := range ids {
 				h.verify(id)
@@ -143,7 +154,7 @@ func TestRebalance(t *testing.T) {
 			if left := h.intents(); len(left) != 0 {
 				t.Fatalf("intents left: %v", left)
 			}
-			if st := h.status(); st.Rebalance == nil || !st.Rebalance.Done || st.Rebalance.Moved != 3 || st.DegradedFiles != 0 {
+			if st := h.status(); st.Rebalance == nil || !st.Rebalance.Done || st.Rebalance.Moved != 4 || st.DegradedFiles != 0 {
 				t.Fatalf("status after rebalance: %+v, degraded %d", st.Rebalance, st.DegradedFiles)
 			}
 			if p := h.rebalance(); p.Moved != 0 {
@@ -192,6 +203,18 @@ func (h *healNode) holdBandwidth() (held <-chan struct{}, release func()) {
 		h.t.Fatal(err)
 	}
 	return hold, release
+}
+
+// transferFile returns the recorded manifest of transfer file id and the bytes it reads back.
+func (h *healNode) transferFile(id transfer.FileID) (blobstore.Manifest, []byte) {
+	h.t.Helper()
+	f, err := h.n.transfers.FileRecord(id)
+	must(h.t, err)
+	var m blobstore.Manifest
+	must(h.t, m.UnmarshalBinary(f.Manifest))
+	var buf bytes.Buffer
+	must(h.t, h.n.blobs.Get(h.t.Context(), m, &buf, 0, m.Size))
+	return m, buf.Bytes()
 }
 
 // shardOf returns the path of shard i of manifest m.
