@@ -117,11 +117,12 @@ type Status struct {
 	// Scanner is the antivirus: the node's private clamd or the configured one.
 	Scanner ScannerInfo `json:"scanner"`
 
-	// Heal, Scrub and Drain are the repair jobs: the one running, else the last run (nil
-	// when none ran since this node started).
-	Heal  *JobProgress `json:"heal,omitempty"`
-	Scrub *JobProgress `json:"scrub,omitempty"`
-	Drain *JobProgress `json:"drain,omitempty"`
+	// Heal, Scrub, Drain and Rebalance are the repair jobs: the one running, else the last
+	// run (nil when none ran since this node started).
+	Heal      *JobProgress `json:"heal,omitempty"`
+	Scrub     *JobProgress `json:"scrub,omitempty"`
+	Drain     *JobProgress `json:"drain,omitempty"`
+	Rebalance *JobProgress `json:"rebalance,omitempty"`
 
 	// Layout is the erasure-coding layout new files get and what it survives.
 	Layout LayoutInfo `json:"layout"`

@@ -21,6 +21,8 @@ const (
 	PathScrub = "/v1/scrub"
 	// PathDrain answers POST DrainRequest: drain a node (cluster remove, leave).
 	PathDrain = "/v1/drain"
+	// PathRebalance answers POST JobRequest: run (or join) the rebalance job now.
+	PathRebalance = "/v1/rebalance"
 )
 
 // Job names, in JobProgress.Job.
@@ -28,6 +30,8 @@ const (
 	JobHeal  = "heal"
 	JobScrub = "scrub"
 	JobDrain = "drain"
+	// JobRebalance rewrites the files whose layout or placement is not what new files get.
+	JobRebalance = "rebalance"
 )
 
 // JobRequest starts a heal or a scrub. It has no field yet; it is an object so fields can be
@@ -42,7 +46,7 @@ type DrainRequest struct {
 
 // JobProgress is where a repair job stands, in the stream of a run and in status.
 type JobProgress struct {
-	Job     string `json:"job"`               // JobHeal, JobScrub or JobDrain
+	Job     string `json:"job"`               // JobHeal, JobScrub, JobDrain or JobRebalance
 	Trigger string `json:"trigger,omitempty"` // "admin", "schedule", "disk replaced", "disk failed", "drain NODE"
 	Running bool   `json:"running"`
 	Done    bool   `json:"done"` // the run ended (see Error)
@@ -56,8 +60,9 @@ type JobProgress struct {
 	BytesTotal int64 `json:"bytes_total"`
 	// ETASeconds is the estimated time left, -1 when unknown.
 	ETASeconds int64 `json:"eta_seconds"`
-	// Repaired files had a shard rebuilt; Moved had a shard rebuilt on another disk; Failed
-	// could not be repaired (more shards lost than the layout survives, no usable disk).
+	// Repaired files had a shard rebuilt; Moved had a shard rebuilt on another disk (rebalance:
+	// were rewritten under the current layout and placement); Failed could not be repaired
+	// (more shards lost than the layout survives, no usable disk) or moved.
 	Repaired int64 `json:"repaired"`
 	Moved    int64 `json:"moved"`
 	Failed   int64 `json:"failed"`
@@ -78,7 +83,8 @@ type JobEvent struct {
 // same job); another job running is refused with CodeConflict. progress is called from the
 // calling goroutine; the job goes on when the caller leaves.
 type RepairService interface {
-	// Repair runs or joins the heal (job JobHeal) or scrub (JobScrub) job.
+	// Repair runs or joins the heal (job JobHeal), scrub (JobScrub) or rebalance
+	// (JobRebalance) job.
 	Repair(ctx context.Context, job string, progress func(JobProgress)) (JobProgress, error)
 	// Drain drains a node and marks it removed; CodeInvalidValue when the other nodes cannot
 	// hold the files, CodeNotFound for an unknown node.
@@ -91,7 +97,7 @@ func (h *handler) handleRepair(mux *http.ServeMux) {
 	if !ok {
 		return
 	}
-	for path, job := range map[string]string{PathHeal: JobHeal, PathScrub: JobScrub} {
+	for path, job := range map[string]string{PathHeal: JobHeal, PathScrub: JobScrub, PathRebalance: JobRebalance} {
 		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
 			var req JobRequest
 			if !h.decode(w, r, &req) {
@@ -146,6 +152,11 @@ func (c *Client) Heal(ctx context.Context, progress func(JobProgress)) (JobProgr
 // Scrub runs (or joins) the scrub job, as Heal does.
 func (c *Client) Scrub(ctx context.Context, progress func(JobProgress)) (JobProgress, error) {
 	return c.job(ctx, PathScrub, JobRequest{}, progress)
+}
+
+// Rebalance runs (or joins) the rebalance job, as Heal does.
+func (c *Client) Rebalance(ctx context.Context, progress func(JobProgress)) (JobProgress, error) {
+	return c.job(ctx, PathRebalance, JobRequest{}, progress)
 }
 
 // Drain drains a node ("" the node answering), as Heal does.

@@ -520,6 +520,9 @@ func (e *TooManyLostError) Unwrap() error { return ErrTooManyLost }
 //	(*Store).Check(ctx, m Manifest, avoid []DiskID) ([]int, error)   // shards Heal would rebuild, pieces unread
 //	(*Store).SetHealNeeded(fn func(FileID))   // told of every ErrHealNeeded
 //	(*Store).Delete(ctx, m Manifest) error
+//	(*Store).Misplaced(m Manifest) (string, error)   // why rebalance should rewrite m, "" if not
+//	(*Store).Relayout(ctx, m Manifest, id FileID) (Manifest, error)   // rebalance: copy m as id, current layout
+//	(*Store).Purge(ctx, id FileID) error   // remove a copy no manifest names
 //	(*Store).ListStaged(ctx) ([]StagedUpload, error)
 //	(*Store).CleanStaged(ctx, keep func(FileID) bool) error
 //	(*Store).ReleaseStaged(ctx, m Manifest) error   // after m is durably recorded: drop Commit's leftovers

@@ -20,8 +20,8 @@ import (
 )
 
 // The repair jobs: heal (the cheap pass, Check, then Heal of what is degraded), scrub (every
-// piece of every file read and checked, then healed) and drain (every shard off a node's
-// disks). One job runs at a time on the leader: they share the disks. See docs/design.md,
+// piece of every file read and checked, then healed), drain (every shard off a node's disks)
+// and rebalance (old files to the current layout, rebalance.go). One job runs at a time on the leader: they share the disks. See docs/design.md,
 // rows heal, scrub, cluster remove and leave.
 
 // repairTick is how often the repair loop looks at its schedule, probes the local disks and
@@ -178,7 +178,7 @@ func (r *repairer) statusInto(st *adminapi.Status) {
 		p, _ := run.progress()
 		last[run.job] = p
 	}
-	for job, dst := range map[string]**adminapi.JobProgress{adminapi.JobHeal: &st.Heal, adminapi.JobScrub: &st.Scrub, adminapi.JobDrain: &st.Drain} {
+	for job, dst := range map[string]**adminapi.JobProgress{adminapi.JobHeal: &st.Heal, adminapi.JobScrub: &st.Scrub, adminapi.JobDrain: &st.Drain, adminapi.JobRebalance: &st.Rebalance} {
 		if p, ok := last[job]; ok {
 			*dst = &p
 		}
@@ -419,6 +419,11 @@ func (r *repairer) execute(run *jobRun) {
 		}
 		run.avoid = append(run.avoid, disks...)
 	}
+	if run.job == adminapi.JobRebalance {
+		if err = r.rebalanceStart(ctx); err != nil {
+			return
+		}
+	}
 	items, err := r.collect()
 	if err != nil {
 		return
@@ -427,7 +432,7 @@ func (r *repairer) execute(run *jobRun) {
 	var total int64
 	for _, it := range items {
 		total += it.m.Size
-		seen[it.id] = true
+		seen[it.m.FileID] = true // the degraded files are named by their blobstore ID
 	}
 	run.update(func(p *adminapi.JobProgress) { p.FilesTotal, p.BytesTotal = int64(len(items)), total })
 	n.logger.Info("repair job started", "job", run.job, "trigger", run.trigger, "files", len(items), "bytes", total)
@@ -436,7 +441,11 @@ func (r *repairer) execute(run *jobRun) {
 			err = errors.New("stopped: the node is stopping (the next run starts over)")
 			return
 		}
-		r.repairOne(ctx, run, it)
+		if run.job != adminapi.JobRebalance {
+			r.repairOne(ctx, run, it)
+		} else if err = r.rebalanceOne(ctx, run, it); err != nil {
+			return
+		}
 	}
 	if run.job != adminapi.JobDrain {
 		// Files marked before this run and not stored any more were deleted meanwhile.
@@ -470,11 +479,11 @@ func (r *repairer) repairOne(ctx context.Context, run *jobRun, it repairItem) {
 			// Deleted or rewritten while the job looked at it: not a failure; a rewritten
 			// file stays marked for the next run.
 			if gone {
-				r.clearDegraded(it.id)
+				r.clearDegraded(it.m.FileID)
 			}
 			return
 		}
-		r.markDegraded(it.id)
+		r.markDegraded(it.m.FileID)
 		n.logger.Error("repair: file not repaired", "job", run.job, logFileID, it.id, logkey.Err, err)
 		run.update(func(p *adminapi.JobProgress) {
 			p.Failed++
@@ -490,7 +499,7 @@ func (r *repairer) repairOne(ctx context.Context, run *jobRun, it repairItem) {
 			fail(err)
 			return
 		}
-		if len(bad) == 0 && !r.isDegraded(it.id) {
+		if len(bad) == 0 && !r.isDegraded(it.m.FileID) {
 			return
 		}
 	}
@@ -514,7 +523,7 @@ func (r *repairer) repairOne(ctx context.Context, run *jobRun, it repairItem) {
 			return
 		}
 	}
-	r.clearMarks(ctx, it.id, time.Now()) // degraded.go
+	r.clearMarks(ctx, it.m.FileID, time.Now()) // degraded.go; marks name the blobstore ID
 	if len(rep.Bad) > 0 || len(rep.Moved) > 0 {
 		run.update(func(p *adminapi.JobProgress) {
 			p.Repaired++
@@ -599,9 +608,9 @@ func (r *repairer) recordLast(p adminapi.JobProgress) {
 	}
 }
 
-// Repair implements adminapi.RepairService: heal or scrub now, on the leader.
+// Repair implements adminapi.RepairService: heal, scrub or rebalance now, on the leader.
 func (s *adminService) Repair(ctx context.Context, job string, progress func(adminapi.JobProgress)) (adminapi.JobProgress, error) {
-	if job != adminapi.JobHeal && job != adminapi.JobScrub {
+	if job != adminapi.JobHeal && job != adminapi.JobScrub && job != adminapi.JobRebalance {
 		return adminapi.JobProgress{}, adminapi.Errorf(adminapi.CodeBadRequest, "unknown job %q", job)
 	}
 	if err := s.leader(); err != nil {

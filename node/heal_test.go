@@ -356,19 +356,7 @@ func TestRepairJobsOneAtATime(t *testing.T) {
 	id := h.keep(3 << 20)
 	h.run(adminapi.JobHeal) // the start's heal is over: the next one is ours
 	must(t, os.Remove(h.shard(id, 1)))
-	held, release := make(chan struct{}), make(chan struct{})
-	h.n.repair.bucket.sleep = func(ctx context.Context, _ time.Duration) error {
-		close(held)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if _, err := h.c.SetSetting(t.Context(), "heal.bandwidth", "1MB/s"); err != nil {
-		t.Fatal(err)
-	}
+	held, release := h.holdBandwidth()
 	first := make(chan adminapi.JobProgress, 1)
 	go func() {
 		p, _ := h.c.Heal(context.Background(), nil)
@@ -396,7 +384,7 @@ func TestRepairJobsOneAtATime(t *testing.T) {
 		defer run.mu.Unlock()
 		return run.watchers == 2
 	})
-	close(release)
+	release()
 	p1, p2 := <-first, <-second
 	if p1.Repaired != 1 || p2.Repaired != 1 || p1.Started != p2.Started {
 		t.Fatalf("first heal %+v, second %+v: want the same run, one file repaired", p1, p2)

@@ -39,6 +39,7 @@ func TestAdminCommandsShape(t *testing.T) {
 		{path: []string{"ca", "end-transition"}, json: true},
 		{path: []string{"heal"}, json: true},
 		{path: []string{"scrub"}, json: true},
+		{path: []string{"rebalance"}, json: true},
 		{path: []string{"cluster", "remove"}, args: []string{"n-2"}, json: true},
 		{path: []string{"leave"}, json: true},
 		{path: []string{"cluster", "token"}, json: true},

@@ -72,7 +72,9 @@ func progressLine(p adminapi.JobProgress) string {
 	if p.ETASeconds >= 0 {
 		fmt.Fprintf(&b, ", ETA %s", time.Duration(p.ETASeconds)*time.Second)
 	}
-	if p.Repaired > 0 || p.Failed > 0 {
+	if p.Job == adminapi.JobRebalance && (p.Moved > 0 || p.Failed > 0) {
+		fmt.Fprintf(&b, ", %d moved, %d failed", p.Moved, p.Failed)
+	} else if p.Repaired > 0 || p.Failed > 0 {
 		fmt.Fprintf(&b, ", %d repaired, %d failed", p.Repaired, p.Failed)
 	}
 	return b.String()
@@ -84,6 +86,10 @@ func reportLine(p adminapi.JobProgress) string {
 	if p.Error != "" || p.Failed > 0 {
 		state = "INCOMPLETE"
 	}
+	if p.Job == adminapi.JobRebalance {
+		return fmt.Sprintf("%s %s: %d files (%s) checked, %d moved, %d failed", p.Job, state,
+			p.FilesDone, formatSize(p.BytesDone), p.Moved, p.Failed)
+	}
 	return fmt.Sprintf("%s %s: %d files (%s) checked, %d repaired (%d moved), %d failed", p.Job, state,
 		p.FilesDone, formatSize(p.BytesDone), p.Repaired, p.Moved, p.Failed)
 }
@@ -94,6 +100,9 @@ func jobError(p adminapi.JobProgress) error {
 	case p.Error != "":
 		return fmt.Errorf("%s: %s", p.Job, p.Error)
 	case p.Failed > 0:
+		if p.Job == adminapi.JobRebalance {
+			return fmt.Errorf("rebalance could not move %d files (see the failures and the node's log); they keep their layout: run it again once fixed", p.Failed)
+		}
 		return fmt.Errorf("%s could not repair %d files (more shards lost than the layout survives, or no usable disk): see the node's log", p.Job, p.Failed)
 	}
 	return nil
