@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"valise/adminapi"
 )
@@ -30,9 +31,46 @@ func (n *Node) User(email string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-// request sends one API request with the bearer token.
-func (n *Node) request(method, path, token string, hdr map[string]string, body io.Reader, length int64) (*http.Response, []byte, error) {
-	req, err := http.NewRequest(method, n.URL()+path, body)
+// retryWait bounds how long a request refused for now is retried: a hang guard, not a
+// budget.
+const retryWait = 2 * time.Minute
+
+// request sends one API request with the bearer token and returns the response and its body.
+// With retry it acts as a tus client does (tus-js-client's retryDelays): while the node
+// answers 503 (the cluster is electing a leader, Retry-After) or 423 (an upload's lease is
+// still held by a node that was killed, until it expires), or the connection breaks while the
+// node still runs (it closed the connection on a refusal it answered before reading the
+// body), it asks again with a backoff, within retryWait; then it returns the last answer. A
+// transport error from a node that is not running ends it at once.
+func (n *Node) request(method, path, token string, hdr map[string]string, body []byte, retry bool) (*http.Response, []byte, error) {
+	var resp *http.Response
+	var b []byte
+	var err error
+	send := func() error {
+		resp, b, err = n.send(method, path, token, hdr, body)
+		switch {
+		case !retry:
+			return nil
+		case err != nil && n.Running():
+			return err
+		case err != nil:
+			return stop{err}
+		case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusLocked:
+			return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
+		}
+		return nil
+	}
+	_ = waitFor(retryWait, send) // the last answer says what went wrong
+	return resp, b, err
+}
+
+// send sends one API request with the bearer token.
+func (n *Node) send(method, path, token string, hdr map[string]string, body []byte) (*http.Response, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, n.URL()+path, rd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -41,9 +79,6 @@ func (n *Node) request(method, path, token string, hdr map[string]string, body i
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
-	}
-	if body != nil {
-		req.ContentLength = length
 	}
 	resp, err := n.Client().Do(req)
 	if err != nil {
@@ -61,13 +96,18 @@ type Upload struct {
 	Offset int64
 }
 
-// CreateUpload creates a tus upload of size bytes named name on n.
+// CreateUpload creates a tus upload of size bytes named name on n, retrying while the node
+// answers for now (request).
 func (n *Node) CreateUpload(token, name string, size int64) (*Upload, error) {
+	return n.createUpload(token, name, size, true)
+}
+
+func (n *Node) createUpload(token, name string, size int64, retry bool) (*Upload, error) {
 	resp, b, err := n.request(http.MethodPost, "/api/v1/uploads", token, map[string]string{
 		"Tus-Resumable":   "1.0.0",
 		"Upload-Length":   strconv.FormatInt(size, 10),
 		"Upload-Metadata": "filename " + base64.StdEncoding.EncodeToString([]byte(name)),
-	}, nil, 0)
+	}, nil, retry)
 	if err != nil {
 		return nil, err
 	}
@@ -81,20 +121,26 @@ func (n *Node) CreateUpload(token, name string, size int64) (*Upload, error) {
 	return &Upload{Path: loc, Size: size}, nil
 }
 
-// Patch sends data[up.Offset:up.Offset+chunk] to n and advances up.Offset on success.
+// Patch sends data[up.Offset:up.Offset+chunk] to n and advances up.Offset on success,
+// retrying while the node answers for now (request).
 func (n *Node) Patch(token string, up *Upload, data []byte, chunk int64) error {
 	end := min(up.Offset+chunk, int64(len(data)))
-	return n.PatchBytes(token, up, data[up.Offset:end])
+	return n.patchBytes(token, up, data[up.Offset:end], true)
 }
 
-// PatchBytes sends b at up.Offset to n and advances up.Offset on success.
+// PatchBytes sends b at up.Offset to n and advances up.Offset on success, retrying while the
+// node answers for now (request).
 func (n *Node) PatchBytes(token string, up *Upload, b []byte) error {
+	return n.patchBytes(token, up, b, true)
+}
+
+func (n *Node) patchBytes(token string, up *Upload, b []byte, retry bool) error {
 	end := up.Offset + int64(len(b))
 	resp, body, err := n.request(http.MethodPatch, up.Path, token, map[string]string{
 		"Tus-Resumable": "1.0.0",
 		"Upload-Offset": strconv.FormatInt(up.Offset, 10),
 		"Content-Type":  "application/offset+octet-stream",
-	}, bytes.NewReader(b), int64(len(b)))
+	}, b, retry)
 	if err != nil {
 		return err
 	}
@@ -109,9 +155,10 @@ func (n *Node) PatchBytes(token string, up *Upload, b []byte) error {
 	return nil
 }
 
-// Offset asks n for the upload's offset (tus HEAD) and sets up.Offset to it.
+// Offset asks n for the upload's offset (tus HEAD) and sets up.Offset to it, retrying while
+// the node answers for now (request).
 func (n *Node) Offset(token string, up *Upload) error {
-	resp, b, err := n.request(http.MethodHead, up.Path, token, map[string]string{"Tus-Resumable": "1.0.0"}, nil, 0)
+	resp, b, err := n.request(http.MethodHead, up.Path, token, map[string]string{"Tus-Resumable": "1.0.0"}, nil, true)
 	if err != nil {
 		return err
 	}
@@ -129,14 +176,26 @@ func (n *Node) Offset(token string, up *Upload) error {
 // FileID returns the file ID of an upload: the last element of its path.
 func (up *Upload) FileID() string { return up.Path[strings.LastIndexByte(up.Path, '/')+1:] }
 
-// UploadAll uploads data to n in chunks and returns the file ID.
+// UploadAll uploads data to n in chunks and returns the file ID, retrying each request while
+// the node answers for now (request).
 func (n *Node) UploadAll(token, name string, data []byte, chunk int64) (string, error) {
-	up, err := n.CreateUpload(token, name, int64(len(data)))
+	return n.uploadAll(token, name, data, chunk, true)
+}
+
+// UploadOnce is UploadAll sending each request once: for a test that expects a refusal (the
+// minority of a partition answers 503 for as long as the partition lasts).
+func (n *Node) UploadOnce(token, name string, data []byte, chunk int64) (string, error) {
+	return n.uploadAll(token, name, data, chunk, false)
+}
+
+func (n *Node) uploadAll(token, name string, data []byte, chunk int64, retry bool) (string, error) {
+	up, err := n.createUpload(token, name, int64(len(data)), retry)
 	if err != nil {
 		return "", err
 	}
 	for up.Offset < up.Size {
-		if err := n.Patch(token, up, data, chunk); err != nil {
+		end := min(up.Offset+chunk, int64(len(data)))
+		if err := n.patchBytes(token, up, data[up.Offset:end], retry); err != nil {
 			return "", err
 		}
 	}
@@ -156,7 +215,7 @@ func (n *Node) WaitClean(token, id string) string {
 	n.c.t.Helper()
 	var f fileInfo
 	err := waitFor(readyWait, func() error {
-		resp, b, err := n.request(http.MethodGet, "/api/v1/files/"+id, token, nil, nil, 0)
+		resp, b, err := n.request(http.MethodGet, "/api/v1/files/"+id, token, nil, nil, false)
 		if err != nil {
 			return err
 		}
@@ -187,7 +246,7 @@ func (n *Node) Send(token, to string, files ...string) (sendID, link string, err
 	if err != nil {
 		return "", "", err
 	}
-	resp, b, err := n.request(http.MethodPost, "/api/v1/sends", token, map[string]string{"Content-Type": "application/json"}, bytes.NewReader(body), int64(len(body)))
+	resp, b, err := n.request(http.MethodPost, "/api/v1/sends", token, map[string]string{"Content-Type": "application/json"}, body, true)
 	if err != nil {
 		return "", "", err
 	}
@@ -220,7 +279,7 @@ func (n *Node) Send(token, to string, files ...string) (sendID, link string, err
 
 // Revoke revokes a send from n.
 func (n *Node) Revoke(token, sendID string) error {
-	resp, b, err := n.request(http.MethodPost, "/api/v1/sends/"+sendID+"/revoke", token, nil, nil, 0)
+	resp, b, err := n.request(http.MethodPost, "/api/v1/sends/"+sendID+"/revoke", token, nil, nil, true)
 	if err != nil {
 		return err
 	}

@@ -200,7 +200,7 @@ func TestPartitionedLeader(t *testing.T) {
 	// The majority elects a leader among its own.
 	clustertest.WaitLeaderAmong(t, majority)
 	// The minority refuses writes, with an error that says the cluster is unavailable.
-	if _, err := old.UploadAll(token, "b.bin", data, 1<<20); err == nil {
+	if _, err := old.UploadOnce(token, "b.bin", data, 1<<20); err == nil {
 		t.Fatal("an upload on the isolated old leader was acknowledged")
 	}
 	// Revoked on the majority: refused everywhere that answers.
