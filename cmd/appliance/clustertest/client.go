@@ -22,13 +22,40 @@ import (
 // This file is a user of the cluster as curl would be: an API token, tus uploads, a send, and
 // the recipient's download by link, against any node's HTTPS address.
 
-// User creates a user on node n and returns an API token of theirs.
+// User creates a user and returns an API token of theirs. The commands run on n, or on the
+// leader when n is not (admin changes are decided on the leader, and leadership may move while
+// a fresh cluster settles): the user and the token are the cluster's, usable on every node.
 func (n *Node) User(email string) string {
 	n.c.t.Helper()
-	n.MustRun("user", "add", "--email", email, "--name", "Test user", "--lang", "en")
-	out := strings.TrimSpace(n.MustRun("token", "create", "--email", email))
+	n.c.runOnLeader(n, "user", "add", "--email", email, "--name", "Test user", "--lang", "en")
+	out := strings.TrimSpace(n.c.runOnLeader(n, "token", "create", "--email", email))
 	lines := strings.Split(out, "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// runOnLeader runs an admin command on first, or again on the node that leads when the one
+// asked says it does not (or knows no leader yet), within commandWait; it fails the test
+// otherwise.
+func (c *Cluster) runOnLeader(first *Node, args ...string) string {
+	c.t.Helper()
+	var out string
+	n := first
+	err := waitFor(commandWait, func() error {
+		var err error
+		out, err = n.Run(args...)
+		switch {
+		case err == nil:
+			return nil
+		case strings.Contains(err.Error(), "not the leader") || strings.Contains(err.Error(), "no Raft leader"):
+			n = c.Leader()
+			return err
+		}
+		return stop{err}
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
 }
 
 // retryWait bounds how long a request refused for now is retried: a hang guard, not a
