@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +62,8 @@ type placement struct {
 	failed  func(blobstore.DiskID) bool
 	minFree uint64
 	logger  *slog.Logger
+	// usageEvery is how often every disk is asked for its free space (0: usageRefresh).
+	usageEvery time.Duration
 
 	mu     sync.Mutex                                // guards remote, silent, cmap, records, layoutIs
 	remote map[blobstore.DiskID]*shardnet.RemoteDisk // other nodes' disks that answered
@@ -296,7 +299,7 @@ func (p *placement) run(ctx context.Context) {
 		p.mu.Lock()
 		changed := err == nil && !reflect.DeepEqual(nodes, p.records)
 		p.mu.Unlock()
-		if changed || silent || time.Since(last) >= usageRefresh {
+		if changed || silent || time.Since(last) >= cmp.Or(p.usageEvery, usageRefresh) {
 			if err := p.refresh(ctx); err != nil {
 				p.logger.Warn("refresh the cluster map", logkey.Err, err)
 			}
