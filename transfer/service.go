@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -295,12 +296,49 @@ func (s *Service) change(ctx context.Context, what string, build func() (raftfsm
 		if err == nil {
 			return res, nil
 		}
+		if errors.Is(err, raftfsm.ErrOutcomeUnknown) {
+			if res, ok := s.applied(ctx, b); ok {
+				return res, nil
+			}
+		}
 		if !errors.Is(err, raftfsm.ErrConflict) {
 			return raftfsm.Result{}, fmt.Errorf("%s: %w", what, err)
 		}
 		lastErr = err
 	}
 	return raftfsm.Result{}, fmt.Errorf("%s: %w (%w)", what, ErrBusy, lastErr)
+}
+
+// applied settles a change whose outcome was unknown (the leader changed while it was in
+// flight, and raftfsm's retry met the first attempt's own effect as a conflict) by re-reading,
+// as raftfsm asks, after a linearizable read: b is applied when every key it puts last holds
+// the value it put, all at one version (one entry wrote them: that version is its index, the
+// Result's), and every key it deletes last is absent. Values carry fresh IDs, epochs and times,
+// so another change cannot have left the same ones. Issue 18: after kill -9 of the leader, an
+// upload's lease, its completion and a send failed with 500 although they had committed.
+func (s *Service) applied(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, bool) {
+	if err := s.store.LinearizableRead(ctx); err != nil {
+		return raftfsm.Result{}, false
+	}
+	final := map[string]raftfsm.Op{}
+	for _, op := range b.Ops {
+		final[string(op.Key)] = op
+	}
+	var index uint64
+	for _, op := range final {
+		it, err := s.store.Get(op.Key)
+		switch {
+		case op.Kind == raftfsm.OpDelete:
+			if !errors.Is(err, raftfsm.ErrNotFound) {
+				return raftfsm.Result{}, false
+			}
+		case err != nil || !bytes.Equal(it.Value, op.Value) || index != 0 && it.Version != index:
+			return raftfsm.Result{}, false
+		default:
+			index = it.Version
+		}
+	}
+	return raftfsm.Result{Index: index}, index != 0
 }
 
 func skipped(err error) error {
