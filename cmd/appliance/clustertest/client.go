@@ -316,28 +316,51 @@ func (n *Node) Revoke(token, sendID string) error {
 	return nil
 }
 
-// Download fetches a file by link from n and returns its SHA-256, hex. Each download comes
-// from an address of its own in 127.0.0.0/8, as recipients on a network do: the nodes limit
-// link attempts per client address.
+// Download fetches a file by link from n and returns its SHA-256, hex, retrying while the
+// node answers 503 (an election: the link check is a linearizable read), as a browser's user
+// would. Each download comes from an address of its own in 127.0.0.0/8, as recipients on a
+// network do: the nodes limit link attempts per client address.
 func (n *Node) Download(link, fileID string) (string, error) {
+	var sum string
+	var err error
+	_ = waitFor(retryWait, func() error {
+		var st int
+		sum, st, err = n.download(link, fileID)
+		if st == http.StatusServiceUnavailable {
+			return err
+		}
+		return nil
+	})
+	return sum, err
+}
+
+// DownloadOnce is Download without retries: for a test that expects a refusal (the minority
+// of a partition answers 503 for as long as the partition lasts).
+func (n *Node) DownloadOnce(link, fileID string) (string, error) {
+	sum, _, err := n.download(link, fileID)
+	return sum, err
+}
+
+// download fetches a file by link once and returns its SHA-256 and the response's status.
+func (n *Node) download(link, fileID string) (string, int, error) {
 	hc := n.Client()
 	tr := hc.Transport.(*http.Transport)
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1+byte(mrand.IntN(99)), byte(mrand.IntN(256)), 1+byte(mrand.IntN(254)))}}
 	tr.DialContext = d.DialContext
 	resp, err := hc.Get(n.URL() + "/s/" + link + "/files/" + fileID)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return "", fmt.Errorf("%s: download %s: %s: %s", n.Name, fileID, resp.Status, b)
+		return "", resp.StatusCode, fmt.Errorf("%s: download %s: %s: %s", n.Name, fileID, resp.Status, b)
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, resp.Body); err != nil {
-		return "", fmt.Errorf("%s: download %s: %w", n.Name, fileID, err)
+		return "", resp.StatusCode, fmt.Errorf("%s: download %s: %w", n.Name, fileID, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), resp.StatusCode, nil
 }
 
 // SHA256 returns the hex SHA-256 of data.

@@ -208,7 +208,7 @@ func TestPartitionedLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range c.Nodes {
-		if _, err := n.Download(link, id); err == nil {
+		if _, err := n.DownloadOnce(link, id); err == nil {
 			t.Fatalf("%s serves a revoked link", n.Name)
 		}
 	}
