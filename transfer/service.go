@@ -292,14 +292,9 @@ func (s *Service) change(ctx context.Context, what string, build func() (raftfsm
 		if err != nil {
 			return raftfsm.Result{}, err
 		}
-		res, err := s.store.Propose(ctx, b)
+		res, err := s.propose(ctx, b)
 		if err == nil {
 			return res, nil
-		}
-		if errors.Is(err, raftfsm.ErrOutcomeUnknown) {
-			if res, ok := s.applied(ctx, b); ok {
-				return res, nil
-			}
 		}
 		if !errors.Is(err, raftfsm.ErrConflict) {
 			return raftfsm.Result{}, fmt.Errorf("%s: %w", what, err)
@@ -307,6 +302,18 @@ func (s *Service) change(ctx context.Context, what string, build func() (raftfsm
 		lastErr = err
 	}
 	return raftfsm.Result{}, fmt.Errorf("%s: %w (%w)", what, ErrBusy, lastErr)
+}
+
+// propose proposes b; a change whose outcome raftfsm could not know is settled by re-reading
+// (applied).
+func (s *Service) propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, error) {
+	res, err := s.store.Propose(ctx, b)
+	if errors.Is(err, raftfsm.ErrOutcomeUnknown) {
+		if res, ok := s.applied(ctx, b); ok {
+			return res, nil
+		}
+	}
+	return res, err
 }
 
 // applied settles a change whose outcome was unknown (the leader changed while it was in

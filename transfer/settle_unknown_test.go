@@ -53,6 +53,18 @@ func TestUnknownOutcomeSettled(t *testing.T) {
 			created, createErr := e.svc.CreateUpload(e.ctx, owner, "g.bin", 100, nil)
 			l, leaseErr := e.svc.AcquireLease(e.ctx, owner, up.ID, "node-a", time.Minute, 1)
 			lr.lose = false
+			if leaseErr == nil {
+				// Progress under the lease goes through the lease fence's own proposal.
+				lr.lose = true
+				_, progressErr := e.svc.RecordProgressLeased(e.ctx, owner, l, 0, 10, []byte("state"))
+				lr.lose = false
+				if progressErr != nil {
+					t.Fatalf("progress committed with a lost reply: %v", progressErr)
+				}
+				if got, err := e.svc.GetUpload(e.ctx, owner, up.ID); err != nil || got.Offset != 10 {
+					t.Fatalf("the progress recorded: %+v, %v; want offset 10", got, err)
+				}
+			}
 			if !tc.commit {
 				for _, err := range []error{createErr, leaseErr} {
 					if !errors.Is(err, raftfsm.ErrOutcomeUnknown) {
