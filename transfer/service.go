@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"valise/fault"
 	"valise/raftfsm"
 	"valise/userid"
 )
@@ -324,7 +325,7 @@ func (s *Service) propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Result,
 // so another change cannot have left the same ones. Issue 18: after kill -9 of the leader, an
 // upload's lease, its completion and a send failed with 500 although they had committed.
 func (s *Service) applied(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, bool) {
-	if err := s.store.LinearizableRead(ctx); err != nil {
+	if !s.readSettled(ctx) {
 		return raftfsm.Result{}, false
 	}
 	final := map[string]raftfsm.Op{}
@@ -346,6 +347,36 @@ func (s *Service) applied(ctx context.Context, b raftfsm.Batch) (raftfsm.Result,
 		}
 	}
 	return raftfsm.Result{Index: index}, index != 0
+}
+
+// settleWait bounds how long applied waits for a linearizable read, past the caller's ctx if
+// need be (the write may have ended with it): the unknown outcome usually comes from an
+// election, which takes about a second.
+const settleWait = 10 * time.Second
+
+// readSettled makes a linearizable read, again while the cluster elects a leader (the read
+// then fails at once), within settleWait.
+func (s *Service) readSettled(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleWait)
+	defer cancel()
+	wait := 10 * time.Millisecond
+	for {
+		err := s.store.LinearizableRead(ctx)
+		if err == nil {
+			return true
+		}
+		if fault.KindOf(err) != fault.Unavailable || ctx.Err() != nil {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 func skipped(err error) error {

@@ -16,6 +16,16 @@ import (
 type lostReply struct {
 	Metadata
 	lose, commit bool
+	// noLeader is how many linearizable reads fail next, as while the cluster elects a leader.
+	noLeader int
+}
+
+func (l *lostReply) LinearizableRead(ctx context.Context) error {
+	if l.noLeader > 0 {
+		l.noLeader--
+		return fmt.Errorf("linearizable read: %w", raftfsm.ErrNoLeader)
+	}
+	return l.Metadata.LinearizableRead(ctx)
 }
 
 func (l *lostReply) Propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, error) {
@@ -32,8 +42,9 @@ func (l *lostReply) Propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Resul
 
 // TestUnknownOutcomeSettled: a change whose outcome raftfsm could not know (issue 18: the
 // leader killed or deposed while an upload's lease, its completion or a send was in flight)
-// is settled by re-reading: committed, it succeeds with the version the store gave it; not
-// committed, it still says the outcome is unknown, never that it succeeded.
+// is settled by re-reading, once a leader answers again: committed, it succeeds with the
+// version the store gave it; not committed, it still says the outcome is unknown, never that
+// it succeeded.
 func TestUnknownOutcomeSettled(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -49,7 +60,7 @@ func TestUnknownOutcomeSettled(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lr.lose, lr.commit = true, tc.commit
+			lr.lose, lr.commit, lr.noLeader = true, tc.commit, 2
 			created, createErr := e.svc.CreateUpload(e.ctx, owner, "g.bin", 100, nil)
 			l, leaseErr := e.svc.AcquireLease(e.ctx, owner, up.ID, "node-a", time.Minute, 1)
 			lr.lose = false
