@@ -78,6 +78,22 @@ func (s *browserSession) principal(ctx *fasthttp.RequestCtx) (userid.ID, error) 
 	return "browser", nil
 }
 
+// newTus returns a tus server on a file backend whose principal is Principal over tokens and
+// s.
+func newTus(t *testing.T, tokens Tokens, s *browserSession) *tus.Server {
+	t.Helper()
+	backend, err := tustest.Open(tustest.Config{Dir: t.TempDir(), MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	ts, err := tus.New(tus.DefaultConfig(), backend, Principal(tokens, s.principal, logger), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
 // request builds a request context as fasthttp gives it to a handler.
 func request(method, path string, headers map[string]string) *fasthttp.RequestCtx {
 	var req fasthttp.Request
@@ -159,16 +175,8 @@ func TestPrincipal(t *testing.T) {
 func TestCSRFGate(t *testing.T) {
 	a := newAccounts(t)
 	_, _, aliceTok := addToken(t, a, "alice@example.org")
-	backend, err := tustest.Open(tustest.Config{Dir: t.TempDir(), MaxSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 	var s browserSession
-	ts, err := tus.New(tus.DefaultConfig(), backend, Principal(a, s.principal, logger), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := newTus(t, a, &s)
 	var reached atomic.Int64
 	h := CSRFGate(func(ctx *fasthttp.RequestCtx) { reached.Add(1); ts.Handle(ctx) })
 	const cookie = "valise_session=x"
@@ -221,17 +229,8 @@ func TestCSRFGate(t *testing.T) {
 // client that its token is bad and to give up (issue 18: every upload failed with 401 for a
 // moment after kill -9 of the leader). The same request is accepted before the fault.
 func TestPrincipalNoLeader(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		fault func(c *rafttest.Cluster, leader, reader, other int)
-	}{
-		{"follower cut off", func(c *rafttest.Cluster, _, reader, _ int) { c.Partition(reader) }},
-		{"leader and a follower killed", func(c *rafttest.Cluster, leader, _, other int) {
-			c.Kill(leader)
-			c.Kill(other)
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range rafttest.LeaderlessFaults() {
+		t.Run(tc.Name, func(t *testing.T) {
 			c := rafttest.NewCluster(t, 3, rafttest.WithForwarding())
 			leader := c.Leader(t)
 			f := c.Followers(t)
@@ -239,16 +238,7 @@ func TestPrincipalNoLeader(t *testing.T) {
 			// The token is made through the follower (forwarded), which has then applied it.
 			a := accountsOn(t, c.Store(reader))
 			_, _, tok := addToken(t, a, "alice@example.org")
-			backend, err := tustest.Open(tustest.Config{Dir: t.TempDir(), MaxSize: 1 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-			var s browserSession
-			ts, err := tus.New(tus.DefaultConfig(), backend, Principal(a, s.principal, logger), logger)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ts := newTus(t, a, &browserSession{})
 			post := func() *fasthttp.RequestCtx {
 				ctx := request("POST", "/api/v1/uploads", map[string]string{
 					"Tus-Resumable": tus.Version, "Upload-Length": "10", "Authorization": "Bearer " + tok,
@@ -259,7 +249,7 @@ func TestPrincipalNoLeader(t *testing.T) {
 			if ctx := post(); ctx.Response.StatusCode() != fasthttp.StatusCreated {
 				t.Fatalf("before the fault: status %d, want 201: %s", ctx.Response.StatusCode(), ctx.Response.Body())
 			}
-			tc.fault(c, leader, reader, other)
+			tc.Apply(c, leader, reader, other)
 			// At once (the dead or cut-off leader still named) and on.
 			for range 3 {
 				ctx := post()

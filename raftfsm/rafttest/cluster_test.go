@@ -181,24 +181,15 @@ func TestForwarding(t *testing.T) {
 // client with a valid token retries instead of being told its token is bad (issue 18: a 401
 // on every node while the cluster elected a new leader after kill -9).
 func TestReadWithoutLeaderUnavailable(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		fault func(c *rafttest.Cluster, leader, reader, other int)
-	}{
-		{"follower cut off", func(c *rafttest.Cluster, _, reader, _ int) { c.Partition(reader) }},
-		{"leader and a follower killed", func(c *rafttest.Cluster, leader, _, other int) {
-			c.Kill(leader)
-			c.Kill(other)
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range rafttest.LeaderlessFaults() {
+		t.Run(tc.Name, func(t *testing.T) {
 			c := rafttest.NewCluster(t, 3)
 			c.ProposeLeader(t, rafttest.Put("k", "v"))
 			c.RequireSameState(t) // every follower names the leader
 			leader := c.Leader(t)
 			f := c.Followers(t)
 			reader, other := f[0], f[1]
-			tc.fault(c, leader, reader, other)
+			tc.Apply(c, leader, reader, other)
 			// At once (the dead leader still named) and on: every attempt fails, as not now.
 			for range 3 {
 				err := c.Store(reader).LinearizableRead(ctxT(t, 2*time.Second))
