@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,12 @@ const (
 	// usageRefresh is how often every disk is asked for its free space (over the cluster port
 	// for the other nodes' disks).
 	usageRefresh = 10 * time.Second
+	// silentCheck is how often the disks are asked again while another node's disks do not
+	// answer: a node that was starting (its shard server not yet listening) or restarting
+	// gets new shards within a second, not after usageRefresh, since a file placed meanwhile
+	// is written without that node's shards (issue 18: an upload begun 3 s after a node
+	// joined skipped it, and the leader's death then left too few shards to resume it).
+	silentCheck = 500 * time.Millisecond
 	// usageTimeout bounds one disk's answer: a node slower than that counts as down until the
 	// next refresh.
 	usageTimeout = 2 * time.Second
@@ -56,9 +63,13 @@ type placement struct {
 	failed  func(blobstore.DiskID) bool
 	minFree uint64
 	logger  *slog.Logger
+	// usageEvery is how often every disk is asked for its free space (0: usageRefresh).
+	usageEvery time.Duration
 
-	mu      sync.Mutex                                // guards remote, cmap, records, layoutIs
-	remote  map[blobstore.DiskID]*shardnet.RemoteDisk // other nodes' disks that answered
+	mu     sync.Mutex                                // guards remote, silent, cmap, records, layoutIs
+	remote map[blobstore.DiskID]*shardnet.RemoteDisk // other nodes' disks that answered
+	// silent holds the other nodes whose disks did not answer the last refresh.
+	silent  map[string]bool
 	cmap    blobstore.ClusterMap
 	records []nodeRecord
 	// layoutIs is the layout last given to the Store.
@@ -140,6 +151,7 @@ func (p *placement) refresh(ctx context.Context) error {
 		})
 	}
 	remote := map[blobstore.DiskID]*shardnet.RemoteDisk{}
+	answers := map[string]error{} // node ID → nil when its disks answered, else why not
 	for _, r := range nodes {
 		if r.ID == p.self || r.state() == nodeRemoved || r.state() == nodeJoining || r.Cluster == "" {
 			continue
@@ -154,15 +166,20 @@ func (p *placement) refresh(ctx context.Context) error {
 		// timeout, and its other disks are not asked.
 		wg.Go(func() {
 			got := map[string]diskUsage{}
+			var silent error // why the node did not answer
 			for _, d := range disks {
 				u, err := askUsage(ctx, d)
 				got[string(d.ID())] = u
 				if err != nil && !errors.Is(err, shardnet.ErrRemote) {
+					silent = err
 					break // the node did not answer (a refusal of one disk is its answer)
 				}
 			}
 			umu.Lock()
 			defer umu.Unlock()
+			if len(disks) > 0 {
+				answers[r.ID] = silent
+			}
 			for id, u := range got {
 				usage[id] = u
 				if u.ok {
@@ -179,7 +196,22 @@ func (p *placement) refresh(ctx context.Context) error {
 	cm := clusterMap(nodes, p.self, usage)
 	p.mu.Lock()
 	p.remote, p.cmap, p.records = remote, cm, nodes
+	was := p.silent
+	p.silent = map[string]bool{}
+	for id, err := range answers {
+		if err != nil {
+			p.silent[id] = true
+		}
+	}
 	p.mu.Unlock()
+	for id, err := range answers {
+		switch {
+		case err != nil && !was[id]:
+			p.logger.Warn("a node's disks do not answer: no new shard goes there until they do", logkey.NodeID, id, logkey.Err, err)
+		case err == nil && was[id]:
+			p.logger.Info("a node's disks answer again", logkey.NodeID, id)
+		}
+	}
 	return nil
 }
 
@@ -250,20 +282,27 @@ func (p *placement) start(blobs *blobstore.Store) {
 
 func (p *placement) run(ctx context.Context) {
 	defer close(p.done)
-	t := time.NewTicker(recordsCheck)
+	t := time.NewTicker(silentCheck)
 	defer t.Stop()
-	last := time.Now()
+	last, checked := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		p.mu.Lock()
+		silent := len(p.silent) > 0
+		p.mu.Unlock()
+		if !silent && time.Since(checked) < recordsCheck {
+			continue
+		}
+		checked = time.Now()
 		nodes, err := nodeRecords(p.store)
 		p.mu.Lock()
 		changed := err == nil && !reflect.DeepEqual(nodes, p.records)
 		p.mu.Unlock()
-		if changed || time.Since(last) >= usageRefresh {
+		if changed || silent || time.Since(last) >= cmp.Or(p.usageEvery, usageRefresh) {
 			if err := p.refresh(ctx); err != nil {
 				p.logger.Warn("refresh the cluster map", logkey.Err, err)
 			}

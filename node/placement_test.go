@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"valise/blobstore"
 	"valise/blobstore/blobtest"
@@ -227,4 +228,91 @@ func TestPlacementAcrossNodes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestPlacementSilentNodeAnswers: a node whose disks did not answer (its shard server not yet
+// listening, as while it starts after joining) is asked again by the refresh loop on its own,
+// without waiting for a record change or the usage refresh, so that its disks take new shards
+// as soon as it serves (issue 18: an upload placed 3 s after a node joined skipped its
+// shards, and the leader's death then left too few of them to resume the upload).
+func TestPlacementSilentNodeAnswers(t *testing.T) {
+	ctx := context.Background()
+	store := rafttest.NewStore(t)
+	ca := clustertest.NewCA(t)
+	logger := testlog.New(t, slog.LevelWarn)
+	var muxes []*clusternet.Mux
+	var disks []map[blobstore.DiskID]blobstore.Disk
+	for i := range 2 {
+		id := fmt.Sprintf("node%d", i+1)
+		ccfg := clusternet.DefaultConfig()
+		ccfg.NodeID, ccfg.Cert, ccfg.CA, ccfg.ListenAddr = id, ca.NodeCert(t, id), ca.Pool(), "127.0.0.1:0"
+		mux, err := clusternet.Listen(ccfg, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { mux.Close() })
+		rec := nodeRecord{ID: id, Site: "site1", Cluster: mux.Addr().String(), State: nodeActive}
+		ds := map[blobstore.DiskID]blobstore.Disk{}
+		for d := range 2 {
+			did := diskID(id, d)
+			if ds[blobstore.DiskID(did)], err = blobstore.NewDirDisk(blobstore.DiskID(did), t.TempDir()); err != nil {
+				t.Fatal(err)
+			}
+			rec.Disks = append(rec.Disks, diskRecord{ID: did, Path: "/unused"})
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Propose(ctx, rafttest.Put(prefixNodes+id, string(b))); err != nil {
+			t.Fatal(err)
+		}
+		muxes, disks = append(muxes, mux), append(disks, ds)
+	}
+	client, err := shardnet.NewClient(muxes[0], shardnet.DefaultClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The usage refresh never comes within the test: only the silent node's check can see it.
+	p := &placement{self: "node1", store: store, local: disks[0], client: client,
+		layout: func() string { return "auto" }, logger: logger, usageEvery: time.Hour}
+	if err := p.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	node2Up := func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, s := range p.cmap.Sites {
+			for _, n := range s.Nodes {
+				for _, d := range n.Disks {
+					if n.ID == "node2" && d.State != blobstore.DiskUp {
+						return fmt.Errorf("node2's disk %s is %v", d.ID, d.State)
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if node2Up() == nil {
+		t.Fatal("node2's disks are up before its shard server listens")
+	}
+	cfg := blobstore.DefaultConfig()
+	cfg.BlockSize, cfg.Workers, cfg.MinFreeBytes = 4096, 2, 0
+	blobs, err := blobstore.New(cfg, p.cmap, p.local, p, blobtest.NewKeyWrapper(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	p.start(blobs)
+	t.Cleanup(func() { p.close() })
+
+	server, err := shardnet.NewServer(muxes[1], disks[1], shardnet.DefaultServerConfig(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	poll.UntilNil(t, "node2's disks up in node1's map, no record changed", node2Up)
+	if _, err := p.Disk(blobstore.DiskID(diskID("node2", 0))); err != nil {
+		t.Fatalf("node2's disk from node1: %v", err)
+	}
 }

@@ -266,10 +266,10 @@ func (m *webMount) LinkError(ctx *fasthttp.RequestCtx, status int, code string) 
 }
 
 // sessionPrincipal authenticates a browser's tus request by its web session.
-func (m *webMount) sessionPrincipal(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
+func (m *webMount) sessionPrincipal(ctx *fasthttp.RequestCtx) (userid.ID, error) {
 	h := m.h.Load()
 	if h == nil {
-		return "", false
+		return "", web.ErrNoSession
 	}
 	return h.SessionPrincipal(ctx)
 }

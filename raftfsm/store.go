@@ -534,8 +534,10 @@ func (s *Store) wait(ctx context.Context, f raft.Future) error {
 // LinearizableRead returns once the local state reflects every write committed before it was
 // called: on the leader after VerifyLeader, on a follower after asking the leader for its
 // read index (Deps.ReadIndex). Local Gets and Scans after it are linearizable. It returns
-// ErrNoLeader when no leader is known and ErrNotLeader on a follower without a ReadIndexer
-// or on a deposed leader.
+// ErrNoLeader when no leader is known or the leader could not answer (unreachable, killed, or
+// unable to confirm it leads), and ErrNotLeader on a follower without a ReadIndexer, on a
+// deposed leader, or when the node asked no longer leads: every failure is a "not now" of
+// the kind Unavailable (fault.KindOf counts ctx's end as one too).
 func (s *Store) LinearizableRead(ctx context.Context) error {
 	if s.isClosed() {
 		return ErrClosed
@@ -556,6 +558,12 @@ func (s *Store) LinearizableRead(ctx context.Context) error {
 		}
 		var err error
 		if index, err = s.deps.ReadIndex.ReadIndex(ctx, addr); err != nil {
+			if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrClosed) {
+				// The leader is dead, cut off or could not confirm it leads (an election is
+				// under way): a "not now" error like the others, never an internal one, so
+				// that a client is told to retry (a 503), not that its credential is bad.
+				err = fmt.Errorf("%w: %w", ErrNoLeader, err)
+			}
 			return fmt.Errorf("linearizable read: ask leader %s: %w", id, err)
 		}
 	}

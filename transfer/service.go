@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"valise/fault"
 	"valise/raftfsm"
 	"valise/userid"
 )
@@ -291,7 +293,7 @@ func (s *Service) change(ctx context.Context, what string, build func() (raftfsm
 		if err != nil {
 			return raftfsm.Result{}, err
 		}
-		res, err := s.store.Propose(ctx, b)
+		res, err := s.propose(ctx, b)
 		if err == nil {
 			return res, nil
 		}
@@ -301,6 +303,80 @@ func (s *Service) change(ctx context.Context, what string, build func() (raftfsm
 		lastErr = err
 	}
 	return raftfsm.Result{}, fmt.Errorf("%s: %w (%w)", what, ErrBusy, lastErr)
+}
+
+// propose proposes b; a change whose outcome raftfsm could not know is settled by re-reading
+// (applied).
+func (s *Service) propose(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, error) {
+	res, err := s.store.Propose(ctx, b)
+	if errors.Is(err, raftfsm.ErrOutcomeUnknown) {
+		if res, ok := s.applied(ctx, b); ok {
+			return res, nil
+		}
+	}
+	return res, err
+}
+
+// applied settles a change whose outcome was unknown (the leader changed while it was in
+// flight, and raftfsm's retry met the first attempt's own effect as a conflict) by re-reading,
+// as raftfsm asks, after a linearizable read: b is applied when every key it puts last holds
+// the value it put, all at one version (one entry wrote them: that version is its index, the
+// Result's), and every key it deletes last is absent. Values carry fresh IDs, epochs and times,
+// so another change cannot have left the same ones. Issue 18: after kill -9 of the leader, an
+// upload's lease, its completion and a send failed with 500 although they had committed.
+func (s *Service) applied(ctx context.Context, b raftfsm.Batch) (raftfsm.Result, bool) {
+	if !s.readSettled(ctx) {
+		return raftfsm.Result{}, false
+	}
+	final := map[string]raftfsm.Op{}
+	for _, op := range b.Ops {
+		final[string(op.Key)] = op
+	}
+	var index uint64
+	for _, op := range final {
+		it, err := s.store.Get(op.Key)
+		switch {
+		case op.Kind == raftfsm.OpDelete:
+			if !errors.Is(err, raftfsm.ErrNotFound) {
+				return raftfsm.Result{}, false
+			}
+		case err != nil || !bytes.Equal(it.Value, op.Value) || index != 0 && it.Version != index:
+			return raftfsm.Result{}, false
+		default:
+			index = it.Version
+		}
+	}
+	return raftfsm.Result{Index: index}, index != 0
+}
+
+// settleWait bounds how long applied waits for a linearizable read, past the caller's ctx if
+// need be (the write may have ended with it): the unknown outcome usually comes from an
+// election, which takes about a second.
+const settleWait = 10 * time.Second
+
+// readSettled makes a linearizable read, again while the cluster elects a leader (the read
+// then fails at once), within settleWait.
+func (s *Service) readSettled(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleWait)
+	defer cancel()
+	wait := 10 * time.Millisecond
+	for {
+		err := s.store.LinearizableRead(ctx)
+		if err == nil {
+			return true
+		}
+		if fault.KindOf(err) != fault.Unavailable || ctx.Err() != nil {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 func skipped(err error) error {

@@ -268,7 +268,7 @@ func (s *Service) proposeFenced(ctx context.Context, id FileID, l *Lease, b raft
 			return raftfsm.Result{}, err
 		}
 		b.Conds = append(slices.Clip(conds), fence)
-		res, err := s.store.Propose(ctx, b)
+		res, err := s.propose(ctx, b)
 		if leaseMoved(err, id) && attempt < maxAttempts {
 			continue
 		}

@@ -51,13 +51,15 @@ func (h *Handler) authenticate(rctx context.Context, ctx *fasthttp.RequestCtx) (
 }
 
 // Principal authenticates a request for another handler mounted beside this one (the tus
-// uploads) and returns the user's ID; it matches tus.PrincipalFunc. It writes nothing.
-func (h *Handler) Principal(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
+// uploads) and returns the user's ID; it matches tus.PrincipalFunc: a refused token gives
+// ErrUnauthorized (401), a check that could not be made the account's error (an outage of
+// the kind fault.Unavailable: 503, retry). It writes nothing.
+func (h *Handler) Principal(ctx *fasthttp.RequestCtx) (userid.ID, error) {
 	rctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.RequestTimeout)
 	defer cancel()
 	p, err := h.authenticate(rctx, ctx)
 	if err != nil {
-		return "", false
+		return "", err
 	}
-	return p.UserID, true
+	return p.UserID, nil
 }

@@ -99,8 +99,14 @@ func withLinkBurst(n int) worldOption {
 
 func newWorld(t *testing.T, opts ...worldOption) *world {
 	t.Helper()
+	return newWorldOn(t, newMetadata(t), opts...)
+}
+
+// newWorldOn is newWorld on the metadata store meta (a node of a rafttest cluster).
+func newWorldOn(t *testing.T, meta *raftfsm.Store, opts ...worldOption) *world {
+	t.Helper()
 	w := &world{t: t, ctx: t.Context()}
-	w.meta = newMetadata(t)
+	w.meta = meta
 	w.bs = newBlobstore(t)
 	acfg := account.DefaultConfig()
 	acfg.Password.MemoryKiB = 256

@@ -93,8 +93,8 @@ func TestPrincipalForTus(t *testing.T) {
 	u, bearer := w.user("tus@example.org", "Tus")
 	ln := fasthttputil.NewInmemoryListener()
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		id, ok := w.h.Principal(ctx)
-		if !ok {
+		id, err := w.h.Principal(ctx)
+		if err != nil {
 			ctx.SetStatusCode(401)
 			return
 		}

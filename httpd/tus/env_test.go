@@ -5,6 +5,8 @@ import (
 	"crypto/sha1" //nolint:gosec // tus checksum algorithm under test
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"valise/fault"
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
 	"valise/internal/membudget"
@@ -95,10 +98,26 @@ func newEnvWith(tb testing.TB, b tus.Backend) *env {
 	return &env{t: tb, srv: tustest.StartTLS(tb, s.Handle, 10*time.Second)}
 }
 
-// bearer is the test's authentication: "Authorization: Bearer <principal>".
-func bearer(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
+// Principals the test's authentication cannot check: the metadata has no leader, or is
+// broken.
+const (
+	principalNoLeader = "no-leader"
+	principalBroken   = "broken"
+)
+
+// bearer is the test's authentication: "Authorization: Bearer <principal>", but for the
+// principals it cannot check.
+func bearer(ctx *fasthttp.RequestCtx) (userid.ID, error) {
 	p, ok := strings.CutPrefix(string(ctx.Request.Header.Peek("Authorization")), "Bearer ")
-	return userid.ID(p), ok && p != ""
+	switch {
+	case !ok || p == "":
+		return "", tus.ErrUnauthorized
+	case p == principalNoLeader:
+		return "", fmt.Errorf("authenticate: %w", fault.New(fault.Unavailable, fault.UnavailableCode, "no leader known"))
+	case p == principalBroken:
+		return "", errors.New("authenticate: disk on fire")
+	}
+	return userid.ID(p), nil
 }
 
 func testLogger(tb testing.TB) *slog.Logger {

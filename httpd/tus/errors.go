@@ -5,12 +5,16 @@ import (
 	"valise/httpd/status"
 )
 
+// ErrUnauthorized is answered (401) to a request whose PrincipalFunc refused its credential; a
+// PrincipalFunc may return it, wrapped or not, or any other error of the kind
+// fault.Unauthorized.
+var ErrUnauthorized = fault.New(fault.Unauthorized, "unauthorized", "tus: authentication required")
+
 // Errors of the protocol itself, answered by the handler. Like the Backend's, each has a
 // fault kind that httpd/status maps to the HTTP status, so there is one table from errors to
 // statuses (issue 17 item 2).
 var (
 	errRouteNotFound  = fault.New(fault.NotFound, "not_found", "tus: no such resource")
-	errUnauthorized   = fault.New(fault.Unauthorized, "unauthorized", "tus: authentication required")
 	errVersion        = fault.New(fault.Precondition, "tus_version_unsupported", "tus: Tus-Resumable 1.0.0 required")
 	errMethod         = fault.New(fault.NotAllowed, "method_not_allowed", "tus: method not allowed")
 	errDeferLength    = fault.New(fault.Invalid, "defer_length_unsupported", "tus: Upload-Defer-Length not supported")

@@ -97,9 +97,13 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// PrincipalFunc names the authenticated caller of a request, or returns false (→ 401). It
-// runs on the request goroutine and must not keep ctx.
-type PrincipalFunc func(ctx *fasthttp.RequestCtx) (principal userid.ID, ok bool)
+// PrincipalFunc names the authenticated caller of a request. It fails with an error of the
+// kind fault.Unauthorized (ErrUnauthorized, wrapped or not) when the request carries no valid
+// credential (→ 401), and with another error when it cannot tell: one of the kind
+// fault.Unavailable (no metadata leader during an election, a partition) → 503 with
+// Retry-After, so that a client retries with the same credential instead of dropping it;
+// anything else → 500. It runs on the request goroutine and must not keep ctx.
+type PrincipalFunc func(ctx *fasthttp.RequestCtx) (userid.ID, error)
 
 // Server is the tus handler. It holds no per-upload state: the Backend does.
 type Server struct {
@@ -131,9 +135,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		s.refuse(ctx, errRouteNotFound)
 		return
 	}
-	principal, ok := s.principal(ctx)
-	if !ok {
-		s.refuse(ctx, errUnauthorized)
+	principal, err := s.principal(ctx)
+	if err != nil {
+		s.refuse(ctx, s.authError(err))
 		return
 	}
 	if ctx.IsOptions() {
@@ -427,10 +431,27 @@ func (s *Server) reject(ctx *fasthttp.RequestCtx, c *bodyChunk, err error) {
 	s.answer(ctx, err)
 }
 
-// answer writes err's status and JSON error body (errorStatus).
+// authError returns what answers a PrincipalFunc's error: ErrUnauthorized for a refused
+// credential (the cause stays unsaid), the error itself when the check could not be made (an
+// outage: 503, retry), logged when internal.
+func (s *Server) authError(err error) error {
+	switch fault.KindOf(err) {
+	case fault.Unauthorized:
+		return ErrUnauthorized
+	case fault.Internal:
+		s.logger.Error("authenticate", logErr, err)
+	}
+	return err
+}
+
+// answer writes err's status and JSON error body (errorStatus), with Retry-After on a 429 or
+// 503 that has none yet (status.RetryAfter).
 func (s *Server) answer(ctx *fasthttp.RequestCtx, err error) {
 	st, code, message := errorStatus(err)
 	ctx.SetStatusCode(st)
+	if after := status.RetryAfter(st, code); after != "" && len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+		ctx.Response.Header.Set("Retry-After", after)
+	}
 	b, merr := json.Marshal(apiError{Code: code, Message: message})
 	if merr != nil {
 		panic(fmt.Sprintf("marshal api error: %v", merr)) // two strings always marshal

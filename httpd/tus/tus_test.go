@@ -84,6 +84,27 @@ func TestStatus(t *testing.T) {
 			status: http.StatusUnauthorized, code: "unauthorized",
 		},
 		{
+			// Issue 18: a valid credential checked while the metadata elects a leader is not
+			// refused (401 tells a client to drop it) but deferred: 503 and Retry-After.
+			name: "credential not checkable: no leader 503 with Retry-After",
+			do: func(*testing.T) (result, string) {
+				return e.must(req{method: http.MethodPost, header: lenHdr, as: principalNoLeader}), ""
+			},
+			status: http.StatusServiceUnavailable, code: "unavailable",
+			check: func(t *testing.T, res result, _ string) {
+				if res.header.Get("Retry-After") == "" {
+					t.Error("no Retry-After")
+				}
+			},
+		},
+		{
+			name: "credential not checkable: broken store 500",
+			do: func(*testing.T) (result, string) {
+				return e.must(req{method: http.MethodPatch, path: "/abc", header: map[string]string{"Upload-Offset": "0"}, as: principalBroken}), ""
+			},
+			status: http.StatusInternalServerError, code: "internal",
+		},
+		{
 			name: "off the prefix 404",
 			do: func(*testing.T) (result, string) {
 				return e.must(req{method: http.MethodPost, rawPath: "/api/v1/uploadsX", header: lenHdr}), ""

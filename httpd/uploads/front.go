@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/valyala/fasthttp"
@@ -28,26 +29,30 @@ const maxBearer = 512
 // Principal returns the tus.PrincipalFunc of the uploads. A request carrying an Authorization
 // header is authenticated by its bearer token (a linearizable check: a disabled user or a
 // revoked token is refused at once); any other is a browser's, authenticated by session,
-// which checks the X-CSRF-Token header on every change (web.Handler.SessionPrincipal). An
-// outage while checking a token is logged and refused.
+// which checks the X-CSRF-Token header on every change (web.Handler.SessionPrincipal). A
+// refused credential gives tus.ErrUnauthorized (401); a check that could not be made (no
+// metadata leader while the cluster elects one, a partition) is logged and gives the
+// account's error, whose kind (fault.Unavailable: 503 with Retry-After) tells the client to
+// retry with the same token (issue 18).
 func Principal(tokens Tokens, session tus.PrincipalFunc, logger *slog.Logger) tus.PrincipalFunc {
-	return func(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
+	return func(ctx *fasthttp.RequestCtx) (userid.ID, error) {
 		auth := ctx.Request.Header.Peek("Authorization")
 		if len(auth) == 0 {
 			return session(ctx)
 		}
 		scheme, tok, ok := bytes.Cut(auth, []byte(" "))
 		if !ok || !bytes.EqualFold(scheme, []byte("Bearer")) || len(tok) == 0 || len(tok) > maxBearer {
-			return "", false
+			return "", tus.ErrUnauthorized
 		}
 		u, _, err := tokens.AuthenticateToken(ctx, string(bytes.TrimSpace(tok)))
 		if err != nil {
-			if !errors.Is(err, account.ErrInvalidToken) && !errors.Is(err, account.ErrDisabled) {
-				logger.Warn("authenticate an upload", logkey.Err, err)
+			if errors.Is(err, account.ErrInvalidToken) || errors.Is(err, account.ErrDisabled) {
+				return "", fmt.Errorf("%w: %w", tus.ErrUnauthorized, err)
 			}
-			return "", false
+			logger.Warn("authenticate an upload", logkey.Err, err)
+			return "", fmt.Errorf("authenticate an upload: %w", err)
 		}
-		return u.ID, true
+		return u.ID, nil
 	}
 }
 

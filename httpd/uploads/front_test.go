@@ -13,8 +13,10 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/account"
+	"valise/fault"
 	"valise/httpd/tus"
 	"valise/httpd/tus/tustest"
+	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
 	"valise/userid"
 )
@@ -23,10 +25,16 @@ import (
 // password hash.
 func newAccounts(t *testing.T) *account.Service {
 	t.Helper()
+	return accountsOn(t, rafttest.NewStore(t))
+}
+
+// accountsOn returns a real account.Service on store, with a cheap password hash.
+func accountsOn(t *testing.T, store *raftfsm.Store) *account.Service {
+	t.Helper()
 	cfg := account.DefaultConfig()
 	cfg.Password.MemoryKiB = 256
 	cfg.Password.Iterations = 1
-	a, err := account.New(cfg, rafttest.NewStore(t), slog.New(slog.NewTextHandler(t.Output(), nil)))
+	a, err := account.New(cfg, store, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,16 +66,32 @@ func (outage) AuthenticateToken(context.Context, string) (account.User, account.
 // "browser", and a change also needs X-CSRF-Token "good". It counts its lookups.
 type browserSession struct{ lookups atomic.Int64 }
 
-func (s *browserSession) principal(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
+func (s *browserSession) principal(ctx *fasthttp.RequestCtx) (userid.ID, error) {
 	s.lookups.Add(1)
 	if len(ctx.Request.Header.Peek("Cookie")) == 0 {
-		return "", false
+		return "", tus.ErrUnauthorized
 	}
 	safe := ctx.IsGet() || ctx.IsHead() || ctx.IsOptions()
 	if !safe && string(ctx.Request.Header.Peek("X-CSRF-Token")) != "good" {
-		return "", false
+		return "", tus.ErrUnauthorized
 	}
-	return "browser", true
+	return "browser", nil
+}
+
+// newTus returns a tus server on a file backend whose principal is Principal over tokens and
+// s.
+func newTus(t *testing.T, tokens Tokens, s *browserSession) *tus.Server {
+	t.Helper()
+	backend, err := tustest.Open(tustest.Config{Dir: t.TempDir(), MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	ts, err := tus.New(tus.DefaultConfig(), backend, Principal(tokens, s.principal, logger), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
 }
 
 // request builds a request context as fasthttp gives it to a handler.
@@ -85,8 +109,8 @@ func request(method, path string, headers map[string]string) *fasthttp.RequestCt
 
 // TestPrincipal: the uploads name their caller by bearer token, or by the browser's session
 // when no Authorization header is sent; a malformed, unknown, revoked or disabled user's token
-// is refused without asking the session, and an outage is logged (issue 17 item 4: moved from
-// node, unchanged).
+// is refused (401) without asking the session, and an outage is logged and keeps its kind
+// (issue 17 item 4: moved from node; issue 18: an outage is not a refusal).
 func TestPrincipal(t *testing.T) {
 	a := newAccounts(t)
 	alice, _, aliceTok := addToken(t, a, "alice@example.org")
@@ -101,22 +125,23 @@ func TestPrincipal(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		tokens  Tokens
-		auth    string    // Authorization header; "" sends none
-		want    userid.ID // the principal; "" refused
-		session bool      // the session was asked
-		logged  bool      // a warning was logged
+		auth    string     // Authorization header; "" sends none
+		want    userid.ID  // the principal; "" refused
+		kind    fault.Kind // the error's kind when refused
+		session bool       // the session was asked
+		logged  bool       // a warning was logged
 	}{
-		{"bearer", a, "Bearer " + aliceTok, alice.ID, false, false},
-		{"bearer scheme in lower case", a, "bearer " + aliceTok, alice.ID, false, false},
-		{"no header: the session", a, "", "browser", true, false},
-		{"basic scheme", a, "Basic " + aliceTok, "", false, false},
-		{"no token", a, "Bearer ", "", false, false},
-		{"no scheme", a, aliceTok, "", false, false},
-		{"token too long", a, "Bearer " + strings.Repeat("x", maxBearer+1), "", false, false},
-		{"unknown token", a, "Bearer vls_unknown", "", false, false},
-		{"disabled user", a, "Bearer " + bobTok, "", false, false},
-		{"revoked token", a, "Bearer " + revoked, "", false, false},
-		{"metadata outage", outage{a}, "Bearer " + aliceTok, "", false, true},
+		{"bearer", a, "Bearer " + aliceTok, alice.ID, 0, false, false},
+		{"bearer scheme in lower case", a, "bearer " + aliceTok, alice.ID, 0, false, false},
+		{"no header: the session", a, "", "browser", 0, true, false},
+		{"basic scheme", a, "Basic " + aliceTok, "", fault.Unauthorized, false, false},
+		{"no token", a, "Bearer ", "", fault.Unauthorized, false, false},
+		{"no scheme", a, aliceTok, "", fault.Unauthorized, false, false},
+		{"token too long", a, "Bearer " + strings.Repeat("x", maxBearer+1), "", fault.Unauthorized, false, false},
+		{"unknown token", a, "Bearer vls_unknown", "", fault.Unauthorized, false, false},
+		{"disabled user", a, "Bearer " + bobTok, "", fault.Unauthorized, false, false},
+		{"revoked token", a, "Bearer " + revoked, "", fault.Unauthorized, false, false},
+		{"metadata outage", outage{a}, "Bearer " + aliceTok, "", fault.Internal, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
@@ -126,9 +151,12 @@ func TestPrincipal(t *testing.T) {
 			if tc.auth != "" {
 				h["Authorization"] = tc.auth
 			}
-			got, ok := p(request("HEAD", "/api/v1/uploads/x", h))
-			if got != tc.want || ok != (tc.want != "") {
-				t.Fatalf("principal = %q, %v; want %q", got, ok, tc.want)
+			got, err := p(request("HEAD", "/api/v1/uploads/x", h))
+			if got != tc.want || (err == nil) != (tc.want != "") {
+				t.Fatalf("principal = %q, %v; want %q", got, err, tc.want)
+			}
+			if err != nil && fault.KindOf(err) != tc.kind {
+				t.Fatalf("refused with kind %v, want %v: %v", fault.KindOf(err), tc.kind, err)
 			}
 			if asked := s.lookups.Load() > 0; asked != tc.session {
 				t.Fatalf("session asked: %v, want %v", asked, tc.session)
@@ -147,16 +175,8 @@ func TestPrincipal(t *testing.T) {
 func TestCSRFGate(t *testing.T) {
 	a := newAccounts(t)
 	_, _, aliceTok := addToken(t, a, "alice@example.org")
-	backend, err := tustest.Open(tustest.Config{Dir: t.TempDir(), MaxSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 	var s browserSession
-	ts, err := tus.New(tus.DefaultConfig(), backend, Principal(a, s.principal, logger), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := newTus(t, a, &s)
 	var reached atomic.Int64
 	h := CSRFGate(func(ctx *fasthttp.RequestCtx) { reached.Add(1); ts.Handle(ctx) })
 	const cookie = "valise_session=x"
@@ -197,6 +217,50 @@ func TestCSRFGate(t *testing.T) {
 			if tc.want == fasthttp.StatusForbidden {
 				if reached.Load() != 0 || !ctx.Response.ConnectionClose() {
 					t.Fatalf("refused with tus reached %d times, connection close %v: want 0, true", reached.Load(), ctx.Response.ConnectionClose())
+				}
+			}
+		})
+	}
+}
+
+// TestPrincipalNoLeader: an upload with a valid bearer token that reaches a node whose
+// metadata has no leader (a follower cut off, or the leader and the other follower killed) is
+// answered 503 with Retry-After and the code "unavailable", never 401: a 401 tells a tus
+// client that its token is bad and to give up (issue 18: every upload failed with 401 for a
+// moment after kill -9 of the leader). The same request is accepted before the fault.
+func TestPrincipalNoLeader(t *testing.T) {
+	for _, tc := range rafttest.LeaderlessFaults() {
+		t.Run(tc.Name, func(t *testing.T) {
+			c := rafttest.NewCluster(t, 3, rafttest.WithForwarding())
+			leader := c.Leader(t)
+			f := c.Followers(t)
+			reader, other := f[0], f[1]
+			// The token is made through the follower (forwarded), which has then applied it.
+			a := accountsOn(t, c.Store(reader))
+			_, _, tok := addToken(t, a, "alice@example.org")
+			ts := newTus(t, a, &browserSession{})
+			post := func() *fasthttp.RequestCtx {
+				ctx := request("POST", "/api/v1/uploads", map[string]string{
+					"Tus-Resumable": tus.Version, "Upload-Length": "10", "Authorization": "Bearer " + tok,
+				})
+				CSRFGate(ts.Handle)(ctx)
+				return ctx
+			}
+			if ctx := post(); ctx.Response.StatusCode() != fasthttp.StatusCreated {
+				t.Fatalf("before the fault: status %d, want 201: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+			tc.Apply(c, leader, reader, other)
+			// At once (the dead or cut-off leader still named) and on.
+			for range 3 {
+				ctx := post()
+				if got := ctx.Response.StatusCode(); got != fasthttp.StatusServiceUnavailable {
+					t.Fatalf("status %d, want 503: %s", got, ctx.Response.Body())
+				}
+				if len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+					t.Fatal("503 without Retry-After")
+				}
+				if !bytes.Contains(ctx.Response.Body(), []byte(`"code":"unavailable"`)) {
+					t.Fatalf("body %s, want the code unavailable", ctx.Response.Body())
 				}
 			}
 		})

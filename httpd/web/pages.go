@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"valise/httpd/status"
 	"valise/locale"
 
 	"github.com/valyala/fasthttp"
@@ -131,9 +132,13 @@ func (h *Handler) render(r *request, status int, name string, p *page) {
 	r.ctx.SetBody(buf.Bytes())
 }
 
-// renderError writes the error page with a translated message.
-func (h *Handler) renderError(r *request, status int, msgID string) {
+// renderError writes the error page with a translated message, and Retry-After on a 429 or
+// 503 that has none yet (an outage of the metadata: the browser's user retries).
+func (h *Handler) renderError(r *request, st int, msgID string) {
+	if after := status.RetryAfter(st, ""); after != "" && len(r.ctx.Response.Header.Peek("Retry-After")) == 0 {
+		r.ctx.Response.Header.Set("Retry-After", after)
+	}
 	p := h.newPage(r)
 	p.Error = p.T(msgID)
-	h.render(r, status, "error", p)
+	h.render(r, st, "error", p)
 }

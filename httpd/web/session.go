@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"valise/account"
 	"valise/httpd/csp"
 	"valise/locale"
 	"valise/userid"
@@ -130,26 +132,34 @@ func (h *Handler) checkCSRF(r *request) error {
 // (the tus uploads at /api/v1/uploads) and returns the user's ID; it matches
 // tus.PrincipalFunc. It accepts a live session cookie of a user who needs no password change,
 // and, for every method but GET, HEAD and OPTIONS, requires the session's CSRF token in the
-// X-CSRF-Token header. A request carrying an Authorization header is not the browser's: it
-// returns false, leaving it to the bearer-token principal. It writes nothing.
-func (h *Handler) SessionPrincipal(ctx *fasthttp.RequestCtx) (userid.ID, bool) {
+// X-CSRF-Token header; it refuses anything else with ErrNoSession (401). A request carrying
+// an Authorization header is not the browser's: it is refused, leaving it to the
+// bearer-token principal. A session that could not be checked (no metadata leader) gives the
+// account's error, of the kind fault.Unavailable: 503, retry. It writes nothing.
+func (h *Handler) SessionPrincipal(ctx *fasthttp.RequestCtx) (userid.ID, error) {
 	if len(ctx.Request.Header.Peek("Authorization")) > 0 {
-		return "", false
+		return "", ErrNoSession
 	}
 	tok := string(ctx.Request.Header.Cookie(sessionCookie))
 	if tok == "" || len(tok) > 512 {
-		return "", false
+		return "", ErrNoSession
 	}
 	sess, u, err := h.deps.Accounts.Session(ctx, tok)
-	if err != nil || u.MustChangePassword {
-		return "", false
+	switch {
+	case errors.Is(err, account.ErrInvalidToken) || errors.Is(err, account.ErrSessionExpired) || errors.Is(err, account.ErrDisabled):
+		return "", fmt.Errorf("%w: %w", ErrNoSession, err)
+	case err != nil:
+		h.logger.Warn("session lookup failed", logErr, err)
+		return "", fmt.Errorf("session principal: %w", err)
+	case u.MustChangePassword:
+		return "", fmt.Errorf("%w: password change pending", ErrNoSession)
 	}
 	if !(ctx.IsGet() || ctx.IsHead() || ctx.IsOptions()) {
 		if !hmac.Equal(ctx.Request.Header.Peek(csrfHeader), []byte(h.csrfFor(sess.ID))) {
-			return "", false
+			return "", fmt.Errorf("%w: %w", ErrNoSession, ErrCSRF)
 		}
 	}
-	return u.ID, true
+	return u.ID, nil
 }
 
 // language chooses the page's language: the switch's cookie, then Accept-Language, then

@@ -48,6 +48,9 @@ import (
 var (
 	// ErrCSRF is answered (403) to a POST without a valid CSRF token, or from another origin.
 	ErrCSRF = fault.New(fault.Forbidden, "csrf", "web: missing or invalid CSRF token")
+	// ErrNoSession is SessionPrincipal's refusal (401 from the uploads): no live session of a
+	// user who needs no password change, or a change without its CSRF header.
+	ErrNoSession = fault.New(fault.Unauthorized, "unauthorized", "web: no valid session")
 	// ErrBodyTooLarge is answered (413) to a form above Config.MaxBodyBytes.
 	ErrBodyTooLarge = status.ErrBodyTooLarge
 	// ErrBadRequest is answered (400) to a form that cannot be parsed.

@@ -513,8 +513,8 @@ func TestSessionPrincipal(t *testing.T) {
 		if string(ctx.Path()) != "/api/v1/uploads" {
 			return false
 		}
-		id, ok := e.h.SessionPrincipal(ctx)
-		if !ok {
+		id, err := e.h.SessionPrincipal(ctx)
+		if err != nil {
 			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 			return true
 		}

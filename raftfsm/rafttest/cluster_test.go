@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"valise/fault"
 	"valise/raftfsm"
 	"valise/raftfsm/rafttest"
 )
@@ -92,8 +93,11 @@ func testLeaderPartitioned(t *testing.T, opts ...rafttest.Option) {
 		if err == nil {
 			t.Fatalf("%s served a linearizable read from the minority", c.ID(i))
 		}
-		if !errors.Is(err, raftfsm.ErrNotLeader) && !errors.Is(err, raftfsm.ErrNoLeader) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, rafttest.ErrCut) {
+		if !errors.Is(err, raftfsm.ErrNotLeader) && !errors.Is(err, raftfsm.ErrNoLeader) && !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%s: linearizable read failed with an unexpected error: %v", c.ID(i), err)
+		}
+		if k := fault.KindOf(err); k != fault.Unavailable {
+			t.Fatalf("%s: linearizable read refused with kind %v, want unavailable: %v", c.ID(i), k, err)
 		}
 		t.Logf("%s: minority read refused: %v", c.ID(i), err)
 	}
@@ -169,4 +173,33 @@ func TestForwarding(t *testing.T) {
 	}
 	c.RequireSameState(t)
 	c.RequireJournalValid(t)
+}
+
+// TestReadWithoutLeaderUnavailable: a follower that cannot reach a leader, whether it still
+// names the dead or cut-off one or knows none, refuses a linearizable read with an error of the
+// kind Unavailable, never an internal one: the front ends answer it 503 with Retry-After, so a
+// client with a valid token retries instead of being told its token is bad (issue 18: a 401
+// on every node while the cluster elected a new leader after kill -9).
+func TestReadWithoutLeaderUnavailable(t *testing.T) {
+	for _, tc := range rafttest.LeaderlessFaults() {
+		t.Run(tc.Name, func(t *testing.T) {
+			c := rafttest.NewCluster(t, 3)
+			c.ProposeLeader(t, rafttest.Put("k", "v"))
+			c.RequireSameState(t) // every follower names the leader
+			leader := c.Leader(t)
+			f := c.Followers(t)
+			reader, other := f[0], f[1]
+			tc.Apply(c, leader, reader, other)
+			// At once (the dead leader still named) and on: every attempt fails, as not now.
+			for range 3 {
+				err := c.Store(reader).LinearizableRead(ctxT(t, 2*time.Second))
+				if err == nil {
+					t.Fatalf("%s served a linearizable read without a leader", c.ID(reader))
+				}
+				if k := fault.KindOf(err); k != fault.Unavailable || fault.CodeOf(err) != fault.UnavailableCode {
+					t.Fatalf("read refused with kind %v, code %q, want unavailable: %v", k, fault.CodeOf(err), err)
+				}
+			}
+		})
+	}
 }

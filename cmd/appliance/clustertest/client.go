@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"valise/adminapi"
 )
@@ -21,18 +22,82 @@ import (
 // This file is a user of the cluster as curl would be: an API token, tus uploads, a send, and
 // the recipient's download by link, against any node's HTTPS address.
 
-// User creates a user on node n and returns an API token of theirs.
+// User creates a user and returns an API token of theirs. The commands run on n, or on the
+// leader when n is not (admin changes are decided on the leader, and leadership may move while
+// a fresh cluster settles): the user and the token are the cluster's, usable on every node.
 func (n *Node) User(email string) string {
 	n.c.t.Helper()
-	n.MustRun("user", "add", "--email", email, "--name", "Test user", "--lang", "en")
-	out := strings.TrimSpace(n.MustRun("token", "create", "--email", email))
+	n.c.runOnLeader(n, "user", "add", "--email", email, "--name", "Test user", "--lang", "en")
+	out := strings.TrimSpace(n.c.runOnLeader(n, "token", "create", "--email", email))
 	lines := strings.Split(out, "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-// request sends one API request with the bearer token.
-func (n *Node) request(method, path, token string, hdr map[string]string, body io.Reader, length int64) (*http.Response, []byte, error) {
-	req, err := http.NewRequest(method, n.URL()+path, body)
+// runOnLeader runs an admin command on first, or again on the node that leads when the one
+// asked says it does not (or knows no leader yet), within commandWait; it fails the test
+// otherwise.
+func (c *Cluster) runOnLeader(first *Node, args ...string) string {
+	c.t.Helper()
+	var out string
+	n := first
+	err := waitFor(commandWait, func() error {
+		var err error
+		out, err = n.Run(args...)
+		switch {
+		case err == nil:
+			return nil
+		case strings.Contains(err.Error(), "not the leader") || strings.Contains(err.Error(), "no Raft leader"):
+			n = c.Leader()
+			return err
+		}
+		return stop{err}
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+// retryWait bounds how long a request refused for now is retried: a hang guard, not a
+// budget.
+const retryWait = 2 * time.Minute
+
+// request sends one API request with the bearer token and returns the response and its body.
+// With retry it acts as a tus client does (tus-js-client's retryDelays): while the node
+// answers 503 (the cluster is electing a leader, Retry-After) or 423 (an upload's lease is
+// still held by a node that was killed, until it expires), or the connection breaks while the
+// node still runs (it closed the connection on a refusal it answered before reading the
+// body), it asks again with a backoff, within retryWait; then it returns the last answer. A
+// transport error from a node that is not running ends it at once.
+func (n *Node) request(method, path, token string, hdr map[string]string, body []byte, retry bool) (*http.Response, []byte, error) {
+	var resp *http.Response
+	var b []byte
+	var err error
+	send := func() error {
+		resp, b, err = n.send(method, path, token, hdr, body)
+		switch {
+		case !retry:
+			return nil
+		case err != nil && n.Running():
+			return err
+		case err != nil:
+			return stop{err}
+		case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusLocked:
+			return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
+		}
+		return nil
+	}
+	_ = waitFor(retryWait, send) // the last answer says what went wrong
+	return resp, b, err
+}
+
+// send sends one API request with the bearer token.
+func (n *Node) send(method, path, token string, hdr map[string]string, body []byte) (*http.Response, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, n.URL()+path, rd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -41,9 +106,6 @@ func (n *Node) request(method, path, token string, hdr map[string]string, body i
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
-	}
-	if body != nil {
-		req.ContentLength = length
 	}
 	resp, err := n.Client().Do(req)
 	if err != nil {
@@ -61,13 +123,18 @@ type Upload struct {
 	Offset int64
 }
 
-// CreateUpload creates a tus upload of size bytes named name on n.
+// CreateUpload creates a tus upload of size bytes named name on n, retrying while the node
+// answers for now (request).
 func (n *Node) CreateUpload(token, name string, size int64) (*Upload, error) {
+	return n.createUpload(token, name, size, true)
+}
+
+func (n *Node) createUpload(token, name string, size int64, retry bool) (*Upload, error) {
 	resp, b, err := n.request(http.MethodPost, "/api/v1/uploads", token, map[string]string{
 		"Tus-Resumable":   "1.0.0",
 		"Upload-Length":   strconv.FormatInt(size, 10),
 		"Upload-Metadata": "filename " + base64.StdEncoding.EncodeToString([]byte(name)),
-	}, nil, 0)
+	}, nil, retry)
 	if err != nil {
 		return nil, err
 	}
@@ -81,20 +148,26 @@ func (n *Node) CreateUpload(token, name string, size int64) (*Upload, error) {
 	return &Upload{Path: loc, Size: size}, nil
 }
 
-// Patch sends data[up.Offset:up.Offset+chunk] to n and advances up.Offset on success.
+// Patch sends data[up.Offset:up.Offset+chunk] to n and advances up.Offset on success,
+// retrying while the node answers for now (request).
 func (n *Node) Patch(token string, up *Upload, data []byte, chunk int64) error {
 	end := min(up.Offset+chunk, int64(len(data)))
-	return n.PatchBytes(token, up, data[up.Offset:end])
+	return n.patchBytes(token, up, data[up.Offset:end], true)
 }
 
-// PatchBytes sends b at up.Offset to n and advances up.Offset on success.
+// PatchBytes sends b at up.Offset to n and advances up.Offset on success, retrying while the
+// node answers for now (request).
 func (n *Node) PatchBytes(token string, up *Upload, b []byte) error {
+	return n.patchBytes(token, up, b, true)
+}
+
+func (n *Node) patchBytes(token string, up *Upload, b []byte, retry bool) error {
 	end := up.Offset + int64(len(b))
 	resp, body, err := n.request(http.MethodPatch, up.Path, token, map[string]string{
 		"Tus-Resumable": "1.0.0",
 		"Upload-Offset": strconv.FormatInt(up.Offset, 10),
 		"Content-Type":  "application/offset+octet-stream",
-	}, bytes.NewReader(b), int64(len(b)))
+	}, b, retry)
 	if err != nil {
 		return err
 	}
@@ -109,9 +182,10 @@ func (n *Node) PatchBytes(token string, up *Upload, b []byte) error {
 	return nil
 }
 
-// Offset asks n for the upload's offset (tus HEAD) and sets up.Offset to it.
+// Offset asks n for the upload's offset (tus HEAD) and sets up.Offset to it, retrying while
+// the node answers for now (request).
 func (n *Node) Offset(token string, up *Upload) error {
-	resp, b, err := n.request(http.MethodHead, up.Path, token, map[string]string{"Tus-Resumable": "1.0.0"}, nil, 0)
+	resp, b, err := n.request(http.MethodHead, up.Path, token, map[string]string{"Tus-Resumable": "1.0.0"}, nil, true)
 	if err != nil {
 		return err
 	}
@@ -129,14 +203,26 @@ func (n *Node) Offset(token string, up *Upload) error {
 // FileID returns the file ID of an upload: the last element of its path.
 func (up *Upload) FileID() string { return up.Path[strings.LastIndexByte(up.Path, '/')+1:] }
 
-// UploadAll uploads data to n in chunks and returns the file ID.
+// UploadAll uploads data to n in chunks and returns the file ID, retrying each request while
+// the node answers for now (request).
 func (n *Node) UploadAll(token, name string, data []byte, chunk int64) (string, error) {
-	up, err := n.CreateUpload(token, name, int64(len(data)))
+	return n.uploadAll(token, name, data, chunk, true)
+}
+
+// UploadOnce is UploadAll sending each request once: for a test that expects a refusal (the
+// minority of a partition answers 503 for as long as the partition lasts).
+func (n *Node) UploadOnce(token, name string, data []byte, chunk int64) (string, error) {
+	return n.uploadAll(token, name, data, chunk, false)
+}
+
+func (n *Node) uploadAll(token, name string, data []byte, chunk int64, retry bool) (string, error) {
+	up, err := n.createUpload(token, name, int64(len(data)), retry)
 	if err != nil {
 		return "", err
 	}
 	for up.Offset < up.Size {
-		if err := n.Patch(token, up, data, chunk); err != nil {
+		end := min(up.Offset+chunk, int64(len(data)))
+		if err := n.patchBytes(token, up, data[up.Offset:end], retry); err != nil {
 			return "", err
 		}
 	}
@@ -156,7 +242,7 @@ func (n *Node) WaitClean(token, id string) string {
 	n.c.t.Helper()
 	var f fileInfo
 	err := waitFor(readyWait, func() error {
-		resp, b, err := n.request(http.MethodGet, "/api/v1/files/"+id, token, nil, nil, 0)
+		resp, b, err := n.request(http.MethodGet, "/api/v1/files/"+id, token, nil, nil, false)
 		if err != nil {
 			return err
 		}
@@ -187,7 +273,7 @@ func (n *Node) Send(token, to string, files ...string) (sendID, link string, err
 	if err != nil {
 		return "", "", err
 	}
-	resp, b, err := n.request(http.MethodPost, "/api/v1/sends", token, map[string]string{"Content-Type": "application/json"}, bytes.NewReader(body), int64(len(body)))
+	resp, b, err := n.request(http.MethodPost, "/api/v1/sends", token, map[string]string{"Content-Type": "application/json"}, body, true)
 	if err != nil {
 		return "", "", err
 	}
@@ -220,7 +306,7 @@ func (n *Node) Send(token, to string, files ...string) (sendID, link string, err
 
 // Revoke revokes a send from n.
 func (n *Node) Revoke(token, sendID string) error {
-	resp, b, err := n.request(http.MethodPost, "/api/v1/sends/"+sendID+"/revoke", token, nil, nil, 0)
+	resp, b, err := n.request(http.MethodPost, "/api/v1/sends/"+sendID+"/revoke", token, nil, nil, true)
 	if err != nil {
 		return err
 	}
@@ -230,28 +316,51 @@ func (n *Node) Revoke(token, sendID string) error {
 	return nil
 }
 
-// Download fetches a file by link from n and returns its SHA-256, hex. Each download comes
-// from an address of its own in 127.0.0.0/8, as recipients on a network do: the nodes limit
-// link attempts per client address.
+// Download fetches a file by link from n and returns its SHA-256, hex, retrying while the
+// node answers 503 (an election: the link check is a linearizable read), as a browser's user
+// would. Each download comes from an address of its own in 127.0.0.0/8, as recipients on a
+// network do: the nodes limit link attempts per client address.
 func (n *Node) Download(link, fileID string) (string, error) {
+	var sum string
+	var err error
+	_ = waitFor(retryWait, func() error {
+		var st int
+		sum, st, err = n.download(link, fileID)
+		if st == http.StatusServiceUnavailable {
+			return err
+		}
+		return nil
+	})
+	return sum, err
+}
+
+// DownloadOnce is Download without retries: for a test that expects a refusal (the minority
+// of a partition answers 503 for as long as the partition lasts).
+func (n *Node) DownloadOnce(link, fileID string) (string, error) {
+	sum, _, err := n.download(link, fileID)
+	return sum, err
+}
+
+// download fetches a file by link once and returns its SHA-256 and the response's status.
+func (n *Node) download(link, fileID string) (string, int, error) {
 	hc := n.Client()
 	tr := hc.Transport.(*http.Transport)
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1+byte(mrand.IntN(99)), byte(mrand.IntN(256)), 1+byte(mrand.IntN(254)))}}
 	tr.DialContext = d.DialContext
 	resp, err := hc.Get(n.URL() + "/s/" + link + "/files/" + fileID)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return "", fmt.Errorf("%s: download %s: %s: %s", n.Name, fileID, resp.Status, b)
+		return "", resp.StatusCode, fmt.Errorf("%s: download %s: %s: %s", n.Name, fileID, resp.Status, b)
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, resp.Body); err != nil {
-		return "", fmt.Errorf("%s: download %s: %w", n.Name, fileID, err)
+		return "", resp.StatusCode, fmt.Errorf("%s: download %s: %w", n.Name, fileID, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), resp.StatusCode, nil
 }
 
 // SHA256 returns the hex SHA-256 of data.

@@ -178,7 +178,8 @@ func New(t testing.TB, opts Options) *Cluster {
 		}
 		n.Start()
 		n.WaitReady()
-		n.ID = n.Status().Node.ID
+		// The admin socket may still say the node is starting when /readyz answers.
+		n.WaitStatus("its status", func(st adminapi.Status) error { n.ID = st.Node.ID; return nil })
 	}
 	c.WaitMembers()
 	return c

@@ -223,7 +223,7 @@ func TestPartitionedLeader(t *testing.T) {
 	clustertest.WaitLeaderAmong(t, majority)
 	// The minority refuses writes, with an error that says the cluster is unavailable: an
 	// upload, and an administrator's command (exit status 4: try again).
-	if _, err := old.UploadAll(token, "b.bin", data, 1<<20); err == nil {
+	if _, err := old.UploadOnce(token, "b.bin", data, 1<<20); err == nil {
 		t.Fatal("an upload on the isolated old leader was acknowledged")
 	}
 	if _, err := old.Run("user", "add", "--email", "mallory@example.org"); clustertest.ExitCode(err) != clustertest.ExitUnavailable {
@@ -234,7 +234,7 @@ func TestPartitionedLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range c.Nodes {
-		if _, err := n.Download(link, id); err == nil {
+		if _, err := n.DownloadOnce(link, id); err == nil {
 			t.Fatalf("%s serves a revoked link", n.Name)
 		}
 	}
