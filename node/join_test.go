@@ -118,7 +118,7 @@ func onLeader(members []*instance, change func(ctx context.Context, leader *inst
 	return poll.Within(time.Minute, func() error {
 		for _, m := range members {
 			if m.store.Status().State.IsLeader() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), poll.HangGuard)
 				defer cancel()
 				return change(ctx, m)
 			}

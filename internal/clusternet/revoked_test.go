@@ -12,6 +12,8 @@ import (
 
 	"valise/internal/clusternet"
 	"valise/internal/clusternet/clustertest"
+
+	"valise/internal/poll"
 )
 
 // revocations is a revocation list for tests: certificate serials, changed while muxes run.
@@ -211,7 +213,7 @@ func TestRecheckClosesRevoked(t *testing.T) {
 			if _, err := closedEnd.Write([]byte("x")); err == nil {
 				t.Fatal("the revoked peer's connection is still open on the rechecking side")
 			}
-			_ = farEnd.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_ = farEnd.SetReadDeadline(time.Now().Add(poll.HangGuard))
 			if _, err := farEnd.Read(make([]byte, 1)); err == nil {
 				t.Fatal("the far end read data from a closed connection")
 			}
@@ -220,7 +222,7 @@ func TestRecheckClosesRevoked(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := make([]byte, 1)
-			_ = keptAcc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_ = keptAcc.SetReadDeadline(time.Now().Add(poll.HangGuard))
 			if _, err := keptAcc.Read(b); err != nil || b[0] != 'k' {
 				t.Fatalf("a trusted connection after Recheck: %q, %v", b, err)
 			}

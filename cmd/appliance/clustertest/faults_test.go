@@ -192,12 +192,7 @@ func truncateHalf(t *testing.T, path string) {
 // TestFullDisk fills one node's disk (a 16 MiB tmpfs): uploads go on to the other disks or
 // fail with a clear error, and every acknowledged file reads back bit-exact.
 func TestFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("VALISE_REQUIRE_ALL") == "1" {
-			t.Fatal("a full disk needs root (mount -t tmpfs)")
-		}
-		t.Skip("a full disk needs root (mount -t tmpfs)")
-	}
+	clustertest.RequireRoot(t, "a full disk (mount -t tmpfs) and its unmount")
 	c := newCluster(t, "paris", "lyon", "lille")
 	n1, n2 := c.Nodes[0], c.Nodes[1]
 	token := n1.User("alice@example.org")

@@ -32,21 +32,32 @@ var tableSeq atomic.Int64
 // NewPartition returns a Partition with no rule yet.
 func NewPartition(t testing.TB) *Partition {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "partitions need root (nftables)"
-	} else if _, err := exec.LookPath("nft"); err != nil {
-		why = "partitions need the nft command (apt install nftables: make test does)"
-	}
-	if why != "" {
-		if os.Getenv("VALISE_REQUIRE_ALL") == "1" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
+	RequireRoot(t, "partitions (nftables)")
+	if _, err := exec.LookPath("nft"); err != nil {
+		missing(t, "partitions need the nft command (apt install nftables: make test does)")
 	}
 	p := &Partition{t: t, table: "valise_test_" + strconv.Itoa(os.Getpid()) + "_" + strconv.FormatInt(tableSeq.Add(1), 10)}
 	t.Cleanup(p.Heal)
 	return p
+}
+
+// RequireRoot skips t, or fails it under VALISE_REQUIRE_ALL=1 (make test), unless the test
+// runs as root, which what needs names (nftables, a tmpfs mount).
+func RequireRoot(t testing.TB, what string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		missing(t, what+" need root")
+	}
+}
+
+// missing skips t for a missing real part, or fails it under VALISE_REQUIRE_ALL=1: a missing
+// part never passes silently in make test.
+func missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("VALISE_REQUIRE_ALL") == "1" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
 }
 
 // nft runs one nft command.
