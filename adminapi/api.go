@@ -108,6 +108,7 @@ func CodeOf(kind fault.Kind) string {
 // renamed or removed.
 type Status struct {
 	Node          NodeInfo    `json:"node"`
+	Cluster       ClusterInfo `json:"cluster"`
 	Raft          RaftInfo    `json:"raft"`
 	Members       []Member    `json:"members"`
 	Disks         []Disk      `json:"disks"`
@@ -129,6 +130,11 @@ type Status struct {
 	// ClusterDisks is every disk of the cluster as this node's placement sees it: the disks of
 	// the other nodes too, with the free space they last reported.
 	ClusterDisks []ClusterDisk `json:"cluster_disks"`
+	// Restore is what the last restore found, while it has files to account for or orphans
+	// to delete; nil otherwise.
+	Restore *RestoreReport `json:"restore,omitempty"`
+	// LastBackup is the last backup the cluster recorded; nil when none.
+	LastBackup *BackupRecord `json:"last_backup,omitempty"`
 }
 
 // LayoutInfo is the layout in force for new files (the storage.layout setting resolved

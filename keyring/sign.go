@@ -2,6 +2,8 @@ package keyring
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
 )
 
 // Sign returns the cluster signing key's Ed25519 signature of msg. Safe for concurrent use.
@@ -27,4 +29,15 @@ func (k *Keyring) PublicKey() ed25519.PublicKey {
 // Verify reports whether sig is the cluster signing key's signature of msg.
 func (k *Keyring) Verify(msg, sig []byte) bool {
 	return ed25519.Verify(k.PublicKey(), msg, sig)
+}
+
+// SigningFingerprint returns the fingerprint of the cluster signing key's public half,
+// "SHA256:" then the unpadded standard base64 of its SHA-256 (as OpenSSH prints key
+// fingerprints): what an operator writes down at init and gives `restore --expect-key`.
+func (k *Keyring) SigningFingerprint() string { return KeyFingerprint(k.PublicKey()) }
+
+// KeyFingerprint returns the fingerprint of an Ed25519 public key, as SigningFingerprint.
+func KeyFingerprint(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }
