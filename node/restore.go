@@ -143,7 +143,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (res RestoreResult, err e
 	defer f.Close()
 	r, err := backup.Open(f, unlock)
 	if err != nil {
-		return res, restoreRefusal(opts, err)
+		return res, fmt.Errorf("%w; nothing was written", restoreRefusal(opts, err))
 	}
 	m := r.Manifest()
 	if m.SigningKey != opts.ExpectKey {
@@ -152,7 +152,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (res RestoreResult, err e
 	}
 	head, err := manifestHead(m)
 	if err != nil {
-		return res, restoreRefusal(opts, err)
+		return res, fmt.Errorf("%w; nothing was written", restoreRefusal(opts, err))
 	}
 	nodeID, err := pickRestoreNode(opts.NodeID, m, disks)
 	if err != nil {
@@ -175,7 +175,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (res RestoreResult, err e
 	defer func() {
 		if err != nil {
 			nd.rollback()
-			err = fmt.Errorf("%w; nothing was restored: %s was left as it was found", err, opts.DataDir)
+			err = fmt.Errorf("%w; nothing was restored: %s and the disks were left as they were found", err, opts.DataDir)
 		}
 	}()
 	lock, err := lockDir(cfg.lockPath())
@@ -345,18 +345,12 @@ func manifestHead(m backup.Manifest) (raftfsm.JournalHead, error) {
 	return h, nil
 }
 
-// restoreRefusal turns an error reading the backup into one sentence naming the file.
+// restoreRefusal turns an error reading the backup into one sentence naming the file; the
+// backup package's errors already say what to do.
 func restoreRefusal(opts RestoreOptions, err error) error {
 	name := filepath.Base(opts.From)
-	switch {
-	case errors.Is(err, backup.ErrWrongSecret):
-		return fmt.Errorf("restore: %s: %w: check the passphrase file, or give the identity of the recipient it was made for", name, err)
-	case errors.Is(err, backup.ErrNotBackup):
-		return fmt.Errorf("restore: %s: %w", name, err)
-	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, raftfsm.ErrBadSnapshotStream), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("restore: %s is damaged or truncated (%w): restore from another copy", name, err)
-	case errors.Is(err, backup.ErrBadSignature), errors.Is(err, backup.ErrUntrustedKey):
-		return fmt.Errorf("restore: %s: %w: it was changed after it was written, or it is not a backup of your cluster", name, err)
+	if errors.Is(err, raftfsm.ErrBadSnapshotStream) {
+		return fmt.Errorf("restore: %s: the metadata inside is damaged (%w): use another copy of the backup", name, err)
 	}
 	return fmt.Errorf("restore: %s: %w", name, err)
 }
