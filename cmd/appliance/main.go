@@ -82,6 +82,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newInitCmd(), newServeCmd(), newStatusCmd(), newSelftestCmd(),
 		newJournalCmd(), newSettingsCmd(), newUserCmd(), newTokenCmd(), newOutboxCmd(), newCACmd())
 	root.AddCommand(newHealCmd(), newScrubCmd(), newClusterCmd(), newLeaveCmd(), newJoinCmd())
-	root.AddCommand(newRebalanceCmd())
+	root.AddCommand(newRebalanceCmd(), newBackupCmd())
 	return root
 }
