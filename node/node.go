@@ -90,7 +90,8 @@ type instance struct {
 	adminLn   net.Listener
 	adminSrv  *http.Server
 	https     *httpd.Server
-	members   *prober // what this node hears from the other members (membership.go)
+	members   *prober          // what this node hears from the other members (membership.go)
+	backups   *backupScheduler // scheduled backups (backupschedule.go); set at start unless a test set it
 
 	// stops are the stop functions of the started components, in start order.
 	stops []stopFunc
@@ -300,6 +301,7 @@ func (n *instance) start(ctx context.Context) error {
 	}
 
 	n.startRepair()
+	n.startBackups() // backupschedule.go
 	n.bg.Add(5)
 	go n.afterLeader()
 	go n.watchHTTPS()
