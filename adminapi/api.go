@@ -483,4 +483,10 @@ type Service interface {
 	// ClusterToken creates a single-use join token; CodeInvalidValue for a TTL out of range,
 	// CodeNotFound for a node to replace that is not a member.
 	ClusterToken(ctx context.Context, req ClusterTokenRequest) (ClusterToken, error)
+	// Orphans returns the restore report (zero when there was none) with the orphan shard
+	// files found on the disks now; DeleteOrphans deletes those named (all when none is),
+	// journalled: CodeConflict for a file ID the metadata references, CodeNotFound for one
+	// with no shard file. Both need the leader.
+	Orphans(ctx context.Context) (RestoreReport, error)
+	DeleteOrphans(ctx context.Context, req OrphansDeleteRequest) (RestoreReport, error)
 }

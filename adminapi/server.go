@@ -33,6 +33,7 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+PathCAEndTransition, h.caEndTransition)
 	mux.HandleFunc("POST "+PathClusterToken, h.clusterToken)
 	h.handleRepair(mux)
+	h.handleOrphans(mux) // orphans_server.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no admin route %s %s", r.Method, r.URL.Path))
 	})

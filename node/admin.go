@@ -81,6 +81,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	out.Scanner = n.scannerInfo(ctx)
 	n.repair.statusInto(&out)
 	out.Layout, out.ClusterDisks = n.placement.status()
+	out.Restore = n.restoreStatus() // restorereport.go
 	return out, nil
 }
 
