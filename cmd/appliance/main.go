@@ -83,5 +83,6 @@ func newRootCmd() *cobra.Command {
 		newJournalCmd(), newSettingsCmd(), newUserCmd(), newTokenCmd(), newOutboxCmd(), newCACmd())
 	root.AddCommand(newHealCmd(), newScrubCmd(), newClusterCmd(), newLeaveCmd(), newJoinCmd())
 	root.AddCommand(newRebalanceCmd())
+	root.AddCommand(newOrphansCmd())
 	return root
 }

@@ -43,6 +43,7 @@ func printStatus(out io.Writer, st adminapi.Status) error {
 	fmt.Fprintf(out, "degraded  %d files\n", st.DegradedFiles)
 	fmt.Fprintf(out, "staged    %d uploads\n", st.StagedUploads)
 	fmt.Fprintf(out, "scanner   %s\n", scannerLine(st.Scanner))
+	printRestoreSummary(out, st.Restore) // orphans.go
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nMEMBER\tSITE\tADDRESS\tSUFFRAGE\tSTATE\tREACHABLE\tLAST CONTACT")
 	for _, m := range st.Members {
