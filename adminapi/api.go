@@ -490,4 +490,10 @@ type Service interface {
 	Backup(ctx context.Context, req BackupRequest, open func(BackupStart) io.Writer) error
 	// Backups lists the backups the cluster recorded, newest first.
 	Backups(ctx context.Context) (BackupList, error)
+	// Orphans returns the restore report (zero when there was none) with the orphan shard
+	// files found on the disks now; DeleteOrphans deletes those named (all when none is),
+	// journalled: CodeConflict for a file ID the metadata references, CodeNotFound for one
+	// with no shard file. Both need the leader.
+	Orphans(ctx context.Context) (RestoreReport, error)
+	DeleteOrphans(ctx context.Context, req OrphansDeleteRequest) (RestoreReport, error)
 }

@@ -84,6 +84,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	if err := n.backupStatusInto(&out); err != nil { // backup.go
 		return out, err
 	}
+	out.Restore = n.restoreStatus() // restorereport.go
 	return out, nil
 }
 

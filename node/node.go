@@ -310,6 +310,8 @@ func (n *instance) start(ctx context.Context) error {
 	go n.purgeAccounts()
 	n.bg.Add(1)
 	go n.watchRevocations() // revoke.go
+	n.bg.Add(1)
+	go n.keepRestoreReport() // restorereport.go
 	n.startMembership()
 	n.onStop("background jobs", func(context.Context) error { n.bgCancel(); n.bg.Wait(); return nil })
 

@@ -289,17 +289,6 @@ func TestRestore(t *testing.T) {
 	})
 }
 
-// journalActions returns the action of every journal entry of store.
-func journalActions(t *testing.T, store *raftfsm.Store) []string {
-	t.Helper()
-	var out []string
-	must(t, store.Journal(0, func(e raftfsm.Entry) error {
-		out = append(out, e.Action)
-		return nil
-	}))
-	return out
-}
-
 // TestPickRestoreNode covers how restore chooses the node it restores as.
 func TestPickRestoreNode(t *testing.T) {
 	m := backup.Manifest{ClusterID: "c-1", Nodes: []backup.Node{{ID: "n-a", State: nodeActive}, {ID: "n-b", State: nodeActive}, {ID: "n-gone", State: nodeRemoved}}}

@@ -43,6 +43,7 @@ func TestAdminCommandsShape(t *testing.T) {
 		{path: []string{"cluster", "remove"}, args: []string{"n-2"}, json: true},
 		{path: []string{"leave"}, json: true},
 		{path: []string{"cluster", "token"}, json: true},
+		{path: []string{"orphans", "delete"}, json: true},
 	}
 	// The commands that do not talk to a running node (docs/design.md).
 	own := map[string]bool{"init": true, "serve": true, "join": true}

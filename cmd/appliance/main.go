@@ -84,5 +84,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newHealCmd(), newScrubCmd(), newClusterCmd(), newLeaveCmd(), newJoinCmd())
 	root.AddCommand(newRebalanceCmd(), newBackupCmd())
 	root.AddCommand(newRestoreCmd())
+	root.AddCommand(newOrphansCmd())
 	return root
 }
