@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -44,10 +45,9 @@ type RestoreOptions struct {
 	// ExpectKey is the fingerprint of the cluster's signing key ("SHA256:…", as init and status
 	// print it): a backup signed by any other key is refused.
 	ExpectKey string
-	// PassphraseFile holds the backup's passphrase (one trailing newline is not part of it);
-	// IdentityFile, the operator's age identity, when the backup was made for its recipient.
-	// Exactly one is given.
-	PassphraseFile, IdentityFile string
+	// Unlock decrypts the backup: its passphrase, or the operator's age identity when it was
+	// made for its recipient.
+	Unlock Unlock
 	// Disks, DiskPaths, Site, Listen, ClusterListen, Advertise and AdminSocket are as init's.
 	// A disk path may be empty, or hold a disk of the backup's cluster (its marker): that disk
 	// is re-attached with its ID.
@@ -115,10 +115,6 @@ func Restore(ctx context.Context, opts RestoreOptions) (res RestoreResult, err e
 	case opts.ExpectKey == "":
 		return res, errors.New("restore: no expected signing key (the `signing-key: SHA256:…` line init and status print)")
 	}
-	unlock, err := readUnlock(opts.PassphraseFile, opts.IdentityFile)
-	if err != nil {
-		return res, err
-	}
 	cfg, err := initConfig(InitOptions{
 		DataDir: opts.DataDir, Disks: opts.Disks, DiskPaths: opts.DiskPaths, Site: opts.Site,
 		Listen: opts.Listen, ClusterListen: opts.ClusterListen, Advertise: opts.Advertise,
@@ -141,7 +137,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (res RestoreResult, err e
 		return res, fmt.Errorf("restore: open the backup: %w", err)
 	}
 	defer f.Close()
-	r, err := backup.Open(f, unlock)
+	r, err := backup.Open(bufio.NewReaderSize(f, 256<<10), opts.Unlock)
 	if err != nil {
 		return res, fmt.Errorf("%w; nothing was written", restoreRefusal(opts, err))
 	}
@@ -213,33 +209,6 @@ func Restore(ctx context.Context, opts RestoreOptions) (res RestoreResult, err e
 		return res, err
 	}
 	return res, nil
-}
-
-// readUnlock reads what decrypts a backup: the passphrase file (less one trailing newline) or
-// the age identity file, exactly one of them.
-func readUnlock(passphraseFile, identityFile string) (backup.Unlock, error) {
-	var u backup.Unlock
-	switch {
-	case (passphraseFile == "") == (identityFile == ""):
-		return u, errors.New("give the backup's passphrase file or the age identity file it was made for, one of them")
-	case passphraseFile != "":
-		b, err := os.ReadFile(passphraseFile)
-		if err != nil {
-			return u, fmt.Errorf("read the passphrase: %w", err)
-		}
-		b = bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
-		if len(b) == 0 {
-			return u, fmt.Errorf("the passphrase file %s is empty", passphraseFile)
-		}
-		u.Passphrase = b
-	default:
-		b, err := os.ReadFile(identityFile)
-		if err != nil {
-			return u, fmt.Errorf("read the age identity: %w", err)
-		}
-		u.Identity = b
-	}
-	return u, nil
 }
 
 // checkRestoreDir fails when dir exists and holds anything: a restore never starts on a

@@ -2,9 +2,7 @@ package node
 
 import (
 	"crypto/ed25519"
-	"encoding/hex"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,48 +18,26 @@ import (
 	"valise/userid"
 )
 
-// writeTestBackup writes a backup of n's metadata and keys to path, encrypted with passphrase,
-// as the backup service does, and returns its manifest.
+// writeTestBackup writes a backup of n to path, encrypted with passphrase, as the backup
+// service does, and returns its manifest.
 func writeTestBackup(t *testing.T, n *instance, path, passphrase string) backup.Manifest {
 	t.Helper()
-	sn, err := n.store.OpenSnapshot()
+	ob, err := n.openBackup(time.Now())
 	must(t, err)
-	defer sn.Close()
-	info := sn.Info()
-	sig, err := n.keys.SignMessage(info.Head.Bytes())
-	must(t, err)
-	nodes, err := nodeRecords(n.store)
-	must(t, err)
-	m := backup.Manifest{
-		Format: 1, ClusterID: n.cluster.ID, NodeID: n.cfg.Node.ID, Index: info.Index, Term: info.Term,
-		JournalSeq: info.Head.Seq, JournalHash: hex.EncodeToString(info.Head.Hash[:]), JournalSig: sig,
-		Layout: n.placement.layout(), Created: time.Now().UTC(), Version: "test",
-	}
-	for _, r := range nodes {
-		bn := backup.Node{ID: r.ID, Site: r.Site, Address: r.Cluster, State: r.state()}
-		for _, d := range r.Disks {
-			bn.Disks = append(bn.Disks, d.ID)
-		}
-		m.Nodes = append(m.Nodes, bn)
-	}
-	bundle, err := n.keys.Export()
-	must(t, err)
+	defer ob.close()
 	f, err := os.Create(path)
 	must(t, err)
 	defer f.Close()
-	must(t, backup.Write(f, backup.Protection{Passphrase: []byte(passphrase)}, m, bundle, func(w io.Writer) error {
-		_, err := sn.WriteTo(w)
-		return err
-	}))
+	_, _, err = ob.write(f, backup.Protection{Passphrase: []byte(passphrase)})
+	must(t, err)
 	must(t, f.Sync())
-	m.SigningKey = n.keys.SigningFingerprint()
-	return m
+	return ob.man
 }
 
 // restoreOpts are the options of a restore into dir from file, on loopback ports.
-func restoreOpts(t *testing.T, file, dir, passFile, key string) RestoreOptions {
+func restoreOpts(t *testing.T, file, dir, passphrase, key string) RestoreOptions {
 	return RestoreOptions{
-		From: file, DataDir: dir, ExpectKey: key, PassphraseFile: passFile, Disks: 2,
+		From: file, DataDir: dir, ExpectKey: key, Unlock: Unlock{Passphrase: []byte(passphrase)}, Disks: 2,
 		Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", AdminSocket: filepath.Join(shortDir(t), "r.sock"), Raft: &fastRaft,
 	}
 }
@@ -101,9 +77,8 @@ func TestRestore(t *testing.T) {
 
 	work := t.TempDir()
 	file := filepath.Join(work, "valise.backup")
-	pass := filepath.Join(work, "pass")
-	must(t, os.WriteFile(pass, []byte("correct horse battery\n"), 0o600))
-	m := writeTestBackup(t, n, file, "correct horse battery")
+	pass := "correct horse battery"
+	m := writeTestBackup(t, n, file, pass)
 	key := n.keys.SigningFingerprint()
 	nodeID, clusterID := n.cfg.Node.ID, n.cluster.ID
 
@@ -112,6 +87,10 @@ func TestRestore(t *testing.T) {
 	must(t, err)
 	_, err = c.SetSetting(ctx, "branding.name", "After")
 	must(t, err)
+	orphan, err := c.Selftest(ctx, adminapi.SelftestRequest{Size: 100 << 10, Keep: true}, nil)
+	if err != nil || !orphan.OK {
+		t.Fatalf("selftest = %+v, %v", orphan, err)
+	}
 	stop()
 
 	t.Run("refusals leave nothing", func(t *testing.T) {
@@ -124,7 +103,6 @@ func TestRestore(t *testing.T) {
 		}
 		flipped := slices.Clone(raw)
 		flipped[len(flipped)/2] ^= 0x10
-		wrongPass := variant("wrong-pass", []byte("Correct horse battery"))
 		otherKey := keyring.KeyFingerprint(ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey))
 		foreign := filepath.Join(t.TempDir(), "foreign")
 		must(t, os.MkdirAll(foreign, 0o700))
@@ -138,7 +116,7 @@ func TestRestore(t *testing.T) {
 			want   error // nil: any error
 			exists bool  // the data directory exists (empty) before
 		}{
-			{"wrong passphrase", func(o *RestoreOptions) { o.PassphraseFile = wrongPass }, backup.ErrWrongSecret, false},
+			{"wrong passphrase", func(o *RestoreOptions) { o.Unlock.Passphrase = []byte("Correct horse battery") }, backup.ErrWrongSecret, false},
 			{"wrong key", func(o *RestoreOptions) { o.ExpectKey = otherKey }, ErrWrongBackupKey, true},
 			{"flipped bit", func(o *RestoreOptions) { o.From = variant("flipped", flipped) }, nil, false},
 			{"truncated", func(o *RestoreOptions) { o.From = variant("truncated", raw[:len(raw)*2/3]) }, nil, true},
@@ -193,6 +171,10 @@ func TestRestore(t *testing.T) {
 	rep := res.Report
 	if rep.SessionsRevoked != 1 || rep.TokensRevoked != 1 || rep.BackupIndex != m.Index || rep.Node != nodeID || rep.LinksSuspended {
 		t.Fatalf("restore report %+v", rep)
+	}
+	// The file of the backup is there; the one written after it is an orphan.
+	if res.CountsError != "" || rep.Complete != 1 || rep.Healable+rep.Waiting+rep.Lost != 0 || len(rep.Orphans) != 1 || rep.Orphans[0].FileID != orphan.ID {
+		t.Fatalf("restore counts %+v (%s): want 1 complete, the later file an orphan", rep, res.CountsError)
 	}
 
 	rcfg, err := LoadConfig(res.ConfigPath, rdir)
@@ -270,6 +252,9 @@ func TestRestore(t *testing.T) {
 		if res.NodeID == nodeID || !res.NewNode || len(res.NewDisks) != 2 || !slices.Equal(res.Others, []string{nodeID}) || !res.Report.LinksSuspended {
 			t.Fatalf("restore result %+v", res)
 		}
+		if rep := res.Report; res.CountsError != "" || rep.Waiting != 1 || !slices.Equal(rep.WaitingNodes, []string{nodeID}) || rep.Complete+rep.Lost != 0 {
+			t.Fatalf("restore counts %+v (%s): the file waits for node %s", rep, res.CountsError, nodeID)
+		}
 		ncfg, err := LoadConfig(res.ConfigPath, o.DataDir)
 		must(t, err)
 		nc := adminapi.NewClient(ncfg.AdminSocketPath())
@@ -318,38 +303,6 @@ func TestPickRestoreNode(t *testing.T) {
 			id, err := pickRestoreNode(tc.want, m, tc.disks)
 			if (err != nil) != tc.fails || id != tc.id {
 				t.Fatalf("pickRestoreNode = %q, %v; want %q, fails %v", id, err, tc.id, tc.fails)
-			}
-		})
-	}
-}
-
-// TestReadUnlock covers the passphrase and identity files.
-func TestReadUnlock(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		must(t, os.WriteFile(p, []byte(content), 0o600))
-		return p
-	}
-	crlf, plain, empty := write("crlf", "s3cret\r\n"), write("plain", "s3cret"), write("empty", "\n")
-	id := write("id", "AGE-SECRET-KEY-1X\n")
-	for _, tc := range []struct {
-		name, pass, ident string
-		want              backup.Unlock
-		fails             bool
-	}{
-		{"passphrase with crlf", crlf, "", backup.Unlock{Passphrase: []byte("s3cret")}, false},
-		{"passphrase", plain, "", backup.Unlock{Passphrase: []byte("s3cret")}, false},
-		{"identity", "", id, backup.Unlock{Identity: []byte("AGE-SECRET-KEY-1X\n")}, false},
-		{"empty passphrase", empty, "", backup.Unlock{}, true},
-		{"both", plain, id, backup.Unlock{}, true},
-		{"neither", "", "", backup.Unlock{}, true},
-		{"missing file", filepath.Join(dir, "nope"), "", backup.Unlock{}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			u, err := readUnlock(tc.pass, tc.ident)
-			if (err != nil) != tc.fails || string(u.Passphrase) != string(tc.want.Passphrase) || string(u.Identity) != string(tc.want.Identity) {
-				t.Fatalf("readUnlock = %+v, %v", u, err)
 			}
 		})
 	}

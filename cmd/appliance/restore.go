@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,8 +16,9 @@ import (
 
 func newRestoreCmd() *cobra.Command {
 	var (
-		opts   node.RestoreOptions
-		asJSON bool
+		opts               node.RestoreOptions
+		passFile, identity string
+		asJSON             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "restore --from FILE --data DIR --expect-key FP (--passphrase-file F | --identity F) [--disks N | --disk PATH...] [--node ID] [--suspend-links]",
@@ -37,11 +39,24 @@ func newRestoreCmd() *cobra.Command {
 					return err
 				}
 			}
-			if (opts.PassphraseFile == "") == (opts.IdentityFile == "") {
-				return usageError{fmt.Errorf("give --passphrase-file or --identity, one of them")}
+			if (passFile == "") == (identity == "") {
+				return usageError{fmt.Errorf("give --passphrase-file F or --identity F (one of them)")}
 			}
 			if cmd.Flags().Changed("disks") && len(opts.DiskPaths) > 0 {
 				return usageError{fmt.Errorf("give --disks or --disk, not both")}
+			}
+			if passFile != "" {
+				p, err := readPassphrase(passFile) // backup.go
+				if err != nil {
+					return err
+				}
+				opts.Unlock.Passphrase = []byte(p)
+			} else {
+				b, err := os.ReadFile(identity)
+				if err != nil {
+					return fmt.Errorf("read the identity: %w", err)
+				}
+				opts.Unlock.Identity = b
 			}
 			res, err := node.Restore(cmd.Context(), opts)
 			if err != nil {
@@ -54,8 +69,8 @@ func newRestoreCmd() *cobra.Command {
 	addDataFlag(cmd, &opts.DataDir)
 	f.StringVar(&opts.From, "from", "", "the backup file (required)")
 	f.StringVar(&opts.ExpectKey, "expect-key", "", "the fingerprint of the cluster's signing key, SHA256:… (required)")
-	f.StringVar(&opts.PassphraseFile, "passphrase-file", "", "a file holding the backup's passphrase")
-	f.StringVar(&opts.IdentityFile, "identity", "", "the age identity file of the recipient the backup was made for")
+	f.StringVar(&passFile, "passphrase-file", "", "a file whose first line is the backup's passphrase")
+	f.StringVar(&identity, "identity", "", "the age identity file of the recipient the backup was made for")
 	f.StringVar(&opts.NodeID, "node", "", "restore as this node of the backup (default: the node the disks' markers name, else a new node)")
 	f.BoolVar(&opts.SuspendLinks, "suspend-links", false, "suspend every link created before the backup until its sender confirms it")
 	addNewNodeFlags(cmd, newNodeFlags{&opts.Disks, &opts.DiskPaths, &opts.Site, &opts.Listen, &opts.ClusterListen, &opts.Advertise, &opts.AdminSocket})
