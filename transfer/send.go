@@ -488,11 +488,13 @@ func (s *Service) ListSends(ctx context.Context, owner userid.ID) ([]Send, error
 		out = append(out, rec.Send)
 	}
 	now := s.clock()
+	ptrs := make([]*Send, len(out))
 	for i := range out {
 		out[i].State = out[i].Status(now)
-		if err := s.markSuspended(now, &out[i]); err != nil {
-			return nil, err
-		}
+		ptrs[i] = &out[i]
+	}
+	if err := s.markSuspended(now, ptrs...); err != nil {
+		return nil, err
 	}
 	// UUID v7 sort by time; the newest first.
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
