@@ -387,7 +387,7 @@ func restoreMetadata(ctx context.Context, cfg Config, keys *keyring.Keyring, m b
 	}
 	ops := []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(keyRestoreReport), Value: rb}}
 	if opts.SuspendLinks {
-		ops = append(ops, raftfsm.Op{Kind: raftfsm.OpPut, Key: []byte(transfer.SuspendKey), Value: []byte(m.Created.UTC().Format(time.RFC3339Nano))})
+		ops = append(ops, raftfsm.Op{Kind: raftfsm.OpPut, Key: []byte(transfer.SuspendKey), Value: transfer.SuspendValue(m.Created)})
 	}
 	details := mustJSON(map[string]any{
 		"backup_file": rep.BackupFile, "backup_created": rep.BackupCreated, "backup_index": rep.BackupIndex,
