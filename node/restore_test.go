@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"valise/backup"
 	"valise/keyring"
 	"valise/raftfsm"
+	"valise/raftfsm/rafttest"
 	"valise/transfer"
 	"valise/userid"
 )
@@ -305,5 +307,46 @@ func TestPickRestoreNode(t *testing.T) {
 				t.Fatalf("pickRestoreNode = %q, %v; want %q, fails %v", id, err, tc.id, tc.fails)
 			}
 		})
+	}
+}
+
+// TestRevokeInBatches deletes more sessions than one batch holds: every one goes, in
+// journalled batches of at most raftfsm.MaxOps, and nothing else under account/.
+func TestRevokeInBatches(t *testing.T) {
+	c := rafttest.NewCluster(t, 1)
+	store := c.Store(c.Leader(t))
+	ctx := revokeCtx(t)
+	const sessions = raftfsm.MaxOps + 10
+	for i := 0; i < sessions; i += raftfsm.MaxOps {
+		var ops []raftfsm.Op
+		for j := i; j < min(i+raftfsm.MaxOps, sessions); j++ {
+			ops = append(ops, raftfsm.Op{Kind: raftfsm.OpPut, Key: fmt.Appendf(nil, "%s%064x", accountSessions, j), Value: []byte("{}")})
+		}
+		_, err := store.Propose(ctx, raftfsm.Batch{Ops: ops, Audit: raftfsm.Audit{Time: time.Now(), Actor: "test", Action: "test.sessions"}})
+		must(t, err)
+	}
+	_, err := store.Propose(ctx, raftfsm.Batch{
+		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(accountTokens + "t1"), Value: []byte("{}")}, {Kind: raftfsm.OpPut, Key: []byte(accountTokenIndex + "h1"), Value: []byte("t1")}},
+		Audit: raftfsm.Audit{Time: time.Now(), Actor: "test", Action: "test.token"},
+	})
+	must(t, err)
+	n, err := deleteAll(ctx, store, accountSessions, time.Now())
+	if err != nil || n != sessions {
+		t.Fatalf("deleteAll(sessions) = %d, %v; want %d", n, err, sessions)
+	}
+	if n, err := deleteAll(ctx, store, accountTokens, time.Now()); err != nil || n != 1 {
+		t.Fatalf("deleteAll(tokens) = %d, %v; want 1 (the token index is not a token)", n, err)
+	}
+	if _, err := store.Get([]byte(accountTokenIndex + "h1")); err != nil {
+		t.Fatalf("the token index went with the tokens: %v", err)
+	}
+	revokes := 0
+	for _, a := range journalActions(t, store) {
+		if a == "restore.revoke" {
+			revokes++
+		}
+	}
+	if revokes != 3 {
+		t.Fatalf("%d restore.revoke entries, want 3 (two batches of sessions, one of tokens)", revokes)
 	}
 }
