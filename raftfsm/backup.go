@@ -55,9 +55,8 @@ func (s *Store) OpenSnapshot() (*Snapshot, error) {
 	}
 	f.cur.acquire()
 	sn := &Snapshot{gen: f.cur, txn: f.cur.db.NewTransaction(false)}
-	lsm, vlog := f.cur.db.Size()
+	sn.size = estimateSize(f.cur.db)
 	f.mu.RUnlock()
-	sn.size = max(lsm, 0) + max(vlog, 0)
 
 	applied, err := readApplied(sn.txn)
 	if err == nil {
@@ -102,12 +101,24 @@ func (s *Store) termAt(index uint64) (uint64, error) {
 	return s.raft.CurrentTerm(), nil
 }
 
+// estimateSize is the uncompressed size of db's tables (from their metadata) and of its value
+// log as Badger last measured it: cheap, and close to the stream's size once the memtables
+// are flushed.
+func estimateSize(db *badger.DB) int64 {
+	var n int64
+	for _, t := range db.Tables() {
+		n += int64(t.UncompressedSize)
+	}
+	_, vlog := db.Size()
+	return n + max(vlog, 0)
+}
+
 // Info returns the log position and journal head the snapshot holds.
 func (sn *Snapshot) Info() SnapshotInfo { return sn.info }
 
 // EstimatedSize is an estimate of the stream's size in bytes, for a progress bar; 0 when
-// unknown. It is the size of the FSM's Badger files (LSM and value log) as Badger last
-// measured them, which counts overwritten values not yet collected too.
+// unknown. It counts the FSM's Badger tables and value log (estimateSize): what is still in
+// memtables is missing, overwritten values not yet collected are counted.
 func (sn *Snapshot) EstimatedSize() int64 { return sn.size }
 
 // WriteTo streams the snapshot to w in the format Raft snapshots use; memory stays flat.
