@@ -126,7 +126,7 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	if sn.done {
 		return 0, fmt.Errorf("write snapshot: %w", ErrClosed)
 	}
-	cw := &countWriter{w: w}
+	cw := &trackWriter{w: w}
 	if err := writeSnapshot(sn.txn, cw); err != nil {
 		return cw.n, fmt.Errorf("write snapshot: %w", err)
 	}
@@ -142,15 +142,20 @@ func (sn *Snapshot) Close() {
 	})
 }
 
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n int64
+// trackWriter counts the bytes written through it and keeps the first error: WriteTo needs
+// the count, InstallSnapshot tells a failed write from a bad stream.
+type trackWriter struct {
+	w   io.Writer
+	n   int64
+	err error
 }
 
-func (c *countWriter) Write(p []byte) (int, error) {
+func (c *trackWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
 
@@ -328,7 +333,7 @@ func InstallSnapshot(dir string, info SnapshotInfo, nodeID, addr string, r io.Re
 	}
 	// The stream goes to the sink as it is checked: the sink is closed (made visible) only
 	// once the whole stream proved valid.
-	sw := &errWriter{w: sink}
+	sw := &trackWriter{w: sink}
 	rep, err := CheckSnapshot(io.TeeReader(r, sw), nil)
 	if sw.err != nil { // the disk, not the stream
 		err = fmt.Errorf("write raft snapshot: %w", sw.err)
@@ -381,20 +386,6 @@ func removeInstalled(dir string, created bool) {
 	for _, e := range entries {
 		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
-}
-
-// errWriter keeps the first error of w, so that a failed write is not taken for a bad stream.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	n, err := e.w.Write(p)
-	if err != nil && e.err == nil {
-		e.err = err
-	}
-	return n, err
 }
 
 // peerEncoder is the one Transport method FileSnapshotStore.Create calls (for the peers list
