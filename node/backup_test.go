@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -43,46 +42,11 @@ type backupNode struct {
 
 func newBackupNode(t *testing.T) *backupNode {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(shortDir(t), "b.sock")
-	_, err := Init(t.Context(), InitOptions{
-		DataDir: dir, Disks: 1, AdminEmail: "root@example.org",
-		Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", AdminSocket: sock, Raft: &fastRaft,
-		Settings: map[string]string{"clamd.address": "tcp:127.0.0.1:1"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(filepath.Join(dir, ConfigFileName), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bn := &backupNode{c: adminapi.NewClient(sock), clock: &testClock{t: time.Now()}}
-	t.Cleanup(bn.c.Close)
-	bn.n, err = newInstance(cfg, t.Output())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bn.n.backups = &backupScheduler{tick: 20 * time.Millisecond, now: bn.clock.now}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- bn.n.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	})
-	poll.UntilNil(t, "the node leading", func() error {
-		st, err := bn.c.Status(t.Context())
-		if err != nil {
-			return err
-		}
-		if st.Raft.State != "Leader" {
-			return errors.New(st.Raft.State)
-		}
-		return nil
-	})
+	h := initHealNode(t, 1, "")
+	bn := &backupNode{c: h.c, clock: &testClock{t: time.Now()}}
+	h.prepare = func(n *instance) { n.backups = &backupScheduler{tick: 20 * time.Millisecond, now: bn.clock.now} }
+	h.serve()
+	bn.n = h.n
 	return bn
 }
 
