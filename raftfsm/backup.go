@@ -55,9 +55,8 @@ func (s *Store) OpenSnapshot() (*Snapshot, error) {
 	}
 	f.cur.acquire()
 	sn := &Snapshot{gen: f.cur, txn: f.cur.db.NewTransaction(false)}
-	lsm, vlog := f.cur.db.Size()
+	sn.size = estimateSize(f.cur.db)
 	f.mu.RUnlock()
-	sn.size = max(lsm, 0) + max(vlog, 0)
 
 	applied, err := readApplied(sn.txn)
 	if err == nil {
@@ -102,12 +101,24 @@ func (s *Store) termAt(index uint64) (uint64, error) {
 	return s.raft.CurrentTerm(), nil
 }
 
+// estimateSize is the uncompressed size of db's tables (from their metadata) and of its value
+// log as Badger last measured it: cheap, and close to the stream's size once the memtables
+// are flushed.
+func estimateSize(db *badger.DB) int64 {
+	var n int64
+	for _, t := range db.Tables() {
+		n += int64(t.UncompressedSize)
+	}
+	_, vlog := db.Size()
+	return n + max(vlog, 0)
+}
+
 // Info returns the log position and journal head the snapshot holds.
 func (sn *Snapshot) Info() SnapshotInfo { return sn.info }
 
 // EstimatedSize is an estimate of the stream's size in bytes, for a progress bar; 0 when
-// unknown. It is the size of the FSM's Badger files (LSM and value log) as Badger last
-// measured them, which counts overwritten values not yet collected too.
+// unknown. It counts the FSM's Badger tables and value log (estimateSize): what is still in
+// memtables is missing, overwritten values not yet collected are counted.
 func (sn *Snapshot) EstimatedSize() int64 { return sn.size }
 
 // WriteTo streams the snapshot to w in the format Raft snapshots use; memory stays flat.
@@ -115,7 +126,7 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	if sn.done {
 		return 0, fmt.Errorf("write snapshot: %w", ErrClosed)
 	}
-	cw := &countWriter{w: w}
+	cw := &trackWriter{w: w}
 	if err := writeSnapshot(sn.txn, cw); err != nil {
 		return cw.n, fmt.Errorf("write snapshot: %w", err)
 	}
@@ -131,15 +142,20 @@ func (sn *Snapshot) Close() {
 	})
 }
 
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n int64
+// trackWriter counts the bytes written through it and keeps the first error: WriteTo needs
+// the count, InstallSnapshot tells a failed write from a bad stream.
+type trackWriter struct {
+	w   io.Writer
+	n   int64
+	err error
 }
 
-func (c *countWriter) Write(p []byte) (int, error) {
+func (c *trackWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
 
@@ -317,7 +333,7 @@ func InstallSnapshot(dir string, info SnapshotInfo, nodeID, addr string, r io.Re
 	}
 	// The stream goes to the sink as it is checked: the sink is closed (made visible) only
 	// once the whole stream proved valid.
-	sw := &errWriter{w: sink}
+	sw := &trackWriter{w: sink}
 	rep, err := CheckSnapshot(io.TeeReader(r, sw), nil)
 	if sw.err != nil { // the disk, not the stream
 		err = fmt.Errorf("write raft snapshot: %w", sw.err)
@@ -370,20 +386,6 @@ func removeInstalled(dir string, created bool) {
 	for _, e := range entries {
 		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
-}
-
-// errWriter keeps the first error of w, so that a failed write is not taken for a bad stream.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	n, err := e.w.Write(p)
-	if err != nil && e.err == nil {
-		e.err = err
-	}
-	return n, err
 }
 
 // peerEncoder is the one Transport method FileSnapshotStore.Create calls (for the peers list

@@ -37,7 +37,14 @@ func backupOf(t testing.TB, s *Store) (SnapshotInfo, []byte) {
 }
 
 func TestBackupInstallOpen(t *testing.T) {
-	src := newOneNode(t, t.TempDir()).store
+	// No trailing logs: once snapshotted, the entry at the applied index is gone from the log
+	// and OpenSnapshot takes its term from the Raft snapshot.
+	srcAddr, srcTrans := raft.NewInmemTransport("")
+	src := openTestStore(t, "n1", t.TempDir(), srcTrans, Deps{}, func(c *Config) { c.TrailingLogs = 0 })
+	if err := src.BootstrapSelf(srcAddr); err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, src)
 	for i := range 40 {
 		if _, err := src.Propose(ctx(t), putBatch(fmt.Sprintf("user/%02d", i), fmt.Sprintf("value %d", i))); err != nil {
 			t.Fatal(err)
@@ -50,6 +57,13 @@ func TestBackupInstallOpen(t *testing.T) {
 	}
 	if _, err := src.Propose(ctx(t), delBatch("user/07")); err != nil {
 		t.Fatal(err)
+	}
+	if err := src.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	var l raft.Log
+	if err := src.logs.GetLog(src.AppliedIndex(), &l); !errors.Is(err, raft.ErrLogNotFound) {
+		t.Fatalf("the applied entry is still in the log: %v", err)
 	}
 	info, data := backupOf(t, src)
 	applied, hash, err := src.StateHash()
@@ -354,4 +368,45 @@ func FuzzCheckSnapshot(f *testing.F) {
 			t.Fatalf("accepted head %d with %d entries", rep.Head.Seq, rep.JournalEntries)
 		}
 	})
+}
+
+// TestRestoredClusterGrows: a node started from an installed snapshot takes a new member,
+// which catches up from that snapshot (the log starts after it) and then from the log.
+func TestRestoredClusterGrows(t *testing.T) {
+	src := newOneNode(t, t.TempDir()).store
+	for i := range 10 {
+		if _, err := src.Propose(ctx(t), putBatch(fmt.Sprintf("k/%d", i), "v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, data := backupOf(t, src)
+	a1, t1 := raft.NewInmemTransport("")
+	a2, t2 := raft.NewInmemTransport("")
+	t1.Connect(a2, t2)
+	t2.Connect(a1, t1)
+	dir1 := t.TempDir()
+	if err := InstallSnapshot(dir1, info, "r1", string(a1), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	s1 := openTestStore(t, "r1", dir1, t1, Deps{})
+	waitLeader(t, s1)
+	s2 := openTestStore(t, "r2", t.TempDir(), t2, Deps{})
+	if err := s1.AddNonvoter(ctx(t), "r2", a2); err != nil { // as a joining node does
+		t.Fatal(err)
+	}
+	res, err := s1.Propose(ctx(t), putBatch("after", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.WaitApplied(ctx(t), res.Index); err != nil {
+		t.Fatal(err)
+	}
+	a, h1, _ := s1.StateHash()
+	b, h2, _ := s2.StateHash()
+	if a != b || h1 != h2 {
+		t.Fatalf("new member at %d, leader at %d, same hash %v", b, a, h1 == h2)
+	}
+	if _, err := s2.VerifyJournal(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
 }
