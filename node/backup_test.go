@@ -223,6 +223,22 @@ func TestScheduledBackups(t *testing.T) {
 	if err != nil || st.LastBackup == nil || st.LastBackup.Error == "" {
 		t.Fatalf("status' last backup %+v, %v: want the failure", st.LastBackup, err)
 	}
+
+	// A schedule that keeps failing keeps only the last keepFailed records of its failures.
+	var olds []adminapi.BackupRecord
+	for i := range keepFailed + 5 {
+		at := recs[0].Started.Add(-time.Duration(i+1) * time.Minute)
+		olds = append(olds, adminapi.BackupRecord{ID: backupID(at), Node: "n-old", Scheduled: true, Started: at, Error: "disk full"})
+	}
+	must(t, bn.n.proposeBackupRecords(auditBackupFail, olds...))
+	bn.n.backups.mu.Lock()
+	bn.n.backups.prune()
+	bn.n.backups.mu.Unlock()
+	failed := slices.DeleteFunc(bn.records(t), func(r adminapi.BackupRecord) bool { return r.Error == "" })
+	if len(failed) != keepFailed || failed[0].ID != recs[0].ID {
+		t.Fatalf("%d records of failed backups kept, newest %s: want %d, newest %s", len(failed), failed[0].ID, keepFailed, recs[0].ID)
+	}
+
 	acts := journalActions(t, bn.n.store)
 	for _, a := range []string{auditBackupCreate, auditBackupPrune, auditBackupFail} {
 		if !slices.Contains(acts, a) {
