@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -43,46 +42,11 @@ type backupNode struct {
 
 func newBackupNode(t *testing.T) *backupNode {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(shortDir(t), "b.sock")
-	_, err := Init(t.Context(), InitOptions{
-		DataDir: dir, Disks: 1, AdminEmail: "root@example.org",
-		Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", AdminSocket: sock, Raft: &fastRaft,
-		Settings: map[string]string{"clamd.address": "tcp:127.0.0.1:1"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(filepath.Join(dir, ConfigFileName), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bn := &backupNode{c: adminapi.NewClient(sock), clock: &testClock{t: time.Now()}}
-	t.Cleanup(bn.c.Close)
-	bn.n, err = newInstance(cfg, t.Output())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bn.n.backups = &backupScheduler{tick: 20 * time.Millisecond, now: bn.clock.now}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- bn.n.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	})
-	poll.UntilNil(t, "the node leading", func() error {
-		st, err := bn.c.Status(t.Context())
-		if err != nil {
-			return err
-		}
-		if st.Raft.State != "Leader" {
-			return errors.New(st.Raft.State)
-		}
-		return nil
-	})
+	h := initHealNode(t, 1, "")
+	bn := &backupNode{c: h.c, clock: &testClock{t: time.Now()}}
+	h.prepare = func(n *instance) { n.backups = &backupScheduler{tick: 20 * time.Millisecond, now: bn.clock.now} }
+	h.serve()
+	bn.n = h.n
 	return bn
 }
 
@@ -127,7 +91,7 @@ func journalActions(t *testing.T, store *raftfsm.Store) []string {
 }
 
 // TestBackupThroughAdminSocket takes a backup as the command line does, reads it back
-// offline, and refuses it with the wrong passphrase (issue 19).
+// offline, and refuses it with another identity or another expected key (issue 19).
 func TestBackupThroughAdminSocket(t *testing.T) {
 	bn := newBackupNode(t)
 	ctx := t.Context()
@@ -141,8 +105,18 @@ func TestBackupThroughAdminSocket(t *testing.T) {
 	if _, _, err := bn.c.Backup(ctx, adminapi.BackupRequest{Recipient: "age1nope"}, &bytes.Buffer{}, nil); !errors.As(err, &e) || e.Code != adminapi.CodeInvalidValue {
 		t.Fatalf("a backup to a bad recipient: %v, want invalid_value", err)
 	}
+	// An age recipient, not a passphrase: scrypt costs seconds under the race detector (the
+	// command-line script and package backup cover passphrases).
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
-	start, size, err := bn.c.Backup(ctx, adminapi.BackupRequest{Passphrase: "correct horse"}, &buf, nil)
+	start, size, err := bn.c.Backup(ctx, adminapi.BackupRequest{Recipient: id.Recipient().String()}, &buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,15 +124,18 @@ func TestBackupThroughAdminSocket(t *testing.T) {
 	if start.SigningKey != key || start.Index == 0 || size != int64(buf.Len()) {
 		t.Fatalf("announced %+v, %d bytes for %d written", start, size, buf.Len())
 	}
-	rep, err := VerifyBackup(bytes.NewReader(buf.Bytes()), Unlock{Passphrase: []byte("correct horse")}, key)
+	rep, err := VerifyBackup(bytes.NewReader(buf.Bytes()), Unlock{Identity: []byte(id.String())}, key)
 	if err != nil {
 		t.Fatalf("VerifyBackup = %v", err)
 	}
 	if rep.Index != start.Index || rep.SigningKey != key || rep.Users != 2 || rep.Cluster != bn.n.cluster.ID || rep.JournalEntries == 0 {
 		t.Fatalf("report %+v", rep)
 	}
-	if _, err := VerifyBackup(bytes.NewReader(buf.Bytes()), Unlock{Passphrase: []byte("wrong horse")}, ""); !errors.Is(err, backup.ErrWrongSecret) {
-		t.Fatalf("VerifyBackup with the wrong passphrase = %v, want ErrWrongSecret", err)
+	if _, err := VerifyBackup(bytes.NewReader(buf.Bytes()), Unlock{Identity: []byte(other.String())}, ""); !errors.Is(err, backup.ErrWrongSecret) {
+		t.Fatalf("VerifyBackup with another identity = %v, want ErrWrongSecret", err)
+	}
+	if _, err := VerifyBackup(bytes.NewReader(buf.Bytes()), Unlock{Identity: []byte(id.String())}, "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, backup.ErrUntrustedKey) {
+		t.Fatalf("VerifyBackup expecting another key = %v, want ErrUntrustedKey", err)
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	l, err := bn.c.Backups(ctx)
@@ -246,6 +223,22 @@ func TestScheduledBackups(t *testing.T) {
 	if err != nil || st.LastBackup == nil || st.LastBackup.Error == "" {
 		t.Fatalf("status' last backup %+v, %v: want the failure", st.LastBackup, err)
 	}
+
+	// A schedule that keeps failing keeps only the last keepFailed records of its failures.
+	var olds []adminapi.BackupRecord
+	for i := range keepFailed + 5 {
+		at := recs[0].Started.Add(-time.Duration(i+1) * time.Minute)
+		olds = append(olds, adminapi.BackupRecord{ID: backupID(at), Node: "n-old", Scheduled: true, Started: at, Error: "disk full"})
+	}
+	must(t, bn.n.proposeBackupRecords(auditBackupFail, olds...))
+	bn.n.backups.mu.Lock()
+	bn.n.backups.prune()
+	bn.n.backups.mu.Unlock()
+	failed := slices.DeleteFunc(bn.records(t), func(r adminapi.BackupRecord) bool { return r.Error == "" })
+	if len(failed) != keepFailed || failed[0].ID != recs[0].ID {
+		t.Fatalf("%d records of failed backups kept, newest %s: want %d, newest %s", len(failed), failed[0].ID, keepFailed, recs[0].ID)
+	}
+
 	acts := journalActions(t, bn.n.store)
 	for _, a := range []string{auditBackupCreate, auditBackupPrune, auditBackupFail} {
 		if !slices.Contains(acts, a) {

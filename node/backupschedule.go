@@ -16,6 +16,7 @@ import (
 	"valise/adminapi"
 	"valise/backup"
 	"valise/internal/logkey"
+	"valise/raftfsm"
 )
 
 // Scheduled backups: every backup.interval the leader writes a backup encrypted to
@@ -29,6 +30,10 @@ const backupTick = time.Minute
 // backupRetry is how soon a failed scheduled backup is tried again (sooner than
 // backup.interval when that is longer).
 const backupRetry = 10 * time.Minute
+
+// keepFailed is how many records of failed scheduled backups are kept (the journal keeps
+// them all): a schedule failing every backupRetry would otherwise grow backup/runs/ forever.
+const keepFailed = 20
 
 // backupScheduler runs the scheduled backups on the leader.
 type backupScheduler struct {
@@ -79,9 +84,7 @@ func (s *backupScheduler) runDue() {
 	rec := adminapi.BackupRecord{ID: backupID(now), Node: n.cfg.Node.ID, Scheduled: true, Started: now.UTC()}
 	err = s.write(&rec, now)
 	n.finishBackup(rec, err)
-	if err == nil {
-		s.prune()
-	}
+	s.prune()
 }
 
 // write writes a scheduled backup into backup.dir: DIR/valise-<cluster>-<UTC stamp>.age,
@@ -162,9 +165,16 @@ func (s *backupScheduler) prune() {
 		n.logger.Error("prune the backups: read the records", logkey.Err, err)
 		return
 	}
-	var kept int
+	var kept, failed int
 	var gone []adminapi.BackupRecord
+	var forget []string
 	for _, r := range recs {
+		if r.Scheduled && r.Error != "" {
+			if failed++; failed > keepFailed {
+				forget = append(forget, r.ID)
+			}
+			continue
+		}
 		if !r.Scheduled || r.Node != n.cfg.Node.ID || r.Error != "" || r.Deleted || r.Path == "" || filepath.Dir(r.Path) != filepath.Clean(dir) {
 			continue
 		}
@@ -179,6 +189,11 @@ func (s *backupScheduler) prune() {
 		r.Deleted = true
 		gone = append(gone, r)
 	}
+	if len(forget) > 0 {
+		if err := n.forgetBackupRecords(forget); err != nil {
+			n.logger.Error("prune the backups: forget old failures", logkey.Err, err)
+		}
+	}
 	if len(gone) == 0 {
 		return
 	}
@@ -190,6 +205,21 @@ func (s *backupScheduler) prune() {
 		return
 	}
 	n.logger.Info("pruned old backups", "count", len(gone), "keep", keep)
+}
+
+// forgetBackupRecords deletes the records of old failed backups (their backup.fail entries
+// stay in the journal), journalled as backup.prune.
+func (n *instance) forgetBackupRecords(ids []string) error {
+	b := raftfsm.Batch{Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: "system", Action: auditBackupPrune, Target: strings.Join(ids, ",")}}
+	for _, id := range ids {
+		b.Ops = append(b.Ops, raftfsm.Op{Kind: raftfsm.OpDelete, Key: []byte(keyBackupRuns + id)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if _, err := n.store.Propose(ctx, b); err != nil {
+		return fmt.Errorf("forget the records of failed backups: %w", err)
+	}
+	return nil
 }
 
 // ctxWriter writes to w until ctx ends: a backup being written stops with the node.

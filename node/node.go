@@ -90,8 +90,10 @@ type instance struct {
 	adminLn   net.Listener
 	adminSrv  *http.Server
 	https     *httpd.Server
-	members   *prober          // what this node hears from the other members (membership.go)
-	backups   *backupScheduler // scheduled backups (backupschedule.go); set at start unless a test set it
+	members   *prober // what this node hears from the other members (membership.go)
+
+	// backups runs the scheduled backups (backupschedule.go); start sets it unless a test did.
+	backups *backupScheduler
 
 	// stops are the stop functions of the started components, in start order.
 	stops []stopFunc

@@ -93,6 +93,9 @@ func scriptParams() testscript.Params {
 			for k, v := range restoreCmds() {
 				cmds[k] = v
 			}
+			for k, v := range backupCmds() { // backup_test.go
+				cmds[k] = v
+			}
 			return cmds
 		}(),
 		Deadline: time.Now().Add(10 * time.Minute),
