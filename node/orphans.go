@@ -55,30 +55,7 @@ func (n *instance) findOrphans(ctx context.Context) ([]adminapi.Orphan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the node records: %w", err)
 	}
-	disks := n.blobs.LocalDisks()
-	for _, r := range nodes {
-		for _, d := range r.Disks {
-			if d.State != diskRetired && r.state() != nodeRemoved && !slices.Contains(disks, blobstore.DiskID(d.ID)) {
-				disks = append(disks, blobstore.DiskID(d.ID))
-			}
-		}
-	}
-	files, err := n.blobs.ListShardFiles(ctx, disks, func(id blobstore.FileID) bool { return !refs[id] })
-	if err != nil && !errors.Is(err, blobstore.ErrDiskUnavailable) {
-		return nil, fmt.Errorf("list the shard files: %w", err)
-	}
-	var out []adminapi.Orphan
-	for _, sf := range files {
-		if refs[sf.FileID] {
-			continue
-		}
-		o := adminapi.Orphan{FileID: string(sf.FileID), Shards: sf.Shards, Bytes: sf.Bytes}
-		for _, d := range sf.Disks {
-			o.Disks = append(o.Disks, string(d))
-		}
-		out = append(out, o)
-	}
-	return out, nil
+	return orphansOf(ctx, n.blobs, nodes, nil, refs)
 }
 
 // Orphans implements adminapi.Service: the restore report (empty when there was no restore)
