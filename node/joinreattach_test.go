@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -187,4 +188,92 @@ func listShards(t *testing.T, disks []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestJoinDisks: which disk directories a joining node sends as new, which as re-attached,
+// and which it refuses, with the sentence saying why; and the data directory it accepts.
+func TestJoinDisks(t *testing.T) {
+	mark := func(t *testing.T, node, disk string, extra ...string) string {
+		p := filepath.Join(t.TempDir(), "disk")
+		must(t, os.MkdirAll(filepath.Join(p, "shards", "ab"), 0o700))
+		must(t, writeDiskMarker(p, diskMarker{ClusterID: "c-1", NodeID: node, DiskID: disk}))
+		for _, e := range extra {
+			must(t, os.WriteFile(filepath.Join(p, e), nil, 0o600))
+		}
+		return p
+	}
+	empty := func(t *testing.T) string { return t.TempDir() }
+	for _, tc := range []struct {
+		name     string
+		disks    func(t *testing.T) []string
+		replace  string
+		reattach []string // per disk, "" for a new one
+		err      string
+	}{
+		{"empty and missing disks are new", func(t *testing.T) []string { return []string{empty(t), filepath.Join(t.TempDir(), "missing")} }, "", []string{"", ""}, ""},
+		{"the replaced node's disks are re-attached", func(t *testing.T) []string { return []string{mark(t, "n-a", "n-a-d1"), empty(t)} }, "n-a", []string{"n-a-d1", ""}, ""},
+		{"a marked disk for a new node", func(t *testing.T) []string { return []string{mark(t, "n-a", "n-a-d1")} }, "", nil, "a new node needs empty disks"},
+		{"another node's disk", func(t *testing.T) []string { return []string{mark(t, "n-b", "n-b-d1")} }, "n-a", nil, "belongs to node n-b"},
+		{"one disk twice", func(t *testing.T) []string { return []string{mark(t, "n-a", "n-a-d1"), mark(t, "n-a", "n-a-d1")} }, "n-a", nil, "both marked as disk n-a-d1"},
+		{"a marked disk holding more", func(t *testing.T) []string { return []string{mark(t, "n-a", "n-a-d1", "notes.txt")} }, "n-a", nil, "holds notes.txt"},
+		{"an unmarked disk holding files", func(t *testing.T) []string {
+			p := empty(t)
+			must(t, os.WriteFile(filepath.Join(p, "x"), nil, 0o600))
+			return []string{p}
+		}, "n-a", nil, "holds x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			paths := tc.disks(t)
+			got, err := joinDisks(paths, tc.replace)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("joinDisks = %+v, %v; want an error saying %q", got, err, tc.err)
+				}
+				return
+			}
+			must(t, err)
+			for i, d := range got {
+				if d.Path != paths[i] || d.Reattach != tc.reattach[i] || (d.Reattach != "") != (d.ClusterID == "c-1") {
+					t.Fatalf("disk %d = %+v, want re-attached as %q", i, d, tc.reattach[i])
+				}
+			}
+		})
+	}
+
+	t.Run("the data directory may hold the disks re-attached only", func(t *testing.T) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "disks", "d1")
+		must(t, os.MkdirAll(filepath.Join(p, "shards"), 0o700))
+		must(t, writeDiskMarker(p, diskMarker{ClusterID: "c-1", NodeID: "n-a", DiskID: "n-a-d1"}))
+		disks, err := joinDisks([]string{p}, "n-a")
+		must(t, err)
+		must(t, checkJoinDataDir(dir, disks))
+		must(t, os.WriteFile(filepath.Join(dir, "config.toml"), nil, 0o600))
+		if err := checkJoinDataDir(dir, disks); !errors.Is(err, ErrNotEmpty) {
+			t.Fatalf("checkJoinDataDir with a config left = %v, want ErrNotEmpty", err)
+		}
+	})
+}
+
+// FuzzJoinDisks feeds joinDisks any disk marker: it refuses it or re-attaches the disk the
+// marker names, for the node replaced only, and never panics.
+func FuzzJoinDisks(f *testing.F) {
+	f.Add([]byte(`{"cluster_id":"c-1","node_id":"n-a","disk_id":"n-a-d1"}`))
+	f.Add([]byte(`{"cluster_id":"","node_id":"n-a","disk_id":""}`))
+	f.Add([]byte(`{"node_id":"n-b"}`))
+	f.Add([]byte(`not json`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, marker []byte) {
+		p := filepath.Join(dir, "disk")
+		must(t, os.MkdirAll(p, 0o700))
+		must(t, os.WriteFile(filepath.Join(p, diskMarkerName), marker, 0o600))
+		got, err := joinDisks([]string{p}, "n-a")
+		if err != nil {
+			return
+		}
+		m, rerr := readDiskMarker(p)
+		if rerr != nil || len(got) != 1 || got[0].Reattach != m.DiskID || m.NodeID != "n-a" || m.DiskID == "" || m.ClusterID == "" {
+			t.Fatalf("joinDisks(%q) = %+v, accepted", marker, got)
+		}
+	})
 }
