@@ -40,6 +40,9 @@ const maxLostFiles = 100
 const (
 	reportEvery = time.Minute
 	reportPoll  = 5 * time.Second
+	// reportStale is how old the stored Checked may grow while the counts stand: an update
+	// that changes nothing but Checked is written (and journalled) only that often.
+	reportStale = 15 * time.Minute
 )
 
 // fillRestoreCounts computes rep's counts, lost files and orphans: every file the metadata
@@ -322,8 +325,10 @@ func (n *instance) updateRestoreReport(ctx context.Context, absent []string) err
 	if err := fillRestoreCounts(ctx, n.store, n.blobs, absent, &rep); err != nil {
 		return err
 	}
-	if was.Checked = rep.Checked; recordsSame(was, rep) {
-		return nil // nothing to journal: the counts stand
+	if checked := was.Checked; time.Since(checked) < reportStale {
+		if was.Checked = rep.Checked; recordsSame(was, rep) {
+			return nil // the counts stand: nothing to journal yet
+		}
 	}
 	b, _ := json.Marshal(rep)
 	_, err = n.store.Propose(ctx, raftfsm.Batch{
