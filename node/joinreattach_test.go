@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,10 +12,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"valise/adminapi"
 	"valise/blobstore"
 	"valise/internal/poll"
+	"valise/raftfsm"
 )
 
 // TestJoinReplaceReattachesDisks: a node that lost its data directory but not its disks
@@ -30,7 +33,7 @@ func TestJoinReplaceReattachesDisks(t *testing.T) {
 	if _, err := Init(ctx, InitOptions{
 		DataDir: dir1, Disks: 2, AdminEmail: "root@example.org", Site: "a",
 		Listen: ip1 + ":8443", ClusterListen: ip1 + ":8444", AdminSocket: filepath.Join(shortDir(t), "a.sock"), Raft: &joinRaft,
-		Settings: map[string]string{"clamd.address": "tcp:127.0.0.1:1"},
+		Settings: map[string]string{"clamd.address": "tcp:127.0.0.1:1", "storage.layout": "3+1"},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -79,15 +82,27 @@ func TestJoinReplaceReattachesDisks(t *testing.T) {
 	poll.UntilNil(t, "a file with shards on node 2", func() error {
 		try++
 		var err error
-		m, err = n1.blobs.Put(ctx, blobstore.FileID(fmt.Sprintf("f-reattach-%d", try)), bytes.NewReader(data))
+		m, err = n1.blobs.Put(ctx, blobstore.FileID(fmt.Sprintf("%sreattach-%d", selftestIDPrefix, try)), bytes.NewReader(data))
 		if err != nil {
 			return err
 		}
-		if onNode2(m) == 0 {
-			return fmt.Errorf("layout %s, no shard on node 2 (not in the map yet)", m.Layout)
+		if onNode2(m) != 2 || m.Layout.K != 3 {
+			return fmt.Errorf("layout %s, %d shards on node 2 (not in the map yet)", m.Layout, onNode2(m))
 		}
 		return nil
 	})
+	// The metadata records it (as a kept selftest file); a file uploaded "after the backup"
+	// is recorded nowhere: an orphan.
+	raw, err := m.MarshalBinary()
+	must(t, err)
+	rb, _ := json.Marshal(selftestRecord{Manifest: raw, Size: m.Size, Keep: true, Created: time.Now().UTC()})
+	_, err = n1.store.Propose(ctx, raftfsm.Batch{
+		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(prefixSelftest + string(m.FileID)), Value: rb}},
+		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: "test", Action: "test.record"},
+	})
+	must(t, err)
+	orphan, err := n1.blobs.Put(ctx, "uploaded-after-backup", bytes.NewReader(data[:50<<10]))
+	must(t, err)
 
 	// Node 2 loses its data directory, not its disks.
 	stop2()
@@ -99,6 +114,31 @@ func TestJoinReplaceReattachesDisks(t *testing.T) {
 		}
 	}
 	shardsBefore := listShards(t, cfg2.DiskPaths())
+
+	// A restore report: the leader finds the file waiting for node 2, and half the orphan.
+	rb, _ = json.Marshal(adminapi.RestoreReport{BackupFile: "b.age", Node: n1.cfg.Node.ID, RestoredAt: time.Now().UTC(), Waiting: 1})
+	_, err = n1.store.Propose(ctx, raftfsm.Batch{
+		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(keyRestoreReport), Value: rb}},
+		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: "test", Action: "test.restore"},
+	})
+	must(t, err)
+	storedReport := func(want func(adminapi.RestoreReport) bool) {
+		t.Helper()
+		poll.UntilNil(t, "the restore report", func() error {
+			rep, _, _, err := readRestoreReport(n1.store)
+			if err != nil {
+				return err
+			}
+			if !want(rep) {
+				return fmt.Errorf("stored report %+v", rep)
+			}
+			return nil
+		})
+	}
+	storedReport(func(r adminapi.RestoreReport) bool {
+		return r.Waiting == 1 && r.Complete == 0 && slices.Equal(r.WaitingNodes, []string{id2}) &&
+			len(r.Orphans) == 1 && r.Orphans[0].FileID == string(orphan.FileID) && r.Orphans[0].Shards == 2
+	})
 
 	t.Run("a marked disk is refused for a new node", func(t *testing.T) {
 		o := opts
@@ -162,6 +202,12 @@ func TestJoinReplaceReattachesDisks(t *testing.T) {
 		}
 		return nil
 	})
+	// The leader sees node 2 back: nothing waits, the orphan's four shards are listed.
+	storedReport(func(r adminapi.RestoreReport) bool {
+		return r.Waiting == 0 && r.Complete == 1 && r.Lost == 0 && len(r.WaitingNodes) == 0 &&
+			len(r.Orphans) == 1 && r.Orphans[0].Shards == 4
+	})
+
 	// Node 2's shards are on its re-attached disks, found through the cluster port (Inventory
 	// opens each and checks its header); the file reads whole and nothing needs heal.
 	for _, n := range []*instance{n1, n2b} {
