@@ -11,6 +11,7 @@ import (
 
 	"valise/adminapi"
 	"valise/blobstore"
+	"valise/internal/logkey"
 	"valise/raftfsm"
 )
 
@@ -140,7 +141,11 @@ func (s *adminService) DeleteOrphans(ctx context.Context, req adminapi.OrphansDe
 	n.logger.Info("orphans deleted", "files", len(ids), "bytes", bytes)
 	out, _, _, lerr := n.liveOrphans(ctx)
 	if err := errors.Join(errs...); err != nil {
-		return out, fmt.Errorf("delete the orphans (run the command again once every node answers): %w", err)
+		n.logger.Warn("orphans delete: some shard files were not reached", logkey.Err, err)
+		if errors.Is(err, blobstore.ErrDiskUnavailable) {
+			return out, adminapi.Errorf(adminapi.CodeUnavailable, "some disks did not answer, their shard files of these orphans are left: run the command again once every node answers")
+		}
+		return out, fmt.Errorf("delete the orphans: %w", err)
 	}
 	return out, lerr
 }
