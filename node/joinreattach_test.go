@@ -116,26 +116,8 @@ func TestJoinReplaceReattachesDisks(t *testing.T) {
 	shardsBefore := listShards(t, cfg2.DiskPaths())
 
 	// A restore report: the leader finds the file waiting for node 2, and half the orphan.
-	rb, _ = json.Marshal(adminapi.RestoreReport{BackupFile: "b.age", Node: n1.cfg.Node.ID, RestoredAt: time.Now().UTC(), Waiting: 1})
-	_, err = n1.store.Propose(ctx, raftfsm.Batch{
-		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(keyRestoreReport), Value: rb}},
-		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: "test", Action: "test.restore"},
-	})
-	must(t, err)
-	storedReport := func(want func(adminapi.RestoreReport) bool) {
-		t.Helper()
-		poll.UntilNil(t, "the restore report", func() error {
-			rep, _, _, err := readRestoreReport(n1.store)
-			if err != nil {
-				return err
-			}
-			if !want(rep) {
-				return fmt.Errorf("stored report %+v", rep)
-			}
-			return nil
-		})
-	}
-	storedReport(func(r adminapi.RestoreReport) bool {
+	putRestoreReport(t, n1, adminapi.RestoreReport{BackupFile: "b.age", Node: n1.cfg.Node.ID, RestoredAt: time.Now().UTC(), Waiting: 1})
+	waitRestoreReport(t, n1, func(r adminapi.RestoreReport) bool {
 		return r.Waiting == 1 && r.Complete == 0 && slices.Equal(r.WaitingNodes, []string{id2}) &&
 			len(r.Orphans) == 1 && r.Orphans[0].FileID == string(orphan.FileID) && r.Orphans[0].Shards == 2
 	})
@@ -203,7 +185,7 @@ func TestJoinReplaceReattachesDisks(t *testing.T) {
 		return nil
 	})
 	// The leader sees node 2 back: nothing waits, the orphan's four shards are listed.
-	storedReport(func(r adminapi.RestoreReport) bool {
+	waitRestoreReport(t, n1, func(r adminapi.RestoreReport) bool {
 		return r.Waiting == 0 && r.Complete == 1 && r.Lost == 0 && len(r.WaitingNodes) == 0 &&
 			len(r.Orphans) == 1 && r.Orphans[0].Shards == 4
 	})
