@@ -11,6 +11,9 @@ import (
 type newDataDir struct {
 	dir  string
 	undo []string // paths to remove on failure, in creation order
+	// keep, when not nil, says which paths inside dir that existed before rollback leaves
+	// (disks re-attached by join --replace, and the folders above them).
+	keep func(path string) bool
 }
 
 // createDataDir creates dir with mode 0700 if missing, or restricts an existing (empty) one.
@@ -45,7 +48,9 @@ func (d *newDataDir) created(path string) { d.undo = append(d.undo, path) }
 // paths recorded, newest first.
 func (d *newDataDir) rollback() {
 	for _, p := range contentsOf(d.dir) {
-		_ = os.RemoveAll(p)
+		if d.keep == nil || !d.keep(p) {
+			_ = os.RemoveAll(p)
+		}
 	}
 	for i := len(d.undo) - 1; i >= 0; i-- {
 		_ = os.RemoveAll(d.undo[i])

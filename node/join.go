@@ -116,13 +116,12 @@ func Join(ctx context.Context, opts JoinOptions) (res JoinResult, err error) {
 	if err := checkJoinAddr(httpsAddr); err != nil {
 		return res, fmt.Errorf("join: --listen/--advertise: %w", err)
 	}
-	if err := checkEmpty(opts.DataDir, true); err != nil {
-		return res, err
+	disks, err := joinDisks(cfg.DiskPaths(), opts.Replace) // joinreattach.go
+	if err != nil {
+		return res, fmt.Errorf("join: %w", err)
 	}
-	for _, d := range cfg.DiskPaths() {
-		if err := checkEmpty(d, false); err != nil {
-			return res, fmt.Errorf("disk %s: %w", d, err)
-		}
+	if err := checkJoinDataDir(opts.DataDir, disks); err != nil {
+		return res, err
 	}
 
 	// 1. The cluster CA, checked against the token before anything is sent.
@@ -146,9 +145,7 @@ func Join(ctx context.Context, opts JoinOptions) (res JoinResult, err error) {
 		Token: tok.String(), Site: cfg.Node.Site, Cluster: clusterAddr, HTTPS: httpsAddr, Replace: opts.Replace,
 		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})),
 	}
-	for _, p := range cfg.DiskPaths() {
-		req.Disks = append(req.Disks, joinDisk{Path: p})
-	}
+	req.Disks = disks
 	var admitted joinResponse
 	if err := retryJoin(ctx, func() error {
 		var err error
@@ -168,6 +165,11 @@ func Join(ctx context.Context, opts JoinOptions) (res JoinResult, err error) {
 	}
 	if opts.Replace != "" && admitted.NodeID != opts.Replace {
 		return res, fmt.Errorf("join: the cluster admitted node %s, not %s", admitted.NodeID, opts.Replace)
+	}
+	for i, d := range req.Disks {
+		if d.Reattach != "" && (admitted.Disks[i].ID != d.Reattach || admitted.ClusterID != d.ClusterID) {
+			return res, fmt.Errorf("join: the cluster named disk %s %s of cluster %s, its marker says %s of %s", d.Path, admitted.Disks[i].ID, admitted.ClusterID, d.Reattach, d.ClusterID)
+		}
 	}
 	cfg.Node.ID = admitted.NodeID
 	if err := cfg.Validate(); err != nil {
@@ -192,7 +194,7 @@ func Join(ctx context.Context, opts JoinOptions) (res JoinResult, err error) {
 	}
 
 	// 4. The data directory.
-	if err := writeJoined(cfg, tok, admitted, bundle); err != nil {
+	if err := writeJoined(cfg, tok, admitted, bundle, req.Disks); err != nil {
 		return res, err
 	}
 	return JoinResult{
@@ -387,11 +389,12 @@ func fetchKeys(ctx context.Context, addr string, cert tls.Certificate, pool *x50
 // writeJoined writes the joined node's data directory as init does: the keys, the disk
 // directories with their markers, an empty Raft directory and, last, the configuration. On
 // failure it removes what it created.
-func writeJoined(cfg Config, tok joinToken, admitted joinResponse, bundle keyring.Bundle) (err error) {
+func writeJoined(cfg Config, tok joinToken, admitted joinResponse, bundle keyring.Bundle, disks []joinDisk) (err error) {
 	nd, err := createDataDir(cfg.DataDir)
 	if err != nil {
 		return err
 	}
+	nd.keep = func(p string) bool { return holdsReattached(p, disks) }
 	defer func() {
 		if err != nil {
 			nd.rollback()
@@ -411,6 +414,9 @@ func writeJoined(cfg Config, tok joinToken, admitted joinResponse, bundle keyrin
 		return fmt.Errorf("join: %w: the keys received sign with another CA", ErrWrongCA)
 	}
 	for i, p := range cfg.DiskPaths() {
+		if i < len(disks) && disks[i].Reattach != "" {
+			continue // re-attached: its marker already names it
+		}
 		if err := nd.mkdir(p); err != nil {
 			return fmt.Errorf("create disk directory %s: %w", p, err)
 		}

@@ -541,7 +541,7 @@ func TestJoinLeavesNothingOnFailure(t *testing.T) {
 	}
 	tok := joinToken{caSum: sha256.Sum256(k.CACert().Raw), secret: make([]byte, joinSecretSize)}
 	admitted := joinResponse{NodeID: cfg.Node.ID, ClusterID: "c-test", Disks: []joinDisk{{ID: "d1", Path: kept}, {ID: "d2", Path: made}}}
-	if err := writeJoined(cfg, tok, admitted, bundle); err == nil || !strings.Contains(err.Error(), "raft directory") {
+	if err := writeJoined(cfg, tok, admitted, bundle, admitted.Disks); err == nil || !strings.Contains(err.Error(), "raft directory") {
 		t.Fatalf("writeJoined over a file named raft = %v", err)
 	}
 	if _, err := os.Stat(made); !errors.Is(err, os.ErrNotExist) {

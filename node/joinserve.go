@@ -83,6 +83,10 @@ type joinRequest struct {
 type joinDisk struct {
 	ID   string `json:"id,omitempty"`
 	Path string `json:"path"`
+	// Reattach and ClusterID are set for a disk whose marker names the node replaced (join
+	// --replace): its disk ID and cluster, which it keeps (joinreattach.go).
+	Reattach  string `json:"reattach,omitempty"`
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // joinResponse is the member's answer to a joinRequest.
@@ -322,11 +326,21 @@ func (j *joinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 		if old.state() == nodeRemoved {
 			return resp, fmt.Errorf("%w: node %s was removed from the cluster", ErrJoinRequest, nodeID)
 		}
+		kept, err := j.reattached(req.Disks, old)
+		if err != nil {
+			return resp, err
+		}
 		for _, d := range old.Disks {
-			d.State = diskRetired
+			if p, ok := kept[d.ID]; ok {
+				d.Path, d.State = p, "" // re-attached: its shards read as they are
+			} else {
+				d.State = diskRetired
+			}
 			nr.Disks = append(nr.Disks, d)
 		}
 		nodeCond = raftfsm.Cond{Kind: raftfsm.CondVersion, Version: oi.Version}
+	} else if _, err := j.reattached(req.Disks, nodeRecord{}); err != nil {
+		return resp, err
 	}
 	nr.ID = nodeID
 	nodeCond.Key = []byte(prefixNodes + nodeID)
@@ -349,9 +363,24 @@ func (j *joinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 			return resp, fmt.Errorf("revoke the certificates of the node replaced: %w", err)
 		}
 	}
-	first := len(nr.Disks)
-	for i, d := range req.Disks {
-		id := diskID(nodeID, first+i)
+	used := map[string]bool{}
+	for _, o := range nodes {
+		for _, d := range o.Disks {
+			used[d.ID] = true
+		}
+	}
+	next := len(nr.Disks)
+	for _, d := range req.Disks {
+		if d.Reattach != "" {
+			resp.Disks = append(resp.Disks, joinDisk{ID: d.Reattach, Path: d.Path})
+			continue
+		}
+		id := diskID(nodeID, next)
+		for used[id] {
+			next++
+			id = diskID(nodeID, next)
+		}
+		used[id] = true
 		nr.Disks = append(nr.Disks, diskRecord{ID: id, Path: d.Path})
 		resp.Disks = append(resp.Disks, joinDisk{ID: id, Path: d.Path})
 	}

@@ -11,6 +11,7 @@ import (
 
 	"valise/adminapi"
 	"valise/blobstore"
+	"valise/internal/logkey"
 	"valise/raftfsm"
 )
 
@@ -55,30 +56,7 @@ func (n *instance) findOrphans(ctx context.Context) ([]adminapi.Orphan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the node records: %w", err)
 	}
-	disks := n.blobs.LocalDisks()
-	for _, r := range nodes {
-		for _, d := range r.Disks {
-			if d.State != diskRetired && r.state() != nodeRemoved && !slices.Contains(disks, blobstore.DiskID(d.ID)) {
-				disks = append(disks, blobstore.DiskID(d.ID))
-			}
-		}
-	}
-	files, err := n.blobs.ListShardFiles(ctx, disks, func(id blobstore.FileID) bool { return !refs[id] })
-	if err != nil && !errors.Is(err, blobstore.ErrDiskUnavailable) {
-		return nil, fmt.Errorf("list the shard files: %w", err)
-	}
-	var out []adminapi.Orphan
-	for _, sf := range files {
-		if refs[sf.FileID] {
-			continue
-		}
-		o := adminapi.Orphan{FileID: string(sf.FileID), Shards: sf.Shards, Bytes: sf.Bytes}
-		for _, d := range sf.Disks {
-			o.Disks = append(o.Disks, string(d))
-		}
-		out = append(out, o)
-	}
-	return out, nil
+	return orphansOf(ctx, n.blobs, nodes, nil, refs)
 }
 
 // Orphans implements adminapi.Service: the restore report (empty when there was no restore)
@@ -163,7 +141,11 @@ func (s *adminService) DeleteOrphans(ctx context.Context, req adminapi.OrphansDe
 	n.logger.Info("orphans deleted", "files", len(ids), "bytes", bytes)
 	out, _, _, lerr := n.liveOrphans(ctx)
 	if err := errors.Join(errs...); err != nil {
-		return out, fmt.Errorf("delete the orphans (run the command again once every node answers): %w", err)
+		n.logger.Warn("orphans delete: some shard files were not reached", logkey.Err, err)
+		if errors.Is(err, blobstore.ErrDiskUnavailable) {
+			return out, adminapi.Errorf(adminapi.CodeUnavailable, "some disks did not answer, their shard files of these orphans are left: run the command again once every node answers")
+		}
+		return out, fmt.Errorf("delete the orphans: %w", err)
 	}
 	return out, lerr
 }

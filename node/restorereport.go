@@ -40,6 +40,9 @@ const maxLostFiles = 100
 const (
 	reportEvery = time.Minute
 	reportPoll  = 5 * time.Second
+	// reportStale is how old the stored Checked may grow while the counts stand: an update
+	// that changes nothing but Checked is written (and journalled) only that often.
+	reportStale = 15 * time.Minute
 )
 
 // fillRestoreCounts computes rep's counts, lost files and orphans: every file the metadata
@@ -56,18 +59,9 @@ func fillRestoreCounts(ctx context.Context, store *raftfsm.Store, blobs *blobsto
 		return fmt.Errorf("read the node records: %w", err)
 	}
 	nodeOf := map[blobstore.DiskID]string{}
-	var disks []blobstore.DiskID
 	for _, r := range nodes {
 		for _, d := range r.Disks {
 			nodeOf[blobstore.DiskID(d.ID)] = r.ID
-			if d.State != diskRetired && r.state() != nodeRemoved && !slices.Contains(absent, r.ID) {
-				disks = append(disks, blobstore.DiskID(d.ID))
-			}
-		}
-	}
-	for _, d := range blobs.LocalDisks() {
-		if !slices.Contains(disks, d) {
-			disks = append(disks, d)
 		}
 	}
 	rep.Complete, rep.Healable, rep.Waiting, rep.Lost = 0, 0, 0, 0
@@ -103,11 +97,31 @@ func fillRestoreCounts(ctx context.Context, store *raftfsm.Store, blobs *blobsto
 			}
 		}
 	}
-	shardFiles, err := blobs.ListShardFiles(ctx, disks, func(id blobstore.FileID) bool { return !refs[id] })
-	if err != nil && !errors.Is(err, blobstore.ErrDiskUnavailable) {
-		return fmt.Errorf("list the shard files: %w", err)
+	if rep.Orphans, err = orphansOf(ctx, blobs, nodes, absent, refs); err != nil {
+		return err
 	}
-	for _, sf := range shardFiles {
+	rep.Checked = time.Now().UTC()
+	return nil
+}
+
+// orphansOf lists the shard files whose file ID refs does not hold, on the disks of the node
+// records (but retired disks, removed nodes and the nodes in absent) and blobs' local disks
+// that answer.
+func orphansOf(ctx context.Context, blobs *blobstore.Store, nodes []nodeRecord, absent []string, refs map[blobstore.FileID]bool) ([]adminapi.Orphan, error) {
+	disks := blobs.LocalDisks()
+	for _, r := range nodes {
+		for _, d := range r.Disks {
+			if d.State != diskRetired && r.state() != nodeRemoved && !slices.Contains(absent, r.ID) && !slices.Contains(disks, blobstore.DiskID(d.ID)) {
+				disks = append(disks, blobstore.DiskID(d.ID))
+			}
+		}
+	}
+	files, err := blobs.ListShardFiles(ctx, disks, func(id blobstore.FileID) bool { return !refs[id] })
+	if err != nil && !errors.Is(err, blobstore.ErrDiskUnavailable) {
+		return nil, fmt.Errorf("list the shard files: %w", err)
+	}
+	var out []adminapi.Orphan
+	for _, sf := range files {
 		if refs[sf.FileID] {
 			continue
 		}
@@ -115,10 +129,9 @@ func fillRestoreCounts(ctx context.Context, store *raftfsm.Store, blobs *blobsto
 		for _, d := range sf.Disks {
 			o.Disks = append(o.Disks, string(d))
 		}
-		rep.Orphans = append(rep.Orphans, o)
+		out = append(out, o)
 	}
-	rep.Checked = time.Now().UTC()
-	return nil
+	return out, nil
 }
 
 // recordedFile is a file the metadata records, with what names it in a report.
@@ -312,8 +325,10 @@ func (n *instance) updateRestoreReport(ctx context.Context, absent []string) err
 	if err := fillRestoreCounts(ctx, n.store, n.blobs, absent, &rep); err != nil {
 		return err
 	}
-	if was.Checked = rep.Checked; recordsSame(was, rep) {
-		return nil // nothing to journal: the counts stand
+	if checked := was.Checked; time.Since(checked) < reportStale {
+		if was.Checked = rep.Checked; recordsSame(was, rep) {
+			return nil // the counts stand: nothing to journal yet
+		}
 	}
 	b, _ := json.Marshal(rep)
 	_, err = n.store.Propose(ctx, raftfsm.Batch{

@@ -56,21 +56,9 @@ func TestRestoreReport(t *testing.T) {
 
 	// A report restore wrote, saying files wait: the leader recomputes it and stops there.
 	stored := adminapi.RestoreReport{BackupFile: "b.age", Node: n.cfg.Node.ID, RestoredAt: time.Now().UTC(), Waiting: 3, WaitingNodes: []string{"n-gone"}}
-	b, _ := json.Marshal(stored)
-	_, err = n.store.Propose(ctx, raftfsm.Batch{
-		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(keyRestoreReport), Value: b}},
-		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: "test", Action: "test.restore"},
-	})
-	must(t, err)
-	poll.UntilNil(t, "the leader updating the restore report", func() error {
-		got, _, _, err := readRestoreReport(n.store)
-		if err != nil {
-			return err
-		}
-		if got.Waiting != 0 || got.Lost != 1 || got.Complete != 1 || len(got.WaitingNodes) != 0 || got.BackupFile != "b.age" {
-			return fmt.Errorf("stored report %+v", got)
-		}
-		return nil
+	putRestoreReport(t, n, stored)
+	waitRestoreReport(t, n, func(got adminapi.RestoreReport) bool {
+		return got.Waiting == 0 && got.Lost == 1 && got.Complete == 1 && len(got.WaitingNodes) == 0 && got.BackupFile == "b.age"
 	})
 	st := h.status()
 	if st.Restore == nil || st.Restore.Lost != 1 || len(st.Restore.Orphans) != 1 {
@@ -121,4 +109,30 @@ func TestRestoreReport(t *testing.T) {
 	if err != nil || !jr.OK {
 		t.Fatalf("journal after orphans delete: %+v, %v", jr, err)
 	}
+}
+
+// putRestoreReport stores rep as restore writes it.
+func putRestoreReport(t *testing.T, n *instance, rep adminapi.RestoreReport) {
+	t.Helper()
+	b, _ := json.Marshal(rep)
+	_, err := n.store.Propose(t.Context(), raftfsm.Batch{
+		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(keyRestoreReport), Value: b}},
+		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: "test", Action: "test.restore"},
+	})
+	must(t, err)
+}
+
+// waitRestoreReport waits until the report n stores satisfies want (the leader updates it).
+func waitRestoreReport(t *testing.T, n *instance, want func(adminapi.RestoreReport) bool) {
+	t.Helper()
+	poll.UntilNil(t, "the restore report updated", func() error {
+		rep, _, _, err := readRestoreReport(n.store)
+		if err != nil {
+			return err
+		}
+		if !want(rep) {
+			return fmt.Errorf("stored report %+v", rep)
+		}
+		return nil
+	})
 }
