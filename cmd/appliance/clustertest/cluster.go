@@ -218,9 +218,18 @@ func tail(path string, lines int) string {
 
 // Run runs `appliance ARGS… --data DIR` for the node and returns its standard output.
 func (n *Node) Run(args ...string) (string, error) {
+	return n.run(append(args, "--data", n.Dir)...)
+}
+
+// RunOffline runs `appliance ARGS…` as the node's operator, without --data: for the commands
+// that need no node (backup verify).
+func (n *Node) RunOffline(args ...string) (string, error) { return n.run(args...) }
+
+// run runs the appliance binary with args and returns its standard output.
+func (n *Node) run(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandWait)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, n.c.bin, append(args, "--data", n.Dir)...)
+	cmd := exec.CommandContext(ctx, n.c.bin, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
