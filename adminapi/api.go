@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"valise/fault"
@@ -483,6 +484,12 @@ type Service interface {
 	// ClusterToken creates a single-use join token; CodeInvalidValue for a TTL out of range,
 	// CodeNotFound for a node to replace that is not a member.
 	ClusterToken(ctx context.Context, req ClusterTokenRequest) (ClusterToken, error)
+	// Backup writes a backup protected as req says (CodeInvalidValue for a bad protection) to
+	// the writer open returns; it calls open once, when the first byte is ready. An error
+	// before open is the answer; one after ends the stream without the "ok" trailer.
+	Backup(ctx context.Context, req BackupRequest, open func(BackupStart) io.Writer) error
+	// Backups lists the backups the cluster recorded, newest first.
+	Backups(ctx context.Context) (BackupList, error)
 	// Orphans returns the restore report (zero when there was none) with the orphan shard
 	// files found on the disks now; DeleteOrphans deletes those named (all when none is),
 	// journalled: CodeConflict for a file ID the metadata references, CodeNotFound for one

@@ -32,6 +32,8 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+PathCARenew, h.caRenew)
 	mux.HandleFunc("POST "+PathCAEndTransition, h.caEndTransition)
 	mux.HandleFunc("POST "+PathClusterToken, h.clusterToken)
+	mux.HandleFunc("POST "+PathBackup, h.backup) // backup_server.go
+	mux.HandleFunc("GET "+PathBackups, h.backups)
 	h.handleRepair(mux)
 	h.handleOrphans(mux) // orphans_server.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

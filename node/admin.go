@@ -81,7 +81,8 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	out.Scanner = n.scannerInfo(ctx)
 	n.repair.statusInto(&out)
 	out.Layout, out.ClusterDisks = n.placement.status()
-	out.Restore = n.restoreStatus() // restorereport.go
+	n.backupStatusInto(&out) // backup.go
+	out.Restore = n.restoreStatus()
 	return out, nil
 }
 

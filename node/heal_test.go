@@ -24,12 +24,24 @@ type healNode struct {
 	c    *adminapi.Client
 	n    *instance
 	stop func()
+	// prepare, when set, is called with the instance before it runs (backup_test.go sets the
+	// backup schedule's clock).
+	prepare func(*instance)
 }
 
 // newHealNode initialises a node with disks disk directories and the given layout (small
 // blocks, so small files span many stripes), and serves it. The scanner is a clamd address
 // that refuses at once: these tests need no verdicts.
 func newHealNode(t *testing.T, disks int, layout string) *healNode {
+	t.Helper()
+	h := initHealNode(t, disks, layout)
+	h.serve()
+	return h
+}
+
+// initHealNode is newHealNode without serving: the caller sets h.prepare, then calls serve.
+// An empty layout keeps the configuration's.
+func initHealNode(t *testing.T, disks int, layout string) *healNode {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	sock := filepath.Join(shortDir(t), "h.sock")
@@ -45,11 +57,12 @@ func newHealNode(t *testing.T, disks int, layout string) *healNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Blobstore.Layout = layout
+	if layout != "" {
+		cfg.Blobstore.Layout = layout
+	}
 	cfg.Blobstore.BlockSize = 4 << 10
 	h := &healNode{t: t, cfg: cfg, c: adminapi.NewClient(sock)}
 	t.Cleanup(h.c.Close)
-	h.serve()
 	t.Cleanup(func() {
 		if h.stop != nil {
 			h.stop()
@@ -65,6 +78,9 @@ func (h *healNode) serve() {
 	n, err := newInstance(h.cfg, t.Output())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h.prepare != nil {
+		h.prepare(n)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

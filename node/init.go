@@ -67,6 +67,9 @@ type InitResult struct {
 	// CANotPermitted lists the names this node answers to (its host name, addresses, the
 	// public_url host) that the CA may not certify: no certificate will name them.
 	CANotPermitted []string `json:"ca_not_permitted,omitempty"`
+	// SigningKey is the fingerprint of the cluster's signing key, "SHA256:…": what an
+	// operator writes down for `restore --expect-key`.
+	SigningKey string `json:"signing_key"`
 }
 
 // initTimeout bounds the whole of Init: a one-node Raft elects itself within seconds.
@@ -159,6 +162,7 @@ func Init(ctx context.Context, opts InitOptions) (res InitResult, err error) {
 		CAFingerprint:  keys.Fingerprint(),
 		CAPermitted:    keys.PermittedNames(),
 		CANotPermitted: notPermitted(keys, cfg),
+		SigningKey:     keys.SigningFingerprint(),
 	}, nil
 }
 

@@ -92,6 +92,9 @@ type instance struct {
 	https     *httpd.Server
 	members   *prober // what this node hears from the other members (membership.go)
 
+	// backups runs the scheduled backups (backupschedule.go); start sets it unless a test did.
+	backups *backupScheduler
+
 	// stops are the stop functions of the started components, in start order.
 	stops []stopFunc
 
@@ -300,6 +303,7 @@ func (n *instance) start(ctx context.Context) error {
 	}
 
 	n.startRepair()
+	n.startBackups() // backupschedule.go
 	n.bg.Add(5)
 	go n.afterLeader()
 	go n.watchHTTPS()

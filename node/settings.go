@@ -73,6 +73,13 @@ var knownSettings = map[string]settingSpec{
 	// storage.layout: the erasure-coding layout of new files, "auto" or K+M (placement.go);
 	// settings set also refuses one the cluster cannot spread to survive its failure domain.
 	layoutSetting: {def: "auto", validate: validLayout},
+	// Scheduled backups (backupschedule.go): how often the leader writes one ("0" or "": never),
+	// into which directory (on every node), how many of them it keeps there, encrypted to
+	// which age public key.
+	"backup.interval":  {def: "0", validate: validBackupInterval},
+	"backup.dir":       {validate: validBackupDir},
+	"backup.keep":      {def: "7", validate: intRange(1, 10000)},
+	"backup.recipient": {validate: optional(validAgeRecipient)},
 }
 
 // validLayout accepts "auto" or K+M (1 ≤ K ≤ 32, 0 ≤ M ≤ 16).

@@ -116,6 +116,12 @@ var (
 	// expired, replaced by a resend or whose send is used up: all alike (HTTP: 404).
 	ErrLinkNotFound = fault.New(fault.NotFound, "link_not_found", "transfer: link not found")
 
+	// ErrSuspended is returned by every public call for a link whose send was created before
+	// the time a restore wrote under SuspendKey and that its sender has not confirmed since
+	// (Confirm): the service came back from a backup, and only the sender knows whether the
+	// send still stands (issue 19).
+	ErrSuspended = fault.New(fault.Forbidden, "link_suspended", "transfer: link suspended after a restore until its sender confirms it")
+
 	// ErrChallengeRequired is returned by StartDownload when the send requires a password or
 	// an e-mail code and no valid, complete grant was given.
 	ErrChallengeRequired = fault.New(fault.Forbidden, "challenge_required", "transfer: password or e-mail code required")
@@ -193,7 +199,7 @@ func Sentinels() []*fault.Error {
 		ErrFileNotSendable, ErrFileScanning, ErrInvalidVerdict, ErrInvalidRecipient,
 		ErrNoRecipients, ErrTooManyRecipients, ErrNoFiles, ErrSendTooLarge, ErrInvalidText,
 		ErrInvalidOptions, ErrSendNotFound, ErrSendNotActive, ErrTooManyResends,
-		ErrRecipientNotFound, ErrLinkNotFound, ErrChallengeRequired, ErrNotRequired,
+		ErrRecipientNotFound, ErrLinkNotFound, ErrSuspended, ErrChallengeRequired, ErrNotRequired,
 		ErrWrongPassword, ErrWrongCode, ErrCodeExpired, ErrTooManyAttempts, ErrDownloadLimit,
 		ErrDownloadBusy, ErrLocked, ErrChecksumMismatch, ErrChunkIncomplete, ErrBusy,
 		ErrNotNotified, ErrFileChanged,
@@ -507,14 +513,21 @@ type Send struct {
 	// PendingScan says the send waits for the antivirus: it was created while a file was
 	// still being scanned; its links are issued and mailed once every file is clean.
 	PendingScan bool `json:"pending_scan,omitempty"`
+	// ConfirmedAt is when the sender confirmed the send after a restore that suspended the
+	// links older than the backup (SuspendKey, Confirm).
+	ConfirmedAt time.Time `json:"confirmed_at,omitzero"`
 	// CancelledAt is when a send waiting for the antivirus was cancelled, because a file
 	// was found infected (CancelReason "infected") or was destroyed ("file_gone").
 	CancelledAt  time.Time `json:"cancelled_at,omitzero"`
 	CancelReason string    `json:"cancel_reason,omitempty"`
 	// State is Status at the time of the read that returned the send (GetSend, ListSends,
 	// CreateSend): "pending_scan" while it waits for the antivirus. Not stored.
-	State   SendStatus `json:"state"`
-	Version uint64     `json:"-"`
+	State SendStatus `json:"state"`
+	// Suspended says, at the time of the read that returned the send, that its links are
+	// refused to recipients until the sender confirms it (Confirm): it was created before
+	// the time a restore wrote under SuspendKey. Not stored.
+	Suspended bool   `json:"suspended,omitempty"`
+	Version   uint64 `json:"-"`
 }
 
 // Status returns the send's state at now. Revoked wins over cancelled, then used up, then

@@ -50,6 +50,14 @@
 // together cannot exceed it (ErrDownloadBusy while the holds are taken); FinishDownload
 // releases the hold, and a hold whose node died expires after downloadHoldLease.
 //
+// Suspended links (issue 19): a restore with --suspend-links writes SuspendKey, a time (the
+// backup's); since nothing records what happened after the backup, every public call on a
+// link whose send was created before it answers ErrSuspended (not ErrLinkNotFound: the
+// recipient is told to contact the sender) until the sender confirms the send (Confirm,
+// journalled "send.confirm", Send.ConfirmedAt). The key is read at each call, after the
+// linearizable read, so every node agrees; a dead link stays dead, and Send.Suspended tells
+// the sender which sends wait for them.
+//
 // A link's view is Locked until the grant given passed every challenge the send asks for:
 // it then shows only the sender's name and the challenges, never the subject, message or
 // files.
@@ -79,7 +87,7 @@
 // the calls above: OwnsUploadOrFile, UploadRecord, UploadRecorded, LinearizableRead,
 // FileRecord, ScanFiles, SettleVerdict (ErrNotPending) and Policy. Sends:
 // SendFiles (CreateSend, then each Invitation mailed and RecordNotified), ListSends, GetSend,
-// ResendLink (Resend, mailed the same way), Revoke.
+// ResendLink (Resend, mailed the same way), Revoke, Confirm.
 // A send of a file still being scanned is created at once in the state pending_scan, with no
 // link (settle.go): the verdict releases it (upload.Finished.Sends, or SettleWaitingSends
 // after a restart) with the Invitations to mail then (NotifyVerdict, NotifySettled), or
@@ -98,7 +106,7 @@
 // TestTransferDocTable in httpd/status, checks this table against the kinds):
 //
 //	400 ErrInvalidFileName, ErrInvalidSize, ErrInvalidMetadata, ErrInvalidOwner, ErrFileNotSendable, ErrInvalidVerdict, ErrInvalidRecipient, ErrNoRecipients, ErrTooManyRecipients, ErrNoFiles, ErrSendTooLarge, ErrInvalidText, ErrInvalidOptions, ErrChunkIncomplete
-//	403 ErrChallengeRequired, ErrWrongPassword, ErrWrongCode, ErrCodeExpired
+//	403 ErrSuspended, ErrChallengeRequired, ErrWrongPassword, ErrWrongCode, ErrCodeExpired
 //	404 ErrUploadNotFound, ErrFileNotFound, ErrSendNotFound, ErrRecipientNotFound, ErrLinkNotFound
 //	409 ErrOffsetMismatch, ErrFileScanning, ErrSendNotActive, ErrNotRequired, ErrDownloadBusy, ErrFileChanged
 //	410 ErrUploadExpired, ErrDownloadLimit

@@ -35,7 +35,8 @@ type liveLink struct {
 func (l *liveLink) recipient() *Recipient { return &l.send.Recipients[l.link.Recipient] }
 
 // openLink checks a token: after a linearizable read, the link must exist, still be its
-// recipient's current link, and its send be active. Anything else is ErrLinkNotFound.
+// recipient's current link, and its send be active (anything else is ErrLinkNotFound) and
+// not suspended after a restore (ErrSuspended).
 func (s *Service) openLink(ctx context.Context, token string) (liveLink, error) {
 	hash, ok := ParseToken(token)
 	if !ok {
@@ -68,6 +69,10 @@ func (s *Service) readLink(hash string) (liveLink, error) {
 	i := l.link.Recipient
 	if i < 0 || i >= len(l.send.Links) || l.send.Links[i] != hash || l.send.Status(s.clock()) != StatusActive {
 		return liveLink{}, ErrLinkNotFound
+	}
+	// A dead link stays dead; a live one may be suspended after a restore (suspend.go).
+	if err := s.checkSuspended(&l.send.Send); err != nil {
+		return liveLink{}, err
 	}
 	return l, nil
 }

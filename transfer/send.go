@@ -431,7 +431,7 @@ func (s *Service) readSend(id SendID) (sendRecord, error) {
 		return sendRecord{}, fmt.Errorf("read send %s: %w", id, err)
 	}
 	rec.Version = ver
-	rec.State = "" // derived at each read that returns it, never stored
+	rec.State, rec.Suspended = "", false // derived at each read that returns it, never stored
 	return rec, nil
 }
 
@@ -454,7 +454,11 @@ func (s *Service) GetSend(ctx context.Context, owner userid.ID, id SendID) (Send
 	if err != nil {
 		return Send{}, err
 	}
-	rec.State = rec.Status(s.clock())
+	now := s.clock()
+	rec.State = rec.Status(now)
+	if err := s.markSuspended(now, &rec.Send); err != nil {
+		return Send{}, err
+	}
 	return rec.Send, nil
 }
 
@@ -484,8 +488,13 @@ func (s *Service) ListSends(ctx context.Context, owner userid.ID) ([]Send, error
 		out = append(out, rec.Send)
 	}
 	now := s.clock()
+	ptrs := make([]*Send, len(out))
 	for i := range out {
 		out[i].State = out[i].Status(now)
+		ptrs[i] = &out[i]
+	}
+	if err := s.markSuspended(now, ptrs...); err != nil {
+		return nil, err
 	}
 	// UUID v7 sort by time; the newest first.
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })

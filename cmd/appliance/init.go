@@ -70,6 +70,7 @@ func printInit(out io.Writer, res node.InitResult) error {
 		{"admin-password", res.AdminPassword},
 		{"ca-fingerprint", res.CAFingerprint},
 		{"ca-permitted", strings.Join(res.CAPermitted, ", ")},
+		{"signing-key", res.SigningKey}, // write it down: restore --expect-key checks backups against it
 	}
 	for _, name := range res.CANotPermitted {
 		fields = append(fields, field{"ca-not-permitted", name + " (outside the CA's name constraints: no certificate will name it; see --domain, --permit-ip)"})

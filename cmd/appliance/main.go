@@ -82,7 +82,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newInitCmd(), newServeCmd(), newStatusCmd(), newSelftestCmd(),
 		newJournalCmd(), newSettingsCmd(), newUserCmd(), newTokenCmd(), newOutboxCmd(), newCACmd())
 	root.AddCommand(newHealCmd(), newScrubCmd(), newClusterCmd(), newLeaveCmd(), newJoinCmd())
-	root.AddCommand(newRebalanceCmd())
+	root.AddCommand(newRebalanceCmd(), newBackupCmd())
 	root.AddCommand(newOrphansCmd())
 	return root
 }

@@ -43,6 +43,8 @@ func printStatus(out io.Writer, st adminapi.Status) error {
 	fmt.Fprintf(out, "degraded  %d files\n", st.DegradedFiles)
 	fmt.Fprintf(out, "staged    %d uploads\n", st.StagedUploads)
 	fmt.Fprintf(out, "scanner   %s\n", scannerLine(st.Scanner))
+	fmt.Fprintf(out, "backup    %s\n", lastBackupLine(st.LastBackup)) // backup.go
+	fmt.Fprintf(out, "signing-key: %s\n", st.Cluster.SigningKey)
 	printRestoreSummary(out, st.Restore) // orphans.go
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nMEMBER\tSITE\tADDRESS\tSUFFRAGE\tSTATE\tREACHABLE\tLAST CONTACT")

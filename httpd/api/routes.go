@@ -55,6 +55,7 @@ func (h *Handler) table() *route.Table[handler] {
 		{"GET", "/api/v1/sends/{id}", false, kindAPI, h.serveGetSend},
 		{"POST", "/api/v1/sends/{id}/resend", false, kindAPI, h.serveResend},
 		{"POST", "/api/v1/sends/{id}/revoke", false, kindAPI, h.serveRevoke},
+		{"POST", "/api/v1/sends/{id}/confirm", false, kindAPI, h.serveConfirm},
 		{"GET", "/api/v1/files/{id}", false, kindAPI, h.serveGetFile},
 
 		{"GET", "/api/v1/links/{token}", true, kindAPI, h.serveLinkJSON},

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"valise/transfer"
+	"valise/userid"
 )
 
 // Wire types: what the OpenAPI document describes. Domain types are copied field by field so
@@ -170,9 +172,20 @@ func (h *Handler) serveResend(ctx *fasthttp.RequestCtx, c call) {
 
 // serveRevoke ends a send at once.
 func (h *Handler) serveRevoke(ctx *fasthttp.RequestCtx, c call) {
+	h.actOnSend(ctx, c, h.deps.Sends.Revoke)
+}
+
+// serveConfirm lifts a send's suspension after a restore (issue 19): its links work again.
+func (h *Handler) serveConfirm(ctx *fasthttp.RequestCtx, c call) {
+	h.actOnSend(ctx, c, h.deps.Sends.Confirm)
+}
+
+// actOnSend applies act to the caller's send named in the path and answers the send as it
+// is then.
+func (h *Handler) actOnSend(ctx *fasthttp.RequestCtx, c call, act func(context.Context, userid.ID, transfer.SendID) error) {
 	p := principal(ctx)
 	id := transfer.SendID(c.params["id"])
-	if err := h.deps.Sends.Revoke(c, p.UserID, id); err != nil {
+	if err := act(c, p.UserID, id); err != nil {
 		h.fail(ctx, err)
 		return
 	}

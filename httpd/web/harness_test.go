@@ -62,6 +62,7 @@ type testHasher = transfertest.Hasher
 type env struct {
 	t        *testing.T
 	ctx      context.Context
+	meta     *raftfsm.Store
 	accounts *account.Service
 	sends    *transfer.Service
 	mail     *notify.Sender
@@ -100,6 +101,7 @@ func newEnvWith(t *testing.T, bs *blobstore.Store, accountCfg func(*account.Conf
 	t.Helper()
 	e := &env{t: t, ctx: t.Context(), bs: bs}
 	meta := newMetadata(t)
+	e.meta = meta
 	acfg := account.DefaultConfig()
 	acfg.Password.MemoryKiB = 256
 	acfg.Password.Iterations = 1

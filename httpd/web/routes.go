@@ -39,6 +39,7 @@ func (h *Handler) table() *route.Table[handler] {
 		{"GET", "/sent/{id}", false, h.serveSentDetail},
 		{"POST", "/sent/{id}/resend", false, h.serveResend},
 		{"POST", "/sent/{id}/revoke", false, h.serveRevoke},
+		{"POST", "/sent/{id}/confirm", false, h.serveConfirm},
 		{"GET", "/static/*", true, h.serveStatic},
 	}
 	t := route.New[handler](route.Options{HeadAsGet: true})

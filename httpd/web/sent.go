@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"valise/transfer"
+	"valise/userid"
 )
 
 // sentRow is one send in the sent list.
@@ -77,8 +79,11 @@ type detailDownload struct {
 // serveSentDetail shows one of the user's sends with per-recipient tracking.
 func (h *Handler) serveSentDetail(r *request, params map[string]string) {
 	var notice string
-	if string(r.ctx.QueryArgs().Peek("done")) == "revoked" {
+	switch string(r.ctx.QueryArgs().Peek("done")) {
+	case "revoked":
 		notice = h.translator(r.lang).translate("detail.revoked")
+	case "confirmed":
+		notice = h.translator(r.lang).translate("detail.confirmed")
 	}
 	h.renderDetail(r, transfer.SendID(params["id"]), fasthttp.StatusOK, notice, nil)
 }
@@ -137,8 +142,18 @@ func (h *Handler) serveResend(r *request, params map[string]string) {
 
 // serveRevoke ends the send at once.
 func (h *Handler) serveRevoke(r *request, params map[string]string) {
-	id := transfer.SendID(params["id"])
-	if err := h.deps.Sends.Revoke(r.cx, r.user.ID, id); err != nil {
+	h.actOnSend(r, transfer.SendID(params["id"]), h.deps.Sends.Revoke, "send revoked", "revoked")
+}
+
+// serveConfirm lifts the send's suspension after a restore (issue 19): its links work again.
+func (h *Handler) serveConfirm(r *request, params map[string]string) {
+	h.actOnSend(r, transfer.SendID(params["id"]), h.deps.Sends.Confirm, "send confirmed", "confirmed")
+}
+
+// actOnSend applies act to the user's send id, logs what, and goes back to the send's page
+// with the notice of done.
+func (h *Handler) actOnSend(r *request, id transfer.SendID, act func(context.Context, userid.ID, transfer.SendID) error, what, done string) {
+	if err := act(r.cx, r.user.ID, id); err != nil {
 		if errors.Is(err, transfer.ErrSendNotFound) {
 			h.renderError(r, fasthttp.StatusNotFound, "error.not_found")
 			return
@@ -148,6 +163,6 @@ func (h *Handler) serveRevoke(r *request, params map[string]string) {
 		h.render(r, fasthttp.StatusUnprocessableEntity, "error", p)
 		return
 	}
-	h.logger.Info("send revoked", logSendID, id, logUserID, r.user.ID)
-	redirect(r.ctx, "/sent/"+url.PathEscape(string(id))+"?done=revoked")
+	h.logger.Info(what, logSendID, id, logUserID, r.user.ID)
+	redirect(r.ctx, "/sent/"+url.PathEscape(string(id))+"?done="+done)
 }

@@ -94,6 +94,8 @@ type Sends interface {
 	ResendLink(ctx context.Context, owner userid.ID, id transfer.SendID, recipient, lang string, n transfer.Notifier) (transfer.Invitation, transfer.Send, error)
 	// Revoke ends a send at once, on every node.
 	Revoke(ctx context.Context, owner userid.ID, id transfer.SendID) error
+	// Confirm lifts a send's suspension after a restore; nothing for a send not suspended.
+	Confirm(ctx context.Context, owner userid.ID, id transfer.SendID) error
 	// GetFile returns owner's complete file.
 	GetFile(ctx context.Context, owner userid.ID, id transfer.FileID) (transfer.File, error)
 }

@@ -28,6 +28,13 @@ import (
 func (n *Node) User(email string) string {
 	n.c.t.Helper()
 	n.c.runOnLeader(n, "user", "add", "--email", email, "--name", "Test user", "--lang", "en")
+	return n.NewToken(email)
+}
+
+// NewToken creates an API token of the user with this e-mail and returns it (the commands run
+// as User's).
+func (n *Node) NewToken(email string) string {
+	n.c.t.Helper()
 	out := strings.TrimSpace(n.c.runOnLeader(n, "token", "create", "--email", email))
 	lines := strings.Split(out, "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
@@ -89,6 +96,11 @@ func (n *Node) request(method, path, token string, hdr map[string]string, body [
 	}
 	_ = waitFor(retryWait, send) // the last answer says what went wrong
 	return resp, b, err
+}
+
+// Get sends one GET request to the API with the bearer token, retrying as request does.
+func (n *Node) Get(path, token string) (*http.Response, []byte, error) {
+	return n.request(http.MethodGet, path, token, nil, nil, true)
 }
 
 // send sends one API request with the bearer token.
@@ -269,7 +281,12 @@ var linkRE = regexp.MustCompile(`https://[^\s/]+/s/([A-Za-z0-9_-]{43})`)
 // Send sends the files to one recipient from n and returns the send's ID and the recipient's
 // link token, read from the outbox (no relay is configured).
 func (n *Node) Send(token, to string, files ...string) (sendID, link string, err error) {
-	body, err := json.Marshal(map[string]any{"to": []string{to}, "subject": "clustertest", "files": files})
+	return n.SendWith(token, to, nil, files...)
+}
+
+// SendWith is Send with the send's options (the API's "options" object: "password", …).
+func (n *Node) SendWith(token, to string, options map[string]any, files ...string) (sendID, link string, err error) {
+	body, err := json.Marshal(map[string]any{"to": []string{to}, "subject": "clustertest", "files": files, "options": options})
 	if err != nil {
 		return "", "", err
 	}
@@ -341,13 +358,58 @@ func (n *Node) DownloadOnce(link, fileID string) (string, error) {
 	return sum, err
 }
 
+// DownloadWithPassword answers the link's password challenge, then fetches the file with the
+// grant it gives and returns its SHA-256.
+func (n *Node) DownloadWithPassword(link, password, fileID string) (string, error) {
+	body, err := json.Marshal(map[string]string{"password": password})
+	if err != nil {
+		return "", err
+	}
+	hc := n.linkClient()
+	resp, err := hc.Post(n.URL()+"/api/v1/links/"+link+"/password", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return "", err
+	}
+	var g struct {
+		Grant string `json:"grant"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &g) != nil || g.Grant == "" {
+		return "", fmt.Errorf("%s: password of link %s: %s: %s", n.Name, link, resp.Status, b)
+	}
+	sum, _, err := n.fetch(link, fileID, g.Grant)
+	return sum, err
+}
+
+// LinkStatus returns the HTTP status of the link's metadata (GET /api/v1/links/TOKEN): 200 for
+// a link that works, 404 for one revoked or unknown.
+func (n *Node) LinkStatus(link string) (int, error) {
+	resp, _, err := n.request(http.MethodGet, "/api/v1/links/"+link, "", nil, nil, true)
+	if err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, nil
+}
+
 // download fetches a file by link once and returns its SHA-256 and the response's status.
-func (n *Node) download(link, fileID string) (string, int, error) {
-	hc := n.Client()
-	tr := hc.Transport.(*http.Transport)
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1+byte(mrand.IntN(99)), byte(mrand.IntN(256)), 1+byte(mrand.IntN(254)))}}
-	tr.DialContext = d.DialContext
-	resp, err := hc.Get(n.URL() + "/s/" + link + "/files/" + fileID)
+func (n *Node) download(link, fileID string) (string, int, error) { return n.fetch(link, fileID, "") }
+
+// fetch fetches a file by link once, with the link's grant when not empty, from an address
+// of its own, and returns its SHA-256 and the response's status.
+func (n *Node) fetch(link, fileID, grant string) (string, int, error) {
+	hc := n.linkClient()
+	req, err := http.NewRequest(http.MethodGet, n.URL()+"/s/"+link+"/files/"+fileID, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	if grant != "" {
+		req.Header.Set("X-Valise-Grant", grant)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", 0, err
 	}
@@ -361,6 +423,16 @@ func (n *Node) download(link, fileID string) (string, int, error) {
 		return "", resp.StatusCode, fmt.Errorf("%s: download %s: %w", n.Name, fileID, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), resp.StatusCode, nil
+}
+
+// linkClient returns n's Client dialling from an address of its own in 127.0.0.0/8, as
+// recipients on a network do: the nodes limit link attempts per client address.
+func (n *Node) linkClient() *http.Client {
+	hc := n.Client()
+	tr := hc.Transport.(*http.Transport)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1+byte(mrand.IntN(99)), byte(mrand.IntN(256)), 1+byte(mrand.IntN(254)))}}
+	tr.DialContext = d.DialContext
+	return hc
 }
 
 // SHA256 returns the hex SHA-256 of data.

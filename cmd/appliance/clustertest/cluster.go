@@ -169,17 +169,7 @@ func New(t testing.TB, opts Options) *Cluster {
 			n.MustRun("join", "--site", site, "--token", token, "--disks", strconv.Itoa(opts.Disks),
 				"--listen", n.HTTPS(), "--cluster-listen", n.ClusterAddr(), c.Nodes[0].URL())
 		}
-		if !opts.LAN {
-			n.setRaftTimeouts(TestRaftTimeouts)
-		}
-		if opts.ClamdAddress != "" {
-			// A node setting (issue 18): in each node's own valise.toml, read at start.
-			n.setLocal("clamd", "address", opts.ClamdAddress)
-		}
-		n.Start()
-		n.WaitReady()
-		// The admin socket may still say the node is starting when /readyz answers.
-		n.WaitStatus("its status", func(st adminapi.Status) error { n.ID = st.Node.ID; return nil })
+		n.started()
 	}
 	c.WaitMembers()
 	return c
