@@ -81,8 +81,8 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	out.Scanner = n.scannerInfo(ctx)
 	n.repair.statusInto(&out)
 	out.Layout, out.ClusterDisks = n.placement.status()
-	n.backupStatusInto(&out) // backup.go
-	out.Restore = n.restoreStatus()
+	n.backupStatusInto(&out)        // backup.go
+	out.Restore = n.restoreStatus() // restorereport.go
 	return out, nil
 }
 

@@ -317,7 +317,7 @@ func diskRecordState(n *instance, path, state string) error {
 	return fmt.Errorf("no disk at %s in state %q in %+v", path, state, nodes)
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

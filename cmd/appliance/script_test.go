@@ -90,6 +90,9 @@ func scriptParams() testscript.Params {
 			for k, v := range healCmds() {
 				cmds[k] = v
 			}
+			for k, v := range restoreCmds() {
+				cmds[k] = v
+			}
 			for k, v := range backupCmds() { // backup_test.go
 				cmds[k] = v
 			}
