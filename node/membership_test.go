@@ -371,24 +371,33 @@ func TestMembership(t *testing.T) {
 	})
 
 	t.Run("journalled in order", func(t *testing.T) {
-		got := map[string][]string{}
-		var at3 []uint64 // the indexes of node 3's entries
-		if err := s1.Journal(1, func(e raftfsm.Entry) error {
-			if a, ok := strings.CutPrefix(e.Action, "cluster.member."); ok {
-				got[e.Target] = append(got[e.Target], a)
-				if e.Target == id3 {
-					at3 = append(at3, e.Index)
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
 		want := []string{
 			"nonvoter", "activate", "voter", // joined
 			"removed", "nonvoter", "activate", "voter", // replaced: the old voter removed first
 			"nonvoter", "removed", // removed
 		}
+		// The journal entry of a change follows the change (changeMember), and node 1 applies
+		// it after the configuration polled above: wait for node 3's last entry to be there.
+		var got map[string][]string
+		var at3 []uint64 // the indexes of node 3's entries
+		poll.UntilNil(t, "node 3's membership journalled", func() error {
+			got, at3 = map[string][]string{}, nil
+			if err := s1.Journal(1, func(e raftfsm.Entry) error {
+				if a, ok := strings.CutPrefix(e.Action, "cluster.member."); ok {
+					got[e.Target] = append(got[e.Target], a)
+					if e.Target == id3 {
+						at3 = append(at3, e.Index)
+					}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if len(got[id3]) < len(want) {
+				return fmt.Errorf("journal of node 3's membership: %v", got[id3])
+			}
+			return nil
+		})
 		if !slices.Equal(got[id3], want) {
 			t.Fatalf("journal of node 3's membership: %v, want %v", got[id3], want)
 		}
