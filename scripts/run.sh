@@ -21,6 +21,7 @@ if [ ! -e "$DATA" ] || [ -z "$(ls -A "$DATA" 2>/dev/null)" ]; then
 	password=$(sed -n 's/^admin-password: //p' <<<"$out")
 	fingerprint=$(sed -n 's/^ca-fingerprint: //p' <<<"$out")
 	ca=$(sed -n 's/^ca-certificate: //p' <<<"$out")
+	signing=$(sed -n 's/^signing-key: //p' <<<"$out")
 	# Browsers and openssl show a certificate's fingerprint in colon-separated hex.
 	hex=$(openssl x509 -in "$ca" -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
 	cat <<MSG
@@ -33,6 +34,7 @@ if [ ! -e "$DATA" ] || [ -z "$(ls -A "$DATA" 2>/dev/null)" ]; then
     CA fingerprint     $fingerprint
                        ${hex:-(openssl x509 -noout -fingerprint -sha256 -in $ca shows it in hex)}
     CA certificate     $ca   (also served at https://$LISTEN/ca.pem)
+    signing key        $signing   (a restore checks backups against it)
 
   Trust the CA in your browser, or: curl --cacert $ca https://$LISTEN/readyz
 
