@@ -96,6 +96,10 @@ type Node struct {
 type Protection struct {
 	Passphrase []byte
 	Recipient  string // an age X25519 public key, "age1…"
+	// ScryptWorkFactor replaces age's scrypt work factor (log2 N, 18: about a second) for a
+	// passphrase when not zero. Nothing an operator runs sets it: tests lower it, since every
+	// passphrase backup they write and read costs that second (many more under -race).
+	ScryptWorkFactor int
 }
 
 // Unlock decrypts a backup: Passphrase, or Identity (the content of an age identity file).
@@ -115,10 +119,6 @@ const (
 	writeChunk    = 64 << 10 // the chunks Write makes
 	ageIntro      = "age-encryption.org/"
 )
-
-// scryptWorkFactor, when not zero, replaces age's scrypt work factor (log2 N) in Write; tests
-// lower it, production keeps age's default.
-var scryptWorkFactor int
 
 // Write writes a whole backup to w: the manifest, keys and the snapshot snap writes, encrypted
 // with age under p and signed with keys' signing key (m.SigningKey is set from it). Memory
@@ -202,8 +202,8 @@ func recipient(p Protection) (age.Recipient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadProtection, err)
 	}
-	if scryptWorkFactor > 0 {
-		r.SetWorkFactor(scryptWorkFactor)
+	if p.ScryptWorkFactor > 0 {
+		r.SetWorkFactor(p.ScryptWorkFactor)
 	}
 	return r, nil
 }

@@ -17,10 +17,9 @@ import (
 	"valise/keyring"
 )
 
-func init() {
-	// Tests make many passphrase backups: age's default (2^18) takes about a second each.
-	scryptWorkFactor = 10
-}
+// testWorkFactor is the scrypt work factor of the tests' passphrase backups: age's default
+// (2^18) takes about a second each.
+const testWorkFactor = 10
 
 func testBundle(t testing.TB) keyring.Bundle {
 	t.Helper()
@@ -105,9 +104,9 @@ func TestRoundTrip(t *testing.T) {
 		p    Protection
 		u    Unlock
 	}{
-		{"passphrase", Protection{Passphrase: []byte("correct horse")}, Unlock{Passphrase: []byte("correct horse")}},
+		{"passphrase", Protection{Passphrase: []byte("correct horse"), ScryptWorkFactor: testWorkFactor}, Unlock{Passphrase: []byte("correct horse")}},
 		{"recipient", Protection{Recipient: id.Recipient().String()}, Unlock{Identity: idFile}},
-		{"empty snapshot", Protection{Passphrase: []byte("p")}, Unlock{Passphrase: []byte("p")}},
+		{"empty snapshot", Protection{Passphrase: []byte("p"), ScryptWorkFactor: testWorkFactor}, Unlock{Passphrase: []byte("p")}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,7 +153,7 @@ func TestWrongSecret(t *testing.T) {
 	keys := testBundle(t)
 	id, _ := newIdentity(t)
 	_, otherID := newIdentity(t)
-	byPass := makeBackup(t, Protection{Passphrase: []byte("right")}, keys, []byte("snap"))
+	byPass := makeBackup(t, Protection{Passphrase: []byte("right"), ScryptWorkFactor: testWorkFactor}, keys, []byte("snap"))
 	byKey := makeBackup(t, Protection{Recipient: id.Recipient().String()}, keys, []byte("snap"))
 	cases := []struct {
 		name string
@@ -191,7 +190,7 @@ func payloadStart(t testing.TB, data []byte) int {
 
 func TestFlippedBit(t *testing.T) {
 	keys := testBundle(t)
-	data := makeBackup(t, Protection{Passphrase: []byte("pw")}, keys, testSnapshot(t))
+	data := makeBackup(t, Protection{Passphrase: []byte("pw"), ScryptWorkFactor: testWorkFactor}, keys, testSnapshot(t))
 	start := payloadStart(t, data)
 	positions := []int{0, 5, 25, 40, start - 10, start - 2, start, start + 15, start + 16, start + 100,
 		start + 70<<10, len(data) / 2, len(data) - 100, len(data) - 17, len(data) - 1}
@@ -216,7 +215,7 @@ func TestFlippedBit(t *testing.T) {
 
 func TestTruncated(t *testing.T) {
 	keys := testBundle(t)
-	data := makeBackup(t, Protection{Passphrase: []byte("pw")}, keys, testSnapshot(t))
+	data := makeBackup(t, Protection{Passphrase: []byte("pw"), ScryptWorkFactor: testWorkFactor}, keys, testSnapshot(t))
 	start := payloadStart(t, data)
 	for _, n := range []int{0, 1, 30, start - 5, start, start + 16, start + 1000, 64 << 10, len(data) / 2, len(data) - 64, len(data) - 1} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
@@ -236,7 +235,7 @@ func TestTruncated(t *testing.T) {
 
 func TestUntrustedKey(t *testing.T) {
 	ours, theirs := testBundle(t), testBundle(t)
-	data := makeBackup(t, Protection{Passphrase: []byte("pw")}, theirs, []byte("snap"))
+	data := makeBackup(t, Protection{Passphrase: []byte("pw"), ScryptWorkFactor: testWorkFactor}, theirs, []byte("snap"))
 	_, _, err := readAll(data, Unlock{Passphrase: []byte("pw")}, fingerprint(ours))
 	if !errors.Is(err, ErrUntrustedKey) {
 		t.Fatalf("another cluster's backup: %v", err)
@@ -291,7 +290,7 @@ func encryptWith(t testing.TB, plain []byte, pass string) []byte {
 
 func TestReencryptedChanges(t *testing.T) {
 	keys := testBundle(t)
-	plain := plaintextOf(t, makeBackup(t, Protection{Passphrase: []byte("pw")}, keys, testSnapshot(t)), "pw")
+	plain := plaintextOf(t, makeBackup(t, Protection{Passphrase: []byte("pw"), ScryptWorkFactor: testWorkFactor}, keys, testSnapshot(t)), "pw")
 	other := testBundle(t)
 	cases := []struct {
 		name string
@@ -344,12 +343,12 @@ func TestWriteRefuses(t *testing.T) {
 			t.Fatalf("Write(%+v) = %v", p, err)
 		}
 	}
-	if err := Write(io.Discard, Protection{Passphrase: []byte("a")}, testManifest(), keyring.Bundle{}, snap); err == nil {
+	if err := Write(io.Discard, Protection{Passphrase: []byte("a"), ScryptWorkFactor: testWorkFactor}, testManifest(), keyring.Bundle{}, snap); err == nil {
 		t.Fatal("Write without a signing key")
 	}
 	boom := errors.New("boom")
 	var buf bytes.Buffer
-	err := Write(&buf, Protection{Passphrase: []byte("a")}, testManifest(), keys, func(w io.Writer) error {
+	err := Write(&buf, Protection{Passphrase: []byte("a"), ScryptWorkFactor: testWorkFactor}, testManifest(), keys, func(w io.Writer) error {
 		w.Write(make([]byte, 100<<10))
 		return boom
 	})
@@ -365,7 +364,7 @@ func TestWriteRefuses(t *testing.T) {
 // with this package's errors.
 func FuzzOpen(f *testing.F) {
 	keys := testBundle(f)
-	f.Add(plaintextOf(f, makeBackup(f, Protection{Passphrase: []byte("pw")}, keys, []byte("a small snapshot")), "pw"))
+	f.Add(plaintextOf(f, makeBackup(f, Protection{Passphrase: []byte("pw"), ScryptWorkFactor: testWorkFactor}, keys, []byte("a small snapshot")), "pw"))
 	f.Add([]byte(magic + "\x00\x00\x00\x02{}"))
 	f.Add([]byte(magic + "\x00\x00\x00\x0c{\"format\":1}\x00\x00\x00\x02{}\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {

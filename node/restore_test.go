@@ -30,7 +30,9 @@ func writeTestBackup(t *testing.T, n *instance, path, passphrase string) backup.
 	f, err := os.Create(path)
 	must(t, err)
 	defer f.Close()
-	_, _, err = ob.write(f, backup.Protection{Passphrase: []byte(passphrase)})
+	// A low scrypt work factor: age's default costs a second per write and per read, many
+	// more under -race, and this test reads the backup some ten times.
+	_, _, err = ob.write(f, backup.Protection{Passphrase: []byte(passphrase), ScryptWorkFactor: 10})
 	must(t, err)
 	must(t, f.Sync())
 	return ob.man
