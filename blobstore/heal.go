@@ -376,17 +376,22 @@ func (s *Store) Check(ctx context.Context, m Manifest, avoid []DiskID) ([]int, e
 				continue
 			}
 		}
-		f, err := s.openShard(ctx, m, g, i, ".shard")
-		if err != nil {
-			bad = append(bad, i)
-			continue
-		}
-		if stripes > 0 && !pieceFits(f, g, stripes-1) {
+		if !s.shardWhole(ctx, m, g, stripes, i) {
 			bad = append(bad, i)
 		}
-		f.Close()
 	}
 	return bad, nil
+}
+
+// shardWhole reports whether shard i of m (of stripes stripes) has its shard file, of this
+// file and shard, holding the whole last piece it announces; no piece is read or checked.
+func (s *Store) shardWhole(ctx context.Context, m Manifest, g geometry, stripes uint64, i int) bool {
+	f, err := s.openShard(ctx, m, g, i, ".shard")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return stripes == 0 || pieceFits(f, g, stripes-1)
 }
 
 // pieceFits reports whether the header of the piece of stripe st is sound and the file holds

@@ -29,14 +29,9 @@ func (s *Store) Inventory(ctx context.Context, m Manifest) ([]int, error) {
 		if ctx.Err() != nil {
 			return present, ctx.Err()
 		}
-		f, err := s.openShard(ctx, m, g, i, ".shard")
-		if err != nil {
-			continue
-		}
-		if stripes == 0 || pieceFits(f, g, stripes-1) {
+		if s.shardWhole(ctx, m, g, stripes, i) {
 			present = append(present, i)
 		}
-		f.Close()
 	}
 	return present, nil
 }

@@ -350,33 +350,15 @@ type repairItem struct {
 // collect returns every stored file: the transfer files and the selftest files.
 func (r *repairer) collect() ([]repairItem, error) {
 	var out []repairItem
-	add := func(id string, raw []byte, ver uint64, selftest bool) {
+	err := scanManifests(r.n.store, func(sm storedManifest) error {
 		var m blobstore.Manifest
-		if err := m.UnmarshalBinary(raw); err != nil || len(m.WrappedKey) == 0 {
-			// Not a readable manifest, or a shredded one: nothing to heal.
-			return
+		if err := m.UnmarshalBinary(sm.raw); err != nil || len(m.WrappedKey) == 0 {
+			return nil // not a readable manifest, or a shredded one: nothing to heal
 		}
-		out = append(out, repairItem{id: blobstore.FileID(id), m: m, version: ver, selftest: selftest})
-	}
-	err := r.n.transfers.ScanFiles(func(f transfer.File) error {
-		add(string(f.ID), f.Manifest, f.Version, false)
+		out = append(out, repairItem{id: blobstore.FileID(sm.id), m: m, version: sm.version, selftest: sm.selftest})
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list the files: %w", err)
-	}
-	err = r.n.store.Scan([]byte(prefixSelftest), func(it raftfsm.Item) error {
-		var rec selftestRecord
-		if err := json.Unmarshal(it.Value, &rec); err != nil {
-			return fmt.Errorf("decode %s: %w", it.Key, err)
-		}
-		add(strings.TrimPrefix(string(it.Key), prefixSelftest), rec.Manifest, it.Version, true)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list the selftest files: %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // execute runs job to its end and records it.

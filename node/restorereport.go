@@ -134,6 +134,41 @@ func orphansOf(ctx context.Context, blobs *blobstore.Store, nodes []nodeRecord, 
 	return out, nil
 }
 
+// storedManifest is a file the metadata records, with its manifest (never log it).
+type storedManifest struct {
+	id, name, send string // send: the first send holding it, "" for none
+	raw            []byte // the manifest, encoded
+	version        uint64 // its record's version
+	selftest       bool   // a selftest file, else a transfer file
+}
+
+// scanManifests calls fn with every file the metadata records: the transfer files, then the
+// selftest files. An error from fn stops the scan and is returned.
+func scanManifests(store *raftfsm.Store, fn func(storedManifest) error) error {
+	err := transfer.ScanStoredFiles(store, func(f transfer.File) error {
+		sm := storedManifest{id: string(f.ID), name: f.Name, raw: f.Manifest, version: f.Version}
+		if len(f.Sends) > 0 {
+			sm.send = string(f.Sends[0])
+		}
+		return fn(sm)
+	})
+	if err != nil {
+		return fmt.Errorf("list the files: %w", err)
+	}
+	err = store.Scan([]byte(prefixSelftest), func(it raftfsm.Item) error {
+		var rec selftestRecord
+		if err := json.Unmarshal(it.Value, &rec); err != nil {
+			return fmt.Errorf("decode %s: %w", it.Key, err)
+		}
+		return fn(storedManifest{id: strings.TrimPrefix(string(it.Key), prefixSelftest), name: "selftest",
+			raw: rec.Manifest, version: it.Version, selftest: true})
+	})
+	if err != nil {
+		return fmt.Errorf("list the selftest files: %w", err)
+	}
+	return nil
+}
+
 // recordedFile is a file the metadata records, with what names it in a report.
 type recordedFile struct {
 	adminapi.ReportFile
@@ -158,30 +193,13 @@ func recordedFiles(store *raftfsm.Store) ([]recordedFile, map[blobstore.FileID]b
 		}
 		out = append(out, recordedFile{ReportFile: rf, m: m})
 	}
-	err := transfer.ScanStoredFiles(store, func(f transfer.File) error {
-		rf := adminapi.ReportFile{ID: string(f.ID), Name: f.Name}
-		if len(f.Sends) > 0 {
-			rf.Send = string(f.Sends[0])
-		}
-		refs[blobstore.FileID(f.ID)] = true
-		add(rf, f.Manifest)
+	err := scanManifests(store, func(sm storedManifest) error {
+		refs[blobstore.FileID(sm.id)] = true
+		add(adminapi.ReportFile{ID: sm.id, Name: sm.name, Send: sm.send}, sm.raw)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list the files: %w", err)
-	}
-	err = store.Scan([]byte(prefixSelftest), func(it raftfsm.Item) error {
-		var rec selftestRecord
-		if err := json.Unmarshal(it.Value, &rec); err != nil {
-			return fmt.Errorf("decode %s: %w", it.Key, err)
-		}
-		id := strings.TrimPrefix(string(it.Key), prefixSelftest)
-		refs[blobstore.FileID(id)] = true
-		add(adminapi.ReportFile{ID: id, Name: "selftest"}, rec.Manifest)
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list the selftest files: %w", err)
+		return nil, nil, err
 	}
 	ups, err := transfer.StoredUploads(store)
 	if err != nil {

@@ -237,8 +237,8 @@ func (s *Service) getJSON(key []byte, v any) (uint64, error) {
 }
 
 // scanJSON calls fn with every record under prefix, decoded into a fresh T.
-func scanJSON[T any](s *Service, prefix string, fn func(rec *T, version uint64) error) error {
-	return s.store.Scan([]byte(prefix), func(item raftfsm.Item) error {
+func scanJSON[T any](store Scanner, prefix string, fn func(rec *T, version uint64) error) error {
+	return store.Scan([]byte(prefix), func(item raftfsm.Item) error {
 		rec := new(T)
 		if err := json.Unmarshal(item.Value, rec); err != nil {
 			return fmt.Errorf("decode %s: %w", item.Key, err)

@@ -55,7 +55,7 @@ func (s *Service) SettleSendsOf(ctx context.Context, id FileID) ([]Settled, erro
 // its periodic rescan of held files, which also covers a restart.
 func (s *Service) SettleWaitingSends(ctx context.Context) ([]Settled, error) {
 	var ids []SendID
-	err := scanJSON(s, prefixSend, func(rec *sendRecord, _ uint64) error {
+	err := scanJSON(s.store, prefixSend, func(rec *sendRecord, _ uint64) error {
 		if rec.PendingScan && rec.CancelledAt.IsZero() && rec.RevokedAt.IsZero() {
 			ids = append(ids, rec.ID)
 		}

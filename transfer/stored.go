@@ -1,8 +1,6 @@
 package transfer
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 
 	"valise/raftfsm"
@@ -20,13 +18,9 @@ type Scanner interface {
 // ScanStoredFiles calls fn with every file record of store (Manifest and Version included:
 // never log the manifest), in ID order; an error from fn stops the scan and is returned.
 func ScanStoredFiles(store Scanner, fn func(File) error) error {
-	return store.Scan([]byte(prefixFile), func(item raftfsm.Item) error {
-		var f File
-		if err := json.Unmarshal(item.Value, &f); err != nil {
-			return fmt.Errorf("decode %s: %w", item.Key, err)
-		}
-		f.Version = item.Version
-		return fn(f)
+	return scanJSON(store, prefixFile, func(f *File, ver uint64) error {
+		f.Version = ver
+		return fn(*f)
 	})
 }
 

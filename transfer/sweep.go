@@ -37,7 +37,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 	// 1. Sends that ended: close their links.
 	status := make(map[SendID]SendStatus)
 	var closing []SendID
-	err := scanJSON(s, prefixSend, func(rec *sendRecord, _ uint64) error {
+	err := scanJSON(s.store, prefixSend, func(rec *sendRecord, _ uint64) error {
 		st := rec.Status(now)
 		status[rec.ID] = st
 		if !st.live() && !rec.LinksClosed {
@@ -60,7 +60,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 
 	// 2. Files no active send needs: destroy the key (the tombstone keeps the shards' names).
 	var shredding []FileID
-	err = scanJSON(s, prefixFile, func(f *File, _ uint64) error {
+	err = scanJSON(s.store, prefixFile, func(f *File, _ uint64) error {
 		if s.shredReason(f, func(id SendID) SendStatus { return status[id] }, now) != "" {
 			shredding = append(shredding, f.ID)
 		}
@@ -231,7 +231,7 @@ func (s *Service) shredFile(ctx context.Context, id FileID) (bool, error) {
 // finishTombstones deletes the shards each tombstone names, then the tombstone.
 func (s *Service) finishTombstones(ctx context.Context) (int, error) {
 	var tombs []tombstone
-	err := scanJSON(s, prefixTomb, func(t *tombstone, _ uint64) error {
+	err := scanJSON(s.store, prefixTomb, func(t *tombstone, _ uint64) error {
 		tombs = append(tombs, *t)
 		return nil
 	})

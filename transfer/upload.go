@@ -195,12 +195,7 @@ func (s *Service) LinearizableRead(ctx context.Context) error {
 // ScanFiles calls fn with every file of every owner (Manifest and Version included: never
 // log the manifest), in ID order, from the local state; an error from fn stops the scan and
 // is returned. Package upload scans them for the files whose verdict is pending or held.
-func (s *Service) ScanFiles(fn func(File) error) error {
-	return scanJSON(s, prefixFile, func(f *File, ver uint64) error {
-		f.Version = ver
-		return fn(*f)
-	})
-}
+func (s *Service) ScanFiles(fn func(File) error) error { return ScanStoredFiles(s.store, fn) }
 
 func (s *Service) ownUpload(owner userid.ID, id FileID) (Upload, error) {
 	up, err := s.UploadRecord(owner, id)
@@ -444,7 +439,7 @@ func (s *Service) UploadLimits(ctx context.Context, owner userid.ID) (Limits, er
 // ExpiredUploads lists the uploads whose expiry passed at now, oldest first.
 func (s *Service) ExpiredUploads(ctx context.Context, now time.Time) ([]Upload, error) {
 	var out []Upload
-	err := scanJSON(s, prefixUpload, func(up *Upload, ver uint64) error {
+	err := scanJSON(s.store, prefixUpload, func(up *Upload, ver uint64) error {
 		if !now.Before(up.Expires) {
 			up.Version = ver
 			out = append(out, *up)
@@ -496,7 +491,7 @@ func (s *Service) FileRecord(id FileID) (File, error) {
 // ListFiles returns the owner's files, oldest first.
 func (s *Service) ListFiles(ctx context.Context, owner userid.ID) ([]File, error) {
 	var out []File
-	err := scanJSON(s, prefixFile, func(f *File, ver uint64) error {
+	err := scanJSON(s.store, prefixFile, func(f *File, ver uint64) error {
 		if f.Owner == owner {
 			f.Version = ver
 			out = append(out, *f)

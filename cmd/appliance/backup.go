@@ -137,6 +137,26 @@ func writeBackup(cmd *cobra.Command, c *adminapi.Client, req adminapi.BackupRequ
 	return backupResult{File: out, ID: start.ID, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Index: start.Index, SigningKey: start.SigningKey}, nil
 }
 
+// readUnlock reads what decrypts a backup: the passphrase in passFile, or the age identity
+// file identity; exactly one of them must be given.
+func readUnlock(passFile, identity string) (node.Unlock, error) {
+	var u node.Unlock
+	if (passFile == "") == (identity == "") {
+		return u, usageError{errors.New("give --passphrase-file F or --identity F (one of them)")}
+	}
+	if passFile != "" {
+		p, err := readPassphrase(passFile)
+		u.Passphrase = []byte(p)
+		return u, err
+	}
+	b, err := os.ReadFile(identity)
+	if err != nil {
+		return u, fmt.Errorf("read the identity: %w", err)
+	}
+	u.Identity = b
+	return u, nil
+}
+
 // readPassphrase returns the first line of the file at path, its line ending stripped; an
 // empty one is refused.
 func readPassphrase(path string) (string, error) {
@@ -216,22 +236,9 @@ func newBackupVerifyCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (passFile == "") == (identity == "") {
-				return usageError{errors.New("give --passphrase-file F or --identity F (one of them)")}
-			}
-			var u node.Unlock
-			if passFile != "" {
-				p, err := readPassphrase(passFile)
-				if err != nil {
-					return err
-				}
-				u.Passphrase = []byte(p)
-			} else {
-				b, err := os.ReadFile(identity)
-				if err != nil {
-					return fmt.Errorf("read the identity: %w", err)
-				}
-				u.Identity = b
+			u, err := readUnlock(passFile, identity)
+			if err != nil {
+				return err
 			}
 			f, err := os.Open(args[0])
 			if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,24 +38,12 @@ func newRestoreCmd() *cobra.Command {
 					return err
 				}
 			}
-			if (passFile == "") == (identity == "") {
-				return usageError{fmt.Errorf("give --passphrase-file F or --identity F (one of them)")}
-			}
 			if cmd.Flags().Changed("disks") && len(opts.DiskPaths) > 0 {
 				return usageError{fmt.Errorf("give --disks or --disk, not both")}
 			}
-			if passFile != "" {
-				p, err := readPassphrase(passFile) // backup.go
-				if err != nil {
-					return err
-				}
-				opts.Unlock.Passphrase = []byte(p)
-			} else {
-				b, err := os.ReadFile(identity)
-				if err != nil {
-					return fmt.Errorf("read the identity: %w", err)
-				}
-				opts.Unlock.Identity = b
+			var err error
+			if opts.Unlock, err = readUnlock(passFile, identity); err != nil { // backup.go
+				return err
 			}
 			res, err := node.Restore(cmd.Context(), opts)
 			if err != nil {
