@@ -633,7 +633,7 @@ func (n *instance) afterLeader() {
 			}
 		}
 		n.cleanSelftests(ctx)
-		if c, err := n.uploader.CleanOrphans(ctx); err != nil {
+		if c, err := n.uploader.CleanOrphans(ctx, stagedByOthers); err != nil {
 			n.logger.Warn("clean orphaned staged uploads", logkey.Err, err)
 		} else if c > 0 {
 			n.logger.Info("cleaned orphaned staged uploads", "count", c)

@@ -44,10 +44,22 @@ type rebalanceIntent struct {
 	Started   time.Time          `json:"started"`
 }
 
+// stagedByOthers reports whether a staged byte-store file is a selftest's or a rebalance
+// copy's rather than an upload's: the uploads' orphan sweep leaves those to their writers,
+// which may be writing them while it runs (a selftest asked for right after start). A crash's
+// leftovers of theirs are removed elsewhere: selftests' when the node opens, before serving,
+// copies' by their rebalance intents.
+func stagedByOthers(id blobstore.FileID) bool {
+	return isSelftestID(id) || strings.Contains(string(id), copyMark)
+}
+
+// copyMark separates a file's ID from the random suffix of a rebalance copy's (copyID).
+const copyMark = ".r"
+
 // copyID returns a new blobstore FileID for a copy of file id: the ID and a random suffix, so
 // that no two copies (nor a copy and the original) ever share shard file names.
 func copyID(id blobstore.FileID) (blobstore.FileID, error) {
-	c := blobstore.FileID(string(id) + ".r" + randomHex(8))
+	c := blobstore.FileID(string(id) + copyMark + randomHex(8))
 	if len(c) > blobstore.MaxFileIDLen {
 		return "", fmt.Errorf("file ID %s too long for a copy", id)
 	}

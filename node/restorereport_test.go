@@ -67,7 +67,7 @@ func TestRestoreReport(t *testing.T) {
 
 	// No background sweep removes an orphan's shard files: the staged-upload cleanups, heal,
 	// scrub and rebalance leave them (the lost file makes heal and scrub fail: ignored here).
-	if _, err := n.uploader.CleanOrphans(ctx); err != nil {
+	if _, err := n.uploader.CleanOrphans(ctx, stagedByOthers); err != nil {
 		t.Fatal(err)
 	}
 	must(t, n.blobs.CleanStaged(ctx, nil))

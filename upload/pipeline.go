@@ -814,9 +814,11 @@ func (u *Pipeline) Terminate(ctx context.Context, principal userid.ID, id transf
 // CleanOrphans removes the staged uploads of the local disks that no upload record names
 // any more: the process stopped between the blobstore Create and the record, or an upload
 // was cancelled before its first checkpoint. Uploads with a record resume from their state;
-// abandoned ones are the sweep's. It returns the number of uploads removed. Run it on the
-// leader (it reads the metadata linearizably first).
-func (u *Pipeline) CleanOrphans(ctx context.Context) (int, error) {
+// abandoned ones are the sweep's. Staged files for which others returns true belong to
+// another writer of the byte store (a selftest, a rebalance copy) and are never removed here;
+// others may be nil. It returns the number of uploads removed. Run it on the leader (it reads
+// the metadata linearizably first).
+func (u *Pipeline) CleanOrphans(ctx context.Context, others func(blobstore.FileID) bool) (int, error) {
 	staged, err := u.blobs.ListStaged(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("clean orphans: %w", err)
@@ -826,6 +828,9 @@ func (u *Pipeline) CleanOrphans(ctx context.Context) (int, error) {
 	}
 	orphans := map[blobstore.FileID]bool{}
 	for _, s := range staged {
+		if others != nil && others(s.FileID) {
+			continue
+		}
 		id := transfer.FileID(s.FileID)
 		u.mu.Lock()
 		inUse := u.busy[id] || u.open[id] != nil

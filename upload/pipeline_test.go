@@ -742,7 +742,7 @@ func TestUploaderCrashBeforeFirstRecord(t *testing.T) {
 	live := u.create(len(data))
 	u.write(u.up, live, 0, data[:1500])
 
-	n, err := u.up.CleanOrphans(u.ctx)
+	n, err := u.up.CleanOrphans(u.ctx, nil)
 	if err != nil || n != 1 {
 		t.Fatalf("clean orphans: %d, %v; want 1", n, err)
 	}
