@@ -306,6 +306,20 @@ type Setting struct {
 	// node) and "node" for one kept in the node's own valise.toml, [local] (a path or a socket
 	// on that machine): settings set of it changes the node it runs against only.
 	Scope string `json:"scope"`
+	// Default is the value when never set; Secret marks a value shown masked.
+	Default string `json:"default"`
+	Secret  bool   `json:"secret,omitempty"`
+	// Group is the console's section: "general", "mail", "tls", "branding", "policies",
+	// "quotas", "antivirus", "storage", "backup" or "limits".
+	Group string `json:"group"`
+	// Kind tells the console how to edit it: "text", "int", "bytes", "duration", "choice",
+	// "color", "url", "email", "path", "secret".
+	Kind string `json:"kind"`
+	// Choices are the accepted values of a "choice".
+	Choices []string `json:"choices,omitempty"`
+	// Description says what it does, in French (DescriptionFR) and English.
+	Description   string `json:"description"`
+	DescriptionFR string `json:"description_fr"`
 }
 
 // SettingList is every known setting.
@@ -353,6 +367,19 @@ type UserInfo struct {
 	Role     string `json:"role"`
 	Lang     string `json:"lang"`
 	Disabled bool   `json:"disabled"`
+	// Name is the display name ("" when none).
+	Name string `json:"name,omitempty"`
+	// Created is when the account was made (UTC).
+	Created time.Time `json:"created"`
+	// MustChangePassword is true until the user replaces a generated password.
+	MustChangePassword bool `json:"must_change_password,omitempty"`
+	// QuotaBytes is the user's own quota: QuotaDefault (the quota.user_bytes setting), 0 for
+	// none, else bytes. EffectiveQuotaBytes is the one in force (0: none).
+	QuotaBytes          int64 `json:"quota_bytes"`
+	EffectiveQuotaBytes int64 `json:"effective_quota_bytes"`
+	// UsedBytes is the storage the user's live sends hold; Sends counts them.
+	UsedBytes int64 `json:"used_bytes"`
+	Sends     int   `json:"sends"`
 }
 
 // TokenCreateRequest asks for a personal access token for the user with Email.
