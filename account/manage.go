@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"valise/raftfsm"
+	"valise/userid"
 )
 
 // QuotaDefault is what User.QuotaBytes reports for a user without a quota of their own: the
@@ -214,4 +215,17 @@ func (s *Service) Delete(ctx context.Context, email string) (User, error) {
 		return rec.User, nil
 	}
 	return User{}, fmt.Errorf("delete user %s: still conflicting after %d attempts: %w: %w", email, maxRetries, ErrUnavailable, raftfsm.ErrConflict)
+}
+
+// Quota returns the quota of the user with this ID in bytes, QuotaDefault for the policy's
+// (also for an unknown user), from the local state. It implements transfer.Quotas.
+func (s *Service) Quota(ctx context.Context, owner userid.ID) (int64, error) {
+	u, err := s.ByID(ctx, owner)
+	if errors.Is(err, ErrNotFound) {
+		return QuotaDefault, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return u.QuotaBytes(), nil
 }
