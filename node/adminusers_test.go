@@ -32,7 +32,7 @@ func TestAdminUsers(t *testing.T) {
 			fmt.Fprintf(&b, "user%05d@example.org;User %d;user;en;\n", i, i)
 		}
 		b.WriteString("root@example.org;Root;supervisor;fr;\n") // exists: unchanged
-		b.WriteString("not an address;;;;\n")                     // refused
+		b.WriteString("not an address;;;;\n")                   // refused
 		dry, err := c.ImportUsers(ctx, adminapi.UserImportRequest{CSV: b.String(), DryRun: true})
 		if err != nil || dry.Created != 10000 || dry.Unchanged != 1 || len(dry.Failed) != 1 || dry.Failed[0].Line != 10003 || len(dry.Preview) != 20 || len(dry.Passwords) != 0 {
 			t.Fatalf("dry run = created %d, unchanged %d, failed %+v, preview %d; %v", dry.Created, dry.Unchanged, dry.Failed, len(dry.Preview), err)
