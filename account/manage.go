@@ -158,6 +158,23 @@ func (s *Service) supervisorGuard(before User, after *User) ([]raftfsm.Cond, err
 
 var errStopScan = errors.New("stop scan")
 
+// tokenDeletes returns the Ops deleting every personal token of the user with this ID (two
+// per token: the record and its hash index).
+func (s *Service) tokenDeletes(id userid.ID) ([]raftfsm.Op, error) {
+	var ops []raftfsm.Op
+	err := s.store.Scan([]byte(tokenPrefix), func(it raftfsm.Item) error {
+		var tok tokenRecord
+		if err := json.Unmarshal(it.Value, &tok); err != nil || tok.UserID != id {
+			return nil
+		}
+		ops = append(ops,
+			raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenKey(tok.ID)},
+			raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenHashKey(tok.Hash)})
+		return nil
+	})
+	return ops, err
+}
+
 // Delete deletes the user with this e-mail address with their personal tokens; their
 // sessions are deleted with them. Deleting the
 // last active supervisor is ErrLastSupervisor. It returns the user as it was.
@@ -178,18 +195,9 @@ func (s *Service) Delete(ctx context.Context, email string) (User, error) {
 				{Kind: raftfsm.OpDelete, Key: emailKey(rec.Email)},
 			},
 		}
-		revoked := 0
-		err = s.store.Scan([]byte(tokenPrefix), func(it raftfsm.Item) error {
-			var tok tokenRecord
-			if err := json.Unmarshal(it.Value, &tok); err != nil || tok.UserID != rec.ID {
-				return nil
-			}
-			revoked++
-			b.Ops = append(b.Ops,
-				raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenKey(tok.ID)},
-				raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenHashKey(tok.Hash)})
-			return nil
-		})
+		tokenOps, err := s.tokenDeletes(rec.ID)
+		revoked := len(tokenOps) / 2
+		b.Ops = append(b.Ops, tokenOps...)
 		if err != nil {
 			return User{}, fmt.Errorf("delete user %s: list tokens: %w", rec.ID, err)
 		}

@@ -418,18 +418,9 @@ func (s *Service) changePassword(ctx context.Context, email, action, hash string
 			Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: userKey(rec.ID), Version: version}},
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: userKey(rec.ID), Value: val}},
 		}
-		revoked := 0
-		err = s.store.Scan([]byte(tokenPrefix), func(it raftfsm.Item) error {
-			var tok tokenRecord
-			if err := json.Unmarshal(it.Value, &tok); err != nil || tok.UserID != rec.ID {
-				return nil
-			}
-			revoked++
-			b.Ops = append(b.Ops,
-				raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenKey(tok.ID)},
-				raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenHashKey(tok.Hash)})
-			return nil
-		})
+		tokenOps, err := s.tokenDeletes(rec.ID)
+		revoked := len(tokenOps) / 2
+		b.Ops = append(b.Ops, tokenOps...)
 		if err != nil {
 			return fmt.Errorf("%s %s: list tokens: %w", action, rec.ID, err)
 		}
