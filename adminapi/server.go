@@ -36,6 +36,7 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET "+PathBackups, h.backups)
 	h.handleRepair(mux)
 	h.handleOrphans(mux) // orphans_server.go
+	h.handleUsers(mux)   // users_server.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no admin route %s %s", r.Method, r.URL.Path))
 	})
