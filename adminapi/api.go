@@ -59,6 +59,7 @@ const (
 	CodeInvalidValue   = "invalid_value"   // the value does not validate
 	CodeNotLeader      = "not_leader"      // this node cannot decide; retry on the leader
 	CodeUnavailable    = "unavailable"     // the node is starting or stopping
+	CodeForbidden      = "forbidden"       // the caller's role may not do this (issue 20)
 	CodeInternal       = "internal"        // anything else; the node's log says more
 )
 

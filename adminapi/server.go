@@ -36,10 +36,11 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET "+PathBackups, h.backups)
 	h.handleRepair(mux)
 	h.handleOrphans(mux) // orphans_server.go
+	h.handleAdminCerts(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no admin route %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return h.authorize(mux) // access_server.go: who calls, and what their role may do
 }
 
 // handler adapts a Service to HTTP.
@@ -241,6 +242,8 @@ func httpStatus(code string) int {
 		return http.StatusBadRequest
 	case CodeNotFound:
 		return http.StatusNotFound
+	case CodeForbidden:
+		return http.StatusForbidden
 	case CodeConflict:
 		return http.StatusConflict
 	case CodeNotLeader, CodeUnavailable:
