@@ -197,6 +197,8 @@ type NodeInfo struct {
 type Addresses struct {
 	HTTPS   string `json:"https"`   // the HTTPS listener, host:port
 	Cluster string `json:"cluster"` // the cluster (mTLS) listener, host:port
+	// Admin is the admin port (mutual TLS, admin certificates), host:port; "" when off.
+	Admin string `json:"admin,omitempty"`
 }
 
 // RaftInfo is this node's view of the Raft group.

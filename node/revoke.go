@@ -167,7 +167,7 @@ func proposeRevocation(ctx context.Context, store *raftfsm.Store, cond raftfsm.C
 	_, err = store.Propose(ctx, raftfsm.Batch{
 		Conds: []raftfsm.Cond{cond},
 		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(key), Value: value}},
-		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: adminActor, Action: "cert.revoke", Target: target, Details: det},
+		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: actorOf(ctx), Action: "cert.revoke", Target: target, Details: det},
 	})
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", strings.TrimPrefix(key, prefixRevoked), err)
