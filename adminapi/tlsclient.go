@@ -95,3 +95,9 @@ func (c *Client) tlsError(method, path string, err error) error {
 	}
 	return fmt.Errorf("call the node at %s: %w", c.base, err)
 }
+
+// Is makes a refusal of the caller's admin certificate at a request (the node answers
+// CodeForbidden, MsgCertRefused) match ErrCertRefused, as a refusal in the handshake does.
+func (e *Error) Is(target error) bool {
+	return target == ErrCertRefused && e.Code == CodeForbidden && e.Message == MsgCertRefused
+}
