@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -64,6 +65,7 @@ func (n *instance) startAdminTLS() error {
 	srv := &http.Server{
 		Handler:           adminapi.WhileStarting(n.serving.Load, adminapi.NewHandler(&adminService{n: n}, n.logger)),
 		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug), // refused handshakes
 		TLSConfig: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
 			Certificates: []tls.Certificate{cert},
@@ -74,7 +76,9 @@ func (n *instance) startAdminTLS() error {
 			},
 		},
 	}
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.reportFatal(fmt.Errorf("admin port: %w", err))
 		}
@@ -84,6 +88,7 @@ func (n *instance) startAdminTLS() error {
 		if err != nil {
 			_ = srv.Close()
 		}
+		<-done
 		return err
 	})
 	n.logger.Info("admin port listening", "addr", ln.Addr().String())
