@@ -30,13 +30,13 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("DELETE "+PathTokens+"/{id}", h.tokenRevoke)
 	mux.HandleFunc("GET "+PathOutbox, h.outbox)
 	mux.HandleFunc("POST "+PathCARenew, h.caRenew)
+	h.handleAdminCerts(mux) // admincert.go
 	mux.HandleFunc("POST "+PathCAEndTransition, h.caEndTransition)
 	mux.HandleFunc("POST "+PathClusterToken, h.clusterToken)
 	mux.HandleFunc("POST "+PathBackup, h.backup) // backup_server.go
 	mux.HandleFunc("GET "+PathBackups, h.backups)
 	h.handleRepair(mux)
 	h.handleOrphans(mux) // orphans_server.go
-	h.handleAdminCerts(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no admin route %s %s", r.Method, r.URL.Path))
 	})
