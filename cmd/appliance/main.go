@@ -83,8 +83,8 @@ func newRootCmd() *cobra.Command {
 		newJournalCmd(), newSettingsCmd(), newUserCmd(), newTokenCmd(), newOutboxCmd(), newCACmd())
 	root.AddCommand(newHealCmd(), newScrubCmd(), newClusterCmd(), newLeaveCmd(), newJoinCmd())
 	root.AddCommand(newRebalanceCmd(), newBackupCmd())
+	root.AddCommand(newAdminGroupCmd()) // admincert.go
 	root.AddCommand(newRestoreCmd())
 	root.AddCommand(newOrphansCmd())
-	root.AddCommand(newAdminGroupCmd()) // admincert.go
 	return root
 }
