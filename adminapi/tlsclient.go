@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrCertRefused is returned by a client over mutual TLS (NewTLSClient) when the node refuses
@@ -23,6 +24,10 @@ var ErrCertRefused = errors.New(MsgCertRefused)
 // nodeURIScheme is the scheme of the URI SAN that names a node in its certificate (keyring's
 // NodeURIScheme): a client over mutual TLS accepts only a node of the cluster as its server.
 const nodeURIScheme = "valise-node"
+
+// connectTimeout bounds a connection to the admin port and its handshake: a workstation may
+// be given an address nothing answers at (a firewall dropping packets).
+const connectTimeout = 10 * time.Second
 
 // NewTLSClient returns a client of a node's admin port (serve --admin-listen) at baseURL,
 // "https://host:port", presenting the admin certificate of certDir (CertFile and KeyFile, as
@@ -57,7 +62,13 @@ func NewTLSClient(baseURL, certDir string) (*Client, error) {
 			return verifyNode(roots, cs.PeerCertificates)
 		},
 	}
-	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: false, DisableCompression: true, MaxIdleConns: 2}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: connectTimeout}).DialContext,
+		TLSClientConfig:     cfg,
+		TLSHandshakeTimeout: connectTimeout,
+		DisableCompression:  true,
+		MaxIdleConns:        2,
+	}
 	return &Client{base: "https://" + u.Host, hc: &http.Client{Transport: tr}}, nil
 }
 

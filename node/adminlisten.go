@@ -64,7 +64,8 @@ func (n *instance) startAdminTLS() error {
 	n.adminTLSLn = ln
 	srv := &http.Server{
 		Handler:           adminapi.WhileStarting(n.serving.Load, adminapi.NewHandler(&adminService{n: n}, n.logger)),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second, // bounds the TLS handshake too
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug), // refused handshakes
 		TLSConfig: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
