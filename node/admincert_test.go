@@ -13,6 +13,7 @@ import (
 
 	"valise/adminapi"
 	"valise/internal/clusternet"
+	"valise/internal/poll"
 	"valise/raftfsm"
 )
 
@@ -64,7 +65,7 @@ func tlsClient(t *testing.T, n *instance, dir string) *adminapi.Client {
 
 // TestAdminPort drives the admin API over the Unix socket and over mutual TLS (issue 20):
 // the socket's caller journalled by uid; admin certificates issued, used with their role,
-// revoked (refused at once, on a kept-alive connection too); a node certificate refused on
+// revoked (refused at once, its open connections closed); a node certificate refused on
 // the admin port and an admin certificate on the cluster port.
 func TestAdminPort(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
@@ -147,10 +148,29 @@ func TestAdminPort(t *testing.T) {
 		if !journalHas(t, n, "admin.cert.revoke", fmt.Sprintf("local administrator (uid %d)", os.Getuid())) {
 			t.Fatal("the revocation is not journalled with its caller")
 		}
+		// Its open connection is closed (a stream on it would otherwise go on).
+		poll.UntilNil(t, "the revoked certificate's connection closed", func() error {
+			n.adminConns.mu.Lock()
+			defer n.adminConns.mu.Unlock()
+			for c := range n.adminConns.conns {
+				if cs := c.ConnectionState(); len(cs.PeerCertificates) > 0 && cs.PeerCertificates[0].Subject.CommonName == "alice" {
+					return errors.New("still open")
+				}
+			}
+			return nil
+		})
 		if _, err := ac.Status(ctx); !errors.Is(err, adminapi.ErrCertRefused) {
-			t.Fatalf("revoked certificate on its open connection: %v, want ErrCertRefused", err)
+			t.Fatalf("revoked certificate after its connection was closed: %v, want ErrCertRefused", err)
 		}
-		_, err := tlsClient(t, n, alice).Status(ctx)
+		// A request on a connection made before is refused too (the handler asks every time).
+		leaf, err := tls.LoadX509KeyPair(filepath.Join(alice, adminapi.CertFile), filepath.Join(alice, adminapi.KeyFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (&adminService{n: n}).AdminCaller(leaf.Leaf); !errors.Is(err, adminapi.ErrCertRefused) {
+			t.Fatalf("AdminCaller of a revoked certificate: %v, want ErrCertRefused", err)
+		}
+		_, err = tlsClient(t, n, alice).Status(ctx)
 		if !errors.Is(err, adminapi.ErrCertRefused) {
 			t.Fatalf("revoked certificate on a new connection: %v, want ErrCertRefused", err)
 		}

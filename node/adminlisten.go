@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"valise/adminapi"
+	"valise/internal/logkey"
 )
 
 // AdminListenOff in network.admin_listen (or serve --admin-listen "off" or "") turns the admin
@@ -66,6 +68,7 @@ func (n *instance) startAdminTLS() error {
 		Handler:           adminapi.WhileStarting(n.serving.Load, adminapi.NewHandler(&adminService{n: n}, n.logger)),
 		ReadHeaderTimeout: 10 * time.Second, // bounds the TLS handshake too
 		IdleTimeout:       2 * time.Minute,
+		ConnState:         n.adminConns.track,
 		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug), // refused handshakes
 		TLSConfig: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
@@ -102,4 +105,58 @@ func (n *instance) adminTLSAddr() string {
 		return ""
 	}
 	return n.adminTLSLn.Addr().String()
+}
+
+// adminConns are the admin port's connections past their handshake, so that a revocation
+// closes those of the revoked certificate at once: a request checks the certificate again,
+// but a stream (the journal's tail) would go on. The zero value is ready.
+type adminConns struct {
+	mu    sync.Mutex
+	conns map[*tls.Conn]struct{} // guarded by mu; nil until the first
+}
+
+// track is the admin server's http.Server.ConnState. A connection is active only once its
+// handshake is complete (the server reads a request after it), so ConnectionState never
+// waits for a handshake in recheck.
+func (a *adminConns) track(c net.Conn, st http.ConnState) {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch st {
+	case http.StateActive:
+		if a.conns == nil {
+			a.conns = map[*tls.Conn]struct{}{}
+		}
+		a.conns[tc] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		delete(a.conns, tc)
+	}
+}
+
+// recheck closes the connections whose certificate is no longer an active admin certificate
+// of the cluster; watchRevocations calls it when the revocation list changed.
+func (a *adminConns) recheck(n *instance) {
+	a.mu.Lock()
+	conns := make([]*tls.Conn, 0, len(a.conns))
+	for c := range a.conns {
+		conns = append(conns, c)
+	}
+	a.mu.Unlock()
+	closed := 0
+	for _, c := range conns {
+		cs := c.ConnectionState()
+		if len(cs.PeerCertificates) == 0 {
+			continue
+		}
+		if _, err := n.activeAdminCert(cs.PeerCertificates[0]); err != nil {
+			_ = c.Close()
+			closed++
+		}
+	}
+	if closed > 0 {
+		n.logger.Warn("closed the admin connections of revoked certificates", logkey.Count, closed)
+	}
 }

@@ -97,6 +97,9 @@ type instance struct {
 
 	// adminTLSLn is the admin port's listener (adminlisten.go); nil when it is off.
 	adminTLSLn net.Listener
+	// adminConns are the admin port's open connections, closed when their certificate is
+	// revoked (adminlisten.go).
+	adminConns adminConns
 
 	// stops are the stop functions of the started components, in start order.
 	stops []stopFunc

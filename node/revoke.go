@@ -300,6 +300,7 @@ func (n *instance) watchRevocations() {
 			if closed := n.mux.Recheck(); closed > 0 {
 				n.logger.Warn("closed the cluster connections of revoked certificates", logkey.Count, closed)
 			}
+			n.adminConns.recheck(n) // adminlisten.go: the admin port's too
 		}
 	})
 }
