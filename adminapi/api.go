@@ -59,6 +59,7 @@ const (
 	CodeInvalidValue   = "invalid_value"   // the value does not validate
 	CodeNotLeader      = "not_leader"      // this node cannot decide; retry on the leader
 	CodeUnavailable    = "unavailable"     // the node is starting or stopping
+	CodeForbidden      = "forbidden"       // the caller's role may not do this (issue 20)
 	CodeInternal       = "internal"        // anything else; the node's log says more
 )
 
@@ -196,6 +197,8 @@ type NodeInfo struct {
 type Addresses struct {
 	HTTPS   string `json:"https"`   // the HTTPS listener, host:port
 	Cluster string `json:"cluster"` // the cluster (mTLS) listener, host:port
+	// Admin is the admin port (mutual TLS, admin certificates), host:port; "" when off.
+	Admin string `json:"admin,omitempty"`
 }
 
 // RaftInfo is this node's view of the Raft group.

@@ -18,7 +18,8 @@ const MaxSocketPath = 107
 
 // Client calls a node's admin API over its Unix socket. It is safe for concurrent use.
 type Client struct {
-	socket string       // the socket's path
+	socket string       // the socket's path; "" for a client over mutual TLS (tlsclient.go)
+	base   string       // "http://admin" over the socket, else the node's https:// URL
 	hc     *http.Client // dials socket whatever the URL says; never nil
 }
 
@@ -33,7 +34,7 @@ func NewClient(socketPath string) *Client {
 		DisableCompression: true,
 		MaxIdleConns:       2,
 	}
-	return &Client{socket: socketPath, hc: &http.Client{Transport: tr}}
+	return &Client{socket: socketPath, base: "http://admin", hc: &http.Client{Transport: tr}}
 }
 
 // Close releases the client's idle connections.
@@ -152,7 +153,7 @@ func (c *Client) do(ctx context.Context, method, path string, in any) (*http.Res
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://admin"+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("build %s request: %w", path, err)
 	}
@@ -160,6 +161,9 @@ func (c *Client) do(ctx context.Context, method, path string, in any) (*http.Res
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
+	if err != nil && c.socket == "" {
+		return nil, c.tlsError(method, path, err)
+	}
 	if err != nil {
 		if len(c.socket) > MaxSocketPath {
 			return nil, fmt.Errorf("admin socket path %q is longer than %d bytes: use a shorter --admin-socket", c.socket, MaxSocketPath)

@@ -30,6 +30,7 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("DELETE "+PathTokens+"/{id}", h.tokenRevoke)
 	mux.HandleFunc("GET "+PathOutbox, h.outbox)
 	mux.HandleFunc("POST "+PathCARenew, h.caRenew)
+	h.handleAdminCerts(mux) // admincert.go
 	mux.HandleFunc("POST "+PathCAEndTransition, h.caEndTransition)
 	mux.HandleFunc("POST "+PathClusterToken, h.clusterToken)
 	mux.HandleFunc("POST "+PathBackup, h.backup) // backup_server.go
@@ -40,7 +41,7 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no admin route %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return h.authorize(mux) // access_server.go: who calls, and what their role may do
 }
 
 // handler adapts a Service to HTTP.
@@ -242,6 +243,8 @@ func httpStatus(code string) int {
 		return http.StatusBadRequest
 	case CodeNotFound:
 		return http.StatusNotFound
+	case CodeForbidden:
+		return http.StatusForbidden
 	case CodeConflict:
 		return http.StatusConflict
 	case CodeNotLeader, CodeUnavailable:

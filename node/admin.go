@@ -17,7 +17,8 @@ import (
 	"valise/raftfsm"
 )
 
-// adminActor is the actor journalled for changes made through the admin socket.
+// adminActor is the actor journalled for changes made for the administrators without an
+// admin caller in the context (actorOf, caller.go): a job the node runs for them, a test.
 const adminActor = "admin-socket"
 
 // adminService implements the admin API over a running node.
@@ -38,6 +39,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 			Addresses: adminapi.Addresses{
 				HTTPS:   n.https.Addr().String(),
 				Cluster: n.mux.Addr().String(),
+				Admin:   n.adminTLSAddr(), // adminlisten.go
 			},
 		},
 		Raft: adminapi.RaftInfo{
@@ -178,7 +180,7 @@ func (s *adminService) SetSetting(ctx context.Context, key, value string) (admin
 	if err := s.leader(); err != nil {
 		return adminapi.Setting{}, err
 	}
-	b, err := settingBatch(s.n.keys, adminActor, time.Now(), key, value)
+	b, err := settingBatch(s.n.keys, actorOf(ctx), time.Now(), key, value)
 	if err != nil {
 		return adminapi.Setting{}, err
 	}
@@ -224,7 +226,7 @@ func (s *adminService) AddUser(ctx context.Context, req adminapi.UserAddRequest)
 	if err := s.leader(); err != nil {
 		return adminapi.UserAddResponse{}, err
 	}
-	u, pw, err := s.n.accounts.Add(account.WithActor(ctx, adminActor), account.NewUser{
+	u, pw, err := s.n.accounts.Add(account.WithActor(ctx, actorOf(ctx)), account.NewUser{
 		Email: req.Email, Name: req.Name, Language: lang, Role: role,
 	})
 	if err != nil {
@@ -235,7 +237,7 @@ func (s *adminService) AddUser(ctx context.Context, req adminapi.UserAddRequest)
 
 // CheckPassword implements adminapi.Service.
 func (s *adminService) CheckPassword(ctx context.Context, req adminapi.PasswordCheckRequest) (adminapi.PasswordCheckResponse, error) {
-	_, err := s.n.accounts.CheckPassword(account.WithActor(ctx, adminActor), req.Email, req.Password)
+	_, err := s.n.accounts.CheckPassword(account.WithActor(ctx, actorOf(ctx)), req.Email, req.Password)
 	switch {
 	case err == nil:
 		return adminapi.PasswordCheckResponse{OK: true}, nil
@@ -250,7 +252,7 @@ func (s *adminService) SetUserDisabled(ctx context.Context, email string, disabl
 	if err := s.leader(); err != nil {
 		return adminapi.UserInfo{}, err
 	}
-	ctx = account.WithActor(ctx, adminActor)
+	ctx = account.WithActor(ctx, actorOf(ctx))
 	var (
 		u   account.User
 		err error
@@ -285,7 +287,7 @@ func (s *adminService) CreateToken(ctx context.Context, req adminapi.TokenCreate
 	if name == "" {
 		name = "cli"
 	}
-	tok, secret, err := s.n.accounts.CreateToken(account.WithActor(ctx, adminActor), u.ID, name)
+	tok, secret, err := s.n.accounts.CreateToken(account.WithActor(ctx, actorOf(ctx)), u.ID, name)
 	if err != nil {
 		return adminapi.TokenCreateResponse{}, translate(err)
 	}
@@ -297,7 +299,7 @@ func (s *adminService) RevokeToken(ctx context.Context, id string) error {
 	if err := s.leader(); err != nil {
 		return err
 	}
-	err := s.n.accounts.RevokeToken(account.WithActor(ctx, adminActor), id)
+	err := s.n.accounts.RevokeToken(account.WithActor(ctx, actorOf(ctx)), id)
 	if errors.Is(err, account.ErrNotFound) {
 		return adminapi.Errorf(adminapi.CodeNotFound, "no token has the ID %s (revoked already?)", id)
 	}

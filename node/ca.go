@@ -78,7 +78,7 @@ func (n *instance) recordCA(ctx context.Context, action string, info adminapi.CA
 	details, _ := json.Marshal(map[string]any{"fingerprint": info.Fingerprint, "trusted": info.Trusted})
 	_, err := n.store.Propose(ctx, raftfsm.Batch{
 		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(keyClusterCA), Value: rec}},
-		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: adminActor, Action: action, Target: n.cfg.Node.ID, Details: details},
+		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: actorOf(ctx), Action: action, Target: n.cfg.Node.ID, Details: details},
 	})
 	if err != nil {
 		n.logger.Warn("journal the cluster CA change", "action", action, logkey.Err, err)

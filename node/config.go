@@ -74,6 +74,10 @@ type NetworkConfig struct {
 	// AdminSocket is the admin API's Unix socket; empty means DIR/admin.sock. Its path must be
 	// at most 107 bytes.
 	AdminSocket string `toml:"admin_socket"`
+	// AdminListen is the admin port (the admin API over mutual TLS, for admin certificates):
+	// host:port, "off" for none, or empty for the HTTPS listen host on port 8445 (port 0 when
+	// HTTPS picks its port). AdminListenAddr resolves it.
+	AdminListen string `toml:"admin_listen"`
 }
 
 // StorageConfig lists the node's disks and its key directory.
@@ -168,6 +172,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Network.Advertise != "" && strings.ContainsAny(c.Network.Advertise, " /") {
 		return fmt.Errorf("config: network.advertise %q is not a host or host:port", c.Network.Advertise)
+	}
+	if a := c.AdminListenAddr(); a != "" {
+		if err := validHostPort(a); err != nil {
+			return fmt.Errorf("config: network.admin_listen: %w", err)
+		}
 	}
 	if n := len(c.AdminSocketPath()); n > maxSocketPath {
 		return fmt.Errorf("config: the admin socket path %s is %d bytes long, more than the %d a Unix socket allows: set network.admin_socket or --admin-socket to a shorter path", c.AdminSocketPath(), n, maxSocketPath)
@@ -361,6 +370,7 @@ var configDocs = map[string]string{
 	"network.cluster_listen":    "The cluster port (mutual TLS: Raft, node-to-node calls), host:port.",
 	"network.advertise":         "The host peers reach this node at; empty: the cluster listen IP, or the first non-loopback address.",
 	"network.admin_socket":      "The admin API's Unix socket (at most 107 bytes); empty: DIR/admin.sock.",
+	"network.admin_listen":      "The admin port (mutual TLS, admin certificates), host:port or off; empty: the HTTPS host on port 8445.",
 	"storage":                   "The data disks and the key directory.",
 	"storage.disks":             "The disk directories, one per physical disk, relative to DIR or absolute.",
 	"storage.key_dir":           "The cluster keys (root-only), never inside a disk; empty: DIR/keys.",

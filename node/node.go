@@ -95,6 +95,12 @@ type instance struct {
 	// backups runs the scheduled backups (backupschedule.go); start sets it unless a test did.
 	backups *backupScheduler
 
+	// adminTLSLn is the admin port's listener (adminlisten.go); nil when it is off.
+	adminTLSLn net.Listener
+	// adminConns are the admin port's open connections, closed when their certificate is
+	// revoked (adminlisten.go).
+	adminConns adminConns
+
 	// stops are the stop functions of the started components, in start order.
 	stops []stopFunc
 
@@ -290,6 +296,9 @@ func (n *instance) start(ctx context.Context) error {
 	if err := n.startAdmin(); err != nil {
 		return err
 	}
+	if err := n.startAdminTLS(); err != nil { // adminlisten.go
+		return err
+	}
 	n.onStop("rest api", n.closeAPI)
 	if err := n.startHTTPS(ctx); err != nil {
 		return err
@@ -324,6 +333,7 @@ func (n *instance) start(ctx context.Context) error {
 		"cluster", n.mux.Addr().String(),
 		"advertise", n.advertise,
 		"admin_socket", cfg.AdminSocketPath(),
+		"admin", n.adminTLSAddr(),
 		"site", cfg.Node.Site,
 		"disks", len(n.disks))
 	return nil
@@ -474,6 +484,7 @@ func (n *instance) startAdmin() error {
 		Handler:           adminapi.WhileStarting(n.serving.Load, adminapi.NewHandler(&adminService{n: n}, n.logger)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
+		ConnContext:       adminapi.ConnContext, // the peer's uid, for the journal
 	}
 	done := make(chan struct{})
 	go func() {

@@ -115,7 +115,7 @@ func (s *adminService) DeleteOrphans(ctx context.Context, req adminapi.OrphansDe
 	b, _ := json.Marshal(del)
 	batch := raftfsm.Batch{
 		Ops: []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(prefixOrphansDeleted + strconv.FormatInt(del.Time.UnixNano(), 10)), Value: b}},
-		Audit: raftfsm.Audit{Time: del.Time, Actor: "admin", Action: "orphans.delete", Target: fmt.Sprintf("%d files", len(ids)),
+		Audit: raftfsm.Audit{Time: del.Time, Actor: actorOf(ctx), Action: "orphans.delete", Target: fmt.Sprintf("%d files", len(ids)),
 			Details: mustJSON(map[string]any{"files": ids, "bytes": bytes})},
 	}
 	if found {

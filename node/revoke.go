@@ -167,7 +167,7 @@ func proposeRevocation(ctx context.Context, store *raftfsm.Store, cond raftfsm.C
 	_, err = store.Propose(ctx, raftfsm.Batch{
 		Conds: []raftfsm.Cond{cond},
 		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(key), Value: value}},
-		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: adminActor, Action: "cert.revoke", Target: target, Details: det},
+		Audit: raftfsm.Audit{Time: time.Now().UTC(), Actor: actorOf(ctx), Action: "cert.revoke", Target: target, Details: det},
 	})
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", strings.TrimPrefix(key, prefixRevoked), err)
@@ -300,6 +300,7 @@ func (n *instance) watchRevocations() {
 			if closed := n.mux.Recheck(); closed > 0 {
 				n.logger.Warn("closed the cluster connections of revoked certificates", logkey.Count, closed)
 			}
+			n.adminConns.recheck(n) // adminlisten.go: the admin port's too
 		}
 	})
 }

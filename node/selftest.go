@@ -145,7 +145,7 @@ func (t *selftestRun) fresh(size int64, keep bool) {
 		res, err := n.store.Propose(t.ctx, raftfsm.Batch{
 			Conds: []raftfsm.Cond{{Kind: raftfsm.CondAbsent, Key: key}},
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: key, Value: rec}},
-			Audit: selftestAudit("selftest.commit", id, size),
+			Audit: selftestAudit(t.ctx, "selftest.commit", id, size),
 		})
 		if err != nil {
 			return "", 0, fmt.Errorf("propose: %w", err)
@@ -229,7 +229,7 @@ func (t *selftestRun) deleteSteps(id blobstore.FileID, m blobstore.Manifest, ver
 		res, err := t.n.store.Propose(t.ctx, raftfsm.Batch{
 			Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: key, Version: version}},
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpDelete, Key: key}},
-			Audit: selftestAudit("selftest.delete", id, m.Size),
+			Audit: selftestAudit(t.ctx, "selftest.delete", id, m.Size),
 		})
 		if err != nil {
 			return "", 0, fmt.Errorf("propose: %w", err)
@@ -252,7 +252,7 @@ func (t *selftestRun) cleanup(id blobstore.FileID, m blobstore.Manifest, written
 		key := []byte(prefixSelftest + string(id))
 		if _, err := t.n.store.Propose(ctx, raftfsm.Batch{
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpDelete, Key: key}},
-			Audit: selftestAudit("selftest.delete", id, m.Size),
+			Audit: selftestAudit(t.ctx, "selftest.delete", id, m.Size),
 		}); err != nil {
 			t.n.logger.Warn("selftest cleanup: delete the record", logFileID, id, logkey.Err, err)
 			return // keep the shards: the record still points at them; the next start retries
@@ -297,7 +297,7 @@ func (n *instance) cleanSelftests(ctx context.Context) {
 		if _, err := n.store.Propose(ctx, raftfsm.Batch{
 			Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: l.key, Version: l.version}},
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpDelete, Key: l.key}},
-			Audit: selftestAudit("selftest.cleanup", m.FileID, m.Size),
+			Audit: selftestAudit(ctx, "selftest.cleanup", m.FileID, m.Size),
 		}); err != nil {
 			n.logger.Warn("delete a leftover selftest record", logFileID, m.FileID, logkey.Err, err)
 			continue
@@ -310,9 +310,9 @@ func (n *instance) cleanSelftests(ctx context.Context) {
 	}
 }
 
-func selftestAudit(action string, id blobstore.FileID, size int64) raftfsm.Audit {
+func selftestAudit(ctx context.Context, action string, id blobstore.FileID, size int64) raftfsm.Audit {
 	details, _ := json.Marshal(map[string]int64{"size": size})
-	return raftfsm.Audit{Time: time.Now().UTC(), Actor: adminActor, Action: action, Target: string(id), Details: details}
+	return raftfsm.Audit{Time: time.Now().UTC(), Actor: actorOf(ctx), Action: action, Target: string(id), Details: details}
 }
 
 // abortWriter abandons a writer, removing its staged data.

@@ -147,7 +147,7 @@ func (s *adminService) ClusterToken(ctx context.Context, req adminapi.ClusterTok
 	batch := raftfsm.Batch{
 		Conds: []raftfsm.Cond{{Kind: raftfsm.CondAbsent, Key: []byte(tok.key())}},
 		Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: []byte(tok.key()), Value: b}},
-		Audit: raftfsm.Audit{Time: now, Actor: adminActor, Action: "cluster.token", Target: rec.Purpose,
+		Audit: raftfsm.Audit{Time: now, Actor: actorOf(ctx), Action: "cluster.token", Target: rec.Purpose,
 			Details: mustJSON(map[string]any{"expires": rec.Expires, "created_by": rec.CreatedBy})},
 	}
 	expired, err := expiredJoinTokens(n.store, now)

@@ -8,6 +8,9 @@ DATA=${DATA:-./data}
 BIN=${BIN:-bin/appliance}
 LISTEN=${LISTEN:-127.0.0.1:8443}
 CLUSTER_LISTEN=${CLUSTER_LISTEN:-127.0.0.1:8444}
+# The admin port (mutual TLS, for `console --url https://ADMIN_LISTEN --cert DIR`): the HTTPS
+# host on port 8445 unless set.
+ADMIN_LISTEN=${ADMIN_LISTEN:-${LISTEN%:*}:8445}
 
 if [ ! -x "$BIN" ]; then
 	echo "run: $BIN is missing: run \`make build\` first" >&2
@@ -45,4 +48,5 @@ fi
 
 listen=$(sed -n 's/^ *listen = "\(.*\)"$/\1/p' "$DATA/valise.toml" | head -n 1)
 echo "run: https://${listen:-$LISTEN}/   (status: $BIN status --data $DATA; stop: Ctrl-C)"
-exec "$BIN" serve --data "$DATA"
+echo "run: admin port https://$ADMIN_LISTEN   (a certificate: $BIN admin cert --data $DATA --out DIR --name NAME --role supervisor)"
+exec "$BIN" serve --data "$DATA" --admin-listen "$ADMIN_LISTEN"

@@ -83,6 +83,7 @@ func newRootCmd() *cobra.Command {
 		newJournalCmd(), newSettingsCmd(), newUserCmd(), newTokenCmd(), newOutboxCmd(), newCACmd())
 	root.AddCommand(newHealCmd(), newScrubCmd(), newClusterCmd(), newLeaveCmd(), newJoinCmd())
 	root.AddCommand(newRebalanceCmd(), newBackupCmd())
+	root.AddCommand(newAdminGroupCmd()) // admincert.go
 	root.AddCommand(newRestoreCmd())
 	root.AddCommand(newOrphansCmd())
 	return root

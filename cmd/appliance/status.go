@@ -28,6 +28,9 @@ func printStatus(out io.Writer, st adminapi.Status) error {
 	fmt.Fprintf(out, "node      %s (site %s)\n", st.Node.ID, st.Node.Site)
 	fmt.Fprintf(out, "https     %s\n", st.Node.Addresses.HTTPS)
 	fmt.Fprintf(out, "cluster   %s\n", st.Node.Addresses.Cluster)
+	if st.Node.Addresses.Admin != "" {
+		fmt.Fprintf(out, "admin     %s\n", st.Node.Addresses.Admin)
+	}
 	fmt.Fprintf(out, "raft      %s, term %d, commit %d, applied %d\n", st.Raft.State, st.Raft.Term, st.Raft.CommitIndex, st.Raft.AppliedIndex)
 	leader := "none known"
 	if st.Raft.LeaderID != "" {
