@@ -49,13 +49,13 @@ const anyChoice = "*"
 type usersMode int
 
 const (
-	usersList      usersMode = iota
-	usersDetail              // one user's detail
-	usersForm                // a form (new, edit, search, import path, passwords path)
-	usersConfirm             // a confirmation dialog
-	usersShown               // a dialog showing a password once
-	usersPreview             // an import's dry-run preview
-	usersReport              // an applied import's report
+	usersList    usersMode = iota
+	usersDetail            // one user's detail
+	usersForm              // a form (new, edit, search, import path, passwords path)
+	usersConfirm           // a confirmation dialog
+	usersShown             // a dialog showing a password once
+	usersPreview           // an import's dry-run preview
+	usersReport            // an applied import's report
 )
 
 // The forms and dialogs of the Users screen.
@@ -554,7 +554,7 @@ func (u *Users) openForm(kind usersFormKind) {
 			{Key: "lang", Label: Text{"Langue", "Language"}, Choices: langChoices, Value: d.Lang},
 			{Key: "role", Label: Text{"Rôle", "Role"}, Choices: roleChoices, Value: d.Role},
 			{Key: "quota", Label: Text{"Quota", "Quota"}, Value: quotaText(d.QuotaBytes),
-				Hint: Text{"500M, 10G, default (réglage), none (aucun)", "500M, 10G, default (the setting), none"},
+				Hint:     Text{"500M, 10G, default (réglage), none (aucun)", "500M, 10G, default (the setting), none"},
 				Validate: func(s string) error { _, err := parseQuota(l, s); return err }},
 		}
 	case formSearchUsers:
