@@ -62,11 +62,11 @@ func NewTransfers(api TransfersAPI, env Env) Screen {
 	t := &Transfers{api: api, env: env}
 	t.table = NewTable(env, []Column{
 		{Title: Text{"Créé", "Created"}, Width: 16},
-		{Title: Text{"Propriétaire", "Owner"}, Width: 16, Grow: true},
+		{Title: Text{"Propriétaire", "Owner"}, Width: 14, Grow: true},
 		{Title: Text{"Objet", "Subject"}, Width: 10, Grow: true},
 		{Title: Text{"État", "State"}, Width: 10},
 		{Title: Text{"Taille", "Size"}, Width: 10},
-		{Title: Text{"Dest.", "Rcpt"}, Width: 5},
+		// downloads/recipients
 		{Title: Text{"Téléch.", "Downl."}, Width: 7},
 	})
 	return t
@@ -346,7 +346,7 @@ func (t *Transfers) setRows() {
 	for _, info := range t.page.Transfers {
 		rows = append(rows, Row{ID: info.ID, Tone: stateTone(info.State), Cells: []string{
 			dateIn(t.env, info.Created), info.Owner, info.Subject, stateText(l, info.State),
-			sizeIn(l, info.Bytes), strconv.Itoa(info.Recipients), strconv.Itoa(info.Downloads)}})
+			sizeIn(l, info.Bytes), strconv.Itoa(info.Downloads) + "/" + strconv.Itoa(info.Recipients)}})
 	}
 	t.table.SetRows(rows)
 }
@@ -401,8 +401,8 @@ func (t *Transfers) detailView() string {
 	}
 	lines := []string{
 		st.Title.Render(title) + "  " + st.Muted.Render(d.ID),
-		Text{"De %s · %s · créé %s · expire %s", "By %s · %s · created %s · expires %s"}.fmt(l,
-			d.Owner, stateText(l, d.State), dateIn(t.env, d.Created), dateIn(t.env, d.Expires)),
+		Text{"De %s · %s", "By %s · %s"}.fmt(l, d.Owner, stateText(l, d.State)),
+		Text{"Créé %s · expire %s", "Created %s · expires %s"}.fmt(l, dateIn(t.env, d.Created), dateIn(t.env, d.Expires)),
 		Text{"Mot de passe %s · limite %s · effacé après téléchargement %s · accusé %s · code par mail %s",
 			"Password %s · limit %s · delete after download %s · receipt %s · e-mail code %s"}.fmt(l,
 			yes(d.Password), limit, yes(d.DeleteAfter), yes(d.Receipt), yes(d.EmailCode)),
@@ -421,17 +421,18 @@ func (t *Transfers) detailView() string {
 		lines = append(lines, row(f.Name, sizeIn(l, f.Size), f.Verdict, f.SHA256))
 	}
 	lines = append(lines, "")
-	const openedW, downW, lastW = 8, 8, 16
-	mailW := max(t.w-openedW-downW-lastW-4, 10)
+	const openedW, downW, lastW, notifiedW = 7, 7, 16, 13
+	mailW := max(t.w-openedW-downW-lastW-notifiedW-5, 10)
 	rrow := func(a, b, c, e, n string) string {
-		return fmt.Sprintf("%-*s %-*s %*s  %-*s %s", mailW, cut(a, mailW), openedW, cut(b, openedW), downW, c, lastW, e, n)
+		return fmt.Sprintf("%-*s %-*s %*s %-*s %s", mailW, cut(a, mailW), openedW, cut(b, openedW), downW, cut(c, downW),
+			lastW, e, n)
 	}
 	lines = append(lines, st.Header.Render(rrow(Text{"Destinataire", "Recipient"}.In(l), Text{"Ouvert", "Opened"}.In(l),
 		Text{"Téléch.", "Downl."}.In(l), Text{"Dernier", "Last"}.In(l), "")))
 	for _, r := range d.Recipients {
 		notified := ""
 		if !r.Notified {
-			notified = st.Warn.Render(Text{"non prévenu", "not notified"}.In(l))
+			notified = st.Warn.Render(cut(Text{"non prévenu", "not notified"}.In(l), notifiedW))
 		}
 		lines = append(lines, rrow(r.Email, yes(r.Opened), strconv.Itoa(r.Downloads), dateIn(t.env, r.LastDownload), notified))
 	}
