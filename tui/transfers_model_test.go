@@ -19,7 +19,9 @@ type fakeTransfers struct {
 }
 
 func newFakeTransfers() *fakeTransfers {
-	at := func(d int) time.Time { return time.Date(2026, 11, 30, 14, 0, 0, 0, time.UTC).Add(time.Duration(d) * time.Hour) }
+	at := func(d int) time.Time {
+		return time.Date(2026, 11, 30, 14, 0, 0, 0, time.UTC).Add(time.Duration(d) * time.Hour)
+	}
 	return &fakeTransfers{list: []adminapi.TransferInfo{
 		{ID: "s3", Kind: "send", Owner: "alice@example.org", Subject: "Contrat signé", State: adminapi.TransferActive,
 			Created: at(2), Expires: at(24 * 7), Files: 2, Bytes: 18 << 20, Recipients: 2, Downloads: 1},
