@@ -403,14 +403,15 @@ func (t *Transfers) detailView() string {
 		st.Title.Render(title) + "  " + st.Muted.Render(d.ID),
 		Text{"De %s · %s", "By %s · %s"}.fmt(l, d.Owner, stateText(l, d.State)),
 		Text{"Créé %s · expire %s", "Created %s · expires %s"}.fmt(l, dateIn(t.env, d.Created), dateIn(t.env, d.Expires)),
-		Text{"Mot de passe %s · limite %s · effacé après téléchargement %s · accusé %s · code par mail %s",
-			"Password %s · limit %s · delete after download %s · receipt %s · e-mail code %s"}.fmt(l,
-			yes(d.Password), limit, yes(d.DeleteAfter), yes(d.Receipt), yes(d.EmailCode)),
+		Text{"Mot de passe %s · code par mail %s · limite de téléchargements %s",
+			"Password %s · e-mail code %s · download limit %s"}.fmt(l, yes(d.Password), yes(d.EmailCode), limit),
+		Text{"Effacé après téléchargement %s · accusés de téléchargement %s",
+			"Delete after download %s · download receipts %s"}.fmt(l, yes(d.DeleteAfter), yes(d.Receipt)),
 		"",
 	}
 	// Files: the name takes what the fixed columns leave; the SHA-256 is cut to fit.
 	const sizeW, verdictW = 11, 10
-	shaW := min(64, max(t.w/4, 12))
+	shaW := min(64, max(t.w-54, 16))
 	nameW := max(t.w-sizeW-verdictW-shaW-3, 10)
 	row := func(a, b, c, e string) string {
 		return fmt.Sprintf("%-*s %*s %-*s %s", nameW, cut(a, nameW), sizeW, cut(b, sizeW), verdictW, cut(c, verdictW), cut(e, shaW))

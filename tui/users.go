@@ -124,7 +124,7 @@ func NewUsers(api UsersAPI, env Env) Screen {
 	u.preview = NewTable(env, []Column{
 		{Title: Text{"Ligne", "Line"}, Width: 5},
 		{Title: Text{"Adresse", "E-mail"}, Width: 20, Grow: true},
-		{Title: Text{"Rôle", "Role"}, Width: 10},
+		{Title: Text{"Rôle", "Role"}, Width: 12},
 		{Title: Text{"Langue", "Lang"}, Width: 6},
 		{Title: Text{"Quota", "Quota"}, Width: 8},
 		{Title: Text{"Résultat", "Outcome"}, Width: 20, Grow: true},
@@ -140,7 +140,10 @@ type (
 	}
 	userLoadedMsg   struct{ user adminapi.UserInfo }
 	userCreatedMsg  struct{ resp adminapi.UserAddResponse }
-	userChangedMsg  struct{ user adminapi.UserInfo }
+	userChangedMsg  struct {
+		user adminapi.UserInfo
+		done Text // the toast, with %s for the e-mail address
+	}
 	userDeletedMsg  struct{ res adminapi.UserDeleteResult }
 	passwordNewMsg  struct{ resp adminapi.UserAddResponse }
 	importDryRunMsg struct {
@@ -235,7 +238,7 @@ func (u *Users) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if u.detail.Email == msg.user.Email {
 			u.detail = msg.user
 		}
-		return u, tea.Batch(u.load(), toast(Text{"Utilisateur %s modifié", "User %s changed"}, u.env.Lang, msg.user.Email))
+		return u, tea.Batch(u.load(), toast(msg.done, u.env.Lang, msg.user.Email))
 	case userDeletedMsg:
 		u.mode = usersList
 		r := msg.res
@@ -444,7 +447,11 @@ func (u *Users) act(k string, user adminapi.UserInfo) (Screen, tea.Cmd) {
 		api, email, disable := u.api, user.Email, !user.Disabled
 		return u, callCmd(func(ctx context.Context) (tea.Msg, error) {
 			got, err := api.SetUserDisabled(ctx, email, disable)
-			return userChangedMsg{got}, err
+			done := Text{"Utilisateur %s réactivé", "User %s enabled"}
+			if disable {
+				done = Text{"Utilisateur %s désactivé : ses sessions sont closes", "User %s disabled: their sessions are closed"}
+			}
+			return userChangedMsg{got, done}, err
 		})
 	case "d":
 		u.keepSends = false
@@ -644,7 +651,7 @@ func (u *Users) submit(v map[string]string) tea.Cmd {
 		e, email := editOf(u.detail, v), u.detail.Email
 		return submitCmd("", func(ctx context.Context) (tea.Msg, error) {
 			got, err := api.EditUser(ctx, email, e)
-			return userChangedMsg{got}, err
+			return userChangedMsg{got, Text{"Utilisateur %s modifié", "User %s changed"}}, err
 		})
 	case formSearchUsers:
 		u.query = adminapi.UserQuery{Query: strings.TrimSpace(v["q"]), Role: noAny(v["role"]),
@@ -905,7 +912,7 @@ func (u *Users) setPreviewRows() {
 			outcome, tone = f.Error, "error"
 		}
 		rows = append(rows, Row{ID: strconv.Itoa(p.Line), Tone: tone, Cells: []string{
-			strconv.Itoa(p.Line), p.Email, p.Role, p.Lang, quotaText(p.QuotaBytes), outcome}})
+			strconv.Itoa(p.Line), p.Email, roleText(l, p.Role), p.Lang, quotaText(p.QuotaBytes), outcome}})
 	}
 	for _, f := range u.report.Failed {
 		if !seen[f.Line] {
