@@ -138,9 +138,9 @@ type (
 		seq  int
 		page adminapi.UserPage
 	}
-	userLoadedMsg   struct{ user adminapi.UserInfo }
-	userCreatedMsg  struct{ resp adminapi.UserAddResponse }
-	userChangedMsg  struct {
+	userLoadedMsg  struct{ user adminapi.UserInfo }
+	userCreatedMsg struct{ resp adminapi.UserAddResponse }
+	userChangedMsg struct {
 		user adminapi.UserInfo
 		done Text // the toast, with %s for the e-mail address
 	}
