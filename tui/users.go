@@ -1096,11 +1096,14 @@ func (u *Users) Keys() []key.Binding {
 	return append(keys, u.table.Keys()...)
 }
 
-// Typing is true while a form or a dialog has the focus.
+// Typing is true while a form or a dialog has the focus, and while an import's passwords,
+// shown nowhere else, are not saved: `q` must not lose them.
 func (u *Users) Typing() bool {
 	switch u.mode {
 	case usersForm, usersConfirm, usersShown:
 		return true
+	case usersReport:
+		return len(u.report.Passwords) > 0 && u.savedTo == ""
 	}
 	return u.table.Filtering()
 }
