@@ -246,16 +246,7 @@ func (t *Transfers) filtered() bool {
 }
 
 func (t *Transfers) selected() (adminapi.TransferInfo, bool) {
-	row, ok := t.table.Selected()
-	if !ok {
-		return adminapi.TransferInfo{}, false
-	}
-	for _, info := range t.page.Transfers {
-		if info.ID == row.ID {
-			return info, true
-		}
-	}
-	return adminapi.TransferInfo{}, false
+	return selectedOf(t.table, t.page.Transfers, func(info adminapi.TransferInfo) string { return info.ID })
 }
 
 func (t *Transfers) askRevoke(info adminapi.TransferInfo) {
@@ -310,23 +301,17 @@ func (t *Transfers) updateForm(msg tea.Msg) (Screen, tea.Cmd) {
 	return t, cmd
 }
 
-func stateText(l Lang, s string) string {
-	switch s {
-	case adminapi.TransferActive:
-		return Text{"actif", "active"}.In(l)
-	case adminapi.TransferWaiting:
-		return Text{"en attente", "waiting"}.In(l)
-	case adminapi.TransferExpired:
-		return Text{"expiré", "expired"}.In(l)
-	case adminapi.TransferRevoked:
-		return Text{"révoqué", "revoked"}.In(l)
-	case adminapi.TransferSuspended:
-		return Text{"suspendu", "suspended"}.In(l)
-	case adminapi.TransferUploading:
-		return Text{"en dépôt", "uploading"}.In(l)
-	}
-	return s
+// stateTexts name the transfers' states for people.
+var stateTexts = map[string]Text{
+	adminapi.TransferActive:    {"actif", "active"},
+	adminapi.TransferWaiting:   {"en attente", "waiting"},
+	adminapi.TransferExpired:   {"expiré", "expired"},
+	adminapi.TransferRevoked:   {"révoqué", "revoked"},
+	adminapi.TransferSuspended: {"suspendu", "suspended"},
+	adminapi.TransferUploading: {"en dépôt", "uploading"},
 }
+
+func stateText(l Lang, s string) string { return textOf(stateTexts, l, s) }
 
 func stateTone(s string) string {
 	switch s {

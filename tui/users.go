@@ -424,16 +424,22 @@ func (u *Users) key(msg tea.KeyPressMsg) (Screen, tea.Cmd) {
 }
 
 func (u *Users) selected() (adminapi.UserInfo, bool) {
-	row, ok := u.table.Selected()
+	return selectedOf(u.table, u.page.Users, func(user adminapi.UserInfo) string { return user.Email })
+}
+
+// selectedOf returns the item of items under t's cursor, id naming each as its Row's ID.
+func selectedOf[T any](t Table, items []T, id func(T) string) (T, bool) {
+	var zero T
+	row, ok := t.Selected()
 	if !ok {
-		return adminapi.UserInfo{}, false
+		return zero, false
 	}
-	for _, user := range u.page.Users {
-		if user.Email == row.ID {
-			return user, true
+	for _, it := range items {
+		if id(it) == row.ID {
+			return it, true
 		}
 	}
-	return adminapi.UserInfo{}, false
+	return zero, false
 }
 
 // act starts what key does to user, from the list or the detail.
@@ -868,17 +874,22 @@ func sizeIn(l Lang, n int64) string {
 
 func (t Text) fmt(l Lang, args ...any) string { return fmt.Sprintf(t.In(l), args...) }
 
-func roleText(l Lang, role string) string {
-	switch role {
-	case "user":
-		return Text{"utilisateur", "user"}.In(l)
-	case "manager":
-		return Text{"gestionnaire", "manager"}.In(l)
-	case "supervisor":
-		return Text{"superviseur", "supervisor"}.In(l)
-	}
-	return role
+// roleTexts name the roles for people.
+var roleTexts = map[string]Text{
+	"user":       {"utilisateur", "user"},
+	"manager":    {"gestionnaire", "manager"},
+	"supervisor": {"superviseur", "supervisor"},
 }
+
+// textOf returns texts[s] in l, or s itself when texts lacks it.
+func textOf(texts map[string]Text, l Lang, s string) string {
+	if t, ok := texts[s]; ok {
+		return t.In(l)
+	}
+	return s
+}
+
+func roleText(l Lang, role string) string { return textOf(roleTexts, l, role) }
 
 func (u *Users) setRows() {
 	l := u.env.Lang
@@ -923,19 +934,15 @@ func (u *Users) setPreviewRows() {
 	u.preview.SetRows(rows)
 }
 
-func actionText(l Lang, a string) string {
-	switch a {
-	case "create":
-		return Text{"à créer", "create"}.In(l)
-	case "update":
-		return Text{"à modifier", "update"}.In(l)
-	case "unchanged":
-		return Text{"inchangé", "unchanged"}.In(l)
-	case "error":
-		return Text{"refusée", "refused"}.In(l)
-	}
-	return a
+// actionTexts name an import line's action for people.
+var actionTexts = map[string]Text{
+	"create":    {"à créer", "create"},
+	"update":    {"à modifier", "update"},
+	"unchanged": {"inchangé", "unchanged"},
+	"error":     {"refusée", "refused"},
 }
+
+func actionText(l Lang, a string) string { return textOf(actionTexts, l, a) }
 
 // View draws the body.
 func (u *Users) View() string {
