@@ -291,14 +291,6 @@ func failedCmd(err error) tea.Cmd {
 	return func() tea.Msg { return ErrMsg{Err: err} }
 }
 
-func errorText(err error) string {
-	var apiErr *adminapi.Error
-	if errors.As(err, &apiErr) {
-		return apiErr.Message
-	}
-	return err.Error()
-}
-
 func (u *Users) resize() {
 	u.table.SetSize(u.w, max(u.h-1, 1))
 	u.preview.SetSize(u.w, max(u.h-3, 1))
