@@ -454,7 +454,7 @@ func (t *Transfers) Keys() []key.Binding {
 	return append([]key.Binding{
 		b("/", "/", Text{"filtrer", "filter"}), b("f", "f", Text{"état suivant", "next state"}),
 		b("enter", "enter", Text{"détail", "detail"}), b("r", "r/d", Text{"révoquer", "revoke"}),
-	}, t.table.Keys()...)
+	}, tableKeys(t.table)...)
 }
 
 // Typing is true while the filter form or the confirmation has the focus.

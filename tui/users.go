@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -1092,7 +1093,19 @@ func (u *Users) Keys() []key.Binding {
 		b("d", "d", Text{"supprimer", "delete"}), b("i", "i", Text{"importer un CSV", "import a CSV"}),
 		b("[", "[/]", Text{"page préc./suiv.", "prev/next page"}),
 	}
-	return append(keys, u.table.Keys()...)
+	return append(keys, tableKeys(u.table)...)
+}
+
+// tableKeys are t's bindings but its own filter: the screens take `/` for a search by the
+// node, over every page.
+func tableKeys(t Table) []key.Binding {
+	var out []key.Binding
+	for _, b := range t.Keys() {
+		if !slices.Contains(b.Keys(), "/") {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Typing is true while a form or a dialog has the focus, and while an import's passwords,
