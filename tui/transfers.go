@@ -48,6 +48,7 @@ type Transfers struct {
 	page    adminapi.TransferPage
 	seq     int  // the last list load asked; older answers are dropped
 	loading bool // a list load is under way: ticks do not pile up more
+	started bool // Init ran: the screen was shown once, ticks reload it
 
 	detail    adminapi.TransferDetail
 	detailSeq int
@@ -88,7 +89,10 @@ type (
 )
 
 // Init loads the first page.
-func (t *Transfers) Init() tea.Cmd { return t.load() }
+func (t *Transfers) Init() tea.Cmd {
+	t.started = true
+	return t.load()
+}
 
 func (t *Transfers) load() tea.Cmd {
 	t.seq++
@@ -131,7 +135,7 @@ func (t *Transfers) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		return t, nil
 	case TickMsg:
 		var cmds []tea.Cmd
-		if !t.loading {
+		if t.started && !t.loading {
 			cmds = append(cmds, t.load())
 		}
 		if t.mode == transfersDetail {

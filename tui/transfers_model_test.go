@@ -108,7 +108,12 @@ func TestTransfersRevoke(t *testing.T) {
 // state filter and that the filter form refuses a bad owner address.
 func TestTransfersLiveAndFilters(t *testing.T) {
 	api := newFakeTransfers()
-	d := newDriver(t, NewTransfers(api, testEnv(LangEN)))
+	s := NewTransfers(api, testEnv(LangEN))
+	s, _ = s.Update(TickMsg{Time: testNow})
+	if len(api.queries) != 0 {
+		t.Fatal("a tick loaded a screen never shown")
+	}
+	d := newDriver(t, s)
 	n := len(api.queries)
 	d.send(TickMsg{Time: testNow})
 	if len(api.queries) != n+1 {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,9 @@ func (f *fakeUsers) ListUsers(_ context.Context, q adminapi.UserQuery) (adminapi
 			out = append(out, u)
 		}
 	}
-	return adminapi.UserPage{Users: out, Total: len(out)}, nil
+	total := len(out)
+	out = out[min(q.Offset, total):min(q.Offset+q.Limit, total)]
+	return adminapi.UserPage{Users: out, Total: total}, nil
 }
 
 func (f *fakeUsers) find(email string) (adminapi.UserInfo, error) {
@@ -368,4 +371,25 @@ func TestUsersImport(t *testing.T) {
 	d.wantView("Passwords saved to")
 	d.keys("esc")
 	d.wantView("alice@example.org")
+}
+
+// TestUsersPagingAndLang checks `]` and `[` page through the node's users and that the
+// screen follows a language switch.
+func TestUsersPagingAndLang(t *testing.T) {
+	api := newFakeUsers()
+	for i := range 247 {
+		api.users = append(api.users, adminapi.UserInfo{Email: fmt.Sprintf("u%03d@example.org", i), Role: "user", Lang: "fr"})
+	}
+	d := newDriver(t, NewUsers(api, testEnv(LangEN)))
+	d.wantView("1–100 of 250")
+	d.keys("]", "]")
+	d.wantView("201–250 of 250", "u197@example.org")
+	d.keys("]")
+	if q := api.queries[len(api.queries)-1]; q.Offset != 200 || q.Limit != usersPageSize {
+		t.Fatalf("past the last page asked %+v", q)
+	}
+	d.keys("[")
+	d.wantView("101–200 of 250")
+	d.send(LangMsg{Lang: LangFR})
+	d.wantView("101–200 sur 250", "Adresse", "utilisateur")
 }
