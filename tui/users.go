@@ -90,7 +90,8 @@ type Users struct {
 
 	query  adminapi.UserQuery // the list's search and page
 	page   adminapi.UserPage
-	seq    int // the last list load asked; older answers are dropped
+	seq    int  // the last list load asked; older answers are dropped
+	stale  bool // the last list load failed: the next tick tries again
 	detail adminapi.UserInfo
 
 	form     Form
@@ -139,6 +140,11 @@ type (
 		seq  int
 		page adminapi.UserPage
 	}
+	// usersFailedMsg is a list load that failed: the App shows why, the next tick retries.
+	usersFailedMsg struct {
+		seq int
+		err error
+	}
 	userLoadedMsg  struct{ user adminapi.UserInfo }
 	userCreatedMsg struct{ resp adminapi.UserAddResponse }
 	userChangedMsg struct {
@@ -167,10 +173,15 @@ func (u *Users) Init() tea.Cmd { return u.load() }
 func (u *Users) load() tea.Cmd {
 	u.seq++
 	seq, q, api := u.seq, u.query, u.api
-	return callCmd(func(ctx context.Context) (tea.Msg, error) {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
 		p, err := api.ListUsers(ctx, q)
-		return usersLoadedMsg{seq: seq, page: p}, err
-	})
+		if err != nil {
+			return usersFailedMsg{seq: seq, err: err}
+		}
+		return usersLoadedMsg{seq: seq, page: p}
+	}
 }
 
 // callCmd runs f in a tea.Cmd with a bounded context; a failure becomes an ErrMsg.
@@ -221,8 +232,18 @@ func (u *Users) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		return u, nil
 	case usersLoadedMsg:
 		if msg.seq == u.seq {
-			u.page = msg.page
+			u.page, u.stale = msg.page, false
 			u.setRows()
+		}
+		return u, nil
+	case usersFailedMsg:
+		u.stale = u.stale || msg.seq == u.seq
+		err := msg.err
+		return u, func() tea.Msg { return ErrMsg{Err: err} }
+	case TickMsg:
+		if u.stale {
+			u.stale = false
+			return u, u.load()
 		}
 		return u, nil
 	case userLoadedMsg:

@@ -393,3 +393,37 @@ func TestUsersPagingAndLang(t *testing.T) {
 	d.send(LangMsg{Lang: LangFR})
 	d.wantView("101–200 sur 250", "Adresse", "utilisateur")
 }
+
+// failingUsers fails every list while down is set, as a node that stopped would.
+type failingUsers struct {
+	*fakeUsers
+	down bool
+}
+
+func (f *failingUsers) ListUsers(ctx context.Context, q adminapi.UserQuery) (adminapi.UserPage, error) {
+	if f.down {
+		return adminapi.UserPage{}, adminapi.ErrNotRunning
+	}
+	return f.fakeUsers.ListUsers(ctx, q)
+}
+
+// TestUsersRetryAfterLostConnection checks a failed list goes to the App as an ErrMsg and
+// is asked again on the next tick, and only then.
+func TestUsersRetryAfterLostConnection(t *testing.T) {
+	api := &failingUsers{fakeUsers: newFakeUsers(), down: true}
+	d := newDriver(t, NewUsers(api, testEnv(LangEN)))
+	if len(d.toApp) != 1 {
+		t.Fatalf("the App got %v", d.toApp)
+	}
+	if e, ok := d.toApp[0].(ErrMsg); !ok || e.Err != adminapi.ErrNotRunning {
+		t.Fatalf("the App got %v", d.toApp)
+	}
+	api.down = false
+	d.send(TickMsg{Time: testNow})
+	d.wantView("alice@example.org")
+	n := len(api.queries)
+	d.send(TickMsg{Time: testNow})
+	if len(api.queries) != n {
+		t.Fatal("a tick reloaded a list that had loaded")
+	}
+}
