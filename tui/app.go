@@ -171,7 +171,7 @@ func (a *App) onStatus(msg statusMsg) tea.Cmd {
 	m := &a.impl
 	m.checking, m.checked = false, true
 	if msg.err != nil {
-		m.lost, m.lostWhy = true, errorText(msg.err)
+		m.lost, m.lostWhy = true, a.lostReason(msg.err)
 		return nil
 	}
 	if m.lost {
@@ -189,7 +189,7 @@ func (a *App) onError(err error) tea.Cmd {
 		return nil
 	}
 	if connectionLost(err) {
-		a.impl.lost, a.impl.lostWhy, a.impl.checked = true, errorText(err), true
+		a.impl.lost, a.impl.lostWhy, a.impl.checked = true, a.lostReason(err), true
 		return nil
 	}
 	a.setToast(errorText(err), false)
@@ -206,6 +206,15 @@ func connectionLost(err error) bool {
 	var netErr net.Error
 	return errors.Is(err, adminapi.ErrNotRunning) || errors.As(err, &netErr) ||
 		errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "closed the connection")
+}
+
+// lostReason says why the node could not be reached: in words for a node that is not
+// running, else the error itself (a TLS or network detail the operator needs).
+func (a *App) lostReason(err error) string {
+	if errors.Is(err, adminapi.ErrNotRunning) {
+		return Text{"(le nœud ne tourne pas)", "(the node is not running)"}.In(a.impl.env.Lang)
+	}
+	return "(" + err.Error() + ")"
 }
 
 // errorText is what an operator reads for err: the node's own sentence for its refusals.
@@ -418,27 +427,33 @@ func (a *App) renderKeys(keys []key.Binding) string {
 	return strings.Join(parts, "  ")
 }
 
+// helpOverlay lists every binding: the screen's, then the global ones beside them when the
+// body is too short for one column.
 func (a *App) helpOverlay() string {
 	m := &a.impl
 	st, l := m.env.Styles, m.env.Lang
-	var b strings.Builder
-	b.WriteString(st.Title.Render(Text{"Aide — ", "Help — "}.In(l) + screenNames[m.current].In(l)))
-	section := func(title string, keys []key.Binding) {
-		b.WriteString("\n\n" + st.Label.Render(title))
+	section := func(title string, keys []key.Binding) string {
+		var b strings.Builder
+		b.WriteString(st.Label.Render(title))
 		for _, k := range keys {
-			h := k.Help()
-			if h.Key == "" {
-				continue
+			if h := k.Help(); h.Key != "" {
+				b.WriteString("\n  " + st.Key.Render(fit(h.Key, 8)) + " " + h.Desc)
 			}
-			b.WriteString("\n  " + st.Key.Render(fit(h.Key, 10)) + " " + h.Desc)
 		}
+		return b.String()
 	}
+	var parts []string
 	if keys := a.keysOf(); len(keys) > 0 {
-		section(Text{"Cet écran", "This screen"}.In(l), keys)
+		parts = append(parts, section(Text{"Cet écran", "This screen"}.In(l), keys))
 	}
-	section(Text{"Partout", "Everywhere"}.In(l), a.globalKeys())
-	b.WriteString("\n\n" + st.Muted.Render(Text{"esc ou ? ferme l'aide", "esc or ? closes the help"}.In(l)))
-	return st.Box.Render(b.String())
+	parts = append(parts, section(Text{"Partout", "Everywhere"}.In(l), a.globalKeys()))
+	title := st.Title.Render(Text{"Aide — ", "Help — "}.In(l) + screenNames[m.current].In(l))
+	foot := st.Muted.Render(Text{"esc ou ? ferme l'aide", "esc or ? closes the help"}.In(l))
+	body := strings.Join(parts, "\n\n")
+	if lipgloss.Height(body)+6 > a.bodySize().Height && len(parts) > 1 {
+		body = lipgloss.JoinHorizontal(lipgloss.Top, parts[0], "    ", parts[1])
+	}
+	return st.Box.Render(title + "\n\n" + body + "\n\n" + foot)
 }
 
 // block cuts or pads s to exactly w×h cells' lines.

@@ -109,3 +109,69 @@ func testApp(api StatusAPI, env Env, i int, s Screen) *App {
 	a.impl.current = i
 	return a
 }
+
+func (f *fakeAPI) Backups(ctx context.Context) (adminapi.BackupList, error) {
+	if err := f.record("backups"); err != nil {
+		return adminapi.BackupList{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	list := adminapi.BackupList{}
+	if f.status.LastBackup != nil {
+		list.Backups = append(list.Backups, *f.status.LastBackup)
+	}
+	list.Backups = append(list.Backups,
+		adminapi.BackupRecord{ID: "b-0", Node: "n2", Path: "/srv/valise/backups/b-0.vbk", Scheduled: true,
+			Started: testNow.Add(-55 * time.Hour), Error: "disk full: 2 GB needed, 1 GB free"},
+		adminapi.BackupRecord{ID: "b-00", Node: "n1", Path: "/srv/valise/backups/b-00.vbk", Scheduled: true,
+			Started: testNow.Add(-79 * time.Hour), Finished: testNow.Add(-79 * time.Hour), Index: 900, Size: 40_100_000, Deleted: true},
+	)
+	return list, nil
+}
+
+// job streams two steps of job, waits for release when set, and ends.
+func (f *fakeAPI) job(job string, progress func(adminapi.JobProgress)) (adminapi.JobProgress, error) {
+	if err := f.record(job); err != nil {
+		return adminapi.JobProgress{}, err
+	}
+	progress(adminapi.JobProgress{Job: job, Running: true, FilesDone: 10, FilesTotal: 100, ETASeconds: -1})
+	progress(adminapi.JobProgress{Job: job, Running: true, FilesDone: 50, FilesTotal: 100, ETASeconds: 90})
+	f.mu.Lock()
+	release := f.release
+	f.mu.Unlock()
+	if release != nil {
+		<-release
+	}
+	return adminapi.JobProgress{Job: job, Done: true, FilesDone: 100, FilesTotal: 100, Repaired: 2,
+		Finished: testNow.Format(time.RFC3339)}, nil
+}
+
+func (f *fakeAPI) Heal(ctx context.Context, p func(adminapi.JobProgress)) (adminapi.JobProgress, error) {
+	return f.job(adminapi.JobHeal, p)
+}
+
+func (f *fakeAPI) Scrub(ctx context.Context, p func(adminapi.JobProgress)) (adminapi.JobProgress, error) {
+	return f.job(adminapi.JobScrub, p)
+}
+
+func (f *fakeAPI) Rebalance(ctx context.Context, p func(adminapi.JobProgress)) (adminapi.JobProgress, error) {
+	return f.job(adminapi.JobRebalance, p)
+}
+
+func (f *fakeAPI) Drain(ctx context.Context, req adminapi.DrainRequest, p func(adminapi.JobProgress)) (adminapi.JobProgress, error) {
+	return f.job(adminapi.JobDrain+" "+req.Node, p)
+}
+
+func (f *fakeAPI) ClusterToken(ctx context.Context, req adminapi.ClusterTokenRequest) (adminapi.ClusterToken, error) {
+	if err := f.record("token"); err != nil {
+		return adminapi.ClusterToken{}, err
+	}
+	return adminapi.ClusterToken{Token: "vjt1.SECRET-TOKEN", Expires: testNow.Add(time.Hour), Purpose: "join"}, nil
+}
+
+func (f *fakeAPI) BackupNow(ctx context.Context) (adminapi.BackupRecord, error) {
+	if err := f.record("backup"); err != nil {
+		return adminapi.BackupRecord{}, err
+	}
+	return adminapi.BackupRecord{ID: "b-2", Node: "n1", Path: "/srv/valise/backups/b-2.vbk", Started: testNow, Finished: testNow, Size: 50_000_000}, nil
+}
