@@ -106,7 +106,7 @@ func NewJournal(api JournalAPI, env Env) Screen {
 	j.table = NewTable(env, []Column{
 		{Title: Text{"N°", "No."}, Width: 6},
 		{Title: Text{"Date", "Time"}, Width: 16},
-		{Title: Text{"Auteur", "Actor"}, Width: 18},
+		{Title: Text{"Auteur", "Actor"}, Width: 18, Grow: true},
 		{Title: Text{"Action", "Action"}, Width: 16},
 		{Title: Text{"Cible", "Target"}, Width: 10, Grow: true},
 	})

@@ -127,8 +127,8 @@ func NewSettings(api SettingsAPI, env Env) Screen {
 	s := &Settings{api: api, env: env}
 	s.table = NewTable(env, []Column{
 		{Title: Text{"Groupe", "Group"}, Width: 10},
-		{Title: Text{"Réglage", "Setting"}, Width: 18, Grow: true},
-		{Title: Text{"Valeur", "Value"}, Width: 18},
+		{Title: Text{"Réglage", "Setting"}, Width: 20, Grow: true},
+		{Title: Text{"Valeur", "Value"}, Width: 16, Grow: true},
 		{Title: Text{"Défaut", "Default"}, Width: 12},
 		{Title: Text{"Portée", "Scope"}, Width: 7},
 	})
@@ -324,7 +324,7 @@ func (s *Settings) openEdit(st adminapi.Setting) {
 	f := Field{
 		Key:      "value",
 		Label:    Text{st.Key, st.Key},
-		Hint:     Text{st.DescriptionFR, st.Description},
+		Hint:     Text{"défaut : " + st.Default, "default: " + st.Default},
 		Value:    st.Value,
 		Validate: s.localCheck(st),
 	}
@@ -475,8 +475,12 @@ const swatchWidth = 12
 func (s *Settings) View() string {
 	if s.mode != settingsList {
 		body := s.form.View()
-		if s.mode == settingsEdit && s.editing.Kind == "color" {
-			body = lipgloss.JoinHorizontal(lipgloss.Center, body, " ", s.swatch(s.form.Values()["value"]))
+		if s.mode == settingsEdit {
+			if s.editing.Kind == "color" {
+				body = lipgloss.JoinHorizontal(lipgloss.Center, body, " ", s.swatch(s.form.Values()["value"]))
+			}
+			desc := lipgloss.NewStyle().Width(min(s.width, 72)).Render(s.description(s.editing))
+			body = lipgloss.JoinVertical(lipgloss.Left, body, s.env.Styles.Muted.Render(desc))
 		}
 		if s.pending {
 			body += "\n" + s.env.Styles.Muted.Render(Text{"vérification par le nœud…", "the node is checking…"}.In(s.env.Lang))
@@ -495,17 +499,21 @@ func (s *Settings) swatch(v string) string {
 	return block + "\n" + block + "\n" + strings.ToLower(v)
 }
 
+// description is set's description in the console's language.
+func (s *Settings) description(set adminapi.Setting) string {
+	if s.env.Lang == LangFR && set.DescriptionFR != "" {
+		return set.DescriptionFR
+	}
+	return set.Description
+}
+
 // info describes the selected setting: its description, kind and choices, and the last
 // test mail's result.
 func (s *Settings) info() string {
 	l, st := s.env.Lang, s.env.Styles
 	var lines []string
 	if set, ok := s.selected(); ok {
-		desc := set.DescriptionFR
-		if l == LangEN || desc == "" {
-			desc = set.Description
-		}
-		lines = append(lines, desc)
+		lines = append(lines, s.description(set))
 		meta := []string{}
 		if set.Kind != "" {
 			meta = append(meta, Text{"type ", "kind "}.In(l)+set.Kind)
