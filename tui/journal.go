@@ -352,7 +352,7 @@ func (j *Journal) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	var cmd tea.Cmd
 	j.table, cmd = j.table.Update(msg)
 	switch msg.String() {
-	case "pgdown", "down", "j", "end":
+	case "pgdown", "down", "j":
 		if row, ok := j.table.Selected(); ok && j.next > 0 && !j.loading &&
 			row.ID == strconv.FormatUint(j.oldest(), 10) {
 			j.loading = true

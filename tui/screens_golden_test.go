@@ -16,11 +16,8 @@ func (goldenStatus) Status(context.Context) (adminapi.Status, error) {
 	return adminapi.Status{}, nil
 }
 
-// goldenSizes are the terminal sizes every screen's golden files are drawn at.
-var goldenSizes = [][2]int{{80, 24}, {120, 40}}
-
 func TestJournalGolden(t *testing.T) {
-	for _, sz := range goldenSizes {
+	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
 		t.Run(fmt.Sprintf("Journal_%dx%d", sz[0], sz[1]), func(t *testing.T) {
 			env := testEnv(LangEN)
 			app := NewApp(goldenStatus{}, env, [6]Screen{3: NewJournal(newJournalFake(300), env)}, "data/admin.sock")
@@ -45,7 +42,7 @@ func TestJournalGolden(t *testing.T) {
 }
 
 func TestSettingsGolden(t *testing.T) {
-	for _, sz := range goldenSizes {
+	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
 		t.Run(fmt.Sprintf("Settings_%dx%d", sz[0], sz[1]), func(t *testing.T) {
 			env := testEnv(LangEN)
 			app := NewApp(goldenStatus{}, env, [6]Screen{4: NewSettings(newSettingsFake(), env)}, "data/admin.sock")
