@@ -39,10 +39,6 @@ var _ UsersAPI = (*adminapi.Client)(nil)
 // usersPageSize is how many users one page of the list holds.
 const usersPageSize = 100
 
-// callTimeout bounds one admin call made by a screen; a node that does not answer within it
-// is reported like any failed call.
-const callTimeout = 30 * time.Second
-
 // anyChoice is the filter forms' choice meaning "no filter".
 const anyChoice = "*"
 
