@@ -162,7 +162,7 @@ func (t *Transfers) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if t.detail.ID == msg.info.ID {
 			t.detail.TransferInfo = msg.info
 		}
-		return t, tea.Batch(t.load(), toast(Text{"Envoi %s révoqué", "Send %s revoked"}, t.env.Lang, msg.info.ID))
+		return t, tea.Batch(t.load(), toastCmd(Text{"Envoi %s révoqué", "Send %s revoked"}.fmt(t.env.Lang, msg.info.ID)))
 	case tea.KeyPressMsg:
 		return t.key(msg)
 	}
@@ -334,7 +334,7 @@ func (t *Transfers) setRows() {
 	rows := make([]Row, 0, len(t.page.Transfers))
 	for _, info := range t.page.Transfers {
 		rows = append(rows, Row{ID: info.ID, Tone: stateTone(info.State), Cells: []string{
-			dateIn(t.env, info.Created), info.Owner, info.Subject, stateText(l, info.State),
+			formatTime(info.Created), info.Owner, info.Subject, stateText(l, info.State),
 			sizeIn(l, info.Bytes), strconv.Itoa(info.Downloads) + "/" + strconv.Itoa(info.Recipients)}})
 	}
 	t.table.SetRows(rows)
@@ -345,11 +345,11 @@ func (t *Transfers) View() string {
 	l, st := t.env.Lang, t.env.Styles
 	switch t.mode {
 	case transfersFilter:
-		return fitBody(lipgloss.Place(t.w, t.h, lipgloss.Center, lipgloss.Center, t.form.View()), t.w, t.h)
+		return block(lipgloss.Place(t.w, t.h, lipgloss.Center, lipgloss.Center, t.form.View()), t.w, t.h)
 	case transfersConfirm:
-		return fitBody(lipgloss.Place(t.w, t.h, lipgloss.Center, lipgloss.Center, t.confirm.View()), t.w, t.h)
+		return block(lipgloss.Place(t.w, t.h, lipgloss.Center, lipgloss.Center, t.confirm.View()), t.w, t.h)
 	case transfersDetail:
-		return fitBody(t.detailView(), t.w, t.h)
+		return block(t.detailView(), t.w, t.h)
 	}
 	status := Text{"%d transferts sur %d", "%d of %d transfers"}.fmt(l, len(t.page.Transfers), t.page.Total)
 	var f []string
@@ -369,17 +369,12 @@ func (t *Transfers) View() string {
 	if len(f) > 0 {
 		status += Text{"  · filtre : %s (esc : tout)", "  · filter: %s (esc: all)"}.fmt(l, strings.Join(f, ", "))
 	}
-	return fitBody(t.table.View()+"\n"+st.Muted.Render(status), t.w, t.h)
+	return block(t.table.View()+"\n"+st.Muted.Render(status), t.w, t.h)
 }
 
 func (t *Transfers) detailView() string {
 	l, st, d := t.env.Lang, t.env.Styles, t.detail
-	yes := func(b bool) string {
-		if b {
-			return Text{"oui", "yes"}.In(l)
-		}
-		return Text{"non", "no"}.In(l)
-	}
+	yes := func(b bool) string { return yesNo(l, b) }
 	title := d.Subject
 	if title == "" {
 		title = d.ID
@@ -391,7 +386,7 @@ func (t *Transfers) detailView() string {
 	lines := []string{
 		st.Title.Render(title) + "  " + st.Muted.Render(d.ID),
 		Text{"De %s · %s", "By %s · %s"}.fmt(l, d.Owner, stateText(l, d.State)),
-		Text{"Créé %s · expire %s", "Created %s · expires %s"}.fmt(l, dateIn(t.env, d.Created), dateIn(t.env, d.Expires)),
+		Text{"Créé %s · expire %s", "Created %s · expires %s"}.fmt(l, formatTime(d.Created), formatTime(d.Expires)),
 		Text{"Mot de passe %s · code par mail %s · limite de téléchargements %s",
 			"Password %s · e-mail code %s · download limit %s"}.fmt(l, yes(d.Password), yes(d.EmailCode), limit),
 		Text{"Effacé après téléchargement %s · accusés de téléchargement %s",
@@ -403,7 +398,7 @@ func (t *Transfers) detailView() string {
 	shaW := min(64, max(t.w-54, 16))
 	nameW := max(t.w-sizeW-verdictW-shaW-3, 10)
 	row := func(a, b, c, e string) string {
-		return fmt.Sprintf("%-*s %*s %-*s %s", nameW, cut(a, nameW), sizeW, cut(b, sizeW), verdictW, cut(c, verdictW), cut(e, shaW))
+		return fmt.Sprintf("%-*s %*s %-*s %s", nameW, fitStyled(a, nameW), sizeW, fitStyled(b, sizeW), verdictW, fitStyled(c, verdictW), fitStyled(e, shaW))
 	}
 	lines = append(lines, st.Header.Render(row(Text{"Fichier", "File"}.In(l), Text{"Taille", "Size"}.In(l),
 		Text{"Analyse", "Scan"}.In(l), "SHA-256")))
@@ -414,7 +409,7 @@ func (t *Transfers) detailView() string {
 	const openedW, downW, lastW, notifiedW = 7, 7, 16, 13
 	mailW := max(t.w-openedW-downW-lastW-notifiedW-5, 10)
 	rrow := func(a, b, c, e, n string) string {
-		return fmt.Sprintf("%-*s %-*s %*s %-*s %s", mailW, cut(a, mailW), openedW, cut(b, openedW), downW, cut(c, downW),
+		return fmt.Sprintf("%-*s %-*s %*s %-*s %s", mailW, fitStyled(a, mailW), openedW, fitStyled(b, openedW), downW, fitStyled(c, downW),
 			lastW, e, n)
 	}
 	lines = append(lines, st.Header.Render(rrow(Text{"Destinataire", "Recipient"}.In(l), Text{"Ouvert", "Opened"}.In(l),
@@ -422,23 +417,11 @@ func (t *Transfers) detailView() string {
 	for _, r := range d.Recipients {
 		notified := ""
 		if !r.Notified {
-			notified = st.Warn.Render(cut(Text{"non prévenu", "not notified"}.In(l), notifiedW))
+			notified = st.Warn.Render(fitStyled(Text{"non prévenu", "not notified"}.In(l), notifiedW))
 		}
-		lines = append(lines, rrow(r.Email, yes(r.Opened), strconv.Itoa(r.Downloads), dateIn(t.env, r.LastDownload), notified))
+		lines = append(lines, rrow(r.Email, yes(r.Opened), strconv.Itoa(r.Downloads), formatTime(r.LastDownload), notified))
 	}
 	return strings.Join(lines, "\n")
-}
-
-// cut shortens s to w cells, ending it with "…" when it was longer.
-func cut(s string, w int) string {
-	if lipgloss.Width(s) <= w {
-		return s
-	}
-	r := []rune(s)
-	for len(r) > 0 && lipgloss.Width(string(r))+1 > w {
-		r = r[:len(r)-1]
-	}
-	return string(r) + "…"
 }
 
 // Keys lists the bindings of the current mode.
@@ -458,7 +441,7 @@ func (t *Transfers) Keys() []key.Binding {
 	return append([]key.Binding{
 		b("/", "/", Text{"filtrer", "filter"}), b("f", "f", Text{"état suivant", "next state"}),
 		b("enter", "enter", Text{"détail", "detail"}), b("r", "r/d", Text{"révoquer", "revoke"}),
-	}, tableKeys(t.table)...)
+	}, tableKeysBut(t.table, "/")...)
 }
 
 // Typing is true while the filter form or the confirmation has the focus.

@@ -2,17 +2,11 @@ package tui
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"math"
 	"net/mail"
-	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"charm.land/bubbles/v2/key"
@@ -207,11 +201,6 @@ func submitCmd(field string, f func(ctx context.Context) (tea.Msg, error)) tea.C
 	}
 }
 
-func toast(t Text, l Lang, args ...any) tea.Cmd {
-	s := fmt.Sprintf(t.In(l), args...)
-	return func() tea.Msg { return ToastMsg{Text: s} }
-}
-
 // Update handles a message.
 func (u *Users) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -248,7 +237,7 @@ func (u *Users) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case userCreatedMsg:
 		u.closeForm()
 		u.showPassword(msg.resp.Email, msg.resp.Password)
-		return u, tea.Batch(u.load(), toast(Text{"Utilisateur %s créé", "User %s created"}, u.env.Lang, msg.resp.Email))
+		return u, tea.Batch(u.load(), toastCmd(Text{"Utilisateur %s créé", "User %s created"}.fmt(u.env.Lang, msg.resp.Email)))
 	case userChangedMsg:
 		if u.mode == usersForm {
 			u.closeForm()
@@ -256,14 +245,14 @@ func (u *Users) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if u.detail.Email == msg.user.Email {
 			u.detail = msg.user
 		}
-		return u, tea.Batch(u.load(), toast(msg.done, u.env.Lang, msg.user.Email))
+		return u, tea.Batch(u.load(), toastCmd(msg.done.fmt(u.env.Lang, msg.user.Email)))
 	case userDeletedMsg:
 		u.mode = usersList
 		r := msg.res
-		return u, tea.Batch(u.load(), toast(Text{
+		return u, tea.Batch(u.load(), toastCmd(Text{
 			"Utilisateur %s supprimé : %d envois révoqués, %d gardés, %s libérés",
-			"User %s deleted: %d sends revoked, %d kept, %s freed"}, u.env.Lang,
-			r.Email, r.SendsRevoked, r.SendsKept, sizeIn(u.env.Lang, r.BytesFreed)))
+			"User %s deleted: %d sends revoked, %d kept, %s freed"}.fmt(u.env.Lang,
+			r.Email, r.SendsRevoked, r.SendsKept, sizeIn(u.env.Lang, r.BytesFreed))))
 	case passwordNewMsg:
 		u.showPassword(msg.resp.Email, msg.resp.Password)
 		return u, nil
@@ -283,7 +272,7 @@ func (u *Users) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case passwordsSavedMsg:
 		u.closeForm()
 		u.savedTo = msg.path
-		return u, toast(Text{"Mots de passe enregistrés dans %s", "Passwords saved to %s"}, u.env.Lang, msg.path)
+		return u, toastCmd(Text{"Mots de passe enregistrés dans %s", "Passwords saved to %s"}.fmt(u.env.Lang, msg.path))
 	case formFailedMsg:
 		u.busy = false
 		if u.mode == usersForm {
@@ -746,142 +735,6 @@ func validName(l Lang) func(string) error {
 	}
 }
 
-func validImportPath(l Lang) func(string) error {
-	return func(s string) error {
-		if strings.TrimSpace(s) == "" {
-			return errors.New(Text{"Indiquez le chemin du fichier CSV.", "Enter the CSV file's path."}.In(l))
-		}
-		fi, err := os.Stat(s)
-		switch {
-		case err != nil:
-			return errors.New(Text{"Fichier introuvable.", "No such file."}.In(l))
-		case !fi.Mode().IsRegular():
-			return errors.New(Text{"Ce n'est pas un fichier.", "Not a regular file."}.In(l))
-		case fi.Size() > adminapi.MaxImportBytes:
-			return fmt.Errorf(Text{"Fichier trop gros (%d Mio au plus).", "File too large (%d MiB at most)."}.In(l), adminapi.MaxImportBytes>>20)
-		}
-		return nil
-	}
-}
-
-func validNewFilePath(l Lang) func(string) error {
-	return func(s string) error {
-		if strings.TrimSpace(s) == "" {
-			return errors.New(Text{"Indiquez un chemin.", "Enter a path."}.In(l))
-		}
-		if _, err := os.Lstat(s); err == nil {
-			return errors.New(Text{"Ce fichier existe déjà.", "That file exists already."}.In(l))
-		}
-		if fi, err := os.Stat(filepath.Dir(s)); err != nil || !fi.IsDir() {
-			return errors.New(Text{"Le dossier n'existe pas.", "The folder does not exist."}.In(l))
-		}
-		return nil
-	}
-}
-
-// readImport reads a CSV file to import, bounded by adminapi.MaxImportBytes.
-func readImport(l Lang, path string) (string, error) {
-	if err := validImportPath(l)(path); err != nil {
-		return "", err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > adminapi.MaxImportBytes {
-		return "", validImportPath(l)(path)
-	}
-	return string(data), nil
-}
-
-// writePasswords writes an import's passwords as CSV (email,password) to a new file only
-// its owner may read; it never replaces a file.
-func writePasswords(path string, pw []adminapi.ImportPassword) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write %s: %w", path, cerr)
-		}
-	}()
-	w := csv.NewWriter(f)
-	records := [][]string{{"email", "password"}}
-	for _, p := range pw {
-		records = append(records, []string{p.Email, p.Password})
-	}
-	if err := w.WriteAll(records); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Sync()
-}
-
-// parseQuota reads a quota as the edit form takes it: "default" (the quota.user_bytes
-// setting applies: adminapi.QuotaDefault), "none" or "0" (no quota), or a whole number of
-// bytes with an optional binary suffix K, M, G or T ("500M", "10G").
-func parseQuota(l Lang, s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	switch t {
-	case "DEFAULT", "DÉFAUT", "":
-		return adminapi.QuotaDefault, nil
-	case "NONE", "AUCUN", "0":
-		return 0, nil
-	}
-	bad := errors.New(Text{"Quota invalide : 500M, 10G, default ou none.", "Bad quota: want 500M, 10G, default or none."}.In(l))
-	t = strings.TrimSuffix(t, "B")
-	t = strings.TrimSuffix(t, "I")
-	shift := 0
-	if n := len(t); n > 0 {
-		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
-			shift = 10 * (i + 1)
-			t = t[:n-1]
-		}
-	}
-	if t == "" || strings.IndexFunc(t, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
-		return 0, bad
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n > math.MaxInt64>>shift {
-		return 0, errors.New(Text{"Quota trop grand.", "Quota too large."}.In(l))
-	}
-	return n << shift, nil
-}
-
-// quotaText writes q as parseQuota reads it back: "default", "none", or the largest binary
-// unit that divides it exactly.
-func quotaText(q int64) string {
-	switch {
-	case q < 0:
-		return "default"
-	case q == 0:
-		return "none"
-	}
-	for i := 4; i >= 1; i-- {
-		if q%(1<<(10*i)) == 0 {
-			return strconv.FormatInt(q>>(10*i), 10) + string("KMGT"[i-1])
-		}
-	}
-	return strconv.FormatInt(q, 10)
-}
-
-// sizeIn writes n bytes for people, in binary units with l's decimal mark.
-func sizeIn(l Lang, n int64) string {
-	if n < 1024 {
-		return Text{"%d o", "%d B"}.fmt(l, n)
-	}
-	v, i := float64(n)/1024, 0
-	for v >= 1023.95 && i < 4 {
-		v /= 1024
-		i++
-	}
-	s := strconv.FormatFloat(v, 'f', 1, 64)
-	if l == LangFR {
-		return strings.Replace(s, ".", ",", 1) + "\u00a0" + string("KMGTP"[i]) + "io"
-	}
-	return s + "\u00a0" + string("KMGTP"[i]) + "iB"
-}
-
 func (t Text) fmt(l Lang, args ...any) string { return fmt.Sprintf(t.In(l), args...) }
 
 // roleTexts name the roles for people.
@@ -918,51 +771,15 @@ func (u *Users) setRows() {
 	u.table.SetRows(rows)
 }
 
-func (u *Users) setPreviewRows() {
-	l := u.env.Lang
-	failed := make(map[int]adminapi.ImportLineError, len(u.report.Failed))
-	for _, f := range u.report.Failed {
-		failed[f.Line] = f
-	}
-	var rows []Row
-	seen := make(map[int]bool)
-	for _, p := range u.report.Preview {
-		seen[p.Line] = true
-		outcome, tone := actionText(l, p.Action), ""
-		if f, ok := failed[p.Line]; ok {
-			outcome, tone = f.Error, "error"
-		}
-		rows = append(rows, Row{ID: strconv.Itoa(p.Line), Tone: tone, Cells: []string{
-			strconv.Itoa(p.Line), p.Email, roleText(l, p.Role), p.Lang, quotaText(p.QuotaBytes), outcome}})
-	}
-	for _, f := range u.report.Failed {
-		if !seen[f.Line] {
-			rows = append(rows, Row{ID: strconv.Itoa(f.Line), Tone: "error", Cells: []string{
-				strconv.Itoa(f.Line), f.Email, "", "", "", f.Error}})
-		}
-	}
-	u.preview.SetRows(rows)
-}
-
-// actionTexts name an import line's action for people.
-var actionTexts = map[string]Text{
-	"create":    {"à créer", "create"},
-	"update":    {"à modifier", "update"},
-	"unchanged": {"inchangé", "unchanged"},
-	"error":     {"refusée", "refused"},
-}
-
-func actionText(l Lang, a string) string { return textOf(actionTexts, l, a) }
-
 // View draws the body.
 func (u *Users) View() string {
 	l := u.env.Lang
 	st := u.env.Styles
 	switch u.mode {
 	case usersForm:
-		return fitBody(lipgloss.Place(u.w, u.h, lipgloss.Center, lipgloss.Center, u.form.View()), u.w, u.h)
+		return block(lipgloss.Place(u.w, u.h, lipgloss.Center, lipgloss.Center, u.form.View()), u.w, u.h)
 	case usersConfirm:
-		return fitBody(lipgloss.Place(u.w, u.h, lipgloss.Center, lipgloss.Center, u.confirm.View()), u.w, u.h)
+		return block(lipgloss.Place(u.w, u.h, lipgloss.Center, lipgloss.Center, u.confirm.View()), u.w, u.h)
 	case usersShown:
 		box := st.Box.Render(strings.Join([]string{
 			st.Title.Render(Text{"Mot de passe de ", "Password for "}.In(l) + u.shownEmail),
@@ -972,11 +789,11 @@ func (u *Users) View() string {
 			st.Warn.Render(Text{"Affiché une seule fois : notez-le maintenant.", "Shown once: note it now."}.In(l)),
 			st.Muted.Render(Text{"À changer à la première connexion. Entrée : fermer.", "To be changed at first login. Enter: close."}.In(l)),
 		}, "\n"))
-		return fitBody(lipgloss.Place(u.w, u.h, lipgloss.Center, lipgloss.Center, box), u.w, u.h)
+		return block(lipgloss.Place(u.w, u.h, lipgloss.Center, lipgloss.Center, box), u.w, u.h)
 	case usersPreview, usersReport:
-		return fitBody(u.importView(), u.w, u.h)
+		return block(u.importView(), u.w, u.h)
 	case usersDetail:
-		return fitBody(u.detailView(), u.w, u.h)
+		return block(u.detailView(), u.w, u.h)
 	}
 	first, last := u.query.Offset+1, u.query.Offset+len(u.page.Users)
 	if last == 0 {
@@ -987,35 +804,7 @@ func (u *Users) View() string {
 		status += Text{"  · recherche : %q %s %s (esc : tout)", "  · search: %q %s %s (esc: all)"}.fmt(l,
 			u.query.Query, u.query.Role, u.query.State)
 	}
-	return fitBody(u.table.View()+"\n"+st.Muted.Render(status), u.w, u.h)
-}
-
-func (u *Users) importView() string {
-	l, st, r := u.env.Lang, u.env.Styles, u.report
-	var head string
-	if u.mode == usersPreview {
-		head = st.Title.Render(Text{"Aperçu de l'import (rien n'est encore créé)", "Import preview (nothing created yet)"}.In(l)) + "\n" +
-			Text{"%d lignes : %d à créer, %d à modifier, %d inchangées, %d refusées", "%d lines: %d to create, %d to update, %d unchanged, %d refused"}.fmt(l,
-				r.Lines, r.Created, r.Updated, r.Unchanged, len(r.Failed))
-	} else {
-		head = st.Title.Render(Text{"Import terminé", "Import done"}.In(l)) + "\n" +
-			Text{"%d lignes : %d créés, %d modifiés, %d inchangés, %d refusées", "%d lines: %d created, %d updated, %d unchanged, %d refused"}.fmt(l,
-				r.Lines, r.Created, r.Updated, r.Unchanged, len(r.Failed))
-	}
-	var foot string
-	switch {
-	case u.mode == usersPreview && r.Created+r.Updated > 0:
-		foot = Text{"Entrée : importer · esc : annuler", "Enter: import · esc: cancel"}.In(l)
-	case u.mode == usersPreview:
-		foot = Text{"Rien à importer · esc : fermer", "Nothing to import · esc: close"}.In(l)
-	case len(r.Passwords) > 0 && u.savedTo == "":
-		foot = st.Warn.Render(Text{"%d mots de passe, affichés nulle part ailleurs : w pour les enregistrer", "%d passwords, shown nowhere else: w saves them"}.fmt(l, len(r.Passwords)))
-	case u.savedTo != "":
-		foot = Text{"Mots de passe enregistrés dans %s · esc : fermer", "Passwords saved to %s · esc: close"}.fmt(l, u.savedTo)
-	default:
-		foot = Text{"esc : fermer", "esc: close"}.In(l)
-	}
-	return head + "\n" + u.preview.View() + "\n" + foot
+	return block(u.table.View()+"\n"+st.Muted.Render(status), u.w, u.h)
 }
 
 func (u *Users) detailView() string {
@@ -1043,7 +832,7 @@ func (u *Users) detailView() string {
 		label(Text{"Rôle", "Role"}) + roleText(l, d.Role),
 		label(Text{"Langue", "Language"}) + d.Lang,
 		label(Text{"État", "State"}) + state,
-		label(Text{"Créé le", "Created"}) + dateIn(u.env, d.Created),
+		label(Text{"Créé le", "Created"}) + formatTime(d.Created),
 		label(Text{"Quota", "Quota"}) + quota,
 		label(Text{"Utilisé", "Used"}) + usage,
 		label(Text{"Envois", "Sends"}) + strconv.Itoa(d.Sends),
@@ -1052,27 +841,6 @@ func (u *Users) detailView() string {
 		lines = append(lines, "", st.Muted.Render(Text{"Doit changer son mot de passe à la prochaine connexion.", "Must change their password at next login."}.In(l)))
 	}
 	return strings.Join(lines, "\n")
-}
-
-// dateIn writes t in the console's clock's time zone.
-func dateIn(env Env, t time.Time) string {
-	if t.IsZero() {
-		return "—"
-	}
-	loc := time.Local
-	if env.Now != nil {
-		loc = env.Now().Location()
-	}
-	return t.In(loc).Format("2006-01-02 15:04")
-}
-
-// fitBody cuts s to w×h cells and pads it to exactly that size.
-func fitBody(s string, w, h int) string {
-	if w <= 0 || h <= 0 {
-		return ""
-	}
-	s = lipgloss.NewStyle().MaxWidth(w).MaxHeight(h).Render(s)
-	return lipgloss.Place(w, h, lipgloss.Left, lipgloss.Top, s)
 }
 
 // Keys lists the bindings of the current mode.
@@ -1110,19 +878,7 @@ func (u *Users) Keys() []key.Binding {
 		b("d", "d", Text{"supprimer", "delete"}), b("i", "i", Text{"importer un CSV", "import a CSV"}),
 		b("[", "[/]", Text{"page préc./suiv.", "prev/next page"}),
 	}
-	return append(keys, tableKeys(u.table)...)
-}
-
-// tableKeys are t's bindings but its own filter: the screens take `/` for a search by the
-// node, over every page.
-func tableKeys(t Table) []key.Binding {
-	var out []key.Binding
-	for _, b := range t.Keys() {
-		if !slices.Contains(b.Keys(), "/") {
-			out = append(out, b)
-		}
-	}
-	return out
+	return append(keys, tableKeysBut(u.table, "/")...)
 }
 
 // Typing is true while a form or a dialog has the focus, and while an import's passwords,
