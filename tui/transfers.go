@@ -427,9 +427,7 @@ func (t *Transfers) detailView() string {
 // Keys lists the bindings of the current mode.
 func (t *Transfers) Keys() []key.Binding {
 	l := t.env.Lang
-	b := func(k, help string, x Text) key.Binding {
-		return key.NewBinding(key.WithKeys(k), key.WithHelp(help, x.In(l)))
-	}
+	b := func(k, help string, desc Text) key.Binding { return binding(l, help, desc, k) }
 	switch t.mode {
 	case transfersFilter:
 		return t.form.Keys()

@@ -846,9 +846,7 @@ func (u *Users) detailView() string {
 // Keys lists the bindings of the current mode.
 func (u *Users) Keys() []key.Binding {
 	l := u.env.Lang
-	b := func(k, help string, t Text) key.Binding {
-		return key.NewBinding(key.WithKeys(k), key.WithHelp(help, t.In(l)))
-	}
+	b := func(k, help string, desc Text) key.Binding { return binding(l, help, desc, k) }
 	switch u.mode {
 	case usersForm:
 		return u.form.Keys()
