@@ -146,3 +146,9 @@ func golden(t *testing.T, tm *teatest.TestModel) {
 		t.Errorf("%s differs (run with -update to accept):\n--- want\n%s\n--- got\n%s", path, want, got)
 	}
 }
+
+// stripView returns a view without its colours.
+func stripView(v string) string { return ansi.Strip(v) }
+
+// contains is strings.Contains, for tests that read views.
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
