@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +25,7 @@ type journalFake struct {
 	entries []adminapi.JournalEntry
 	queries []adminapi.JournalQuery
 	report  adminapi.JournalReport
+	fail    int // the next calls of Journal that fail as if the node were down
 }
 
 // newJournalFake returns a journal of n entries, one a minute before testNow.
@@ -70,6 +72,10 @@ func (f *journalFake) Journal(_ context.Context, q adminapi.JournalQuery) (admin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries = append(f.queries, q)
+	if f.fail > 0 {
+		f.fail--
+		return adminapi.JournalPage{}, adminapi.ErrNotRunning
+	}
 	all := f.matching(q)
 	page := adminapi.JournalPage{Head: uint64(len(f.entries))}
 	if q.Limit > 0 && len(all) > q.Limit {
@@ -401,5 +407,26 @@ func TestJournalVerify(t *testing.T) {
 	s, _ = pressKeys(t, s, "v")
 	if v := s.View(); !strings.Contains(v, "chaîne intacte : 5 entrées") {
 		t.Fatalf("view:\n%s", v)
+	}
+}
+
+func TestJournalRetriesAfterLostConnection(t *testing.T) {
+	f := newJournalFake(5)
+	f.fail = 1
+	var s Screen = NewJournal(f, testEnv(LangEN))
+	s, _ = settle(t, s, BodySizeMsg{Width: 80, Height: 20})
+	s, out := settle(t, s, tea.BatchMsg{s.Init()})
+	if len(out) != 1 || !errors.Is(out[0].(ErrMsg).Err, adminapi.ErrNotRunning) {
+		t.Fatalf("a lost node sent %v", out)
+	}
+	s, out = settle(t, s, TickMsg{Time: testNow})
+	if len(out) != 0 || len(s.(*Journal).entries) != 5 {
+		t.Fatalf("the tick after sent %v, entries %d", out, len(s.(*Journal).entries))
+	}
+	// Loaded, a tick asks nothing more.
+	n := len(f.queries)
+	settle(t, s, TickMsg{Time: testNow})
+	if len(f.queries) != n {
+		t.Fatal("a tick reloaded a loaded journal")
 	}
 }

@@ -117,6 +117,7 @@ type Settings struct {
 	settings []adminapi.Setting // in the table's order
 	editing  adminapi.Setting   // the setting of the edit form
 	pending  bool               // the form was submitted and its call is in flight
+	failed   bool               // the list could not be loaded: the next tick asks again
 	mailTest *adminapi.MailTestResult
 }
 
@@ -161,7 +162,14 @@ func (s *Settings) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		s.table.SetLang(msg.Lang)
 		s.setRows()
 		return s, nil
+	case TickMsg:
+		if s.failed {
+			s.failed = false
+			return s, s.load()
+		}
+		return s, nil
 	case settingsLoadedMsg:
+		s.failed = msg.err != nil
 		if msg.err != nil {
 			return s, callFailed(Text{"Lecture des réglages", "Reading the settings"}.In(l), msg.err)
 		}

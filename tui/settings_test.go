@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ type settingsFake struct {
 	refuse   map[string]string
 	sets     []string // "key=value" of every SetSetting
 	mails    []adminapi.MailTestRequest
+	fail     int // the next calls of Settings that fail as if the node were down
 }
 
 func newSettingsFake() *settingsFake {
@@ -47,6 +49,10 @@ func newSettingsFake() *settingsFake {
 func (f *settingsFake) Settings(context.Context) ([]adminapi.Setting, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.fail > 0 {
+		f.fail--
+		return nil, adminapi.ErrNotRunning
+	}
 	out := slices.Clone(f.settings)
 	for i := range out {
 		if out[i].Secret {
@@ -267,5 +273,20 @@ func TestSettingsTestMail(t *testing.T) {
 	_, out = pressKeys(t, s, "t", "x@bounce.example", "enter")
 	if len(out) != 1 || out[0] != (ToastMsg{Text: "Test mail to x@bounce.example failed: 550 no such user", Err: true}) {
 		t.Fatalf("sent %v", out)
+	}
+}
+
+func TestSettingsRetriesAfterLostConnection(t *testing.T) {
+	f := newSettingsFake()
+	f.fail = 1
+	var s Screen = NewSettings(f, testEnv(LangEN))
+	s, _ = settle(t, s, BodySizeMsg{Width: 80, Height: 20})
+	s, out := settle(t, s, tea.BatchMsg{s.Init()})
+	if len(out) != 1 || !errors.Is(out[0].(ErrMsg).Err, adminapi.ErrNotRunning) {
+		t.Fatalf("a lost node sent %v", out)
+	}
+	s, out = settle(t, s, TickMsg{Time: testNow})
+	if len(out) != 0 || len(s.(*Settings).settings) != len(f.settings) {
+		t.Fatalf("the tick after sent %v", out)
 	}
 }
