@@ -149,28 +149,20 @@ func settle(t *testing.T, s Screen, msg tea.Msg) (Screen, []tea.Msg) {
 	return s, out
 }
 
+// moreKeys are the named keys the screens' tests press beyond those press knows.
+var moreKeys = map[string]tea.KeyPressMsg{
+	"pgdown": {Code: tea.KeyPgDown},
+	"end":    {Code: tea.KeyEnd},
+	"home":   {Code: tea.KeyHome},
+	"ctrl+u": {Code: 'u', Mod: tea.ModCtrl},
+}
+
 // keyMsg returns the key press named k: "enter", "ctrl+u" or one character.
 func keyMsg(k string) tea.KeyPressMsg {
-	switch k {
-	case "enter":
-		return tea.KeyPressMsg{Code: tea.KeyEnter}
-	case "esc":
-		return tea.KeyPressMsg{Code: tea.KeyEscape}
-	case "tab":
-		return tea.KeyPressMsg{Code: tea.KeyTab}
-	case "right":
-		return tea.KeyPressMsg{Code: tea.KeyRight}
-	case "pgdown":
-		return tea.KeyPressMsg{Code: tea.KeyPgDown}
-	case "end":
-		return tea.KeyPressMsg{Code: tea.KeyEnd}
-	case "home":
-		return tea.KeyPressMsg{Code: tea.KeyHome}
-	case "ctrl+u":
-		return tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
+	if m, ok := moreKeys[k]; ok {
+		return m
 	}
-	r := []rune(k)[0]
-	return tea.KeyPressMsg{Code: r, Text: k}
+	return press(k)
 }
 
 // pressKeys gives s each key in turn; a key of more than one character that is no key name
@@ -180,31 +172,34 @@ func pressKeys(t *testing.T, s Screen, keys ...string) (Screen, []tea.Msg) {
 	var out []tea.Msg
 	for _, k := range keys {
 		var msgs []tea.Msg
-		switch k {
-		case "enter", "esc", "tab", "right", "pgdown", "end", "home", "ctrl+u":
+		if _, named := moreKeys[k]; named || slices.Contains([]string{"enter", "esc", "tab", "right"}, k) {
 			s, msgs = settle(t, s, keyMsg(k))
-		default:
-			for _, r := range k {
-				var m []tea.Msg
-				s, m = settle(t, s, keyMsg(string(r)))
-				msgs = append(msgs, m...)
-			}
+			out = append(out, msgs...)
+			continue
 		}
-		out = append(out, msgs...)
+		for _, r := range k {
+			s, msgs = settle(t, s, keyMsg(string(r)))
+			out = append(out, msgs...)
+		}
 	}
 	return s, out
 }
 
-// newTestJournal returns a Journal over f, loaded, in a w×h body.
-func newTestJournal(t *testing.T, f *journalFake, lang Lang, w, h int) *Journal {
+// loaded gives s its body's size and its first load, and fails if that sent anything.
+func loaded(t *testing.T, s Screen, w, h int) Screen {
 	t.Helper()
-	s := NewJournal(f, testEnv(lang))
 	s, _ = settle(t, s, BodySizeMsg{Width: w, Height: h})
 	s, out := settle(t, s, tea.BatchMsg{s.Init()})
 	if len(out) > 0 {
 		t.Fatalf("loading sent %v", out)
 	}
-	return s.(*Journal)
+	return s
+}
+
+// newTestJournal returns a Journal over f, loaded, in a w×h body.
+func newTestJournal(t *testing.T, f *journalFake, lang Lang, w, h int) *Journal {
+	t.Helper()
+	return loaded(t, NewJournal(f, testEnv(lang)), w, h).(*Journal)
 }
 
 func TestJournalDateValidation(t *testing.T) {

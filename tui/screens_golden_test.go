@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
 	"valise/adminapi"
 )
 
@@ -16,57 +18,51 @@ func (goldenStatus) Status(context.Context) (adminapi.Status, error) {
 	return adminapi.Status{}, nil
 }
 
-func TestJournalGolden(t *testing.T) {
-	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
-		t.Run(fmt.Sprintf("Journal_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			env := testEnv(LangEN)
-			app := NewApp(goldenStatus{}, env, [6]Screen{3: NewJournal(newJournalFake(300), env)}, "data/admin.sock")
-			tm := runApp(t, app, sz[0], sz[1])
-			tm.Type("4")
-			waitFor(t, tm, "2026-12-01 09:29")
-			waitFor(t, tm, "connected to")
-			golden(t, tm)
-		})
-		t.Run(fmt.Sprintf("JournalBroken_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			env := testEnv(LangEN)
-			f := newJournalFake(300)
-			f.report = adminapi.JournalReport{Entries: 212, HeadSeq: 211, BrokenAt: 212}
-			app := NewApp(goldenStatus{}, env, [6]Screen{3: NewJournal(f, env)}, "data/admin.sock")
-			tm := runApp(t, app, sz[0], sz[1])
-			tm.Type("4")
-			waitFor(t, tm, "2026-12-01 09:29")
-			waitFor(t, tm, "connected to")
-			tm.Type("v")
-			waitFor(t, tm, "chain broken at entry 212")
-			golden(t, tm)
-		})
-	}
-}
-
-func TestSettingsGolden(t *testing.T) {
-	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
-		t.Run(fmt.Sprintf("Settings_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			env := testEnv(LangEN)
-			app := NewApp(goldenStatus{}, env, [6]Screen{4: NewSettings(newSettingsFake(), env)}, "data/admin.sock")
-			tm := runApp(t, app, sz[0], sz[1])
-			tm.Type("5")
-			waitFor(t, tm, "The name shown on every page.")
-			waitFor(t, tm, "connected to")
-			golden(t, tm)
-		})
-		t.Run(fmt.Sprintf("SettingsColor_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			env := testEnv(LangFR)
-			app := NewApp(goldenStatus{}, env, [6]Screen{4: NewSettings(newSettingsFake(), env)}, "data/admin.sock")
-			tm := runApp(t, app, sz[0], sz[1])
-			tm.Type("5")
-			waitFor(t, tm, "Le nom affiché sur chaque page.")
-			waitFor(t, tm, "connecté à")
-			tm.Type("jjjje")
-			waitFor(t, tm, "Modifier branding.color")
-			tm.Send(keyMsg("ctrl+u"))
-			tm.Type("#2266aa")
-			waitFor(t, tm, "#2266aa▏")
-			golden(t, tm)
-		})
+// TestJournalSettingsGolden draws the Journal and Settings screens through the App, at
+// 80×24 and 120×40, once the App says it is connected (so that its status line does not
+// depend on timing).
+func TestJournalSettingsGolden(t *testing.T) {
+	broken := newJournalFake(300)
+	broken.report = adminapi.JournalReport{Entries: 212, HeadSeq: 211, BrokenAt: 212}
+	for _, tc := range []struct {
+		name   string
+		lang   Lang
+		tab    int // the screen's index
+		screen func(Env) Screen
+		// shown is a text the loaded screen shows; then act drives it.
+		shown string
+		act   func(t *testing.T, tm *teatest.TestModel)
+	}{
+		{"Journal", LangEN, 3, func(env Env) Screen { return NewJournal(newJournalFake(300), env) }, "2026-12-01 09:29", nil},
+		{"JournalBroken", LangEN, 3, func(env Env) Screen { return NewJournal(broken, env) }, "2026-12-01 09:29",
+			func(t *testing.T, tm *teatest.TestModel) {
+				tm.Type("v")
+				waitFor(t, tm, "chain broken at entry 212")
+			}},
+		{"Settings", LangEN, 4, func(env Env) Screen { return NewSettings(newSettingsFake(), env) }, "The name shown on every page.", nil},
+		{"SettingsColor", LangFR, 4, func(env Env) Screen { return NewSettings(newSettingsFake(), env) }, "Le nom affiché sur chaque page.",
+			func(t *testing.T, tm *teatest.TestModel) {
+				tm.Type("jjjje")
+				waitFor(t, tm, "Modifier branding.color")
+				tm.Send(keyMsg("ctrl+u"))
+				tm.Type("#2266aa")
+				waitFor(t, tm, "#2266aa▏")
+			}},
+	} {
+		for _, sz := range [][2]int{{80, 24}, {120, 40}} {
+			t.Run(fmt.Sprintf("%s_%dx%d", tc.name, sz[0], sz[1]), func(t *testing.T) {
+				env := testEnv(tc.lang)
+				var screens [6]Screen
+				screens[tc.tab] = tc.screen(env)
+				tm := runApp(t, NewApp(goldenStatus{}, env, screens, "data/admin.sock"), sz[0], sz[1])
+				tm.Type(fmt.Sprint(tc.tab + 1))
+				waitFor(t, tm, tc.shown)
+				waitFor(t, tm, Text{"connecté à", "connected to"}.In(tc.lang))
+				if tc.act != nil {
+					tc.act(t, tm)
+				}
+				golden(t, tm)
+			})
+		}
 	}
 }

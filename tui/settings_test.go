@@ -113,13 +113,7 @@ func (f *settingsFake) TestMail(_ context.Context, req adminapi.MailTestRequest)
 // newTestSettings returns a Settings screen over f, loaded, in a w×h body.
 func newTestSettings(t *testing.T, f *settingsFake, lang Lang, w, h int) *Settings {
 	t.Helper()
-	s := NewSettings(f, testEnv(lang))
-	s, _ = settle(t, s, BodySizeMsg{Width: w, Height: h})
-	s, out := settle(t, s, tea.BatchMsg{s.Init()})
-	if len(out) > 0 {
-		t.Fatalf("loading sent %v", out)
-	}
-	return s.(*Settings)
+	return loaded(t, NewSettings(f, testEnv(lang)), w, h).(*Settings)
 }
 
 // selectSetting moves the cursor to the setting key.
