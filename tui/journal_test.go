@@ -405,23 +405,37 @@ func TestJournalVerify(t *testing.T) {
 	}
 }
 
-func TestJournalRetriesAfterLostConnection(t *testing.T) {
-	f := newJournalFake(5)
-	f.fail = 1
-	var s Screen = NewJournal(f, testEnv(LangEN))
-	s, _ = settle(t, s, BodySizeMsg{Width: 80, Height: 20})
-	s, out := settle(t, s, tea.BatchMsg{s.Init()})
-	if len(out) != 1 || !errors.Is(out[0].(ErrMsg).Err, adminapi.ErrNotRunning) {
-		t.Fatalf("a lost node sent %v", out)
-	}
-	s, out = settle(t, s, TickMsg{Time: testNow})
-	if len(out) != 0 || len(s.(*Journal).entries) != 5 {
-		t.Fatalf("the tick after sent %v, entries %d", out, len(s.(*Journal).entries))
+// TestJournalSettingsRetryAfterLostConnection checks that a screen whose first load found
+// the node down loads again on the next tick, and only then.
+func TestJournalSettingsRetryAfterLostConnection(t *testing.T) {
+	jf, sf := newJournalFake(5), newSettingsFake()
+	jf.fail, sf.fail = 1, 1
+	for _, tc := range []struct {
+		name   string
+		screen Screen
+		shown  func(Screen) int // how many entries or settings it shows
+		want   int
+	}{
+		{"journal", NewJournal(jf, testEnv(LangEN)), func(s Screen) int { return len(s.(*Journal).entries) }, 5},
+		{"settings", NewSettings(sf, testEnv(LangEN)), func(s Screen) int { return len(s.(*Settings).settings) }, len(sf.settings)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := settle(t, tc.screen, BodySizeMsg{Width: 80, Height: 20})
+			s, out := settle(t, s, tea.BatchMsg{s.Init()})
+			if len(out) != 1 || !errors.Is(out[0].(ErrMsg).Err, adminapi.ErrNotRunning) {
+				t.Fatalf("a lost node sent %v", out)
+			}
+			s, out = settle(t, s, TickMsg{Time: testNow})
+			if len(out) != 0 || tc.shown(s) != tc.want {
+				t.Fatalf("the tick after sent %v and shows %d", out, tc.shown(s))
+			}
+		})
 	}
 	// Loaded, a tick asks nothing more.
-	n := len(f.queries)
+	n := len(jf.queries)
+	s := newTestJournal(t, jf, LangEN, 80, 20)
 	settle(t, s, TickMsg{Time: testNow})
-	if len(f.queries) != n {
+	if len(jf.queries) != n+1 {
 		t.Fatal("a tick reloaded a loaded journal")
 	}
 }

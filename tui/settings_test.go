@@ -2,13 +2,10 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-
-	tea "charm.land/bubbletea/v2"
 
 	"valise/adminapi"
 )
@@ -267,20 +264,5 @@ func TestSettingsTestMail(t *testing.T) {
 	_, out = pressKeys(t, s, "t", "x@bounce.example", "enter")
 	if len(out) != 1 || out[0] != (ToastMsg{Text: "Test mail to x@bounce.example failed: 550 no such user", Err: true}) {
 		t.Fatalf("sent %v", out)
-	}
-}
-
-func TestSettingsRetriesAfterLostConnection(t *testing.T) {
-	f := newSettingsFake()
-	f.fail = 1
-	var s Screen = NewSettings(f, testEnv(LangEN))
-	s, _ = settle(t, s, BodySizeMsg{Width: 80, Height: 20})
-	s, out := settle(t, s, tea.BatchMsg{s.Init()})
-	if len(out) != 1 || !errors.Is(out[0].(ErrMsg).Err, adminapi.ErrNotRunning) {
-		t.Fatalf("a lost node sent %v", out)
-	}
-	s, out = settle(t, s, TickMsg{Time: testNow})
-	if len(out) != 0 || len(s.(*Settings).settings) != len(f.settings) {
-		t.Fatalf("the tick after sent %v", out)
 	}
 }
