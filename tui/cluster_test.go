@@ -59,17 +59,7 @@ func loadedCluster(t *testing.T, api *fakeAPI, lang Lang) Screen {
 }
 
 func TestClusterGolden(t *testing.T) {
-	for _, tc := range []struct {
-		w, h int
-		lang Lang
-	}{{80, 24, LangFR}, {120, 40, LangEN}} {
-		t.Run(fmt.Sprintf("Cluster_%dx%d", tc.w, tc.h), func(t *testing.T) {
-			env := testEnv(tc.lang)
-			tm := runApp(t, testApp(newFakeAPI(), env, 5, NewCluster(newFakeAPI(), env)), tc.w, tc.h)
-			waitFor(t, tm, "10.0.1.3")
-			golden(t, tm)
-		})
-	}
+	goldenScreen(t, "Cluster", 5, func(env Env) Screen { return NewCluster(newFakeAPI(), env) }, "10.0.1.3")
 }
 
 func TestClusterJobProgress(t *testing.T) {

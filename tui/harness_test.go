@@ -2,6 +2,7 @@ package tui
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,3 +153,27 @@ func stripView(v string) string { return ansi.Strip(v) }
 
 // contains is strings.Contains, for tests that read views.
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// screenGoldenSizes are the sizes every screen's golden files are drawn at: the smallest terminal
+// the console supports, in French, and a roomy one, in English.
+var screenGoldenSizes = []struct {
+	w, h int
+	lang Lang
+}{{80, 24, LangFR}, {120, 40, LangEN}}
+
+// goldenScreen runs the screen that build returns, at position i (0 for Overview … 5 for
+// Cluster) in an App over a fake node, at each of screenGoldenSizes; once the view shows every
+// text of ready it compares it with testdata/<name>_<w>x<h>.golden.
+func goldenScreen(t *testing.T, name string, i int, build func(Env) Screen, ready ...string) {
+	t.Helper()
+	for _, sz := range screenGoldenSizes {
+		t.Run(fmt.Sprintf("%s_%dx%d", name, sz.w, sz.h), func(t *testing.T) {
+			env := testEnv(sz.lang)
+			tm := runApp(t, testApp(newFakeAPI(), env, i, build(env)), sz.w, sz.h)
+			for _, text := range ready {
+				waitFor(t, tm, text)
+			}
+			golden(t, tm)
+		})
+	}
+}

@@ -1,23 +1,9 @@
 package tui
 
-import (
-	"fmt"
-	"testing"
-)
+import "testing"
 
 func TestOverviewGolden(t *testing.T) {
-	for _, tc := range []struct {
-		w, h int
-		lang Lang
-	}{{80, 24, LangFR}, {120, 40, LangEN}} {
-		t.Run(fmt.Sprintf("Overview_%dx%d", tc.w, tc.h), func(t *testing.T) {
-			env := testEnv(tc.lang)
-			tm := runApp(t, testApp(newFakeAPI(), env, 0, NewOverview(newFakeAPI(), env)), tc.w, tc.h)
-			waitFor(t, tm, "5821")
-			waitFor(t, tm, "n1")
-			golden(t, tm)
-		})
-	}
+	goldenScreen(t, "Overview", 0, func(env Env) Screen { return NewOverview(newFakeAPI(), env) }, "5821", "n1")
 }
 
 func TestOverviewShowsState(t *testing.T) {

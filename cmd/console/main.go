@@ -12,13 +12,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
 	"valise/adminapi"
+	"valise/internal/buildinfo"
 	"valise/tui"
 )
 
@@ -42,7 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *version {
-		fmt.Fprintln(stdout, "console", buildVersion())
+		fmt.Fprintln(stdout, "console", buildinfo.Version())
 		return 0
 	}
 	if err := console(*socket, *url, *certDir, *lang); err != nil {
@@ -91,22 +91,4 @@ func console(socket, url, certDir, lang string) error {
 		return fmt.Errorf("run the console: %w", err)
 	}
 	return nil
-}
-
-// buildVersion is the main module's version and VCS revision, as the build recorded them.
-func buildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
 }
