@@ -572,7 +572,11 @@ func (j *Journal) statusLine() string {
 		parts = append(parts, st.Muted.Render(Text{"chargement…", "loading…"}.In(l)))
 	}
 	if len(parts) == 0 {
-		parts = append(parts, st.Muted.Render(fmt.Sprintf(Text{"%d entrées affichées", "%d entries shown"}.In(l), len(j.entries))))
+		shown := Text{"%d entrées affichées", "%d entries shown"}
+		if j.next > 0 {
+			shown = Text{"%d entrées affichées, les suivantes avec pgdown en bas", "%d entries shown, older ones with pgdown at the end"}
+		}
+		parts = append(parts, st.Muted.Render(fmt.Sprintf(shown.In(l), len(j.entries))))
 	}
 	return strings.Join(parts, "  ")
 }
