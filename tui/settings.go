@@ -432,8 +432,8 @@ func (s *Settings) submit() tea.Cmd {
 	return nil
 }
 
-// shown returns a setting's value as the list shows it: a secret masked.
-func shown(st adminapi.Setting, v string) string {
+// maskedValue returns a setting's value as the list shows it: a secret masked.
+func maskedValue(st adminapi.Setting, v string) string {
 	if (st.Secret || st.Kind == "secret") && v != "" {
 		return secretMask
 	}
@@ -455,7 +455,7 @@ func (s *Settings) setRows() {
 		}
 		rows = append(rows, Row{
 			ID:    st.Key,
-			Cells: []string{group, st.Key, shown(st, st.Value), shown(st, st.Default), st.Scope},
+			Cells: []string{group, st.Key, maskedValue(st, st.Value), maskedValue(st, st.Default), st.Scope},
 			Tone:  tone,
 		})
 	}
