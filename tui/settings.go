@@ -181,7 +181,7 @@ func (s *Settings) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case settingSavedMsg:
 		s.pending = false
 		if msg.err != nil {
-			s.form.SetError("value", userMessage(msg.err))
+			s.form.SetError("value", errorText(msg.err))
 			return s, nil
 		}
 		s.mode = settingsList
@@ -249,7 +249,7 @@ func (s *Settings) onChecked(msg settingCheckedMsg) tea.Cmd {
 	}
 	if msg.err != nil {
 		s.pending = false
-		s.form.SetError("value", userMessage(msg.err))
+		s.form.SetError("value", errorText(msg.err))
 		return nil
 	}
 	api := s.api
@@ -259,15 +259,6 @@ func (s *Settings) onChecked(msg settingCheckedMsg) tea.Cmd {
 		st, err := api.SetSetting(ctx, msg.key, msg.value)
 		return settingSavedMsg{setting: st, err: err}
 	}
-}
-
-// userMessage returns what the node said of err when it said something, else err's text.
-func userMessage(err error) string {
-	var ae *adminapi.Error
-	if errors.As(err, &ae) {
-		return ae.Message
-	}
-	return err.Error()
 }
 
 func (s *Settings) onKey(msg tea.KeyPressMsg) tea.Cmd {
