@@ -45,7 +45,8 @@ const callTimeout = 30 * time.Second
 type (
 	journalPageMsg struct {
 		gen    int
-		append bool // an older page, to add at the end
+		append bool   // an older page, to add at the end
+		before uint64 // the query's Before
 		page   adminapi.JournalPage
 		err    error
 	}
@@ -88,11 +89,12 @@ type Journal struct {
 	height  int
 	query   adminapi.JournalQuery // the filters and search; Before, After and Limit unused
 	entries []adminapi.JournalEntry
-	next    uint64 // Before of the next (older) page; 0 at the start of the journal
-	gen     int    // the generation of query
-	loading bool   // a page is being loaded
-	tail    bool   // live tail is on
-	tailing bool   // a tail re-query is in flight
+	next    uint64          // Before of the next (older) page; 0 at the start of the journal
+	gen     int             // the generation of query
+	loading bool            // a page is being loaded
+	retry   *journalPageMsg // the page that could not be loaded, asked again on the next tick
+	tail    bool            // live tail is on
+	tailing bool            // a tail re-query is in flight
 	verify  *adminapi.JournalReport
 	detail  adminapi.JournalEntry
 	scroll  int // the detail's first line shown
@@ -119,8 +121,7 @@ func (j *Journal) Init() tea.Cmd { return j.reload() }
 // reload starts the query again from the newest entry.
 func (j *Journal) reload() tea.Cmd {
 	j.gen++
-	j.loading = true
-	j.tailing = false
+	j.loading, j.tailing, j.retry = true, false, nil
 	return j.load(false, 0)
 }
 
@@ -132,7 +133,7 @@ func (j *Journal) load(appendPage bool, before uint64) tea.Cmd {
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
 		page, err := api.Journal(ctx, q)
-		return journalPageMsg{gen: gen, append: appendPage, page: page, err: err}
+		return journalPageMsg{gen: gen, append: appendPage, before: before, page: page, err: err}
 	}
 }
 
@@ -168,6 +169,10 @@ func (j *Journal) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		j.setRows()
 		return j, nil
 	case TickMsg:
+		if r := j.retry; r != nil && !j.loading {
+			j.retry, j.loading = nil, true
+			return j, j.load(r.append, r.before)
+		}
 		if j.tail && !j.tailing && !j.loading {
 			return j, j.tailCmd()
 		}
@@ -210,6 +215,7 @@ func (j *Journal) onPage(msg journalPageMsg) tea.Cmd {
 	}
 	j.loading = false
 	if msg.err != nil {
+		j.retry = &msg
 		return callFailed(Text{"Lecture du journal", "Reading the journal"}.In(j.env.Lang), msg.err)
 	}
 	if msg.append {
@@ -566,7 +572,11 @@ func (j *Journal) statusLine() string {
 		parts = append(parts, st.Muted.Render(Text{"chargement…", "loading…"}.In(l)))
 	}
 	if len(parts) == 0 {
-		parts = append(parts, st.Muted.Render(fmt.Sprintf(Text{"%d entrées affichées", "%d entries shown"}.In(l), len(j.entries))))
+		shown := Text{"%d entrées affichées", "%d entries shown"}
+		if j.next > 0 {
+			shown = Text{"%d entrées affichées, les suivantes avec pgdown en bas", "%d entries shown, older ones with pgdown at the end"}
+		}
+		parts = append(parts, st.Muted.Render(fmt.Sprintf(shown.In(l), len(j.entries))))
 	}
 	return strings.Join(parts, "  ")
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +25,7 @@ type journalFake struct {
 	entries []adminapi.JournalEntry
 	queries []adminapi.JournalQuery
 	report  adminapi.JournalReport
+	fail    int // the next calls of Journal that fail as if the node were down
 }
 
 // newJournalFake returns a journal of n entries, one a minute before testNow.
@@ -70,6 +72,10 @@ func (f *journalFake) Journal(_ context.Context, q adminapi.JournalQuery) (admin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries = append(f.queries, q)
+	if f.fail > 0 {
+		f.fail--
+		return adminapi.JournalPage{}, adminapi.ErrNotRunning
+	}
 	all := f.matching(q)
 	page := adminapi.JournalPage{Head: uint64(len(f.entries))}
 	if q.Limit > 0 && len(all) > q.Limit {
@@ -143,28 +149,20 @@ func settle(t *testing.T, s Screen, msg tea.Msg) (Screen, []tea.Msg) {
 	return s, out
 }
 
+// moreKeys are the named keys the screens' tests press beyond those press knows.
+var moreKeys = map[string]tea.KeyPressMsg{
+	"pgdown": {Code: tea.KeyPgDown},
+	"end":    {Code: tea.KeyEnd},
+	"home":   {Code: tea.KeyHome},
+	"ctrl+u": {Code: 'u', Mod: tea.ModCtrl},
+}
+
 // keyMsg returns the key press named k: "enter", "ctrl+u" or one character.
 func keyMsg(k string) tea.KeyPressMsg {
-	switch k {
-	case "enter":
-		return tea.KeyPressMsg{Code: tea.KeyEnter}
-	case "esc":
-		return tea.KeyPressMsg{Code: tea.KeyEscape}
-	case "tab":
-		return tea.KeyPressMsg{Code: tea.KeyTab}
-	case "right":
-		return tea.KeyPressMsg{Code: tea.KeyRight}
-	case "pgdown":
-		return tea.KeyPressMsg{Code: tea.KeyPgDown}
-	case "end":
-		return tea.KeyPressMsg{Code: tea.KeyEnd}
-	case "home":
-		return tea.KeyPressMsg{Code: tea.KeyHome}
-	case "ctrl+u":
-		return tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
+	if m, ok := moreKeys[k]; ok {
+		return m
 	}
-	r := []rune(k)[0]
-	return tea.KeyPressMsg{Code: r, Text: k}
+	return press(k)
 }
 
 // pressKeys gives s each key in turn; a key of more than one character that is no key name
@@ -174,31 +172,34 @@ func pressKeys(t *testing.T, s Screen, keys ...string) (Screen, []tea.Msg) {
 	var out []tea.Msg
 	for _, k := range keys {
 		var msgs []tea.Msg
-		switch k {
-		case "enter", "esc", "tab", "right", "pgdown", "end", "home", "ctrl+u":
+		if _, named := moreKeys[k]; named || slices.Contains([]string{"enter", "esc", "tab", "right"}, k) {
 			s, msgs = settle(t, s, keyMsg(k))
-		default:
-			for _, r := range k {
-				var m []tea.Msg
-				s, m = settle(t, s, keyMsg(string(r)))
-				msgs = append(msgs, m...)
-			}
+			out = append(out, msgs...)
+			continue
 		}
-		out = append(out, msgs...)
+		for _, r := range k {
+			s, msgs = settle(t, s, keyMsg(string(r)))
+			out = append(out, msgs...)
+		}
 	}
 	return s, out
 }
 
-// newTestJournal returns a Journal over f, loaded, in a w×h body.
-func newTestJournal(t *testing.T, f *journalFake, lang Lang, w, h int) *Journal {
+// loaded gives s its body's size and its first load, and fails if that sent anything.
+func loaded(t *testing.T, s Screen, w, h int) Screen {
 	t.Helper()
-	s := NewJournal(f, testEnv(lang))
 	s, _ = settle(t, s, BodySizeMsg{Width: w, Height: h})
 	s, out := settle(t, s, tea.BatchMsg{s.Init()})
 	if len(out) > 0 {
 		t.Fatalf("loading sent %v", out)
 	}
-	return s.(*Journal)
+	return s
+}
+
+// newTestJournal returns a Journal over f, loaded, in a w×h body.
+func newTestJournal(t *testing.T, f *journalFake, lang Lang, w, h int) *Journal {
+	t.Helper()
+	return loaded(t, NewJournal(f, testEnv(lang)), w, h).(*Journal)
 }
 
 func TestJournalDateValidation(t *testing.T) {
@@ -401,5 +402,40 @@ func TestJournalVerify(t *testing.T) {
 	s, _ = pressKeys(t, s, "v")
 	if v := s.View(); !strings.Contains(v, "chaîne intacte : 5 entrées") {
 		t.Fatalf("view:\n%s", v)
+	}
+}
+
+// TestJournalSettingsRetryAfterLostConnection checks that a screen whose first load found
+// the node down loads again on the next tick, and only then.
+func TestJournalSettingsRetryAfterLostConnection(t *testing.T) {
+	jf, sf := newJournalFake(5), newSettingsFake()
+	jf.fail, sf.fail = 1, 1
+	for _, tc := range []struct {
+		name   string
+		screen Screen
+		shown  func(Screen) int // how many entries or settings it shows
+		want   int
+	}{
+		{"journal", NewJournal(jf, testEnv(LangEN)), func(s Screen) int { return len(s.(*Journal).entries) }, 5},
+		{"settings", NewSettings(sf, testEnv(LangEN)), func(s Screen) int { return len(s.(*Settings).settings) }, len(sf.settings)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := settle(t, tc.screen, BodySizeMsg{Width: 80, Height: 20})
+			s, out := settle(t, s, tea.BatchMsg{s.Init()})
+			if len(out) != 1 || !errors.Is(out[0].(ErrMsg).Err, adminapi.ErrNotRunning) {
+				t.Fatalf("a lost node sent %v", out)
+			}
+			s, out = settle(t, s, TickMsg{Time: testNow})
+			if len(out) != 0 || tc.shown(s) != tc.want {
+				t.Fatalf("the tick after sent %v and shows %d", out, tc.shown(s))
+			}
+		})
+	}
+	// Loaded, a tick asks nothing more.
+	n := len(jf.queries)
+	s := newTestJournal(t, jf, LangEN, 80, 20)
+	settle(t, s, TickMsg{Time: testNow})
+	if len(jf.queries) != n+1 {
+		t.Fatal("a tick reloaded a loaded journal")
 	}
 }

@@ -1,68 +1,57 @@
 package tui
 
 import (
-	"context"
 	"fmt"
 	"testing"
+
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"valise/adminapi"
 )
 
-// goldenStatus is the App's StatusAPI in the golden tests of the journal and settings
-// screens: a node always up.
-type goldenStatus struct{}
-
-func (goldenStatus) Status(context.Context) (adminapi.Status, error) {
-	return adminapi.Status{}, nil
-}
-
 func TestJournalGolden(t *testing.T) {
-	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
-		t.Run(fmt.Sprintf("Journal_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			env := testEnv(LangEN)
-			app := NewApp(goldenStatus{}, env, [6]Screen{3: NewJournal(newJournalFake(300), env)}, "data/admin.sock")
-			tm := runApp(t, app, sz[0], sz[1])
-			tm.Type("4")
-			waitFor(t, tm, "user300@example.org")
-			golden(t, tm)
-		})
-		t.Run(fmt.Sprintf("JournalBroken_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			env := testEnv(LangEN)
-			f := newJournalFake(300)
-			f.report = adminapi.JournalReport{Entries: 212, HeadSeq: 211, BrokenAt: 212}
-			app := NewApp(goldenStatus{}, env, [6]Screen{3: NewJournal(f, env)}, "data/admin.sock")
-			tm := runApp(t, app, sz[0], sz[1])
-			tm.Type("4")
-			waitFor(t, tm, "user300@example.org")
-			tm.Type("v")
-			waitFor(t, tm, "chain broken at entry 212")
-			golden(t, tm)
-		})
-	}
+	goldenScreen(t, "Journal", 3, func(env Env) Screen { return NewJournal(newJournalFake(300), env) }, "2026-12-01 09:29", "n1")
 }
 
 func TestSettingsGolden(t *testing.T) {
-	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
-		t.Run(fmt.Sprintf("Settings_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			env := testEnv(LangEN)
-			app := NewApp(goldenStatus{}, env, [6]Screen{4: NewSettings(newSettingsFake(), env)}, "data/admin.sock")
-			tm := runApp(t, app, sz[0], sz[1])
-			tm.Type("5")
-			waitFor(t, tm, "The name shown on every page.")
-			golden(t, tm)
-		})
-		t.Run(fmt.Sprintf("SettingsColor_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			env := testEnv(LangFR)
-			app := NewApp(goldenStatus{}, env, [6]Screen{4: NewSettings(newSettingsFake(), env)}, "data/admin.sock")
-			tm := runApp(t, app, sz[0], sz[1])
-			tm.Type("5")
-			waitFor(t, tm, "Le nom affiché sur chaque page.")
-			tm.Type("jjjje")
-			waitFor(t, tm, "Modifier branding.color")
-			tm.Send(keyMsg("ctrl+u"))
-			tm.Type("#2266aa")
-			waitFor(t, tm, "#2266aa▏")
-			golden(t, tm)
-		})
+	goldenScreen(t, "Settings", 4, func(env Env) Screen { return NewSettings(newSettingsFake(), env) }, "site.name", "n1")
+}
+
+// TestJournalSettingsActionsGolden draws what the Journal and Settings screens show after
+// an action: a broken chain verified, a colour being typed with its swatch.
+func TestJournalSettingsActionsGolden(t *testing.T) {
+	broken := newJournalFake(300)
+	broken.report = adminapi.JournalReport{Entries: 212, HeadSeq: 211, BrokenAt: 212}
+	for _, tc := range []struct {
+		name   string
+		tab    int // the screen's index
+		screen func(Env) Screen
+		ready  string // a text the loaded screen shows; then act drives it
+		act    func(t *testing.T, tm *teatest.TestModel)
+	}{
+		{"JournalBroken", 3, func(env Env) Screen { return NewJournal(broken, env) }, "2026-12-01 09:29",
+			func(t *testing.T, tm *teatest.TestModel) {
+				tm.Type("v")
+				waitFor(t, tm, "212 (")
+			}},
+		{"SettingsColor", 4, func(env Env) Screen { return NewSettings(newSettingsFake(), env) }, "branding.color",
+			func(t *testing.T, tm *teatest.TestModel) {
+				tm.Type("jjjje")
+				waitFor(t, tm, "#1f6feb▏")
+				tm.Send(keyMsg("ctrl+u"))
+				tm.Type("#2266aa")
+				waitFor(t, tm, "#2266aa▏")
+			}},
+	} {
+		for _, sz := range screenGoldenSizes {
+			t.Run(fmt.Sprintf("%s_%dx%d", tc.name, sz.w, sz.h), func(t *testing.T) {
+				env := testEnv(sz.lang)
+				tm := runApp(t, testApp(newFakeAPI(), env, tc.tab, tc.screen(env)), sz.w, sz.h)
+				waitFor(t, tm, tc.ready)
+				waitFor(t, tm, "n1")
+				tc.act(t, tm)
+				golden(t, tm)
+			})
+		}
 	}
 }

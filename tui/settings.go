@@ -117,6 +117,7 @@ type Settings struct {
 	settings []adminapi.Setting // in the table's order
 	editing  adminapi.Setting   // the setting of the edit form
 	pending  bool               // the form was submitted and its call is in flight
+	failed   bool               // the list could not be loaded: the next tick asks again
 	mailTest *adminapi.MailTestResult
 }
 
@@ -161,7 +162,14 @@ func (s *Settings) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		s.table.SetLang(msg.Lang)
 		s.setRows()
 		return s, nil
+	case TickMsg:
+		if s.failed {
+			s.failed = false
+			return s, s.load()
+		}
+		return s, nil
 	case settingsLoadedMsg:
+		s.failed = msg.err != nil
 		if msg.err != nil {
 			return s, callFailed(Text{"Lecture des réglages", "Reading the settings"}.In(l), msg.err)
 		}
@@ -173,7 +181,7 @@ func (s *Settings) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case settingSavedMsg:
 		s.pending = false
 		if msg.err != nil {
-			s.form.SetError("value", userMessage(msg.err))
+			s.form.SetError("value", errorText(msg.err))
 			return s, nil
 		}
 		s.mode = settingsList
@@ -241,7 +249,7 @@ func (s *Settings) onChecked(msg settingCheckedMsg) tea.Cmd {
 	}
 	if msg.err != nil {
 		s.pending = false
-		s.form.SetError("value", userMessage(msg.err))
+		s.form.SetError("value", errorText(msg.err))
 		return nil
 	}
 	api := s.api
@@ -251,15 +259,6 @@ func (s *Settings) onChecked(msg settingCheckedMsg) tea.Cmd {
 		st, err := api.SetSetting(ctx, msg.key, msg.value)
 		return settingSavedMsg{setting: st, err: err}
 	}
-}
-
-// userMessage returns what the node said of err when it said something, else err's text.
-func userMessage(err error) string {
-	var ae *adminapi.Error
-	if errors.As(err, &ae) {
-		return ae.Message
-	}
-	return err.Error()
 }
 
 func (s *Settings) onKey(msg tea.KeyPressMsg) tea.Cmd {
@@ -424,8 +423,8 @@ func (s *Settings) submit() tea.Cmd {
 	return nil
 }
 
-// shown returns a setting's value as the list shows it: a secret masked.
-func shown(st adminapi.Setting, v string) string {
+// maskedValue returns a setting's value as the list shows it: a secret masked.
+func maskedValue(st adminapi.Setting, v string) string {
 	if (st.Secret || st.Kind == "secret") && v != "" {
 		return secretMask
 	}
@@ -447,7 +446,7 @@ func (s *Settings) setRows() {
 		}
 		rows = append(rows, Row{
 			ID:    st.Key,
-			Cells: []string{group, st.Key, shown(st, st.Value), shown(st, st.Default), st.Scope},
+			Cells: []string{group, st.Key, maskedValue(st, st.Value), maskedValue(st, st.Default), st.Scope},
 			Tone:  tone,
 		})
 	}

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	tea "charm.land/bubbletea/v2"
-
 	"valise/adminapi"
 )
 
@@ -20,6 +18,7 @@ type settingsFake struct {
 	refuse   map[string]string
 	sets     []string // "key=value" of every SetSetting
 	mails    []adminapi.MailTestRequest
+	fail     int // the next calls of Settings that fail as if the node were down
 }
 
 func newSettingsFake() *settingsFake {
@@ -47,6 +46,10 @@ func newSettingsFake() *settingsFake {
 func (f *settingsFake) Settings(context.Context) ([]adminapi.Setting, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.fail > 0 {
+		f.fail--
+		return nil, adminapi.ErrNotRunning
+	}
 	out := slices.Clone(f.settings)
 	for i := range out {
 		if out[i].Secret {
@@ -107,13 +110,7 @@ func (f *settingsFake) TestMail(_ context.Context, req adminapi.MailTestRequest)
 // newTestSettings returns a Settings screen over f, loaded, in a w×h body.
 func newTestSettings(t *testing.T, f *settingsFake, lang Lang, w, h int) *Settings {
 	t.Helper()
-	s := NewSettings(f, testEnv(lang))
-	s, _ = settle(t, s, BodySizeMsg{Width: w, Height: h})
-	s, out := settle(t, s, tea.BatchMsg{s.Init()})
-	if len(out) > 0 {
-		t.Fatalf("loading sent %v", out)
-	}
-	return s.(*Settings)
+	return loaded(t, NewSettings(f, testEnv(lang)), w, h).(*Settings)
 }
 
 // selectSetting moves the cursor to the setting key.
