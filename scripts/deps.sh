@@ -26,7 +26,7 @@ fi
 
 pkgs=(clamav-daemon clamdscan)
 if [ "$what" = test ]; then
-	pkgs+=(nftables chromium)
+	pkgs+=(nftables chromium tmux)
 fi
 
 missing=()

@@ -716,7 +716,7 @@ func validEmail(l Lang) func(string) error {
 		}
 		a, err := mail.ParseAddress(s)
 		at := strings.LastIndexByte(s, '@')
-		if err != nil || a.Address != s || at < 1 || !strings.Contains(s[at+1:], ".") || len(s) > 254 {
+		if err != nil || a.Address != s || at < 1 || len(s) > 254 {
 			return errors.New(Text{"Adresse invalide : nom@domaine.fr attendu.", "Not an e-mail address: want name@domain.org."}.In(l))
 		}
 		return nil

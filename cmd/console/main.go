@@ -77,15 +77,23 @@ func console(socket, url, certDir, lang string) error {
 	target := socket
 	switch {
 	case url != "":
-		// TODO(lead): once h-access is merged: client, err = adminapi.NewTLSClient(url, certDir).
-		return fmt.Errorf("--url needs adminapi.NewTLSClient, which this build does not have yet: use --socket on the node")
+		var err error
+		if client, err = adminapi.NewTLSClient(url, certDir); err != nil {
+			return err
+		}
+		target = url
 	default:
 		client = adminapi.NewClient(socket)
 	}
 	defer client.Close()
-	// TODO(lead): screens 2–5 once their branches are merged: tui.NewUsers(client, env),
-	// tui.NewTransfers(client, env), tui.NewJournal(client, env), tui.NewSettings(client, env).
-	screens := [6]tui.Screen{tui.NewOverview(client, env), nil, nil, nil, nil, tui.NewCluster(client, env)}
+	screens := [6]tui.Screen{
+		tui.NewOverview(client, env),
+		tui.NewUsers(client, env),
+		tui.NewTransfers(client, env),
+		tui.NewJournal(client, env),
+		tui.NewSettings(client, env),
+		tui.NewCluster(client, env),
+	}
 	_, err := tea.NewProgram(tui.NewApp(client, env, screens, target)).Run()
 	if err != nil {
 		return fmt.Errorf("run the console: %w", err)
