@@ -142,6 +142,7 @@ func (s *adminService) Setting(_ context.Context, key string) (adminapi.Setting,
 		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeUnknownSetting, "%v", validateSetting(key, ""))
 	}
 	out := adminapi.Setting{Key: key, Value: spec.def, Scope: settingScope(key)}
+	spec.describe(&out)
 	if v, ok := s.n.localSetting(key); ok {
 		out.Value, out.Set = v, true
 		return out, nil
