@@ -163,15 +163,8 @@ func (s *adminService) Setting(_ context.Context, key string) (adminapi.Setting,
 
 // SetSetting implements adminapi.Service.
 func (s *adminService) SetSetting(ctx context.Context, key, value string) (adminapi.Setting, error) {
-	if err := validateSetting(key, value); err != nil {
-		code := adminapi.CodeInvalidValue
-		if _, ok := knownSettings[key]; !ok {
-			code = adminapi.CodeUnknownSetting
-		}
-		return adminapi.Setting{}, adminapi.Errorf(code, "%v", err)
-	}
-	if err := s.n.checkSetting(key, value); err != nil {
-		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeInvalidValue, "setting %s: %v", key, err)
+	if err := s.checkValue(key, value); err != nil { // adminmail.go
+		return adminapi.Setting{}, err
 	}
 	if knownSettings[key].node {
 		return s.setNodeSetting(ctx, key, value) // localsettings.go: this node's file
