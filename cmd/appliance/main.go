@@ -85,5 +85,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newRebalanceCmd(), newBackupCmd())
 	root.AddCommand(newRestoreCmd())
 	root.AddCommand(newOrphansCmd())
+	root.AddCommand(newTransfersCmd(), newMailCmd()) // transferscmd.go, mailcmd.go
 	return root
 }
