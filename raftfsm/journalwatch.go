@@ -1,10 +1,6 @@
 package raftfsm
 
-import (
-	"fmt"
-
-	"github.com/dgraph-io/badger/v4"
-)
+import "github.com/dgraph-io/badger/v4"
 
 // Reading the journal for the administrators' console (issue 20): newest first, a page at a
 // time, and woken as new entries are applied.
@@ -19,34 +15,11 @@ func (s *Store) JournalBackward(beforeSeq uint64, fn func(Entry) error) error {
 	if beforeSeq == 1 {
 		return nil // nothing comes before the first entry
 	}
-	return s.fsm.view(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{0x00, journalTag}
-		opts.PrefetchValues = false
-		opts.Reverse = true
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		start := journalKey(^uint64(0))
-		if beforeSeq > 0 {
-			start = journalKey(beforeSeq - 1)
-		}
-		for it.Seek(start); it.Valid(); it.Next() {
-			item := it.Item()
-			var e Entry
-			err := item.Value(func(b []byte) error {
-				var err error
-				e, err = decodeEntry(b)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("%w: key %x: %w", errBadEntry, item.Key(), err)
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	start := journalKey(^uint64(0))
+	if beforeSeq > 0 {
+		start = journalKey(beforeSeq - 1)
+	}
+	return s.fsm.view(func(txn *badger.Txn) error { return walkEntries(txn, true, start, fn) })
 }
 
 // Changed returns a channel closed at the next change of the local state (the applied index
