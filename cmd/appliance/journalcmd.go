@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"valise/adminapi"
 )
@@ -21,7 +20,8 @@ type journalFilters struct {
 	action, actor, since, until, text string
 }
 
-func (f *journalFilters) register(fs *pflag.FlagSet) {
+func (f *journalFilters) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
 	fs.StringVar(&f.action, "action", "", `only actions starting with this, such as "user." or "send.revoke"`)
 	fs.StringVar(&f.actor, "actor", "", "only entries whose actor holds this")
 	fs.StringVar(&f.since, "since", "", "only entries from this time: RFC 3339, a date (2026-01-31) or a duration ago (24h, 7d)")
@@ -95,7 +95,7 @@ func newJournalListCmd() *cobra.Command {
 		text:      printJournalPage,
 		jsonUsage: "print the page as JSON",
 	})
-	f.register(cmd.Flags())
+	f.register(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 50, "the most entries to print (1 to 1000)")
 	cmd.Flags().Uint64Var(&before, "before", 0, "only entries older than this sequence number (the next page)")
 	return cmd
@@ -173,7 +173,7 @@ func newJournalExportCmd() *cobra.Command {
 			return err
 		},
 	})
-	f.register(cmd.Flags())
+	f.register(cmd)
 	cmd.Flags().StringVar(&out, "out", "", "the CSV file to write (default: stdout)")
 	return cmd
 }
@@ -245,7 +245,7 @@ func newJournalTailCmd() *cobra.Command {
 		},
 		text: func(io.Writer, struct{}) error { return nil },
 	})
-	f.register(cmd.Flags())
+	f.register(cmd)
 	cmd.Flags().IntVar(&lines, "lines", 10, "how many past entries to print first")
 	return cmd
 }
