@@ -11,6 +11,7 @@ all: build
 ## build: compile the node and its tools into ./bin
 build:
 	$(GO) build -o $(BIN)/appliance ./cmd/appliance
+	$(GO) build -o $(BIN)/console ./cmd/console
 
 ## run: install what a node needs, build, init ./data on first run, serve on 127.0.0.1
 run: deps-run build

@@ -38,6 +38,10 @@ var (
 	// ErrEmailTaken is returned by Add when another user already has the e-mail address.
 	ErrEmailTaken = fault.New(fault.Conflict, "email_taken", "account: e-mail address already in use")
 
+	// ErrLastSupervisor is returned when a change would leave no active supervisor: the
+	// last one cannot be deleted, disabled or given another role.
+	ErrLastSupervisor = fault.New(fault.Conflict, "last_supervisor", "account: last active supervisor")
+
 	// ErrInvalidEmail is returned for an e-mail address that is not a plain addr-spec
 	// (local@domain, ASCII, no display name, no quoting, at most 254 characters).
 	ErrInvalidEmail = fault.New(fault.Invalid, "invalid_input", "account: invalid e-mail address")

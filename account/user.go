@@ -103,6 +103,9 @@ type User struct {
 	Disabled           bool      `json:"disabled"`
 	MustChangePassword bool      `json:"must_change_password"`
 	Created            time.Time `json:"created"`
+	// Quota is the user's own storage quota in bytes (0: none); nil means the cluster's
+	// quota.user_bytes setting applies (QuotaBytes reports QuotaDefault then).
+	Quota *int64 `json:"quota_bytes,omitempty"`
 }
 
 // userRecord is a user as stored: with the password's hash, which never leaves the package.
@@ -317,7 +320,12 @@ func (s *Service) updateUser(ctx context.Context, email, action string, change f
 		if err != nil {
 			return User{}, err
 		}
+		before := rec.User
 		details, err := change(&rec)
+		if err != nil {
+			return User{}, err
+		}
+		guard, err := s.supervisorGuard(before, &rec.User) // manage.go
 		if err != nil {
 			return User{}, err
 		}
@@ -326,7 +334,7 @@ func (s *Service) updateUser(ctx context.Context, email, action string, change f
 			return User{}, fmt.Errorf("%s %s: %w", action, rec.ID, err)
 		}
 		_, err = s.store.Propose(ctx, raftfsm.Batch{
-			Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: userKey(rec.ID), Version: version}},
+			Conds: append(guard, raftfsm.Cond{Kind: raftfsm.CondVersion, Key: userKey(rec.ID), Version: version}),
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: userKey(rec.ID), Value: val}},
 			Audit: s.audit(ctx, action, string(rec.ID), details),
 		})
@@ -410,18 +418,9 @@ func (s *Service) changePassword(ctx context.Context, email, action, hash string
 			Conds: []raftfsm.Cond{{Kind: raftfsm.CondVersion, Key: userKey(rec.ID), Version: version}},
 			Ops:   []raftfsm.Op{{Kind: raftfsm.OpPut, Key: userKey(rec.ID), Value: val}},
 		}
-		revoked := 0
-		err = s.store.Scan([]byte(tokenPrefix), func(it raftfsm.Item) error {
-			var tok tokenRecord
-			if err := json.Unmarshal(it.Value, &tok); err != nil || tok.UserID != rec.ID {
-				return nil
-			}
-			revoked++
-			b.Ops = append(b.Ops,
-				raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenKey(tok.ID)},
-				raftfsm.Op{Kind: raftfsm.OpDelete, Key: tokenHashKey(tok.Hash)})
-			return nil
-		})
+		tokenOps, err := s.tokenDeletes(rec.ID)
+		revoked := len(tokenOps) / 2
+		b.Ops = append(b.Ops, tokenOps...)
 		if err != nil {
 			return fmt.Errorf("%s %s: list tokens: %w", action, rec.ID, err)
 		}

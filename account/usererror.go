@@ -52,6 +52,7 @@ var userKeys = []struct {
 }{
 	{ErrNotFound, "account.not_found"},
 	{ErrEmailTaken, "account.email_taken"},
+	{ErrLastSupervisor, "account.last_supervisor"},
 	{ErrInvalidEmail, "account.invalid_email"},
 	{ErrInvalidInput, "account.invalid_input"},
 	{ErrWeakPassword, "account.weak_password"},

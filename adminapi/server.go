@@ -36,6 +36,7 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET "+PathBackups, h.backups)
 	h.handleRepair(mux)
 	h.handleOrphans(mux)   // orphans_server.go
+	h.handleUsers(mux)     // users_server.go
 	h.handleTransfers(mux) // transfers_server.go
 	h.handleJournal(mux)   // journal_server.go
 	h.handleMail(mux)      // mail_server.go

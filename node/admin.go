@@ -258,9 +258,9 @@ func (s *adminService) SetUserDisabled(ctx context.Context, email string, disabl
 		return adminapi.UserInfo{}, adminapi.Errorf(adminapi.CodeNotFound, "no user has the e-mail address %s", email)
 	}
 	if err != nil {
-		return adminapi.UserInfo{}, translate(err)
+		return adminapi.UserInfo{}, userError(err, email)
 	}
-	return userInfo(u), nil
+	return s.fullUserInfo(ctx, u) // adminusers.go
 }
 
 // CreateToken implements adminapi.Service.

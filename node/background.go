@@ -322,6 +322,7 @@ func (n *instance) startTransfers() error {
 		Store:  n.store,
 		Blobs:  transfer.NewStoreBlobs(n.blobs),
 		Hasher: n.accounts.PasswordHasher(), // account's Argon2id, sharing its slots
+		Quotas: n.accounts,                  // the users' own quotas (adminusers.go)
 		Logger: n.logger,
 	})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"valise/adminapi"
 	"valise/backup"
+	"valise/internal/buildinfo"
 	"valise/internal/logkey"
 	"valise/keyring"
 	"valise/raftfsm"
@@ -41,36 +41,8 @@ const backupFormat = 1
 // recordTimeout bounds recording a backup in Raft.
 const recordTimeout = 15 * time.Second
 
-// Version returns the build's version: the main module's version and, when the build
-// recorded it, its VCS revision ("(devel)" for a plain go build of a work tree).
-func Version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev != "" {
-		v += " " + rev + dirty
-	}
-	return v
-}
+// Version returns the build's version (see internal/buildinfo).
+func Version() string { return buildinfo.Version() }
 
 // backupProtection checks a request's protection: exactly one of a passphrase and an age
 // X25519 recipient.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,6 +33,12 @@ func TestAdminCommandsShape(t *testing.T) {
 		{path: []string{"user", "add"}, args: []string{"--email", "a@example.org"}},
 		{path: []string{"user", "disable"}, args: []string{"--email", "a@example.org"}},
 		{path: []string{"user", "enable"}, args: []string{"--email", "a@example.org"}},
+		{path: []string{"user", "list"}, json: true},
+		{path: []string{"user", "show"}, args: []string{"--email", "a@example.org"}, json: true},
+		{path: []string{"user", "edit"}, args: []string{"--email", "a@example.org", "--quota", "10G"}, json: true},
+		{path: []string{"user", "delete"}, args: []string{"--email", "a@example.org"}, json: true},
+		{path: []string{"user", "reset-password"}, args: []string{"--email", "a@example.org"}},
+		{path: []string{"user", "import"}, args: []string{importCSV(t)}, json: true},
 		{path: []string{"token", "create"}, args: []string{"--email", "a@example.org"}},
 		{path: []string{"token", "revoke"}, args: []string{"--id", "tok1"}},
 		{path: []string{"outbox"}, json: true},
@@ -136,6 +143,9 @@ func TestAdminCommandsCheckFirst(t *testing.T) {
 		{[]string{"user", "add"}, exitUsage, "appliance: --email is required\n"},
 		{[]string{"user", "disable"}, exitUsage, "appliance: --email is required\n"},
 		{[]string{"token", "create"}, exitUsage, "appliance: --email is required\n"},
+		{[]string{"user", "edit", "--email", "a@example.org"}, exitUsage, "appliance: give at least one of --name, --role, --lang, --quota\n"},
+		{[]string{"user", "edit", "--email", "a@example.org", "--quota", "lots"}, exitUsage, "appliance: --quota: size \"lots\": want a whole number of bytes, optionally followed by K, M, G or T, \"none\" or \"default\"\n"},
+		{[]string{"user", "import"}, exitUsage, "appliance: user import takes one argument: the CSV file\n"},
 		{[]string{"token", "revoke"}, exitUsage, "appliance: --id is required\n"},
 		{[]string{"selftest", "--size", "0"}, exitUsage, "appliance: --size must be positive\n"},
 		{[]string{"cluster", "remove"}, exitUsage, "appliance: cluster remove takes one argument: the ID of the node to remove\n"},
@@ -159,4 +169,14 @@ func TestAdminCommandsCheckFirst(t *testing.T) {
 				args, code, stderr.String(), stdout.String(), tc.code, tc.stderr)
 		}
 	}
+}
+
+// importCSV returns a small CSV file of users to import.
+func importCSV(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "users.csv")
+	if err := os.WriteFile(p, []byte("email\na@example.org\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -16,6 +16,7 @@ func newUserCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newUserAddCmd(), newUserDisableCmd(true), newUserDisableCmd(false))
+	cmd.AddCommand(newUserCmds()...) // usercmds.go
 	return cmd
 }
 
