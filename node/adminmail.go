@@ -81,30 +81,14 @@ func (s *adminService) DiscardMail(ctx context.Context, id string) error {
 	return nil
 }
 
-// testMailText is the test mail's subject and body by language.
-var testMailText = map[string][2]string{
-	"fr": {"%s : courriel de test", "Ce courriel de test a été envoyé par %s depuis la console d'administration, par %s.\n\nLe relais SMTP fonctionne.\n"},
-	"en": {"%s: test mail", "This test mail was sent by %s from the administrators' console, by %s.\n\nThe SMTP relay works.\n"},
-}
-
 // TestMail implements adminapi.MailService: a mail sent through the configured relay now,
 // never queued, journalled with the caller and how it went. Without a relay it says so.
 func (s *adminService) TestMail(ctx context.Context, req adminapi.MailTestRequest) (adminapi.MailTestResult, error) {
 	n := s.n
-	lang := req.Lang
-	if lang != "en" {
-		lang = "fr"
-	}
 	if err := validEmail(req.To); err != nil {
 		return adminapi.MailTestResult{}, adminapi.Errorf(adminapi.CodeInvalidValue, "%v", err)
 	}
-	product := n.setting("branding.name")
-	txt := testMailText[lang]
-	actor := actorOf(ctx)
-	relay, err := n.mail.sender().SendNow(ctx, notify.Message{
-		Kind: notify.KindTest, Lang: lang, To: []string{req.To}, FromName: product,
-		Subject: fmt.Sprintf(txt[0], product), Text: fmt.Sprintf(txt[1], product, actor),
-	})
+	relay, err := n.mail.sender().SendNow(ctx, notify.TestMessage(req.To, req.Lang, n.setting("branding.name"), actorOf(ctx)))
 	var res adminapi.MailTestResult
 	switch {
 	case errors.Is(err, notify.ErrNoRelay):

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"valise/fault"
+	"valise/locale"
 	"valise/raftfsm"
 )
 
@@ -31,6 +32,14 @@ const (
 
 // KindTest is a test mail an administrator sends (SendNow); it is never queued.
 const KindTest Kind = "test"
+
+// TestMessage is the test mail an administrator (actor) sends to to, in lang, worded by the
+// catalog (mail.test.*).
+func TestMessage(to, lang, product, actor string) Message {
+	p := locale.For(MatchLang(lang))
+	return Message{Kind: KindTest, Lang: p.Lang(), To: []string{to}, FromName: product,
+		Subject: p.T("mail.test.subject", "Product", product), Text: p.T("mail.test.body", "Product", product, "Actor", actor)}
+}
 
 // maxIDLen bounds a mail ID read from outside.
 const maxIDLen = 128

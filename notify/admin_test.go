@@ -89,3 +89,17 @@ func TestAdminRetryDiscardSendNow(t *testing.T) {
 		t.Fatalf("the administrator's entries: %v", actions)
 	}
 }
+
+// The test mail is worded by the catalog in the language asked, French by default.
+func TestTestMessage(t *testing.T) {
+	for _, tc := range []struct{ lang, subject, body string }{
+		{"en", "Malle: test mail", "sent by local administrator (uid 0) from the administrators' console of Malle"},
+		{"", "Malle\u00a0: courriel de test", "envoyé par local administrator (uid 0) depuis la console"},
+		{"de", "Malle\u00a0: courriel de test", "Le relais SMTP fonctionne."},
+	} {
+		m := TestMessage("ops@example.net", tc.lang, "Malle", "local administrator (uid 0)")
+		if m.Subject != tc.subject || !strings.Contains(m.Text, tc.body) || m.Kind != KindTest || m.To[0] != "ops@example.net" {
+			t.Errorf("TestMessage(%q) = %+v", tc.lang, m)
+		}
+	}
+}
