@@ -36,8 +36,11 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+PathBackup, h.backup) // backup_server.go
 	mux.HandleFunc("GET "+PathBackups, h.backups)
 	h.handleRepair(mux)
-	h.handleOrphans(mux) // orphans_server.go
-	h.handleUsers(mux)   // users_server.go
+	h.handleOrphans(mux)   // orphans_server.go
+	h.handleUsers(mux)     // users_server.go
+	h.handleTransfers(mux) // transfers_server.go
+	h.handleJournal(mux)   // journal_server.go
+	h.handleMail(mux)      // mail_server.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no admin route %s %s", r.Method, r.URL.Path))
 	})

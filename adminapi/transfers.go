@@ -107,6 +107,11 @@ type TransfersService interface {
 
 // ListTransfers returns one page of transfers.
 func (c *Client) ListTransfers(ctx context.Context, q TransferQuery) (TransferPage, error) {
+	return call[TransferPage](ctx, c, http.MethodGet, withQuery(PathTransfers, q.values()), nil)
+}
+
+// values encodes q as PathTransfers' query string (ParseTransferQuery reads it back).
+func (q TransferQuery) values() url.Values {
 	v := url.Values{}
 	setQuery(v, "user", q.User)
 	setQuery(v, "kind", q.Kind)
@@ -120,7 +125,7 @@ func (c *Client) ListTransfers(ctx context.Context, q TransferQuery) (TransferPa
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	return call[TransferPage](ctx, c, http.MethodGet, withQuery(PathTransfers, v), nil)
+	return v
 }
 
 // GetTransfer returns one send in detail.

@@ -144,6 +144,7 @@ func (s *adminService) Setting(_ context.Context, key string) (adminapi.Setting,
 		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeUnknownSetting, "%v", validateSetting(key, ""))
 	}
 	out := adminapi.Setting{Key: key, Value: spec.def, Scope: settingScope(key)}
+	spec.describe(&out)
 	if v, ok := s.n.localSetting(key); ok {
 		out.Value, out.Set = v, true
 		return out, nil
@@ -164,15 +165,8 @@ func (s *adminService) Setting(_ context.Context, key string) (adminapi.Setting,
 
 // SetSetting implements adminapi.Service.
 func (s *adminService) SetSetting(ctx context.Context, key, value string) (adminapi.Setting, error) {
-	if err := validateSetting(key, value); err != nil {
-		code := adminapi.CodeInvalidValue
-		if _, ok := knownSettings[key]; !ok {
-			code = adminapi.CodeUnknownSetting
-		}
-		return adminapi.Setting{}, adminapi.Errorf(code, "%v", err)
-	}
-	if err := s.n.checkSetting(key, value); err != nil {
-		return adminapi.Setting{}, adminapi.Errorf(adminapi.CodeInvalidValue, "setting %s: %v", key, err)
+	if err := s.checkValue(key, value); err != nil { // adminmail.go
+		return adminapi.Setting{}, err
 	}
 	if knownSettings[key].node {
 		return s.setNodeSetting(ctx, key, value) // localsettings.go: this node's file

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"valise/adminapi"
 	"valise/keyring"
 )
 
@@ -182,5 +183,42 @@ func TestBrandingFromOlderSettings(t *testing.T) {
 	}
 	if c, _ := n.branding(webSettings{color: "#1a5b3c"}); c.Brand != "#1a5b3c" {
 		t.Fatalf("a readable colour was dropped: %+v", c)
+	}
+}
+
+// TestEverySettingDescribed checks that every known setting tells the console its group, kind
+// and description in both languages, that a choice lists exactly what validates, and that
+// the admin API's Setting carries them.
+func TestEverySettingDescribed(t *testing.T) {
+	groups := map[string]bool{"general": true, "mail": true, "tls": true, "branding": true, "policies": true,
+		"quotas": true, "antivirus": true, "storage": true, "backup": true, "limits": true}
+	kinds := map[string]bool{"text": true, "int": true, "bytes": true, "duration": true, "choice": true,
+		"color": true, "url": true, "email": true, "path": true, "secret": true}
+	for _, key := range settingKeys() {
+		spec := knownSettings[key]
+		var s adminapi.Setting
+		spec.describe(&s)
+		switch {
+		case !groups[s.Group]:
+			t.Errorf("%s: group %q", key, s.Group)
+		case !kinds[s.Kind]:
+			t.Errorf("%s: kind %q", key, s.Kind)
+		case len(s.Description) < 20 || len(s.DescriptionFR) < 20 || s.Description == s.DescriptionFR:
+			t.Errorf("%s: descriptions %q / %q", key, s.Description, s.DescriptionFR)
+		case (s.Kind == "secret") != s.Secret:
+			t.Errorf("%s: kind %q but secret %v", key, s.Kind, s.Secret)
+		case (s.Kind == "choice") != (len(s.Choices) > 0):
+			t.Errorf("%s: kind %q with choices %q", key, s.Kind, s.Choices)
+		case s.Default != spec.def:
+			t.Errorf("%s: default %q, want %q", key, s.Default, spec.def)
+		}
+		for _, c := range s.Choices {
+			if err := validateSetting(key, c); err != nil {
+				t.Errorf("%s: choice %q refused: %v", key, c, err)
+			}
+		}
+		if len(s.Choices) > 0 && validateSetting(key, "surely-not-a-choice") == nil {
+			t.Errorf("%s: a value outside the choices validates", key)
+		}
 	}
 }

@@ -103,12 +103,19 @@ func (f *fsm) journal(fromSeq uint64, fn func(Entry) error) error {
 }
 
 func walkJournal(txn *badger.Txn, fromSeq uint64, fn func(Entry) error) error {
+	return walkEntries(txn, false, journalKey(fromSeq), fn)
+}
+
+// walkEntries calls fn for each journal entry from the key start on, in sequence order, or in
+// reverse order with reverse.
+func walkEntries(txn *badger.Txn, reverse bool, start []byte, fn func(Entry) error) error {
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = []byte{0x00, journalTag}
 	opts.PrefetchValues = false // values may be MiBs: read one at a time
+	opts.Reverse = reverse
 	it := txn.NewIterator(opts)
 	defer it.Close()
-	for it.Seek(journalKey(fromSeq)); it.Valid(); it.Next() {
+	for it.Seek(start); it.Valid(); it.Next() {
 		item := it.Item()
 		var e Entry
 		err := item.Value(func(b []byte) error {

@@ -487,13 +487,7 @@ func (s *Service) ListSends(ctx context.Context, owner userid.ID) ([]Send, error
 		}
 		out = append(out, rec.Send)
 	}
-	now := s.clock()
-	ptrs := make([]*Send, len(out))
-	for i := range out {
-		out[i].State = out[i].Status(now)
-		ptrs[i] = &out[i]
-	}
-	if err := s.markSuspended(now, ptrs...); err != nil {
+	if err := s.derive(out...); err != nil {
 		return nil, err
 	}
 	// UUID v7 sort by time; the newest first.
@@ -505,8 +499,23 @@ func (s *Service) ListSends(ctx context.Context, owner userid.ID) ([]Send, error
 // every node; the sweep then destroys the files no other active send carries. Revoking a
 // revoked send does nothing.
 func (s *Service) Revoke(ctx context.Context, owner userid.ID, id SendID) error {
+	return s.revoke(ctx, id, string(owner), func(rec *sendRecord) (map[string]any, error) {
+		if rec.Owner != owner {
+			return nil, fmt.Errorf("%w: %s", ErrSendNotFound, id)
+		}
+		return nil, nil
+	})
+}
+
+// revoke revokes send id, journalled with actor, once check accepts its record; check returns
+// the journal entry's details.
+func (s *Service) revoke(ctx context.Context, id SendID, actor string, check func(*sendRecord) (map[string]any, error)) error {
 	_, err := s.change(ctx, "revoke send "+string(id), func() (raftfsm.Batch, error) {
-		rec, err := s.ownSend(owner, id)
+		rec, err := s.readSend(id)
+		if err != nil {
+			return raftfsm.Batch{}, err
+		}
+		details, err := check(&rec)
 		if err != nil {
 			return raftfsm.Batch{}, err
 		}
@@ -517,7 +526,7 @@ func (s *Service) Revoke(ctx context.Context, owner userid.ID, id SendID) error 
 		rec.RevokedAt = now
 		b := raftfsm.Batch{
 			Conds: []raftfsm.Cond{condVersion(sendKey(id), rec.Version)},
-			Audit: audit(now, string(owner), "send.revoke", string(id), nil),
+			Audit: audit(now, actor, "send.revoke", string(id), details),
 		}
 		if !rec.LinksClosed {
 			for _, h := range rec.Links {

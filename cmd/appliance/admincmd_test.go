@@ -57,6 +57,16 @@ func TestAdminCommandsShape(t *testing.T) {
 		{path: []string{"orphans", "delete"}, json: true},
 		{path: []string{"backup"}, args: []string{"--out", filepath.Join(t.TempDir(), "b.age"), "--recipient", "age1x"}, json: true},
 		{path: []string{"backup", "list"}, json: true},
+		{path: []string{"backup", "now"}, json: true},
+		{path: []string{"journal", "list"}, json: true},
+		{path: []string{"journal", "export"}},
+		{path: []string{"journal", "tail"}},
+		{path: []string{"transfers", "list"}, json: true},
+		{path: []string{"transfers", "show"}, args: []string{"s1"}, json: true},
+		{path: []string{"transfers", "revoke"}, args: []string{"s1"}},
+		{path: []string{"outbox", "retry"}, args: []string{"m1"}},
+		{path: []string{"outbox", "discard"}, args: []string{"m1"}},
+		{path: []string{"mail", "test"}, args: []string{"--to", "a@example.org"}, json: true},
 	}
 	// The commands that do not talk to a running node (docs/design.md).
 	own := map[string]bool{"init": true, "serve": true, "join": true, "backup verify": true, "restore": true}
@@ -148,6 +158,12 @@ func TestAdminCommandsCheckFirst(t *testing.T) {
 		{[]string{"settings", "set", "k", "v", "--file", "f"}, exitError, "appliance: give the value or --file, not both\n"},
 		{[]string{"backup"}, exitUsage, "appliance: --out FILE is required\n"},
 		{[]string{"backup", "--out", "b.age"}, exitUsage, "appliance: give --passphrase-file F or --recipient AGE_PUBKEY (one of them)\n"},
+		{[]string{"transfers", "show"}, exitUsage, "appliance: transfers show takes one argument: the ID of the send\n"},
+		{[]string{"transfers", "revoke", "a", "b"}, exitUsage, "appliance: transfers revoke takes one argument: the ID of the send\n"},
+		{[]string{"outbox", "retry"}, exitUsage, "appliance: outbox retry takes one argument: the ID of the mail\n"},
+		{[]string{"mail", "test"}, exitUsage, "appliance: --to is required\n"},
+		{[]string{"journal", "list", "--since", "yesterday"}, exitUsage, "appliance: --since: \"yesterday\" is not a time: want RFC 3339 (2026-01-31T08:00:00Z), a date (2026-01-31) or a duration ago (24h, 7d)\n"},
+		{[]string{"journal", "list", "--limit", "0"}, exitUsage, "appliance: --limit must be from 1 to 1000\n"},
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer

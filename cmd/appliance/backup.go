@@ -76,7 +76,7 @@ func newBackupCmd() *cobra.Command {
 	f.StringVar(&out, "out", "", "the backup file to write (must not exist)")
 	f.StringVar(&passFile, "passphrase-file", "", "a file whose first line is the passphrase that encrypts the backup")
 	f.StringVar(&recipient, "recipient", "", "the age public key (age1…) that encrypts the backup: only its identity reads it")
-	cmd.AddCommand(newBackupVerifyCmd(), newBackupListCmd())
+	cmd.AddCommand(newBackupVerifyCmd(), newBackupListCmd(), newBackupNowCmd())
 	return cmd
 }
 

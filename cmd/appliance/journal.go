@@ -15,7 +15,7 @@ func newJournalCmd() *cobra.Command {
 		Short: "Inspect the hash-chained journal",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newJournalVerifyCmd())
+	cmd.AddCommand(newJournalVerifyCmd(), newJournalListCmd(), newJournalExportCmd(), newJournalTailCmd()) // journalcmd.go
 	return cmd
 }
 

@@ -86,5 +86,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newAdminGroupCmd()) // admincert.go
 	root.AddCommand(newRestoreCmd())
 	root.AddCommand(newOrphansCmd())
+	root.AddCommand(newTransfersCmd(), newMailCmd()) // transferscmd.go, mailcmd.go
 	return root
 }

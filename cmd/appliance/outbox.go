@@ -11,7 +11,7 @@ import (
 )
 
 func newOutboxCmd() *cobra.Command {
-	return newAdminCmd(&cobra.Command{
+	cmd := newAdminCmd(&cobra.Command{
 		Use:   "outbox --data DIR [--json]",
 		Short: "Print the mails kept (no relay configured) or waiting for the relay, with their bodies",
 		Args:  cobra.NoArgs,
@@ -20,6 +20,8 @@ func newOutboxCmd() *cobra.Command {
 		text:      printOutbox,
 		jsonUsage: "print JSON (the HTML bodies included)",
 	})
+	cmd.AddCommand(newOutboxRetryCmd(), newOutboxDiscardCmd()) // mailcmd.go
+	return cmd
 }
 
 // printOutbox prints each mail with its headers and text body.
