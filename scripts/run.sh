@@ -48,5 +48,6 @@ fi
 
 listen=$(sed -n 's/^ *listen = "\(.*\)"$/\1/p' "$DATA/valise.toml" | head -n 1)
 echo "run: https://${listen:-$LISTEN}/   (status: $BIN status --data $DATA; stop: Ctrl-C)"
+echo "run: console: bin/console --socket $DATA/admin.sock   (keys 1-6 switch screens, ? lists every key, q quits)"
 echo "run: admin port https://$ADMIN_LISTEN   (a certificate: $BIN admin cert --data $DATA --out DIR --name NAME --role supervisor)"
 exec "$BIN" serve --data "$DATA" --admin-listen "$ADMIN_LISTEN"

@@ -161,3 +161,21 @@ func (tm *term) waitFor(texts ...string) string {
 	}
 	return s
 }
+
+// escape sends Escape and waits until the screen changed: a key sent at once after it would
+// reach the console in the same read and be taken for alt+key, as in any terminal.
+func (tm *term) escape() {
+	tm.t.Helper()
+	before := tm.screen()
+	tm.keys("Escape")
+	var s string
+	err := poll.Within(screenWait, func() error {
+		if s = tm.screen(); s == before {
+			return fmt.Errorf("the screen did not change after Escape")
+		}
+		return nil
+	})
+	if err != nil {
+		tm.t.Fatalf("%v; screen:\n%s", err, s)
+	}
+}
