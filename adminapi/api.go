@@ -137,6 +137,9 @@ type Status struct {
 	Restore *RestoreReport `json:"restore,omitempty"`
 	// LastBackup is the last backup the cluster recorded; nil when none.
 	LastBackup *BackupRecord `json:"last_backup,omitempty"`
+	// Certificates are the node's certificates with their expiry (certs.go): the cluster
+	// CAs, the node's own, those served on the HTTPS port.
+	Certificates []CertInfo `json:"certificates"`
 }
 
 // LayoutInfo is the layout in force for new files (the storage.layout setting resolved

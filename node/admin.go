@@ -81,6 +81,7 @@ func (s *adminService) Status(ctx context.Context) (adminapi.Status, error) {
 	out.Journal.Verified = n.journalOK
 	n.journalMu.Unlock()
 	out.Scanner = n.scannerInfo(ctx)
+	out.Certificates = n.certificates(time.Now()) // certstatus.go
 	n.repair.statusInto(&out)
 	out.Layout, out.ClusterDisks = n.placement.status()
 	n.backupStatusInto(&out)        // backup.go

@@ -8,6 +8,7 @@ package node
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,7 @@ type instance struct {
 	lock      *dirLock
 	keys      *keyring.Keyring
 	mux       *clusternet.Mux
+	nodeLeaf  *x509.Certificate
 	revoked   *revocationList // the cluster port's revocation check (revoke.go)
 	advertise string
 	trans     *raftnet.Transport
@@ -223,6 +225,7 @@ func (n *instance) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	n.nodeLeaf = nodeCert.Leaf
 	ccfg := clusternet.DefaultConfig()
 	ccfg.NodeID, ccfg.Cert, ccfg.CA, ccfg.ListenAddr = cfg.Node.ID, nodeCert, n.keys.CertPool(), cfg.Network.ClusterListen
 	n.revoked = newRevocationList(n.logger)
