@@ -42,6 +42,11 @@ func fakeStatus() adminapi.Status {
 			Summary: "2+1 over 3 nodes: the loss of one node keeps every file readable and uploads going"},
 		LastBackup: &adminapi.BackupRecord{ID: "b-1", Node: "n1", Path: "/srv/valise/backups/b-1.vbk", Scheduled: true,
 			Started: testNow.Add(-31 * time.Hour), Finished: testNow.Add(-30*time.Hour - 58*time.Minute), Index: 1100, Size: 48_200_000},
+		Certificates: []adminapi.CertInfo{
+			adminapi.NewCertInfo("cluster CA", "Valise cluster CA", testNow.Add(3000*24*time.Hour), testNow),
+			adminapi.NewCertInfo("node certificate", "n1", testNow.Add(300*24*time.Hour), testNow),
+			adminapi.NewCertInfo("HTTPS files.example.org", "files.example.org", testNow.Add(21*24*time.Hour+time.Hour), testNow),
+		},
 	}
 }
 

@@ -227,6 +227,8 @@ func (o *overview) summary() []overviewLine {
 	add(Text{"Antivirus", "Antivirus"}, v, tone)
 	v, tone = mailText(l, o.outbox)
 	add(Text{"Courrier", "Mail"}, v, tone)
+	v, tone = certText(l, s.Certificates, o.width >= 110) // certs.go
+	add(Text{"Certificats", "Certificates"}, v, tone)
 
 	if b := s.LastBackup; b == nil {
 		add(Text{"Sauvegarde", "Backup"}, Text{"aucune sauvegarde", "no backup"}.In(l), "warn")

@@ -66,6 +66,7 @@ func printStatus(out io.Writer, st adminapi.Status) error {
 	for _, d := range st.ClusterDisks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Node, d.Site, d.State, formatSize(int64(d.FreeBytes)))
 	}
+	printCertificates(tw, st.Certificates) // certstatus.go
 	return tw.Flush()
 }
 
