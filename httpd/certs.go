@@ -18,13 +18,7 @@ type ServedCert struct {
 // it at will.
 func (s *Server) ServedCertificates() []ServedCert {
 	var out []ServedCert
-	s.mu.Lock()
-	certs := s.certs
-	var names []string
-	if certs != nil {
-		names = slices.Clone(certs.names)
-	}
-	s.mu.Unlock()
+	certs, names := s.managed()
 	seen := map[string]bool{}
 	if certs != nil {
 		for _, name := range names {
@@ -57,4 +51,15 @@ func (s *Server) staticLeaf() *x509.Certificate {
 		return nil
 	}
 	return leaf
+}
+
+// managed returns certmagic's state and the names it manages; nil without Config.Managed,
+// before Start or after Shutdown.
+func (s *Server) managed() (*managedCerts, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.certs == nil {
+		return nil, nil
+	}
+	return s.certs, slices.Clone(s.certs.names)
 }

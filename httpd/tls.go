@@ -342,13 +342,7 @@ func (s *Server) servedCAPEM() []byte {
 // failed keeps its old certificate. It does nothing without Config.Managed, before Start or
 // after Shutdown.
 func (s *Server) ReissueManaged(ctx context.Context) (reissued, failed []string) {
-	s.mu.Lock()
-	certs := s.certs
-	var names []string
-	if certs != nil {
-		names = slices.Clone(certs.names)
-	}
-	s.mu.Unlock()
+	certs, names := s.managed() // certs.go
 	if certs == nil {
 		return nil, nil
 	}

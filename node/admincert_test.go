@@ -90,6 +90,7 @@ func TestAdminPort(t *testing.T) {
 	if err != nil || st.Node.Addresses.Admin == "" || st.Node.Addresses.Admin != n.adminTLSAddr() {
 		t.Fatalf("status admin address %q (%v), want the bound %s", st.Node.Addresses.Admin, err, n.adminTLSAddr())
 	}
+	checkStatusCertificates(t, c) // certstatus_test.go
 
 	// The socket's caller is the peer's uid.
 	if _, err := c.SetSetting(ctx, "branding.name", "Socket"); err != nil {

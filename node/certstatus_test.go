@@ -1,9 +1,7 @@
 package node
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,30 +11,15 @@ import (
 	"valise/keyring"
 )
 
-// TestStatusCertificates checks that status lists the cluster CA, the node certificate and
-// the HTTPS certificate certmagic serves, each with the expiry it was issued with.
-func TestStatusCertificates(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(shortDir(t), "a.sock")
-	ctx := context.Background()
-	if _, err := Init(ctx, InitOptions{
-		DataDir: dir, Disks: 1, AdminEmail: "root@example.org",
-		Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", AdminSocket: sock, Raft: &fastRaft,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(filepath.Join(dir, ConfigFileName), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := adminapi.NewClient(sock)
-	defer c.Close()
-	_, stop := serveLeader(t, cfg, c)
-	defer stop()
-
+// checkStatusCertificates checks that status lists the cluster CA, the node certificate and
+// the HTTPS certificate certmagic serves, each with the expiry it was issued with. TestAdminPort
+// calls it on its node.
+func checkStatusCertificates(t *testing.T, c *adminapi.Client) {
+	t.Helper()
 	var st adminapi.Status
 	poll.UntilNil(t, "an HTTPS certificate in status", func() error {
-		if st, err = c.Status(ctx); err != nil {
+		var err error
+		if st, err = c.Status(t.Context()); err != nil {
 			return err
 		}
 		if _, ok := certNamed(st.Certificates, "HTTPS "); !ok {
