@@ -229,19 +229,10 @@ func (q *mailQueue) onKey(msg tea.KeyPressMsg) (cmd tea.Cmd, closed bool) {
 		}
 		return cmd, false
 	case mailQueueDetail:
+		q.scroll = scrollBy(msg.String(), q.scroll, q.height)
 		switch msg.String() {
 		case "esc", "enter", "backspace":
 			q.mode = mailQueueList
-		case "up", "k":
-			q.scroll = max(0, q.scroll-1)
-		case "down", "j":
-			q.scroll++
-		case "pgup":
-			q.scroll = max(0, q.scroll-q.height/2)
-		case "pgdown", "space":
-			q.scroll += q.height / 2
-		case "home":
-			q.scroll = 0
 		case "r":
 			return q.retry(q.detail), false
 		case "d":
@@ -277,6 +268,24 @@ func (q *mailQueue) onKey(msg tea.KeyPressMsg) (cmd tea.Cmd, closed bool) {
 	}
 	q.table, cmd = q.table.Update(msg)
 	return cmd, false
+}
+
+// scrollBy returns the first line a detail shows after the key k, in a body height lines
+// high: up/k, down/j, pgup, pgdown/space and home scroll, other keys leave it.
+func scrollBy(k string, scroll, height int) int {
+	switch k {
+	case "up", "k":
+		return max(0, scroll-1)
+	case "down", "j":
+		return scroll + 1
+	case "pgup":
+		return max(0, scroll-height/2)
+	case "pgdown", "space":
+		return scroll + height/2
+	case "home":
+		return 0
+	}
+	return scroll
 }
 
 // retry asks the node to queue m again now; a sent mail cannot be.
@@ -376,7 +385,15 @@ func (q *mailQueue) detailView() string {
 		label(Text{"Objet", "Subject"})+" "+m.Subject,
 		label(Text{"Essais", "Attempts"})+" "+strconv.Itoa(m.Attempts))
 	if m.Error != "" {
-		lines = append(lines, label(Text{"Erreur", "Error"})+" "+st.Error.Render(m.Error))
+		// A relay's answer can be long: wrapped under itself.
+		wrapped := strings.Split(ansi.Wrap(m.Error, max(q.width-11, 10), ""), "\n")
+		for i, w := range wrapped {
+			head := strings.Repeat(" ", 10)
+			if i == 0 {
+				head = label(Text{"Erreur", "Error"})
+			}
+			lines = append(lines, head+" "+st.Error.Render(w))
+		}
 	}
 	lines = append(lines, "")
 	body := m.Text
@@ -398,22 +415,30 @@ func (q *mailQueue) Keys() []key.Binding {
 	case mailQueueConfirm:
 		return []key.Binding{binding(l, "y", Text{"supprimer", "discard"}, "y", "o"), binding(l, "n/esc", Text{"non", "no"}, "n", "esc")}
 	case mailQueueDetail:
-		return []key.Binding{
-			binding(l, "↑/↓", Text{"défiler", "scroll"}, "up", "down", "pgup", "pgdown"),
-			binding(l, "r", Text{"réessayer", "retry"}, "r"),
-			binding(l, "d", Text{"supprimer", "discard"}, "d"),
-			binding(l, "esc", Text{"retour", "back"}, "esc"),
-		}
+		return append([]key.Binding{binding(l, "↑/↓", Text{"défiler", "scroll"}, "up", "down", "pgup", "pgdown")},
+			append(q.mailKeys(q.detail, true), binding(l, "esc", Text{"retour", "back"}, "esc"))...)
 	}
 	if q.table.Filtering() {
 		return q.table.Keys()
 	}
-	return append([]key.Binding{
-		binding(l, "enter", Text{"lire", "read"}, "enter"),
-		binding(l, "r", Text{"réessayer", "retry"}, "r"),
-		binding(l, "d", Text{"supprimer", "discard"}, "d"),
-		binding(l, "esc", Text{"réglages", "settings"}, "esc"),
-	}, q.table.Keys()...)
+	m, ok := selectedOf(q.table, q.mails, func(m adminapi.OutboxMail) string { return m.ID })
+	keys := []key.Binding{binding(l, "enter", Text{"lire", "read"}, "enter")}
+	keys = append(keys, q.mailKeys(m, ok)...)
+	keys = append(keys, binding(l, "esc", Text{"réglages", "settings"}, "esc"))
+	return append(keys, q.table.Keys()...)
+}
+
+// mailKeys are the actions on m: retry while it is not sent, discard; none without a mail.
+func (q *mailQueue) mailKeys(m adminapi.OutboxMail, ok bool) []key.Binding {
+	l := q.env.Lang
+	if !ok {
+		return nil
+	}
+	var keys []key.Binding
+	if retriable(m) {
+		keys = append(keys, binding(l, "r", Text{"réessayer", "retry"}, "r"))
+	}
+	return append(keys, binding(l, "d", Text{"supprimer", "discard"}, "d"))
 }
 
 // typing is true while the confirmation or the table's filter has the focus.

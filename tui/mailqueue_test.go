@@ -111,6 +111,14 @@ func TestMailQueueRetry(t *testing.T) {
 	if len(f.mailOps) != 1 || len(out) != 1 || !out[0].(ToastMsg).Err || !strings.Contains(out[0].(ToastMsg).Text, "sent already") {
 		t.Fatalf("calls %v, sent %v", f.mailOps, out)
 	}
+	// A tick reloads the queue while it is shown.
+	f.mu.Lock()
+	f.outbox = append(f.outbox, adminapi.OutboxMail{ID: "m-7a5", State: "pending", To: []string{"new@example.org"}})
+	f.mu.Unlock()
+	s, _ = settle(t, s, TickMsg{Time: testNow})
+	if v := stripView(s.View()); !strings.Contains(v, "new@example.org") {
+		t.Fatalf("the tick did not reload the queue:\n%s", v)
+	}
 }
 
 func TestMailQueueDiscardConfirm(t *testing.T) {
