@@ -289,19 +289,10 @@ func (j *Journal) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		return cmd
 	case journalDetail:
+		j.scroll = scrollBy(msg.String(), j.scroll, j.height)
 		switch msg.String() {
 		case "esc", "enter", "backspace":
 			j.mode = journalList
-		case "up", "k":
-			j.scroll = max(0, j.scroll-1)
-		case "down", "j":
-			j.scroll++
-		case "pgup":
-			j.scroll = max(0, j.scroll-j.height/2)
-		case "pgdown", "space":
-			j.scroll += j.height / 2
-		case "home":
-			j.scroll = 0
 		}
 		return nil
 	}

@@ -18,7 +18,7 @@ func TestSettingsGolden(t *testing.T) {
 }
 
 // TestJournalSettingsActionsGolden draws what the Journal and Settings screens show after
-// an action: a broken chain verified, a colour being typed with its swatch.
+// an action: a broken chain verified, a colour being typed with its swatch, the mail queue.
 func TestJournalSettingsActionsGolden(t *testing.T) {
 	broken := newJournalFake(300)
 	broken.report = adminapi.JournalReport{Entries: 212, HeadSeq: 211, BrokenAt: 212}
@@ -41,6 +41,11 @@ func TestJournalSettingsActionsGolden(t *testing.T) {
 				tm.Send(keyMsg("ctrl+u"))
 				tm.Type("#2266aa")
 				waitFor(t, tm, "#2266aa▏")
+			}},
+		{"MailQueue", 4, func(env Env) Screen { return NewSettings(newSettingsFake(), env) }, "site.name",
+			func(t *testing.T, tm *teatest.TestModel) {
+				tm.Type("m")
+				waitFor(t, tm, "550 5.1.1")
 			}},
 	} {
 		for _, sz := range screenGoldenSizes {

@@ -24,6 +24,10 @@ type SettingsAPI interface {
 	SetSetting(ctx context.Context, key, value string) (adminapi.Setting, error)
 	ValidateSetting(ctx context.Context, key, value string) (adminapi.Setting, error)
 	TestMail(ctx context.Context, req adminapi.MailTestRequest) (adminapi.MailTestResult, error)
+	// The mail queue's (mailqueue.go).
+	Outbox(ctx context.Context) (adminapi.Outbox, error)
+	RetryMail(ctx context.Context, id string) (adminapi.OutboxMail, error)
+	DiscardMail(ctx context.Context, id string) error
 }
 
 var _ SettingsAPI = (*adminapi.Client)(nil)
@@ -119,6 +123,7 @@ type Settings struct {
 	pending  bool               // the form was submitted and its call is in flight
 	failed   bool               // the list could not be loaded: the next tick asks again
 	mailTest *adminapi.MailTestResult
+	queue    *mailQueue // the mail queue, while it is shown (m)
 }
 
 var _ Screen = (*Settings)(nil)
@@ -152,6 +157,9 @@ func (s *Settings) load() tea.Cmd {
 // Update handles a message.
 func (s *Settings) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	l := s.env.Lang
+	if cmd, done := s.updateQueue(msg); done {
+		return s, cmd
+	}
 	switch msg := msg.(type) {
 	case BodySizeMsg:
 		s.width, s.height = msg.Width, msg.Height
@@ -294,6 +302,8 @@ func (s *Settings) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case "r":
 		return s.load()
+	case "m":
+		return s.openQueue()
 	case "esc":
 		s.mailTest = nil
 		return nil
@@ -472,6 +482,9 @@ const swatchWidth = 12
 
 // View draws the body.
 func (s *Settings) View() string {
+	if s.queue != nil {
+		return s.queue.View()
+	}
 	if s.mode != settingsList {
 		body := s.form.View()
 		if s.mode == settingsEdit {
@@ -541,12 +554,16 @@ func (s *Settings) info() string {
 // Keys lists the bindings in the current state.
 func (s *Settings) Keys() []key.Binding {
 	l := s.env.Lang
+	if s.queue != nil {
+		return s.queue.Keys()
+	}
 	if s.mode != settingsList {
 		return s.form.Keys()
 	}
 	keys := []key.Binding{
 		binding(l, "enter/e", Text{"modifier", "edit"}, "enter", "e"),
 		binding(l, "r", Text{"recharger", "reload"}, "r"),
+		binding(l, "m", Text{"file des courriels", "mail queue"}, "m"),
 	}
 	if st, ok := s.selected(); ok && st.Group == "mail" {
 		keys = append(keys, binding(l, "t", Text{"courriel de test", "send a test mail"}, "t"))
@@ -556,5 +573,8 @@ func (s *Settings) Keys() []key.Binding {
 
 // Typing is true while a form has the focus.
 func (s *Settings) Typing() bool {
+	if s.queue != nil {
+		return s.queue.typing()
+	}
 	return s.mode != settingsList || s.table.Filtering()
 }

@@ -18,11 +18,14 @@ type settingsFake struct {
 	refuse   map[string]string
 	sets     []string // "key=value" of every SetSetting
 	mails    []adminapi.MailTestRequest
-	fail     int // the next calls of Settings that fail as if the node were down
+	fail     int                   // the next calls of Settings that fail as if the node were down
+	outbox   []adminapi.OutboxMail // the mail queue (mailqueue_test.go)
+	mailOps  []string              // "retry ID" and "discard ID", in order
 }
 
 func newSettingsFake() *settingsFake {
 	return &settingsFake{
+		outbox: fakeOutbox(),
 		refuse: map[string]string{"#000000": "this colour is too dark for the header's text"},
 		settings: []adminapi.Setting{
 			{Key: "quota.default", Value: "10G", Default: "10G", Scope: "cluster", Group: "quotas", Kind: "bytes",
