@@ -170,6 +170,8 @@ func goldenScreen(t *testing.T, name string, i int, build func(Env) Screen, read
 		t.Run(fmt.Sprintf("%s_%dx%d", name, sz.w, sz.h), func(t *testing.T) {
 			env := testEnv(sz.lang)
 			tm := runApp(t, testApp(newFakeAPI(), env, i, build(env)), sz.w, sz.h)
+			// The status line first: the App asks for it beside the screen's own load.
+			waitFor(t, tm, Text{"connecté à ", "connected to "}.In(sz.lang))
 			for _, text := range ready {
 				waitFor(t, tm, text)
 			}
