@@ -95,7 +95,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		tm.text(passwords)
 		tm.keys("C-s")
 		tm.waitFor("Passwords saved to " + passwords)
-		tm.escape()
+		tm.escape("Import done")
 		st, err := os.Stat(passwords)
 		if err != nil {
 			t.Fatal(err)
@@ -155,8 +155,8 @@ func TestConsoleEndToEnd(t *testing.T) {
 			tm.waitFor("Search")
 			tm.text(action)
 			tm.keys("C-s")
-			tm.waitFor(action, actor)
-			tm.escape()
+			tm.waitFor(`filters: "`+action+`"`, action, actor)
+			tm.escape(`filters: "`)
 		}
 	}
 

@@ -162,16 +162,16 @@ func (tm *term) waitFor(texts ...string) string {
 	return s
 }
 
-// escape sends Escape and waits until the screen changed: a key sent at once after it would
-// reach the console in the same read and be taken for alt+key, as in any terminal.
-func (tm *term) escape() {
+// escape sends Escape and waits until gone is no longer on the screen: a key sent before the
+// console took the Escape could reach it in the same read and be taken for alt+key, as in any
+// terminal.
+func (tm *term) escape(gone string) {
 	tm.t.Helper()
-	before := tm.screen()
 	tm.keys("Escape")
 	var s string
 	err := poll.Within(screenWait, func() error {
-		if s = tm.screen(); s == before {
-			return fmt.Errorf("the screen did not change after Escape")
+		if s = tm.screen(); strings.Contains(s, gone) {
+			return fmt.Errorf("%q still on the screen after Escape", gone)
 		}
 		return nil
 	})
