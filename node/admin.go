@@ -218,6 +218,9 @@ func (s *adminService) AddUser(ctx context.Context, req adminapi.UserAddRequest)
 	if err != nil {
 		return adminapi.UserAddResponse{}, adminapi.Errorf(adminapi.CodeInvalidValue, "language %q: want fr or en", req.Lang)
 	}
+	if err := managerMay(ctx, 0, &role); err != nil {
+		return adminapi.UserAddResponse{}, err
+	}
 	if err := s.leader(); err != nil {
 		return adminapi.UserAddResponse{}, err
 	}
@@ -245,6 +248,9 @@ func (s *adminService) CheckPassword(ctx context.Context, req adminapi.PasswordC
 // SetUserDisabled implements adminapi.Service.
 func (s *adminService) SetUserDisabled(ctx context.Context, email string, disabled bool) (adminapi.UserInfo, error) {
 	if err := s.leader(); err != nil {
+		return adminapi.UserInfo{}, err
+	}
+	if err := s.managerMayEmail(ctx, email, nil); err != nil {
 		return adminapi.UserInfo{}, err
 	}
 	ctx = account.WithActor(ctx, actorOf(ctx))
@@ -277,6 +283,9 @@ func (s *adminService) CreateToken(ctx context.Context, req adminapi.TokenCreate
 	}
 	if err != nil {
 		return adminapi.TokenCreateResponse{}, translate(err)
+	}
+	if err := managerMay(ctx, u.Role, nil); err != nil {
+		return adminapi.TokenCreateResponse{}, err
 	}
 	name := req.Name
 	if name == "" {

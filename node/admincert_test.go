@@ -129,6 +129,45 @@ func TestAdminPort(t *testing.T) {
 		}
 	})
 
+	t.Run("manager cannot become a supervisor", func(t *testing.T) {
+		if _, err := c.AddUser(ctx, adminapi.UserAddRequest{Email: "sup@example.org", Role: "supervisor"}); err != nil {
+			t.Fatal(err)
+		}
+		ac := tlsClient(t, n, alice)
+		sup := "supervisor"
+		for name, call := range map[string]func() error{
+			"add a supervisor": func() error {
+				_, err := ac.AddUser(ctx, adminapi.UserAddRequest{Email: "sup2@example.org", Role: "supervisor"})
+				return err
+			},
+			"promote a user": func() error {
+				_, err := ac.EditUser(ctx, "u@example.org", adminapi.UserEdit{Role: &sup})
+				return err
+			},
+			"reset a supervisor's password": func() error {
+				_, err := ac.ResetPassword(ctx, "sup@example.org")
+				return err
+			},
+			"a supervisor's token": func() error {
+				_, err := ac.CreateToken(ctx, adminapi.TokenCreateRequest{Email: "sup@example.org"})
+				return err
+			},
+			"disable a supervisor": func() error {
+				_, err := ac.SetUserDisabled(ctx, "sup@example.org", true)
+				return err
+			},
+		} {
+			var e *adminapi.Error
+			if err := call(); !errors.As(err, &e) || e.Code != adminapi.CodeForbidden {
+				t.Errorf("manager: %s: %v, want forbidden", name, err)
+			}
+		}
+		rep, err := ac.ImportUsers(ctx, adminapi.UserImportRequest{CSV: "email,role\nboss@example.org,supervisor\nstaff@example.org,user\n"})
+		if err != nil || rep.Created != 1 || len(rep.Failed) != 1 || rep.Failed[0].Line != 2 {
+			t.Errorf("manager imports a supervisor: %+v, %v; want line 2 refused, the other created", rep, err)
+		}
+	})
+
 	t.Run("supervisor sets a setting", func(t *testing.T) {
 		if _, err := tlsClient(t, n, bob).SetSetting(ctx, "branding.name", "Supervisor"); err != nil {
 			t.Fatal(err)

@@ -87,6 +87,9 @@ func (s *adminService) EditUser(ctx context.Context, email string, e adminapi.Us
 	if err != nil {
 		return adminapi.UserInfo{}, userError(err, email)
 	}
+	if err := managerMay(ctx, u.Role, ae.Role); err != nil {
+		return adminapi.UserInfo{}, err
+	}
 	if ae.Name != nil || ae.Language != nil || ae.Role != nil || ae.Quota != nil {
 		if u, err = s.n.accounts.Update(ctx, email, ae); err != nil {
 			return adminapi.UserInfo{}, userError(err, email)
@@ -116,6 +119,9 @@ func (s *adminService) DeleteUser(ctx context.Context, email string, req adminap
 	u, err := s.n.accounts.ByEmail(ctx, email)
 	if err != nil {
 		return adminapi.UserDeleteResult{}, userError(err, email)
+	}
+	if err := managerMay(ctx, u.Role, nil); err != nil {
+		return adminapi.UserDeleteResult{}, err
 	}
 	tr := s.n.transfers
 	if tr == nil {
@@ -170,6 +176,9 @@ func (s *adminService) DeleteUser(ctx context.Context, email string, req adminap
 // ResetPassword implements adminapi.UsersService.
 func (s *adminService) ResetPassword(ctx context.Context, email string) (adminapi.UserAddResponse, error) {
 	if err := s.leader(); err != nil {
+		return adminapi.UserAddResponse{}, err
+	}
+	if err := s.managerMayEmail(ctx, email, nil); err != nil {
 		return adminapi.UserAddResponse{}, err
 	}
 	ctx = account.WithActor(ctx, actorOf(ctx))

@@ -39,6 +39,9 @@ func (s *adminService) ImportUsers(ctx context.Context, req adminapi.UserImportR
 		case l.Err != nil:
 			row.Action = "error"
 			fail(l, l.Err)
+		case managerMay(ctx, 0, &l.Role) != nil:
+			row.Action = "error"
+			fail(l, errManagerSupervisor)
 		default:
 			u, err := s.n.accounts.ByEmail(ctx, l.Email)
 			switch {
@@ -50,6 +53,9 @@ func (s *adminService) ImportUsers(ctx context.Context, req adminapi.UserImportR
 			case !req.Update || sameAsImported(u, l):
 				row.Action = "unchanged"
 				rep.Unchanged++
+			case managerMay(ctx, u.Role, nil) != nil:
+				row.Action = "error"
+				fail(l, errManagerSupervisor)
 			default:
 				row.Action = "update"
 				updates = append(updates, l)

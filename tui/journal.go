@@ -408,14 +408,43 @@ func (j *Journal) openExport() {
 }
 
 // validDate accepts "" or a YYYY-MM-DD date.
-func (j *Journal) validDate(s string) error {
+func (j *Journal) validDate(s string) error { return validDay(j.env.Lang, s) }
+
+// validDay accepts "" or a YYYY-MM-DD date, as the filters' date fields take them.
+func validDay(l Lang, s string) error {
 	if strings.TrimSpace(s) == "" {
 		return nil
 	}
 	if _, err := time.Parse(dateLayout, strings.TrimSpace(s)); err != nil {
-		return errors.New(Text{"date attendue : AAAA-MM-JJ", "expected a date: YYYY-MM-DD"}.In(j.env.Lang))
+		return errors.New(Text{"date attendue : AAAA-MM-JJ", "expected a date: YYYY-MM-DD"}.In(l))
 	}
 	return nil
+}
+
+// dayRange turns a filter's validated "since" and "until" days into [since, until) in loc,
+// until being the day after the one typed (it is inclusive); ok is false when until comes
+// before since. An empty day gives a zero time.
+func dayRange(sinceDay, untilDay string, loc *time.Location) (since, until time.Time, ok bool) {
+	if s := strings.TrimSpace(sinceDay); s != "" {
+		since, _ = time.ParseInLocation(dateLayout, s, loc) // validated by the form
+	}
+	if s := strings.TrimSpace(untilDay); s != "" {
+		d, _ := time.ParseInLocation(dateLayout, s, loc)
+		until = d.AddDate(0, 0, 1)
+	}
+	return since, until, since.IsZero() || until.IsZero() || since.Before(until)
+}
+
+// dayFilters describes since and until as the filter lines show them.
+func dayFilters(since, until time.Time, loc *time.Location) []string {
+	var f []string
+	if !since.IsZero() {
+		f = append(f, "≥ "+since.In(loc).Format(dateLayout))
+	}
+	if !until.IsZero() {
+		f = append(f, "≤ "+until.Add(-time.Nanosecond).In(loc).Format(dateLayout))
+	}
+	return f
 }
 
 // validExportPath accepts a new file in an existing directory: an export never overwrites.
@@ -441,16 +470,8 @@ func (j *Journal) submit() tea.Cmd {
 	case journalSearch:
 		j.query.Query = strings.TrimSpace(v["q"])
 	case journalFilters:
-		loc := j.env.Now().Location()
-		var since, until time.Time
-		if s := strings.TrimSpace(v["since"]); s != "" {
-			since, _ = time.ParseInLocation(dateLayout, s, loc) // validated by the form
-		}
-		if s := strings.TrimSpace(v["until"]); s != "" {
-			d, _ := time.ParseInLocation(dateLayout, s, loc)
-			until = d.AddDate(0, 0, 1)
-		}
-		if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		since, until, ok := dayRange(v["since"], v["until"], j.env.Now().Location())
+		if !ok {
 			j.form.SetError("until", Text{"doit suivre la date de début", "must not be before the start date"}.In(j.env.Lang))
 			return nil
 		}
@@ -546,13 +567,7 @@ func (j *Journal) statusLine() string {
 	if q.Actor != "" {
 		f = append(f, Text{"auteur ", "actor "}.In(l)+q.Actor)
 	}
-	loc := j.env.Now().Location()
-	if !q.Since.IsZero() {
-		f = append(f, "≥ "+q.Since.In(loc).Format(dateLayout))
-	}
-	if !q.Until.IsZero() {
-		f = append(f, "≤ "+q.Until.Add(-time.Nanosecond).In(loc).Format(dateLayout))
-	}
+	f = append(f, dayFilters(q.Since, q.Until, j.env.Now().Location())...)
 	if len(f) > 0 {
 		parts = append(parts, Text{"filtres : ", "filters: "}.In(l)+strings.Join(f, ", "))
 	}

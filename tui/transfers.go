@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -246,7 +247,15 @@ func (t *Transfers) key(msg tea.KeyPressMsg) (Screen, tea.Cmd) {
 
 func (t *Transfers) filtered() bool {
 	q := t.query
-	return q.User != "" || q.State != "" || q.Kind != "" || q.Query != ""
+	return q.User != "" || q.State != "" || q.Kind != "" || q.Query != "" || !q.Since.IsZero() || !q.Until.IsZero()
+}
+
+// day is t as a filter's date field shows it, "" for the zero time (or just before it).
+func day(t time.Time, loc *time.Location) string {
+	if t.IsZero() || t.Year() < 1 {
+		return ""
+	}
+	return t.In(loc).Format(dateLayout)
 }
 
 func (t *Transfers) selected() (adminapi.TransferInfo, bool) {
@@ -284,6 +293,10 @@ func (t *Transfers) openFilter() {
 			}},
 		{Key: "state", Label: Text{"État", "State"}, Choices: states, Value: orAny(q.State)},
 		{Key: "kind", Label: Text{"Sorte", "Kind"}, Choices: kinds, Value: orAny(q.Kind)},
+		{Key: "since", Label: Text{"Créés depuis le", "Created from"}, Hint: Text{"AAAA-MM-JJ", "YYYY-MM-DD"},
+			Value: day(q.Since, t.env.Now().Location()), Validate: func(s string) error { return validDay(l, s) }},
+		{Key: "until", Label: Text{"Jusqu'au (inclus)", "Until (included)"}, Hint: Text{"AAAA-MM-JJ", "YYYY-MM-DD"},
+			Value: day(q.Until.Add(-time.Nanosecond), t.env.Now().Location()), Validate: func(s string) error { return validDay(l, s) }},
 	})
 	t.form.SetSize(t.w, t.h)
 	t.back, t.mode = t.mode, transfersFilter
@@ -297,8 +310,13 @@ func (t *Transfers) updateForm(msg tea.Msg) (Screen, tea.Cmd) {
 		t.mode = t.back
 	case FormSubmitted:
 		v := t.form.Values()
+		since, until, ok := dayRange(v["since"], v["until"], t.env.Now().Location())
+		if !ok {
+			t.form.SetError("until", Text{"doit suivre la date de début", "must not be before the start date"}.In(t.env.Lang))
+			return t, cmd
+		}
 		t.query = adminapi.TransferQuery{Query: strings.TrimSpace(v["q"]), User: strings.TrimSpace(v["user"]),
-			State: noAny(v["state"]), Kind: noAny(v["kind"])}
+			State: noAny(v["state"]), Kind: noAny(v["kind"]), Since: since, Until: until}
 		t.mode = t.back
 		return t, tea.Batch(cmd, t.load())
 	}
@@ -366,6 +384,7 @@ func (t *Transfers) View() string {
 	if q.Query != "" {
 		f = append(f, strconv.Quote(q.Query))
 	}
+	f = append(f, dayFilters(q.Since, q.Until, t.env.Now().Location())...)
 	if len(f) > 0 {
 		status += Text{"  · filtre : %s (esc : tout)", "  · filter: %s (esc: all)"}.fmt(l, strings.Join(f, ", "))
 	}

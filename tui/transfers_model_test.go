@@ -138,3 +138,31 @@ func TestTransfersLiveAndFilters(t *testing.T) {
 		t.Fatal("an upload in progress offered a revocation")
 	}
 }
+
+// TestTransfersDateFilter checks the filter form's dates: a malformed day or an end before
+// the start keeps the form open, and valid days ask the node for [since, until + 1 day).
+func TestTransfersDateFilter(t *testing.T) {
+	api := newFakeTransfers()
+	d := newDriver(t, NewTransfers(api, testEnv(LangEN)))
+	d.keys("/", "tab", "tab", "tab", "tab", "text:2026-13-01", "ctrl+s")
+	if !d.s.Typing() {
+		t.Fatal("a malformed date closed the filter form")
+	}
+	d.keys("backspace", "backspace", "backspace", "backspace", "backspace", "text:12-05", "tab", "text:2026-12-01", "ctrl+s")
+	if !d.s.Typing() {
+		t.Fatal("an end before the start closed the filter form")
+	}
+	d.keys("backspace", "backspace", "text:06", "ctrl+s")
+	if d.s.Typing() {
+		t.Fatal("valid dates kept the filter form open")
+	}
+	q := api.queries[len(api.queries)-1]
+	loc := testNow.Location()
+	if want := time.Date(2026, 12, 5, 0, 0, 0, 0, loc); !q.Since.Equal(want) {
+		t.Errorf("since %v, want %v", q.Since, want)
+	}
+	if want := time.Date(2026, 12, 7, 0, 0, 0, 0, loc); !q.Until.Equal(want) {
+		t.Errorf("until %v, want %v", q.Until, want)
+	}
+	d.wantView("≥ 2026-12-05", "≤ 2026-12-06")
+}
