@@ -2,6 +2,8 @@ package adminapi
 
 import (
 	"context"
+	"encoding/csv"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -201,4 +203,15 @@ func withQuery(path string, v url.Values) string {
 		return path
 	}
 	return path + "?" + v.Encode()
+}
+
+// WritePasswordsCSV writes an import's first passwords as CSV, a header line "email,password"
+// then one line a user: the file the CLI and the console save them to.
+func WritePasswordsCSV(w io.Writer, pws []ImportPassword) error {
+	cw := csv.NewWriter(w)
+	rows := [][]string{{"email", "password"}}
+	for _, p := range pws {
+		rows = append(rows, []string{p.Email, p.Password})
+	}
+	return cw.WriteAll(rows)
 }

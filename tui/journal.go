@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"valise/adminapi"
+	"valise/internal/newfile"
 )
 
 // JournalAPI is what the Journal screen calls: a subset of *adminapi.Client.
@@ -448,20 +447,7 @@ func dayFilters(since, until time.Time, loc *time.Location) []string {
 }
 
 // validExportPath accepts a new file in an existing directory: an export never overwrites.
-func (j *Journal) validExportPath(s string) error {
-	l := j.env.Lang
-	if strings.TrimSpace(s) == "" {
-		return errors.New(Text{"indiquez un fichier", "give a file name"}.In(l))
-	}
-	if _, err := os.Lstat(s); err == nil {
-		return errors.New(Text{"ce fichier existe déjà : choisissez un autre nom", "this file exists: choose another name"}.In(l))
-	}
-	fi, err := os.Stat(filepath.Dir(s))
-	if err != nil || !fi.IsDir() {
-		return errors.New(Text{"ce dossier n'existe pas", "this folder does not exist"}.In(l))
-	}
-	return nil
-}
+func (j *Journal) validExportPath(s string) error { return validNewFilePath(j.env.Lang)(s) }
 
 // submit acts on the submitted form.
 func (j *Journal) submit() tea.Cmd {
@@ -491,18 +477,14 @@ func (j *Journal) submit() tea.Cmd {
 func (j *Journal) export(path string) tea.Cmd {
 	api, q := j.api, j.query
 	return func() tea.Msg {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return journalExportMsg{path: path, err: fmt.Errorf("create %s: %w", path, err)}
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*callTimeout)
 		defer cancel()
-		n, err := api.ExportJournal(ctx, q, f)
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write %s: %w", path, cerr)
-		}
+		var n int64
+		err := newfile.Write(path, func(w io.Writer) (err error) { // a partial export is worse than none
+			n, err = api.ExportJournal(ctx, q, w)
+			return err
+		})
 		if err != nil {
-			_ = os.Remove(path) // a partial export is worse than none
 			return journalExportMsg{path: path, err: err}
 		}
 		return journalExportMsg{path: path, n: n}

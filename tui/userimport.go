@@ -1,15 +1,16 @@
 package tui
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"valise/adminapi"
+	"valise/internal/newfile"
 )
 
 // The Users screen's CSV import: the path form's checks, the dry run's preview, the
@@ -68,25 +69,8 @@ func readImport(l Lang, path string) (string, error) {
 
 // writePasswords writes an import's passwords as CSV (email,password) to a new file only
 // its owner may read; it never replaces a file.
-func writePasswords(path string, pw []adminapi.ImportPassword) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write %s: %w", path, cerr)
-		}
-	}()
-	w := csv.NewWriter(f)
-	records := [][]string{{"email", "password"}}
-	for _, p := range pw {
-		records = append(records, []string{p.Email, p.Password})
-	}
-	if err := w.WriteAll(records); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Sync()
+func writePasswords(path string, pw []adminapi.ImportPassword) error {
+	return newfile.Write(path, func(w io.Writer) error { return adminapi.WritePasswordsCSV(w, pw) })
 }
 
 func (u *Users) setPreviewRows() {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"valise/adminapi"
+	"valise/internal/newfile"
 )
 
 // journalFilters are the filter flags journal list, export and tail share.
@@ -178,25 +179,14 @@ func newJournalExportCmd() *cobra.Command {
 	return cmd
 }
 
-// exportToFile writes the export into FILE.part and renames it FILE once whole.
+// exportToFile writes the export into a new file out, whole or not at all.
 func exportToFile(cmd *cobra.Command, c *adminapi.Client, q adminapi.JournalQuery, out string) (exportResult, error) {
-	part := out + ".part"
-	fh, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	var n int64
+	err := newfile.Write(out, func(w io.Writer) (err error) {
+		n, err = c.ExportJournal(cmd.Context(), q, w)
+		return err
+	})
 	if err != nil {
-		return exportResult{}, err
-	}
-	n, err := c.ExportJournal(cmd.Context(), q, fh)
-	if err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(part, out)
-	}
-	if err != nil {
-		os.Remove(part)
 		return exportResult{}, err
 	}
 	return exportResult{File: out, Bytes: n}, nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"valise/adminapi"
+	"valise/internal/newfile"
 )
 
 // The users' commands of issue 20: list, show, edit, delete, reset-password, import.
@@ -332,23 +332,10 @@ func newUserImportCmd() *cobra.Command {
 
 // writePasswords writes the first passwords as CSV "email,password" lines to a new file of
 // mode 0600 (an existing one is refused: passwords are never overwritten by mistake).
-func writePasswords(path string, pws []adminapi.ImportPassword) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+func writePasswords(path string, pws []adminapi.ImportPassword) error {
+	err := newfile.Write(path, func(w io.Writer) error { return adminapi.WritePasswordsCSV(w, pws) })
 	if err != nil {
 		return fmt.Errorf("users imported, but their passwords could not be saved (%w): run user reset-password for them", err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write %s: %w", path, cerr)
-		}
-	}()
-	w := csv.NewWriter(f)
-	rows := [][]string{{"email", "password"}}
-	for _, p := range pws {
-		rows = append(rows, []string{p.Email, p.Password})
-	}
-	if err := w.WriteAll(rows); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
